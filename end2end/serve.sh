@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Starts optbox for the browser tests: a fresh SQLite database, one owner, the demo list.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=target/e2e
+rm -rf "$dir" && mkdir -p "$dir"
+export OPTBOX_DATABASE_URL="sqlite://$dir/optbox.db"
+export OPTBOX_LISTEN="127.0.0.1:${E2E_PORT:-3100}"
+bin="${E2E_SERVER_BIN:-target/debug/optbox}"
+"$bin" migrate
+printf 'e2e-password-123' | "$bin" admin create-user --email e2e@example.com --role owner --password-stdin
+exec "$bin" serve --demo

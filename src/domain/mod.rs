@@ -1,0 +1,12 @@
+//! Types and rules shared by the server and the browser: names, addresses, statuses and
+//! the one effective-status function. Nothing here touches a database or the network.
+
+pub mod email;
+pub mod model;
+pub mod names;
+pub mod status;
+
+pub use email::EmailAddress;
+pub use model::*;
+pub use names::{ListName, NameError, TopicName};
+pub use status::{SubscriptionStatus, effective_status};

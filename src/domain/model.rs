@@ -1,0 +1,278 @@
+//! The data model of contact lists, topics and contacts, and the validation rules that
+//! apply to them in strict (SES) and relaxed (default) mode.
+
+use super::{EmailAddress, ListName, SubscriptionStatus, TopicName, effective_status};
+use serde::{Deserialize, Serialize};
+
+/// A topic of a contact list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Topic {
+    pub name: TopicName,
+    /// Any Unicode, at most 128 characters.
+    pub display_name: String,
+    pub description: String,
+    pub default_status: SubscriptionStatus,
+    /// Hidden topics are not shown on the preference page.
+    pub hidden: bool,
+}
+
+/// A key/value tag on a list (SES `Tag`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+/// optbox's landing-page extras for a list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Branding {
+    pub display_name: Option<String>,
+    pub logo_url: Option<String>,
+    pub accent_color: Option<String>,
+    pub privacy_url: Option<String>,
+    pub footer_text: Option<String>,
+    pub default_language: Option<String>,
+}
+
+/// A contact list with its topics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactList {
+    pub id: i64,
+    pub name: ListName,
+    pub description: String,
+    pub topics: Vec<Topic>,
+    pub tags: Vec<Tag>,
+    pub branding: Branding,
+    /// Unix epoch milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl ContactList {
+    pub fn topic(&self, name: &str) -> Option<&Topic> {
+        self.topics.iter().find(|t| t.name.as_str() == name)
+    }
+}
+
+/// What a caller supplies to create a list or replace its definition.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListDefinition {
+    pub description: String,
+    pub topics: Vec<Topic>,
+    pub tags: Vec<Tag>,
+    pub branding: Branding,
+}
+
+/// A contact's explicit preference for one topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicPreference {
+    pub topic: TopicName,
+    pub status: SubscriptionStatus,
+}
+
+/// A contact on a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub id: i64,
+    pub email: EmailAddress,
+    pub unsubscribe_all: bool,
+    /// Explicit preferences only, ordered by topic name.
+    pub preferences: Vec<TopicPreference>,
+    /// A JSON object, stored and returned as a string (SES `AttributesData`).
+    pub attributes: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Contact {
+    pub fn explicit(&self, topic: &str) -> Option<SubscriptionStatus> {
+        self.preferences
+            .iter()
+            .find(|p| p.topic.as_str() == topic)
+            .map(|p| p.status)
+    }
+
+    /// The effective status for a topic of `list`.
+    pub fn status_for(&self, topic: &Topic) -> SubscriptionStatus {
+        effective_status(
+            self.unsubscribe_all,
+            self.explicit(topic.name.as_str()),
+            topic.default_status,
+        )
+    }
+}
+
+/// A contact's subscription state as it is recorded in events and compared for changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preferences {
+    pub unsubscribe_all: bool,
+    pub topics: Vec<TopicPreference>,
+}
+
+/// What is remembered of an opted-out address after its contact is deleted, so that a
+/// later import or CreateContact does not subscribe it again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    pub unsubscribe_all: bool,
+    pub opted_out_topics: Vec<TopicName>,
+}
+
+impl Tombstone {
+    pub fn is_empty(&self) -> bool {
+        !self.unsubscribe_all && self.opted_out_topics.is_empty()
+    }
+}
+
+/// Limits that differ between SES-strict and relaxed mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub aws_strict: bool,
+    pub max_lists: Option<u32>,
+    pub max_topics: usize,
+}
+
+impl Limits {
+    pub const RELAXED_MAX_TOPICS: usize = 1000;
+
+    pub fn new(aws_strict: bool) -> Self {
+        if aws_strict {
+            Self { aws_strict, max_lists: Some(1), max_topics: 20 }
+        } else {
+            Self { aws_strict, max_lists: None, max_topics: Self::RELAXED_MAX_TOPICS }
+        }
+    }
+
+    /// Checks a list definition against the SES rules, returning the SES message.
+    pub fn validate_definition(&self, def: &ListDefinition) -> Result<(), String> {
+        if def.topics.len() > self.max_topics {
+            return Err(format!(
+                "Maximum of <{}> topics allowed per ContactList",
+                self.max_topics
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for t in &def.topics {
+            if !seen.insert(t.name.as_str()) {
+                return Err("Duplicate topic names are not allowed within a List.".into());
+            }
+            if t.display_name.trim().is_empty() {
+                return Err("Topic DisplayName can't be blank.".into());
+            }
+            if t.display_name.chars().count() > 128 {
+                return Err("Topic DisplayName can contain up to <128> characters.".into());
+            }
+            if t.description.chars().count() > 500 {
+                return Err("Topic Description can contain up to 500 characters.".into());
+            }
+        }
+        if def.description.chars().count() > 500 {
+            return Err("List description can contain up to 500 characters.".into());
+        }
+        for tag in &def.tags {
+            if tag.key.is_empty() || tag.key.chars().count() > 128 || tag.value.chars().count() > 256
+            {
+                return Err("Tag keys must be 1-128 characters and values 0-256 characters.".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The SES message for one list too many.
+    pub fn too_many_lists_message(&self) -> String {
+        format!(
+            "A maximum of {} Lists allowed per account.",
+            self.max_lists.unwrap_or(u32::MAX)
+        )
+    }
+}
+
+/// Checks `AttributesData`: empty, or a JSON object.
+pub fn validate_attributes(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Ok(());
+    }
+    match serde_json::from_str::<serde_json::Value>(s) {
+        Ok(serde_json::Value::Object(_)) => Ok(()),
+        _ => Err("AttributesData must be a valid JSON object.".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topic(name: &str) -> Topic {
+        Topic {
+            name: TopicName::parse(name).unwrap(),
+            display_name: name.into(),
+            description: String::new(),
+            default_status: SubscriptionStatus::OptIn,
+            hidden: false,
+        }
+    }
+
+    #[test]
+    fn strict_mode_allows_twenty_topics_and_relaxed_a_thousand() {
+        let def = |n| ListDefinition {
+            topics: (0..n).map(|i| topic(&format!("t{i}"))).collect(),
+            ..Default::default()
+        };
+        let strict = Limits::new(true);
+        assert!(strict.validate_definition(&def(20)).is_ok());
+        assert_eq!(
+            strict.validate_definition(&def(21)).unwrap_err(),
+            "Maximum of <20> topics allowed per ContactList"
+        );
+        let relaxed = Limits::new(false);
+        assert!(relaxed.validate_definition(&def(21)).is_ok());
+        assert!(relaxed.validate_definition(&def(1001)).is_err());
+        assert_eq!(strict.too_many_lists_message(), "A maximum of 1 Lists allowed per account.");
+        assert_eq!(relaxed.max_lists, None);
+    }
+
+    #[test]
+    fn duplicate_topics_long_display_names_and_descriptions_are_refused() {
+        let l = Limits::new(false);
+        let mut def = ListDefinition { topics: vec![topic("a"), topic("a")], ..Default::default() };
+        assert_eq!(
+            l.validate_definition(&def).unwrap_err(),
+            "Duplicate topic names are not allowed within a List."
+        );
+        def.topics = vec![Topic { display_name: "é".repeat(129), ..topic("a") }];
+        assert!(l.validate_definition(&def).unwrap_err().contains("<128>"));
+        def.topics = vec![Topic { display_name: "é".repeat(128), ..topic("a") }];
+        assert!(l.validate_definition(&def).is_ok());
+        def.description = "x".repeat(501);
+        assert_eq!(
+            l.validate_definition(&def).unwrap_err(),
+            "List description can contain up to 500 characters."
+        );
+    }
+
+    #[test]
+    fn attributes_must_be_a_json_object() {
+        assert!(validate_attributes("").is_ok());
+        assert!(validate_attributes(r#"{"language":"de"}"#).is_ok());
+        assert!(validate_attributes("[1]").is_err());
+        assert!(validate_attributes("{").is_err());
+    }
+
+    #[test]
+    fn a_contact_status_follows_the_effective_rule() {
+        let t = Topic { default_status: SubscriptionStatus::OptOut, ..topic("news") };
+        let mut c = Contact {
+            id: 1,
+            email: EmailAddress::parse("a@example.com").unwrap(),
+            unsubscribe_all: false,
+            preferences: vec![],
+            attributes: String::new(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        assert_eq!(c.status_for(&t), SubscriptionStatus::OptOut);
+        c.preferences.push(TopicPreference { topic: t.name.clone(), status: SubscriptionStatus::OptIn });
+        assert_eq!(c.status_for(&t), SubscriptionStatus::OptIn);
+        c.unsubscribe_all = true;
+        assert_eq!(c.status_for(&t), SubscriptionStatus::OptOut);
+    }
+}

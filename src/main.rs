@@ -1,0 +1,114 @@
+//! The `optbox` binary: parses the command line, loads settings, runs a subcommand.
+//! Every error ends the process with one line on stderr and a non-zero status.
+#![forbid(unsafe_code)]
+
+use clap::{Parser, Subcommand};
+use optbox::server::config::Settings;
+use optbox::server::service::{self, auth::Role};
+use optbox::server::startup::{self, Application};
+use optbox::server::telemetry;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "optbox", version, about = "Self-hosted subscription management for email")]
+struct Cli {
+    /// Configuration file (default: ./optbox.toml when present). OPTBOX_* variables win.
+    #[arg(long, global = true, env = "OPTBOX_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server and background workers.
+    Serve {
+        /// Seed a demo list and print where to look.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage dashboard users.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a dashboard user; the password is read from standard input.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["owner", "admin", "viewer"])]
+        role: String,
+        /// Read the password from standard input (required: passwords never go in argv).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    telemetry::init(settings.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(e),
+    };
+    match rt.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("optbox: error: {e}");
+    ExitCode::FAILURE
+}
+
+async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
+    match cmd {
+        Command::Serve { demo } => serve(settings, demo).await,
+        Command::Migrate => {
+            startup::open_store(&settings).await.map_err(|e| e.to_string())?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Admin(AdminCommand::CreateUser { email, role, .. }) => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password).map_err(|e| format!("cannot read the password: {e}"))?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let store = startup::open_store(&settings).await.map_err(|e| e.to_string())?;
+            let role = Role::parse(&role).map_err(|e| e.to_string())?;
+            let user = service::auth::create_user(&*store, &email, role, password).await.map_err(|e| e.to_string())?;
+            println!("created {} user {}", user.role, user.email);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
+    let base = settings.public_base();
+    let app = Application::build(settings, None).await.map_err(|e| e.to_string())?;
+    let addr = app.local_addr();
+    if demo {
+        let list = service::demo::seed(&*app.state.store).await.map_err(|e| format!("cannot seed the demo list: {e}"))?;
+        println!("demo list {:?} with {} topics is ready", list.name.as_str(), list.topics.len());
+    }
+    tracing::info!(%addr, backend = ?app.state.store.backend(), "optbox is listening");
+    println!("optbox is running at {base}");
+    if app.state.store.count_users().await.unwrap_or(0) == 0 {
+        println!(
+            "next: create a dashboard user with\n  echo 'a-long-password' | optbox admin create-user --email you@example.com --role owner --password-stdin\nthen sign in at {base}/admin/login"
+        );
+    } else {
+        println!("dashboard: {base}/admin");
+    }
+    app.run_until(startup::shutdown_signal()).await.map_err(|e| e.to_string())
+}

@@ -1,0 +1,211 @@
+//! Typed settings: defaults, then `optbox.toml` (or the file `--config` names), then
+//! `OPTBOX_*` environment variables, which win. Secrets never appear in `Debug` output.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// A secret string whose `Debug` and `Display` are redacted.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// `dev` generates and persists missing keys; `production` refuses to start without them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Dev,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything optbox reads from its configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    pub mode: Mode,
+    /// `sqlite://PATH` (default `sqlite://data/optbox.db`) or `postgres://…`.
+    pub database_url: Secret,
+    pub listen: SocketAddr,
+    /// The public base URL of this service, used in unsubscribe links.
+    pub public_url: Option<String>,
+    pub smtp_listen: SocketAddr,
+    pub relay_url: Option<Secret>,
+    /// Unsubscribe-token keys: `id:secret[,id:secret…]`. The first signs; all verify.
+    pub token_keys: Option<Secret>,
+    /// At least 64 characters; signs the admin session cookie.
+    pub session_key: Option<Secret>,
+    /// Reproduce SES limits (one list, 20 topics per list).
+    pub aws_strict: bool,
+    pub log_format: LogFormat,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Dev,
+            database_url: Secret::new("sqlite://data/optbox.db"),
+            listen: "127.0.0.1:3000".parse().expect("literal"),
+            public_url: None,
+            smtp_listen: "127.0.0.1:2525".parse().expect("literal"),
+            relay_url: None,
+            token_keys: None,
+            session_key: None,
+            aws_strict: false,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// A configuration problem, as one line for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Settings {
+    /// Loads settings from `file` (when it exists; a named file that is missing is an
+    /// error) and the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(p) if !p.exists() => {
+                return Err(ConfigError(format!("config file {} does not exist", p.display())));
+            }
+            Some(p) => fig = fig.merge(Toml::file_exact(p)),
+            None => fig = fig.merge(Toml::file_exact("optbox.toml")),
+        }
+        let fig = fig.merge(Env::prefixed("OPTBOX_").ignore(&["config"]));
+        let s: Settings = fig.extract().map_err(|e| {
+            ConfigError(e.to_string().replace('\n', " "))
+        })?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(u) = &self.public_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(ConfigError(format!("public_url must start with http:// or https://, got {u:?}")));
+            }
+        }
+        if let Some(k) = &self.token_keys {
+            parse_token_keys(k.expose())?;
+        }
+        if let Some(k) = &self.session_key {
+            if k.expose().len() < 64 {
+                return Err(ConfigError("session_key must be at least 64 characters".into()));
+            }
+        }
+        if self.mode == Mode::Production {
+            if self.token_keys.is_none() {
+                return Err(ConfigError(
+                    "production mode needs token_keys (OPTBOX_TOKEN_KEYS=id:secret): unsubscribe links must not depend on a generated key".into(),
+                ));
+            }
+            if self.session_key.is_none() {
+                return Err(ConfigError("production mode needs session_key (OPTBOX_SESSION_KEY, 64+ characters)".into()));
+            }
+            if self.public_url.is_none() {
+                return Err(ConfigError("production mode needs public_url (OPTBOX_PUBLIC_URL=https://…)".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The public base URL without a trailing slash.
+    pub fn public_base(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
+/// One configured token key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenKey {
+    pub id: String,
+    pub secret: Vec<u8>,
+}
+impl fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenKey({}, [redacted])", self.id)
+    }
+}
+
+/// Parses `id:secret[,id:secret…]`: ids are 1–16 letters or digits, secrets at least 32
+/// characters.
+pub fn parse_token_keys(s: &str) -> Result<Vec<TokenKey>, ConfigError> {
+    let mut keys = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, secret) = part
+            .split_once(':')
+            .ok_or_else(|| ConfigError("token_keys entries must look like id:secret".into()))?;
+        if id.is_empty() || id.len() > 16 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(ConfigError(format!("token key id {id:?} must be 1-16 letters or digits")));
+        }
+        if secret.len() < 32 {
+            return Err(ConfigError(format!("token key {id:?} needs a secret of at least 32 characters")));
+        }
+        if keys.iter().any(|k: &TokenKey| k.id == id) {
+            return Err(ConfigError(format!("token key id {id:?} is listed twice")));
+        }
+        keys.push(TokenKey { id: id.to_owned(), secret: secret.as_bytes().to_vec() });
+    }
+    if keys.is_empty() {
+        return Err(ConfigError("token_keys is set but empty".into()));
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let s = Settings { token_keys: Some(Secret::new("k1:supersecretsupersecretsupersecret")), ..Default::default() };
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("supersecret"));
+        assert!(dbg.contains("[redacted]"));
+    }
+
+    #[test]
+    fn token_keys_parse_and_bad_ones_are_named() {
+        let k = parse_token_keys("k2:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, k1:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb").unwrap();
+        assert_eq!(k.len(), 2);
+        assert_eq!(k[0].id, "k2");
+        assert!(parse_token_keys("k1:short").unwrap_err().0.contains("at least 32"));
+        assert!(parse_token_keys("nocolon").is_err());
+        assert!(parse_token_keys("a-b:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").is_err());
+    }
+
+    #[test]
+    fn production_mode_requires_keys() {
+        let s = Settings { mode: Mode::Production, ..Default::default() };
+        assert!(s.validate().unwrap_err().0.contains("token_keys"));
+    }
+}

@@ -1,0 +1,11 @@
+//! Everything that runs only on the server: configuration, storage, services and the
+//! HTTP surface. Compiled with the `ssr` feature only.
+
+pub mod config;
+pub mod http;
+pub mod service;
+pub mod sessions;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;

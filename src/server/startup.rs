@@ -1,0 +1,178 @@
+//! Builds the running application from settings: opens the store, resolves keys, wires
+//! routes and middleware. Used by `optbox serve` and by the integration tests.
+
+use super::config::{Mode, Settings, TokenKey, parse_token_keys};
+use super::http::{guard, health};
+use super::state::AppState;
+use super::store::{self, DynStore, OpenError};
+use crate::app::{App, shell};
+use crate::domain::Limits;
+use axum::Router;
+use axum::middleware;
+use axum::routing::get;
+use leptos::config::LeptosOptions;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_sessions::cookie::{Key, SameSite};
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+/// A start-up failure, reported as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] super::config::ConfigError),
+    #[error(transparent)]
+    Store(#[from] OpenError),
+    #[error("cannot listen on {addr}: {cause}")]
+    Listen { addr: SocketAddr, cause: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The request body limit for every route not given its own.
+pub const BODY_LIMIT: usize = 1 << 20;
+
+/// Opens the configured store, applying migrations.
+pub async fn open_store(settings: &Settings) -> Result<DynStore, StartupError> {
+    Ok(store::open(settings.database_url.expose(), true).await?)
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    use rand::RngCore;
+    let mut b = vec![0u8; n];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b
+}
+
+/// The configured token keys, or in dev mode a generated key persisted in the database
+/// so links keep working across restarts.
+pub async fn token_keys(settings: &Settings, store: &DynStore) -> Result<Vec<TokenKey>, StartupError> {
+    if let Some(k) = &settings.token_keys {
+        return Ok(parse_token_keys(k.expose())?);
+    }
+    if settings.mode == Mode::Production {
+        return Err(StartupError::Other("production mode needs token_keys".into()));
+    }
+    let secret = store
+        .secret("token_key:dev", &random_bytes(32))
+        .await
+        .map_err(|e| StartupError::Other(format!("cannot load the dev token key: {e}")))?;
+    Ok(vec![TokenKey { id: "dev".into(), secret }])
+}
+
+async fn session_key(settings: &Settings, store: &DynStore) -> Result<Key, StartupError> {
+    let bytes = match &settings.session_key {
+        Some(k) => k.expose().as_bytes().to_vec(),
+        None => store
+            .secret("session_key", &random_bytes(64))
+            .await
+            .map_err(|e| StartupError::Other(format!("cannot load the session key: {e}")))?,
+    };
+    Key::try_from(bytes.as_slice()).map_err(|e| StartupError::Other(format!("session key: {e}")))
+}
+
+/// Leptos settings: from cargo-leptos' environment when it runs us, otherwise the
+/// project's defaults (site files in `target/site`, or `LEPTOS_SITE_ROOT`).
+fn leptos_options(settings: &Settings) -> LeptosOptions {
+    let site_root = std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into());
+    LeptosOptions::builder()
+        .output_name("optbox")
+        .site_root(site_root)
+        .site_pkg_dir("pkg")
+        .site_addr(settings.listen)
+        .build()
+}
+
+/// A built application, listening but not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    pub state: AppState,
+}
+
+impl Application {
+    /// Builds the app. With `listener` given (tests bind port 0) it is used as is;
+    /// otherwise `settings.listen` is bound.
+    pub async fn build(settings: Settings, listener: Option<TcpListener>) -> Result<Self, StartupError> {
+        let store = open_store(&settings).await?;
+        Self::build_with_store(settings, store, listener).await
+    }
+
+    pub async fn build_with_store(settings: Settings, store: DynStore, listener: Option<TcpListener>) -> Result<Self, StartupError> {
+        let token_keys = token_keys(&settings, &store).await?;
+        let key = session_key(&settings, &store).await?;
+        let sessions = store.sessions();
+        sessions
+            .migrate()
+            .await
+            .map_err(|e| StartupError::Other(format!("cannot create the session table: {e}")))?;
+        let listener = match listener {
+            Some(l) => l,
+            None => TcpListener::bind(settings.listen)
+                .await
+                .map_err(|e| StartupError::Listen { addr: settings.listen, cause: e.to_string() })?,
+        };
+        let secure = settings.public_base().starts_with("https://");
+        let state = AppState {
+            leptos_options: leptos_options(&settings),
+            store,
+            limits: Limits::new(settings.aws_strict),
+            settings: Arc::new(settings),
+            token_keys: Arc::new(token_keys),
+        };
+        let session_layer = SessionManagerLayer::new(sessions)
+            .with_name("optbox_session")
+            .with_http_only(true)
+            .with_same_site(SameSite::Strict)
+            .with_secure(secure)
+            .with_expiry(Expiry::OnInactivity(time::Duration::hours(8)))
+            .with_signed(key);
+        let routes = generate_route_list(App);
+        let opts = state.leptos_options.clone();
+        let router = Router::new()
+            .route("/healthz", get(health::healthz))
+            .route("/readyz", get(health::readyz))
+            .leptos_routes(&state, routes, move || shell(opts.clone()))
+            .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+            .layer(middleware::from_fn(guard::require_login))
+            .layer(middleware::from_fn(guard::csrf))
+            .layer(session_layer)
+            .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+            .with_state(state.clone());
+        Ok(Self { listener, router, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener")
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,774 @@
+//! The SQL both backends share. SQLite (3.35+) and PostgreSQL accept the same text for
+//! everything here — `$N` placeholders, `RETURNING`, `ON CONFLICT … DO UPDATE` — so the
+//! statements are written once and instantiated per backend by `impl_store!`. What truly
+//! differs (pool set-up, pragmas, migrations) stays in `sqlite.rs` and `postgres.rs`.
+
+use super::{Audit, StoreError};
+use crate::domain::{
+    Branding, Contact, EmailAddress, ListName, Preferences, SubscriptionStatus, Tag, Topic,
+    TopicName, TopicPreference,
+};
+
+pub(super) fn corrupt(what: &str) -> StoreError {
+    StoreError::Other(format!("corrupt {what} in the database"))
+}
+
+pub(super) fn status(opt_in: bool) -> SubscriptionStatus {
+    if opt_in { SubscriptionStatus::OptIn } else { SubscriptionStatus::OptOut }
+}
+
+pub(super) fn parse_topic(
+    name: String,
+    display_name: String,
+    description: String,
+    default_opt_in: bool,
+    hidden: bool,
+) -> Result<Topic, StoreError> {
+    Ok(Topic {
+        name: TopicName::parse(&name).map_err(|_| corrupt("topic name"))?,
+        display_name,
+        description,
+        default_status: status(default_opt_in),
+        hidden,
+    })
+}
+
+pub(super) fn parse_list_parts(
+    name: &str,
+    tags: &str,
+    branding: &str,
+) -> Result<(ListName, Vec<Tag>, Branding), StoreError> {
+    Ok((
+        ListName::parse(name).map_err(|_| corrupt("list name"))?,
+        serde_json::from_str(tags).map_err(|_| corrupt("tags"))?,
+        serde_json::from_str(branding).map_err(|_| corrupt("branding"))?,
+    ))
+}
+
+pub(super) fn contact_from(
+    id: i64,
+    email: &str,
+    unsubscribe_all: bool,
+    attributes: String,
+    created_at: i64,
+    updated_at: i64,
+    preferences: Vec<TopicPreference>,
+) -> Result<Contact, StoreError> {
+    Ok(Contact {
+        id,
+        email: EmailAddress::parse(email).map_err(|_| corrupt("address"))?,
+        unsubscribe_all,
+        preferences,
+        attributes,
+        created_at,
+        updated_at,
+    })
+}
+
+pub(super) fn prefs_of(c: &Contact) -> Preferences {
+    Preferences { unsubscribe_all: c.unsubscribe_all, topics: c.preferences.clone() }
+}
+
+/// The one topic a change touched, if exactly one did.
+pub(super) fn changed_topic(old: &Contact, new: &Contact) -> Option<String> {
+    let mut names: Vec<&str> = old
+        .preferences
+        .iter()
+        .chain(new.preferences.iter())
+        .map(|p| p.topic.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let changed: Vec<&str> = names
+        .into_iter()
+        .filter(|n| old.explicit(n) != new.explicit(n))
+        .collect();
+    (changed.len() == 1).then(|| changed[0].to_owned())
+}
+
+/// An event about to be written inside a store transaction.
+pub(super) struct NewEvent<'a> {
+    pub kind: &'a str,
+    pub audit: Option<&'a Audit>,
+    pub list_name: Option<&'a str>,
+    pub topic_name: Option<&'a str>,
+    pub contact_email: Option<&'a str>,
+    pub old: Option<&'a Preferences>,
+    pub new: Option<&'a Preferences>,
+    pub detail: serde_json::Value,
+}
+
+pub(super) fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+/// The WHERE fragment for a ListContacts filter. `$4` is the topic id when a topic is
+/// filtered on. `default_opt_in` is that topic's default.
+pub(super) fn filter_sql(
+    status: Option<SubscriptionStatus>,
+    topic: Option<(bool, bool)>,
+) -> String {
+    use SubscriptionStatus::*;
+    let pref = |opt_in: &str| {
+        format!(
+            "EXISTS (SELECT 1 FROM contact_topic_prefs p WHERE p.contact_id = c.id AND p.topic_id = $4 AND p.opt_in = {opt_in})"
+        )
+    };
+    let has_pref =
+        "EXISTS (SELECT 1 FROM contact_topic_prefs p WHERE p.contact_id = c.id AND p.topic_id = $4)";
+    match (status, topic) {
+        (None, None) => String::new(),
+        (Some(OptOut), None) => " AND c.unsubscribe_all = TRUE".into(),
+        (Some(OptIn), None) => " AND c.unsubscribe_all = FALSE".into(),
+        (None, Some((_, use_default))) => {
+            if use_default { String::new() } else { format!(" AND {has_pref}") }
+        }
+        (Some(OptIn), Some((default_in, use_default))) => {
+            if !use_default {
+                format!(" AND c.unsubscribe_all = FALSE AND {}", pref("TRUE"))
+            } else if default_in {
+                format!(" AND c.unsubscribe_all = FALSE AND NOT {}", pref("FALSE"))
+            } else {
+                format!(" AND c.unsubscribe_all = FALSE AND {}", pref("TRUE"))
+            }
+        }
+        (Some(OptOut), Some((default_in, use_default))) => {
+            if !use_default {
+                format!(" AND ({} OR (c.unsubscribe_all = TRUE AND {has_pref}))", pref("FALSE"))
+            } else if default_in {
+                format!(" AND (c.unsubscribe_all = TRUE OR {})", pref("FALSE"))
+            } else {
+                format!(" AND (c.unsubscribe_all = TRUE OR NOT {})", pref("TRUE"))
+            }
+        }
+    }
+}
+
+/// Generates `impl Store` for a backend from the shared SQL above.
+macro_rules! impl_store {
+    ($store:ty, $conn:ty, $backend:expr) => {
+        impl $store {
+            async fn q_list(
+                conn: &mut $conn,
+                id: Option<i64>,
+                name: Option<&str>,
+            ) -> StoreResult<ContactList> {
+                let q = "SELECT id, name, description, tags, branding, created_at, updated_at FROM contact_lists";
+                let row = match (id, name) {
+                    (Some(id), _) => sqlx::query(&format!("{q} WHERE id = $1")).bind(id).fetch_optional(&mut *conn).await?,
+                    (None, Some(n)) => sqlx::query(&format!("{q} WHERE name = $1")).bind(n).fetch_optional(&mut *conn).await?,
+                    (None, None) => None,
+                };
+                let row = row.ok_or(StoreError::NotFound)?;
+                let id: i64 = row.try_get("id")?;
+                let (name, tags, branding) = shared::parse_list_parts(
+                    &row.try_get::<String, _>("name")?,
+                    &row.try_get::<String, _>("tags")?,
+                    &row.try_get::<String, _>("branding")?,
+                )?;
+                let topics = sqlx::query(
+                    "SELECT name, display_name, description, default_opt_in, hidden FROM topics WHERE list_id = $1 ORDER BY position",
+                )
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|r| {
+                    shared::parse_topic(
+                        r.try_get("name")?,
+                        r.try_get("display_name")?,
+                        r.try_get("description")?,
+                        r.try_get("default_opt_in")?,
+                        r.try_get("hidden")?,
+                    )
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+                Ok(ContactList {
+                    id,
+                    name,
+                    description: row.try_get("description")?,
+                    topics,
+                    tags,
+                    branding,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            }
+
+            async fn q_topic_ids(conn: &mut $conn, list_id: i64) -> StoreResult<std::collections::HashMap<String, i64>> {
+                let rows = sqlx::query("SELECT id, name FROM topics WHERE list_id = $1")
+                    .bind(list_id)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                rows.into_iter()
+                    .map(|r| Ok((r.try_get::<String, _>("name")?, r.try_get::<i64, _>("id")?)))
+                    .collect()
+            }
+
+            async fn q_contact(
+                conn: &mut $conn,
+                list_id: i64,
+                key: Option<&str>,
+                hash: Option<&[u8]>,
+            ) -> StoreResult<Contact> {
+                let q = "SELECT id, email, unsubscribe_all, attributes, created_at, updated_at FROM contacts WHERE list_id = $1";
+                let row = match (key, hash) {
+                    (Some(k), _) => sqlx::query(&format!("{q} AND email_key = $2")).bind(list_id).bind(k).fetch_optional(&mut *conn).await?,
+                    (None, Some(h)) => sqlx::query(&format!("{q} AND email_hash = $2")).bind(list_id).bind(h).fetch_optional(&mut *conn).await?,
+                    (None, None) => None,
+                };
+                let row = row.ok_or(StoreError::NotFound)?;
+                let id: i64 = row.try_get("id")?;
+                let prefs = sqlx::query(
+                    "SELECT t.name, p.opt_in FROM contact_topic_prefs p JOIN topics t ON t.id = p.topic_id WHERE p.contact_id = $1 ORDER BY t.name",
+                )
+                .bind(id)
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|r| {
+                    Ok(TopicPreference {
+                        topic: TopicName::parse(&r.try_get::<String, _>("name")?).map_err(|_| shared::corrupt("topic name"))?,
+                        status: shared::status(r.try_get("opt_in")?),
+                    })
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+                shared::contact_from(
+                    id,
+                    &row.try_get::<String, _>("email")?,
+                    row.try_get("unsubscribe_all")?,
+                    row.try_get("attributes")?,
+                    row.try_get("created_at")?,
+                    row.try_get("updated_at")?,
+                    prefs,
+                )
+            }
+
+            async fn q_tombstone(conn: &mut $conn, list_id: i64, hash: &[u8]) -> StoreResult<Option<Tombstone>> {
+                let row = sqlx::query("SELECT unsubscribe_all, topics FROM tombstones WHERE list_id = $1 AND email_hash = $2")
+                    .bind(list_id)
+                    .bind(hash)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                row.map(|r| {
+                    Ok(Tombstone {
+                        unsubscribe_all: r.try_get("unsubscribe_all")?,
+                        opted_out_topics: serde_json::from_str(&r.try_get::<String, _>("topics")?)
+                            .map_err(|_| shared::corrupt("tombstone"))?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn q_put_tombstone(conn: &mut $conn, list_id: i64, hash: &[u8], t: &Tombstone) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO tombstones (list_id, email_hash, unsubscribe_all, topics, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (list_id, email_hash) DO UPDATE SET unsubscribe_all = excluded.unsubscribe_all, topics = excluded.topics, updated_at = excluded.updated_at",
+                )
+                .bind(list_id)
+                .bind(hash)
+                .bind(t.unsubscribe_all)
+                .bind(shared::to_json(&t.opted_out_topics))
+                .bind(now_ms())
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
+            async fn q_event(conn: &mut $conn, e: shared::NewEvent<'_>) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO events (created_at, kind, source, list_name, topic_name, contact_email, old_prefs, new_prefs, ip_hash, user_agent, detail) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(now_ms())
+                .bind(e.kind)
+                .bind(e.audit.map(|a| a.source.as_str()))
+                .bind(e.list_name)
+                .bind(e.topic_name)
+                .bind(e.contact_email)
+                .bind(e.old.map(shared::to_json))
+                .bind(e.new.map(shared::to_json))
+                .bind(e.audit.and_then(|a| a.ip_hash.clone()))
+                .bind(e.audit.and_then(|a| a.user_agent.clone()))
+                .bind(e.detail.to_string())
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
+            async fn q_put_prefs(
+                conn: &mut $conn,
+                contact_id: i64,
+                ids: &std::collections::HashMap<String, i64>,
+                prefs: &[(TopicName, SubscriptionStatus)],
+            ) -> StoreResult<()> {
+                for (topic, status) in prefs {
+                    let tid = *ids.get(topic.as_str()).ok_or(StoreError::NotFound)?;
+                    sqlx::query(
+                        "INSERT INTO contact_topic_prefs (contact_id, topic_id, opt_in) VALUES ($1, $2, $3) \
+                         ON CONFLICT (contact_id, topic_id) DO UPDATE SET opt_in = excluded.opt_in",
+                    )
+                    .bind(contact_id)
+                    .bind(tid)
+                    .bind(*status == SubscriptionStatus::OptIn)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(())
+            }
+
+            async fn q_write_topics(conn: &mut $conn, list_id: i64, topics: &[Topic]) -> StoreResult<()> {
+                let existing = Self::q_topic_ids(conn, list_id).await?;
+                for (pos, t) in topics.iter().enumerate() {
+                    if let Some(id) = existing.get(t.name.as_str()) {
+                        sqlx::query("UPDATE topics SET display_name = $1, description = $2, default_opt_in = $3, hidden = $4, position = $5 WHERE id = $6")
+                            .bind(&t.display_name)
+                            .bind(&t.description)
+                            .bind(t.default_status == SubscriptionStatus::OptIn)
+                            .bind(t.hidden)
+                            .bind(pos as i32)
+                            .bind(*id)
+                            .execute(&mut *conn)
+                            .await?;
+                    } else {
+                        sqlx::query("INSERT INTO topics (list_id, name, display_name, description, default_opt_in, hidden, position) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                            .bind(list_id)
+                            .bind(t.name.as_str())
+                            .bind(&t.display_name)
+                            .bind(&t.description)
+                            .bind(t.default_status == SubscriptionStatus::OptIn)
+                            .bind(t.hidden)
+                            .bind(pos as i32)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
+                for (name, id) in existing {
+                    if !topics.iter().any(|t| t.name.as_str() == name) {
+                        sqlx::query("DELETE FROM topics WHERE id = $1").bind(id).execute(&mut *conn).await?;
+                    }
+                }
+                Ok(())
+            }
+
+            fn user_from(r: &<<$conn as sqlx::Connection>::Database as sqlx::Database>::Row) -> StoreResult<UserRecord> {
+                Ok(UserRecord {
+                    id: r.try_get("id")?,
+                    email: r.try_get("email")?,
+                    role: r.try_get("role")?,
+                    password_hash: r.try_get("password_hash")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> Backend {
+                $backend
+            }
+
+            fn sessions(&self) -> crate::server::sessions::SessionBackend {
+                self.session_backend()
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.read).await?;
+                Ok(())
+            }
+
+            async fn create_list(&self, name: &str, def: &ListDefinition, max_lists: Option<u32>) -> StoreResult<ContactList> {
+                let mut tx = self.write.begin().await?;
+                if let Some(max) = max_lists {
+                    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contact_lists").fetch_one(&mut *tx).await?;
+                    if n >= max as i64 {
+                        return Err(StoreError::LimitReached);
+                    }
+                }
+                let now = now_ms();
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO contact_lists (name, description, tags, branding, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+                )
+                .bind(name)
+                .bind(&def.description)
+                .bind(shared::to_json(&def.tags))
+                .bind(shared::to_json(&def.branding))
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                Self::q_write_topics(&mut tx, id, &def.topics).await?;
+                let list = Self::q_list(&mut tx, Some(id), None).await?;
+                tx.commit().await?;
+                Ok(list)
+            }
+
+            async fn get_list(&self, name: &str) -> StoreResult<ContactList> {
+                let mut c = self.read.acquire().await?;
+                Self::q_list(&mut c, None, Some(name)).await
+            }
+
+            async fn get_list_by_id(&self, id: i64) -> StoreResult<ContactList> {
+                let mut c = self.read.acquire().await?;
+                Self::q_list(&mut c, Some(id), None).await
+            }
+
+            async fn list_lists(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<ListSummary>> {
+                let rows = sqlx::query("SELECT name, updated_at FROM contact_lists WHERE name > $1 ORDER BY name LIMIT $2")
+                    .bind(after.unwrap_or(""))
+                    .bind(limit as i64)
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter()
+                    .map(|r| Ok(ListSummary { name: r.try_get("name")?, updated_at: r.try_get("updated_at")? }))
+                    .collect()
+            }
+
+            async fn update_list(&self, name: &str, def: &ListDefinition) -> StoreResult<ContactList> {
+                let mut tx = self.write.begin().await?;
+                let id: i64 = sqlx::query_scalar(
+                    "UPDATE contact_lists SET description = $1, tags = $2, branding = $3, updated_at = $4 WHERE name = $5 RETURNING id",
+                )
+                .bind(&def.description)
+                .bind(shared::to_json(&def.tags))
+                .bind(shared::to_json(&def.branding))
+                .bind(now_ms())
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+                Self::q_write_topics(&mut tx, id, &def.topics).await?;
+                let list = Self::q_list(&mut tx, Some(id), None).await?;
+                tx.commit().await?;
+                Ok(list)
+            }
+
+            async fn delete_list(&self, name: &str) -> StoreResult<()> {
+                let n = sqlx::query("DELETE FROM contact_lists WHERE name = $1")
+                    .bind(name)
+                    .execute(&self.write)
+                    .await?
+                    .rows_affected();
+                if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            }
+
+            async fn count_contacts(&self, list_id: i64) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM contacts WHERE list_id = $1")
+                    .bind(list_id)
+                    .fetch_one(&self.read)
+                    .await?)
+            }
+
+            async fn create_contact(&self, list: &ContactList, new: &NewContact, audit: &Audit) -> StoreResult<Contact> {
+                let hash = email_hash(&new.email);
+                let mut tx = self.write.begin().await?;
+                let tomb = Self::q_tombstone(&mut tx, list.id, &hash).await?;
+                let mut unsubscribe_all = new.unsubscribe_all;
+                let mut prefs = new.preferences.clone();
+                if let Some(t) = &tomb {
+                    // A recorded opt-out wins over whatever the caller asked for.
+                    unsubscribe_all |= t.unsubscribe_all;
+                    for topic in &t.opted_out_topics {
+                        if list.topic(topic.as_str()).is_none() {
+                            continue;
+                        }
+                        prefs.retain(|(n, _)| n != topic);
+                        prefs.push((topic.clone(), SubscriptionStatus::OptOut));
+                    }
+                }
+                let now = now_ms();
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO contacts (list_id, email, email_key, email_hash, unsubscribe_all, attributes, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+                )
+                .bind(list.id)
+                .bind(new.email.as_str())
+                .bind(new.email.key())
+                .bind(&hash)
+                .bind(unsubscribe_all)
+                .bind(&new.attributes)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                let ids = Self::q_topic_ids(&mut tx, list.id).await?;
+                Self::q_put_prefs(&mut tx, id, &ids, &prefs).await?;
+                if tomb.is_some() {
+                    sqlx::query("DELETE FROM tombstones WHERE list_id = $1 AND email_hash = $2")
+                        .bind(list.id)
+                        .bind(&hash)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let contact = Self::q_contact(&mut tx, list.id, Some(&new.email.key()), None).await?;
+                Self::q_event(&mut tx, shared::NewEvent {
+                    kind: "contact.created",
+                    audit: Some(audit),
+                    list_name: Some(list.name.as_str()),
+                    topic_name: None,
+                    contact_email: Some(contact.email.as_str()),
+                    old: None,
+                    new: Some(&shared::prefs_of(&contact)),
+                    detail: serde_json::json!({ "tombstoneApplied": tomb.is_some() }),
+                })
+                .await?;
+                tx.commit().await?;
+                Ok(contact)
+            }
+
+            async fn get_contact(&self, list: &ContactList, email: &EmailAddress) -> StoreResult<Contact> {
+                let mut c = self.read.acquire().await?;
+                Self::q_contact(&mut c, list.id, Some(&email.key()), None).await
+            }
+
+            async fn get_contact_by_hash(&self, list: &ContactList, hash: &[u8]) -> StoreResult<Contact> {
+                let mut c = self.read.acquire().await?;
+                Self::q_contact(&mut c, list.id, None, Some(hash)).await
+            }
+
+            async fn update_contact(&self, list: &ContactList, email: &EmailAddress, change: &ContactChange, audit: &Audit) -> StoreResult<(Contact, Contact)> {
+                let mut tx = self.write.begin().await?;
+                let old = Self::q_contact(&mut tx, list.id, Some(&email.key()), None).await?;
+                if let Some((mode, prefs)) = &change.preferences {
+                    if *mode == PrefMode::Replace {
+                        sqlx::query("DELETE FROM contact_topic_prefs WHERE contact_id = $1")
+                            .bind(old.id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    let ids = Self::q_topic_ids(&mut tx, list.id).await?;
+                    Self::q_put_prefs(&mut tx, old.id, &ids, prefs).await?;
+                }
+                let unsub = change.unsubscribe_all.unwrap_or(old.unsubscribe_all);
+                let attrs = change.attributes.clone().unwrap_or_else(|| old.attributes.clone());
+                sqlx::query("UPDATE contacts SET unsubscribe_all = $1, attributes = $2 WHERE id = $3")
+                    .bind(unsub)
+                    .bind(&attrs)
+                    .bind(old.id)
+                    .execute(&mut *tx)
+                    .await?;
+                let mut new = Self::q_contact(&mut tx, list.id, Some(&email.key()), None).await?;
+                let prefs_changed = new.unsubscribe_all != old.unsubscribe_all || new.preferences != old.preferences;
+                if prefs_changed || new.attributes != old.attributes {
+                    let now = now_ms();
+                    sqlx::query("UPDATE contacts SET updated_at = $1 WHERE id = $2").bind(now).bind(old.id).execute(&mut *tx).await?;
+                    new.updated_at = now;
+                }
+                if prefs_changed {
+                    Self::q_event(&mut tx, shared::NewEvent {
+                        kind: "subscription",
+                        audit: Some(audit),
+                        list_name: Some(list.name.as_str()),
+                        topic_name: shared::changed_topic(&old, &new).as_deref(),
+                        contact_email: Some(new.email.as_str()),
+                        old: Some(&shared::prefs_of(&old)),
+                        new: Some(&shared::prefs_of(&new)),
+                        detail: serde_json::json!({}),
+                    })
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok((old, new))
+            }
+
+            async fn delete_contact(&self, list: &ContactList, email: &EmailAddress, audit: &Audit) -> StoreResult<()> {
+                let mut tx = self.write.begin().await?;
+                let old = Self::q_contact(&mut tx, list.id, Some(&email.key()), None).await?;
+                let tomb = Tombstone {
+                    unsubscribe_all: old.unsubscribe_all,
+                    opted_out_topics: old
+                        .preferences
+                        .iter()
+                        .filter(|p| p.status == SubscriptionStatus::OptOut)
+                        .map(|p| p.topic.clone())
+                        .collect(),
+                };
+                if !tomb.is_empty() {
+                    Self::q_put_tombstone(&mut tx, list.id, &email_hash(&old.email), &tomb).await?;
+                }
+                sqlx::query("DELETE FROM contacts WHERE id = $1").bind(old.id).execute(&mut *tx).await?;
+                Self::q_event(&mut tx, shared::NewEvent {
+                    kind: "contact.deleted",
+                    audit: Some(audit),
+                    list_name: Some(list.name.as_str()),
+                    topic_name: None,
+                    contact_email: Some(old.email.as_str()),
+                    old: Some(&shared::prefs_of(&old)),
+                    new: None,
+                    detail: serde_json::json!({ "tombstone": !tomb.is_empty() }),
+                })
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_contacts(&self, list: &ContactList, filter: &ContactFilter, after_id: Option<i64>, limit: u32) -> StoreResult<Vec<Contact>> {
+                let mut conn = self.read.acquire().await?;
+                let topic = match &filter.topic {
+                    Some(tf) => {
+                        let t = list.topic(tf.topic.as_str()).ok_or(StoreError::NotFound)?;
+                        let ids = Self::q_topic_ids(&mut conn, list.id).await?;
+                        let id = *ids.get(tf.topic.as_str()).ok_or(StoreError::NotFound)?;
+                        Some((id, t.default_status == SubscriptionStatus::OptIn, tf.use_default))
+                    }
+                    None => None,
+                };
+                let mut cond = shared::filter_sql(filter.status, topic.map(|(_, d, u)| (d, u)));
+                if filter.email_prefix.is_some() {
+                    cond.push_str(" AND c.email_key >= $5 AND c.email_key < $6");
+                }
+                let sql = format!(
+                    "SELECT c.id, c.email, c.unsubscribe_all, c.attributes, c.created_at, c.updated_at, t.name AS topic, p.opt_in \
+                     FROM (SELECT * FROM contacts c WHERE c.list_id = $1 AND c.id > $2{cond} ORDER BY c.id LIMIT $3) c \
+                     LEFT JOIN contact_topic_prefs p ON p.contact_id = c.id \
+                     LEFT JOIN topics t ON t.id = p.topic_id \
+                     ORDER BY c.id, t.name"
+                );
+                let mut q = sqlx::query(&sql).bind(list.id).bind(after_id.unwrap_or(0)).bind(limit as i64);
+                // Every placeholder up to the highest used must be bound, in order.
+                if topic.is_some() || filter.email_prefix.is_some() {
+                    q = q.bind(topic.map(|t| t.0).unwrap_or(0));
+                }
+                if let Some(p) = &filter.email_prefix {
+                    q = q.bind(p.clone()).bind(format!("{p}\u{10FFFF}"));
+                }
+                let rows = q.fetch_all(&mut *conn).await?;
+                let mut out: Vec<Contact> = Vec::new();
+                for r in rows {
+                    let id: i64 = r.try_get("id")?;
+                    if out.last().map(|c| c.id) != Some(id) {
+                        out.push(shared::contact_from(
+                            id,
+                            &r.try_get::<String, _>("email")?,
+                            r.try_get("unsubscribe_all")?,
+                            r.try_get("attributes")?,
+                            r.try_get("created_at")?,
+                            r.try_get("updated_at")?,
+                            Vec::new(),
+                        )?);
+                    }
+                    if let Some(topic) = r.try_get::<Option<String>, _>("topic")? {
+                        let opt_in: bool = r.try_get("opt_in")?;
+                        out.last_mut().expect("pushed").preferences.push(TopicPreference {
+                            topic: TopicName::parse(&topic).map_err(|_| shared::corrupt("topic name"))?,
+                            status: shared::status(opt_in),
+                        });
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn get_tombstone(&self, list_id: i64, hash: &[u8]) -> StoreResult<Option<Tombstone>> {
+                let mut c = self.read.acquire().await?;
+                Self::q_tombstone(&mut c, list_id, hash).await
+            }
+
+            async fn record_tombstone(&self, list: &ContactList, hash: &[u8], tomb: &Tombstone, audit: &Audit) -> StoreResult<()> {
+                let mut tx = self.write.begin().await?;
+                let old = Self::q_tombstone(&mut tx, list.id, hash).await?.unwrap_or_default();
+                let mut merged = old.clone();
+                merged.unsubscribe_all |= tomb.unsubscribe_all;
+                for t in &tomb.opted_out_topics {
+                    if !merged.opted_out_topics.contains(t) {
+                        merged.opted_out_topics.push(t.clone());
+                    }
+                }
+                merged.opted_out_topics.sort();
+                if merged != old {
+                    Self::q_put_tombstone(&mut tx, list.id, hash, &merged).await?;
+                    Self::q_event(&mut tx, shared::NewEvent {
+                        kind: "subscription",
+                        audit: Some(audit),
+                        list_name: Some(list.name.as_str()),
+                        topic_name: tomb.opted_out_topics.first().map(|t| t.as_str()),
+                        contact_email: None,
+                        old: None,
+                        new: None,
+                        detail: serde_json::json!({ "tombstone": merged, "contact": "unknown" }),
+                    })
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_events(&self, list_name: Option<&str>, kind: Option<&str>, before_id: Option<i64>, limit: u32) -> StoreResult<Vec<EventRecord>> {
+                let rows = sqlx::query(
+                    "SELECT id, created_at, kind, source, list_name, topic_name, contact_email, old_prefs, new_prefs, ip_hash, user_agent, detail \
+                     FROM events WHERE id < $1 AND ($2 = '' OR list_name = $2) AND ($3 = '' OR kind = $3) ORDER BY id DESC LIMIT $4",
+                )
+                .bind(before_id.unwrap_or(i64::MAX))
+                .bind(list_name.unwrap_or(""))
+                .bind(kind.unwrap_or(""))
+                .bind(limit as i64)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(EventRecord {
+                            id: r.try_get("id")?,
+                            created_at: r.try_get("created_at")?,
+                            kind: r.try_get("kind")?,
+                            source: r.try_get("source")?,
+                            list_name: r.try_get("list_name")?,
+                            topic_name: r.try_get("topic_name")?,
+                            contact_email: r.try_get("contact_email")?,
+                            old_prefs: r.try_get("old_prefs")?,
+                            new_prefs: r.try_get("new_prefs")?,
+                            ip_hash: r.try_get("ip_hash")?,
+                            user_agent: r.try_get("user_agent")?,
+                            detail: r.try_get("detail")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn create_user(&self, email: &str, role: &str, password_hash: &str) -> StoreResult<UserRecord> {
+                let r = sqlx::query(
+                    "INSERT INTO users (email, role, password_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id, email, role, password_hash, created_at",
+                )
+                .bind(email)
+                .bind(role)
+                .bind(password_hash)
+                .bind(now_ms())
+                .fetch_one(&self.write)
+                .await?;
+                Self::user_from(&r)
+            }
+
+            async fn get_user_by_email(&self, email: &str) -> StoreResult<UserRecord> {
+                let r = sqlx::query("SELECT id, email, role, password_hash, created_at FROM users WHERE email = $1")
+                    .bind(email)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                Self::user_from(&r)
+            }
+
+            async fn get_user(&self, id: i64) -> StoreResult<UserRecord> {
+                let r = sqlx::query("SELECT id, email, role, password_hash, created_at FROM users WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                Self::user_from(&r)
+            }
+
+            async fn count_users(&self) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.read).await?)
+            }
+
+            async fn secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
+                sqlx::query("INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+                    .bind(name)
+                    .bind(candidate)
+                    .bind(now_ms())
+                    .execute(&self.write)
+                    .await?;
+                Ok(sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(&self.write)
+                    .await?)
+            }
+        }
+    };
+}
+pub(super) use impl_store;

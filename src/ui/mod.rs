@@ -1,0 +1,5 @@
+//! Leptos pages and components. No SQL, no sqlx types: data arrives through server
+//! functions.
+
+pub mod components;
+pub mod pages;

@@ -1,0 +1,4 @@
+//! The operator dashboard under `/admin`.
+
+pub mod login;
+pub mod overview;
