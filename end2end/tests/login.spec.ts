@@ -1,16 +1,11 @@
-import { test, expect, Page } from "@playwright/test";
-import AxeBuilder from "@axe-core/playwright";
+import { test, expect } from "@playwright/test";
+import { expectAccessible } from "./axe";
 
-async function noViolations(page: Page) {
-  const r = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
-  expect(r.violations, JSON.stringify(r.violations, null, 2)).toEqual([]);
-}
-
-test("anonymous visitors of the dashboard land on the login page", async ({ page }) => {
+test("anonymous visitors of the dashboard land on the login page", async ({ page }, info) => {
   await page.goto("/admin");
   await expect(page).toHaveURL(/\/admin\/login$/);
   await expect(page.getByRole("heading", { name: "Sign in" })).toBeVisible();
-  await noViolations(page);
+  await expectAccessible(page, info);
 });
 
 test("a wrong password shows an error and grants nothing", async ({ page }, info) => {
@@ -35,7 +30,7 @@ test("an operator signs in, sees the demo list, and signs out", async ({ page },
   const row = page.locator("#lists tbody tr", { hasText: "demo" });
   await expect(row).toHaveCount(1);
   await expect(row.locator("td").nth(1)).toHaveText("3");
-  await noViolations(page);
+  await expectAccessible(page, info);
   await page.screenshot({ path: info.outputPath(`overview-${info.project.name}.png`), fullPage: true });
   await page.getByRole("button", { name: "Sign out" }).click();
   await expect(page).toHaveURL(/\/admin\/login$/);

@@ -94,7 +94,7 @@ impl Settings {
                 return Err(ConfigError(format!("config file {} does not exist", p.display())));
             }
             Some(p) => fig = fig.merge(Toml::file_exact(p)),
-            None => fig = fig.merge(Toml::file_exact("optbox.toml")),
+            None => fig = fig.merge(Toml::file("optbox.toml")),
         }
         let fig = fig.merge(Env::prefixed("OPTBOX_").ignore(&["config"]));
         let s: Settings = fig.extract().map_err(|e| {

@@ -16,12 +16,10 @@ pub async fn login(email: String, password: String) -> Result<(), ServerFnError>
             leptos_axum::redirect("/admin");
             Ok(())
         }
-        Err(ServiceError::Unauthorized(m)) => {
-            if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
-                resp.set_status(axum::http::StatusCode::UNAUTHORIZED);
-            }
-            Err(ServerFnError::new(m))
-        }
+        // No status override here: without JavaScript, leptos_axum answers a failed form
+        // POST with a redirect back to the form carrying the error, and a status set
+        // here would replace that redirect.
+        Err(ServiceError::Unauthorized(m)) => Err(ServerFnError::new(m)),
         Err(e) => Err(internal(e)),
     }
 }
