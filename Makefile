@@ -17,6 +17,7 @@ run: tools npm
 	./target/release/optbox serve --demo
 
 test: setup
+	$(MAKE) lint
 	$(MAKE) test-rust
 	$(MAKE) test-e2e
 
@@ -56,6 +57,7 @@ fmt:
 	cargo fmt
 
 lint:
+	cargo fmt --check
 	cargo clippy --features ssr --all-targets -- -D warnings
 
 clean:

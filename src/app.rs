@@ -1,6 +1,8 @@
 //! The HTML shell, the root component and the route table — nothing else.
 
-use crate::ui::pages::{admin::login::LoginPage, admin::overview::OverviewPage, home::HomePage, not_found::NotFound};
+use crate::ui::pages::{
+    admin::login::LoginPage, admin::overview::OverviewPage, home::HomePage, not_found::NotFound,
+};
 use leptos::prelude::*;
 use leptos_meta::{Link, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{

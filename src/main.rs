@@ -12,7 +12,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "optbox", version, about = "Self-hosted subscription management for email")]
+#[command(
+    name = "optbox",
+    version,
+    about = "Self-hosted subscription management for email"
+)]
 struct Cli {
     /// Configuration file (default: ./optbox.toml when present). OPTBOX_* variables win.
     #[arg(long, global = true, env = "OPTBOX_CONFIG")]
@@ -57,7 +61,10 @@ fn main() -> ExitCode {
         Err(e) => return fail(e),
     };
     telemetry::init(settings.log_format);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(e),
     };
@@ -76,17 +83,25 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
     match cmd {
         Command::Serve { demo } => serve(settings, demo).await,
         Command::Migrate => {
-            startup::open_store(&settings).await.map_err(|e| e.to_string())?;
+            startup::open_store(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("migrations applied");
             Ok(())
         }
         Command::Admin(AdminCommand::CreateUser { email, role, .. }) => {
             let mut password = String::new();
-            std::io::stdin().read_to_string(&mut password).map_err(|e| format!("cannot read the password: {e}"))?;
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .map_err(|e| format!("cannot read the password: {e}"))?;
             let password = password.trim_end_matches(['\r', '\n']);
-            let store = startup::open_store(&settings).await.map_err(|e| e.to_string())?;
+            let store = startup::open_store(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
             let role = Role::parse(&role).map_err(|e| e.to_string())?;
-            let user = service::auth::create_user(&*store, &email, role, password).await.map_err(|e| e.to_string())?;
+            let user = service::auth::create_user(&*store, &email, role, password)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("created {} user {}", user.role, user.email);
             Ok(())
         }
@@ -95,11 +110,19 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
 
 async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
     let base = settings.public_base();
-    let app = Application::build(settings, None).await.map_err(|e| e.to_string())?;
+    let app = Application::build(settings, None)
+        .await
+        .map_err(|e| e.to_string())?;
     let addr = app.local_addr();
     if demo {
-        let list = service::demo::seed(&*app.state.store).await.map_err(|e| format!("cannot seed the demo list: {e}"))?;
-        println!("demo list {:?} with {} topics is ready", list.name.as_str(), list.topics.len());
+        let list = service::demo::seed(&*app.state.store)
+            .await
+            .map_err(|e| format!("cannot seed the demo list: {e}"))?;
+        println!(
+            "demo list {:?} with {} topics is ready",
+            list.name.as_str(),
+            list.topics.len()
+        );
     }
     tracing::info!(%addr, backend = ?app.state.store.backend(), "optbox is listening");
     println!("optbox is running at {base}");
@@ -110,5 +133,7 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
     } else {
         println!("dashboard: {base}/admin");
     }
-    app.run_until(startup::shutdown_signal()).await.map_err(|e| e.to_string())
+    app.run_until(startup::shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
 }

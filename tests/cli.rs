@@ -7,14 +7,23 @@ use std::process::{Command, Output, Stdio};
 
 fn optbox(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_optbox"));
-    cmd.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("run optbox");
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     }
     drop(child.stdin.take());
     child.wait_with_output().unwrap()
@@ -31,16 +40,27 @@ fn one_line_error(out: &Output) -> String {
 
 #[test]
 fn an_unknown_database_scheme_is_refused_in_one_line() {
-    let out = optbox(&["migrate"], &[("OPTBOX_DATABASE_URL", "mysql://root@localhost/x")], None);
+    let out = optbox(
+        &["migrate"],
+        &[("OPTBOX_DATABASE_URL", "mysql://root@localhost/x")],
+        None,
+    );
     let err = one_line_error(&out);
     assert!(err.contains("unsupported database URL scheme"), "{err}");
 }
 
 #[test]
 fn an_unreachable_database_is_named_without_its_password() {
-    let out = optbox(&["migrate"], &[("OPTBOX_DATABASE_URL", "postgres://u:hunter2@127.0.0.1:1/x")], None);
+    let out = optbox(
+        &["migrate"],
+        &[("OPTBOX_DATABASE_URL", "postgres://u:hunter2@127.0.0.1:1/x")],
+        None,
+    );
     let err = one_line_error(&out);
-    assert!(err.contains("cannot open the database at postgres://u:***@127.0.0.1:1/x"), "{err}");
+    assert!(
+        err.contains("cannot open the database at postgres://u:***@127.0.0.1:1/x"),
+        "{err}"
+    );
     assert!(!err.contains("hunter2"));
 }
 
@@ -48,8 +68,15 @@ fn an_unreachable_database_is_named_without_its_password() {
 fn a_malformed_setting_is_named() {
     let out = optbox(&["migrate"], &[("OPTBOX_LISTEN", "not-an-address")], None);
     let err = one_line_error(&out);
-    assert!(err.contains("configuration") && err.to_lowercase().contains("listen"), "{err}");
-    let out = optbox(&["migrate", "--config", "/nonexistent/optbox.toml"], &[], None);
+    assert!(
+        err.contains("configuration") && err.to_lowercase().contains("listen"),
+        "{err}"
+    );
+    let out = optbox(
+        &["migrate", "--config", "/nonexistent/optbox.toml"],
+        &[],
+        None,
+    );
     assert!(one_line_error(&out).contains("does not exist"));
 }
 
@@ -65,14 +92,38 @@ fn migrate_creates_the_database_and_users_can_be_created() {
     let url = format!("sqlite://{}", dir.path().join("sub/optbox.db").display());
     let env = [("OPTBOX_DATABASE_URL", url.as_str())];
     let out = optbox(&["migrate"], &env, None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(dir.path().join("sub/optbox.db").exists());
-    let args = ["admin", "create-user", "--email", "Op@Example.com", "--role", "owner", "--password-stdin"];
+    let args = [
+        "admin",
+        "create-user",
+        "--email",
+        "Op@Example.com",
+        "--role",
+        "owner",
+        "--password-stdin",
+    ];
     let out = optbox(&args, &env, Some("a sufficiently long password\n"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("created owner user Op@example.com"));
     let out = optbox(&args, &env, Some("another long password\n"));
     assert!(one_line_error(&out).contains("already exists"));
-    let args = ["admin", "create-user", "--email", "b@example.com", "--role", "viewer", "--password-stdin"];
+    let args = [
+        "admin",
+        "create-user",
+        "--email",
+        "b@example.com",
+        "--role",
+        "viewer",
+        "--password-stdin",
+    ];
     assert!(one_line_error(&optbox(&args, &env, Some("short\n"))).contains("at least 12"));
 }

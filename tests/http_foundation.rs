@@ -27,12 +27,22 @@ async fn anonymous_dashboard_requests_go_to_the_login_page() {
         assert!(r.status().is_redirection(), "{path}: {}", r.status());
         assert_eq!(r.headers()["location"], "/admin/login");
     }
-    let r = app.client.get(app.url("/admin/login")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/admin/login"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let body = r.text().await.unwrap();
     assert!(body.contains("Sign in"));
     assert!(body.contains(r#"name="password""#));
-    let r = app.client.post(app.url("/api/overview")).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/api/overview"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;
 }
@@ -50,12 +60,22 @@ async fn sign_in(app: &TestApp, password: &str) -> reqwest::Response {
 
 async fn sign_in_flow(backend: &str) {
     let app = spawn_app_on(backend).await;
-    auth::create_user(&*app.store, "op@example.com", Role::Owner, "correct horse battery").await.unwrap();
+    auth::create_user(
+        &*app.store,
+        "op@example.com",
+        Role::Owner,
+        "correct horse battery",
+    )
+    .await
+    .unwrap();
 
     let bad = sign_in(&app, "wrong password!!").await;
     assert!(bad.status().is_redirection());
     let r = app.client.get(app.url("/admin")).send().await.unwrap();
-    assert!(r.status().is_redirection(), "a failed sign-in grants nothing");
+    assert!(
+        r.status().is_redirection(),
+        "a failed sign-in grants nothing"
+    );
 
     let ok = sign_in(&app, "correct horse battery").await;
     assert!(ok.status().is_redirection(), "{}", ok.status());
@@ -70,12 +90,23 @@ async fn sign_in_flow(backend: &str) {
     assert!(html.contains("Overview"), "{html}");
     assert!(html.contains("op@example.com"));
 
-    let r = app.client.post(app.url("/api/overview")).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/api/overview"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["role"], "owner");
 
-    let out = app.client.post(app.url("/api/logout")).header("accept", "text/html").send().await.unwrap();
+    let out = app
+        .client
+        .post(app.url("/api/logout"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
     assert!(out.status().is_redirection());
     let r = app.client.get(app.url("/admin")).send().await.unwrap();
     assert!(r.status().is_redirection(), "signed out");
@@ -95,12 +126,22 @@ async fn an_operator_signs_in_and_out_on_postgres() {
 #[tokio::test]
 async fn cross_site_posts_to_server_functions_are_refused() {
     let app = spawn_app().await;
-    auth::create_user(&*app.store, "op@example.com", Role::Owner, "correct horse battery").await.unwrap();
+    auth::create_user(
+        &*app.store,
+        "op@example.com",
+        Role::Owner,
+        "correct horse battery",
+    )
+    .await
+    .unwrap();
     let r = app
         .client
         .post(app.url("/api/login"))
         .header("origin", "http://evil.example")
-        .form(&[("email", "op@example.com"), ("password", "correct horse battery")])
+        .form(&[
+            ("email", "op@example.com"),
+            ("password", "correct horse battery"),
+        ])
         .send()
         .await
         .unwrap();
@@ -112,10 +153,21 @@ async fn cross_site_posts_to_server_functions_are_refused() {
 #[tokio::test]
 async fn unknown_pages_are_404_and_oversized_bodies_are_refused() {
     let app = spawn_app().await;
-    let r = app.client.get(app.url("/no/such/page")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/no/such/page"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let big = vec![b'a'; 2 << 20];
-    let r = app.client.post(app.url("/api/login")).body(big).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/api/login"))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     app.stop().await;
 }
@@ -125,9 +177,13 @@ async fn the_dev_token_key_survives_a_restart() {
     let db = common::TestDb::sqlite().await;
     let store = db.store().await;
     let settings = optbox::server::config::Settings::default();
-    let a = optbox::server::startup::token_keys(&settings, &store).await.unwrap();
+    let a = optbox::server::startup::token_keys(&settings, &store)
+        .await
+        .unwrap();
     let store2 = db.store().await;
-    let b = optbox::server::startup::token_keys(&settings, &store2).await.unwrap();
+    let b = optbox::server::startup::token_keys(&settings, &store2)
+        .await
+        .unwrap();
     assert_eq!(a, b);
     assert_eq!(a[0].secret.len(), 32);
 }

@@ -95,16 +95,33 @@ mod tests {
 
     #[test]
     fn common_addresses_parse_and_bad_ones_get_the_ses_message() {
-        for ok in ["a@example.com", "a+b@example.com", "First.Last@Sub.Example.COM", "ü@bücher.de"] {
+        for ok in [
+            "a@example.com",
+            "a+b@example.com",
+            "First.Last@Sub.Example.COM",
+            "ü@bücher.de",
+        ] {
             assert!(EmailAddress::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["a", "a@", "@example.com", "a@b", "a b@example.com", "a@@example.com", "a@-x.com", "a..b@example.com"] {
+        for bad in [
+            "a",
+            "a@",
+            "@example.com",
+            "a@b",
+            "a b@example.com",
+            "a@@example.com",
+            "a@-x.com",
+            "a..b@example.com",
+        ] {
             assert_eq!(
                 EmailAddress::parse(bad).unwrap_err().to_string(),
                 format!("EmailAddress <{bad}> is invalid")
             );
         }
-        assert_eq!(EmailAddress::parse("").unwrap_err().to_string(), "EmailAddress can't be blank.");
+        assert_eq!(
+            EmailAddress::parse("").unwrap_err().to_string(),
+            "EmailAddress can't be blank."
+        );
     }
 
     #[test]
@@ -112,7 +129,10 @@ mod tests {
         let a = EmailAddress::parse("Jane@Example.COM").unwrap();
         assert_eq!(a.key(), "Jane@example.com");
         assert_eq!(a.as_str(), "Jane@Example.COM");
-        assert_ne!(a.key(), EmailAddress::parse("jane@example.com").unwrap().key());
+        assert_ne!(
+            a.key(),
+            EmailAddress::parse("jane@example.com").unwrap().key()
+        );
     }
 
     proptest! {

@@ -136,9 +136,17 @@ impl Limits {
 
     pub fn new(aws_strict: bool) -> Self {
         if aws_strict {
-            Self { aws_strict, max_lists: Some(1), max_topics: 20 }
+            Self {
+                aws_strict,
+                max_lists: Some(1),
+                max_topics: 20,
+            }
         } else {
-            Self { aws_strict, max_lists: None, max_topics: Self::RELAXED_MAX_TOPICS }
+            Self {
+                aws_strict,
+                max_lists: None,
+                max_topics: Self::RELAXED_MAX_TOPICS,
+            }
         }
     }
 
@@ -169,9 +177,13 @@ impl Limits {
             return Err("List description can contain up to 500 characters.".into());
         }
         for tag in &def.tags {
-            if tag.key.is_empty() || tag.key.chars().count() > 128 || tag.value.chars().count() > 256
+            if tag.key.is_empty()
+                || tag.key.chars().count() > 128
+                || tag.value.chars().count() > 256
             {
-                return Err("Tag keys must be 1-128 characters and values 0-256 characters.".into());
+                return Err(
+                    "Tag keys must be 1-128 characters and values 0-256 characters.".into(),
+                );
             }
         }
         Ok(())
@@ -226,21 +238,33 @@ mod tests {
         let relaxed = Limits::new(false);
         assert!(relaxed.validate_definition(&def(21)).is_ok());
         assert!(relaxed.validate_definition(&def(1001)).is_err());
-        assert_eq!(strict.too_many_lists_message(), "A maximum of 1 Lists allowed per account.");
+        assert_eq!(
+            strict.too_many_lists_message(),
+            "A maximum of 1 Lists allowed per account."
+        );
         assert_eq!(relaxed.max_lists, None);
     }
 
     #[test]
     fn duplicate_topics_long_display_names_and_descriptions_are_refused() {
         let l = Limits::new(false);
-        let mut def = ListDefinition { topics: vec![topic("a"), topic("a")], ..Default::default() };
+        let mut def = ListDefinition {
+            topics: vec![topic("a"), topic("a")],
+            ..Default::default()
+        };
         assert_eq!(
             l.validate_definition(&def).unwrap_err(),
             "Duplicate topic names are not allowed within a List."
         );
-        def.topics = vec![Topic { display_name: "é".repeat(129), ..topic("a") }];
+        def.topics = vec![Topic {
+            display_name: "é".repeat(129),
+            ..topic("a")
+        }];
         assert!(l.validate_definition(&def).unwrap_err().contains("<128>"));
-        def.topics = vec![Topic { display_name: "é".repeat(128), ..topic("a") }];
+        def.topics = vec![Topic {
+            display_name: "é".repeat(128),
+            ..topic("a")
+        }];
         assert!(l.validate_definition(&def).is_ok());
         def.description = "x".repeat(501);
         assert_eq!(
@@ -259,7 +283,10 @@ mod tests {
 
     #[test]
     fn a_contact_status_follows_the_effective_rule() {
-        let t = Topic { default_status: SubscriptionStatus::OptOut, ..topic("news") };
+        let t = Topic {
+            default_status: SubscriptionStatus::OptOut,
+            ..topic("news")
+        };
         let mut c = Contact {
             id: 1,
             email: EmailAddress::parse("a@example.com").unwrap(),
@@ -270,7 +297,10 @@ mod tests {
             updated_at: 0,
         };
         assert_eq!(c.status_for(&t), SubscriptionStatus::OptOut);
-        c.preferences.push(TopicPreference { topic: t.name.clone(), status: SubscriptionStatus::OptIn });
+        c.preferences.push(TopicPreference {
+            topic: t.name.clone(),
+            status: SubscriptionStatus::OptIn,
+        });
         assert_eq!(c.status_for(&t), SubscriptionStatus::OptIn);
         c.unsubscribe_all = true;
         assert_eq!(c.status_for(&t), SubscriptionStatus::OptOut);

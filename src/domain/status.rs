@@ -60,8 +60,8 @@ pub fn effective_status(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
     use SubscriptionStatus::*;
+    use proptest::prelude::*;
 
     fn status() -> impl Strategy<Value = SubscriptionStatus> {
         prop_oneof![Just(OptIn), Just(OptOut)]

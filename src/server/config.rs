@@ -91,32 +91,39 @@ impl Settings {
         let mut fig = Figment::from(Serialized::defaults(Settings::default()));
         match file {
             Some(p) if !p.exists() => {
-                return Err(ConfigError(format!("config file {} does not exist", p.display())));
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    p.display()
+                )));
             }
             Some(p) => fig = fig.merge(Toml::file_exact(p)),
             None => fig = fig.merge(Toml::file("optbox.toml")),
         }
         let fig = fig.merge(Env::prefixed("OPTBOX_").ignore(&["config"]));
-        let s: Settings = fig.extract().map_err(|e| {
-            ConfigError(e.to_string().replace('\n', " "))
-        })?;
+        let s: Settings = fig
+            .extract()
+            .map_err(|e| ConfigError(e.to_string().replace('\n', " ")))?;
         s.validate()?;
         Ok(s)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(u) = &self.public_url {
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
-                return Err(ConfigError(format!("public_url must start with http:// or https://, got {u:?}")));
-            }
+        if let Some(u) = &self.public_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(ConfigError(format!(
+                "public_url must start with http:// or https://, got {u:?}"
+            )));
         }
         if let Some(k) = &self.token_keys {
             parse_token_keys(k.expose())?;
         }
-        if let Some(k) = &self.session_key {
-            if k.expose().len() < 64 {
-                return Err(ConfigError("session_key must be at least 64 characters".into()));
-            }
+        if let Some(k) = &self.session_key
+            && k.expose().len() < 64
+        {
+            return Err(ConfigError(
+                "session_key must be at least 64 characters".into(),
+            ));
         }
         if self.mode == Mode::Production {
             if self.token_keys.is_none() {
@@ -125,10 +132,14 @@ impl Settings {
                 ));
             }
             if self.session_key.is_none() {
-                return Err(ConfigError("production mode needs session_key (OPTBOX_SESSION_KEY, 64+ characters)".into()));
+                return Err(ConfigError(
+                    "production mode needs session_key (OPTBOX_SESSION_KEY, 64+ characters)".into(),
+                ));
             }
             if self.public_url.is_none() {
-                return Err(ConfigError("production mode needs public_url (OPTBOX_PUBLIC_URL=https://…)".into()));
+                return Err(ConfigError(
+                    "production mode needs public_url (OPTBOX_PUBLIC_URL=https://…)".into(),
+                ));
             }
         }
         Ok(())
@@ -165,15 +176,22 @@ pub fn parse_token_keys(s: &str) -> Result<Vec<TokenKey>, ConfigError> {
             .split_once(':')
             .ok_or_else(|| ConfigError("token_keys entries must look like id:secret".into()))?;
         if id.is_empty() || id.len() > 16 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(ConfigError(format!("token key id {id:?} must be 1-16 letters or digits")));
+            return Err(ConfigError(format!(
+                "token key id {id:?} must be 1-16 letters or digits"
+            )));
         }
         if secret.len() < 32 {
-            return Err(ConfigError(format!("token key {id:?} needs a secret of at least 32 characters")));
+            return Err(ConfigError(format!(
+                "token key {id:?} needs a secret of at least 32 characters"
+            )));
         }
         if keys.iter().any(|k: &TokenKey| k.id == id) {
             return Err(ConfigError(format!("token key id {id:?} is listed twice")));
         }
-        keys.push(TokenKey { id: id.to_owned(), secret: secret.as_bytes().to_vec() });
+        keys.push(TokenKey {
+            id: id.to_owned(),
+            secret: secret.as_bytes().to_vec(),
+        });
     }
     if keys.is_empty() {
         return Err(ConfigError("token_keys is set but empty".into()));
@@ -187,7 +205,10 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_in_debug_output() {
-        let s = Settings { token_keys: Some(Secret::new("k1:supersecretsupersecretsupersecret")), ..Default::default() };
+        let s = Settings {
+            token_keys: Some(Secret::new("k1:supersecretsupersecretsupersecret")),
+            ..Default::default()
+        };
         let dbg = format!("{s:?}");
         assert!(!dbg.contains("supersecret"));
         assert!(dbg.contains("[redacted]"));
@@ -195,17 +216,28 @@ mod tests {
 
     #[test]
     fn token_keys_parse_and_bad_ones_are_named() {
-        let k = parse_token_keys("k2:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, k1:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb").unwrap();
+        let k = parse_token_keys(
+            "k2:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, k1:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+        )
+        .unwrap();
         assert_eq!(k.len(), 2);
         assert_eq!(k[0].id, "k2");
-        assert!(parse_token_keys("k1:short").unwrap_err().0.contains("at least 32"));
+        assert!(
+            parse_token_keys("k1:short")
+                .unwrap_err()
+                .0
+                .contains("at least 32")
+        );
         assert!(parse_token_keys("nocolon").is_err());
         assert!(parse_token_keys("a-b:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").is_err());
     }
 
     #[test]
     fn production_mode_requires_keys() {
-        let s = Settings { mode: Mode::Production, ..Default::default() };
+        let s = Settings {
+            mode: Mode::Production,
+            ..Default::default()
+        };
         assert!(s.validate().unwrap_err().0.contains("token_keys"));
     }
 }

@@ -49,18 +49,26 @@ fn random_bytes(n: usize) -> Vec<u8> {
 
 /// The configured token keys, or in dev mode a generated key persisted in the database
 /// so links keep working across restarts.
-pub async fn token_keys(settings: &Settings, store: &DynStore) -> Result<Vec<TokenKey>, StartupError> {
+pub async fn token_keys(
+    settings: &Settings,
+    store: &DynStore,
+) -> Result<Vec<TokenKey>, StartupError> {
     if let Some(k) = &settings.token_keys {
         return Ok(parse_token_keys(k.expose())?);
     }
     if settings.mode == Mode::Production {
-        return Err(StartupError::Other("production mode needs token_keys".into()));
+        return Err(StartupError::Other(
+            "production mode needs token_keys".into(),
+        ));
     }
     let secret = store
         .secret("token_key:dev", &random_bytes(32))
         .await
         .map_err(|e| StartupError::Other(format!("cannot load the dev token key: {e}")))?;
-    Ok(vec![TokenKey { id: "dev".into(), secret }])
+    Ok(vec![TokenKey {
+        id: "dev".into(),
+        secret,
+    }])
 }
 
 async fn session_key(settings: &Settings, store: &DynStore) -> Result<Key, StartupError> {
@@ -96,12 +104,19 @@ pub struct Application {
 impl Application {
     /// Builds the app. With `listener` given (tests bind port 0) it is used as is;
     /// otherwise `settings.listen` is bound.
-    pub async fn build(settings: Settings, listener: Option<TcpListener>) -> Result<Self, StartupError> {
+    pub async fn build(
+        settings: Settings,
+        listener: Option<TcpListener>,
+    ) -> Result<Self, StartupError> {
         let store = open_store(&settings).await?;
         Self::build_with_store(settings, store, listener).await
     }
 
-    pub async fn build_with_store(settings: Settings, store: DynStore, listener: Option<TcpListener>) -> Result<Self, StartupError> {
+    pub async fn build_with_store(
+        settings: Settings,
+        store: DynStore,
+        listener: Option<TcpListener>,
+    ) -> Result<Self, StartupError> {
         let token_keys = token_keys(&settings, &store).await?;
         let key = session_key(&settings, &store).await?;
         let sessions = store.sessions();
@@ -113,7 +128,10 @@ impl Application {
             Some(l) => l,
             None => TcpListener::bind(settings.listen)
                 .await
-                .map_err(|e| StartupError::Listen { addr: settings.listen, cause: e.to_string() })?,
+                .map_err(|e| StartupError::Listen {
+                    addr: settings.listen,
+                    cause: e.to_string(),
+                })?,
         };
         let secure = settings.public_base().starts_with("https://");
         let state = AppState {
@@ -142,7 +160,11 @@ impl Application {
             .layer(session_layer)
             .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
             .with_state(state.clone());
-        Ok(Self { listener, router, state })
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -150,10 +172,17 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
     }
 }
 
@@ -164,7 +193,8 @@ pub async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

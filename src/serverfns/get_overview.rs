@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ListRow {
     pub name: String,
-    pub topics: usize,
+    pub topics: i64,
     pub contacts: i64,
 }
 
@@ -20,14 +20,20 @@ pub struct Overview {
 #[server(endpoint = "overview")]
 pub async fn get_overview() -> Result<Overview, ServerFnError> {
     use super::support::{internal, require, state};
-    use crate::server::service::{auth::Role, lists};
+    use crate::server::service::auth::Role;
     let user = require(Role::Viewer).await?;
-    let st = state();
-    let mut rows = Vec::new();
-    for s in lists::list(&*st.store, None, 100).await.map_err(internal)? {
-        let l = lists::get(&*st.store, &s.name).await.map_err(internal)?;
-        let contacts = st.store.count_contacts(l.id).await.map_err(internal)?;
-        rows.push(ListRow { name: s.name, topics: l.topics.len(), contacts });
-    }
-    Ok(Overview { user_email: user.email, role: user.role, lists: rows })
+    let lists = state().store.list_stats(200).await.map_err(internal)?;
+    let rows = lists
+        .into_iter()
+        .map(|l| ListRow {
+            name: l.name,
+            topics: l.topics,
+            contacts: l.contacts,
+        })
+        .collect();
+    Ok(Overview {
+        user_email: user.email,
+        role: user.role,
+        lists: rows,
+    })
 }

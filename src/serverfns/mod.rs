@@ -28,7 +28,9 @@ pub mod support {
 
     /// The signed-in user with at least `min` role; otherwise 401 or 403.
     pub async fn require(min: Role) -> Result<UserRecord, ServerFnError> {
-        let session: Session = leptos_axum::extract().await.map_err(|_| fail(axum::http::StatusCode::UNAUTHORIZED, "sign in first"))?;
+        let session: Session = leptos_axum::extract()
+            .await
+            .map_err(|_| fail(axum::http::StatusCode::UNAUTHORIZED, "sign in first"))?;
         let id = session
             .get::<i64>(USER_ID)
             .await
@@ -37,12 +39,17 @@ pub mod support {
             .ok_or_else(|| fail(axum::http::StatusCode::UNAUTHORIZED, "sign in first"))?;
         let user = match state().store.get_user(id).await {
             Ok(u) => u,
-            Err(StoreError::NotFound) => return Err(fail(axum::http::StatusCode::UNAUTHORIZED, "sign in first")),
+            Err(StoreError::NotFound) => {
+                return Err(fail(axum::http::StatusCode::UNAUTHORIZED, "sign in first"));
+            }
             Err(e) => return Err(internal(e)),
         };
         let role = Role::parse(&user.role).map_err(internal)?;
         if role < min {
-            return Err(fail(axum::http::StatusCode::FORBIDDEN, "your role does not allow this"));
+            return Err(fail(
+                axum::http::StatusCode::FORBIDDEN,
+                "your role does not allow this",
+            ));
         }
         Ok(user)
     }
@@ -50,6 +57,9 @@ pub mod support {
     /// Logs the cause and answers a generic 500.
     pub fn internal(e: impl std::fmt::Display) -> ServerFnError {
         tracing::error!(error = %e, "server function failed");
-        fail(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "something went wrong on our side; try again")
+        fail(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "something went wrong on our side; try again",
+        )
     }
 }

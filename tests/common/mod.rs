@@ -11,7 +11,8 @@ use std::net::SocketAddr;
 /// The PostgreSQL server the suite uses; override with OPTBOX_TEST_PG_URL. If it cannot
 /// be reached the test fails: the PostgreSQL suite never skips silently.
 pub fn pg_admin_url() -> String {
-    std::env::var("OPTBOX_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("OPTBOX_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A fresh database; dropped (PostgreSQL) or deleted (SQLite) by `cleanup`.
@@ -25,18 +26,33 @@ impl TestDb {
     pub async fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("optbox.db").display());
-        Self { url, pg_name: None, _dir: Some(dir) }
+        Self {
+            url,
+            pg_name: None,
+            _dir: Some(dir),
+        }
     }
 
     pub async fn postgres() -> Self {
         let admin = pg_admin_url();
         let mut conn = sqlx::PgConnection::connect(&admin)
             .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for this test and could not be reached: {e}"));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL at {admin} is required for this test and could not be reached: {e}"
+                )
+            });
         let name = format!("optbox_test_{}", uuid_like());
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
         let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-        Self { url: format!("{base}/{name}"), pg_name: Some(name), _dir: None }
+        Self {
+            url: format!("{base}/{name}"),
+            pg_name: Some(name),
+            _dir: None,
+        }
     }
 
     pub async fn new(backend: &str) -> Self {
@@ -52,10 +68,12 @@ impl TestDb {
     }
 
     pub async fn cleanup(self) {
-        if let Some(name) = &self.pg_name {
-            if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
-            }
+        if let Some(name) = &self.pg_name
+            && let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await
+        {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await;
         }
     }
 }
@@ -100,7 +118,9 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_with(backend: &str, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDb::new(backend).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().unwrap();
     let mut settings = Settings {
         database_url: optbox::server::config::Secret::new(db.url.clone()),
@@ -108,7 +128,9 @@ pub async fn spawn_with(backend: &str, tweak: impl FnOnce(&mut Settings)) -> Tes
         ..Default::default()
     };
     tweak(&mut settings);
-    let app = Application::build(settings, Some(listener)).await.expect("build app");
+    let app = Application::build(settings, Some(listener))
+        .await
+        .expect("build app");
     let store = app.state.store.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
@@ -119,5 +141,12 @@ pub async fn spawn_with(backend: &str, tweak: impl FnOnce(&mut Settings)) -> Tes
         .cookie_store(true)
         .build()
         .unwrap();
-    TestApp { addr, base: format!("http://{addr}"), store, db, client, shutdown: Some(tx) }
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        store,
+        db,
+        client,
+        shutdown: Some(tx),
+    }
 }

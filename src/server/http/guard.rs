@@ -38,7 +38,10 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
 
 /// Refuses cross-origin POSTs to the server-function API.
 pub async fn csrf(req: Request, next: Next) -> Response {
-    if req.method() == Method::POST && req.uri().path().starts_with("/api/") && !same_origin(req.headers()) {
+    if req.method() == Method::POST
+        && req.uri().path().starts_with("/api/")
+        && !same_origin(req.headers())
+    {
         return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
     }
     next.run(req).await
@@ -51,18 +54,33 @@ mod tests {
     fn h(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut m = HeaderMap::new();
         for (k, v) in pairs {
-            m.insert(axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            m.insert(
+                axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
         m
     }
 
     #[test]
     fn origins_are_compared_with_the_host() {
-        assert!(same_origin(&h(&[("host", "a.test:3000"), ("origin", "http://a.test:3000")])));
-        assert!(!same_origin(&h(&[("host", "a.test:3000"), ("origin", "http://evil.test")])));
+        assert!(same_origin(&h(&[
+            ("host", "a.test:3000"),
+            ("origin", "http://a.test:3000")
+        ])));
+        assert!(!same_origin(&h(&[
+            ("host", "a.test:3000"),
+            ("origin", "http://evil.test")
+        ])));
         assert!(!same_origin(&h(&[("host", "a.test"), ("origin", "null")])));
-        assert!(!same_origin(&h(&[("host", "a.test"), ("sec-fetch-site", "cross-site")])));
-        assert!(same_origin(&h(&[("host", "a.test"), ("sec-fetch-site", "same-origin")])));
+        assert!(!same_origin(&h(&[
+            ("host", "a.test"),
+            ("sec-fetch-site", "cross-site")
+        ])));
+        assert!(same_origin(&h(&[
+            ("host", "a.test"),
+            ("sec-fetch-site", "same-origin")
+        ])));
         assert!(same_origin(&h(&[("host", "a.test")])));
     }
 }

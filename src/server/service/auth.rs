@@ -4,8 +4,10 @@
 use super::{ServiceError, ServiceResult};
 use crate::domain::EmailAddress;
 use crate::server::store::{Store, StoreError, UserRecord};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
 
 /// What a user may do: owners and admins change things; viewers only read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -21,7 +23,9 @@ impl Role {
             "owner" => Ok(Role::Owner),
             "admin" => Ok(Role::Admin),
             "viewer" => Ok(Role::Viewer),
-            _ => Err(ServiceError::BadRequest(format!("unknown role {s:?}: use owner, admin or viewer"))),
+            _ => Err(ServiceError::BadRequest(format!(
+                "unknown role {s:?}: use owner, admin or viewer"
+            ))),
         }
     }
     pub fn as_str(self) -> &'static str {
@@ -51,29 +55,49 @@ async fn hash(password: String) -> ServiceResult<String> {
 async fn verify(password: String, phc: String) -> bool {
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&phc)
-            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await
     .unwrap_or(false)
 }
 
-pub async fn create_user(store: &dyn Store, email: &str, role: Role, password: &str) -> ServiceResult<UserRecord> {
-    let email = EmailAddress::parse(email.trim()).map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+pub async fn create_user(
+    store: &dyn Store,
+    email: &str,
+    role: Role,
+    password: &str,
+) -> ServiceResult<UserRecord> {
+    let email =
+        EmailAddress::parse(email.trim()).map_err(|e| ServiceError::BadRequest(e.to_string()))?;
     if password.chars().count() < MIN_PASSWORD {
-        return Err(ServiceError::BadRequest(format!("the password must have at least {MIN_PASSWORD} characters")));
+        return Err(ServiceError::BadRequest(format!(
+            "the password must have at least {MIN_PASSWORD} characters"
+        )));
     }
     let phc = hash(password.to_owned()).await?;
     match store.create_user(&email.key(), role.as_str(), &phc).await {
-        Err(StoreError::Conflict) => Err(ServiceError::AlreadyExists(format!("a user {email} already exists"))),
+        Err(StoreError::Conflict) => Err(ServiceError::AlreadyExists(format!(
+            "a user {email} already exists"
+        ))),
         other => Ok(other?),
     }
 }
 
 /// Checks a sign-in. Unknown users cost the same hash as known ones.
-pub async fn authenticate(store: &dyn Store, email: &str, password: &str) -> ServiceResult<UserRecord> {
+pub async fn authenticate(
+    store: &dyn Store,
+    email: &str,
+    password: &str,
+) -> ServiceResult<UserRecord> {
     let denied = || ServiceError::Unauthorized("wrong email or password".into());
-    let key = EmailAddress::parse(email.trim()).map(|e| e.key()).unwrap_or_default();
+    let key = EmailAddress::parse(email.trim())
+        .map(|e| e.key())
+        .unwrap_or_default();
     let user = match store.get_user_by_email(&key).await {
         Ok(u) => Some(u),
         Err(StoreError::NotFound) => None,
@@ -81,7 +105,10 @@ pub async fn authenticate(store: &dyn Store, email: &str, password: &str) -> Ser
     };
     // A fixed, valid hash keeps the timing of unknown and known users alike.
     const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0CjCJ9h3F9q+f8kJ3WxnV9B2kq6l0g5XyQyZxYwVqfE";
-    let phc = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| DUMMY.into());
+    let phc = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| DUMMY.into());
     let ok = verify(password.to_owned(), phc).await;
     match user {
         Some(u) if ok => Ok(u),

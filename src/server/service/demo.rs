@@ -1,7 +1,9 @@
 //! `optbox serve --demo`: a small list so a newcomer sees a working page at once.
 
 use super::ServiceResult;
-use crate::domain::{ContactList, EmailAddress, ListDefinition, SubscriptionStatus, Topic, TopicName, Branding};
+use crate::domain::{
+    Branding, ContactList, EmailAddress, ListDefinition, SubscriptionStatus, Topic, TopicName,
+};
 use crate::server::store::{Audit, Source, Store, StoreError};
 
 pub const DEMO_LIST: &str = "demo";
@@ -25,12 +27,31 @@ pub async fn seed(store: &dyn Store) -> ServiceResult<ContactList> {
             let def = ListDefinition {
                 description: "The optbox demo list".into(),
                 topics: vec![
-                    topic("newsletter", "Monthly newsletter", "News and stories, once a month.", SubscriptionStatus::OptIn),
-                    topic("product-updates", "Product updates", "Release notes and new features.", SubscriptionStatus::OptIn),
-                    topic("offers", "Offers", "Occasional discounts.", SubscriptionStatus::OptOut),
+                    topic(
+                        "newsletter",
+                        "Monthly newsletter",
+                        "News and stories, once a month.",
+                        SubscriptionStatus::OptIn,
+                    ),
+                    topic(
+                        "product-updates",
+                        "Product updates",
+                        "Release notes and new features.",
+                        SubscriptionStatus::OptIn,
+                    ),
+                    topic(
+                        "offers",
+                        "Offers",
+                        "Occasional discounts.",
+                        SubscriptionStatus::OptOut,
+                    ),
                 ],
                 tags: vec![],
-                branding: Branding { display_name: Some("optbox demo".into()), accent_color: Some("#2f6fdf".into()), ..Default::default() },
+                branding: Branding {
+                    display_name: Some("optbox demo".into()),
+                    accent_color: Some("#2f6fdf".into()),
+                    ..Default::default()
+                },
             };
             store.create_list(DEMO_LIST, &def, None).await?
         }

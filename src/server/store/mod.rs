@@ -5,7 +5,9 @@ mod postgres;
 mod shared;
 mod sqlite;
 
-use crate::domain::{Contact, ContactList, EmailAddress, ListDefinition, SubscriptionStatus, TopicName, Tombstone};
+use crate::domain::{
+    Contact, ContactList, EmailAddress, ListDefinition, SubscriptionStatus, Tombstone, TopicName,
+};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -89,7 +91,11 @@ pub struct Audit {
 
 impl Audit {
     pub fn new(source: Source) -> Self {
-        Self { source, ip_hash: None, user_agent: None }
+        Self {
+            source,
+            ip_hash: None,
+            user_agent: None,
+        }
     }
 }
 
@@ -163,6 +169,14 @@ pub struct UserRecord {
     pub created_at: i64,
 }
 
+/// A list with its topic and contact counts, for the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListStats {
+    pub name: String,
+    pub topics: i64,
+    pub contacts: i64,
+}
+
 /// Summary row for list pages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListSummary {
@@ -181,7 +195,12 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
 
     /// Creates a list; `max_lists` is the strict-mode cap.
-    async fn create_list(&self, name: &str, def: &ListDefinition, max_lists: Option<u32>) -> StoreResult<ContactList>;
+    async fn create_list(
+        &self,
+        name: &str,
+        def: &ListDefinition,
+        max_lists: Option<u32>,
+    ) -> StoreResult<ContactList>;
     async fn get_list(&self, name: &str) -> StoreResult<ContactList>;
     async fn get_list_by_id(&self, id: i64) -> StoreResult<ContactList>;
     /// Lists in name order after `after`.
@@ -191,25 +210,66 @@ pub trait Store: Send + Sync + 'static {
     async fn update_list(&self, name: &str, def: &ListDefinition) -> StoreResult<ContactList>;
     async fn delete_list(&self, name: &str) -> StoreResult<()>;
     async fn count_contacts(&self, list_id: i64) -> StoreResult<i64>;
+    /// Lists in name order with topic and contact counts, in one query.
+    async fn list_stats(&self, limit: u32) -> StoreResult<Vec<ListStats>>;
 
     /// Adds a contact; a tombstone for the address re-applies its opt-outs.
-    async fn create_contact(&self, list: &ContactList, new: &NewContact, audit: &Audit) -> StoreResult<Contact>;
+    async fn create_contact(
+        &self,
+        list: &ContactList,
+        new: &NewContact,
+        audit: &Audit,
+    ) -> StoreResult<Contact>;
     async fn get_contact(&self, list: &ContactList, email: &EmailAddress) -> StoreResult<Contact>;
     async fn get_contact_by_hash(&self, list: &ContactList, hash: &[u8]) -> StoreResult<Contact>;
     /// Applies a change and, when preferences changed, writes a subscription event in the
     /// same transaction. Returns the contact before and after.
-    async fn update_contact(&self, list: &ContactList, email: &EmailAddress, change: &ContactChange, audit: &Audit) -> StoreResult<(Contact, Contact)>;
+    async fn update_contact(
+        &self,
+        list: &ContactList,
+        email: &EmailAddress,
+        change: &ContactChange,
+        audit: &Audit,
+    ) -> StoreResult<(Contact, Contact)>;
     /// Deletes a contact, keeping a tombstone of its opt-outs.
-    async fn delete_contact(&self, list: &ContactList, email: &EmailAddress, audit: &Audit) -> StoreResult<()>;
+    async fn delete_contact(
+        &self,
+        list: &ContactList,
+        email: &EmailAddress,
+        audit: &Audit,
+    ) -> StoreResult<()>;
     /// Keyset-paged listing in id order after `after_id`.
-    async fn list_contacts(&self, list: &ContactList, filter: &ContactFilter, after_id: Option<i64>, limit: u32) -> StoreResult<Vec<Contact>>;
+    async fn list_contacts(
+        &self,
+        list: &ContactList,
+        filter: &ContactFilter,
+        after_id: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<Contact>>;
     async fn get_tombstone(&self, list_id: i64, hash: &[u8]) -> StoreResult<Option<Tombstone>>;
     /// Records an opt-out for an address that has no contact (merged into any tombstone).
-    async fn record_tombstone(&self, list: &ContactList, hash: &[u8], tomb: &Tombstone, audit: &Audit) -> StoreResult<()>;
+    async fn record_tombstone(
+        &self,
+        list: &ContactList,
+        hash: &[u8],
+        tomb: &Tombstone,
+        audit: &Audit,
+    ) -> StoreResult<()>;
 
-    async fn list_events(&self, list_name: Option<&str>, kind: Option<&str>, before_id: Option<i64>, limit: u32) -> StoreResult<Vec<EventRecord>>;
+    async fn list_events(
+        &self,
+        list_name: Option<&str>,
+        kind: Option<&str>,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<EventRecord>>;
 
-    async fn create_user(&self, email: &str, role: &str, password_hash: &str) -> StoreResult<UserRecord>;
+    async fn create_user(
+        &self,
+        email: &str,
+        role: &str,
+        password_hash: &str,
+    ) -> StoreResult<UserRecord>;
     async fn get_user_by_email(&self, email: &str) -> StoreResult<UserRecord>;
     async fn get_user(&self, id: i64) -> StoreResult<UserRecord>;
     async fn count_users(&self) -> StoreResult<i64>;
@@ -243,7 +303,9 @@ pub fn now_ms() -> i64 {
 /// Errors opening a store, each a one-line message for the operator.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("unsupported database URL scheme in {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
+    #[error(
+        "unsupported database URL scheme in {0:?}: use sqlite://PATH or postgres://USER@HOST/DB"
+    )]
     Scheme(String),
     #[error("cannot open the database at {url}: {cause}")]
     Connect { url: String, cause: String },
@@ -283,7 +345,10 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted_from_urls() {
-        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
     }

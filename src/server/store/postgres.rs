@@ -21,22 +21,30 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await
-            .map_err(|e| OpenError::Connect { url: redact_url(url), cause: e.to_string() })?;
+            .map_err(|e| OpenError::Connect {
+                url: redact_url(url),
+                cause: e.to_string(),
+            })?;
         if migrate {
             sqlx::migrate!("migrations/postgres")
                 .run(&pool)
                 .await
-                .map_err(|e| OpenError::Migrate { url: redact_url(url), cause: e.to_string() })?;
+                .map_err(|e| OpenError::Migrate {
+                    url: redact_url(url),
+                    cause: e.to_string(),
+                })?;
         }
-        Ok(Self { read: pool.clone(), write: pool })
+        Ok(Self {
+            read: pool.clone(),
+            write: pool,
+        })
     }
 
     fn session_backend(&self) -> crate::server::sessions::SessionBackend {
-        crate::server::sessions::SessionBackend::Postgres(tower_sessions_sqlx_store::PostgresStore::new(self.write.clone()))
+        crate::server::sessions::SessionBackend::Postgres(
+            tower_sessions_sqlx_store::PostgresStore::new(self.write.clone()),
+        )
     }
 }
 
 impl_store!(PgStore, sqlx::PgConnection, Backend::Postgres);
-
-#[allow(unused_imports)]
-use {Topic as _, TopicPreference as _};

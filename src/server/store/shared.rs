@@ -14,7 +14,11 @@ pub(super) fn corrupt(what: &str) -> StoreError {
 }
 
 pub(super) fn status(opt_in: bool) -> SubscriptionStatus {
-    if opt_in { SubscriptionStatus::OptIn } else { SubscriptionStatus::OptOut }
+    if opt_in {
+        SubscriptionStatus::OptIn
+    } else {
+        SubscriptionStatus::OptOut
+    }
 }
 
 pub(super) fn parse_topic(
@@ -66,7 +70,10 @@ pub(super) fn contact_from(
 }
 
 pub(super) fn prefs_of(c: &Contact) -> Preferences {
-    Preferences { unsubscribe_all: c.unsubscribe_all, topics: c.preferences.clone() }
+    Preferences {
+        unsubscribe_all: c.unsubscribe_all,
+        topics: c.preferences.clone(),
+    }
 }
 
 /// The one topic a change touched, if exactly one did.
@@ -114,14 +121,17 @@ pub(super) fn filter_sql(
             "EXISTS (SELECT 1 FROM contact_topic_prefs p WHERE p.contact_id = c.id AND p.topic_id = $4 AND p.opt_in = {opt_in})"
         )
     };
-    let has_pref =
-        "EXISTS (SELECT 1 FROM contact_topic_prefs p WHERE p.contact_id = c.id AND p.topic_id = $4)";
+    let has_pref = "EXISTS (SELECT 1 FROM contact_topic_prefs p WHERE p.contact_id = c.id AND p.topic_id = $4)";
     match (status, topic) {
         (None, None) => String::new(),
         (Some(OptOut), None) => " AND c.unsubscribe_all = TRUE".into(),
         (Some(OptIn), None) => " AND c.unsubscribe_all = FALSE".into(),
         (None, Some((_, use_default))) => {
-            if use_default { String::new() } else { format!(" AND {has_pref}") }
+            if use_default {
+                String::new()
+            } else {
+                format!(" AND {has_pref}")
+            }
         }
         (Some(OptIn), Some((default_in, use_default))) => {
             if !use_default {
@@ -134,7 +144,10 @@ pub(super) fn filter_sql(
         }
         (Some(OptOut), Some((default_in, use_default))) => {
             if !use_default {
-                format!(" AND ({} OR (c.unsubscribe_all = TRUE AND {has_pref}))", pref("FALSE"))
+                format!(
+                    " AND ({} OR (c.unsubscribe_all = TRUE AND {has_pref}))",
+                    pref("FALSE")
+                )
             } else if default_in {
                 format!(" AND (c.unsubscribe_all = TRUE OR {})", pref("FALSE"))
             } else {
@@ -456,6 +469,21 @@ macro_rules! impl_store {
                     .bind(list_id)
                     .fetch_one(&self.read)
                     .await?)
+            }
+
+            async fn list_stats(&self, limit: u32) -> StoreResult<Vec<ListStats>> {
+                let rows = sqlx::query(
+                    "SELECT l.name, \
+                       (SELECT COUNT(*) FROM topics t WHERE t.list_id = l.id) AS topics, \
+                       (SELECT COUNT(*) FROM contacts c WHERE c.list_id = l.id) AS contacts \
+                     FROM contact_lists l ORDER BY l.name LIMIT $1",
+                )
+                .bind(limit as i64)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok(ListStats { name: r.try_get("name")?, topics: r.try_get("topics")?, contacts: r.try_get("contacts")? }))
+                    .collect()
             }
 
             async fn create_contact(&self, list: &ContactList, new: &NewContact, audit: &Audit) -> StoreResult<Contact> {

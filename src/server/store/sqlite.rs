@@ -6,7 +6,9 @@ use super::shared::{self, impl_store};
 use super::*;
 use crate::domain::{Topic, TopicPreference};
 use sqlx::Row;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -18,7 +20,10 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub async fn open(url: &str, migrate: bool) -> Result<Self, OpenError> {
-        let fail = |e: &dyn std::fmt::Display| OpenError::Connect { url: url.to_owned(), cause: e.to_string() };
+        let fail = |e: &dyn std::fmt::Display| OpenError::Connect {
+            url: url.to_owned(),
+            cause: e.to_string(),
+        };
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(|e| fail(&e))?
             .create_if_missing(true)
@@ -40,7 +45,10 @@ impl SqliteStore {
             sqlx::migrate!("migrations/sqlite")
                 .run(&write)
                 .await
-                .map_err(|e| OpenError::Migrate { url: url.to_owned(), cause: e.to_string() })?;
+                .map_err(|e| OpenError::Migrate {
+                    url: url.to_owned(),
+                    cause: e.to_string(),
+                })?;
         }
         let read = SqlitePoolOptions::new()
             .max_connections(8)
@@ -52,11 +60,10 @@ impl SqliteStore {
     }
 
     fn session_backend(&self) -> crate::server::sessions::SessionBackend {
-        crate::server::sessions::SessionBackend::Sqlite(tower_sessions_sqlx_store::SqliteStore::new(self.write.clone()))
+        crate::server::sessions::SessionBackend::Sqlite(
+            tower_sessions_sqlx_store::SqliteStore::new(self.write.clone()),
+        )
     }
 }
 
 impl_store!(SqliteStore, sqlx::SqliteConnection, Backend::Sqlite);
-
-#[allow(unused_imports)]
-use {Topic as _, TopicPreference as _};

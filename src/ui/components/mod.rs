@@ -2,7 +2,6 @@
 
 use leptos::prelude::*;
 
-
 /// The human message of a server-function error.
 pub fn error_text(e: &ServerFnError) -> String {
     match e {
