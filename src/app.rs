@@ -2,6 +2,7 @@
 
 use crate::ui::pages::{
     admin::login::LoginPage, admin::overview::OverviewPage, home::HomePage, not_found::NotFound,
+    preferences::PreferencesPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{Link, MetaTags, Stylesheet, Title, provide_meta_context};
@@ -15,7 +16,7 @@ use leptos_router::{
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        <html>
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
@@ -49,6 +50,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
                 <Route path=path!("/admin/login") view=LoginPage ssr=SsrMode::Async />
                 <Route path=path!("/admin") view=OverviewPage ssr=SsrMode::Async />
+                <Route path=path!("/u/:token") view=PreferencesPage ssr=SsrMode::Async />
             </Routes>
         </Router>
     }

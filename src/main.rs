@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use optbox::server::config::Settings;
 use optbox::server::service::{self, auth::Role};
 use optbox::server::startup::{self, Application};
+use optbox::server::store::{Audit, Source};
 use optbox::server::telemetry;
 use std::io::Read;
 use std::path::PathBuf;
@@ -38,6 +39,15 @@ enum Command {
     /// Manage dashboard users.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Print the unsubscribe URL for an address (adding the contact if needed).
+    Link {
+        #[arg(long)]
+        list: String,
+        #[arg(long)]
+        topic: Option<String>,
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -89,6 +99,28 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
             println!("migrations applied");
             Ok(())
         }
+        Command::Link { list, topic, email } => {
+            let store = startup::open_store(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            let keys = startup::token_keys(&settings, &store)
+                .await
+                .map_err(|e| e.to_string())?;
+            let audit = Audit::new(Source::Api);
+            let url = service::recipient::link(
+                &*store,
+                &keys,
+                &settings.public_base(),
+                &list,
+                topic.as_deref(),
+                &email,
+                &audit,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            println!("{url}");
+            Ok(())
+        }
         Command::Admin(AdminCommand::CreateUser { email, role, .. }) => {
             let mut password = String::new();
             std::io::stdin()
@@ -118,8 +150,12 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
         let list = service::demo::seed(&*app.state.store)
             .await
             .map_err(|e| format!("cannot seed the demo list: {e}"))?;
+        let email =
+            optbox::domain::EmailAddress::parse(service::demo::DEMO_EMAIL).expect("literal");
+        let url =
+            service::recipient::url_for(&app.state.token_keys, &base, &list.name, None, &email);
         println!(
-            "demo list {:?} with {} topics is ready",
+            "demo list {:?} with {} topics is ready; the preference page of {email}:\n  {url}",
             list.name.as_str(),
             list.topics.len()
         );

@@ -2,14 +2,15 @@
 //! routes and middleware. Used by `optbox serve` and by the integration tests.
 
 use super::config::{Mode, Settings, TokenKey, parse_token_keys};
-use super::http::{guard, health};
+use super::http::{guard, health, one_click};
 use super::state::AppState;
 use super::store::{self, DynStore, OpenError};
 use crate::app::{App, shell};
 use crate::domain::Limits;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::get;
+use axum::routing::{get, post};
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use std::net::SocketAddr;
@@ -119,6 +120,10 @@ impl Application {
     ) -> Result<Self, StartupError> {
         let token_keys = token_keys(&settings, &store).await?;
         let key = session_key(&settings, &store).await?;
+        let ip_key = store
+            .secret("ip_hash_key", &random_bytes(32))
+            .await
+            .map_err(|e| StartupError::Other(format!("cannot load the IP hash key: {e}")))?;
         let sessions = store.sessions();
         sessions
             .migrate()
@@ -140,6 +145,7 @@ impl Application {
             limits: Limits::new(settings.aws_strict),
             settings: Arc::new(settings),
             token_keys: Arc::new(token_keys),
+            ip_key: Arc::new(ip_key),
         };
         let session_layer = SessionManagerLayer::new(sessions)
             .with_name("optbox_session")
@@ -153,10 +159,15 @@ impl Application {
         let router = Router::new()
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))
+            .route(
+                "/u/{token}",
+                post(one_click::one_click).layer(DefaultBodyLimit::max(one_click::BODY_LIMIT)),
+            )
             .leptos_routes(&state, routes, move || shell(opts.clone()))
             .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
             .layer(middleware::from_fn(guard::require_login))
             .layer(middleware::from_fn(guard::csrf))
+            .layer(middleware::from_fn(guard::recipient_headers))
             .layer(session_layer)
             .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
             .with_state(state.clone());

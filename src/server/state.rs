@@ -16,6 +16,24 @@ pub struct AppState {
     pub limits: Limits,
     /// Unsubscribe-token keys; the first signs.
     pub token_keys: Arc<Vec<TokenKey>>,
+    /// Key for hashing client IPs in the event log (IPs are never stored).
+    pub ip_key: Arc<Vec<u8>>,
+}
+
+impl AppState {
+    /// A keyed hash of a client IP: stable per instance group, not reversible.
+    pub fn ip_hash(&self, ip: std::net::IpAddr) -> String {
+        use hmac::{Hmac, Mac};
+        let mut m = Hmac::<sha2::Sha256>::new_from_slice(&self.ip_key).expect("any key length");
+        m.update(ip.to_string().as_bytes());
+        let out = m.finalize().into_bytes();
+        out[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The public base URL without a trailing slash.
+    pub fn public_base(&self) -> String {
+        self.settings.public_base()
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {

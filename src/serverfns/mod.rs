@@ -2,8 +2,10 @@
 //! session, calls one service function, and maps the result to a UI type.
 
 pub mod get_overview;
+pub mod get_preferences;
 pub mod login;
 pub mod logout;
+pub mod save_preferences;
 
 /// Server-side helpers shared by the adapters.
 #[cfg(feature = "ssr")]

@@ -2,4 +2,5 @@
 //! functions.
 
 pub mod components;
+pub mod i18n;
 pub mod pages;

@@ -3,7 +3,7 @@
 
 use crate::server::sessions::USER_ID;
 use axum::extract::Request;
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
@@ -83,4 +83,31 @@ mod tests {
         ])));
         assert!(same_origin(&h(&[("host", "a.test")])));
     }
+}
+
+/// Headers for everything recipients touch under `/u/`: never cached, never indexed, no
+/// referrer (the URL is a capability), and a strict CSP unless the page set its own.
+pub async fn recipient_headers(req: Request, next: Next) -> Response {
+    let recipient = req.uri().path().starts_with("/u/");
+    let mut res = next.run(req).await;
+    if recipient {
+        let h = res.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(
+            "x-robots-tag",
+            HeaderValue::from_static("noindex, nofollow"),
+        );
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        h.insert(
+            "x-content-type-options",
+            HeaderValue::from_static("nosniff"),
+        );
+        h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ));
+    }
+    res
 }

@@ -3,3 +3,4 @@
 
 pub mod guard;
 pub mod health;
+pub mod one_click;

@@ -14,6 +14,7 @@ pub fn error_text(e: &ServerFnError) -> String {
 #[component]
 pub fn Frame(children: Children) -> impl IntoView {
     view! {
+        <leptos_meta::Html {..} lang="en" />
         <header class="topbar">
             <a class="brand" href="/">"optbox"</a>
         </header>

@@ -3,3 +3,4 @@
 pub mod admin;
 pub mod home;
 pub mod not_found;
+pub mod preferences;

@@ -1,0 +1,146 @@
+//! `POST /u/{token}`: RFC 8058 one-click unsubscribe. No cookies, no CSRF check, no auth:
+//! the signed token is the capability. The change is committed before the 200; the answer
+//! is never a redirect; a repeat gets the same 200 and writes nothing new.
+
+use crate::server::service::{ServiceError, recipient};
+use crate::server::state::AppState;
+use crate::server::store::{Audit, Source};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One-click bodies are tiny; anything larger is refused before it is read.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+fn page(status: StatusCode, title: &str, text: &str) -> Response {
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title></head><body><main><h1>{title}</h1><p>{text}</p></main></body></html>"
+    );
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
+}
+
+/// True for the bodies RFC 8058 clients send: `List-Unsubscribe=One-Click` urlencoded or
+/// as a multipart field, or (some clients) nothing at all.
+pub async fn is_one_click(content_type: Option<&str>, body: Bytes) -> bool {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return true;
+    }
+    let ct = content_type.unwrap_or("");
+    if ct.to_ascii_lowercase().starts_with("multipart/form-data") {
+        let Ok(boundary) = multer::parse_boundary(ct) else {
+            return false;
+        };
+        let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
+        let mut mp = multer::Multipart::new(stream, boundary);
+        while let Ok(Some(field)) = mp.next_field().await {
+            if field.name() == Some("List-Unsubscribe") {
+                return matches!(
+                    field.text().await.as_deref().map(str::trim),
+                    Ok("One-Click")
+                );
+            }
+        }
+        false
+    } else {
+        form_urlencoded::parse(&body)
+            .any(|(k, v)| k == "List-Unsubscribe" && v.trim() == "One-Click")
+    }
+}
+
+static LAST_FORGERY_LOG: AtomicU64 = AtomicU64::new(0);
+
+/// Logs refused tokens at most once a second, so a flood cannot fill the logs.
+fn log_refused(reason: &str) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    if LAST_FORGERY_LOG.swap(now, Ordering::Relaxed) != now {
+        tracing::warn!(reason, "refused an unsubscribe token");
+    }
+}
+
+pub async fn one_click(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if !is_one_click(ct, body).await {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "Expected the body List-Unsubscribe=One-Click.",
+        );
+    }
+    let store = &*state.store;
+    let resolved = match recipient::resolve(store, &state.token_keys, &token).await {
+        Ok(r) => r,
+        Err(e) => return error_page(e),
+    };
+    let audit = Audit {
+        source: Source::UnsubscribeHeader,
+        ip_hash: Some(state.ip_hash(peer.ip())),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(256).collect()),
+    };
+    match recipient::one_click(store, &resolved, &audit).await {
+        Ok(()) => page(
+            StatusCode::OK,
+            "Unsubscribed",
+            "You have been unsubscribed. It may take a moment for mail already on its way to stop.",
+        ),
+        Err(e) => error_page(e),
+    }
+}
+
+fn error_page(e: ServiceError) -> Response {
+    match e {
+        ServiceError::BadRequest(m) => {
+            log_refused(&m);
+            page(
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                "This unsubscribe link is malformed.",
+            )
+        }
+        ServiceError::NotFound(m) => {
+            log_refused(&m);
+            page(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "This unsubscribe link is not valid.",
+            )
+        }
+        ServiceError::Unavailable(cause) => {
+            tracing::error!(%cause, "one-click unsubscribe: database unavailable");
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "We could not record your request. Please try again in a minute.",
+            )
+        }
+        other => {
+            tracing::error!(error = ?other, "one-click unsubscribe failed");
+            page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Try again",
+                "We could not record your request. Please try again in a minute.",
+            )
+        }
+    }
+}

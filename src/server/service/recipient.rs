@@ -1,0 +1,308 @@
+//! What recipients do: resolve a token, unsubscribe with one click, view and save
+//! preferences. Every change is recorded in the same transaction as its event.
+
+use super::{ServiceError, ServiceResult};
+use crate::domain::{
+    Contact, ContactList, EmailAddress, ListName, SubscriptionStatus, Tombstone, Topic, TopicName,
+};
+use crate::server::config::TokenKey;
+use crate::server::store::{Audit, ContactChange, PrefMode, Store, StoreError, email_hash};
+use crate::server::token::{self, TokenError, Unsubscribe};
+
+/// A verified token with what it points at.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub list: ContactList,
+    /// The token's topic, if it names one the list still has.
+    pub topic: Option<Topic>,
+    pub hash: Vec<u8>,
+    /// `None` when the contact has been deleted since the mail was sent.
+    pub contact: Option<Contact>,
+}
+
+/// The state a preference page shows and saves: UnsubscribeAll and the visible topics
+/// whose effective status is OPT_IN.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PageState {
+    pub unsubscribe_all: bool,
+    pub opted_in: Vec<TopicName>,
+}
+
+impl PageState {
+    /// A compact, URL-safe encoding (`1.news.offers`) used to offer undo after a save.
+    pub fn encode(&self) -> String {
+        let mut s = String::from(if self.unsubscribe_all { "1" } else { "0" });
+        for t in &self.opted_in {
+            s.push('.');
+            s.push_str(t.as_str());
+        }
+        s
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let mut parts = s.split('.');
+        let unsubscribe_all = match parts.next()? {
+            "1" => true,
+            "0" => false,
+            _ => return None,
+        };
+        let opted_in = parts
+            .map(TopicName::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .ok()?;
+        Some(Self {
+            unsubscribe_all,
+            opted_in,
+        })
+    }
+}
+
+/// Verifies a token and loads its list and contact. Malformed tokens are a bad request;
+/// forged ones and vanished lists are not found.
+pub async fn resolve(store: &dyn Store, keys: &[TokenKey], tok: &str) -> ServiceResult<Resolved> {
+    let u = token::verify(keys, tok).map_err(|e| match e {
+        TokenError::Malformed => ServiceError::BadRequest("malformed unsubscribe link".into()),
+        TokenError::Invalid => ServiceError::NotFound("unknown unsubscribe link".into()),
+    })?;
+    let list = match store.get_list(u.list.as_str()).await {
+        Ok(l) => l,
+        Err(StoreError::NotFound) => {
+            return Err(ServiceError::NotFound("this list no longer exists".into()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let topic = u
+        .topic
+        .as_ref()
+        .and_then(|t| list.topic(t.as_str()).cloned());
+    let contact = match store.get_contact_by_hash(&list, &u.email_hash).await {
+        Ok(c) => Some(c),
+        Err(StoreError::NotFound) => None,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Resolved {
+        list,
+        topic,
+        hash: u.email_hash,
+        contact,
+    })
+}
+
+/// RFC 8058 one-click: the token's topic goes OPT_OUT, or without a topic UnsubscribeAll.
+/// Idempotent: a repeat changes nothing and writes no event. For a deleted contact the
+/// opt-out is kept as a tombstone. (A token whose topic was removed from the list since
+/// unsubscribes from everything: the recipient's intent is to stop mail.)
+pub async fn one_click(store: &dyn Store, r: &Resolved, audit: &Audit) -> ServiceResult<()> {
+    let topic = r.topic.as_ref().map(|t| t.name.clone());
+    match &r.contact {
+        Some(c) => {
+            let change = match &topic {
+                Some(t) => ContactChange {
+                    unsubscribe_all: None,
+                    preferences: Some((
+                        PrefMode::Merge,
+                        vec![(t.clone(), SubscriptionStatus::OptOut)],
+                    )),
+                    attributes: None,
+                },
+                None => ContactChange {
+                    unsubscribe_all: Some(true),
+                    preferences: None,
+                    attributes: None,
+                },
+            };
+            match store
+                .update_contact(&r.list, &c.email, &change, audit)
+                .await
+            {
+                Ok(_) => Ok(()),
+                // Deleted between resolve and update: fall through to the tombstone.
+                Err(StoreError::NotFound) => tombstone(store, r, topic, audit).await,
+                Err(e) => Err(e.into()),
+            }
+        }
+        None => tombstone(store, r, topic, audit).await,
+    }
+}
+
+async fn tombstone(
+    store: &dyn Store,
+    r: &Resolved,
+    topic: Option<TopicName>,
+    audit: &Audit,
+) -> ServiceResult<()> {
+    let tomb = match topic {
+        Some(t) => Tombstone {
+            unsubscribe_all: false,
+            opted_out_topics: vec![t],
+        },
+        None => Tombstone {
+            unsubscribe_all: true,
+            opted_out_topics: vec![],
+        },
+    };
+    Ok(store
+        .record_tombstone(&r.list, &r.hash, &tomb, audit)
+        .await?)
+}
+
+/// The topics a recipient sees: all but hidden ones, in list order.
+pub fn visible_topics(list: &ContactList) -> impl Iterator<Item = &Topic> {
+    list.topics.iter().filter(|t| !t.hidden)
+}
+
+/// What the page shows now, for a contact or (when deleted) from its tombstone.
+pub async fn current_state(store: &dyn Store, r: &Resolved) -> ServiceResult<PageState> {
+    if let Some(c) = &r.contact {
+        return Ok(PageState {
+            unsubscribe_all: c.unsubscribe_all,
+            opted_in: visible_topics(&r.list)
+                .filter(|t| {
+                    c.explicit(t.name.as_str()).unwrap_or(t.default_status)
+                        == SubscriptionStatus::OptIn
+                })
+                .map(|t| t.name.clone())
+                .collect(),
+        });
+    }
+    let tomb = store
+        .get_tombstone(r.list.id, &r.hash)
+        .await?
+        .unwrap_or_default();
+    Ok(PageState {
+        unsubscribe_all: tomb.unsubscribe_all,
+        opted_in: visible_topics(&r.list)
+            .filter(|t| {
+                t.default_status == SubscriptionStatus::OptIn
+                    && !tomb.opted_out_topics.contains(&t.name)
+            })
+            .map(|t| t.name.clone())
+            .collect(),
+    })
+}
+
+/// Saves what the recipient chose on the preference page; returns the state before, for
+/// undo. Only visible topics are touched. A deleted contact is only re-created when the
+/// recipient opts in to something; pure opt-outs are kept as a tombstone.
+pub async fn save(
+    store: &dyn Store,
+    r: &Resolved,
+    want: &PageState,
+    audit: &Audit,
+) -> ServiceResult<PageState> {
+    let before = current_state(store, r).await?;
+    let prefs: Vec<(TopicName, SubscriptionStatus)> = visible_topics(&r.list)
+        .map(|t| {
+            let s = if want.opted_in.contains(&t.name) {
+                SubscriptionStatus::OptIn
+            } else {
+                SubscriptionStatus::OptOut
+            };
+            (t.name.clone(), s)
+        })
+        .collect();
+    let change = ContactChange {
+        unsubscribe_all: Some(want.unsubscribe_all),
+        preferences: Some((PrefMode::Merge, prefs)),
+        attributes: None,
+    };
+    let email = match &r.contact {
+        Some(c) => c.email.clone(),
+        None if want.unsubscribe_all || want.opted_in.is_empty() => {
+            let tomb = Tombstone {
+                unsubscribe_all: want.unsubscribe_all,
+                opted_out_topics: visible_topics(&r.list)
+                    .filter(|t| !want.opted_in.contains(&t.name))
+                    .map(|t| t.name.clone())
+                    .collect(),
+            };
+            store
+                .record_tombstone(&r.list, &r.hash, &tomb, audit)
+                .await?;
+            return Ok(before);
+        }
+        // The recipient opts in again: they may; but we no longer know their address.
+        None => {
+            return Err(ServiceError::NotFound(
+                "this address is no longer on the list; ask the sender to add it again".into(),
+            ));
+        }
+    };
+    match store.update_contact(&r.list, &email, &change, audit).await {
+        Ok(_) => Ok(before),
+        Err(StoreError::NotFound) => Err(ServiceError::NotFound(
+            "this address is no longer on the list".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The unsubscribe URL for an address, adding the contact if needed (`optbox link`).
+pub async fn link(
+    store: &dyn Store,
+    keys: &[TokenKey],
+    public_base: &str,
+    list: &str,
+    topic: Option<&str>,
+    email: &str,
+    audit: &Audit,
+) -> ServiceResult<String> {
+    let list = super::lists::get(store, list).await?;
+    let topic = match topic {
+        Some(t) => Some(
+            list.topic(t)
+                .ok_or_else(|| {
+                    ServiceError::BadRequest(format!(
+                        "List: {} doesn't contain Topic: {t}",
+                        list.name
+                    ))
+                })?
+                .name
+                .clone(),
+        ),
+        None => None,
+    };
+    let email = EmailAddress::parse(email).map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+    super::contacts::ensure(store, &list, &email, audit).await?;
+    Ok(url_for(keys, public_base, &list.name, topic, &email))
+}
+
+/// The unsubscribe URL for a known contact.
+pub fn url_for(
+    keys: &[TokenKey],
+    public_base: &str,
+    list: &ListName,
+    topic: Option<TopicName>,
+    email: &EmailAddress,
+) -> String {
+    let tok = token::sign(
+        keys,
+        &Unsubscribe {
+            list: list.clone(),
+            topic,
+            email_hash: email_hash(email),
+        },
+    );
+    format!("{public_base}/u/{tok}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_state_round_trips_through_its_encoding() {
+        let s = PageState {
+            unsubscribe_all: true,
+            opted_in: vec![
+                TopicName::parse("a-b").unwrap(),
+                TopicName::parse("c_d").unwrap(),
+            ],
+        };
+        assert_eq!(s.encode(), "1.a-b.c_d");
+        assert_eq!(PageState::decode(&s.encode()), Some(s));
+        assert_eq!(PageState::decode("0"), Some(PageState::default()));
+        assert_eq!(PageState::decode("2.x"), None);
+        assert_eq!(PageState::decode("0.bad name"), None);
+    }
+}

@@ -1,0 +1,161 @@
+//! The data of the recipient's preference page. Reads only: a GET never changes state.
+
+use crate::ui::i18n::Lang;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TopicView {
+    pub name: String,
+    pub display_name: String,
+    pub description: String,
+    pub opted_in: bool,
+}
+
+/// What changed in the last save, with the state to go back to.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SavedView {
+    pub undo_state: String,
+    pub subscribed: Vec<String>,
+    pub unsubscribed: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PrefPage {
+    pub lang: Lang,
+    pub list_title: String,
+    pub email_hint: Option<String>,
+    pub unsubscribe_all: bool,
+    pub topics: Vec<TopicView>,
+    pub privacy_url: Option<String>,
+    pub footer: Option<String>,
+    pub saved: Option<SavedView>,
+}
+
+/// An error the page can show in the visitor's language.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PrefError {
+    pub lang: Lang,
+    pub message: String,
+}
+
+/// Masks an address for display: `j***@example.com`.
+pub fn mask_email(e: &str) -> String {
+    match e.rsplit_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".into(),
+    }
+}
+
+#[server(endpoint = "preferences")]
+pub async fn get_preferences(
+    token: String,
+    lang: Option<String>,
+    saved: Option<String>,
+) -> Result<Result<PrefPage, PrefError>, ServerFnError> {
+    use super::support::{internal, state};
+    use crate::server::service::{ServiceError, recipient};
+    use crate::ui::i18n::text;
+    let st = state();
+    let headers: axum::http::HeaderMap = leptos_axum::extract().await?;
+    let accept = headers
+        .get("accept-language")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let r = match recipient::resolve(&*st.store, &st.token_keys, &token).await {
+        Ok(r) => r,
+        Err(e @ (ServiceError::BadRequest(_) | ServiceError::NotFound(_))) => {
+            let status = if matches!(e, ServiceError::BadRequest(_)) {
+                400
+            } else {
+                404
+            };
+            if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+                resp.set_status(axum::http::StatusCode::from_u16(status).expect("valid"));
+            }
+            let lang = Lang::negotiate(lang.as_deref(), None, None, accept.as_deref());
+            return Ok(Err(PrefError {
+                lang,
+                message: text(lang).invalid_link.into(),
+            }));
+        }
+        Err(e) => return Err(internal(e)),
+    };
+    let contact_lang = r.contact.as_ref().and_then(|c| {
+        serde_json::from_str::<serde_json::Value>(&c.attributes)
+            .ok()
+            .and_then(|v| {
+                v.get("language")
+                    .and_then(|l| l.as_str())
+                    .map(str::to_owned)
+            })
+    });
+    let lang = Lang::negotiate(
+        lang.as_deref(),
+        contact_lang.as_deref(),
+        r.list.branding.default_language.as_deref(),
+        accept.as_deref(),
+    );
+    let now = recipient::current_state(&*st.store, &r)
+        .await
+        .map_err(internal)?;
+    let visible: Vec<_> = recipient::visible_topics(&r.list).cloned().collect();
+    let saved = saved
+        .as_deref()
+        .and_then(recipient::PageState::decode)
+        .map(|before| {
+            let display = |n: &crate::domain::TopicName| {
+                visible
+                    .iter()
+                    .find(|t| &t.name == n)
+                    .map(|t| t.display_name.clone())
+                    .unwrap_or_else(|| n.to_string())
+            };
+            SavedView {
+                undo_state: before.encode(),
+                subscribed: now
+                    .opted_in
+                    .iter()
+                    .filter(|t| !before.opted_in.contains(t))
+                    .map(display)
+                    .collect(),
+                unsubscribed: before
+                    .opted_in
+                    .iter()
+                    .filter(|t| !now.opted_in.contains(t))
+                    .map(display)
+                    .collect(),
+            }
+        });
+    Ok(Ok(PrefPage {
+        lang,
+        list_title: r
+            .list
+            .branding
+            .display_name
+            .clone()
+            .unwrap_or_else(|| r.list.name.to_string()),
+        email_hint: r.contact.as_ref().map(|c| mask_email(c.email.as_str())),
+        unsubscribe_all: now.unsubscribe_all,
+        topics: visible
+            .iter()
+            .map(|t| TopicView {
+                name: t.name.to_string(),
+                display_name: t.display_name.clone(),
+                description: t.description.clone(),
+                opted_in: !now.unsubscribe_all && now.opted_in.contains(&t.name),
+            })
+            .collect(),
+        privacy_url: r
+            .list
+            .branding
+            .privacy_url
+            .clone()
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
+        footer: r.list.branding.footer_text.clone(),
+        saved,
+    }))
+}

@@ -1,0 +1,75 @@
+//! Saves the preference form (or undoes the last save), then returns the visitor to the
+//! page with what changed. Works as a plain form POST and in place with JavaScript.
+
+use leptos::prelude::*;
+use std::collections::HashMap;
+
+/// `action` is `save` (checked topics in `prefs[topic]`), `unsubscribe_all`, or `set`
+/// (restore `state`, for undo).
+#[server(endpoint = "save_preferences")]
+pub async fn save_preferences(
+    token: String,
+    action: String,
+    prefs: Option<HashMap<String, String>>,
+    state: Option<String>,
+    lang: Option<String>,
+) -> Result<(), ServerFnError> {
+    use super::support::{internal, state as app_state};
+    use crate::domain::TopicName;
+    use crate::server::service::{ServiceError, recipient};
+    use crate::server::store::{Audit, Source};
+    let st = app_state();
+    let r = match recipient::resolve(&*st.store, &st.token_keys, &token).await {
+        Ok(r) => r,
+        Err(ServiceError::BadRequest(m) | ServiceError::NotFound(m)) => {
+            return Err(ServerFnError::new(m));
+        }
+        Err(e) => return Err(internal(e)),
+    };
+    let current = recipient::current_state(&*st.store, &r)
+        .await
+        .map_err(internal)?;
+    let want = match action.as_str() {
+        "save" => recipient::PageState {
+            unsubscribe_all: false,
+            opted_in: prefs
+                .unwrap_or_default()
+                .into_keys()
+                .filter_map(|k| TopicName::parse(&k).ok())
+                .collect(),
+        },
+        "unsubscribe_all" => recipient::PageState {
+            unsubscribe_all: true,
+            opted_in: current.opted_in.clone(),
+        },
+        "set" => state
+            .as_deref()
+            .and_then(recipient::PageState::decode)
+            .ok_or_else(|| ServerFnError::new("invalid state"))?,
+        _ => return Err(ServerFnError::new("unknown action")),
+    };
+    let headers: axum::http::HeaderMap = leptos_axum::extract().await?;
+    let peer: Option<axum::extract::ConnectInfo<std::net::SocketAddr>> =
+        leptos_axum::extract().await.ok();
+    let audit = Audit {
+        source: Source::LandingPage,
+        ip_hash: peer.map(|p| st.ip_hash(p.0.ip())),
+        user_agent: headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(256).collect()),
+    };
+    let before = match recipient::save(&*st.store, &r, &want, &audit).await {
+        Ok(b) => b,
+        Err(ServiceError::NotFound(m) | ServiceError::BadRequest(m)) => {
+            return Err(ServerFnError::new(m));
+        }
+        Err(e) => return Err(internal(e)),
+    };
+    let lang = lang
+        .filter(|l| crate::ui::i18n::Lang::parse(l).is_some())
+        .map(|l| format!("&lang={l}"))
+        .unwrap_or_default();
+    leptos_axum::redirect(&format!("/u/{token}?saved={}{lang}", before.encode()));
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! Translations for the recipient surface (en, ru, de, fr, es) and language negotiation.
+//! Plain tables: the page has a few dozen strings, and they must be in the wasm bundle too.
+
+/// A supported language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Lang {
+    En,
+    Ru,
+    De,
+    Fr,
+    Es,
+}
+
+impl Lang {
+    pub const ALL: [Lang; 5] = [Lang::En, Lang::Ru, Lang::De, Lang::Fr, Lang::Es];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Ru => "ru",
+            Lang::De => "de",
+            Lang::Fr => "fr",
+            Lang::Es => "es",
+        }
+    }
+
+    /// Parses a tag such as `de`, `de-AT` or `RU`.
+    pub fn parse(tag: &str) -> Option<Lang> {
+        let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+        Lang::ALL.into_iter().find(|l| l.code() == primary)
+    }
+
+    /// The best supported language of an `Accept-Language` header, by q-value.
+    pub fn from_accept_language(header: &str) -> Option<Lang> {
+        let mut best: Option<(f32, Lang)> = None;
+        for item in header.split(',') {
+            let mut parts = item.split(';');
+            let tag = parts.next().unwrap_or("");
+            let q = parts
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .and_then(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if let Some(l) = Lang::parse(tag)
+                && q > 0.0
+                && best.is_none_or(|(bq, _)| q > bq)
+            {
+                best = Some((q, l));
+            }
+        }
+        best.map(|(_, l)| l)
+    }
+
+    /// The page language: `?lang=`, then the contact's `language` attribute, then the
+    /// list default, then `Accept-Language`, then English.
+    pub fn negotiate(
+        query: Option<&str>,
+        contact: Option<&str>,
+        list_default: Option<&str>,
+        accept: Option<&str>,
+    ) -> Lang {
+        query
+            .and_then(Lang::parse)
+            .or_else(|| contact.and_then(Lang::parse))
+            .or_else(|| list_default.and_then(Lang::parse))
+            .or_else(|| accept.and_then(Lang::from_accept_language))
+            .unwrap_or(Lang::En)
+    }
+}
+
+/// The strings of the recipient surface.
+pub struct Text {
+    pub title: &'static str,
+    pub intro: &'static str,
+    pub for_address: &'static str,
+    pub topics_legend: &'static str,
+    pub save: &'static str,
+    pub unsubscribe_all: &'static str,
+    pub unsubscribe_all_hint: &'static str,
+    pub saved: &'static str,
+    pub now_subscribed: &'static str,
+    pub now_unsubscribed: &'static str,
+    pub all_off: &'static str,
+    pub undo: &'static str,
+    pub invalid_link: &'static str,
+    pub privacy: &'static str,
+    pub language: &'static str,
+}
+
+pub fn text(lang: Lang) -> &'static Text {
+    match lang {
+        Lang::En => &EN,
+        Lang::Ru => &RU,
+        Lang::De => &DE,
+        Lang::Fr => &FR,
+        Lang::Es => &ES,
+    }
+}
+
+static EN: Text = Text {
+    title: "Email preferences",
+    intro: "Choose which emails you want to receive.",
+    for_address: "Preferences for",
+    topics_legend: "Topics",
+    save: "Save preferences",
+    unsubscribe_all: "Unsubscribe from all",
+    unsubscribe_all_hint: "Stop all emails from this list.",
+    saved: "Your preferences have been saved.",
+    now_subscribed: "Subscribed to",
+    now_unsubscribed: "Unsubscribed from",
+    all_off: "You are unsubscribed from all emails of this list.",
+    undo: "Undo",
+    invalid_link: "This link is not valid. Please use the link from a recent email.",
+    privacy: "Privacy policy",
+    language: "Language",
+};
+
+static RU: Text = Text {
+    title: "Настройки рассылки",
+    intro: "Выберите, какие письма вы хотите получать.",
+    for_address: "Настройки для",
+    topics_legend: "Темы",
+    save: "Сохранить",
+    unsubscribe_all: "Отписаться от всего",
+    unsubscribe_all_hint: "Больше не получать письма этой рассылки.",
+    saved: "Настройки сохранены.",
+    now_subscribed: "Подписка оформлена",
+    now_unsubscribed: "Подписка отменена",
+    all_off: "Вы отписаны от всех писем этой рассылки.",
+    undo: "Отменить",
+    invalid_link: "Ссылка недействительна. Воспользуйтесь ссылкой из недавнего письма.",
+    privacy: "Политика конфиденциальности",
+    language: "Язык",
+};
+
+static DE: Text = Text {
+    title: "E-Mail-Einstellungen",
+    intro: "Wählen Sie, welche E-Mails Sie erhalten möchten.",
+    for_address: "Einstellungen für",
+    topics_legend: "Themen",
+    save: "Einstellungen speichern",
+    unsubscribe_all: "Von allem abmelden",
+    unsubscribe_all_hint: "Keine E-Mails dieser Liste mehr erhalten.",
+    saved: "Ihre Einstellungen wurden gespeichert.",
+    now_subscribed: "Angemeldet für",
+    now_unsubscribed: "Abgemeldet von",
+    all_off: "Sie sind von allen E-Mails dieser Liste abgemeldet.",
+    undo: "Rückgängig",
+    invalid_link: "Dieser Link ist ungültig. Bitte verwenden Sie den Link aus einer aktuellen E-Mail.",
+    privacy: "Datenschutzerklärung",
+    language: "Sprache",
+};
+
+static FR: Text = Text {
+    title: "Préférences e-mail",
+    intro: "Choisissez les e-mails que vous souhaitez recevoir.",
+    for_address: "Préférences pour",
+    topics_legend: "Sujets",
+    save: "Enregistrer",
+    unsubscribe_all: "Se désabonner de tout",
+    unsubscribe_all_hint: "Ne plus recevoir aucun e-mail de cette liste.",
+    saved: "Vos préférences ont été enregistrées.",
+    now_subscribed: "Abonné à",
+    now_unsubscribed: "Désabonné de",
+    all_off: "Vous êtes désabonné de tous les e-mails de cette liste.",
+    undo: "Annuler",
+    invalid_link: "Ce lien n’est pas valide. Utilisez le lien d’un e-mail récent.",
+    privacy: "Politique de confidentialité",
+    language: "Langue",
+};
+
+static ES: Text = Text {
+    title: "Preferencias de correo",
+    intro: "Elige qué correos quieres recibir.",
+    for_address: "Preferencias para",
+    topics_legend: "Temas",
+    save: "Guardar preferencias",
+    unsubscribe_all: "Darse de baja de todo",
+    unsubscribe_all_hint: "Dejar de recibir todos los correos de esta lista.",
+    saved: "Tus preferencias se han guardado.",
+    now_subscribed: "Suscrito a",
+    now_unsubscribed: "Baja de",
+    all_off: "Te has dado de baja de todos los correos de esta lista.",
+    undo: "Deshacer",
+    invalid_link: "Este enlace no es válido. Usa el enlace de un correo reciente.",
+    privacy: "Política de privacidad",
+    language: "Idioma",
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation_follows_the_documented_order() {
+        assert_eq!(
+            Lang::negotiate(Some("de"), Some("fr"), Some("es"), Some("ru")),
+            Lang::De
+        );
+        assert_eq!(
+            Lang::negotiate(Some("xx"), Some("fr"), Some("es"), Some("ru")),
+            Lang::Fr
+        );
+        assert_eq!(
+            Lang::negotiate(None, None, Some("es"), Some("ru")),
+            Lang::Es
+        );
+        assert_eq!(
+            Lang::negotiate(None, None, None, Some("ru-RU,ru;q=0.9,en;q=0.8")),
+            Lang::Ru
+        );
+        assert_eq!(
+            Lang::negotiate(None, None, None, Some("ja, fr;q=0.5, de;q=0.7")),
+            Lang::De
+        );
+        assert_eq!(Lang::negotiate(None, None, None, Some("ja")), Lang::En);
+        assert_eq!(Lang::negotiate(None, None, None, Some("de;q=0")), Lang::En);
+    }
+
+    #[test]
+    fn every_language_translates_every_string() {
+        for l in Lang::ALL {
+            let t = text(l);
+            for s in [
+                t.title,
+                t.save,
+                t.unsubscribe_all,
+                t.undo,
+                t.saved,
+                t.invalid_link,
+            ] {
+                assert!(!s.is_empty());
+            }
+            if l != Lang::En {
+                assert_ne!(t.save, EN.save, "{l:?}");
+            }
+        }
+    }
+}

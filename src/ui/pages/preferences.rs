@@ -1,0 +1,178 @@
+//! `/u/{token}`: the recipient's preference page. Server-rendered and complete without
+//! JavaScript (plain form POSTs); hydrated, the same forms submit in place.
+
+use crate::serverfns::get_preferences::{PrefPage, get_preferences};
+use crate::serverfns::save_preferences::SavePreferences;
+use crate::ui::components::error_text;
+use crate::ui::i18n::{Lang, text};
+use leptos::prelude::*;
+use leptos_meta::{Html, Title};
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+/// Sets the page's Content-Security-Policy with this response's script nonce.
+fn set_csp() {
+    #[cfg(feature = "ssr")]
+    if let (Some(resp), Some(nonce)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        leptos::nonce::use_nonce(),
+    ) {
+        let csp = format!(
+            "default-src 'none'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        );
+        if let Ok(v) = axum::http::HeaderValue::from_str(&csp) {
+            resp.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+}
+
+#[component]
+pub fn PreferencesPage() -> impl IntoView {
+    set_csp();
+    let params = use_params_map();
+    let query = use_query_map();
+    let token = move || params.read().get("token").unwrap_or_default();
+    let data = Resource::new(
+        move || (token(), query.read().get("lang"), query.read().get("saved")),
+        |(t, l, s)| get_preferences(t, l, s),
+    );
+    let save = ServerAction::<SavePreferences>::new();
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(Ok(p)) => view! { <Preferences page=p token=token() save /> }.into_any(),
+                    Ok(Err(e)) => {
+                        view! {
+                            <Html {..} lang=e.lang.code() />
+                            <Title text=text(e.lang).title />
+                            <main class="prefs">
+                                <h1>{text(e.lang).title}</h1>
+                                <p class="error" role="alert">{e.message}</p>
+                            </main>
+                        }
+                            .into_any()
+                    }
+                    Err(e) => {
+                        view! {
+                            <Html {..} lang="en" />
+                            <main class="prefs">
+                                <p class="error" role="alert">{error_text(&e)}</p>
+                            </main>
+                        }
+                            .into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The fields every form of the page carries.
+fn hidden_fields(token: &str, action: &'static str, lang: &'static str) -> impl IntoView + use<> {
+    view! {
+        <input type="hidden" name="token" value=token.to_owned() />
+        <input type="hidden" name="action" value=action />
+        <input type="hidden" name="lang" value=lang />
+    }
+}
+
+#[component]
+fn Preferences(
+    page: PrefPage,
+    token: String,
+    save: ServerAction<SavePreferences>,
+) -> impl IntoView {
+    let t = text(page.lang);
+    let lang = page.lang.code();
+    let save_error = move || {
+        save.value()
+            .get()
+            .and_then(|r| r.err())
+            .map(|e| error_text(&e))
+    };
+    let (h_set, h_save, h_all) = (
+        hidden_fields(&token, "set", lang),
+        hidden_fields(&token, "save", lang),
+        hidden_fields(&token, "unsubscribe_all", lang),
+    );
+    view! {
+        <Html {..} lang=lang />
+        <Title text=format!("{} · {}", t.title, page.list_title) />
+        <main class="prefs" id="main">
+            <h1>{page.list_title.clone()}</h1>
+            <p class="lead">{t.intro}</p>
+            {page.email_hint.clone().map(|e| view! { <p class="muted">{t.for_address} " " <strong>{e}</strong></p> })}
+            {page
+                .saved
+                .clone()
+                .map(|s| {
+                    view! {
+                        <section class="notice" role="status" aria-labelledby="saved-title">
+                            <h2 id="saved-title">{t.saved}</h2>
+                            {(!s.subscribed.is_empty()).then(|| view! { <p>{t.now_subscribed} ": " {s.subscribed.join(", ")}</p> })}
+                            {(!s.unsubscribed.is_empty()).then(|| view! { <p>{t.now_unsubscribed} ": " {s.unsubscribed.join(", ")}</p> })}
+                            <ActionForm action=save attr:id="undo-form">
+                                {h_set}
+                                <input type="hidden" name="state" value=s.undo_state />
+                                <button type="submit" class="secondary">{t.undo}</button>
+                            </ActionForm>
+                        </section>
+                    }
+                })}
+            {page.unsubscribe_all.then(|| view! { <p class="notice" id="all-off">{t.all_off}</p> })}
+            <p class="error" role="alert">{save_error}</p>
+            <ActionForm action=save attr:id="prefs-form">
+                {h_save}
+                <fieldset>
+                    <legend>{t.topics_legend}</legend>
+                    {page
+                        .topics
+                        .iter()
+                        .map(|topic| {
+                            let id = format!("topic-{}", topic.name);
+                            let desc_id = format!("{id}-desc");
+                            view! {
+                                <div class="topic">
+                                    <input
+                                        type="checkbox"
+                                        role="switch"
+                                        id=id.clone()
+                                        name=format!("prefs[{}]", topic.name)
+                                        value="on"
+                                        checked=topic.opted_in
+                                        aria-describedby=desc_id.clone()
+                                    />
+                                    <label for=id>{topic.display_name.clone()}</label>
+                                    <p class="muted topic-desc" id=desc_id>{topic.description.clone()}</p>
+                                </div>
+                            }
+                        })
+                        .collect_view()}
+                </fieldset>
+                <button type="submit">{t.save}</button>
+            </ActionForm>
+            <ActionForm action=save attr:id="unsub-all-form" attr:class="unsub-all">
+                {h_all}
+                <p class="muted">{t.unsubscribe_all_hint}</p>
+                <button type="submit" class="danger">{t.unsubscribe_all}</button>
+            </ActionForm>
+            <nav class="langs" aria-label=t.language>
+                {Lang::ALL
+                    .into_iter()
+                    .map(|l| {
+                        let current = (l == page.lang).then_some("true");
+                        view! {
+                            <a href=format!("/u/{token}?lang={}", l.code()) hreflang=l.code() lang=l.code() aria-current=current>
+                                {l.code()}
+                            </a>
+                        }
+                    })
+                    .collect_view()}
+            </nav>
+            <footer class="muted">
+                {page.footer.clone().map(|f| view! { <p>{f}</p> })}
+                {page.privacy_url.clone().map(|u| view! { <p><a href=u rel="noopener noreferrer">{t.privacy}</a></p> })}
+            </footer>
+        </main>
+    }
+}
