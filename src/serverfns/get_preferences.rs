@@ -30,6 +30,8 @@ pub struct PrefPage {
     pub privacy_url: Option<String>,
     pub footer: Option<String>,
     pub saved: Option<SavedView>,
+    /// A problem with the last submission, in the visitor's language.
+    pub error: Option<String>,
 }
 
 /// An error the page can show in the visitor's language.
@@ -55,6 +57,7 @@ pub async fn get_preferences(
     token: String,
     lang: Option<String>,
     saved: Option<String>,
+    error: Option<String>,
 ) -> Result<Result<PrefPage, PrefError>, ServerFnError> {
     use super::support::{internal, state};
     use crate::server::service::{ServiceError, recipient};
@@ -157,5 +160,10 @@ pub async fn get_preferences(
             .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
         footer: r.list.branding.footer_text.clone(),
         saved,
+        error: match error.as_deref() {
+            Some("gone") => Some(text(lang).address_gone.into()),
+            Some(_) => Some(text(lang).invalid_link.into()),
+            None => None,
+        },
     }))
 }

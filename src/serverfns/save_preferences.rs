@@ -18,11 +18,28 @@ pub async fn save_preferences(
     use crate::domain::TopicName;
     use crate::server::service::{ServiceError, recipient};
     use crate::server::store::{Audit, Source};
+    use crate::ui::i18n::Lang;
     let st = app_state();
+    // Recipient pages send no Referer (Referrer-Policy: no-referrer), so a plain form POST
+    // cannot be sent "back" on error: every outcome the visitor can cause is a redirect to
+    // the page, which shows it. Only the token's own alphabet goes into the Location.
+    let safe: String = token
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(300)
+        .collect();
+    let lang = lang
+        .filter(|l| Lang::parse(l).is_some())
+        .map(|l| format!("&lang={l}"))
+        .unwrap_or_default();
+    let back = |query: String| -> Result<(), ServerFnError> {
+        leptos_axum::redirect(&format!("/u/{safe}?{query}{lang}"));
+        Ok(())
+    };
     let r = match recipient::resolve(&*st.store, &st.token_keys, &token).await {
         Ok(r) => r,
-        Err(ServiceError::BadRequest(m) | ServiceError::NotFound(m)) => {
-            return Err(ServerFnError::new(m));
+        Err(ServiceError::BadRequest(_) | ServiceError::NotFound(_)) => {
+            return back("error=invalid".into());
         }
         Err(e) => return Err(internal(e)),
     };
@@ -42,11 +59,11 @@ pub async fn save_preferences(
             unsubscribe_all: true,
             opted_in: current.opted_in.clone(),
         },
-        "set" => state
-            .as_deref()
-            .and_then(recipient::PageState::decode)
-            .ok_or_else(|| ServerFnError::new("invalid state"))?,
-        _ => return Err(ServerFnError::new("unknown action")),
+        "set" => match state.as_deref().and_then(recipient::PageState::decode) {
+            Some(s) => s,
+            None => return back("error=invalid".into()),
+        },
+        _ => return back("error=invalid".into()),
     };
     let headers: axum::http::HeaderMap = leptos_axum::extract().await?;
     let peer: Option<axum::extract::ConnectInfo<std::net::SocketAddr>> =
@@ -59,17 +76,9 @@ pub async fn save_preferences(
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(256).collect()),
     };
-    let before = match recipient::save(&*st.store, &r, &want, &audit).await {
-        Ok(b) => b,
-        Err(ServiceError::NotFound(m) | ServiceError::BadRequest(m)) => {
-            return Err(ServerFnError::new(m));
-        }
-        Err(e) => return Err(internal(e)),
-    };
-    let lang = lang
-        .filter(|l| crate::ui::i18n::Lang::parse(l).is_some())
-        .map(|l| format!("&lang={l}"))
-        .unwrap_or_default();
-    leptos_axum::redirect(&format!("/u/{token}?saved={}{lang}", before.encode()));
-    Ok(())
+    match recipient::save(&*st.store, &r, &want, &audit).await {
+        Ok(before) => back(format!("saved={}", before.encode())),
+        Err(ServiceError::NotFound(_) | ServiceError::BadRequest(_)) => back("error=gone".into()),
+        Err(e) => Err(internal(e)),
+    }
 }

@@ -82,6 +82,7 @@ pub struct Text {
     pub all_off: &'static str,
     pub undo: &'static str,
     pub invalid_link: &'static str,
+    pub address_gone: &'static str,
     pub privacy: &'static str,
     pub language: &'static str,
 }
@@ -110,6 +111,7 @@ static EN: Text = Text {
     all_off: "You are unsubscribed from all emails of this list.",
     undo: "Undo",
     invalid_link: "This link is not valid. Please use the link from a recent email.",
+    address_gone: "This address is no longer on the list; please ask the sender to add it again.",
     privacy: "Privacy policy",
     language: "Language",
 };
@@ -128,6 +130,7 @@ static RU: Text = Text {
     all_off: "Вы отписаны от всех писем этой рассылки.",
     undo: "Отменить",
     invalid_link: "Ссылка недействительна. Воспользуйтесь ссылкой из недавнего письма.",
+    address_gone: "Этого адреса больше нет в рассылке; попросите отправителя добавить его снова.",
     privacy: "Политика конфиденциальности",
     language: "Язык",
 };
@@ -146,6 +149,7 @@ static DE: Text = Text {
     all_off: "Sie sind von allen E-Mails dieser Liste abgemeldet.",
     undo: "Rückgängig",
     invalid_link: "Dieser Link ist ungültig. Bitte verwenden Sie den Link aus einer aktuellen E-Mail.",
+    address_gone: "Diese Adresse steht nicht mehr auf der Liste; bitten Sie den Absender, sie erneut hinzuzufügen.",
     privacy: "Datenschutzerklärung",
     language: "Sprache",
 };
@@ -164,6 +168,7 @@ static FR: Text = Text {
     all_off: "Vous êtes désabonné de tous les e-mails de cette liste.",
     undo: "Annuler",
     invalid_link: "Ce lien n’est pas valide. Utilisez le lien d’un e-mail récent.",
+    address_gone: "Cette adresse n’est plus sur la liste ; demandez à l’expéditeur de l’ajouter à nouveau.",
     privacy: "Politique de confidentialité",
     language: "Langue",
 };
@@ -182,6 +187,7 @@ static ES: Text = Text {
     all_off: "Te has dado de baja de todos los correos de esta lista.",
     undo: "Deshacer",
     invalid_link: "Este enlace no es válido. Usa el enlace de un correo reciente.",
+    address_gone: "Esta dirección ya no está en la lista; pide al remitente que la vuelva a añadir.",
     privacy: "Política de privacidad",
     language: "Idioma",
 };

@@ -89,6 +89,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
     pub store: DynStore,
+    pub keys: Vec<optbox::server::config::TokenKey>,
     pub db: TestDb,
     pub client: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -132,6 +133,7 @@ pub async fn spawn_with(backend: &str, tweak: impl FnOnce(&mut Settings)) -> Tes
         .await
         .expect("build app");
     let store = app.state.store.clone();
+    let keys = app.state.token_keys.as_ref().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -145,6 +147,7 @@ pub async fn spawn_with(backend: &str, tweak: impl FnOnce(&mut Settings)) -> Tes
         addr,
         base: format!("http://{addr}"),
         store,
+        keys,
         db,
         client,
         shutdown: Some(tx),

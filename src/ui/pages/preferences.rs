@@ -32,8 +32,11 @@ pub fn PreferencesPage() -> impl IntoView {
     let query = use_query_map();
     let token = move || params.read().get("token").unwrap_or_default();
     let data = Resource::new(
-        move || (token(), query.read().get("lang"), query.read().get("saved")),
-        |(t, l, s)| get_preferences(t, l, s),
+        move || {
+            let q = query.read();
+            (token(), q.get("lang"), q.get("saved"), q.get("error"))
+        },
+        |(t, l, s, e)| get_preferences(t, l, s, e),
     );
     let save = ServerAction::<SavePreferences>::new();
     view! {

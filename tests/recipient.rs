@@ -1,0 +1,513 @@
+//! The recipient surface over HTTP: RFC 8058 one-click POST and the preference page.
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use common::{TestApp, spawn_app, spawn_app_on};
+use optbox::domain::*;
+use optbox::server::service::recipient;
+use optbox::server::store::{Audit, NewContact, Source, StoreError, email_hash};
+use reqwest::StatusCode;
+
+async fn seed(app: &TestApp) -> ContactList {
+    let topic = |n: &str, d| Topic {
+        name: TopicName::parse(n).unwrap(),
+        display_name: format!("The {n}"),
+        description: String::new(),
+        default_status: d,
+        hidden: false,
+    };
+    let mut secret = topic("internal", SubscriptionStatus::OptIn);
+    secret.hidden = true;
+    let def = ListDefinition {
+        topics: vec![
+            topic("news", SubscriptionStatus::OptIn),
+            topic("offers", SubscriptionStatus::OptOut),
+            secret,
+        ],
+        ..Default::default()
+    };
+    let list = app.store.create_list("shop", &def, None).await.unwrap();
+    let nc = NewContact {
+        email: EmailAddress::parse("Ann@Example.com").unwrap(),
+        unsubscribe_all: false,
+        preferences: vec![],
+        attributes: String::new(),
+    };
+    app.store
+        .create_contact(&list, &nc, &Audit::new(Source::Api))
+        .await
+        .unwrap();
+    list
+}
+
+fn link(app: &TestApp, list: &ContactList, topic: Option<&str>) -> String {
+    let email = EmailAddress::parse("Ann@Example.com").unwrap();
+    recipient::url_for(
+        &app.keys,
+        &app.base,
+        &list.name,
+        topic.map(|t| TopicName::parse(t).unwrap()),
+        &email,
+    )
+}
+
+async fn contact(app: &TestApp, list: &ContactList) -> Contact {
+    app.store
+        .get_contact(list, &EmailAddress::parse("Ann@example.com").unwrap())
+        .await
+        .unwrap()
+}
+
+async fn subscription_events(app: &TestApp) -> Vec<optbox::server::store::EventRecord> {
+    app.store
+        .list_events(Some("shop"), Some("subscription"), None, 100)
+        .await
+        .unwrap()
+}
+
+async fn one_click_with_topic_is_idempotent(backend: &str) {
+    let app = spawn_app_on(backend).await;
+    let list = seed(&app).await;
+    let url = link(&app, &list, Some("news"));
+    for _ in 0..3 {
+        let r = app
+            .client
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.headers().get("location").is_none(), "never a redirect");
+        assert!(r.headers().get("set-cookie").is_none(), "no cookies");
+    }
+    let c = contact(&app, &list).await;
+    assert_eq!(c.explicit("news"), Some(SubscriptionStatus::OptOut));
+    assert!(
+        !c.unsubscribe_all,
+        "a topic link leaves the other topics alone"
+    );
+    let evs = subscription_events(&app).await;
+    assert_eq!(evs.len(), 1, "a repeat writes no second event");
+    assert_eq!(evs[0].source.as_deref(), Some("UnsubscribeHeader"));
+    assert_eq!(evs[0].topic_name.as_deref(), Some("news"));
+    assert!(evs[0].old_prefs.as_ref().unwrap().contains("\"topics\":[]"));
+    assert!(evs[0].new_prefs.as_ref().unwrap().contains("OPT_OUT"));
+    assert!(
+        evs[0]
+            .ip_hash
+            .as_ref()
+            .is_some_and(|h| !h.contains("127.0.0.1"))
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn one_click_with_a_topic_opts_out_of_that_topic_once_on_sqlite() {
+    one_click_with_topic_is_idempotent("sqlite").await;
+}
+
+#[tokio::test]
+async fn one_click_with_a_topic_opts_out_of_that_topic_once_on_postgres() {
+    one_click_with_topic_is_idempotent("postgres").await;
+}
+
+#[tokio::test]
+async fn one_click_without_a_topic_unsubscribes_from_all_with_every_body_encoding() {
+    let app = spawn_app().await;
+    let list = seed(&app).await;
+    let url = link(&app, &list, None);
+    // multipart/form-data, as RFC 8058 recommends
+    let form = reqwest::multipart::Form::new().text("List-Unsubscribe", "One-Click");
+    let r = app.client.post(&url).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(contact(&app, &list).await.unsubscribe_all);
+    // an empty body (some clients) and urlencoded both answer 200 without a new event
+    let r = app.client.post(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .client
+        .post(&url)
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(subscription_events(&app).await.len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_bodies_forged_tokens_and_huge_bodies_change_nothing() {
+    let app = spawn_app().await;
+    let list = seed(&app).await;
+    let url = link(&app, &list, None);
+    let r = app
+        .client
+        .post(&url)
+        .form(&[("List-Unsubscribe", "Something-Else")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let form = reqwest::multipart::Form::new().text("other", "One-Click");
+    let r = app.client.post(&url).multipart(form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // Same shape, signed with a key optbox does not have.
+    let forged_keys = vec![optbox::server::config::TokenKey {
+        id: "dev".into(),
+        secret: b"not-the-real-secret-at-all-00000".to_vec(),
+    }];
+    let email = EmailAddress::parse("Ann@Example.com").unwrap();
+    let forged = recipient::url_for(&forged_keys, &app.base, &list.name, None, &email);
+    let r = app
+        .client
+        .post(&forged)
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    for bad in [
+        "/u/x",
+        "/u/%00%01",
+        "/u/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        let r = app
+            .client
+            .post(app.url(bad))
+            .form(&[("List-Unsubscribe", "One-Click")])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status() == StatusCode::BAD_REQUEST || r.status() == StatusCode::NOT_FOUND,
+            "{bad}: {}",
+            r.status()
+        );
+    }
+    let r = app
+        .client
+        .post(&url)
+        .body(vec![b'a'; 100_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let c = contact(&app, &list).await;
+    assert!(!c.unsubscribe_all && c.preferences.is_empty());
+    assert!(subscription_events(&app).await.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_deleted_contact_is_still_unsubscribed_and_stays_so_when_re_added() {
+    let app = spawn_app().await;
+    let list = seed(&app).await;
+    let url = link(&app, &list, Some("news"));
+    let email = EmailAddress::parse("Ann@Example.com").unwrap();
+    app.store
+        .delete_contact(&list, &email, &Audit::new(Source::Admin))
+        .await
+        .unwrap();
+    let r = app
+        .client
+        .post(&url)
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let t = app
+        .store
+        .get_tombstone(list.id, &email_hash(&email))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.opted_out_topics, vec![TopicName::parse("news").unwrap()]);
+    let nc = NewContact {
+        email: email.clone(),
+        unsubscribe_all: false,
+        preferences: vec![(TopicName::parse("news").unwrap(), SubscriptionStatus::OptIn)],
+        attributes: String::new(),
+    };
+    let c = app
+        .store
+        .create_contact(&list, &nc, &Audit::new(Source::Import))
+        .await
+        .unwrap();
+    assert_eq!(c.explicit("news"), Some(SubscriptionStatus::OptOut));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_page_never_changes_state_and_sends_protective_headers() {
+    let app = spawn_app().await;
+    let list = seed(&app).await;
+    let url = link(&app, &list, None);
+    let before = contact(&app, &list).await;
+    for _ in 0..3 {
+        let r = app.client.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let h = r.headers();
+        assert_eq!(h["cache-control"], "no-store");
+        assert!(h["x-robots-tag"].to_str().unwrap().contains("noindex"));
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("'nonce-"),
+            "{csp}"
+        );
+        let html = r.text().await.unwrap();
+        assert!(html.len() < 30_000, "page weighs {} bytes", html.len());
+        assert!(html.contains("The news") && html.contains("The offers"));
+        assert!(
+            !html.contains("The internal"),
+            "hidden topics are not shown"
+        );
+        assert!(html.contains("A***@Example.com"), "the address is masked");
+        assert!(!html.contains("Ann@Example.com"));
+    }
+    assert_eq!(contact(&app, &list).await, before);
+    assert!(
+        app.store
+            .list_events(None, None, None, 100)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.kind == "contact.created")
+    );
+    // HEAD and GET of unknown tokens change nothing either and are 4xx.
+    let r = app.client.get(app.url("/u/garbage")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_page_language_follows_query_contact_list_and_browser() {
+    let app = spawn_app().await;
+    let list = seed(&app).await;
+    let url = link(&app, &list, None);
+    let lang_of = |html: &str| {
+        html.split("<html")
+            .nth(1)
+            .and_then(|s| s.split('>').next())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let get = |u: String, al: &'static str| {
+        let c = app.client.clone();
+        async move {
+            c.get(u)
+                .header("accept-language", al)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let html = get(url.clone(), "ru-RU,ru;q=0.9").await;
+    assert!(lang_of(&html).contains("lang=\"ru\""), "{}", lang_of(&html));
+    assert!(html.contains("Отписаться от всего"));
+    let html = get(format!("{url}?lang=fr"), "ru").await;
+    assert!(lang_of(&html).contains("lang=\"fr\""));
+    assert!(html.contains("Se désabonner de tout"));
+    let email = EmailAddress::parse("Ann@Example.com").unwrap();
+    let change = optbox::server::store::ContactChange {
+        unsubscribe_all: None,
+        preferences: None,
+        attributes: Some(r#"{"language":"es"}"#.into()),
+    };
+    app.store
+        .update_contact(&list, &email, &change, &Audit::new(Source::Api))
+        .await
+        .unwrap();
+    let html = get(url.clone(), "de").await;
+    assert!(lang_of(&html).contains("lang=\"es\""));
+    app.stop().await;
+}
+
+async fn post_form(app: &TestApp, fields: &[(&str, &str)]) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/save_preferences"))
+        .header("accept", "text/html")
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn the_form_saves_and_undoes_without_javascript(backend: &str) {
+    let app = spawn_app_on(backend).await;
+    let list = seed(&app).await;
+    let url = link(&app, &list, None);
+    let token = url.rsplit('/').next().unwrap().to_owned();
+    // Keep news, add offers: the form sends the checked topics only.
+    let r = post_form(
+        &app,
+        &[
+            ("token", &token),
+            ("action", "save"),
+            ("lang", "en"),
+            ("prefs[offers]", "on"),
+            ("prefs[news]", "on"),
+        ],
+    )
+    .await;
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(loc.starts_with(&format!("/u/{token}?saved=")), "{loc}");
+    let c = contact(&app, &list).await;
+    assert_eq!(c.explicit("offers"), Some(SubscriptionStatus::OptIn));
+    assert_eq!(c.explicit("news"), Some(SubscriptionStatus::OptIn));
+    assert_eq!(c.explicit("internal"), None, "hidden topics are untouched");
+    let ev = &subscription_events(&app).await[0];
+    assert_eq!(ev.source.as_deref(), Some("LandingPage"));
+    // The page after the save names the change and offers undo.
+    let html = app
+        .client
+        .get(app.url(&loc))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Your preferences have been saved."));
+    assert!(html.contains("Subscribed to") && html.contains("The offers"));
+    let undo_state = html
+        .split("name=\"state\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = post_form(
+        &app,
+        &[("token", &token), ("action", "set"), ("state", &undo_state)],
+    )
+    .await;
+    assert!(r.status().is_redirection());
+    let c = contact(&app, &list).await;
+    assert_eq!(
+        c.status_for(list.topic("offers").unwrap()),
+        SubscriptionStatus::OptOut
+    );
+    assert_eq!(
+        c.status_for(list.topic("news").unwrap()),
+        SubscriptionStatus::OptIn
+    );
+    // Unsubscribe from all, then the page says so.
+    post_form(&app, &[("token", &token), ("action", "unsubscribe_all")]).await;
+    assert!(contact(&app, &list).await.unsubscribe_all);
+    let html = app
+        .client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("You are unsubscribed from all emails of this list."));
+    // Garbage is refused and changes nothing.
+    let n = subscription_events(&app).await.len();
+    let r = post_form(&app, &[("token", "garbage\r\nX: y"), ("action", "save")]).await;
+    assert_eq!(r.headers()["location"], "/u/garbageXy?error=invalid");
+    let r = post_form(
+        &app,
+        &[("token", &token), ("action", "drop-tables"), ("lang", "de")],
+    )
+    .await;
+    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(loc.ends_with("?error=invalid&lang=de"), "{loc}");
+    let html = app
+        .client
+        .get(app.url(&loc))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Dieser Link ist ungültig"),
+        "the error is shown in the visitor's language"
+    );
+    assert_eq!(subscription_events(&app).await.len(), n);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_form_saves_and_undoes_without_javascript_on_sqlite() {
+    the_form_saves_and_undoes_without_javascript("sqlite").await;
+}
+
+#[tokio::test]
+async fn the_form_saves_and_undoes_without_javascript_on_postgres() {
+    the_form_saves_and_undoes_without_javascript("postgres").await;
+}
+
+#[tokio::test]
+async fn links_are_made_for_new_addresses_and_refuse_unknown_lists() {
+    let app = spawn_app().await;
+    let list = seed(&app).await;
+    let audit = Audit::new(Source::Api);
+    let url = recipient::link(
+        &*app.store,
+        &app.keys,
+        &app.base,
+        "shop",
+        Some("news"),
+        "new@example.com",
+        &audit,
+    )
+    .await
+    .unwrap();
+    assert!(url.starts_with(&format!("{}/u/", app.base)));
+    assert!(!url.contains("new@"));
+    assert!(
+        app.store
+            .get_contact(&list, &EmailAddress::parse("new@example.com").unwrap())
+            .await
+            .is_ok()
+    );
+    assert!(
+        recipient::link(
+            &*app.store,
+            &app.keys,
+            &app.base,
+            "nope",
+            None,
+            "a@example.com",
+            &audit
+        )
+        .await
+        .is_err()
+    );
+    assert!(
+        recipient::link(
+            &*app.store,
+            &app.keys,
+            &app.base,
+            "shop",
+            Some("nope"),
+            "a@example.com",
+            &audit
+        )
+        .await
+        .is_err()
+    );
+    assert!(matches!(
+        app.store
+            .get_contact(&list, &EmailAddress::parse("a@example.com").unwrap())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    app.stop().await;
+}
