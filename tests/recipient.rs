@@ -335,6 +335,8 @@ async fn post_form(app: &TestApp, fields: &[(&str, &str)]) -> reqwest::Response 
     app.client
         .post(app.url("/api/save_preferences"))
         .header("accept", "text/html")
+        // What browsers send from a page with Referrer-Policy: no-referrer.
+        .header("origin", "null")
         .form(fields)
         .send()
         .await

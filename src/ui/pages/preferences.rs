@@ -143,6 +143,7 @@ fn Preferences(
                                         name=format!("prefs[{}]", topic.name)
                                         value="on"
                                         checked=topic.opted_in
+                                        prop:checked=topic.opted_in
                                         aria-describedby=desc_id.clone()
                                     />
                                     <label for=id>{topic.display_name.clone()}</label>
