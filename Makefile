@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup tools chromium npm build test-rust test-e2e fmt lint clean
+.PHONY: run test setup tools chromium npm build test-rust test-e2e bench fmt lint clean
 
 run: tools npm
 	cargo leptos build --release
@@ -52,6 +52,10 @@ test-rust:
 test-e2e:
 	cargo leptos build
 	cd end2end && npx playwright test
+
+# Release build on SQLite, load from wrk; see README "Performance".
+bench: tools npm
+	bench/run.sh
 
 fmt:
 	cargo fmt

@@ -95,6 +95,15 @@ pub async fn resolve(store: &dyn Store, keys: &[TokenKey], tok: &str) -> Service
 pub async fn one_click(store: &dyn Store, r: &Resolved, audit: &Audit) -> ServiceResult<()> {
     let topic = r.topic.as_ref().map(|t| t.name.clone());
     match &r.contact {
+        // Already opted out: a repeat is answered without a write.
+        Some(c)
+            if c.unsubscribe_all
+                || r.topic.as_ref().is_some_and(|t| {
+                    c.explicit(t.name.as_str()) == Some(SubscriptionStatus::OptOut)
+                }) =>
+        {
+            Ok(())
+        }
         Some(c) => {
             let change = match &topic {
                 Some(t) => ContactChange {
