@@ -127,3 +127,117 @@ fn migrate_creates_the_database_and_users_can_be_created() {
     ];
     assert!(one_line_error(&optbox(&args, &env, Some("short\n"))).contains("at least 12"));
 }
+
+#[test]
+fn link_prints_the_url_alone_and_names_unknown_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("optbox.db").display());
+    let env = [
+        ("OPTBOX_DATABASE_URL", url.as_str()),
+        ("OPTBOX_PUBLIC_URL", "https://mail.example.org"),
+        ("OPTBOX_TOKEN_KEYS", "k1:0123456789abcdef0123456789abcdef"),
+    ];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = optbox::server::store::open(&url, true).await.unwrap();
+        optbox::server::service::demo::seed(&*store).await.unwrap();
+    });
+    let out = optbox(
+        &[
+            "link",
+            "--list",
+            "demo",
+            "--topic",
+            "offers",
+            "--email",
+            "New@Example.org",
+        ],
+        &env,
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let link = stdout.trim();
+    assert!(link.starts_with("https://mail.example.org/u/"), "{link}");
+    assert!(
+        !link.to_lowercase().contains("new@"),
+        "no address in the link"
+    );
+    let token = link.rsplit('/').next().unwrap();
+    let keys =
+        optbox::server::config::parse_token_keys("k1:0123456789abcdef0123456789abcdef").unwrap();
+    let u = optbox::server::token::verify(&keys, token).unwrap();
+    assert_eq!(u.list.as_str(), "demo");
+    assert_eq!(u.topic.unwrap().as_str(), "offers");
+    let err = one_line_error(&optbox(
+        &["link", "--list", "nope", "--email", "a@example.org"],
+        &env,
+        None,
+    ));
+    assert!(err.contains("List with name: nope doesn't exist."), "{err}");
+    let err = one_line_error(&optbox(
+        &[
+            "link",
+            "--list",
+            "demo",
+            "--topic",
+            "x",
+            "--email",
+            "a@example.org",
+        ],
+        &env,
+        None,
+    ));
+    assert!(err.contains("doesn't contain Topic: x"), "{err}");
+}
+
+#[test]
+fn serve_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("optbox.db").display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_optbox"))
+        .arg("serve")
+        .env_clear()
+        .env("OPTBOX_DATABASE_URL", &url)
+        .env("OPTBOX_LISTEN", &listen)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "optbox did not start listening"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let t = std::time::Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            assert!(s.success(), "exit status {s:?}");
+            break;
+        }
+        assert!(
+            t.elapsed().as_secs() < 10,
+            "optbox did not stop within 10 s of SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

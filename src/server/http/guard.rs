@@ -54,6 +54,33 @@ pub async fn csrf(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// Headers for everything recipients touch under `/u/`: never cached, never indexed, no
+/// referrer (the URL is a capability), and a strict CSP unless the page set its own.
+pub async fn recipient_headers(req: Request, next: Next) -> Response {
+    let recipient = req.uri().path().starts_with("/u/");
+    let mut res = next.run(req).await;
+    if recipient {
+        let h = res.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(
+            "x-robots-tag",
+            HeaderValue::from_static("noindex, nofollow"),
+        );
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        h.insert(
+            "x-content-type-options",
+            HeaderValue::from_static("nosniff"),
+        );
+        h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ));
+    }
+    res
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,31 +117,4 @@ mod tests {
         ])));
         assert!(same_origin(&h(&[("host", "a.test")])));
     }
-}
-
-/// Headers for everything recipients touch under `/u/`: never cached, never indexed, no
-/// referrer (the URL is a capability), and a strict CSP unless the page set its own.
-pub async fn recipient_headers(req: Request, next: Next) -> Response {
-    let recipient = req.uri().path().starts_with("/u/");
-    let mut res = next.run(req).await;
-    if recipient {
-        let h = res.headers_mut();
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.insert(
-            "x-robots-tag",
-            HeaderValue::from_static("noindex, nofollow"),
-        );
-        h.insert(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        );
-        h.insert(
-            "x-content-type-options",
-            HeaderValue::from_static("nosniff"),
-        );
-        h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ));
-    }
-    res
 }

@@ -4,3 +4,4 @@
 pub mod guard;
 pub mod health;
 pub mod one_click;
+pub mod sigv4;
