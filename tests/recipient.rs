@@ -370,15 +370,7 @@ async fn the_form_saves_and_undoes_without_javascript(backend: &str) {
     let ev = &subscription_events(&app).await[0];
     assert_eq!(ev.source.as_deref(), Some("LandingPage"));
     // The page after the save names the change and offers undo.
-    let html = app
-        .client
-        .get(app.url(&loc))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.get_text(&app.url(&loc)).await;
     assert!(html.contains("Your preferences have been saved."));
     assert!(html.contains("Subscribed to") && html.contains("The offers"));
     let undo_state = html
@@ -407,15 +399,7 @@ async fn the_form_saves_and_undoes_without_javascript(backend: &str) {
     // Unsubscribe from all, then the page says so.
     post_form(&app, &[("token", &token), ("action", "unsubscribe_all")]).await;
     assert!(contact(&app, &list).await.unsubscribe_all);
-    let html = app
-        .client
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.get_text(&url).await;
     assert!(html.contains("You are unsubscribed from all emails of this list."));
     // Garbage is refused and changes nothing.
     let n = subscription_events(&app).await.len();
@@ -428,15 +412,7 @@ async fn the_form_saves_and_undoes_without_javascript(backend: &str) {
     .await;
     let loc = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(loc.ends_with("?error=invalid&lang=de"), "{loc}");
-    let html = app
-        .client
-        .get(app.url(&loc))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.get_text(&app.url(&loc)).await;
     assert!(
         html.contains("Dieser Link ist ungültig"),
         "the error is shown in the visitor's language"

@@ -100,6 +100,18 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// GETs a URL and returns the body; panics on transport errors.
+    pub async fn get_text(&self, url: &str) -> String {
+        self.client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
