@@ -489,3 +489,64 @@ async fn links_are_made_for_new_addresses_and_refuse_unknown_lists() {
     ));
     app.stop().await;
 }
+
+async fn concurrent_one_clicks_are_each_recorded_once(backend: &str) {
+    let app = spawn_app_on(backend).await;
+    let list = seed(&app).await;
+    let audit = Audit::new(Source::Api);
+    let mut urls = Vec::new();
+    for i in 0..60 {
+        let e = format!("c{i}@example.com");
+        urls.push(
+            recipient::link(&*app.store, &app.keys, &app.base, "shop", None, &e, &audit)
+                .await
+                .unwrap(),
+        );
+    }
+    // The same contact many times at once, alongside the others.
+    let same = link(&app, &list, Some("news"));
+    urls.extend(std::iter::repeat_n(same, 30));
+    let posts = urls.iter().map(|u| {
+        let c = app.client.clone();
+        let u = u.clone();
+        tokio::spawn(async move {
+            c.post(u)
+                .form(&[("List-Unsubscribe", "One-Click")])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    });
+    for p in posts {
+        assert_eq!(p.await.unwrap(), StatusCode::OK);
+    }
+    let evs = subscription_events(&app).await;
+    assert_eq!(evs.len(), 61, "60 contacts and Ann once each");
+    let mut contacts: Vec<_> = evs.iter().map(|e| e.contact_email.clone()).collect();
+    contacts.sort();
+    contacts.dedup();
+    assert_eq!(contacts.len(), 61);
+    for i in 0..60 {
+        let c = app
+            .store
+            .get_contact(
+                &list,
+                &EmailAddress::parse(&format!("c{i}@example.com")).unwrap(),
+            )
+            .await
+            .unwrap();
+        assert!(c.unsubscribe_all);
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_one_clicks_are_each_recorded_once_on_sqlite() {
+    concurrent_one_clicks_are_each_recorded_once("sqlite").await;
+}
+
+#[tokio::test]
+async fn concurrent_one_clicks_are_each_recorded_once_on_postgres() {
+    concurrent_one_clicks_are_each_recorded_once("postgres").await;
+}

@@ -48,6 +48,7 @@ conformance!(
     email_prefix_search_finds_matching_addresses,
     users_and_secrets_persist,
     events_page_backwards_and_filter,
+    a_batch_of_opt_outs_commits_together_and_each_item_once,
 );
 
 fn topic(name: &str, default: SubscriptionStatus) -> Topic {
@@ -90,6 +91,7 @@ fn api() -> Audit {
 }
 
 use SubscriptionStatus::{OptIn, OptOut};
+use optbox::server::store::OptOut as OptOutItem;
 
 async fn lists_are_created_read_listed_and_deleted(s: DynStore) {
     let mut d = def(vec![topic("news", OptIn), topic("offers", OptOut)]);
@@ -602,5 +604,67 @@ async fn events_page_backwards_and_filter(s: DynStore) {
             .unwrap()
             .len(),
         6
+    );
+}
+
+async fn a_batch_of_opt_outs_commits_together_and_each_item_once(s: DynStore) {
+    let list = s
+        .create_list("l", &def(vec![topic("a", OptIn), topic("b", OptIn)]), None)
+        .await
+        .unwrap();
+    s.create_contact(&list, &new_contact("x@example.com", &[]), &api())
+        .await
+        .unwrap();
+    s.create_contact(&list, &new_contact("y@example.com", &[]), &api())
+        .await
+        .unwrap();
+    let item = |e: &str, t: Option<&str>| OptOutItem {
+        list: list.clone(),
+        hash: email_hash(&email(e)),
+        topic: t.map(tn),
+        audit: Audit::new(Source::UnsubscribeHeader),
+    };
+    let mut other_list = list.clone();
+    other_list.id = -1; // no such list: this item fails on its own
+    let batch = vec![
+        item("x@example.com", Some("a")),
+        item("x@example.com", Some("a")),
+        item("y@example.com", None),
+        item("gone@example.com", Some("b")),
+        OptOutItem {
+            list: other_list,
+            ..item("z@example.com", None)
+        },
+    ];
+    let results = s.apply_opt_outs(&batch).await.unwrap();
+    assert_eq!(results.len(), 5);
+    assert!(results[..4].iter().all(|r| r.is_ok()), "{results:?}");
+    assert!(
+        results[4].is_err(),
+        "an item for a missing list fails alone"
+    );
+    let x = s.get_contact(&list, &email("x@example.com")).await.unwrap();
+    assert_eq!(x.explicit("a"), Some(OptOut));
+    assert_eq!(x.explicit("b"), None);
+    assert!(
+        s.get_contact(&list, &email("y@example.com"))
+            .await
+            .unwrap()
+            .unsubscribe_all
+    );
+    let t = s
+        .get_tombstone(list.id, &email_hash(&email("gone@example.com")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.opted_out_topics, vec![tn("b")]);
+    let evs = s
+        .list_events(Some("l"), Some("subscription"), None, 20)
+        .await
+        .unwrap();
+    assert_eq!(evs.len(), 3, "x once, y once, the tombstone once: {evs:?}");
+    assert!(
+        evs.iter()
+            .all(|e| e.source.as_deref() == Some("UnsubscribeHeader"))
     );
 }

@@ -6,8 +6,11 @@ use crate::domain::{
     Contact, ContactList, EmailAddress, ListName, SubscriptionStatus, Tombstone, Topic, TopicName,
 };
 use crate::server::config::TokenKey;
-use crate::server::store::{Audit, ContactChange, PrefMode, Store, StoreError, email_hash};
+use crate::server::store::{
+    Audit, ContactChange, DynStore, OptOut, PrefMode, Store, StoreError, email_hash,
+};
 use crate::server::token::{self, TokenError, Unsubscribe};
+use tokio::sync::{mpsc, oneshot};
 
 /// A verified token with what it points at.
 #[derive(Debug, Clone)]
@@ -91,68 +94,74 @@ pub async fn resolve(store: &dyn Store, keys: &[TokenKey], tok: &str) -> Service
 /// RFC 8058 one-click: the token's topic goes OPT_OUT, or without a topic UnsubscribeAll.
 /// Idempotent: a repeat changes nothing and writes no event. For a deleted contact the
 /// opt-out is kept as a tombstone. (A token whose topic was removed from the list since
-/// unsubscribes from everything: the recipient's intent is to stop mail.)
-pub async fn one_click(store: &dyn Store, r: &Resolved, audit: &Audit) -> ServiceResult<()> {
-    let topic = r.topic.as_ref().map(|t| t.name.clone());
-    match &r.contact {
-        // Already opted out: a repeat is answered without a write.
-        Some(c)
-            if c.unsubscribe_all
-                || r.topic.as_ref().is_some_and(|t| {
-                    c.explicit(t.name.as_str()) == Some(SubscriptionStatus::OptOut)
-                }) =>
-        {
-            Ok(())
+/// unsubscribes from everything: the recipient's intent is to stop mail.) The write goes
+/// through the group-commit queue; `Ok` means it is committed.
+pub async fn one_click(queue: &OneClickQueue, r: &Resolved, audit: &Audit) -> ServiceResult<()> {
+    if let Some(c) = &r.contact {
+        let done = c.unsubscribe_all
+            || r.topic
+                .as_ref()
+                .is_some_and(|t| c.explicit(t.name.as_str()) == Some(SubscriptionStatus::OptOut));
+        if done {
+            // Already opted out: a repeat is answered without a write.
+            return Ok(());
         }
-        Some(c) => {
-            let change = match &topic {
-                Some(t) => ContactChange {
-                    unsubscribe_all: None,
-                    preferences: Some((
-                        PrefMode::Merge,
-                        vec![(t.clone(), SubscriptionStatus::OptOut)],
-                    )),
-                    attributes: None,
-                },
-                None => ContactChange {
-                    unsubscribe_all: Some(true),
-                    preferences: None,
-                    attributes: None,
-                },
-            };
-            match store
-                .update_contact(&r.list, &c.email, &change, audit)
-                .await
-            {
-                Ok(_) => Ok(()),
-                // Deleted between resolve and update: fall through to the tombstone.
-                Err(StoreError::NotFound) => tombstone(store, r, topic, audit).await,
-                Err(e) => Err(e.into()),
-            }
-        }
-        None => tombstone(store, r, topic, audit).await,
     }
+    let item = OptOut {
+        list: r.list.clone(),
+        hash: r.hash.clone(),
+        topic: r.topic.as_ref().map(|t| t.name.clone()),
+        audit: audit.clone(),
+    };
+    Ok(queue.submit(item).await?)
 }
 
-async fn tombstone(
-    store: &dyn Store,
-    r: &Resolved,
-    topic: Option<TopicName>,
-    audit: &Audit,
-) -> ServiceResult<()> {
-    let tomb = match topic {
-        Some(t) => Tombstone {
-            unsubscribe_all: false,
-            opted_out_topics: vec![t],
-        },
-        None => Tombstone {
-            unsubscribe_all: true,
-            opted_out_topics: vec![],
-        },
-    };
-    Ok(store
-        .record_tombstone(&r.list, &r.hash, &tomb, audit)
-        .await?)
+type Job = (OptOut, oneshot::Sender<Result<(), StoreError>>);
+
+/// Group commit for one-click opt-outs. Requests that arrive while a batch is being
+/// written wait and are committed together in the next transaction, so N concurrent
+/// unsubscribes cost one durable commit instead of N. Each caller is answered only after
+/// the commit that holds its change.
+#[derive(Clone)]
+pub struct OneClickQueue {
+    tx: mpsc::Sender<Job>,
+}
+
+/// The most opt-outs committed in one transaction.
+pub const MAX_BATCH: usize = 256;
+
+impl OneClickQueue {
+    /// Starts the writer task; it ends when every handle is dropped.
+    pub fn start(store: DynStore) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Job>(4 * MAX_BATCH);
+        tokio::spawn(async move {
+            let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+            while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                let (items, replies): (Vec<OptOut>, Vec<_>) = batch.drain(..).unzip();
+                match store.apply_opt_outs(&items).await {
+                    Ok(results) => {
+                        for (reply, r) in replies.into_iter().zip(results) {
+                            let _ = reply.send(r);
+                        }
+                    }
+                    Err(e) => {
+                        for reply in replies {
+                            let _ = reply.send(Err(e.clone()));
+                        }
+                    }
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// Queues one opt-out and waits for the commit that holds it.
+    pub async fn submit(&self, item: OptOut) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let gone = || StoreError::Unavailable("the one-click writer has stopped".into());
+        self.tx.send((item, reply)).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
 }
 
 /// The topics a recipient sees: all but hidden ones, in list order.

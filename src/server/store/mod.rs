@@ -15,8 +15,8 @@ use std::sync::Arc;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
-/// Storage errors, in three kinds callers can act on.
-#[derive(Debug, thiserror::Error)]
+/// Storage errors, in kinds callers can act on.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,
@@ -159,6 +159,15 @@ pub struct EventRecord {
     pub detail: String,
 }
 
+/// One RFC 8058 opt-out: the token's list, address hash and topic (none: everything).
+#[derive(Debug, Clone)]
+pub struct OptOut {
+    pub list: ContactList,
+    pub hash: Vec<u8>,
+    pub topic: Option<TopicName>,
+    pub audit: Audit,
+}
+
 /// A dashboard user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
@@ -255,6 +264,11 @@ pub trait Store: Send + Sync + 'static {
         tomb: &Tombstone,
         audit: &Audit,
     ) -> StoreResult<()>;
+
+    /// Applies many opt-outs in one transaction (group commit: one durable commit for the
+    /// batch); each item succeeds or fails on its own. The outer error means nothing was
+    /// committed.
+    async fn apply_opt_outs(&self, items: &[OptOut]) -> StoreResult<Vec<StoreResult<()>>>;
 
     async fn list_events(
         &self,

@@ -364,6 +364,104 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn q_update_contact(tx: &mut $conn, list: &ContactList, email: &EmailAddress, change: &ContactChange, audit: &Audit) -> StoreResult<(Contact, Contact)> {
+                let old = Self::q_contact(&mut *tx, list.id, Some(&email.key()), None).await?;
+                if let Some((mode, prefs)) = &change.preferences {
+                    if *mode == PrefMode::Replace {
+                        sqlx::query("DELETE FROM contact_topic_prefs WHERE contact_id = $1")
+                            .bind(old.id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    let ids = Self::q_topic_ids(&mut *tx, list.id).await?;
+                    Self::q_put_prefs(&mut *tx, old.id, &ids, prefs).await?;
+                }
+                let unsub = change.unsubscribe_all.unwrap_or(old.unsubscribe_all);
+                let attrs = change.attributes.clone().unwrap_or_else(|| old.attributes.clone());
+                sqlx::query("UPDATE contacts SET unsubscribe_all = $1, attributes = $2 WHERE id = $3")
+                    .bind(unsub)
+                    .bind(&attrs)
+                    .bind(old.id)
+                    .execute(&mut *tx)
+                    .await?;
+                let mut new = Self::q_contact(&mut *tx, list.id, Some(&email.key()), None).await?;
+                let prefs_changed = new.unsubscribe_all != old.unsubscribe_all || new.preferences != old.preferences;
+                if prefs_changed || new.attributes != old.attributes {
+                    let now = now_ms();
+                    sqlx::query("UPDATE contacts SET updated_at = $1 WHERE id = $2").bind(now).bind(old.id).execute(&mut *tx).await?;
+                    new.updated_at = now;
+                }
+                if prefs_changed {
+                    Self::q_event(&mut *tx, shared::NewEvent {
+                        kind: "subscription",
+                        audit: Some(audit),
+                        list_name: Some(list.name.as_str()),
+                        topic_name: shared::changed_topic(&old, &new).as_deref(),
+                        contact_email: Some(new.email.as_str()),
+                        old: Some(&shared::prefs_of(&old)),
+                        new: Some(&shared::prefs_of(&new)),
+                        detail: serde_json::json!({}),
+                    })
+                    .await?;
+                }
+                Ok((old, new))
+            }
+
+
+            async fn q_record_tombstone(tx: &mut $conn, list: &ContactList, hash: &[u8], tomb: &Tombstone, audit: &Audit) -> StoreResult<()> {
+                let old = Self::q_tombstone(&mut *tx, list.id, hash).await?.unwrap_or_default();
+                let mut merged = old.clone();
+                merged.unsubscribe_all |= tomb.unsubscribe_all;
+                for t in &tomb.opted_out_topics {
+                    if !merged.opted_out_topics.contains(t) {
+                        merged.opted_out_topics.push(t.clone());
+                    }
+                }
+                merged.opted_out_topics.sort();
+                if merged != old {
+                    Self::q_put_tombstone(&mut *tx, list.id, hash, &merged).await?;
+                    Self::q_event(&mut *tx, shared::NewEvent {
+                        kind: "subscription",
+                        audit: Some(audit),
+                        list_name: Some(list.name.as_str()),
+                        topic_name: tomb.opted_out_topics.first().map(|t| t.as_str()),
+                        contact_email: None,
+                        old: None,
+                        new: None,
+                        detail: serde_json::json!({ "tombstone": merged, "contact": "unknown" }),
+                    })
+                    .await?;
+                }
+                Ok(())
+            }
+
+
+            /// One RFC 8058 opt-out inside a transaction: the contact found by hash, or a
+            /// tombstone when there is none.
+            async fn q_opt_out(tx: &mut $conn, item: &OptOut) -> StoreResult<()> {
+                match Self::q_contact(&mut *tx, item.list.id, None, Some(&item.hash)).await {
+                    Ok(c) => {
+                        let change = match &item.topic {
+                            Some(t) => ContactChange {
+                                unsubscribe_all: None,
+                                preferences: Some((PrefMode::Merge, vec![(t.clone(), SubscriptionStatus::OptOut)])),
+                                attributes: None,
+                            },
+                            None => ContactChange { unsubscribe_all: Some(true), preferences: None, attributes: None },
+                        };
+                        Self::q_update_contact(&mut *tx, &item.list, &c.email, &change, &item.audit).await.map(|_| ())
+                    }
+                    Err(StoreError::NotFound) => {
+                        let tomb = match &item.topic {
+                            Some(t) => Tombstone { unsubscribe_all: false, opted_out_topics: vec![t.clone()] },
+                            None => Tombstone { unsubscribe_all: true, opted_out_topics: vec![] },
+                        };
+                        Self::q_record_tombstone(&mut *tx, &item.list, &item.hash, &tomb, &item.audit).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+
             fn user_from(r: &<<$conn as sqlx::Connection>::Database as sqlx::Database>::Row) -> StoreResult<UserRecord> {
                 Ok(UserRecord {
                     id: r.try_get("id")?,
@@ -554,47 +652,9 @@ macro_rules! impl_store {
 
             async fn update_contact(&self, list: &ContactList, email: &EmailAddress, change: &ContactChange, audit: &Audit) -> StoreResult<(Contact, Contact)> {
                 let mut tx = self.write.begin().await?;
-                let old = Self::q_contact(&mut tx, list.id, Some(&email.key()), None).await?;
-                if let Some((mode, prefs)) = &change.preferences {
-                    if *mode == PrefMode::Replace {
-                        sqlx::query("DELETE FROM contact_topic_prefs WHERE contact_id = $1")
-                            .bind(old.id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    let ids = Self::q_topic_ids(&mut tx, list.id).await?;
-                    Self::q_put_prefs(&mut tx, old.id, &ids, prefs).await?;
-                }
-                let unsub = change.unsubscribe_all.unwrap_or(old.unsubscribe_all);
-                let attrs = change.attributes.clone().unwrap_or_else(|| old.attributes.clone());
-                sqlx::query("UPDATE contacts SET unsubscribe_all = $1, attributes = $2 WHERE id = $3")
-                    .bind(unsub)
-                    .bind(&attrs)
-                    .bind(old.id)
-                    .execute(&mut *tx)
-                    .await?;
-                let mut new = Self::q_contact(&mut tx, list.id, Some(&email.key()), None).await?;
-                let prefs_changed = new.unsubscribe_all != old.unsubscribe_all || new.preferences != old.preferences;
-                if prefs_changed || new.attributes != old.attributes {
-                    let now = now_ms();
-                    sqlx::query("UPDATE contacts SET updated_at = $1 WHERE id = $2").bind(now).bind(old.id).execute(&mut *tx).await?;
-                    new.updated_at = now;
-                }
-                if prefs_changed {
-                    Self::q_event(&mut tx, shared::NewEvent {
-                        kind: "subscription",
-                        audit: Some(audit),
-                        list_name: Some(list.name.as_str()),
-                        topic_name: shared::changed_topic(&old, &new).as_deref(),
-                        contact_email: Some(new.email.as_str()),
-                        old: Some(&shared::prefs_of(&old)),
-                        new: Some(&shared::prefs_of(&new)),
-                        detail: serde_json::json!({}),
-                    })
-                    .await?;
-                }
+                let r = Self::q_update_contact(&mut tx, list, email, change, audit).await?;
                 tx.commit().await?;
-                Ok((old, new))
+                Ok(r)
             }
 
             async fn delete_contact(&self, list: &ContactList, email: &EmailAddress, audit: &Audit) -> StoreResult<()> {
@@ -691,31 +751,30 @@ macro_rules! impl_store {
 
             async fn record_tombstone(&self, list: &ContactList, hash: &[u8], tomb: &Tombstone, audit: &Audit) -> StoreResult<()> {
                 let mut tx = self.write.begin().await?;
-                let old = Self::q_tombstone(&mut tx, list.id, hash).await?.unwrap_or_default();
-                let mut merged = old.clone();
-                merged.unsubscribe_all |= tomb.unsubscribe_all;
-                for t in &tomb.opted_out_topics {
-                    if !merged.opted_out_topics.contains(t) {
-                        merged.opted_out_topics.push(t.clone());
-                    }
-                }
-                merged.opted_out_topics.sort();
-                if merged != old {
-                    Self::q_put_tombstone(&mut tx, list.id, hash, &merged).await?;
-                    Self::q_event(&mut tx, shared::NewEvent {
-                        kind: "subscription",
-                        audit: Some(audit),
-                        list_name: Some(list.name.as_str()),
-                        topic_name: tomb.opted_out_topics.first().map(|t| t.as_str()),
-                        contact_email: None,
-                        old: None,
-                        new: None,
-                        detail: serde_json::json!({ "tombstone": merged, "contact": "unknown" }),
-                    })
-                    .await?;
-                }
+                Self::q_record_tombstone(&mut tx, list, hash, tomb, audit).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn apply_opt_outs(&self, items: &[OptOut]) -> StoreResult<Vec<StoreResult<()>>> {
+                let mut tx = self.write.begin().await?;
+                let mut results = Vec::with_capacity(items.len());
+                for item in items {
+                    // A savepoint per item: one failure rolls back only itself.
+                    let mut sp = sqlx::Connection::begin(&mut *tx).await?;
+                    match Self::q_opt_out(&mut sp, item).await {
+                        Ok(()) => {
+                            sp.commit().await?;
+                            results.push(Ok(()));
+                        }
+                        Err(e) => {
+                            sp.rollback().await?;
+                            results.push(Err(e));
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(results)
             }
 
             async fn list_events(&self, list_name: Option<&str>, kind: Option<&str>, before_id: Option<i64>, limit: u32) -> StoreResult<Vec<EventRecord>> {
