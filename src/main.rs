@@ -162,9 +162,11 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
     }
     tracing::info!(%addr, backend = ?app.state.store.backend(), "optbox is listening");
     println!("optbox is running at {base}");
+    // The hint names the binary as it was started, so it can be pasted as is.
+    let bin = std::env::args().next().unwrap_or_else(|| "optbox".into());
     if app.state.store.count_users().await.unwrap_or(0) == 0 {
         println!(
-            "next: create a dashboard user with\n  echo 'a-long-password' | optbox admin create-user --email you@example.com --role owner --password-stdin\nthen sign in at {base}/admin/login"
+            "next: create a dashboard user with\n  echo 'a-long-password' | {bin} admin create-user --email you@example.com --role owner --password-stdin\nthen sign in at {base}/admin/login"
         );
     } else {
         println!("dashboard: {base}/admin");
