@@ -47,6 +47,17 @@ async fn anonymous_dashboard_requests_go_to_the_login_page() {
     app.stop().await;
 }
 
+async fn add_operator(app: &TestApp) {
+    auth::create_user(
+        &*app.store,
+        "op@example.com",
+        Role::Owner,
+        "correct horse battery",
+    )
+    .await
+    .unwrap();
+}
+
 async fn sign_in(app: &TestApp, password: &str) -> reqwest::Response {
     app.client
         .post(app.url("/api/login"))
@@ -60,14 +71,7 @@ async fn sign_in(app: &TestApp, password: &str) -> reqwest::Response {
 
 async fn sign_in_flow(backend: &str) {
     let app = spawn_app_on(backend).await;
-    auth::create_user(
-        &*app.store,
-        "op@example.com",
-        Role::Owner,
-        "correct horse battery",
-    )
-    .await
-    .unwrap();
+    add_operator(&app).await;
 
     let bad = sign_in(&app, "wrong password!!").await;
     assert!(bad.status().is_redirection());
@@ -126,14 +130,7 @@ async fn an_operator_signs_in_and_out_on_postgres() {
 #[tokio::test]
 async fn cross_site_posts_to_server_functions_are_refused() {
     let app = spawn_app().await;
-    auth::create_user(
-        &*app.store,
-        "op@example.com",
-        Role::Owner,
-        "correct horse battery",
-    )
-    .await
-    .unwrap();
+    add_operator(&app).await;
     let r = app
         .client
         .post(app.url("/api/login"))

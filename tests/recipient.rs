@@ -52,6 +52,16 @@ fn link(app: &TestApp, list: &ContactList, topic: Option<&str>) -> String {
     )
 }
 
+/// An RFC 8058 POST with the urlencoded body.
+async fn one_click(app: &TestApp, url: &str) -> reqwest::Response {
+    app.client
+        .post(url)
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn contact(app: &TestApp, list: &ContactList) -> Contact {
     app.store
         .get_contact(list, &EmailAddress::parse("Ann@example.com").unwrap())
@@ -127,13 +137,7 @@ async fn one_click_without_a_topic_unsubscribes_from_all_with_every_body_encodin
     // an empty body (some clients) and urlencoded both answer 200 without a new event
     let r = app.client.post(&url).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let r = app
-        .client
-        .post(&url)
-        .form(&[("List-Unsubscribe", "One-Click")])
-        .send()
-        .await
-        .unwrap();
+    let r = one_click(&app, &url).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(subscription_events(&app).await.len(), 1);
     app.stop().await;
@@ -162,13 +166,7 @@ async fn wrong_bodies_forged_tokens_and_huge_bodies_change_nothing() {
     }];
     let email = EmailAddress::parse("Ann@Example.com").unwrap();
     let forged = recipient::url_for(&forged_keys, &app.base, &list.name, None, &email);
-    let r = app
-        .client
-        .post(&forged)
-        .form(&[("List-Unsubscribe", "One-Click")])
-        .send()
-        .await
-        .unwrap();
+    let r = one_click(&app, &forged).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     for bad in [
         "/u/x",
@@ -212,13 +210,7 @@ async fn a_deleted_contact_is_still_unsubscribed_and_stays_so_when_re_added() {
         .delete_contact(&list, &email, &Audit::new(Source::Admin))
         .await
         .unwrap();
-    let r = app
-        .client
-        .post(&url)
-        .form(&[("List-Unsubscribe", "One-Click")])
-        .send()
-        .await
-        .unwrap();
+    let r = one_click(&app, &url).await;
     assert_eq!(r.status(), StatusCode::OK);
     let t = app
         .store

@@ -3,7 +3,7 @@
 
 use super::config::{Mode, Settings, TokenKey, parse_token_keys};
 use super::http::{guard, health, one_click};
-use super::service::recipient;
+use super::service::one_click_queue;
 use super::state::AppState;
 use super::store::{self, DynStore, OpenError};
 use crate::app::{App, shell};
@@ -142,7 +142,7 @@ impl Application {
         let secure = settings.public_base().starts_with("https://");
         let state = AppState {
             leptos_options: leptos_options(&settings),
-            one_click: recipient::OneClickQueue::start(store.clone()),
+            one_click: one_click_queue::OneClickQueue::start(store.clone()),
             store,
             limits: Limits::new(settings.aws_strict),
             settings: Arc::new(settings),

@@ -17,7 +17,7 @@ pub struct AppState {
     /// Unsubscribe-token keys; the first signs.
     pub token_keys: Arc<Vec<TokenKey>>,
     /// Group commit for RFC 8058 one-click opt-outs.
-    pub one_click: crate::server::service::recipient::OneClickQueue,
+    pub one_click: crate::server::service::one_click_queue::OneClickQueue,
     /// Key for hashing client IPs in the event log (IPs are never stored).
     pub ip_key: Arc<Vec<u8>>,
 }

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod contacts;
 pub mod demo;
 pub mod lists;
+pub mod one_click_queue;
 pub mod recipient;
 
 use super::store::StoreError;

@@ -6,11 +6,8 @@ use crate::domain::{
     Contact, ContactList, EmailAddress, ListName, SubscriptionStatus, Tombstone, Topic, TopicName,
 };
 use crate::server::config::TokenKey;
-use crate::server::store::{
-    Audit, ContactChange, DynStore, OptOut, PrefMode, Store, StoreError, email_hash,
-};
+use crate::server::store::{Audit, ContactChange, OptOut, PrefMode, Store, StoreError, email_hash};
 use crate::server::token::{self, TokenError, Unsubscribe};
-use tokio::sync::{mpsc, oneshot};
 
 /// A verified token with what it points at.
 #[derive(Debug, Clone)]
@@ -96,7 +93,11 @@ pub async fn resolve(store: &dyn Store, keys: &[TokenKey], tok: &str) -> Service
 /// opt-out is kept as a tombstone. (A token whose topic was removed from the list since
 /// unsubscribes from everything: the recipient's intent is to stop mail.) The write goes
 /// through the group-commit queue; `Ok` means it is committed.
-pub async fn one_click(queue: &OneClickQueue, r: &Resolved, audit: &Audit) -> ServiceResult<()> {
+pub async fn one_click(
+    queue: &super::one_click_queue::OneClickQueue,
+    r: &Resolved,
+    audit: &Audit,
+) -> ServiceResult<()> {
     if let Some(c) = &r.contact {
         let done = c.unsubscribe_all
             || r.topic
@@ -114,54 +115,6 @@ pub async fn one_click(queue: &OneClickQueue, r: &Resolved, audit: &Audit) -> Se
         audit: audit.clone(),
     };
     Ok(queue.submit(item).await?)
-}
-
-type Job = (OptOut, oneshot::Sender<Result<(), StoreError>>);
-
-/// Group commit for one-click opt-outs. Requests that arrive while a batch is being
-/// written wait and are committed together in the next transaction, so N concurrent
-/// unsubscribes cost one durable commit instead of N. Each caller is answered only after
-/// the commit that holds its change.
-#[derive(Clone)]
-pub struct OneClickQueue {
-    tx: mpsc::Sender<Job>,
-}
-
-/// The most opt-outs committed in one transaction.
-pub const MAX_BATCH: usize = 256;
-
-impl OneClickQueue {
-    /// Starts the writer task; it ends when every handle is dropped.
-    pub fn start(store: DynStore) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Job>(4 * MAX_BATCH);
-        tokio::spawn(async move {
-            let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-            while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                let (items, replies): (Vec<OptOut>, Vec<_>) = batch.drain(..).unzip();
-                match store.apply_opt_outs(&items).await {
-                    Ok(results) => {
-                        for (reply, r) in replies.into_iter().zip(results) {
-                            let _ = reply.send(r);
-                        }
-                    }
-                    Err(e) => {
-                        for reply in replies {
-                            let _ = reply.send(Err(e.clone()));
-                        }
-                    }
-                }
-            }
-        });
-        Self { tx }
-    }
-
-    /// Queues one opt-out and waits for the commit that holds it.
-    pub async fn submit(&self, item: OptOut) -> Result<(), StoreError> {
-        let (reply, rx) = oneshot::channel();
-        let gone = || StoreError::Unavailable("the one-click writer has stopped".into());
-        self.tx.send((item, reply)).await.map_err(|_| gone())?;
-        rx.await.map_err(|_| gone())?
-    }
 }
 
 /// The topics a recipient sees: all but hidden ones, in list order.

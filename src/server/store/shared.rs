@@ -693,8 +693,12 @@ macro_rules! impl_store {
                 let topic = match &filter.topic {
                     Some(tf) => {
                         let t = list.topic(tf.topic.as_str()).ok_or(StoreError::NotFound)?;
-                        let ids = Self::q_topic_ids(&mut conn, list.id).await?;
-                        let id = *ids.get(tf.topic.as_str()).ok_or(StoreError::NotFound)?;
+                        let id: i64 = sqlx::query_scalar("SELECT id FROM topics WHERE list_id = $1 AND name = $2")
+                            .bind(list.id)
+                            .bind(tf.topic.as_str())
+                            .fetch_optional(&mut *conn)
+                            .await?
+                            .ok_or(StoreError::NotFound)?;
                         Some((id, t.default_status == SubscriptionStatus::OptIn, tf.use_default))
                     }
                     None => None,
