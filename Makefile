@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup tools chromium npm build test-rust test-e2e bench fmt lint clean
+.PHONY: run test setup tools chromium npm compat build test-rust test-e2e bench bench-ses fmt lint clean
 
 run: tools npm
 	cargo leptos build --release
@@ -22,8 +22,9 @@ test: setup
 	$(MAKE) test-e2e
 
 # Everything a fresh machine lacks: the pinned toolchain and wasm target (rustup reads
-# rust-toolchain.toml), cargo-leptos, Chromium, and the npm packages of end2end/.
-setup: tools chromium npm
+# rust-toolchain.toml), cargo-leptos, Chromium, the npm packages of end2end/, and the
+# Python venv with the AWS CLI and boto3 for the SES compatibility suite.
+setup: tools chromium npm compat
 
 tools:
 	rustup show active-toolchain >/dev/null
@@ -35,7 +36,20 @@ tools:
 
 chromium:
 	if ! command -v chromium >/dev/null; then
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null
+	  $(SUDO) apt-get update -qq
+	  # Some of chromium's recommended packages fail their post-install scripts in
+	  # containers; what matters is that the browser itself is installed.
+	  $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null || true
+	  command -v chromium >/dev/null || { echo "chromium could not be installed" >&2; exit 1; }
+	fi
+
+# The real AWS CLI and boto3, pinned in tests/compat/requirements.txt, from PyPI.
+COMPAT_VENV := target/compat-venv
+compat:
+	if [ ! -x $(COMPAT_VENV)/bin/aws ] || [ tests/compat/requirements.txt -nt $(COMPAT_VENV)/.installed ]; then
+	  python3 -m venv $(COMPAT_VENV)
+	  $(COMPAT_VENV)/bin/pip install -q --disable-pip-version-check -r tests/compat/requirements.txt
+	  touch $(COMPAT_VENV)/.installed
 	fi
 
 npm:
@@ -56,6 +70,11 @@ test-e2e:
 # Release build on SQLite, load from wrk; see README "Performance".
 bench: tools npm
 	bench/run.sh
+	bench/ses.sh
+
+# The SES API part of the benchmark alone.
+bench-ses:
+	bench/ses.sh
 
 fmt:
 	cargo fmt

@@ -39,6 +39,9 @@ enum Command {
     /// Manage dashboard users.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Manage SES-API credentials (access key id + secret access key).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Print the unsubscribe URL for an address (adding the contact if needed).
     Link {
         #[arg(long)]
@@ -47,6 +50,26 @@ enum Command {
         topic: Option<String>,
         #[arg(long)]
         email: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key; the secret is shown this once.
+    Create {
+        /// Print {"AccessKeyId": …, "SecretAccessKey": …} (the shape of `aws iam create-access-key`).
+        #[arg(long)]
+        json: bool,
+        /// A note on what the key is for.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List keys (ids, state and creation time; secrets are never shown again).
+    List,
+    /// Revoke a key at once, on every instance.
+    Revoke {
+        /// The access key id.
+        id: String,
     },
 }
 
@@ -121,6 +144,7 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
             println!("{url}");
             Ok(())
         }
+        Command::Keys(cmd) => keys(cmd, settings).await,
         Command::Admin(AdminCommand::CreateUser { email, role, .. }) => {
             let mut password = String::new();
             std::io::stdin()
@@ -138,6 +162,59 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+async fn keys(cmd: KeysCommand, settings: Settings) -> Result<(), String> {
+    let store = startup::open_store(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    match cmd {
+        KeysCommand::Create { json, description } => {
+            let master = startup::api_key_master(&settings, &store)
+                .await
+                .map_err(|e| e.to_string())?;
+            let key = service::api_keys::create(&*store, &master, &description)
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&key).map_err(|e| e.to_string())?
+                );
+            } else {
+                println!("AccessKeyId:     {}", key.access_key_id);
+                println!("SecretAccessKey: {}", key.secret_access_key);
+                println!("(the secret is shown only now; optbox does not store it)");
+            }
+        }
+        KeysCommand::List => {
+            let keys = service::api_keys::list(&*store)
+                .await
+                .map_err(|e| e.to_string())?;
+            for k in keys {
+                let state = if k.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                let created = time::OffsetDateTime::from_unix_timestamp(k.created_at / 1000)
+                    .ok()
+                    .and_then(|t| {
+                        t.format(&time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
+                    .unwrap_or_default();
+                println!("{}\t{state}\t{created}\t{}", k.access_key_id, k.description);
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            service::api_keys::revoke(&*store, &id)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
 }
 
 async fn serve(settings: Settings, demo: bool) -> Result<(), String> {

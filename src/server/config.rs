@@ -57,6 +57,9 @@ pub struct Settings {
     pub token_keys: Option<Secret>,
     /// At least 64 characters; signs the admin session cookie.
     pub session_key: Option<Secret>,
+    /// At least 32 characters; SES-API secret keys are derived from it (and never stored).
+    /// Changing it invalidates every API key.
+    pub api_key_master: Option<Secret>,
     /// Reproduce SES limits (one list, 20 topics per list).
     pub aws_strict: bool,
     pub log_format: LogFormat,
@@ -73,6 +76,7 @@ impl Default for Settings {
             relay_url: None,
             token_keys: None,
             session_key: None,
+            api_key_master: None,
             aws_strict: false,
             log_format: LogFormat::Text,
         }
@@ -125,6 +129,13 @@ impl Settings {
                 "session_key must be at least 64 characters".into(),
             ));
         }
+        if let Some(k) = &self.api_key_master
+            && k.expose().len() < 32
+        {
+            return Err(ConfigError(
+                "api_key_master must be at least 32 characters".into(),
+            ));
+        }
         if self.mode == Mode::Production {
             if self.token_keys.is_none() {
                 return Err(ConfigError(
@@ -139,6 +150,11 @@ impl Settings {
             if self.public_url.is_none() {
                 return Err(ConfigError(
                     "production mode needs public_url (OPTBOX_PUBLIC_URL=https://…)".into(),
+                ));
+            }
+            if self.api_key_master.is_none() {
+                return Err(ConfigError(
+                    "production mode needs api_key_master (OPTBOX_API_KEY_MASTER, 32+ characters): API secrets are derived from it".into(),
                 ));
             }
         }

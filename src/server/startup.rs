@@ -2,7 +2,7 @@
 //! routes and middleware. Used by `optbox serve` and by the integration tests.
 
 use super::config::{Mode, Settings, TokenKey, parse_token_keys};
-use super::http::{guard, health, one_click};
+use super::http::{guard, health, one_click, ses};
 use super::service::one_click_queue;
 use super::state::AppState;
 use super::store::{self, DynStore, OpenError};
@@ -11,7 +11,7 @@ use crate::domain::Limits;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use std::net::SocketAddr;
@@ -73,6 +73,26 @@ pub async fn token_keys(
     }])
 }
 
+/// The master key SES-API secrets are derived from: configured, or in dev mode generated
+/// once and persisted in the database.
+pub async fn api_key_master(
+    settings: &Settings,
+    store: &DynStore,
+) -> Result<Vec<u8>, StartupError> {
+    if let Some(k) = &settings.api_key_master {
+        return Ok(k.expose().as_bytes().to_vec());
+    }
+    if settings.mode == Mode::Production {
+        return Err(StartupError::Other(
+            "production mode needs api_key_master".into(),
+        ));
+    }
+    store
+        .secret("api_key_master", &random_bytes(32))
+        .await
+        .map_err(|e| StartupError::Other(format!("cannot load the API key master: {e}")))
+}
+
 async fn session_key(settings: &Settings, store: &DynStore) -> Result<Key, StartupError> {
     let bytes = match &settings.session_key {
         Some(k) => k.expose().as_bytes().to_vec(),
@@ -121,6 +141,7 @@ impl Application {
     ) -> Result<Self, StartupError> {
         let token_keys = token_keys(&settings, &store).await?;
         let key = session_key(&settings, &store).await?;
+        let api_master = api_key_master(&settings, &store).await?;
         let ip_key = store
             .secret("ip_hash_key", &random_bytes(32))
             .await
@@ -148,6 +169,7 @@ impl Application {
             settings: Arc::new(settings),
             token_keys: Arc::new(token_keys),
             ip_key: Arc::new(ip_key),
+            api_master: Arc::new(api_master),
         };
         let session_layer = SessionManagerLayer::new(sessions)
             .with_name("optbox_session")
@@ -172,7 +194,14 @@ impl Application {
             .layer(middleware::from_fn(guard::recipient_headers))
             .layer(session_layer)
             .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-            .with_state(state.clone());
+            .with_state(state.clone())
+            // The SES API has its own body limit, auth (SigV4) and error shape, and no
+            // sessions or CSRF: it is merged after the site's layers.
+            .merge(
+                Router::new()
+                    .route("/v2/{*rest}", any(ses::handle))
+                    .with_state(state.clone()),
+            );
         Ok(Self {
             listener,
             router,

@@ -18,6 +18,8 @@ pub struct AppState {
     pub token_keys: Arc<Vec<TokenKey>>,
     /// Group commit for RFC 8058 one-click opt-outs.
     pub one_click: crate::server::service::one_click_queue::OneClickQueue,
+    /// The master key SES-API secrets are derived from.
+    pub api_master: Arc<Vec<u8>>,
     /// Key for hashing client IPs in the event log (IPs are never stored).
     pub ip_key: Arc<Vec<u8>>,
 }

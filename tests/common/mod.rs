@@ -2,6 +2,8 @@
 //! database on the local server) and `spawn_app()` on port 0.
 #![allow(dead_code)]
 
+pub mod ses;
+
 use optbox::server::config::Settings;
 use optbox::server::startup::Application;
 use optbox::server::store::{self, DynStore};
@@ -90,6 +92,8 @@ pub struct TestApp {
     pub base: String,
     pub store: DynStore,
     pub keys: Vec<optbox::server::config::TokenKey>,
+    /// The master key API secrets are derived from.
+    pub api_master: Vec<u8>,
     pub db: TestDb,
     pub client: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -146,6 +150,7 @@ pub async fn spawn_with(backend: &str, tweak: impl FnOnce(&mut Settings)) -> Tes
         .expect("build app");
     let store = app.state.store.clone();
     let keys = app.state.token_keys.as_ref().clone();
+    let api_master = app.state.api_master.as_ref().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -160,6 +165,7 @@ pub async fn spawn_with(backend: &str, tweak: impl FnOnce(&mut Settings)) -> Tes
         base: format!("http://{addr}"),
         store,
         keys,
+        api_master,
         db,
         client,
         shutdown: Some(tx),

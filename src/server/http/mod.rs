@@ -1,7 +1,8 @@
-//! Plain axum handlers for external contracts (health, and later RFC 8058 and the SES
+//! Plain axum handlers for external contracts (health, RFC 8058 one-click and the SES
 //! API), plus the middleware that guards the dashboard.
 
 pub mod guard;
 pub mod health;
 pub mod one_click;
+pub mod ses;
 pub mod sigv4;

@@ -3,7 +3,7 @@
 //! received, and checking the signature against the caller's secret. Pure: no I/O.
 //!
 //! The rules are those of the SES v2 wire spec, section 3 (botocore's `SigV4Auth`);
-//! not yet wired to routes: the SES API issue mounts it.
+//! `http::ses` runs it in front of every `/v2/email/…` operation.
 
 use axum::http::{HeaderMap, HeaderName, header};
 use hmac::{Hmac, Mac};
@@ -90,6 +90,14 @@ impl SigV4Error {
     pub fn message(&self) -> String {
         self.to_string()
     }
+}
+
+/// The access key id a request claims, when its `Authorization` header is well-formed
+/// enough to name one (so the caller can look the secret up before `verify`).
+pub fn claimed_access_key(headers: &HeaderMap) -> Option<String> {
+    authorization(headers)
+        .ok()
+        .map(|a| a.access_key_id.to_owned())
 }
 
 fn incomplete(msg: impl Into<String>) -> SigV4Error {
@@ -476,7 +484,7 @@ fn canonical_query(raw_query: Option<&str>) -> String {
 
 /// RFC 3986 percent-decoding; a `%` not followed by two hex digits stays literal, and
 /// `+` is not a space (SigV4 clients send `%20`).
-fn percent_decode(s: &[u8]) -> Vec<u8> {
+pub fn percent_decode(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while i < s.len() {

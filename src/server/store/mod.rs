@@ -178,6 +178,17 @@ pub struct UserRecord {
     pub created_at: i64,
 }
 
+/// An SES-API credential. The secret is derived from the salt and the server's
+/// `api_key_master`, never stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub access_key_id: String,
+    pub salt: Vec<u8>,
+    pub description: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
 /// A list with its topic and contact counts, for the dashboard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListStats {
@@ -287,6 +298,17 @@ pub trait Store: Send + Sync + 'static {
     async fn get_user_by_email(&self, email: &str) -> StoreResult<UserRecord>;
     async fn get_user(&self, id: i64) -> StoreResult<UserRecord>;
     async fn count_users(&self) -> StoreResult<i64>;
+
+    /// Replaces a list's tags (TagResource / UntagResource).
+    async fn set_list_tags(&self, name: &str, tags: &[crate::domain::Tag]) -> StoreResult<()>;
+
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+    /// The key, revoked or not.
+    async fn get_api_key(&self, access_key_id: &str) -> StoreResult<ApiKeyRecord>;
+    /// All keys, newest first.
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// Marks a key revoked; `NotFound` when there is no such unrevoked key.
+    async fn revoke_api_key(&self, access_key_id: &str) -> StoreResult<()>;
 
     /// Returns the secret stored under `name`, storing `candidate` first if there is none.
     /// Concurrent callers all get the same value.

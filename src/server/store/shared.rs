@@ -109,50 +109,36 @@ pub(super) fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
-/// The WHERE fragment for a ListContacts filter. `$4` is the topic id when a topic is
-/// filtered on. `default_opt_in` is that topic's default.
+/// The WHERE conditions (after `c.list_id = $1 AND c.id > $2`) of a ListContacts filter
+/// in terms of effective status. `f` is the contact's row for the filtered topic (`$4`),
+/// LEFT JOINed by primary key, so every condition is checked per contact by index
+/// look-ups while walking contacts in id order: no plan ever scans all preferences.
+/// `topic` is `(default is OPT_IN, UseDefaultIfPreferenceUnavailable)`.
 pub(super) fn filter_sql(
     status: Option<SubscriptionStatus>,
     topic: Option<(bool, bool)>,
-) -> String {
+) -> &'static str {
     use SubscriptionStatus::*;
-    let pref = |opt_in: &str| {
-        format!(
-            "EXISTS (SELECT 1 FROM contact_topic_prefs p WHERE p.contact_id = c.id AND p.topic_id = $4 AND p.opt_in = {opt_in})"
-        )
-    };
-    let has_pref = "EXISTS (SELECT 1 FROM contact_topic_prefs p WHERE p.contact_id = c.id AND p.topic_id = $4)";
     match (status, topic) {
-        (None, None) => String::new(),
-        (Some(OptOut), None) => " AND c.unsubscribe_all = TRUE".into(),
-        (Some(OptIn), None) => " AND c.unsubscribe_all = FALSE".into(),
-        (None, Some((_, use_default))) => {
-            if use_default {
-                String::new()
-            } else {
-                format!(" AND {has_pref}")
-            }
+        (None, None) => "",
+        (Some(OptOut), None) => " AND c.unsubscribe_all = TRUE",
+        (Some(OptIn), None) => " AND c.unsubscribe_all = FALSE",
+        (None, Some((_, true))) => "",
+        (None, Some((_, false))) => " AND f.opt_in IS NOT NULL",
+        // Without defaults only explicit preferences count; with an OPT_OUT default a
+        // missing preference is not OPT_IN either.
+        (Some(OptIn), Some((false, _))) | (Some(OptIn), Some((true, false))) => {
+            " AND c.unsubscribe_all = FALSE AND f.opt_in = TRUE"
         }
-        (Some(OptIn), Some((default_in, use_default))) => {
-            if !use_default {
-                format!(" AND c.unsubscribe_all = FALSE AND {}", pref("TRUE"))
-            } else if default_in {
-                format!(" AND c.unsubscribe_all = FALSE AND NOT {}", pref("FALSE"))
-            } else {
-                format!(" AND c.unsubscribe_all = FALSE AND {}", pref("TRUE"))
-            }
+        (Some(OptIn), Some((true, true))) => {
+            " AND c.unsubscribe_all = FALSE AND (f.opt_in IS NULL OR f.opt_in = TRUE)"
         }
-        (Some(OptOut), Some((default_in, use_default))) => {
-            if !use_default {
-                format!(
-                    " AND ({} OR (c.unsubscribe_all = TRUE AND {has_pref}))",
-                    pref("FALSE")
-                )
-            } else if default_in {
-                format!(" AND (c.unsubscribe_all = TRUE OR {})", pref("FALSE"))
-            } else {
-                format!(" AND (c.unsubscribe_all = TRUE OR NOT {})", pref("TRUE"))
-            }
+        (Some(OptOut), Some((_, false))) => {
+            " AND (f.opt_in = FALSE OR (c.unsubscribe_all = TRUE AND f.opt_in IS NOT NULL))"
+        }
+        (Some(OptOut), Some((true, true))) => " AND (c.unsubscribe_all = TRUE OR f.opt_in = FALSE)",
+        (Some(OptOut), Some((false, true))) => {
+            " AND (c.unsubscribe_all = TRUE OR f.opt_in IS NULL OR f.opt_in = FALSE)"
         }
     }
 }
@@ -462,6 +448,16 @@ macro_rules! impl_store {
                 }
             }
 
+            fn api_key_from(r: &<<$conn as sqlx::Connection>::Database as sqlx::Database>::Row) -> StoreResult<ApiKeyRecord> {
+                Ok(ApiKeyRecord {
+                    access_key_id: r.try_get("access_key_id")?,
+                    salt: r.try_get("salt")?,
+                    description: r.try_get("description")?,
+                    created_at: r.try_get("created_at")?,
+                    revoked_at: r.try_get("revoked_at")?,
+                })
+            }
+
             fn user_from(r: &<<$conn as sqlx::Connection>::Database as sqlx::Database>::Row) -> StoreResult<UserRecord> {
                 Ok(UserRecord {
                     id: r.try_get("id")?,
@@ -703,16 +699,19 @@ macro_rules! impl_store {
                     }
                     None => None,
                 };
-                let mut cond = shared::filter_sql(filter.status, topic.map(|(_, d, u)| (d, u)));
+                let mut cond = shared::filter_sql(filter.status, topic.map(|(_, d, u)| (d, u))).to_owned();
                 if filter.email_prefix.is_some() {
                     cond.push_str(" AND c.email_key >= $5 AND c.email_key < $6");
                 }
+                let join = if topic.is_some() {
+                    " LEFT JOIN contact_topic_prefs f ON f.contact_id = c.id AND f.topic_id = $4"
+                } else {
+                    ""
+                };
+                // Step 1: the page of contacts, walking (list_id, id) in order.
                 let sql = format!(
-                    "SELECT c.id, c.email, c.unsubscribe_all, c.attributes, c.created_at, c.updated_at, t.name AS topic, p.opt_in \
-                     FROM (SELECT * FROM contacts c WHERE c.list_id = $1 AND c.id > $2{cond} ORDER BY c.id LIMIT $3) c \
-                     LEFT JOIN contact_topic_prefs p ON p.contact_id = c.id \
-                     LEFT JOIN topics t ON t.id = p.topic_id \
-                     ORDER BY c.id, t.name"
+                    "SELECT c.id, c.email, c.unsubscribe_all, c.attributes, c.created_at, c.updated_at \
+                     FROM contacts c{join} WHERE c.list_id = $1 AND c.id > $2{cond} ORDER BY c.id LIMIT $3"
                 );
                 let mut q = sqlx::query(&sql).bind(list.id).bind(after_id.unwrap_or(0)).bind(limit as i64);
                 // Every placeholder up to the highest used must be bound, in order.
@@ -723,25 +722,41 @@ macro_rules! impl_store {
                     q = q.bind(p.clone()).bind(format!("{p}\u{10FFFF}"));
                 }
                 let rows = q.fetch_all(&mut *conn).await?;
-                let mut out: Vec<Contact> = Vec::new();
+                let mut out: Vec<Contact> = Vec::with_capacity(rows.len());
                 for r in rows {
-                    let id: i64 = r.try_get("id")?;
-                    if out.last().map(|c| c.id) != Some(id) {
-                        out.push(shared::contact_from(
-                            id,
-                            &r.try_get::<String, _>("email")?,
-                            r.try_get("unsubscribe_all")?,
-                            r.try_get("attributes")?,
-                            r.try_get("created_at")?,
-                            r.try_get("updated_at")?,
-                            Vec::new(),
-                        )?);
+                    out.push(shared::contact_from(
+                        r.try_get("id")?,
+                        &r.try_get::<String, _>("email")?,
+                        r.try_get("unsubscribe_all")?,
+                        r.try_get("attributes")?,
+                        r.try_get("created_at")?,
+                        r.try_get("updated_at")?,
+                        Vec::new(),
+                    )?);
+                }
+                let (Some(first), Some(last)) = (out.first().map(|c| c.id), out.last().map(|c| c.id)) else {
+                    return Ok(out);
+                };
+                // Step 2: their explicit preferences, one primary-key range scan.
+                let prefs = sqlx::query(
+                    "SELECT p.contact_id, t.name, p.opt_in FROM contact_topic_prefs p JOIN topics t ON t.id = p.topic_id \
+                     WHERE p.contact_id >= $1 AND p.contact_id <= $2 ORDER BY p.contact_id, t.name",
+                )
+                .bind(first)
+                .bind(last)
+                .fetch_all(&mut *conn)
+                .await?;
+                let mut i = 0;
+                for r in prefs {
+                    let cid: i64 = r.try_get("contact_id")?;
+                    while i < out.len() && out[i].id < cid {
+                        i += 1;
                     }
-                    if let Some(topic) = r.try_get::<Option<String>, _>("topic")? {
-                        let opt_in: bool = r.try_get("opt_in")?;
-                        out.last_mut().expect("pushed").preferences.push(TopicPreference {
-                            topic: TopicName::parse(&topic).map_err(|_| shared::corrupt("topic name"))?,
-                            status: shared::status(opt_in),
+                    if i < out.len() && out[i].id == cid {
+                        let name: String = r.try_get("name")?;
+                        out[i].preferences.push(TopicPreference {
+                            topic: TopicName::parse(&name).map_err(|_| shared::corrupt("topic name"))?,
+                            status: shared::status(r.try_get("opt_in")?),
                         });
                     }
                 }
@@ -845,6 +860,53 @@ macro_rules! impl_store {
 
             async fn count_users(&self) -> StoreResult<i64> {
                 Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.read).await?)
+            }
+
+            async fn set_list_tags(&self, name: &str, tags: &[crate::domain::Tag]) -> StoreResult<()> {
+                let n = sqlx::query("UPDATE contact_lists SET tags = $1 WHERE name = $2")
+                    .bind(shared::to_json(&tags))
+                    .bind(name)
+                    .execute(&self.write)
+                    .await?
+                    .rows_affected();
+                if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            }
+
+            async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
+                sqlx::query("INSERT INTO api_keys (access_key_id, salt, description, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(&key.access_key_id)
+                    .bind(&key.salt)
+                    .bind(&key.description)
+                    .bind(key.created_at)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn get_api_key(&self, access_key_id: &str) -> StoreResult<ApiKeyRecord> {
+                let r = sqlx::query("SELECT access_key_id, salt, description, created_at, revoked_at FROM api_keys WHERE access_key_id = $1")
+                    .bind(access_key_id)
+                    .fetch_optional(&self.read)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                Self::api_key_from(&r)
+            }
+
+            async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
+                let rows = sqlx::query("SELECT access_key_id, salt, description, created_at, revoked_at FROM api_keys ORDER BY created_at DESC, access_key_id")
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(Self::api_key_from).collect()
+            }
+
+            async fn revoke_api_key(&self, access_key_id: &str) -> StoreResult<()> {
+                let n = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE access_key_id = $2 AND revoked_at IS NULL")
+                    .bind(now_ms())
+                    .bind(access_key_id)
+                    .execute(&self.write)
+                    .await?
+                    .rows_affected();
+                if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
             }
 
             async fn secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {

@@ -1,0 +1,239 @@
+//! SES-API benchmark helper (used by bench/ses.sh). Same configuration as `optbox`
+//! (OPTBOX_DATABASE_URL etc.).
+//!
+//!   ses_bench seed N KEY_FILE      bulk-load list `bench` with N contacts (SQL batches,
+//!                                  not the API: this measures reads, not the loader) and
+//!                                  write a new API key to KEY_FILE
+//!   ses_bench presign BASE KEY_FILE N OUT_GET OUT_PUT
+//!                                  write N pre-signed GetContact and UpdateContact requests
+//!                                  (one per line, for bench/ses.lua; valid for 5 minutes)
+//!   ses_bench pages BASE KEY_FILE PAGES
+//!                                  walk PAGES pages of 1,000 with a topic filter, one at a
+//!                                  time, and print per-page latency as JSON
+//!
+//! Contact i: news OPT_OUT when i % 3 == 0, OPT_IN when i % 3 == 1, no preference
+//! otherwise; UnsubscribeAll when i % 50 == 0.
+
+#[path = "../tests/common/ses.rs"]
+mod ses;
+
+use optbox::domain::{EmailAddress, ListDefinition, SubscriptionStatus, Topic, TopicName};
+use optbox::server::config::Settings;
+use optbox::server::service::api_keys;
+use optbox::server::startup;
+use optbox::server::store::{Backend, email_hash, now_ms};
+use std::io::Write;
+use std::time::Instant;
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn usage() -> Box<dyn std::error::Error> {
+    "usage: ses_bench seed N KEY_FILE | presign BASE KEY_FILE N OUT_GET OUT_PUT | pages BASE KEY_FILE PAGES".into()
+}
+
+#[tokio::main]
+async fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("seed") if args.len() == 3 => seed(args[1].parse()?, &args[2]).await,
+        Some("presign") if args.len() == 6 => {
+            presign(&args[1], &args[2], args[3].parse()?, &args[4], &args[5]).await
+        }
+        Some("pages") if args.len() == 4 => pages(&args[1], &args[2], args[3].parse()?).await,
+        _ => Err(usage()),
+    }
+}
+
+fn email(i: usize) -> String {
+    format!("user{i}@bench.example")
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+async fn seed(n: usize, key_file: &str) -> Res<()> {
+    let settings = Settings::load(None)?;
+    let store = startup::open_store(&settings).await?;
+    let topic = |name: &str, d| Topic {
+        name: TopicName::parse(name).unwrap(),
+        display_name: name.to_uppercase(),
+        description: String::new(),
+        default_status: d,
+        hidden: false,
+    };
+    let def = ListDefinition {
+        topics: vec![
+            topic("news", SubscriptionStatus::OptIn),
+            topic("offers", SubscriptionStatus::OptOut),
+        ],
+        ..Default::default()
+    };
+    let list = store.create_list("bench", &def, None).await?;
+    let master = startup::api_key_master(&settings, &store).await?;
+    let key = api_keys::create(&*store, &master, "bench").await?;
+    std::fs::write(key_file, serde_json::to_string(&key)?)?;
+
+    let url = settings.database_url.expose().to_owned();
+    let pg = store.backend() == Backend::Postgres;
+    let news: i64;
+    let started = Instant::now();
+    macro_rules! load {
+        ($pool:expr) => {{
+            let pool = $pool;
+            news = sqlx::query_scalar("SELECT id FROM topics WHERE list_id = $1 AND name = 'news'")
+                .bind(list.id)
+                .fetch_one(&pool)
+                .await?;
+            let first: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM contacts")
+                .fetch_one(&pool)
+                .await?;
+            let now = now_ms();
+            let batch = 1000;
+            let mut i = 0;
+            while i < n {
+                let end = (i + batch * 20).min(n);
+                let mut sql = String::from("BEGIN;");
+                let mut j = i;
+                while j < end {
+                    let stop = (j + batch).min(end);
+                    let mut contacts = Vec::with_capacity(stop - j);
+                    let mut prefs = Vec::new();
+                    for k in j..stop {
+                        let e = EmailAddress::parse(&email(k)).unwrap();
+                        let h = hex(&email_hash(&e));
+                        let hash = if pg { format!("'\\x{h}'::bytea") } else { format!("X'{h}'") };
+                        let id = first + k as i64;
+                        contacts.push(format!(
+                            "({id}, {}, '{}', '{}', {hash}, {}, '', {now}, {now})",
+                            list.id,
+                            e.as_str(),
+                            e.key(),
+                            if k % 50 == 0 { "TRUE" } else { "FALSE" }
+                        ));
+                        match k % 3 {
+                            0 => prefs.push(format!("({id}, {news}, FALSE)")),
+                            1 => prefs.push(format!("({id}, {news}, TRUE)")),
+                            _ => {}
+                        }
+                    }
+                    sql.push_str("INSERT INTO contacts (id, list_id, email, email_key, email_hash, unsubscribe_all, attributes, created_at, updated_at) VALUES ");
+                    sql.push_str(&contacts.join(","));
+                    sql.push(';');
+                    if !prefs.is_empty() {
+                        sql.push_str("INSERT INTO contact_topic_prefs (contact_id, topic_id, opt_in) VALUES ");
+                        sql.push_str(&prefs.join(","));
+                        sql.push(';');
+                    }
+                    j = stop;
+                }
+                sql.push_str("COMMIT;");
+                sqlx::raw_sql(&sql).execute(&pool).await?;
+                i = end;
+            }
+            if pg {
+                sqlx::raw_sql("SELECT setval('contacts_id_seq', (SELECT MAX(id) FROM contacts)); ANALYZE;")
+                    .execute(&pool)
+                    .await?;
+            } else {
+                sqlx::raw_sql("ANALYZE;").execute(&pool).await?;
+            }
+        }};
+    }
+    if pg {
+        load!(sqlx::PgPool::connect(&url).await?);
+    } else {
+        load!(sqlx::SqlitePool::connect(&url).await?);
+    }
+    eprintln!(
+        "seeded {n} contacts in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn read_key(path: &str) -> Res<(String, String)> {
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    Ok((
+        v["AccessKeyId"]
+            .as_str()
+            .ok_or("no AccessKeyId")?
+            .to_owned(),
+        v["SecretAccessKey"]
+            .as_str()
+            .ok_or("no SecretAccessKey")?
+            .to_owned(),
+    ))
+}
+
+async fn presign(base: &str, key_file: &str, n: usize, out_get: &str, out_put: &str) -> Res<()> {
+    let (id, secret) = read_key(key_file)?;
+    let client = ses::SesClient::new(base, &id, &secret);
+    let mut get = std::io::BufWriter::new(std::fs::File::create(out_get)?);
+    let mut put = std::io::BufWriter::new(std::fs::File::create(out_put)?);
+    // Spread over the list; two opposite updates per contact so replays keep changing it.
+    let total: usize = std::env::var("BENCH_SES_CONTACTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(n);
+    for k in 0..n {
+        let i = (k * 7919) % total.max(1);
+        let path = format!(
+            "/v2/email/contact-lists/bench/contacts/{}",
+            ses::label(&email(i))
+        );
+        let (auth, date) = client.presign("GET", &path, None);
+        writeln!(get, "GET\t{path}\t{date}\t{auth}\t")?;
+        let status = if k % 2 == 0 { "OPT_OUT" } else { "OPT_IN" };
+        let body = serde_json::json!({"TopicPreferences": [{"TopicName": "offers", "SubscriptionStatus": status}]}).to_string();
+        let (auth, date) = client.presign("PUT", &path, Some(body.as_bytes()));
+        writeln!(put, "PUT\t{path}\t{date}\t{auth}\t{body}")?;
+    }
+    get.flush()?;
+    put.flush()?;
+    Ok(())
+}
+
+async fn pages(base: &str, key_file: &str, pages: usize) -> Res<()> {
+    let (id, secret) = read_key(key_file)?;
+    let client = ses::SesClient::new(base, &id, &secret);
+    let path = "/v2/email/contact-lists/bench/contacts/list";
+    let mut out = serde_json::Map::new();
+    for (name, filter) in [
+        (
+            "opt_in_with_defaults",
+            serde_json::json!({"FilteredStatus": "OPT_IN", "TopicFilter": {"TopicName": "news", "UseDefaultIfPreferenceUnavailable": true}}),
+        ),
+        (
+            "opt_out_explicit",
+            serde_json::json!({"FilteredStatus": "OPT_OUT", "TopicFilter": {"TopicName": "news", "UseDefaultIfPreferenceUnavailable": false}}),
+        ),
+    ] {
+        let mut lat = Vec::new();
+        let mut token: Option<String> = None;
+        let mut rows = 0;
+        for _ in 0..pages {
+            let mut body = serde_json::json!({"PageSize": 1000, "Filter": filter});
+            if let Some(t) = &token {
+                body["NextToken"] = serde_json::json!(t);
+            }
+            let t0 = Instant::now();
+            let r = client.post(path, body).await;
+            lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+            let v = r.ok();
+            rows += v["Contacts"].as_array().map(Vec::len).unwrap_or(0);
+            match v["NextToken"].as_str() {
+                Some(t) => token = Some(t.to_owned()),
+                None => break,
+            }
+        }
+        lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
+        out.insert(
+            name.into(),
+            serde_json::json!({"pages": lat.len(), "rows": rows, "p50_ms": pct(0.5), "p99_ms": pct(0.99), "max_ms": pct(1.0)}),
+        );
+    }
+    println!("{}", serde_json::Value::Object(out));
+    Ok(())
+}

@@ -1,0 +1,278 @@
+//! The SES v2-compatible API under `/v2/email/…` (restJson1, SigV4-signed), so that the
+//! real `aws sesv2` CLI and boto3 work with `--endpoint-url` / `endpoint_url=`.
+//!
+//! One handler owns the whole prefix: it reads the body (bounded), verifies SigV4 against
+//! the caller's key (looked up on every request, so revocation is immediate everywhere),
+//! routes on the raw path (each segment percent-decoded exactly once) and turns every
+//! failure into SES's error shape: the `x-amzn-ErrorType` header plus a JSON body with
+//! `message`. The operations themselves live in `ops.rs`; their logic in the service layer.
+
+mod ops;
+mod wire;
+
+use super::sigv4::{self, SignedRequest};
+use crate::server::service::{ServiceError, api_keys};
+use crate::server::state::AppState;
+use crate::server::store::{Audit, Source};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
+
+/// Largest request body the API reads (SES bodies are small; AttributesData is the
+/// largest member).
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// An SES-shaped error: status, `x-amzn-ErrorType` code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: "BadRequestException",
+            message: message.into(),
+        }
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            code: "NotFoundException",
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        let (status, code) = match &e {
+            ServiceError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequestException"),
+            ServiceError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFoundException"),
+            ServiceError::AlreadyExists(_) => (StatusCode::BAD_REQUEST, "AlreadyExistsException"),
+            ServiceError::LimitExceeded(_) => (StatusCode::BAD_REQUEST, "LimitExceededException"),
+            ServiceError::Unauthorized(_) | ServiceError::Forbidden(_) => {
+                (StatusCode::FORBIDDEN, "AccessDeniedException")
+            }
+            ServiceError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
+            ServiceError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServiceErrorException",
+            ),
+        };
+        let message = match &e {
+            ServiceError::Unavailable(m) | ServiceError::Internal(m) => {
+                tracing::error!(error = %m, code, "SES API request failed");
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    "The service is temporarily unavailable; retry later.".to_owned()
+                } else {
+                    "An internal error occurred; the request was not applied.".to_owned()
+                }
+            }
+            other => other.to_string(),
+        };
+        Self {
+            status,
+            code,
+            message,
+        }
+    }
+}
+
+impl From<sigv4::SigV4Error> for ApiError {
+    fn from(e: sigv4::SigV4Error) -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            code: e.code(),
+            message: e.message(),
+        }
+    }
+}
+
+/// A fresh `x-amzn-RequestId` (a random UUID v4, as AWS sends).
+fn request_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn respond(status: StatusCode, body: String, request_id: &str, code: Option<&str>) -> Response {
+    let mut r = (status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    if let Some(code) = code
+        && let Ok(v) = HeaderValue::from_str(code)
+    {
+        h.insert("x-amzn-errortype", v);
+    }
+    r
+}
+
+fn error_response(e: &ApiError, request_id: &str) -> Response {
+    let body = serde_json::json!({ "__type": e.code, "message": e.message }).to_string();
+    respond(e.status, body, request_id, Some(e.code))
+}
+
+/// What an operation sees of its request.
+pub struct ApiRequest<'a> {
+    pub state: &'a AppState,
+    pub method: &'a Method,
+    /// Path segments after `/v2/email/`, each decoded once.
+    pub segments: Vec<String>,
+    pub query: Vec<(String, String)>,
+    pub body: &'a [u8],
+    pub audit: Audit,
+}
+
+impl ApiRequest<'_> {
+    pub fn query_one(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn query_all(&self, name: &str) -> Vec<&str> {
+        self.query
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// `ANY /v2/{*rest}`: authenticate, route, answer in SES's wire format.
+pub async fn handle(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let rid = request_id();
+    match serve(&state, peer, req).await {
+        Ok(body) => respond(StatusCode::OK, body, &rid, None),
+        Err(e) => error_response(&e, &rid),
+    }
+}
+
+async fn serve(state: &AppState, peer: SocketAddr, req: Request) -> Result<String, ApiError> {
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let too_large = || {
+        ApiError::bad_request(format!(
+            "The request body is larger than the limit of {BODY_LIMIT} bytes."
+        ))
+    };
+    if declared.is_some_and(|n| n > BODY_LIMIT) {
+        return Err(too_large());
+    }
+    let body = axum::body::to_bytes(Body::new(body), BODY_LIMIT)
+        .await
+        .map_err(|_| too_large())?;
+
+    authenticate(state, &parts, &body).await?;
+
+    let raw_path = parts.uri.path();
+    let rest = raw_path
+        .strip_prefix("/v2/email/")
+        .ok_or_else(|| unknown(&parts.method, raw_path))?;
+    let mut segments = Vec::new();
+    for seg in rest.split('/') {
+        let decoded = sigv4::percent_decode(seg.as_bytes());
+        let s = String::from_utf8(decoded)
+            .map_err(|_| ApiError::bad_request("The request path is not valid UTF-8."))?;
+        segments.push(s);
+    }
+    let query = parts
+        .uri
+        .query()
+        .map(|q| {
+            q.split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    (decode_query(k), decode_query(v))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut audit = Audit::new(Source::Api);
+    audit.ip_hash = Some(state.ip_hash(peer.ip()));
+    audit.user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(256).collect());
+    let api = ApiRequest {
+        state,
+        method: &parts.method,
+        segments,
+        query,
+        body: &body,
+        audit,
+    };
+    ops::route(&api)
+        .await
+        .unwrap_or_else(|| Err(unknown(&parts.method, raw_path)))
+}
+
+/// Query values as botocore sends them: RFC 3986 percent-encoding (a `+` is a plus).
+fn decode_query(s: &str) -> String {
+    String::from_utf8_lossy(&sigv4::percent_decode(s.as_bytes())).into_owned()
+}
+
+fn unknown(method: &Method, path: &str) -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        code: "UnknownOperationException",
+        message: format!(
+            "No SES v2 operation is served at {method} {}",
+            path.chars().take(200).collect::<String>()
+        ),
+    }
+}
+
+async fn authenticate(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+) -> Result<(), ApiError> {
+    let signed = SignedRequest {
+        method: parts.method.as_str(),
+        raw_path: parts.uri.path(),
+        raw_query: parts.uri.query(),
+        headers: &parts.headers,
+        body,
+    };
+    let secret = match sigv4::claimed_access_key(&parts.headers) {
+        Some(id) => api_keys::secret_for(state.store.as_ref(), &state.api_master, &id).await?,
+        None => None,
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    sigv4::verify(&signed, now, |_| secret.clone())?;
+    Ok(())
+}
