@@ -241,3 +241,71 @@ fn serve_stops_gracefully_on_sigterm() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+fn keys_create_list_and_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("optbox.db").display());
+    let master = "m".repeat(40);
+    let env = [
+        ("OPTBOX_DATABASE_URL", url.as_str()),
+        ("OPTBOX_API_KEY_MASTER", master.as_str()),
+    ];
+    let out = optbox(
+        &["keys", "create", "--json", "--description", "crm sync"],
+        &env,
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let obj = v.as_object().unwrap();
+    assert_eq!(
+        obj.len(),
+        2,
+        "exactly the aws iam create-access-key fields: {v}"
+    );
+    let id = obj["AccessKeyId"].as_str().unwrap().to_owned();
+    let secret = obj["SecretAccessKey"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("OBX") && id.len() == 20, "{id}");
+    assert_eq!(secret.len(), 40);
+
+    // The secret is derived, never stored: it does not appear in the database file.
+    let db = std::fs::read(dir.path().join("optbox.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("optbox.db-wal")).unwrap_or_default();
+    for bytes in [&db, &wal] {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the secret is not stored"
+        );
+    }
+
+    // Human output names the secret once; list shows ids and state, never secrets.
+    let human = optbox(&["keys", "create"], &env, None);
+    let text = String::from_utf8(human.stdout).unwrap();
+    assert!(text.contains("SecretAccessKey:"), "{text}");
+    let listed = optbox(&["keys", "list"], &env, None);
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    let line = listed.lines().find(|l| l.starts_with(&id)).unwrap();
+    assert!(
+        line.contains("active") && line.contains("crm sync"),
+        "{line}"
+    );
+    assert!(!listed.contains(&secret));
+
+    let out = optbox(&["keys", "revoke", &id], &env, None);
+    assert!(out.status.success());
+    let listed = String::from_utf8(optbox(&["keys", "list"], &env, None).stdout).unwrap();
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with(&id) && l.contains("revoked")),
+        "{listed}"
+    );
+    let err = one_line_error(&optbox(&["keys", "revoke", "OBXNOSUCHKEY"], &env, None));
+    assert!(err.contains("OBXNOSUCHKEY"), "{err}");
+}
