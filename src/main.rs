@@ -42,6 +42,15 @@ enum Command {
     /// Manage SES-API credentials (access key id + secret access key).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Import contacts into a list (resumes an interrupted import of the same file).
+    Import(ImportArgs),
+    /// Export a list's contacts to standard output, with effective status per topic.
+    Export {
+        #[arg(long)]
+        list: String,
+        #[arg(long, default_value = "csv", value_parser = ["csv", "jsonl"])]
+        format: String,
+    },
     /// Print the unsubscribe URL for an address (adding the contact if needed).
     Link {
         #[arg(long)]
@@ -51,6 +60,27 @@ enum Command {
         #[arg(long)]
         email: String,
     },
+}
+
+/// `optbox import`: a file into a list.
+#[derive(clap::Args)]
+struct ImportArgs {
+    #[arg(long)]
+    list: String,
+    /// The file: SES CSV, a one-column email CSV, or JSON lines.
+    file: PathBuf,
+    /// csv or jsonl (default: from the file name; .jsonl/.ndjson/.json are JSON lines).
+    #[arg(long, value_parser = ["csv", "jsonl"])]
+    format: Option<String>,
+    /// put (add or update) or delete (remove the listed contacts, keeping their opt-outs).
+    #[arg(long, default_value = "put", value_parser = ["put", "delete"])]
+    action: String,
+    /// Let the file turn recorded opt-outs back into subscriptions (each one is logged).
+    #[arg(long)]
+    override_opt_outs: bool,
+    /// Where invalid rows are reported (default: FILE.errors.csv, only if there are any).
+    #[arg(long)]
+    errors: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -120,6 +150,20 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("migrations applied");
+            Ok(())
+        }
+        Command::Import(args) => import(settings, args).await,
+        Command::Export { list, format } => {
+            let store = startup::open_store(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            let format =
+                service::import::Format::parse(&format).unwrap_or(service::import::Format::Csv);
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+            service::import::export(&*store, &list, format, &mut out)
+                .await
+                .map_err(|e| e.to_string())?;
             Ok(())
         }
         Command::Link { list, topic, email } => {
@@ -251,4 +295,100 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
     app.run_until(startup::shutdown_signal())
         .await
         .map_err(|e| e.to_string())
+}
+
+async fn import(settings: Settings, args: ImportArgs) -> Result<(), String> {
+    use optbox::server::service::import::{self as imp, Format, ImportRequest, RowError};
+    use optbox::server::store::ImportAction;
+    use std::io::Write;
+    let store = startup::open_store(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let req = ImportRequest {
+        list: args.list.clone(),
+        path: args.file.clone(),
+        format: args.format.as_deref().and_then(Format::parse),
+        action: ImportAction::parse(&args.action).unwrap_or(ImportAction::Put),
+        override_opt_outs: args.override_opt_outs,
+    };
+    let errors_path = args.errors.clone().unwrap_or_else(|| {
+        let mut p = args.file.clone().into_os_string();
+        p.push(".errors.csv");
+        PathBuf::from(p)
+    });
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0)),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} ({eta} left)")
+    {
+        bar.set_style(style);
+    }
+    // The report is of this run; an old one would mislead.
+    let _ = std::fs::remove_file(&errors_path);
+    let mut errors_file: Option<std::io::BufWriter<std::fs::File>> = None;
+    let mut error_count = 0u64;
+    let mut write_failed: Option<String> = None;
+    let mut on_error = |e: &RowError| {
+        error_count += 1;
+        if errors_file.is_none() && write_failed.is_none() {
+            match std::fs::File::create(&errors_path) {
+                Ok(f) => {
+                    let mut w = std::io::BufWriter::new(f);
+                    let _ = writeln!(w, "line,reason");
+                    errors_file = Some(w);
+                }
+                Err(e) => write_failed = Some(e.to_string()),
+            }
+        }
+        if let Some(w) = errors_file.as_mut() {
+            let reason = e.reason.replace('"', "\"\"");
+            let _ = writeln!(w, "{},\"{reason}\"", e.line);
+        }
+    };
+    let mut on_progress = |p: &imp::Progress| {
+        bar.set_position(p.bytes);
+        bar.set_message(format!(
+            "{} rows, {} invalid",
+            p.counts.processed(),
+            p.failed
+        ));
+    };
+    let audit = Audit::new(Source::Import);
+    let outcome = imp::run(&*store, &req, &audit, &mut on_progress, &mut on_error).await;
+    bar.finish_and_clear();
+    drop(on_error);
+    if let Some(mut w) = errors_file.take() {
+        let _ = w.flush();
+    }
+    let outcome = outcome.map_err(|e| e.to_string())?;
+    let job = &outcome.job;
+    let c = &job.counts;
+    if let Some(after) = outcome.resumed_after {
+        println!("resumed job {} after line {after}", job.job_id);
+    }
+    println!(
+        "imported {} into {}: {} created, {} updated, {} unchanged, {} deleted, {} not on the list, {} opt-outs kept, {} overridden, {} invalid rows",
+        args.file.display(),
+        job.list_name,
+        c.created,
+        c.updated,
+        c.unchanged,
+        c.deleted,
+        c.absent,
+        c.opt_outs_kept,
+        c.opt_outs_overridden,
+        job.failed,
+    );
+    if error_count > 0 {
+        match write_failed {
+            Some(e) => eprintln!(
+                "optbox: warning: {error_count} invalid rows; cannot write {}: {e}",
+                errors_path.display()
+            ),
+            None => println!("invalid rows (line, reason): {}", errors_path.display()),
+        }
+    }
+    Ok(())
 }

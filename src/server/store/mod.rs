@@ -1,6 +1,7 @@
 //! Persistence: the `Store` trait, its error type, and the two backends chosen by URL
 //! (`sqlite:` or `postgres://`). All SQL of the application lives below this module.
 
+mod import;
 mod postgres;
 mod shared;
 mod sqlite;
@@ -12,6 +13,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+pub use import::{BatchProgress, ImportAction, ImportCounts, ImportJob, ImportRow, JobStatus};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -309,6 +311,42 @@ pub trait Store: Send + Sync + 'static {
     async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
     /// Marks a key revoked; `NotFound` when there is no such unrevoked key.
     async fn revoke_api_key(&self, access_key_id: &str) -> StoreResult<()>;
+
+    // ---- bulk import (see `import.rs`) ----
+    async fn create_import_job(&self, job: &ImportJob) -> StoreResult<()>;
+    async fn get_import_job(&self, job_id: &str) -> StoreResult<ImportJob>;
+    /// Jobs newest first, with their row ids for keyset paging (`before` an id).
+    async fn list_import_jobs(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, ImportJob)>>;
+    /// The newest unfinished job for the same list, action, source and size.
+    async fn resumable_import(
+        &self,
+        list_name: &str,
+        action: ImportAction,
+        source: &str,
+        source_size: i64,
+    ) -> StoreResult<Option<ImportJob>>;
+    /// Applies one batch in one transaction, with the job's progress when given.
+    async fn import_batch(
+        &self,
+        list: &ContactList,
+        action: ImportAction,
+        rows: &[ImportRow],
+        override_opt_outs: bool,
+        audit: &Audit,
+        progress: Option<BatchProgress<'_>>,
+    ) -> StoreResult<ImportCounts>;
+    /// Marks a job finished and writes its `import` event, in one transaction.
+    async fn finish_import_job(
+        &self,
+        job_id: &str,
+        status: JobStatus,
+        error: Option<&str>,
+        audit: &Audit,
+    ) -> StoreResult<ImportJob>;
 
     /// Returns the secret stored under `name`, storing `candidate` first if there is none.
     /// Concurrent callers all get the same value.

@@ -1,6 +1,7 @@
 //! The PostgreSQL backend for scale-out: any number of optbox instances share one
 //! database; background work is shared through row locks.
 
+use super::import::impl_import;
 use super::shared::{self, impl_store};
 use super::*;
 use crate::domain::{Topic, TopicPreference};
@@ -48,3 +49,4 @@ impl PgStore {
 }
 
 impl_store!(PgStore, sqlx::PgConnection, Backend::Postgres);
+impl_import!(PgStore, sqlx::PgConnection);

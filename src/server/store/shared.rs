@@ -105,6 +105,19 @@ pub(super) struct NewEvent<'a> {
     pub detail: serde_json::Value,
 }
 
+/// `$start, $start+1, …` — `n` placeholders for an `IN (…)` list.
+pub(super) fn placeholders(start: usize, n: usize) -> String {
+    let mut s = String::with_capacity(n * 6);
+    for i in 0..n {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push('$');
+        s.push_str(&(start + i).to_string());
+    }
+    s
+}
+
 pub(super) fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
@@ -907,6 +920,38 @@ macro_rules! impl_store {
                     .await?
                     .rows_affected();
                 if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            }
+
+            async fn create_import_job(&self, job: &ImportJob) -> StoreResult<()> {
+                self.create_import_job_impl(job).await
+            }
+
+            async fn get_import_job(&self, job_id: &str) -> StoreResult<ImportJob> {
+                self.get_import_job_impl(job_id).await
+            }
+
+            async fn list_import_jobs(&self, before: Option<i64>, limit: u32) -> StoreResult<Vec<(i64, ImportJob)>> {
+                self.list_import_jobs_impl(before, limit).await
+            }
+
+            async fn resumable_import(&self, list_name: &str, action: ImportAction, source: &str, source_size: i64) -> StoreResult<Option<ImportJob>> {
+                self.resumable_import_impl(list_name, action, source, source_size).await
+            }
+
+            async fn import_batch(
+                &self,
+                list: &ContactList,
+                action: ImportAction,
+                rows: &[ImportRow],
+                override_opt_outs: bool,
+                audit: &Audit,
+                progress: Option<BatchProgress<'_>>,
+            ) -> StoreResult<ImportCounts> {
+                self.import_batch_impl(list, action, rows, override_opt_outs, audit, progress).await
+            }
+
+            async fn finish_import_job(&self, job_id: &str, status: JobStatus, error: Option<&str>, audit: &Audit) -> StoreResult<ImportJob> {
+                self.finish_import_job_impl(job_id, status, error, audit).await
             }
 
             async fn secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {

@@ -2,6 +2,7 @@
 //! (SQLite serialises writers anyway; one connection avoids busy retries) and a pool of
 //! readers.
 
+use super::import::impl_import;
 use super::shared::{self, impl_store};
 use super::*;
 use crate::domain::{Topic, TopicPreference};
@@ -67,3 +68,4 @@ impl SqliteStore {
 }
 
 impl_store!(SqliteStore, sqlx::SqliteConnection, Backend::Sqlite);
+impl_import!(SqliteStore, sqlx::SqliteConnection);

@@ -1,0 +1,26 @@
+-- Bulk import jobs (CLI, dashboard, SES CreateImportJob). Progress is updated in the
+-- same transaction as each applied batch, so it is exact after a crash.
+CREATE TABLE import_jobs (
+    id                  BIGSERIAL PRIMARY KEY,
+    job_id              TEXT    NOT NULL UNIQUE,
+    list_name           TEXT    NOT NULL,
+    action              TEXT    NOT NULL,
+    format              TEXT    NOT NULL,
+    source              TEXT    NOT NULL,
+    source_size         BIGINT  NOT NULL DEFAULT 0,
+    override_opt_outs   BOOLEAN NOT NULL DEFAULT FALSE,
+    status              TEXT    NOT NULL,
+    lines_done          BIGINT  NOT NULL DEFAULT 0,
+    created             BIGINT  NOT NULL DEFAULT 0,
+    updated             BIGINT  NOT NULL DEFAULT 0,
+    unchanged           BIGINT  NOT NULL DEFAULT 0,
+    deleted             BIGINT  NOT NULL DEFAULT 0,
+    absent              BIGINT  NOT NULL DEFAULT 0,
+    opt_outs_kept       BIGINT  NOT NULL DEFAULT 0,
+    opt_outs_overridden BIGINT  NOT NULL DEFAULT 0,
+    failed              BIGINT  NOT NULL DEFAULT 0,
+    error               TEXT,
+    created_at          BIGINT  NOT NULL,
+    completed_at        BIGINT
+);
+CREATE INDEX import_jobs_resume ON import_jobs (list_name, status);

@@ -1,0 +1,26 @@
+-- Bulk import jobs (CLI, dashboard, SES CreateImportJob). Progress is updated in the
+-- same transaction as each applied batch, so it is exact after a crash.
+CREATE TABLE import_jobs (
+    id                  INTEGER PRIMARY KEY,
+    job_id              TEXT    NOT NULL UNIQUE,
+    list_name           TEXT    NOT NULL,
+    action              TEXT    NOT NULL,
+    format              TEXT    NOT NULL,
+    source              TEXT    NOT NULL,
+    source_size         INTEGER NOT NULL DEFAULT 0,
+    override_opt_outs   BOOLEAN NOT NULL DEFAULT FALSE,
+    status              TEXT    NOT NULL,
+    lines_done          INTEGER NOT NULL DEFAULT 0,
+    created             INTEGER NOT NULL DEFAULT 0,
+    updated             INTEGER NOT NULL DEFAULT 0,
+    unchanged           INTEGER NOT NULL DEFAULT 0,
+    deleted             INTEGER NOT NULL DEFAULT 0,
+    absent              INTEGER NOT NULL DEFAULT 0,
+    opt_outs_kept       INTEGER NOT NULL DEFAULT 0,
+    opt_outs_overridden INTEGER NOT NULL DEFAULT 0,
+    failed              INTEGER NOT NULL DEFAULT 0,
+    error               TEXT,
+    created_at          INTEGER NOT NULL,
+    completed_at        INTEGER
+);
+CREATE INDEX import_jobs_resume ON import_jobs (list_name, status);

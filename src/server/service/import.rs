@@ -1,0 +1,719 @@
+//! Bulk import and export of contacts, streamed: a blocking parser thread turns the file
+//! into batches while the store applies the previous batch, so memory stays flat and
+//! both cores work.
+//!
+//! Formats (SES `CreateImportJob` and what operators have at hand):
+//! - SES CSV: `emailAddress,unsubscribeAll,attributesData,topicPreferences.<Topic>,…`;
+//! - a simple CSV with one `email` column (with or without that header);
+//! - JSON lines: `{"emailAddress", "unsubscribeAll", "attributesData",
+//!   "topicPreferences": [{"topicName", "subscriptionStatus"}]}`.
+//!
+//! Empty cells and absent members leave an existing contact's value as it is.
+
+use super::{ServiceError, ServiceResult, lists};
+use crate::domain::{
+    ContactList, EmailAddress, SubscriptionStatus, TopicName, effective_status, validate_attributes,
+};
+use crate::server::store::{
+    Audit, BatchProgress, ContactFilter, ImportAction, ImportCounts, ImportJob, ImportRow,
+    JobStatus, Store,
+};
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Rows per transaction.
+pub const BATCH_ROWS: usize = 5000;
+/// A longer row is refused (and reported) rather than imported.
+pub const MAX_ROW_BYTES: usize = 1 << 20;
+/// Contacts per export page.
+const EXPORT_PAGE: u32 = 5000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Jsonl,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "csv" => Some(Format::Csv),
+            "jsonl" | "json" | "ndjson" => Some(Format::Jsonl),
+            _ => None,
+        }
+    }
+    /// From the file name: `.jsonl`, `.ndjson` and `.json` are JSON lines, the rest CSV.
+    pub fn from_path(p: &Path) -> Self {
+        match p
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+        {
+            Some(e) if e == "jsonl" || e == "ndjson" || e == "json" => Format::Jsonl,
+            _ => Format::Csv,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Csv => "CSV",
+            Format::Jsonl => "JSON",
+        }
+    }
+}
+
+/// An invalid row: reported, never imported, never stopping the good rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub line: u64,
+    pub reason: String,
+}
+
+/// What the parser hands the writer.
+#[derive(Debug, Default)]
+struct Batch {
+    rows: Vec<ImportRow>,
+    errors: Vec<RowError>,
+    last_line: u64,
+}
+
+/// What an import asks for.
+#[derive(Debug, Clone)]
+pub struct ImportRequest {
+    pub list: String,
+    pub path: PathBuf,
+    pub format: Option<Format>,
+    pub action: ImportAction,
+    pub override_opt_outs: bool,
+}
+
+/// Progress after each committed batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub bytes: u64,
+    pub total_bytes: u64,
+    pub counts: ImportCounts,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImportOutcome {
+    pub job: ImportJob,
+    /// The line after which a previous, interrupted run of the same job was resumed.
+    pub resumed_after: Option<i64>,
+}
+
+fn bad(m: impl Into<String>) -> ServiceError {
+    ServiceError::BadRequest(m.into())
+}
+
+/// Runs an import of a local file to the end, resuming an unfinished job for the same
+/// list, action and file (same path and size) where it stopped.
+pub async fn run(
+    store: &dyn Store,
+    req: &ImportRequest,
+    audit: &Audit,
+    on_progress: &mut (dyn FnMut(&Progress) + Send),
+    on_error: &mut (dyn FnMut(&RowError) + Send),
+) -> ServiceResult<ImportOutcome> {
+    let list = lists::get(store, &req.list).await?;
+    let file = std::fs::File::open(&req.path)
+        .map_err(|e| bad(format!("cannot read {}: {e}", req.path.display())))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let source = std::fs::canonicalize(&req.path)
+        .unwrap_or_else(|_| req.path.clone())
+        .display()
+        .to_string();
+    let format = req.format.unwrap_or_else(|| Format::from_path(&req.path));
+    let resumable = store
+        .resumable_import(list.name.as_str(), req.action, &source, size as i64)
+        .await?
+        .filter(|j| j.override_opt_outs == req.override_opt_outs && j.format == format.as_str());
+    let (job, resumed_after) = match resumable {
+        Some(j) => {
+            let after = j.lines_done;
+            (j, Some(after))
+        }
+        None => {
+            let job = ImportJob {
+                job_id: new_job_id(),
+                list_name: list.name.as_str().to_owned(),
+                action: req.action,
+                format: format.as_str().to_owned(),
+                source,
+                source_size: size as i64,
+                override_opt_outs: req.override_opt_outs,
+                status: JobStatus::Created,
+                lines_done: 0,
+                counts: ImportCounts::default(),
+                failed: 0,
+                error: None,
+                created_at: crate::server::store::now_ms(),
+                completed_at: None,
+            };
+            store.create_import_job(&job).await?;
+            (job, None)
+        }
+    };
+    let outcome = apply(
+        store,
+        &list,
+        &job,
+        Box::new(file),
+        format,
+        size,
+        resumed_after.unwrap_or(0) as u64,
+        audit,
+        on_progress,
+        on_error,
+    )
+    .await;
+    let finished = match &outcome {
+        Ok(()) => {
+            store
+                .finish_import_job(&job.job_id, JobStatus::Completed, None, audit)
+                .await?
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            store
+                .finish_import_job(&job.job_id, JobStatus::Failed, Some(&msg), audit)
+                .await?
+        }
+    };
+    outcome.map(|()| ImportOutcome {
+        job: finished,
+        resumed_after,
+    })
+}
+
+fn new_job_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+struct Counting<R> {
+    inner: R,
+    n: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        self.n.fetch_add(k as u64, Ordering::Relaxed);
+        Ok(k)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply(
+    store: &dyn Store,
+    list: &ContactList,
+    job: &ImportJob,
+    input: Box<dyn Read + Send>,
+    format: Format,
+    total_bytes: u64,
+    skip_through: u64,
+    audit: &Audit,
+    on_progress: &mut (dyn FnMut(&Progress) + Send),
+    on_error: &mut (dyn FnMut(&RowError) + Send),
+) -> ServiceResult<()> {
+    let read = Arc::new(AtomicU64::new(0));
+    let reader = BufReader::with_capacity(
+        1 << 16,
+        Counting {
+            inner: input,
+            n: read.clone(),
+        },
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Batch, String>>(2);
+    let parse_list = list.clone();
+    let parser = tokio::task::spawn_blocking(move || {
+        let send = |b: Result<Batch, String>| tx.blocking_send(b).is_ok();
+        let r = match format {
+            Format::Csv => parse_csv(reader, &parse_list, skip_through, &send),
+            Format::Jsonl => parse_jsonl(reader, &parse_list, skip_through, &send),
+        };
+        if let Err(e) = r {
+            send(Err(e));
+        }
+    });
+    let mut counts = job.counts;
+    let mut failed = job.failed as u64;
+    let mut result = Ok(());
+    while let Some(msg) = rx.recv().await {
+        let batch = match msg {
+            Ok(b) => b,
+            Err(e) => {
+                result = Err(bad(e));
+                break;
+            }
+        };
+        for e in &batch.errors {
+            on_error(e);
+        }
+        let c = store
+            .import_batch(
+                list,
+                job.action,
+                &batch.rows,
+                job.override_opt_outs,
+                audit,
+                Some(BatchProgress {
+                    job_id: &job.job_id,
+                    lines_done: batch.last_line,
+                    failed: batch.errors.len() as u64,
+                }),
+            )
+            .await;
+        match c {
+            Ok(c) => counts.add(&c),
+            Err(e) => {
+                result = Err(e.into());
+                break;
+            }
+        }
+        failed += batch.errors.len() as u64;
+        on_progress(&Progress {
+            bytes: read.load(Ordering::Relaxed),
+            total_bytes,
+            counts,
+            failed,
+        });
+    }
+    drop(rx);
+    let _ = parser.await;
+    result
+}
+
+/// Collects rows into batches; a second row for the same address closes the batch
+/// first, so it is applied on top of the first one (the later row wins, subject to the
+/// opt-out rules).
+struct Batcher<'a> {
+    batch: Batch,
+    keys: HashSet<String>,
+    send: &'a dyn Fn(Result<Batch, String>) -> bool,
+}
+
+impl Batcher<'_> {
+    fn push(&mut self, line: u64, row: Result<ImportRow, String>) -> Result<(), String> {
+        match row {
+            Ok(r) => {
+                if !self.keys.insert(r.email.key()) {
+                    self.flush()?;
+                    self.keys.insert(r.email.key());
+                }
+                self.batch.rows.push(r);
+            }
+            Err(reason) => self.batch.errors.push(RowError { line, reason }),
+        }
+        self.batch.last_line = line;
+        if self.batch.rows.len() + self.batch.errors.len() >= BATCH_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), String> {
+        self.keys.clear();
+        let last = self.batch.last_line;
+        let b = std::mem::take(&mut self.batch);
+        self.batch.last_line = last;
+        if (b.rows.is_empty() && b.errors.is_empty()) || (self.send)(Ok(b)) {
+            Ok(())
+        } else {
+            Err("import cancelled".into())
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Col {
+    Email,
+    UnsubscribeAll,
+    Attributes,
+    Topic(TopicName),
+}
+
+fn header_columns(list: &ContactList, header: &[String]) -> Result<Vec<Col>, String> {
+    let mut cols = Vec::with_capacity(header.len());
+    for h in header {
+        let h = h.trim();
+        let lower = h.to_ascii_lowercase();
+        let col = match lower.as_str() {
+            "emailaddress" | "email" | "email_address" => Col::Email,
+            "unsubscribeall" => Col::UnsubscribeAll,
+            "attributesdata" => Col::Attributes,
+            _ if lower.starts_with("topicpreferences.") => {
+                let name = &h["topicPreferences.".len()..];
+                let topic = list
+                    .topic(name)
+                    .ok_or_else(|| format!("List: {} doesn't contain Topic: {name}", list.name))?;
+                Col::Topic(topic.name.clone())
+            }
+            _ => {
+                return Err(format!(
+                    "unknown column \"{h}\": expected emailAddress, unsubscribeAll, attributesData or topicPreferences.<Topic>"
+                ));
+            }
+        };
+        cols.push(col);
+    }
+    if cols.iter().filter(|c| matches!(c, Col::Email)).count() != 1 {
+        return Err("the header must have exactly one emailAddress (or email) column".into());
+    }
+    Ok(cols)
+}
+
+fn parse_bool(s: &str) -> Result<Option<bool>, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "" => Ok(None),
+        "true" => Ok(Some(true)),
+        "false" => Ok(Some(false)),
+        _ => Err(format!("unsubscribeAll must be true or false, not \"{s}\"")),
+    }
+}
+
+fn parse_status(topic: &TopicName, s: &str) -> Result<Option<SubscriptionStatus>, String> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    SubscriptionStatus::parse_api(s)
+        .map(Some)
+        .ok_or_else(|| format!("topicPreferences.{topic} must be OPT_IN or OPT_OUT, not \"{s}\""))
+}
+
+fn parse_email(s: &str) -> Result<EmailAddress, String> {
+    if s.is_empty() {
+        return Err("emailAddress is empty".into());
+    }
+    EmailAddress::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_attrs(s: &str) -> Result<Option<String>, String> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    validate_attributes(s)?;
+    Ok(Some(s.to_owned()))
+}
+
+fn csv_row(cols: &[Col], rec: &csv::ByteRecord, line: u64) -> Result<ImportRow, String> {
+    if rec.as_slice().len() > MAX_ROW_BYTES {
+        return Err(format!(
+            "row is longer than {} bytes ({} bytes)",
+            MAX_ROW_BYTES,
+            rec.as_slice().len()
+        ));
+    }
+    if rec.len() != cols.len() {
+        return Err(format!(
+            "expected {} fields, found {}",
+            cols.len(),
+            rec.len()
+        ));
+    }
+    let mut row = ImportRow {
+        line,
+        email: EmailAddress::parse("x@x.invalid").expect("a valid placeholder"),
+        unsubscribe_all: None,
+        attributes: None,
+        preferences: Vec::new(),
+    };
+    let mut email = None;
+    for (col, raw) in cols.iter().zip(rec.iter()) {
+        let v = std::str::from_utf8(raw)
+            .map_err(|_| "not valid UTF-8".to_owned())?
+            .trim();
+        match col {
+            Col::Email => email = Some(parse_email(v)?),
+            Col::UnsubscribeAll => row.unsubscribe_all = parse_bool(v)?,
+            Col::Attributes => row.attributes = parse_attrs(v)?,
+            Col::Topic(t) => {
+                if let Some(s) = parse_status(t, v)? {
+                    row.preferences.push((t.clone(), s));
+                }
+            }
+        }
+    }
+    row.email = email.ok_or("emailAddress is missing")?;
+    Ok(row)
+}
+
+fn parse_csv<R: Read>(
+    reader: R,
+    list: &ContactList,
+    skip_through: u64,
+    send: &dyn Fn(Result<Batch, String>) -> bool,
+) -> Result<(), String> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(reader);
+    let mut rec = csv::ByteRecord::new();
+    let first = loop {
+        match rdr.read_byte_record(&mut rec) {
+            Ok(false) => return Err("the file is empty".into()),
+            Ok(true) if rec.len() == 1 && rec.get(0).is_some_and(|f| f.is_empty()) => continue,
+            Ok(true) => break rec.clone(),
+            Err(e) => return Err(format!("unreadable CSV: {e}")),
+        }
+    };
+    let fields: Vec<String> = first
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let f = if i == 0 {
+                f.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(f)
+            } else {
+                f
+            };
+            String::from_utf8_lossy(f).into_owned()
+        })
+        .collect();
+    let mut batcher = Batcher {
+        batch: Batch::default(),
+        keys: HashSet::new(),
+        send,
+    };
+    // A one-column file whose first cell is an address has no header.
+    let headerless = fields.len() == 1 && fields[0].contains('@');
+    let cols = if headerless {
+        vec![Col::Email]
+    } else {
+        header_columns(list, &fields)?
+    };
+    if headerless {
+        let mut r = first.clone();
+        r.clear();
+        r.push_field(fields[0].as_bytes());
+        let line = first.position().map_or(1, |p| p.line());
+        if line > skip_through {
+            batcher.push(line, csv_row(&cols, &r, line))?;
+        }
+    }
+    loop {
+        match rdr.read_byte_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = rec.position().map_or(0, |p| p.line());
+                if line <= skip_through {
+                    continue;
+                }
+                // A blank line is not a row.
+                if rec.len() == 1 && rec.get(0).is_some_and(|f| f.is_empty()) {
+                    continue;
+                }
+                batcher.push(line, csv_row(&cols, &rec, line))?;
+            }
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                if let csv::ErrorKind::Io(_) = e.kind() {
+                    return Err(format!("reading the file failed at line {line}: {e}"));
+                }
+                batcher.push(line, Err(e.to_string()))?;
+            }
+        }
+    }
+    batcher.flush()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct JsonRow {
+    email_address: Option<String>,
+    unsubscribe_all: Option<bool>,
+    attributes_data: Option<serde_json::Value>,
+    topic_preferences: Option<Vec<JsonPref>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct JsonPref {
+    topic_name: String,
+    subscription_status: String,
+}
+
+fn json_row(list: &ContactList, bytes: &[u8], line: u64) -> Result<ImportRow, String> {
+    let j: JsonRow = serde_json::from_slice(bytes).map_err(|e| {
+        let m = e.to_string();
+        // serde_json reports positions within the line; the line is ours.
+        m.split(" at line ").next().unwrap_or(&m).to_owned()
+    })?;
+    let email = parse_email(j.email_address.as_deref().unwrap_or("").trim())?;
+    let attributes = match j.attributes_data {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => parse_attrs(s.trim())?,
+        Some(v @ serde_json::Value::Object(_)) => Some(v.to_string()),
+        Some(_) => {
+            return Err("attributesData must be a JSON object or a string holding one".into());
+        }
+    };
+    let mut preferences = Vec::new();
+    for p in j.topic_preferences.unwrap_or_default() {
+        let topic = list.topic(&p.topic_name).ok_or_else(|| {
+            format!(
+                "List: {} doesn't contain Topic: {}",
+                list.name, p.topic_name
+            )
+        })?;
+        let status = parse_status(&topic.name, &p.subscription_status)?
+            .ok_or_else(|| format!("subscriptionStatus of {} is empty", p.topic_name))?;
+        preferences.retain(|(t, _): &(TopicName, SubscriptionStatus)| t != &topic.name);
+        preferences.push((topic.name.clone(), status));
+    }
+    Ok(ImportRow {
+        line,
+        email,
+        unsubscribe_all: j.unsubscribe_all,
+        attributes,
+        preferences,
+    })
+}
+
+fn parse_jsonl<R: Read>(
+    reader: R,
+    list: &ContactList,
+    skip_through: u64,
+    send: &dyn Fn(Result<Batch, String>) -> bool,
+) -> Result<(), String> {
+    let mut rdr = BufReader::with_capacity(1 << 16, reader);
+    let mut buf = Vec::with_capacity(1024);
+    let mut batcher = Batcher {
+        batch: Batch::default(),
+        keys: HashSet::new(),
+        send,
+    };
+    let mut line = 0u64;
+    let mut any = false;
+    loop {
+        buf.clear();
+        let n = rdr
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| format!("reading the file failed after line {line}: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        line += 1;
+        any = true;
+        if line <= skip_through {
+            continue;
+        }
+        let mut bytes: &[u8] = &buf;
+        if line == 1 {
+            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        }
+        let bytes = bytes.trim_ascii();
+        if bytes.is_empty() {
+            continue;
+        }
+        let row = if bytes.len() > MAX_ROW_BYTES {
+            Err(format!(
+                "row is longer than {} bytes ({} bytes)",
+                MAX_ROW_BYTES,
+                bytes.len()
+            ))
+        } else {
+            json_row(list, bytes, line)
+        };
+        batcher.push(line, row)?;
+    }
+    if !any {
+        return Err("the file is empty".into());
+    }
+    batcher.flush()
+}
+
+/// Writes every contact of a list, in contact order, with the *effective* status per
+/// topic (so an export says exactly who would get mail). Returns the number of contacts.
+pub async fn export(
+    store: &dyn Store,
+    list_name: &str,
+    format: Format,
+    out: &mut dyn Write,
+) -> ServiceResult<u64> {
+    let list = lists::get(store, list_name).await?;
+    let io = |e: std::io::Error| ServiceError::Internal(format!("writing the export: {e}"));
+    let csv_err = |e: csv::Error| ServiceError::Internal(format!("writing the export: {e}"));
+    let page_csv = |cap: usize| {
+        csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::with_capacity(cap))
+    };
+    if format == Format::Csv {
+        let mut header = vec![
+            "emailAddress".to_owned(),
+            "unsubscribeAll".to_owned(),
+            "attributesData".to_owned(),
+        ];
+        header.extend(
+            list.topics
+                .iter()
+                .map(|t| format!("topicPreferences.{}", t.name)),
+        );
+        let mut w = page_csv(256);
+        w.write_record(&header).map_err(csv_err)?;
+        out.write_all(&w.into_inner().map_err(|e| io(e.into_error()))?)
+            .map_err(io)?;
+    }
+    let mut after = None;
+    let mut n = 0u64;
+    loop {
+        let page = store
+            .list_contacts(&list, &ContactFilter::default(), after, EXPORT_PAGE)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        let mut w = page_csv(page.len() * 96);
+        let mut chunk: Vec<u8> = Vec::new();
+        for c in &page {
+            let statuses = list.topics.iter().map(|t| {
+                effective_status(
+                    c.unsubscribe_all,
+                    c.explicit(t.name.as_str()),
+                    t.default_status,
+                )
+            });
+            if format == Format::Csv {
+                let mut rec = vec![
+                    c.email.as_str().to_owned(),
+                    c.unsubscribe_all.to_string(),
+                    c.attributes.clone(),
+                ];
+                rec.extend(statuses.map(|s| s.as_api().to_owned()));
+                w.write_record(&rec).map_err(csv_err)?;
+            } else {
+                let prefs: Vec<serde_json::Value> = list
+                    .topics
+                    .iter()
+                    .zip(statuses)
+                    .map(|(t, s)| {
+                        serde_json::json!({ "topicName": t.name.as_str(), "subscriptionStatus": s.as_api() })
+                    })
+                    .collect();
+                let v = serde_json::json!({
+                    "emailAddress": c.email.as_str(),
+                    "unsubscribeAll": c.unsubscribe_all,
+                    "attributesData": c.attributes,
+                    "topicPreferences": prefs,
+                });
+                serde_json::to_writer(&mut chunk, &v)
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                chunk.push(b'\n');
+            }
+            n += 1;
+        }
+        if format == Format::Csv {
+            chunk = w.into_inner().map_err(|e| io(e.into_error()))?;
+        }
+        out.write_all(&chunk).map_err(io)?;
+        if page.len() < EXPORT_PAGE as usize {
+            break;
+        }
+    }
+    out.flush().map_err(io)?;
+    Ok(n)
+}
