@@ -332,7 +332,7 @@ async fn malformed_rows_are_reported_and_good_rows_imported(db: &TestDb) {
     f.extend_from_slice(b"\"quoted, with comma\"@example.com,,,,\r\n"); // 5: invalid address
     f.extend_from_slice(b"enum@example.com,yes,,,\r\n"); // 6: bad boolean
     f.extend_from_slice(b"attr@example.com,,[1],,\r\n"); // 7: attributes not an object
-    f.extend_from_slice(b"good2@example.com,,\"{\"\"multi\"\":\"\"line\nvalue\"\"}\",,OPT_OUT\r\n"); // 8-9
+    f.extend_from_slice(b"good2@example.com,,\"{\"\"multi\"\":\r\n\"\"line\"\"}\",,OPT_OUT\r\n"); // 8-9
     f.extend_from_slice(b"huge@example.com,,\""); // 10: a 10 MB row
     f.extend(std::iter::repeat_n(b'x', 10 << 20));
     f.extend_from_slice(b"\",,\r\n");
@@ -361,7 +361,8 @@ async fn malformed_rows_are_reported_and_good_rows_imported(db: &TestDb) {
         assert!(contact(&*store, &list, e).await.is_some(), "{e}");
     }
     let g2 = contact(&*store, &list, "good2@example.com").await.unwrap();
-    assert_eq!(g2.attributes, "{\"multi\":\"line\nvalue\"}");
+    // A quoted field spanning lines is one value, kept as written.
+    assert_eq!(g2.attributes, "{\"multi\":\r\n\"line\"}");
 }
 
 async fn file_level_problems_are_refused_before_anything_is_written(db: &TestDb) {
@@ -525,7 +526,7 @@ async fn a_killed_import_resumes_where_it_stopped(db: &TestDb) {
     let store = db.store().await;
     let list = make_list(&*store, "crash").await;
     let dir = tempfile::tempdir().unwrap();
-    let n = 200_000u64;
+    let n = 30_000u64;
     let mut csv = String::with_capacity(n as usize * 40);
     csv.push_str(HEADER);
     for i in 0..n {

@@ -21,6 +21,9 @@ CREATE TABLE import_jobs (
     failed              BIGINT  NOT NULL DEFAULT 0,
     error               TEXT,
     created_at          BIGINT  NOT NULL,
-    completed_at        BIGINT
+    completed_at        BIGINT,
+    -- Set when a process claims the job and with every batch it commits: a job whose
+    -- heartbeat is recent is being run, and no second process may claim it.
+    heartbeat_at        BIGINT
 );
 CREATE INDEX import_jobs_resume ON import_jobs (list_name, status);

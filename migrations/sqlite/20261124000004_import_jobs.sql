@@ -21,6 +21,9 @@ CREATE TABLE import_jobs (
     failed              INTEGER NOT NULL DEFAULT 0,
     error               TEXT,
     created_at          INTEGER NOT NULL,
-    completed_at        INTEGER
+    completed_at        INTEGER,
+    -- Set when a process claims the job and with every batch it commits: a job whose
+    -- heartbeat is recent is being run, and no second process may claim it.
+    heartbeat_at        INTEGER
 );
 CREATE INDEX import_jobs_resume ON import_jobs (list_name, status);

@@ -63,6 +63,9 @@ pub struct Settings {
     /// Reproduce SES limits (one list, 20 topics per list).
     pub aws_strict: bool,
     pub log_format: LogFormat,
+    /// Where SES `CreateImportJob` reads its data from (`file://` URLs inside it, and
+    /// `s3://BUCKET/KEY` as `import_dir/BUCKET/KEY`) and writes failed-record reports.
+    pub import_dir: std::path::PathBuf,
 }
 
 impl Default for Settings {
@@ -79,6 +82,7 @@ impl Default for Settings {
             api_key_master: None,
             aws_strict: false,
             log_format: LogFormat::Text,
+            import_dir: "data/imports".into(),
         }
     }
 }

@@ -109,19 +109,35 @@ fn bad(m: impl Into<String>) -> ServiceError {
     ServiceError::BadRequest(m.into())
 }
 
-/// Runs an import of a local file to the end, resuming an unfinished job for the same
-/// list, action and file (same path and size) where it stopped.
-pub async fn run(
-    store: &dyn Store,
-    req: &ImportRequest,
-    audit: &Audit,
-    on_progress: &mut (dyn FnMut(&Progress) + Send),
-    on_error: &mut (dyn FnMut(&RowError) + Send),
-) -> ServiceResult<ImportOutcome> {
+/// A job ready to run: created, or an unfinished one found to resume.
+pub struct Prepared {
+    pub job: ImportJob,
+    /// The line after which a previous, interrupted run stopped.
+    pub resumed_after: Option<i64>,
+    list: crate::domain::ContactList,
+    file: std::fs::File,
+    size: u64,
+    format: Format,
+}
+
+/// A job whose last committed batch is older than this may be claimed by another
+/// process (its runner is presumed dead).
+pub const STALE_AFTER_MS: i64 = 60_000;
+
+/// Checks the list and the file and creates the job — or finds an unfinished job for
+/// the same list, action, file (same path and size), format and override flag, to be
+/// resumed where it stopped.
+pub async fn prepare(store: &dyn Store, req: &ImportRequest) -> ServiceResult<Prepared> {
     let list = lists::get(store, &req.list).await?;
     let file = std::fs::File::open(&req.path)
         .map_err(|e| bad(format!("cannot read {}: {e}", req.path.display())))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let meta = file
+        .metadata()
+        .map_err(|e| bad(format!("cannot read {}: {e}", req.path.display())))?;
+    if meta.is_dir() {
+        return Err(bad(format!("{} is a directory", req.path.display())));
+    }
+    let size = meta.len();
     let source = std::fs::canonicalize(&req.path)
         .unwrap_or_else(|_| req.path.clone())
         .display()
@@ -157,6 +173,39 @@ pub async fn run(
             (job, None)
         }
     };
+    Ok(Prepared {
+        job,
+        resumed_after,
+        list,
+        file,
+        size,
+        format,
+    })
+}
+
+/// Runs a prepared job to the end. Refused while another process is running it.
+pub async fn execute(
+    store: &dyn Store,
+    p: Prepared,
+    audit: &Audit,
+    on_progress: &mut (dyn FnMut(&Progress) + Send),
+    on_error: &mut (dyn FnMut(&RowError) + Send),
+) -> ServiceResult<ImportOutcome> {
+    let Prepared {
+        job,
+        resumed_after,
+        list,
+        file,
+        size,
+        format,
+    } = p;
+    let stale_before = crate::server::store::now_ms() - STALE_AFTER_MS;
+    if !store.claim_import_job(&job.job_id, stale_before).await? {
+        return Err(ServiceError::AlreadyExists(format!(
+            "import job {} is being run by another process; try again when it has finished",
+            job.job_id
+        )));
+    }
     let outcome = apply(
         store,
         &list,
@@ -187,6 +236,18 @@ pub async fn run(
         job: finished,
         resumed_after,
     })
+}
+
+/// Runs an import of a local file to the end: [`prepare`] then [`execute`].
+pub async fn run(
+    store: &dyn Store,
+    req: &ImportRequest,
+    audit: &Audit,
+    on_progress: &mut (dyn FnMut(&Progress) + Send),
+    on_error: &mut (dyn FnMut(&RowError) + Send),
+) -> ServiceResult<ImportOutcome> {
+    let p = prepare(store, req).await?;
+    execute(store, p, audit, on_progress, on_error).await
 }
 
 fn new_job_id() -> String {
@@ -443,6 +504,10 @@ fn csv_row(cols: &[Col], rec: &csv::ByteRecord, line: u64) -> Result<ImportRow, 
     Ok(row)
 }
 
+fn is_blank(rec: &csv::ByteRecord) -> bool {
+    rec.len() == 1 && rec.get(0).is_some_and(|f| f.trim_ascii().is_empty())
+}
+
 fn parse_csv<R: Read>(
     reader: R,
     list: &ContactList,
@@ -452,12 +517,16 @@ fn parse_csv<R: Read>(
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
+        // Lines end at '\n' only: with the default CRLF terminator the csv crate counts
+        // the '\n' of a "\r\n" into the next record's position, one line too early. A
+        // trailing '\r' is whitespace that every field is trimmed of anyway.
+        .terminator(csv::Terminator::Any(b'\n'))
         .from_reader(reader);
     let mut rec = csv::ByteRecord::new();
     let first = loop {
         match rdr.read_byte_record(&mut rec) {
             Ok(false) => return Err("the file is empty".into()),
-            Ok(true) if rec.len() == 1 && rec.get(0).is_some_and(|f| f.is_empty()) => continue,
+            Ok(true) if is_blank(&rec) => continue,
             Ok(true) => break rec.clone(),
             Err(e) => return Err(format!("unreadable CSV: {e}")),
         }
@@ -504,7 +573,7 @@ fn parse_csv<R: Read>(
                     continue;
                 }
                 // A blank line is not a row.
-                if rec.len() == 1 && rec.get(0).is_some_and(|f| f.is_empty()) {
+                if is_blank(&rec) {
                     continue;
                 }
                 batcher.push(line, csv_row(&cols, &rec, line))?;

@@ -229,6 +229,19 @@ macro_rules! impl_import {
                 r.as_ref().map(Self::job_from).transpose()
             }
 
+            async fn claim_import_job_impl(&self, job_id: &str, stale_before: i64) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE import_jobs SET status = 'PROCESSING', heartbeat_at = $1 WHERE job_id = $2 \
+                     AND status IN ('CREATED', 'PROCESSING') AND (heartbeat_at IS NULL OR heartbeat_at < $3)",
+                )
+                .bind(now_ms())
+                .bind(job_id)
+                .bind(stale_before)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn finish_import_job_impl(&self, job_id: &str, status: JobStatus, error: Option<&str>, audit: &Audit) -> StoreResult<ImportJob> {
                 let mut tx = self.write.begin().await?;
                 sqlx::query("UPDATE import_jobs SET status = $1, error = $2, completed_at = $3 WHERE job_id = $4")
@@ -586,7 +599,7 @@ macro_rules! impl_import {
 
                 if let Some(p) = progress {
                     sqlx::query(
-                        "UPDATE import_jobs SET status = 'PROCESSING', lines_done = $1, failed = failed + $2, created = created + $3, \
+                        "UPDATE import_jobs SET status = 'PROCESSING', heartbeat_at = $11, lines_done = $1, failed = failed + $2, created = created + $3, \
                          updated = updated + $4, unchanged = unchanged + $5, deleted = deleted + $6, absent = absent + $7, \
                          opt_outs_kept = opt_outs_kept + $8, opt_outs_overridden = opt_outs_overridden + $9 WHERE job_id = $10",
                     )
@@ -600,6 +613,7 @@ macro_rules! impl_import {
                     .bind(counts.opt_outs_kept as i64)
                     .bind(counts.opt_outs_overridden as i64)
                     .bind(p.job_id)
+                    .bind(now_ms())
                     .execute(&mut *tx)
                     .await?;
                 }

@@ -950,6 +950,10 @@ macro_rules! impl_store {
                 self.import_batch_impl(list, action, rows, override_opt_outs, audit, progress).await
             }
 
+            async fn claim_import_job(&self, job_id: &str, stale_before: i64) -> StoreResult<bool> {
+                self.claim_import_job_impl(job_id, stale_before).await
+            }
+
             async fn finish_import_job(&self, job_id: &str, status: JobStatus, error: Option<&str>, audit: &Audit) -> StoreResult<ImportJob> {
                 self.finish_import_job_impl(job_id, status, error, audit).await
             }

@@ -37,6 +37,10 @@ pub async fn route(api: &ApiRequest<'_>) -> Option<OpResult> {
         ("DELETE", ["contact-lists", name, "contacts", email]) => {
             delete_contact(api, name, email).await
         }
+        ("POST", ["import-jobs"]) => super::import_jobs::create(api).await,
+        ("POST", ["import-jobs", "list"]) => super::import_jobs::list(api, false).await,
+        ("GET", ["import-jobs"]) => super::import_jobs::list(api, true).await,
+        ("GET", ["import-jobs", id]) => super::import_jobs::get(api, id).await,
         ("GET", ["tags"]) => list_tags(api).await,
         ("POST", ["tags"]) => tag_resource(api).await,
         ("DELETE", ["tags"]) => untag_resource(api).await,
@@ -47,7 +51,7 @@ pub async fn route(api: &ApiRequest<'_>) -> Option<OpResult> {
 const EMPTY: &str = "{}";
 
 /// Epoch seconds as a JSON number (restJson's default timestamp format).
-fn ts(ms: i64) -> Value {
+pub(super) fn ts(ms: i64) -> Value {
     json!(ms as f64 / 1000.0)
 }
 
@@ -131,7 +135,7 @@ async fn delete_list(api: &ApiRequest<'_>, name: &str) -> OpResult {
     Ok(EMPTY.into())
 }
 
-fn page_size(raw: Option<i64>) -> Result<u32, ApiError> {
+pub(super) fn page_size(raw: Option<i64>) -> Result<u32, ApiError> {
     match raw {
         None => Ok(MAX_PAGE),
         Some(n) if n < 1 => Err(ApiError::bad_request(format!(
@@ -141,7 +145,7 @@ fn page_size(raw: Option<i64>) -> Result<u32, ApiError> {
     }
 }
 
-fn query_page_size(api: &ApiRequest<'_>) -> Result<Option<i64>, ApiError> {
+pub(super) fn query_page_size(api: &ApiRequest<'_>) -> Result<Option<i64>, ApiError> {
     api.query_one("PageSize")
         .map(|s| {
             s.parse::<i64>().map_err(|_| {
@@ -154,15 +158,15 @@ fn query_page_size(api: &ApiRequest<'_>) -> Result<Option<i64>, ApiError> {
         .transpose()
 }
 
-fn invalid_token() -> ApiError {
+pub(super) fn invalid_token() -> ApiError {
     ApiError::bad_request("The NextToken is invalid or belongs to another request.")
 }
 
-fn encode_token(s: &str) -> String {
+pub(super) fn encode_token(s: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
 }
 
-fn decode_token(t: &str) -> Result<String, ApiError> {
+pub(super) fn decode_token(t: &str) -> Result<String, ApiError> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(t.trim_end_matches('='))
         .map_err(|_| invalid_token())?;

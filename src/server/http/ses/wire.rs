@@ -141,6 +141,10 @@ impl Violations {
         self.status(path, v)
     }
 
+    pub fn push(&mut self, violation: String) {
+        self.0.push(violation);
+    }
+
     /// The SES message when anything was collected.
     pub fn finish(self) -> Result<(), ApiError> {
         match self.0.len() {

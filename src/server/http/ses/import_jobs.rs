@@ -1,0 +1,374 @@
+//! SES import jobs — CreateImportJob, GetImportJob, ListImportJobs — over the same
+//! import service as `optbox import`.
+//!
+//! SES reads the data from S3; optbox reads it from its `import_dir`:
+//! `s3://BUCKET/KEY` is the file `import_dir/BUCKET/KEY`, and `file:///PATH` names a
+//! file by its absolute path, which must lie inside `import_dir` (an API key must not
+//! read arbitrary files of the server). Failed records are written to
+//! `import_dir/failures/JOBID.csv`, reported as `s3://failures/JOBID.csv`.
+//!
+//! The job runs in the background of the instance that accepted it. Each batch commits
+//! with the job's progress; if that instance dies, the same CreateImportJob again
+//! resumes the unfinished job after its last committed batch and answers its JobId.
+
+use super::wire::{self, Violations};
+use super::{ApiError, ApiRequest};
+use crate::server::service::import::{self, Format, ImportRequest, RowError};
+use crate::server::store::{ImportAction, ImportJob, Source};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+
+type OpResult = Result<String, ApiError>;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct CreateImportJobIn {
+    import_destination: Option<DestinationIn>,
+    import_data_source: Option<DataSourceIn>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct DestinationIn {
+    contact_list_destination: Option<ContactListDestinationIn>,
+    suppression_list_destination: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct ContactListDestinationIn {
+    contact_list_name: Option<String>,
+    contact_list_import_action: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataSourceIn {
+    #[serde(rename = "S3Url")]
+    s3_url: Option<String>,
+    #[serde(rename = "DataFormat")]
+    data_format: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ListImportJobsIn {
+    import_destination_type: Option<String>,
+    next_token: Option<String>,
+    page_size: Option<i64>,
+}
+
+fn enum_error(v: &str, path: &str, set: &str) -> String {
+    format!(
+        "Value '{}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: {set}",
+        v.chars().take(64).collect::<String>()
+    )
+}
+
+/// The file an `S3Url` names, inside `dir`.
+fn resolve(dir: &Path, url: &str) -> Result<PathBuf, ApiError> {
+    let outside = || {
+        ApiError::bad_request(format!(
+            "ImportDataSource.S3Url must be s3://BUCKET/KEY (the file import_dir/BUCKET/KEY) or file:///PATH inside import_dir ({}).",
+            dir.display()
+        ))
+    };
+    let path = if let Some(rest) = url.strip_prefix("s3://") {
+        let rel = Path::new(rest);
+        let clean =
+            rest.contains('/') && rel.components().all(|c| matches!(c, Component::Normal(_)));
+        if !clean {
+            return Err(outside());
+        }
+        dir.join(rel)
+    } else if let Some(p) = url.strip_prefix("file://") {
+        let p = Path::new(p);
+        if !p.is_absolute() {
+            return Err(outside());
+        }
+        p.to_path_buf()
+    } else {
+        return Err(outside());
+    };
+    let not_found = || {
+        ApiError::bad_request(format!(
+            "The import data source {} does not exist or cannot be read.",
+            url.chars().take(300).collect::<String>()
+        ))
+    };
+    let real = std::fs::canonicalize(&path).map_err(|_| not_found())?;
+    let root = std::fs::canonicalize(dir).map_err(|_| not_found())?;
+    if !real.starts_with(&root) {
+        return Err(outside());
+    }
+    if !real.is_file() {
+        return Err(not_found());
+    }
+    Ok(real)
+}
+
+fn failures_path(dir: &Path, job_id: &str) -> PathBuf {
+    dir.join("failures").join(format!("{job_id}.csv"))
+}
+
+pub async fn create(api: &ApiRequest<'_>) -> OpResult {
+    let input: CreateImportJobIn = wire::parse(api.body)?;
+    let mut v = Violations::default();
+    let dest = v.required("importDestination", &input.import_destination);
+    let source = v.required("importDataSource", &input.import_data_source);
+    let url = source.and_then(|s| v.required("importDataSource.s3Url", &s.s3_url));
+    let format = source
+        .and_then(|s| v.required("importDataSource.dataFormat", &s.data_format))
+        .and_then(|f| match f.as_str() {
+            "CSV" => Some(Format::Csv),
+            "JSON" => Some(Format::Jsonl),
+            other => {
+                v.push(enum_error(
+                    other,
+                    "importDataSource.dataFormat",
+                    "[CSV, JSON]",
+                ));
+                None
+            }
+        });
+    let mut list_and_action = None;
+    if let Some(d) = dest {
+        if let Some(c) = &d.contact_list_destination {
+            let name = v.required(
+                "importDestination.contactListDestination.contactListName",
+                &c.contact_list_name,
+            );
+            let action = v
+                .required(
+                    "importDestination.contactListDestination.contactListImportAction",
+                    &c.contact_list_import_action,
+                )
+                .and_then(|a| match a.as_str() {
+                    "PUT" => Some(ImportAction::Put),
+                    "DELETE" => Some(ImportAction::Delete),
+                    other => {
+                        v.push(enum_error(
+                            other,
+                            "importDestination.contactListDestination.contactListImportAction",
+                            "[DELETE, PUT]",
+                        ));
+                        None
+                    }
+                });
+            if let (Some(n), Some(a)) = (name, action) {
+                list_and_action = Some((n.clone(), a));
+            }
+        }
+    }
+    v.finish()?;
+    let dest = dest.expect("checked");
+    if dest.suppression_list_destination.is_some() {
+        return Err(ApiError::bad_request(
+            "optbox has no account-level suppression list; import into a ContactListDestination (opt-outs there are kept).",
+        ));
+    }
+    let (list, action) = list_and_action.ok_or_else(|| {
+        ApiError::bad_request("ImportDestination must have a ContactListDestination.")
+    })?;
+    let dir = api.state.settings.import_dir.clone();
+    let path = resolve(&dir, url.expect("checked"))?;
+    let req = ImportRequest {
+        list,
+        path,
+        format,
+        action,
+        override_opt_outs: false,
+    };
+    let store = api.state.store.clone();
+    let prepared = import::prepare(store.as_ref(), &req).await?;
+    let job_id = prepared.job.job_id.clone();
+    let errors_at = failures_path(&dir, &job_id);
+    let mut audit = api.audit.clone();
+    audit.source = Source::Import;
+    tokio::spawn(async move {
+        let mut errors = FailureWriter {
+            path: errors_at,
+            file: None,
+        };
+        let mut on_error = |e: &RowError| errors.write(e);
+        let r = import::execute(store.as_ref(), prepared, &audit, &mut |_| {}, &mut on_error).await;
+        match r {
+            Ok(o) => {
+                tracing::info!(job = %o.job.job_id, counts = ?o.job.counts, failed = o.job.failed, "import job completed")
+            }
+            Err(e) => tracing::warn!(error = %e, "import job did not complete"),
+        }
+    });
+    Ok(json!({ "JobId": job_id }).to_string())
+}
+
+/// Appends failed records to the job's report, creating it on the first one.
+struct FailureWriter {
+    path: PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl FailureWriter {
+    fn write(&mut self, e: &RowError) {
+        if self.file.is_none() {
+            let opened = std::fs::create_dir_all(self.path.parent().unwrap_or(Path::new(".")))
+                .and_then(|()| {
+                    let fresh = !self.path.exists();
+                    let f = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&self.path)?;
+                    let mut w = std::io::BufWriter::new(f);
+                    if fresh {
+                        w.write_all(b"line,reason\n")?;
+                    }
+                    Ok(w)
+                });
+            match opened {
+                Ok(w) => self.file = Some(w),
+                Err(err) => {
+                    tracing::warn!(path = %self.path.display(), error = %err, "cannot write the failed-records report");
+                    return;
+                }
+            }
+        }
+        if let Some(w) = &mut self.file {
+            let reason = e.reason.replace('"', "\"\"");
+            let _ = writeln!(w, "{},\"{}\"", e.line, reason).and_then(|()| w.flush());
+        }
+    }
+}
+
+fn destination(j: &ImportJob) -> Value {
+    json!({ "ContactListDestination": {
+        "ContactListName": j.list_name,
+        "ContactListImportAction": j.action.as_str(),
+    }})
+}
+
+fn processed(j: &ImportJob) -> i64 {
+    j.counts.processed() as i64 + j.failed
+}
+
+fn job_json(dir: &Path, j: &ImportJob) -> Value {
+    let mut out = json!({
+        "JobId": j.job_id,
+        "ImportDestination": destination(j),
+        "ImportDataSource": { "S3Url": format!("file://{}", j.source), "DataFormat": j.format },
+        "JobStatus": j.status.as_str(),
+        "CreatedTimestamp": super::ops::ts(j.created_at),
+        "ProcessedRecordsCount": processed(j),
+        "FailedRecordsCount": j.failed,
+    });
+    if let Some(c) = j.completed_at {
+        out["CompletedTimestamp"] = super::ops::ts(c);
+    }
+    let mut failure = serde_json::Map::new();
+    if j.failed > 0 && failures_path(dir, &j.job_id).exists() {
+        failure.insert(
+            "FailedRecordsS3Url".into(),
+            json!(format!("s3://failures/{}.csv", j.job_id)),
+        );
+    }
+    if let Some(e) = &j.error {
+        failure.insert("ErrorMessage".into(), json!(e));
+    }
+    if !failure.is_empty() {
+        out["FailureInfo"] = Value::Object(failure);
+    }
+    out
+}
+
+pub async fn get(api: &ApiRequest<'_>, job_id: &str) -> OpResult {
+    let job = api
+        .state
+        .store
+        .get_import_job(job_id)
+        .await
+        .map_err(|e| match e {
+            crate::server::store::StoreError::NotFound => {
+                ApiError::not_found(format!("Import job {job_id} does not exist."))
+            }
+            other => crate::server::service::ServiceError::from(other).into(),
+        })?;
+    Ok(job_json(&api.state.settings.import_dir, &job).to_string())
+}
+
+/// `POST /v2/email/import-jobs/list` (members in the body) and the older
+/// `GET /v2/email/import-jobs` (PageSize and NextToken in the query).
+pub async fn list(api: &ApiRequest<'_>, legacy: bool) -> OpResult {
+    let input: ListImportJobsIn = wire::parse(api.body)?;
+    let (size, token) = if legacy {
+        (
+            super::ops::query_page_size(api)?.or(input.page_size),
+            api.query_one("NextToken")
+                .map(str::to_owned)
+                .or(input.next_token),
+        )
+    } else {
+        (input.page_size, input.next_token)
+    };
+    let mut v = Violations::default();
+    let kind = input.import_destination_type.as_deref().map(|t| match t {
+        "CONTACT_LIST" => Some(true),
+        "SUPPRESSION_LIST" => Some(false),
+        other => {
+            v.push(enum_error(
+                other,
+                "importDestinationType",
+                "[SUPPRESSION_LIST, CONTACT_LIST]",
+            ));
+            None
+        }
+    });
+    v.finish()?;
+    let limit = super::ops::page_size(size)?;
+    let before = match token {
+        Some(t) => Some(
+            super::ops::decode_token(&t)?
+                .strip_prefix("j1:")
+                .and_then(|s| s.parse::<i64>().ok())
+                .ok_or_else(super::ops::invalid_token)?,
+        ),
+        None => None,
+    };
+    // optbox has no suppression list: that filter matches no job.
+    let mut rows = if kind == Some(Some(false)) {
+        Vec::new()
+    } else {
+        api.state
+            .store
+            .list_import_jobs(before, limit + 1)
+            .await
+            .map_err(|e| ApiError::from(crate::server::service::ServiceError::from(e)))?
+    };
+    let next = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last()
+            .map(|(id, _)| super::ops::encode_token(&format!("j1:{id}")))
+    } else {
+        None
+    };
+    let mut out = json!({
+        "ImportJobs": rows.iter().map(|(_, j)| {
+            let mut o = json!({
+                "JobId": j.job_id,
+                "ImportDestination": destination(j),
+                "JobStatus": j.status.as_str(),
+                "CreatedTimestamp": super::ops::ts(j.created_at),
+                "ProcessedRecordsCount": processed(j),
+                "FailedRecordsCount": j.failed,
+            });
+            if let Some(c) = j.completed_at {
+                o["CompletedTimestamp"] = super::ops::ts(c);
+            }
+            o
+        }).collect::<Vec<_>>(),
+    });
+    if let Some(n) = next {
+        out["NextToken"] = json!(n);
+    }
+    Ok(out.to_string())
+}
