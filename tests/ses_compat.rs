@@ -32,10 +32,12 @@ async fn run_suite(app: &TestApp, strict: bool) {
     let aws = venv_bin("aws");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/compat/sesv2_compat.py");
     let base = app.base.clone();
+    let import_dir = app.import_dir.clone();
     let out = tokio::task::spawn_blocking(move || {
         let mut cmd = Command::new(python);
         cmd.arg(script)
             .env("OPTBOX_ENDPOINT", base)
+            .env("OPTBOX_IMPORT_DIR", import_dir)
             .env("AWS_ACCESS_KEY_ID", &key.access_key_id)
             .env("AWS_SECRET_ACCESS_KEY", &key.secret_access_key)
             .env("AWS_DEFAULT_REGION", "eu-central-1")

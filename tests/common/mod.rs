@@ -96,6 +96,9 @@ pub struct TestApp {
     pub api_master: Vec<u8>,
     pub db: TestDb,
     pub client: reqwest::Client,
+    /// The server's `import_dir` (a fresh temporary directory unless the test set one).
+    pub import_dir: std::path::PathBuf,
+    _import_tmp: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -144,7 +147,10 @@ pub async fn spawn_with(backend: &str, tweak: impl FnOnce(&mut Settings)) -> Tes
         listen: addr,
         ..Default::default()
     };
+    let import_tmp = tempfile::tempdir().expect("temporary import_dir");
+    settings.import_dir = import_tmp.path().to_path_buf();
     tweak(&mut settings);
+    let import_dir = settings.import_dir.clone();
     let app = Application::build(settings, Some(listener))
         .await
         .expect("build app");
@@ -168,6 +174,8 @@ pub async fn spawn_with(backend: &str, tweak: impl FnOnce(&mut Settings)) -> Tes
         api_master,
         db,
         client,
+        import_dir,
+        _import_tmp: import_tmp,
         shutdown: Some(tx),
     }
 }

@@ -237,6 +237,43 @@ def boto3_suite():
     expect_error("InvalidClientTokenId", unknown.list_contact_lists, status=403)
 
 
+def import_suite():
+    """CreateImportJob / GetImportJob / ListImportJobs from a file in import_dir."""
+    import time
+    ses = client()
+    ses.create_contact_list(ContactListName="imp", Topics=[
+        {"TopicName": "t", "DisplayName": "T", "DefaultSubscriptionStatus": "OPT_OUT"}])
+    up = os.path.join(os.environ["OPTBOX_IMPORT_DIR"], "uploads")
+    os.makedirs(up, exist_ok=True)
+    with open(os.path.join(up, "imp.csv"), "w") as f:
+        f.write("emailAddress,topicPreferences.t\n")
+        for i in range(50):
+            f.write(f"u{i}@example.com,OPT_IN\n")
+        f.write("broken,OPT_IN\n")
+    job = ses.create_import_job(
+        ImportDestination={"ContactListDestination": {"ContactListName": "imp", "ContactListImportAction": "PUT"}},
+        ImportDataSource={"S3Url": "s3://uploads/imp.csv", "DataFormat": "CSV"})["JobId"]
+    for _ in range(300):
+        got = ses.get_import_job(JobId=job)
+        if got["JobStatus"] in ("COMPLETED", "FAILED"):
+            break
+        time.sleep(0.05)
+    check(got["JobStatus"] == "COMPLETED", f"import job {got}")
+    check(got["ProcessedRecordsCount"] == 51 and got["FailedRecordsCount"] == 1, f"import counts {got}")
+    check(got["FailureInfo"]["FailedRecordsS3Url"] == f"s3://failures/{job}.csv", f"failure report {got}")
+    check(hasattr(got["CreatedTimestamp"], "year"), "timestamps parse as datetimes")
+    c = ses.get_contact(ContactListName="imp", EmailAddress="u7@example.com")
+    check(c["TopicPreferences"] == [{"TopicName": "t", "SubscriptionStatus": "OPT_IN"}], f"imported contact {c}")
+    jobs = ses.list_import_jobs(ImportDestinationType="CONTACT_LIST")["ImportJobs"]
+    check(job in [j["JobId"] for j in jobs], f"list_import_jobs {jobs}")
+    expect_error("NotFoundException", ses.get_import_job, JobId="nosuchjob", status=404)
+    expect_error("BadRequestException", ses.create_import_job,
+                 ImportDestination={"ContactListDestination": {"ContactListName": "imp", "ContactListImportAction": "PUT"}},
+                 ImportDataSource={"S3Url": "file:///etc/passwd", "DataFormat": "CSV"}, status=400)
+    got = cli("get-import-job", "--job-id", job)
+    check(got["JobStatus"] == "COMPLETED", f"CLI get-import-job {got}")
+
+
 def cli(*args, ok=True):
     env = dict(os.environ)
     p = subprocess.run([AWS, "sesv2", *args, "--endpoint-url", ENDPOINT, "--output", "json"],
@@ -292,4 +329,5 @@ if __name__ == "__main__":
     else:
         boto3_suite()
         cli_suite()
+        import_suite()
     print(f"ok: {CHECKS} checks passed")
