@@ -728,17 +728,10 @@ pub async fn export(
         out.write_all(&w.into_inner().map_err(|e| io(e.into_error()))?)
             .map_err(io)?;
     }
-    let mut after = None;
-    let mut n = 0u64;
-    loop {
-        let page = store
-            .list_contacts(&list, &ContactFilter::default(), after, EXPORT_PAGE)
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.id);
+    let render = |page: &[crate::domain::Contact]| -> ServiceResult<Vec<u8>> {
         let mut w = page_csv(page.len() * 96);
-        let mut chunk: Vec<u8> = Vec::new();
-        for c in &page {
+        let mut chunk: Vec<u8> = Vec::with_capacity(page.len() * 160);
+        for c in page {
             let statuses = list.topics.iter().map(|t| {
                 effective_status(
                     c.unsubscribe_all,
@@ -747,12 +740,11 @@ pub async fn export(
                 )
             });
             if format == Format::Csv {
-                let mut rec = vec![
-                    c.email.as_str().to_owned(),
-                    c.unsubscribe_all.to_string(),
-                    c.attributes.clone(),
-                ];
-                rec.extend(statuses.map(|s| s.as_api().to_owned()));
+                let mut rec: Vec<&str> = Vec::with_capacity(3 + list.topics.len());
+                rec.push(c.email.as_str());
+                rec.push(if c.unsubscribe_all { "true" } else { "false" });
+                rec.push(&c.attributes);
+                rec.extend(statuses.map(|s| s.as_api()));
                 w.write_record(&rec).map_err(csv_err)?;
             } else {
                 let prefs: Vec<serde_json::Value> = list
@@ -773,14 +765,35 @@ pub async fn export(
                     .map_err(|e| ServiceError::Internal(e.to_string()))?;
                 chunk.push(b'\n');
             }
-            n += 1;
         }
         if format == Format::Csv {
             chunk = w.into_inner().map_err(|e| io(e.into_error()))?;
         }
-        out.write_all(&chunk).map_err(io)?;
-        if page.len() < EXPORT_PAGE as usize {
-            break;
+        Ok(chunk)
+    };
+    let fetch = |after: Option<i64>| {
+        let list = &list;
+        async move {
+            store
+                .list_contacts(list, &ContactFilter::default(), after, EXPORT_PAGE)
+                .await
+        }
+    };
+    // The next page is read while the current one is rendered and written.
+    let mut n = 0u64;
+    let mut page = fetch(None).await?;
+    while let Some(last) = page.last() {
+        let more = page.len() == EXPORT_PAGE as usize;
+        let after = Some(last.id);
+        let (next, chunk) = tokio::join!(
+            async { if more { Some(fetch(after).await) } else { None } },
+            async { render(&page) }
+        );
+        out.write_all(&chunk?).map_err(io)?;
+        n += page.len() as u64;
+        match next {
+            Some(p) => page = p?,
+            None => break,
         }
     }
     out.flush().map_err(io)?;

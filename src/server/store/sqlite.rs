@@ -36,10 +36,12 @@ impl SqliteStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
         }
+        // The one writer keeps up to 32 MiB of pages cached (SQLite's default is 2 MiB):
+        // bulk imports insert into indexes keyed by address and hash, in random order.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts.clone())
+            .connect_with(opts.clone().pragma("cache_size", "-32768"))
             .await
             .map_err(|e| fail(&e))?;
         if migrate {
