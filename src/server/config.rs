@@ -63,6 +63,9 @@ pub struct Settings {
     /// Reproduce SES limits (one list, 20 topics per list).
     pub aws_strict: bool,
     pub log_format: LogFormat,
+    /// Webhook delivery (`webhook_*` keys; see README "Webhooks").
+    #[serde(flatten)]
+    pub webhooks: crate::server::events::WebhookSettings,
 }
 
 impl Default for Settings {
@@ -79,6 +82,7 @@ impl Default for Settings {
             api_key_master: None,
             aws_strict: false,
             log_format: LogFormat::Text,
+            webhooks: Default::default(),
         }
     }
 }

@@ -160,6 +160,9 @@ impl Application {
                     cause: e.to_string(),
                 })?,
         };
+        if settings.webhooks.webhook_worker {
+            crate::server::events::start_worker(store.clone(), settings.webhooks.clone());
+        }
         let secure = settings.public_base().starts_with("https://");
         let state = AppState {
             leptos_options: leptos_options(&settings),
