@@ -498,6 +498,8 @@ async fn the_event_log_filters_and_pages_by_list_topic_contact_type_and_time(bac
     for i in 0..5 {
         add_contact(store, &a, &format!("a{i}@example.com")).await;
     }
+    // Clear of the millisecond before and after, so the split is exact.
+    tokio::time::sleep(Duration::from_millis(5)).await;
     let mid = now_ms();
     tokio::time::sleep(Duration::from_millis(5)).await;
     add_contact(store, &b, "b0@example.com").await;
