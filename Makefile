@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup tools chromium npm compat build test-rust test-e2e bench bench-ses fmt lint clean
+.PHONY: run test setup tools chromium npm compat build test-rust test-e2e bench bench-ses bench-webhooks fmt lint clean
 
 run: tools npm
 	cargo leptos build --release
@@ -71,6 +71,11 @@ test-e2e:
 bench: tools npm
 	bench/run.sh
 	bench/ses.sh
+	bench/webhooks.sh
+
+# The webhook part of the benchmark alone.
+bench-webhooks:
+	bench/webhooks.sh
 
 # The SES API part of the benchmark alone.
 bench-ses:
