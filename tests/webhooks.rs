@@ -50,6 +50,7 @@ both!(
     deliveries_are_dead_lettered_after_the_window_and_replayable,
     the_event_log_filters_and_pages_by_list_topic_contact_type_and_time,
     a_killed_instance_loses_no_delivery,
+    the_cli_adds_lists_tests_and_removes_webhooks,
 );
 
 // ---------------------------------------------------------------- the receiver
@@ -655,6 +656,85 @@ async fn a_killed_instance_loses_no_delivery(backend: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     drop(_second);
+    db.cleanup().await;
+}
+
+async fn cli(url: &str, args: &[&str]) -> std::process::Output {
+    let (url, args): (String, Vec<String>) =
+        (url.to_owned(), args.iter().map(|s| s.to_string()).collect());
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_optbox"))
+            .args(&args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("OPTBOX_DATABASE_URL", url)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+async fn the_cli_adds_lists_tests_and_removes_webhooks(backend: &str) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    make_list(&*store, "news").await;
+    let r = Receiver::start().await;
+    let out = cli(
+        &db.url,
+        &[
+            "webhooks",
+            "add",
+            "--url",
+            &r.url(),
+            "--secret",
+            SECRET,
+            "--events",
+            "subscription,contact.deleted",
+            "--list",
+            "news",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let hook = store.get_webhook(id.parse().unwrap()).await.unwrap();
+    assert_eq!(hook.event_types, ["subscription", "contact.deleted"]);
+    assert_eq!(hook.list_name.as_deref(), Some("news"));
+
+    let out = cli(&db.url, &["webhooks", "list"]).await;
+    let listed = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        listed.starts_with(&format!("{id}\t{}", r.url())),
+        "{listed}"
+    );
+    assert!(!listed.contains(SECRET), "secrets are never listed");
+
+    let out = cli(&db.url, &["webhooks", "test", &id]).await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "delivered: HTTP 200"
+    );
+    let hit = r.hits().pop().unwrap();
+    assert!(hit.signature_ok && hit.event_id.starts_with("test-"));
+    assert_eq!(hit.body["subscription"]["contactList"], "news");
+
+    let out = cli(&db.url, &["webhooks", "remove", &id]).await;
+    assert!(out.status.success());
+    let out = cli(&db.url, &["webhooks", "remove", &id]).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        err.trim(),
+        format!("optbox: error: no webhook with id {id}")
+    );
+    let out = cli(
+        &db.url,
+        &["webhooks", "add", "--url", "nope", "--secret", SECRET],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert_eq!(String::from_utf8(out.stderr).unwrap().lines().count(), 1);
     db.cleanup().await;
 }
 
