@@ -51,6 +51,7 @@ both!(
     the_event_log_filters_and_pages_by_list_topic_contact_type_and_time,
     a_killed_instance_loses_no_delivery,
     the_cli_adds_lists_tests_and_removes_webhooks,
+    sigterm_lets_deliveries_in_flight_finish_and_records_them,
 );
 
 // ---------------------------------------------------------------- the receiver
@@ -656,6 +657,59 @@ async fn a_killed_instance_loses_no_delivery(backend: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     drop(_second);
+    db.cleanup().await;
+}
+
+async fn sigterm_lets_deliveries_in_flight_finish_and_records_them(backend: &str) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let r = Receiver::start().await;
+    r.delay_ms.store(300, Ordering::SeqCst);
+    let list = make_list(&*store, "news").await;
+    let id = wh::add(&*store, &r.url(), SECRET, &[], None)
+        .await
+        .unwrap()
+        .id;
+    for i in 0..30 {
+        add_contact(&*store, &list, &format!("c{i}@example.com")).await;
+    }
+    let mut p = spawn_optbox(&db.url);
+    let t = Instant::now();
+    while r.seen.lock().unwrap().in_flight.values().sum::<u32>() == 0 {
+        assert!(t.elapsed() < Duration::from_secs(20), "no deliveries began");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &p.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = p.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    // Every request that was answered is recorded as delivered; nothing was left claimed.
+    let answered = r.delivered();
+    assert!(!answered.is_empty());
+    let log = wh::deliveries(&*store, id, None, None, 100).await.unwrap();
+    let delivered: Vec<_> = log
+        .iter()
+        .filter(|d| d.status == DeliveryStatus::Delivered)
+        .collect();
+    assert_eq!(delivered.len(), answered.len(), "{log:?}");
+    assert!(
+        log.iter()
+            .all(|d| d.status == DeliveryStatus::Delivered || d.attempts == 0),
+        "a claimed delivery was abandoned: {log:?}"
+    );
     db.cleanup().await;
 }
 

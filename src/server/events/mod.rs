@@ -310,15 +310,34 @@ async fn attempt(
     }
 }
 
+/// A running outbox worker.
+pub struct Worker {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    claimer: tokio::task::JoinHandle<()>,
+    acker: tokio::task::JoinHandle<()>,
+}
+
+impl Worker {
+    /// Stops claiming, waits for the requests in flight (at most the timeout) and records
+    /// their outcomes, so a graceful shutdown leaves nothing to deliver twice.
+    pub async fn shutdown(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.claimer.await;
+        let _ = self.acker.await;
+    }
+}
+
 /// Starts the outbox worker: claims due deliveries, sends them with up to
-/// `webhook_concurrency` requests in flight, and records outcomes in batches. It runs
-/// until the runtime stops; deliveries claimed then are retried when their lease ends.
-pub fn start_worker(store: DynStore, s: WebhookSettings) {
+/// `webhook_concurrency` requests in flight, and records outcomes in batches. Deliveries
+/// claimed by a process that dies are retried by any instance when their lease ends.
+pub fn start_worker(store: DynStore, s: WebhookSettings) -> Worker {
+    use std::sync::atomic::{AtomicBool, Ordering};
     let client = client(&s);
     let s = Arc::new(s);
+    let stop = Arc::new(AtomicBool::new(false));
     let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<DeliveryOutcome>();
     let acker_store = store.clone();
-    tokio::spawn(async move {
+    let acker = tokio::spawn(async move {
         let mut buf = Vec::with_capacity(1024);
         while ack_rx.recv_many(&mut buf, 1024).await > 0 {
             for n in 0.. {
@@ -335,10 +354,12 @@ pub fn start_worker(store: DynStore, s: WebhookSettings) {
             buf.clear();
         }
     });
-    tokio::spawn(async move {
-        let sem = Arc::new(Semaphore::new(s.webhook_concurrency.max(1)));
+    let stopping = stop.clone();
+    let claimer = tokio::spawn(async move {
+        let max = s.webhook_concurrency.max(1);
+        let sem = Arc::new(Semaphore::new(max));
         let poll = Duration::from_millis(s.webhook_poll_ms.max(1));
-        loop {
+        while !stopping.load(Ordering::SeqCst) {
             let free = sem.available_permits();
             if free == 0 {
                 drop(sem.acquire().await);
@@ -384,7 +405,15 @@ pub fn start_worker(store: DynStore, s: WebhookSettings) {
                 });
             }
         }
+        // Every permit back means every request in flight has answered; dropping the
+        // last sender then lets the acker record them and end.
+        let _ = sem.acquire_many(max as u32).await;
     });
+    Worker {
+        stop,
+        claimer,
+        acker,
+    }
 }
 
 #[cfg(test)]
