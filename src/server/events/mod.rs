@@ -251,7 +251,13 @@ pub async fn send(
             } else {
                 "request failed"
             };
+            // reqwest's message hides the cause (refused, TLS, DNS): append the chain.
             let mut msg = format!("{kind}: {e}");
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                msg.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
             msg.truncate(500);
             Err((None, msg))
         }
