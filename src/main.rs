@@ -51,6 +51,9 @@ enum Command {
         #[arg(long, default_value = "csv", value_parser = ["csv", "jsonl"])]
         format: String,
     },
+    /// Manage webhook destinations (signed, retried deliveries of the event log).
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Print the unsubscribe URL for an address (adding the contact if needed).
     Link {
         #[arg(long)]
@@ -81,6 +84,45 @@ struct ImportArgs {
     /// Where invalid rows are reported (default: FILE.errors.csv, only if there are any).
     #[arg(long)]
     errors: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// Add a destination; prints its id.
+    Add {
+        #[arg(long)]
+        url: String,
+        /// The HMAC key of the Optbox-Signature header (at least 16 characters).
+        #[arg(long, env = "OPTBOX_WEBHOOK_SECRET", hide_env_values = true)]
+        secret: String,
+        /// Event types, comma-separated (default: all but webhook.failed): subscription,
+        /// contact.created, contact.deleted, import, webhook.failed.
+        #[arg(long, value_delimiter = ',')]
+        events: Vec<String>,
+        /// Only events of this contact list.
+        #[arg(long)]
+        list: Option<String>,
+    },
+    /// List destinations (secrets are not shown).
+    List,
+    /// Remove a destination and its queued deliveries.
+    Remove { id: i64 },
+    /// Send a signed sample event now and report the answer.
+    Test { id: i64 },
+    /// Show a destination's recent deliveries.
+    Deliveries {
+        id: i64,
+        #[arg(long, value_parser = ["pending", "delivered", "dead"])]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Queue dead-lettered deliveries again (all of the destination's, or one).
+    Replay {
+        id: i64,
+        #[arg(long)]
+        delivery: Option<i64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -189,6 +231,7 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
             Ok(())
         }
         Command::Keys(cmd) => keys(cmd, settings).await,
+        Command::Webhooks(cmd) => webhooks(cmd, settings).await,
         Command::Admin(AdminCommand::CreateUser { email, role, .. }) => {
             let mut password = String::new();
             std::io::stdin()
@@ -256,6 +299,87 @@ async fn keys(cmd: KeysCommand, settings: Settings) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("revoked {id}");
+        }
+    }
+    Ok(())
+}
+
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+async fn webhooks(cmd: WebhooksCommand, settings: Settings) -> Result<(), String> {
+    use optbox::server::service::webhooks as wh;
+    use optbox::server::store::DeliveryStatus;
+    let store = startup::open_store(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let store = &*store;
+    let err = |e: service::ServiceError| e.to_string();
+    match cmd {
+        WebhooksCommand::Add {
+            url,
+            secret,
+            events,
+            list,
+        } => {
+            let h = wh::add(store, &url, &secret, &events, list.as_deref())
+                .await
+                .map_err(err)?;
+            println!("{}", h.id);
+        }
+        WebhooksCommand::List => {
+            for h in wh::list(store).await.map_err(err)? {
+                let events = if h.event_types.is_empty() {
+                    "all".to_owned()
+                } else {
+                    h.event_types.join(",")
+                };
+                println!(
+                    "{}\t{}\tevents={events}\tlist={}\t{}",
+                    h.id,
+                    h.url,
+                    h.list_name.as_deref().unwrap_or("*"),
+                    rfc3339(h.created_at)
+                );
+            }
+        }
+        WebhooksCommand::Remove { id } => {
+            wh::remove(store, id).await.map_err(err)?;
+            println!("removed webhook {id}");
+        }
+        WebhooksCommand::Test { id } => {
+            let status = wh::test(store, &settings.webhooks, id).await.map_err(err)?;
+            println!("delivered: HTTP {status}");
+        }
+        WebhooksCommand::Deliveries { id, status, limit } => {
+            let status = status.as_deref().and_then(DeliveryStatus::parse);
+            for d in wh::deliveries(store, id, status, None, limit)
+                .await
+                .map_err(err)?
+            {
+                println!(
+                    "{}\tevent={}\t{}\tattempts={}\tlast={}\t{}",
+                    d.id,
+                    d.event_id,
+                    d.status.as_str(),
+                    d.attempts,
+                    d.last_status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    d.last_error.as_deref().unwrap_or("")
+                );
+            }
+        }
+        WebhooksCommand::Replay { id, delivery } => {
+            let n = wh::replay(store, id, delivery).await.map_err(err)?;
+            println!("queued {n} deliveries again");
         }
     }
     Ok(())
@@ -358,7 +482,6 @@ async fn import(settings: Settings, args: ImportArgs) -> Result<(), String> {
     let audit = Audit::new(Source::Import);
     let outcome = imp::run(&*store, &req, &audit, &mut on_progress, &mut on_error).await;
     bar.finish_and_clear();
-    drop(on_error);
     if let Some(mut w) = errors_file.take() {
         let _ = w.flush();
     }

@@ -66,6 +66,9 @@ pub struct Settings {
     /// Where SES `CreateImportJob` reads its data from (`file://` URLs inside it, and
     /// `s3://BUCKET/KEY` as `import_dir/BUCKET/KEY`) and writes failed-record reports.
     pub import_dir: std::path::PathBuf,
+    /// Webhook delivery (`webhook_*` keys; see README "Webhooks").
+    #[serde(flatten)]
+    pub webhooks: crate::server::events::WebhookSettings,
 }
 
 impl Default for Settings {
@@ -83,6 +86,7 @@ impl Default for Settings {
             aws_strict: false,
             log_format: LogFormat::Text,
             import_dir: "data/imports".into(),
+            webhooks: Default::default(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! HTTP surface. Compiled with the `ssr` feature only.
 
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod service;
 pub mod sessions;

@@ -121,6 +121,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     pub state: AppState,
+    webhooks: Option<crate::server::events::Worker>,
 }
 
 impl Application {
@@ -160,6 +161,10 @@ impl Application {
                     cause: e.to_string(),
                 })?,
         };
+        let webhooks = settings
+            .webhooks
+            .webhook_worker
+            .then(|| crate::server::events::start_worker(store.clone(), settings.webhooks.clone()));
         let secure = settings.public_base().starts_with("https://");
         let state = AppState {
             leptos_options: leptos_options(&settings),
@@ -206,6 +211,7 @@ impl Application {
             listener,
             router,
             state,
+            webhooks,
         })
     }
 
@@ -224,7 +230,11 @@ impl Application {
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await?;
+        if let Some(w) = self.webhooks {
+            w.shutdown().await;
+        }
+        Ok(())
     }
 }
 

@@ -9,6 +9,7 @@ pub mod import;
 pub mod lists;
 pub mod one_click_queue;
 pub mod recipient;
+pub mod webhooks;
 
 use super::store::StoreError;
 

@@ -5,6 +5,7 @@ mod import;
 mod postgres;
 mod shared;
 mod sqlite;
+mod webhooks;
 
 use crate::domain::{
     Contact, ContactList, EmailAddress, ListDefinition, SubscriptionStatus, Tombstone, TopicName,
@@ -16,6 +17,10 @@ use std::sync::Arc;
 pub use import::{BatchProgress, ImportAction, ImportCounts, ImportJob, ImportRow, JobStatus};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use webhooks::{
+    ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DeliveryStatus, EventQuery, NewWebhook,
+    WebhookRecord, WebhookStore,
+};
 
 /// Storage errors, in kinds callers can act on.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -209,7 +214,7 @@ pub struct ListSummary {
 /// Everything optbox persists. One implementation per backend; both pass the same
 /// conformance suite (`tests/store_conformance.rs`).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: WebhookStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     /// The admin-session store on the same database.
     fn sessions(&self) -> crate::server::sessions::SessionBackend;

@@ -3,6 +3,7 @@
 
 use super::import::impl_import;
 use super::shared::{self, impl_store};
+use super::webhooks::{self, impl_webhooks};
 use super::*;
 use crate::domain::{Topic, TopicPreference};
 use sqlx::Row;
@@ -50,3 +51,4 @@ impl PgStore {
 
 impl_store!(PgStore, sqlx::PgConnection, Backend::Postgres);
 impl_import!(PgStore, sqlx::PgConnection);
+impl_webhooks!(PgStore, sqlx::PgConnection, " FOR UPDATE SKIP LOCKED");

@@ -288,9 +288,9 @@ macro_rules! impl_store {
             }
 
             async fn q_event(conn: &mut $conn, e: shared::NewEvent<'_>) -> StoreResult<()> {
-                sqlx::query(
+                let id: i64 = sqlx::query_scalar(
                     "INSERT INTO events (created_at, kind, source, list_name, topic_name, contact_email, old_prefs, new_prefs, ip_hash, user_agent, detail) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
                 )
                 .bind(now_ms())
                 .bind(e.kind)
@@ -303,8 +303,10 @@ macro_rules! impl_store {
                 .bind(e.audit.and_then(|a| a.ip_hash.clone()))
                 .bind(e.audit.and_then(|a| a.user_agent.clone()))
                 .bind(e.detail.to_string())
-                .execute(&mut *conn)
+                .fetch_one(&mut *conn)
                 .await?;
+                // The webhook outbox rows commit (or roll back) with the event.
+                Self::q_enqueue_webhooks(conn, id, e.kind, e.list_name, None).await?;
                 Ok(())
             }
 

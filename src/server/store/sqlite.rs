@@ -4,6 +4,7 @@
 
 use super::import::impl_import;
 use super::shared::{self, impl_store};
+use super::webhooks::{self, impl_webhooks};
 use super::*;
 use crate::domain::{Topic, TopicPreference};
 use sqlx::Row;
@@ -71,3 +72,4 @@ impl SqliteStore {
 
 impl_store!(SqliteStore, sqlx::SqliteConnection, Backend::Sqlite);
 impl_import!(SqliteStore, sqlx::SqliteConnection);
+impl_webhooks!(SqliteStore, sqlx::SqliteConnection, "");

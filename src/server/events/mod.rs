@@ -1,0 +1,488 @@
+//! Webhook delivery: the payload (the SES `Subscription` event shape plus `eventId`), the
+//! `Optbox-Signature` header, the retry schedule, and the outbox worker that every
+//! `optbox serve` runs. The outbox itself (and why enqueueing is durable) is in
+//! `store/webhooks.rs`.
+
+use crate::server::store::{ClaimedDelivery, DeliveryOutcome, DynStore, EventRecord, now_ms};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc};
+
+/// Webhook delivery settings (`webhook_*` in `optbox.toml`, `OPTBOX_WEBHOOK_*` in the
+/// environment).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WebhookSettings {
+    /// Run the delivery worker in `optbox serve` (several instances may all run it).
+    pub webhook_worker: bool,
+    /// Whole-request timeout of one attempt.
+    pub webhook_timeout_ms: u64,
+    /// First retry delay; doubles per attempt up to `webhook_retry_max_ms`, with jitter.
+    pub webhook_retry_base_ms: u64,
+    pub webhook_retry_max_ms: u64,
+    /// How long a delivery is retried before it is dead-lettered.
+    pub webhook_retry_window_secs: u64,
+    /// How often an idle worker looks for due deliveries.
+    pub webhook_poll_ms: u64,
+    /// Requests in flight per instance.
+    pub webhook_concurrency: usize,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            webhook_worker: true,
+            webhook_timeout_ms: 10_000,
+            webhook_retry_base_ms: 5_000,
+            webhook_retry_max_ms: 3_600_000,
+            webhook_retry_window_secs: 86_400,
+            webhook_poll_ms: 100,
+            webhook_concurrency: 64,
+        }
+    }
+}
+
+impl WebhookSettings {
+    /// How long a claim keeps other instances off a delivery: longer than any attempt.
+    pub fn lease_ms(&self) -> i64 {
+        (2 * self.webhook_timeout_ms + 2_000) as i64
+    }
+
+    /// The delay before retry number `attempt` (1 = after the first failure), before
+    /// jitter: base · 2^(attempt−1), capped.
+    pub fn retry_delay_ms(&self, attempt: i64) -> u64 {
+        let exp = (attempt.max(1) - 1).min(40) as u32;
+        self.webhook_retry_base_ms
+            .saturating_mul(1u64 << exp)
+            .min(self.webhook_retry_max_ms)
+    }
+}
+
+/// The event kinds a webhook can subscribe to.
+pub const EVENT_KINDS: &[&str] = &[
+    "subscription",
+    "contact.created",
+    "contact.deleted",
+    "import",
+    "webhook.failed",
+];
+
+/// `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+pub fn signature(secret: &[u8], t: i64, body: &[u8]) -> String {
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(secret).expect("any key length");
+    m.update(t.to_string().as_bytes());
+    m.update(b".");
+    m.update(body);
+    let mac = m.finalize().into_bytes();
+    let mut hex = String::with_capacity(64);
+    for b in mac {
+        hex.push_str(&format!("{b:02x}"));
+    }
+    format!("t={t},v1={hex}")
+}
+
+fn iso(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// Stored preferences (`{"unsubscribe_all", "topics": [{"topic", "status"}]}`) in the SES
+/// event shape (`OptIn`/`OptOut`).
+fn ses_prefs(stored: Option<&str>) -> Option<Value> {
+    let v: Value = serde_json::from_str(stored?).ok()?;
+    let topics: Vec<Value> = v["topics"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|t| {
+                    json!({
+                        "topicName": t["topic"],
+                        "subscriptionStatus": if t["status"] == "OPT_IN" { "OptIn" } else { "OptOut" },
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(json!({
+        "unsubscribeAll": v["unsubscribe_all"].as_bool().unwrap_or(false),
+        "topicSubscriptionStatus": topics,
+    }))
+}
+
+/// The event-log source as the SES event spells it: `UnsubscribeHeader` as AWS does,
+/// labelled extensions for the rest.
+fn ses_source(source: Option<&str>) -> &str {
+    match source {
+        Some("LandingPage") => "UnsubscribeLandingPage",
+        Some("Api") => "SesApi",
+        Some("Admin") => "AdminDashboard",
+        Some(other) => other,
+        None => "Unknown",
+    }
+}
+
+fn event_type(kind: &str) -> String {
+    kind.split(['.', '_'])
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The webhook body of an event: for `subscription` the SES `Subscription` event (with
+/// `mail.destination` when the contact is known), for other kinds the same envelope
+/// with their own `eventType`; always `eventId` (the event-log id, stable across
+/// retries: de-duplicate on it) and an `optbox` object with the log entry's fields.
+pub fn payload(e: &EventRecord) -> Value {
+    let detail: Value = serde_json::from_str(&e.detail).unwrap_or(Value::Null);
+    let mut new_prefs = ses_prefs(e.new_prefs.as_deref());
+    // An opt-out of an address with no contact is kept as a tombstone.
+    if new_prefs.is_none()
+        && let Some(t) = detail.get("tombstone").filter(|t| t.is_object())
+    {
+        let topics: Vec<Value> = t["opted_out_topics"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|n| json!({"topicName": n, "subscriptionStatus": "OptOut"}))
+                    .collect()
+            })
+            .unwrap_or_default();
+        new_prefs = Some(json!({
+            "unsubscribeAll": t["unsubscribe_all"].as_bool().unwrap_or(false),
+            "topicSubscriptionStatus": topics,
+        }));
+    }
+    let mut out = json!({
+        "eventId": e.id.to_string(),
+        "eventType": if e.kind == "subscription" { "Subscription".to_owned() } else { event_type(&e.kind) },
+    });
+    if let Some(email) = &e.contact_email {
+        out["mail"] = json!({ "destination": [email] });
+    }
+    if e.kind == "subscription" {
+        let mut sub = json!({
+            "contactList": e.list_name,
+            "timestamp": iso(e.created_at),
+            "source": ses_source(e.source.as_deref()),
+        });
+        if let Some(p) = new_prefs {
+            sub["newTopicPreferences"] = p;
+        }
+        if let Some(p) = ses_prefs(e.old_prefs.as_deref()) {
+            sub["oldTopicPreferences"] = p;
+        }
+        out["subscription"] = sub;
+    }
+    out["optbox"] = json!({
+        "kind": e.kind,
+        "timestamp": iso(e.created_at),
+        "source": e.source,
+        "contactList": e.list_name,
+        "topicName": e.topic_name,
+        "contact": e.contact_email,
+        "detail": detail,
+    });
+    out
+}
+
+/// Builds the HTTP client webhook requests use.
+pub fn client(s: &WebhookSettings) -> reqwest::Client {
+    let timeout = Duration::from_millis(s.webhook_timeout_ms.max(1));
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("optbox-webhooks/", env!("CARGO_PKG_VERSION")))
+        .pool_max_idle_per_host(s.webhook_concurrency.max(1))
+        .build()
+        .expect("static client configuration")
+}
+
+/// The answer of one attempt: the HTTP status, or why there was none.
+pub type SendResult = Result<u16, (Option<u16>, String)>;
+
+/// Sends one signed payload; success is any 2xx.
+pub async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    event_id: &str,
+    attempt: i64,
+    body: Vec<u8>,
+) -> SendResult {
+    let t = now_ms() / 1000;
+    let sig = signature(secret.as_bytes(), t, &body);
+    let resp = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("optbox-signature", sig)
+        .header("optbox-event-id", event_id)
+        .header("optbox-delivery-attempt", attempt.to_string())
+        .body(body)
+        .send()
+        .await;
+    match resp {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            // Read the (small) answer so the connection can be reused.
+            let _ = r.bytes().await;
+            if (200..300).contains(&status) {
+                Ok(status)
+            } else {
+                Err((Some(status), format!("HTTP {status}")))
+            }
+        }
+        Err(e) => {
+            let kind = if e.is_timeout() {
+                "timeout"
+            } else if e.is_connect() {
+                "cannot connect"
+            } else {
+                "request failed"
+            };
+            // reqwest's message hides the cause (refused, TLS, DNS): append the chain.
+            let mut msg = format!("{kind}: {e}");
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                msg.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            msg.truncate(500);
+            Err((None, msg))
+        }
+    }
+}
+
+async fn attempt(
+    client: &reqwest::Client,
+    s: &WebhookSettings,
+    c: ClaimedDelivery,
+) -> DeliveryOutcome {
+    let body = serde_json::to_vec(&payload(&c.event)).unwrap_or_default();
+    let result = send(
+        client,
+        &c.webhook.url,
+        &c.webhook.secret,
+        &c.event.id.to_string(),
+        c.attempt,
+        body,
+    )
+    .await;
+    match result {
+        Ok(status) => DeliveryOutcome::Delivered {
+            id: c.id,
+            http_status: status as i64,
+        },
+        Err((status, error)) => {
+            let now = now_ms();
+            let window_ms = (s.webhook_retry_window_secs as i64).saturating_mul(1000);
+            let retry_at = if now - c.created_at >= window_ms {
+                None
+            } else {
+                use rand::Rng;
+                let d = s.retry_delay_ms(c.attempt);
+                let jittered = rand::thread_rng().gen_range(d / 2..=d.max(1));
+                Some(now + jittered as i64)
+            };
+            tracing::warn!(
+                webhook = c.webhook.id,
+                event = c.event.id,
+                attempt = c.attempt,
+                dead = retry_at.is_none(),
+                %error,
+                "webhook delivery failed"
+            );
+            DeliveryOutcome::Failed {
+                id: c.id,
+                attempt: c.attempt,
+                webhook_id: c.webhook.id,
+                event_id: c.event.id,
+                http_status: status.map(i64::from),
+                error,
+                retry_at,
+            }
+        }
+    }
+}
+
+/// A running outbox worker.
+pub struct Worker {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    claimer: tokio::task::JoinHandle<()>,
+    acker: tokio::task::JoinHandle<()>,
+}
+
+impl Worker {
+    /// Stops claiming, waits for the requests in flight (at most the timeout) and records
+    /// their outcomes, so a graceful shutdown leaves nothing to deliver twice.
+    pub async fn shutdown(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.claimer.await;
+        let _ = self.acker.await;
+    }
+}
+
+/// Starts the outbox worker: claims due deliveries, sends them with up to
+/// `webhook_concurrency` requests in flight, and records outcomes in batches. Deliveries
+/// claimed by a process that dies are retried by any instance when their lease ends.
+pub fn start_worker(store: DynStore, s: WebhookSettings) -> Worker {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let client = client(&s);
+    let s = Arc::new(s);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<DeliveryOutcome>();
+    let acker_store = store.clone();
+    let acker = tokio::spawn(async move {
+        let mut buf = Vec::with_capacity(1024);
+        while ack_rx.recv_many(&mut buf, 1024).await > 0 {
+            for n in 0.. {
+                match acker_store.finish_deliveries(&buf).await {
+                    Ok(()) => break,
+                    // Not recorded means delivered again after the lease: at least once.
+                    Err(e) if n >= 5 => {
+                        tracing::error!(error = %e, "cannot record webhook outcomes");
+                        break;
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200 << n)).await,
+                }
+            }
+            buf.clear();
+        }
+    });
+    let stopping = stop.clone();
+    let claimer = tokio::spawn(async move {
+        let max = s.webhook_concurrency.max(1);
+        let sem = Arc::new(Semaphore::new(max));
+        let poll = Duration::from_millis(s.webhook_poll_ms.max(1));
+        while !stopping.load(Ordering::SeqCst) {
+            let free = sem.available_permits();
+            if free == 0 {
+                drop(sem.acquire().await);
+                continue;
+            }
+            let now = now_ms();
+            match store.deliveries_due(now).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tokio::time::sleep(poll).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook outbox unavailable");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
+            let claims = match store
+                .claim_deliveries(now, now + s.lease_ms(), free.min(256) as u32)
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim webhook deliveries");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if claims.is_empty() {
+                tokio::time::sleep(poll).await;
+                continue;
+            }
+            for c in claims {
+                let Ok(permit) = sem.clone().acquire_owned().await else {
+                    return;
+                };
+                let (client, s, ack) = (client.clone(), s.clone(), ack_tx.clone());
+                tokio::spawn(async move {
+                    let outcome = attempt(&client, &s, c).await;
+                    let _ = ack.send(outcome);
+                    drop(permit);
+                });
+            }
+        }
+        // Every permit back means every request in flight has answered; dropping the
+        // last sender then lets the acker record them and end.
+        let _ = sem.acquire_many(max as u32).await;
+    });
+    Worker {
+        stop,
+        claimer,
+        acker,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_is_hmac_sha256_of_timestamp_dot_body() {
+        // Checked with: printf '1700000000.{"a":1}' | openssl dgst -sha256 -hmac whsec
+        let s = signature(b"whsec", 1_700_000_000, br#"{"a":1}"#);
+        assert_eq!(
+            s,
+            "t=1700000000,v1=8ad37ba156048ae0e0a5533c75cdf26fee88b07f93cb57ee4c80adb053012032"
+        );
+    }
+
+    #[test]
+    fn retries_double_up_to_the_cap_and_cover_a_day() {
+        let s = WebhookSettings::default();
+        assert_eq!(s.retry_delay_ms(1), 5_000);
+        assert_eq!(s.retry_delay_ms(2), 10_000);
+        assert_eq!(s.retry_delay_ms(30), 3_600_000);
+        assert!(s.lease_ms() > s.webhook_timeout_ms as i64);
+    }
+
+    #[test]
+    fn subscription_events_take_the_ses_shape() {
+        let e = EventRecord {
+            id: 7,
+            created_at: 1_700_000_000_123,
+            kind: "subscription".into(),
+            source: Some("UnsubscribeHeader".into()),
+            list_name: Some("news".into()),
+            topic_name: Some("weekly".into()),
+            contact_email: Some("a@example.com".into()),
+            old_prefs: Some(
+                r#"{"unsubscribe_all":false,"topics":[{"topic":"weekly","status":"OPT_IN"}]}"#
+                    .into(),
+            ),
+            new_prefs: Some(
+                r#"{"unsubscribe_all":false,"topics":[{"topic":"weekly","status":"OPT_OUT"}]}"#
+                    .into(),
+            ),
+            ip_hash: None,
+            user_agent: None,
+            detail: "{}".into(),
+        };
+        let p = payload(&e);
+        assert_eq!(p["eventId"], "7");
+        assert_eq!(p["eventType"], "Subscription");
+        assert_eq!(p["mail"]["destination"][0], "a@example.com");
+        let sub = &p["subscription"];
+        assert_eq!(sub["contactList"], "news");
+        assert_eq!(sub["source"], "UnsubscribeHeader");
+        assert_eq!(sub["timestamp"], "2023-11-14T22:13:20.123Z");
+        assert_eq!(
+            sub["oldTopicPreferences"]["topicSubscriptionStatus"][0]["subscriptionStatus"],
+            "OptIn"
+        );
+        assert_eq!(
+            sub["newTopicPreferences"]["topicSubscriptionStatus"][0]["subscriptionStatus"],
+            "OptOut"
+        );
+        assert_eq!(event_type("contact.created"), "ContactCreated");
+    }
+}

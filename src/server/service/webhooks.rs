@@ -1,0 +1,141 @@
+//! Webhook destinations (CRUD, test delivery, delivery log, replay) and event-log
+//! queries. Delivery itself runs in the outbox worker (`server::events`).
+
+use super::{ServiceError, ServiceResult};
+use crate::server::events::{self, EVENT_KINDS, WebhookSettings};
+use crate::server::store::{
+    DeliveryRecord, DeliveryStatus, EventQuery, EventRecord, NewWebhook, Store, StoreError,
+    WebhookRecord, now_ms,
+};
+
+fn not_found(id: i64) -> impl Fn(StoreError) -> ServiceError {
+    move |e| match e {
+        StoreError::NotFound => ServiceError::NotFound(format!("no webhook with id {id}")),
+        other => other.into(),
+    }
+}
+
+/// Validates and stores a destination. `events` empty means every kind except
+/// `webhook.failed`; `all` or `*` say the same explicitly.
+pub async fn add(
+    store: &dyn Store,
+    url: &str,
+    secret: &str,
+    events: &[String],
+    list: Option<&str>,
+) -> ServiceResult<WebhookRecord> {
+    let url = url.trim();
+    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
+        return Err(ServiceError::BadRequest(format!(
+            "the webhook URL must start with http:// or https://, got {url:?}"
+        )));
+    }
+    if reqwest::Url::parse(url).is_err() {
+        return Err(ServiceError::BadRequest(format!(
+            "{url:?} is not a valid URL"
+        )));
+    }
+    if secret.len() < 16 {
+        return Err(ServiceError::BadRequest(
+            "the webhook secret must be at least 16 characters".into(),
+        ));
+    }
+    let mut kinds: Vec<String> = Vec::new();
+    for e in events.iter().flat_map(|e| e.split(',')) {
+        let e = e.trim();
+        if e.is_empty() || e == "all" || e == "*" {
+            continue;
+        }
+        if !EVENT_KINDS.contains(&e) {
+            return Err(ServiceError::BadRequest(format!(
+                "unknown event type {e:?}; known: {}",
+                EVENT_KINDS.join(", ")
+            )));
+        }
+        if !kinds.iter().any(|k| k == e) {
+            kinds.push(e.to_owned());
+        }
+    }
+    if let Some(l) = list {
+        store.get_list(l).await.map_err(|e| match e {
+            StoreError::NotFound => ServiceError::NotFound(format!("no list named {l:?}")),
+            other => other.into(),
+        })?;
+    }
+    Ok(store
+        .create_webhook(&NewWebhook {
+            url: url.to_owned(),
+            secret: secret.to_owned(),
+            event_types: kinds,
+            list_name: list.map(str::to_owned),
+        })
+        .await?)
+}
+
+pub async fn list(store: &dyn Store) -> ServiceResult<Vec<WebhookRecord>> {
+    Ok(store.list_webhooks().await?)
+}
+
+pub async fn get(store: &dyn Store, id: i64) -> ServiceResult<WebhookRecord> {
+    store.get_webhook(id).await.map_err(not_found(id))
+}
+
+/// Removes a destination and its pending deliveries.
+pub async fn remove(store: &dyn Store, id: i64) -> ServiceResult<()> {
+    store.delete_webhook(id).await.map_err(not_found(id))
+}
+
+/// Sends a signed sample `Subscription` event straight to the destination (not through
+/// the outbox) and returns the HTTP status of a 2xx answer.
+pub async fn test(store: &dyn Store, settings: &WebhookSettings, id: i64) -> ServiceResult<u16> {
+    let hook = get(store, id).await?;
+    let sample = EventRecord {
+        id: 0,
+        created_at: now_ms(),
+        kind: "subscription".into(),
+        source: Some("UnsubscribeHeader".into()),
+        list_name: Some(
+            hook.list_name
+                .clone()
+                .unwrap_or_else(|| "optbox-test".into()),
+        ),
+        topic_name: None,
+        contact_email: Some("test@example.com".into()),
+        old_prefs: Some(r#"{"unsubscribe_all":false,"topics":[]}"#.into()),
+        new_prefs: Some(r#"{"unsubscribe_all":true,"topics":[]}"#.into()),
+        ip_hash: None,
+        user_agent: None,
+        detail: r#"{"test":true}"#.into(),
+    };
+    let mut body = events::payload(&sample);
+    let event_id = format!("test-{}", now_ms());
+    body["eventId"] = event_id.clone().into();
+    let client = events::client(settings);
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    events::send(&client, &hook.url, &hook.secret, &event_id, 1, bytes)
+        .await
+        .map_err(|(_, e)| ServiceError::BadRequest(format!("test delivery failed: {e}")))
+}
+
+/// A destination's delivery log, newest first.
+pub async fn deliveries(
+    store: &dyn Store,
+    id: i64,
+    status: Option<DeliveryStatus>,
+    before: Option<i64>,
+    limit: u32,
+) -> ServiceResult<Vec<DeliveryRecord>> {
+    get(store, id).await?;
+    Ok(store.list_deliveries(id, status, before, limit).await?)
+}
+
+/// Puts dead-lettered deliveries back in the queue (one, or all of the destination's).
+pub async fn replay(store: &dyn Store, id: i64, delivery: Option<i64>) -> ServiceResult<u64> {
+    get(store, id).await?;
+    Ok(store.replay_deliveries(id, delivery).await?)
+}
+
+/// The event log, filtered and keyset-paged (newest first).
+pub async fn events(store: &dyn Store, q: &EventQuery) -> ServiceResult<Vec<EventRecord>> {
+    Ok(store.query_events(q).await?)
+}

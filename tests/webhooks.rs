@@ -1,0 +1,832 @@
+//! Webhooks on SQLite and PostgreSQL, against a real HTTP receiver: the SES
+//! `Subscription` payload and its signature, retries while the receiver is down, dead
+//! letters and replay, event-log queries, a killed instance, and two instances sharing
+//! one PostgreSQL outbox.
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use common::{TestApp, TestDb, spawn_with};
+use hmac::{Hmac, Mac};
+use optbox::domain::*;
+use optbox::server::config::Settings;
+use optbox::server::service::{recipient, webhooks as wh};
+use optbox::server::store::*;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "whsec-0123456789abcdef";
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name("sqlite").await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name("postgres").await;
+                }
+            )*
+        }
+    };
+}
+
+both!(
+    events_arrive_signed_in_the_ses_subscription_shape,
+    a_receiver_that_is_down_gets_every_event_once_it_is_back,
+    deliveries_are_dead_lettered_after_the_window_and_replayable,
+    the_event_log_filters_and_pages_by_list_topic_contact_type_and_time,
+    a_killed_instance_loses_no_delivery,
+    the_cli_adds_lists_tests_and_removes_webhooks,
+    sigterm_lets_deliveries_in_flight_finish_and_records_them,
+);
+
+// ---------------------------------------------------------------- the receiver
+
+/// One request as the receiver saw it.
+#[derive(Debug, Clone)]
+struct Hit {
+    event_id: String,
+    body: Value,
+    signature_ok: bool,
+    /// What the receiver answered.
+    status: u16,
+}
+
+#[derive(Default)]
+struct Seen {
+    hits: Vec<Hit>,
+    in_flight: HashMap<String, u32>,
+    /// Event ids that were being handled twice at the same moment.
+    concurrent: Vec<String>,
+}
+
+#[derive(Clone)]
+struct Receiver {
+    seen: Arc<Mutex<Seen>>,
+    /// The status to answer with.
+    answer: Arc<AtomicU16>,
+    /// How long to take per request.
+    delay_ms: Arc<AtomicU64>,
+    addr: SocketAddr,
+    server: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+}
+
+fn verify(sig: &str, body: &[u8]) -> bool {
+    let Some((t, v1)) = sig.strip_prefix("t=").and_then(|s| s.split_once(",v1=")) else {
+        return false;
+    };
+    let Ok(ts) = t.parse::<i64>() else {
+        return false;
+    };
+    if (now_ms() / 1000 - ts).abs() > 300 {
+        return false;
+    }
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    m.update(format!("{t}.").as_bytes());
+    m.update(body);
+    let want: String = m
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    want == v1
+}
+
+async fn receive(State(r): State<Receiver>, req: Request) -> StatusCode {
+    let sig = req
+        .headers()
+        .get("optbox-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let event_id = v["eventId"].as_str().unwrap_or("").to_owned();
+    {
+        let mut s = r.seen.lock().unwrap();
+        let n = s.in_flight.entry(event_id.clone()).or_default();
+        *n += 1;
+        if *n > 1 {
+            s.concurrent.push(event_id.clone());
+        }
+    }
+    let delay = r.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let status = r.answer.load(Ordering::SeqCst);
+    let mut s = r.seen.lock().unwrap();
+    *s.in_flight.get_mut(&event_id).unwrap() -= 1;
+    s.hits.push(Hit {
+        event_id,
+        signature_ok: verify(&sig, &body),
+        body: v,
+        status,
+    });
+    StatusCode::from_u16(status).unwrap()
+}
+
+impl Receiver {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let r = Receiver {
+            seen: Default::default(),
+            answer: Arc::new(AtomicU16::new(200)),
+            delay_ms: Arc::new(AtomicU64::new(0)),
+            addr: listener.local_addr().unwrap(),
+            server: Default::default(),
+        };
+        r.serve(listener);
+        r
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(self.clone());
+        let h = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        *self.server.lock().unwrap() = Some(h);
+    }
+
+    /// Stops listening: connections are refused until `up`.
+    fn down(&self) {
+        if let Some(h) = self.server.lock().unwrap().take() {
+            h.abort();
+        }
+    }
+
+    async fn up(&self) {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.set_reuseaddr(true).unwrap();
+        let t = Instant::now();
+        loop {
+            match sock.bind(self.addr) {
+                Ok(()) => break,
+                Err(e) => {
+                    assert!(t.elapsed() < Duration::from_secs(5), "rebind: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        self.serve(sock.listen(1024).unwrap());
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    fn hits(&self) -> Vec<Hit> {
+        self.seen.lock().unwrap().hits.clone()
+    }
+
+    /// Event ids answered with a 2xx, with how often.
+    fn delivered(&self) -> HashMap<String, usize> {
+        let mut m = HashMap::new();
+        for h in self.hits().iter().filter(|h| h.status < 300) {
+            *m.entry(h.event_id.clone()).or_default() += 1;
+        }
+        m
+    }
+
+    /// Waits until every id in `ids` was answered with a 2xx.
+    async fn wait_for(&self, ids: &[String], within: Duration) {
+        let t = Instant::now();
+        loop {
+            let d = self.delivered();
+            let missing: Vec<_> = ids.iter().filter(|i| !d.contains_key(*i)).collect();
+            if missing.is_empty() {
+                return;
+            }
+            assert!(
+                t.elapsed() < within,
+                "not delivered within {within:?}: {} of {} missing, e.g. {:?}",
+                missing.len(),
+                ids.len(),
+                &missing[..missing.len().min(5)]
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- helpers
+
+fn fast(s: &mut Settings) {
+    s.webhooks.webhook_timeout_ms = 1_000;
+    s.webhooks.webhook_retry_base_ms = 100;
+    s.webhooks.webhook_retry_max_ms = 400;
+    s.webhooks.webhook_poll_ms = 20;
+}
+
+fn topic(name: &str) -> Topic {
+    Topic {
+        name: TopicName::parse(name).unwrap(),
+        display_name: name.into(),
+        description: String::new(),
+        default_status: SubscriptionStatus::OptIn,
+        hidden: false,
+    }
+}
+
+async fn make_list(store: &dyn Store, name: &str) -> ContactList {
+    let def = ListDefinition {
+        topics: vec![topic("weekly"), topic("offers")],
+        ..Default::default()
+    };
+    store.create_list(name, &def, None).await.unwrap()
+}
+
+async fn add_contact(store: &dyn Store, list: &ContactList, email: &str) -> Contact {
+    let nc = NewContact {
+        email: EmailAddress::parse(email).unwrap(),
+        unsubscribe_all: false,
+        preferences: vec![],
+        attributes: String::new(),
+    };
+    store
+        .create_contact(list, &nc, &Audit::new(Source::Api))
+        .await
+        .unwrap()
+}
+
+/// The ids of events of `kind` in the log, as webhook `eventId`s.
+async fn event_ids(store: &dyn Store, kind: &str) -> Vec<String> {
+    let q = EventQuery {
+        kind: Some(kind.into()),
+        limit: 1000,
+        ..Default::default()
+    };
+    store
+        .query_events(&q)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id.to_string())
+        .collect()
+}
+
+async fn hook(app: &TestApp, r: &Receiver, events: &[&str], list: Option<&str>) -> i64 {
+    let events: Vec<String> = events.iter().map(|s| s.to_string()).collect();
+    wh::add(&*app.store, &r.url(), SECRET, &events, list)
+        .await
+        .unwrap()
+        .id
+}
+
+// ---------------------------------------------------------------- tests
+
+async fn events_arrive_signed_in_the_ses_subscription_shape(backend: &str) {
+    let app = spawn_with(backend, fast).await;
+    let r = Receiver::start().await;
+    let other = Receiver::start().await;
+    let store = &*app.store;
+    let list = make_list(store, "news").await;
+    make_list(store, "other").await;
+    let all = hook(&app, &r, &[], None).await;
+    // Only subscription changes of another list: must see nothing here.
+    hook(&app, &other, &["subscription"], Some("other")).await;
+    add_contact(store, &list, "ann@example.com").await;
+
+    // A real RFC 8058 one-click POST for one topic.
+    let email = EmailAddress::parse("ann@example.com").unwrap();
+    let url = recipient::url_for(
+        &app.keys,
+        &app.base,
+        &list.name,
+        Some(TopicName::parse("weekly").unwrap()),
+        &email,
+    );
+    let t = Instant::now();
+    let resp = app
+        .client
+        .post(&url)
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let subs = event_ids(store, "subscription").await;
+    assert_eq!(subs.len(), 1);
+    r.wait_for(&subs, Duration::from_secs(5)).await;
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "lag {:?}",
+        t.elapsed()
+    );
+    let created = event_ids(store, "contact.created").await;
+    r.wait_for(&created, Duration::from_secs(5)).await;
+
+    let hits = r.hits();
+    assert!(
+        hits.iter().all(|h| h.signature_ok),
+        "every signature verifies"
+    );
+    let sub = &hits.iter().find(|h| h.event_id == subs[0]).unwrap().body;
+    assert_eq!(sub["eventType"], "Subscription");
+    assert_eq!(sub["mail"]["destination"][0], "ann@example.com");
+    let s = &sub["subscription"];
+    assert_eq!(s["contactList"], "news");
+    assert_eq!(s["source"], "UnsubscribeHeader");
+    assert!(s["timestamp"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(s["oldTopicPreferences"]["unsubscribeAll"], false);
+    assert_eq!(s["newTopicPreferences"]["unsubscribeAll"], false);
+    assert_eq!(
+        s["newTopicPreferences"]["topicSubscriptionStatus"][0],
+        serde_json::json!({"topicName": "weekly", "subscriptionStatus": "OptOut"})
+    );
+    assert_eq!(
+        s["oldTopicPreferences"]["topicSubscriptionStatus"],
+        serde_json::json!([])
+    );
+    let created_body = &hits.iter().find(|h| h.event_id == created[0]).unwrap().body;
+    assert_eq!(created_body["eventType"], "ContactCreated");
+
+    // The delivery log says delivered, once each.
+    let log = wh::deliveries(store, all, None, None, 100).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(
+        log.iter()
+            .all(|d| d.status == DeliveryStatus::Delivered && d.attempts == 1)
+    );
+    // `webhooks test` sends a signed sample straight away.
+    assert_eq!(wh::test(store, &app_settings(), all).await.unwrap(), 200);
+    let last = r.hits().pop().unwrap();
+    assert!(last.event_id.starts_with("test-") && last.signature_ok);
+    // The filtered destination saw nothing of list "news".
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(other.hits().is_empty());
+    // Bad destinations are refused.
+    assert!(wh::add(store, "ftp://x", SECRET, &[], None).await.is_err());
+    assert!(wh::add(store, &r.url(), "short", &[], None).await.is_err());
+    assert!(
+        wh::add(store, &r.url(), SECRET, &["bogus".into()], None)
+            .await
+            .is_err()
+    );
+    wh::remove(store, all).await.unwrap();
+    assert!(wh::list(store).await.unwrap().iter().all(|h| h.id != all));
+    app.stop().await;
+}
+
+fn app_settings() -> optbox::server::events::WebhookSettings {
+    let mut s = Settings::default();
+    fast(&mut s);
+    s.webhooks
+}
+
+async fn a_receiver_that_is_down_gets_every_event_once_it_is_back(backend: &str) {
+    let app = spawn_with(backend, fast).await;
+    let r = Receiver::start().await;
+    let store = &*app.store;
+    let list = make_list(store, "news").await;
+    hook(&app, &r, &["contact.created"], None).await;
+    // First it answers 503, then it is not there at all, then it is back.
+    r.answer.store(503, Ordering::SeqCst);
+    for i in 0..20 {
+        add_contact(store, &list, &format!("c{i}@example.com")).await;
+    }
+    let ids = event_ids(store, "contact.created").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    r.down();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    r.answer.store(200, Ordering::SeqCst);
+    r.up().await;
+    r.wait_for(&ids, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let hits = r.hits();
+    assert!(hits.iter().any(|h| h.status == 503), "failures were seen");
+    for id in &ids {
+        let seq: Vec<u16> = hits
+            .iter()
+            .filter(|h| &h.event_id == id)
+            .map(|h| h.status)
+            .collect();
+        // Failures, then exactly one success, never a success twice.
+        assert_eq!(
+            seq.iter().filter(|s| **s == 200).count(),
+            1,
+            "{id}: {seq:?}"
+        );
+        assert_eq!(*seq.last().unwrap(), 200, "{id}: {seq:?}");
+    }
+    let hook_id = wh::list(store).await.unwrap()[0].id;
+    let log = wh::deliveries(store, hook_id, None, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 20);
+    assert!(log.iter().all(|d| d.status == DeliveryStatus::Delivered));
+    assert!(log.iter().all(|d| d.attempts >= 2), "each was retried");
+    app.stop().await;
+}
+
+async fn deliveries_are_dead_lettered_after_the_window_and_replayable(backend: &str) {
+    let app = spawn_with(backend, |s| {
+        fast(s);
+        s.webhooks.webhook_retry_window_secs = 1;
+    })
+    .await;
+    let r = Receiver::start().await;
+    let watcher = Receiver::start().await;
+    let store = &*app.store;
+    let list = make_list(store, "news").await;
+    let id = hook(&app, &r, &["contact.created"], None).await;
+    // A second destination told about failures of the others.
+    hook(&app, &watcher, &["webhook.failed"], None).await;
+    r.answer.store(500, Ordering::SeqCst);
+    add_contact(store, &list, "ann@example.com").await;
+    add_contact(store, &list, "bob@example.com").await;
+    let t = Instant::now();
+    loop {
+        let dead = wh::deliveries(store, id, Some(DeliveryStatus::Dead), None, 10)
+            .await
+            .unwrap();
+        if dead.len() == 2 {
+            assert!(dead.iter().all(|d| d.attempts >= 2));
+            assert_eq!(dead[0].last_status, Some(500));
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "not dead-lettered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Each dead letter is in the event log, and reaches the watcher (not the dead hook).
+    let failed = event_ids(store, "webhook.failed").await;
+    assert_eq!(failed.len(), 2);
+    watcher.wait_for(&failed, Duration::from_secs(5)).await;
+    let f = &watcher.hits()[0].body;
+    assert_eq!(f["eventType"], "WebhookFailed");
+    assert_eq!(f["optbox"]["detail"]["webhookId"], id);
+    assert!(
+        r.hits()
+            .iter()
+            .all(|h| h.body["eventType"] != "WebhookFailed")
+    );
+
+    r.answer.store(200, Ordering::SeqCst);
+    let before = r.hits().len();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(r.hits().len(), before, "dead letters are not retried");
+    assert_eq!(wh::replay(store, id, None).await.unwrap(), 2);
+    let ids = event_ids(store, "contact.created").await;
+    r.wait_for(&ids, Duration::from_secs(5)).await;
+    app.stop().await;
+}
+
+async fn the_event_log_filters_and_pages_by_list_topic_contact_type_and_time(backend: &str) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let store = &*store;
+    let a = make_list(store, "a").await;
+    let b = make_list(store, "b").await;
+    for i in 0..5 {
+        add_contact(store, &a, &format!("a{i}@example.com")).await;
+    }
+    // Clear of the millisecond before and after, so the split is exact.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let mid = now_ms();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    add_contact(store, &b, "b0@example.com").await;
+    let change = ContactChange {
+        unsubscribe_all: None,
+        preferences: Some((
+            PrefMode::Merge,
+            vec![(
+                TopicName::parse("offers").unwrap(),
+                SubscriptionStatus::OptOut,
+            )],
+        )),
+        attributes: None,
+    };
+    let audit = Audit::new(Source::Admin);
+    for e in ["a1@example.com", "a3@example.com"] {
+        store
+            .update_contact(&a, &EmailAddress::parse(e).unwrap(), &change, &audit)
+            .await
+            .unwrap();
+    }
+    let q = |f: fn(&mut EventQuery)| {
+        let mut q = EventQuery {
+            limit: 100,
+            ..Default::default()
+        };
+        f(&mut q);
+        q
+    };
+    let by = |q: EventQuery| async move { store.query_events(&q).await.unwrap() };
+    assert_eq!(by(q(|q| q.list = Some("a".into()))).await.len(), 7);
+    assert_eq!(by(q(|q| q.list = Some("b".into()))).await.len(), 1);
+    let offers = by(q(|q| q.topic = Some("offers".into()))).await;
+    assert_eq!(offers.len(), 2);
+    assert!(offers.iter().all(|e| e.kind == "subscription"
+        && e.source.as_deref() == Some("Admin")
+        && e.old_prefs.is_some()
+        && e.new_prefs.is_some()));
+    let ann = by(q(|q| q.contact = Some("a3@example.com".into()))).await;
+    assert_eq!(
+        ann.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        ["subscription", "contact.created"]
+    );
+    assert_eq!(
+        by(q(|q| q.kind = Some("contact.created".into())))
+            .await
+            .len(),
+        6
+    );
+    let mut late = q(|_| {});
+    late.since_ms = Some(mid);
+    assert_eq!(by(late).await.len(), 3);
+    let mut early = q(|_| {});
+    early.until_ms = Some(mid + 1);
+    assert_eq!(by(early).await.len(), 5);
+    let mut both = q(|q| q.list = Some("a".into()));
+    both.kind = Some("subscription".into());
+    assert_eq!(by(both).await.len(), 2);
+    // Keyset pages of 3: newest first, disjoint, together everything.
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .query_events(&EventQuery {
+                before_id: before,
+                limit: 3,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.windows(2).all(|w| w[0].id > w[1].id));
+        before = Some(page.last().unwrap().id);
+        seen.extend(page.into_iter().map(|e| e.id));
+    }
+    assert_eq!(seen.len(), 8);
+    db.cleanup().await;
+}
+
+// ---------------------------------------------------------------- real processes
+
+struct Proc(std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_optbox(url: &str) -> Proc {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_optbox"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("OPTBOX_DATABASE_URL", url)
+        .env("OPTBOX_LISTEN", &listen)
+        .env("OPTBOX_WEBHOOK_TIMEOUT_MS", "1000")
+        .env("OPTBOX_WEBHOOK_RETRY_BASE_MS", "100")
+        .env("OPTBOX_WEBHOOK_RETRY_MAX_MS", "400")
+        .env("OPTBOX_WEBHOOK_POLL_MS", "20")
+        .env("OPTBOX_WEBHOOK_CONCURRENCY", "8")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    Proc(child)
+}
+
+async fn a_killed_instance_loses_no_delivery(backend: &str) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let r = Receiver::start().await;
+    // Slow answers, so that requests are in flight when the process dies.
+    r.delay_ms.store(150, Ordering::SeqCst);
+    let list = make_list(&*store, "news").await;
+    wh::add(&*store, &r.url(), SECRET, &[], None).await.unwrap();
+    for i in 0..40 {
+        add_contact(&*store, &list, &format!("c{i}@example.com")).await;
+    }
+    let ids = event_ids(&*store, "contact.created").await;
+    let first = spawn_optbox(&db.url);
+    let t = Instant::now();
+    while r.hits().len() < 8 {
+        assert!(t.elapsed() < Duration::from_secs(20), "no deliveries began");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(first); // SIGKILL, mid-delivery
+    let got_before = r.delivered().len();
+    assert!(got_before < ids.len(), "killed before the end");
+    let _second = spawn_optbox(&db.url);
+    r.wait_for(&ids, Duration::from_secs(30)).await;
+    assert!(r.hits().iter().all(|h| h.signature_ok));
+    let t = Instant::now();
+    let hook_id = wh::list(&*store).await.unwrap()[0].id;
+    loop {
+        let log = wh::deliveries(&*store, hook_id, None, None, 100)
+            .await
+            .unwrap();
+        if log.iter().all(|d| d.status == DeliveryStatus::Delivered) {
+            assert_eq!(log.len(), 40);
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "outbox not settled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(_second);
+    db.cleanup().await;
+}
+
+async fn sigterm_lets_deliveries_in_flight_finish_and_records_them(backend: &str) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let r = Receiver::start().await;
+    r.delay_ms.store(300, Ordering::SeqCst);
+    let list = make_list(&*store, "news").await;
+    let id = wh::add(&*store, &r.url(), SECRET, &[], None)
+        .await
+        .unwrap()
+        .id;
+    for i in 0..30 {
+        add_contact(&*store, &list, &format!("c{i}@example.com")).await;
+    }
+    let mut p = spawn_optbox(&db.url);
+    let t = Instant::now();
+    while r.seen.lock().unwrap().in_flight.values().sum::<u32>() == 0 {
+        assert!(t.elapsed() < Duration::from_secs(20), "no deliveries began");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &p.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = p.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    // Every request that was answered is recorded as delivered; nothing was left claimed.
+    let answered = r.delivered();
+    assert!(!answered.is_empty());
+    let log = wh::deliveries(&*store, id, None, None, 100).await.unwrap();
+    let delivered: Vec<_> = log
+        .iter()
+        .filter(|d| d.status == DeliveryStatus::Delivered)
+        .collect();
+    assert_eq!(delivered.len(), answered.len(), "{log:?}");
+    assert!(
+        log.iter()
+            .all(|d| d.status == DeliveryStatus::Delivered || d.attempts == 0),
+        "a claimed delivery was abandoned: {log:?}"
+    );
+    db.cleanup().await;
+}
+
+async fn cli(url: &str, args: &[&str]) -> std::process::Output {
+    let (url, args): (String, Vec<String>) =
+        (url.to_owned(), args.iter().map(|s| s.to_string()).collect());
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_optbox"))
+            .args(&args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("OPTBOX_DATABASE_URL", url)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+async fn the_cli_adds_lists_tests_and_removes_webhooks(backend: &str) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    make_list(&*store, "news").await;
+    let r = Receiver::start().await;
+    let out = cli(
+        &db.url,
+        &[
+            "webhooks",
+            "add",
+            "--url",
+            &r.url(),
+            "--secret",
+            SECRET,
+            "--events",
+            "subscription,contact.deleted",
+            "--list",
+            "news",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let hook = store.get_webhook(id.parse().unwrap()).await.unwrap();
+    assert_eq!(hook.event_types, ["subscription", "contact.deleted"]);
+    assert_eq!(hook.list_name.as_deref(), Some("news"));
+
+    let out = cli(&db.url, &["webhooks", "list"]).await;
+    let listed = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        listed.starts_with(&format!("{id}\t{}", r.url())),
+        "{listed}"
+    );
+    assert!(!listed.contains(SECRET), "secrets are never listed");
+
+    let out = cli(&db.url, &["webhooks", "test", &id]).await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "delivered: HTTP 200"
+    );
+    let hit = r.hits().pop().unwrap();
+    assert!(hit.signature_ok && hit.event_id.starts_with("test-"));
+    assert_eq!(hit.body["subscription"]["contactList"], "news");
+
+    let out = cli(&db.url, &["webhooks", "remove", &id]).await;
+    assert!(out.status.success());
+    let out = cli(&db.url, &["webhooks", "remove", &id]).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        err.trim(),
+        format!("optbox: error: no webhook with id {id}")
+    );
+    let out = cli(
+        &db.url,
+        &["webhooks", "add", "--url", "nope", "--secret", SECRET],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert_eq!(String::from_utf8(out.stderr).unwrap().lines().count(), 1);
+    db.cleanup().await;
+}
+
+/// Several instances on one PostgreSQL: every event delivered, none by two instances at
+/// the same moment (row locks plus leases).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_on_one_postgres_share_the_outbox() {
+    let db = TestDb::new("postgres").await;
+    let store = db.store().await;
+    let r = Receiver::start().await;
+    r.delay_ms.store(5, Ordering::SeqCst);
+    let list = make_list(&*store, "news").await;
+    wh::add(&*store, &r.url(), SECRET, &["contact.created".into()], None)
+        .await
+        .unwrap();
+    let a = spawn_optbox(&db.url);
+    let b = spawn_optbox(&db.url);
+    for i in 0..300 {
+        add_contact(&*store, &list, &format!("c{i}@example.com")).await;
+    }
+    let ids = event_ids(&*store, "contact.created").await;
+    assert_eq!(ids.len(), 300);
+    r.wait_for(&ids, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (concurrent, hits) = {
+        let seen = r.seen.lock().unwrap();
+        (seen.concurrent.clone(), seen.hits.clone())
+    };
+    assert!(
+        concurrent.is_empty(),
+        "delivered concurrently: {concurrent:?}"
+    );
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for h in &hits {
+        *count.entry(&h.event_id).or_default() += 1;
+    }
+    let dup: Vec<_> = count.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(dup.is_empty(), "delivered twice: {dup:?}");
+    drop((a, b));
+    db.cleanup().await;
+}
