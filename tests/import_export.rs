@@ -44,6 +44,7 @@ both!(
     json_lines_and_simple_csv,
     export_import_export_round_trips,
     a_killed_import_resumes_where_it_stopped,
+    a_job_runs_in_one_process_at_a_time,
 );
 
 fn topic(name: &str, default: SubscriptionStatus) -> Topic {
@@ -596,4 +597,108 @@ async fn a_killed_import_resumes_where_it_stopped(db: &TestDb) {
     assert_eq!(done.counts.created, n);
     assert_eq!(done.counts.unchanged, 0, "no line applied twice");
     assert_eq!(store.count_contacts(list.id).await.unwrap() as u64, n);
+}
+
+async fn a_job_runs_in_one_process_at_a_time(db: &TestDb) {
+    let store = db.store().await;
+    make_list(&*store, "claim").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "c.csv",
+        format!("{HEADER}a@example.com,,,,\n").as_bytes(),
+    );
+    let req = ImportRequest {
+        list: "claim".into(),
+        path: path.clone(),
+        format: None,
+        action: ImportAction::Put,
+        override_opt_outs: false,
+    };
+    let job = optbox::server::service::import::prepare(&*store, &req)
+        .await
+        .unwrap()
+        .job;
+    let now = optbox::server::store::now_ms();
+    let stale = now - 60_000;
+    assert!(
+        store
+            .claim_import_job(&job.job_id, "h:1", stale, None)
+            .await
+            .unwrap()
+    );
+    // Another process, while the first is alive and recent: refused.
+    assert!(
+        !store
+            .claim_import_job(&job.job_id, "h:2", stale, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_import_job(&job.job_id, "h:2", stale, Some("h:9"))
+            .await
+            .unwrap()
+    );
+    // The claimant is known dead, or silent for longer than the window: taken over.
+    assert!(
+        store
+            .claim_import_job(&job.job_id, "h:2", stale, Some("h:1"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_import_job(&job.job_id, "h:3", now + 60_000, None)
+            .await
+            .unwrap()
+    );
+    // A running job of this very process is not run twice through the service either.
+    let p = optbox::server::service::import::prepare(&*store, &req)
+        .await
+        .unwrap();
+    assert_eq!(
+        p.job.job_id, job.job_id,
+        "the unfinished job is found again"
+    );
+    store
+        .claim_import_job(
+            &job.job_id,
+            &format!("h:{}", std::process::id()),
+            now + 1,
+            None,
+        )
+        .await
+        .unwrap();
+    let mut on_p = |_: &optbox::server::service::import::Progress| {};
+    let mut on_e = |_: &RowError| {};
+    let r = optbox::server::service::import::execute(
+        &*store,
+        p,
+        &Audit::new(Source::Import),
+        &mut on_p,
+        &mut on_e,
+    )
+    .await;
+    assert!(
+        r.unwrap_err()
+            .to_string()
+            .contains("being run by another process")
+    );
+    // Finished jobs are never claimed again.
+    store
+        .finish_import_job(
+            &job.job_id,
+            JobStatus::Completed,
+            None,
+            &Audit::new(Source::Import),
+        )
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .claim_import_job(&job.job_id, "h:4", now + 60_000, None)
+            .await
+            .unwrap()
+    );
 }

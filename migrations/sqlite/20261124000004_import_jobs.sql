@@ -24,6 +24,9 @@ CREATE TABLE import_jobs (
     completed_at        INTEGER,
     -- Set when a process claims the job and with every batch it commits: a job whose
     -- heartbeat is recent is being run, and no second process may claim it.
-    heartbeat_at        INTEGER
+    heartbeat_at        INTEGER,
+    -- host:pid of the process that claimed it; a job whose owner died on this host
+    -- may be taken over at once.
+    claimed_by          TEXT
 );
 CREATE INDEX import_jobs_resume ON import_jobs (list_name, status);

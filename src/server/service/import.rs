@@ -168,6 +168,7 @@ pub async fn prepare(store: &dyn Store, req: &ImportRequest) -> ServiceResult<Pr
                 error: None,
                 created_at: crate::server::store::now_ms(),
                 completed_at: None,
+                claimed_by: None,
             };
             store.create_import_job(&job).await?;
             (job, None)
@@ -200,7 +201,15 @@ pub async fn execute(
         format,
     } = p;
     let stale_before = crate::server::store::now_ms() - STALE_AFTER_MS;
-    if !store.claim_import_job(&job.job_id, stale_before).await? {
+    let me = format!("{}:{}", host_name(), std::process::id());
+    let dead_owner = job
+        .claimed_by
+        .as_deref()
+        .filter(|owner| owner_is_dead(owner));
+    if !store
+        .claim_import_job(&job.job_id, &me, stale_before, dead_owner)
+        .await?
+    {
         return Err(ServiceError::AlreadyExists(format!(
             "import job {} is being run by another process; try again when it has finished",
             job.job_id
@@ -236,6 +245,26 @@ pub async fn execute(
         job: finished,
         resumed_after,
     })
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "localhost".to_owned())
+}
+
+/// A claimant on this host whose process is gone (Linux: no `/proc/PID`). Claimants on
+/// other hosts are only presumed dead when their heartbeat is stale.
+fn owner_is_dead(owner: &str) -> bool {
+    let Some((host, pid)) = owner.rsplit_once(':') else {
+        return false;
+    };
+    host == host_name()
+        && Path::new("/proc/self").exists()
+        && pid
+            .parse::<u32>()
+            .is_ok_and(|p| p != std::process::id() && !Path::new(&format!("/proc/{p}")).exists())
 }
 
 /// Runs an import of a local file to the end: [`prepare`] then [`execute`].

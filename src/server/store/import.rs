@@ -134,6 +134,8 @@ pub struct ImportJob {
     pub error: Option<String>,
     pub created_at: i64,
     pub completed_at: Option<i64>,
+    /// `host:pid` of the process that last claimed the job.
+    pub claimed_by: Option<String>,
 }
 
 /// Progress to record with a batch, in its transaction.
@@ -175,6 +177,7 @@ macro_rules! impl_import {
                     error: r.try_get("error")?,
                     created_at: r.try_get("created_at")?,
                     completed_at: r.try_get("completed_at")?,
+                    claimed_by: r.try_get("claimed_by")?,
                 })
             }
 
@@ -229,14 +232,17 @@ macro_rules! impl_import {
                 r.as_ref().map(Self::job_from).transpose()
             }
 
-            async fn claim_import_job_impl(&self, job_id: &str, stale_before: i64) -> StoreResult<bool> {
+            async fn claim_import_job_impl(&self, job_id: &str, me: &str, stale_before: i64, dead_owner: Option<&str>) -> StoreResult<bool> {
                 let done = sqlx::query(
-                    "UPDATE import_jobs SET status = 'PROCESSING', heartbeat_at = $1 WHERE job_id = $2 \
-                     AND status IN ('CREATED', 'PROCESSING') AND (heartbeat_at IS NULL OR heartbeat_at < $3)",
+                    "UPDATE import_jobs SET status = 'PROCESSING', heartbeat_at = $1, claimed_by = $2 WHERE job_id = $3 \
+                     AND status IN ('CREATED', 'PROCESSING') \
+                     AND (heartbeat_at IS NULL OR heartbeat_at < $4 OR claimed_by = $5)",
                 )
                 .bind(now_ms())
+                .bind(me)
                 .bind(job_id)
                 .bind(stale_before)
+                .bind(dead_owner)
                 .execute(&self.write)
                 .await?;
                 Ok(done.rows_affected() == 1)
@@ -294,6 +300,14 @@ macro_rules! impl_import {
                 const CHUNK: usize = 500;
                 let mut counts = ImportCounts::default();
                 let mut tx = self.write.begin().await?;
+                if self.backend() == crate::server::store::Backend::Postgres {
+                    // Every statement below is a key lookup. A list that starts empty has
+                    // no statistics yet, and PostgreSQL would keep choosing sequential
+                    // scans (with 500-item IN lists) as the table grows to millions.
+                    sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await?;
+                }
+                let sqlite = self.backend() == crate::server::store::Backend::Sqlite;
+                let fast = |sql: String| if sqlite { shared::positional(&sql) } else { sql };
                 let topic_ids = Self::q_topic_ids(&mut tx, list.id).await?;
                 let topic_names: HashMap<i64, &str> = topic_ids.iter().map(|(n, id)| (*id, n.as_str())).collect();
 
@@ -302,10 +316,10 @@ macro_rules! impl_import {
                 let mut existing: HashMap<String, Old> = HashMap::new();
                 let keys: Vec<String> = rows.iter().map(|r| r.email.key()).collect();
                 for chunk in keys.chunks(CHUNK) {
-                    let sql = format!(
+                    let sql = fast(format!(
                         "SELECT id, email, email_key, unsubscribe_all, attributes FROM contacts WHERE list_id = $1 AND email_key IN ({})",
                         shared::placeholders(2, chunk.len())
-                    );
+                    ));
                     let mut q = sqlx::query(&sql).bind(list.id);
                     for k in chunk {
                         q = q.bind(k);
@@ -324,10 +338,10 @@ macro_rules! impl_import {
                     let by_id: HashMap<i64, String> = existing.iter().map(|(k, o)| (o.id, k.clone())).collect();
                     let ids: Vec<i64> = by_id.keys().copied().collect();
                     for chunk in ids.chunks(CHUNK) {
-                        let sql = format!(
+                        let sql = fast(format!(
                             "SELECT contact_id, topic_id, opt_in FROM contact_topic_prefs WHERE contact_id IN ({})",
                             shared::placeholders(1, chunk.len())
-                        );
+                        ));
                         let mut q = sqlx::query(&sql);
                         for id in chunk {
                             q = q.bind(*id);
@@ -379,7 +393,7 @@ macro_rules! impl_import {
                         counts.deleted += 1;
                     }
                     for chunk in doomed.chunks(CHUNK) {
-                        let sql = format!("DELETE FROM contacts WHERE id IN ({})", shared::placeholders(1, chunk.len()));
+                        let sql = fast(format!("DELETE FROM contacts WHERE id IN ({})", shared::placeholders(1, chunk.len())));
                         let mut q = sqlx::query(&sql);
                         for id in chunk {
                             q = q.bind(*id);
@@ -395,10 +409,10 @@ macro_rules! impl_import {
                         .collect();
                     let mut tombs: HashMap<Vec<u8>, Tombstone> = HashMap::new();
                     for chunk in fresh.chunks(CHUNK) {
-                        let sql = format!(
+                        let sql = fast(format!(
                             "SELECT email_hash, unsubscribe_all, topics FROM tombstones WHERE list_id = $1 AND email_hash IN ({})",
                             shared::placeholders(2, chunk.len())
-                        );
+                        ));
                         let mut q = sqlx::query(&sql).bind(list.id);
                         for (_, h) in chunk {
                             q = q.bind(h.clone());
@@ -469,22 +483,28 @@ macro_rules! impl_import {
                             "INSERT INTO contacts (list_id, email, email_key, email_hash, unsubscribe_all, attributes, created_at, updated_at) VALUES ",
                         );
                         for i in 0..chunk.len() {
-                            let b = i * 5 + 2;
                             if i > 0 {
                                 sql.push(',');
                             }
-                            sql.push_str(&format!("($1, ${}, ${}, ${}, ${}, ${}, $2, $2)", b + 1, b + 2, b + 3, b + 4, b + 5));
+                            sql.push('(');
+                            for k in 1..=8 {
+                                sql.push_str(&format!("{}${}", if k > 1 { ", " } else { "" }, i * 8 + k));
+                            }
+                            sql.push(')');
                         }
                         sql.push_str(" RETURNING id, email_key");
-                        // $1 is the list, $2 `now`; each row then takes five placeholders.
-                        let mut q = sqlx::query(&sql).bind(list.id).bind(now);
+                        let sql = fast(sql);
+                        let mut q = sqlx::query(&sql);
                         for f in chunk {
                             q = q
+                                .bind(list.id)
                                 .bind(f.row.email.as_str())
                                 .bind(f.row.email.key())
                                 .bind(f.hash.clone())
                                 .bind(f.unsub)
-                                .bind(f.row.attributes.clone().unwrap_or_default());
+                                .bind(f.row.attributes.clone().unwrap_or_default())
+                                .bind(now)
+                                .bind(now);
                         }
                         let ids: HashMap<String, i64> = q
                             .fetch_all(&mut *tx)
@@ -500,10 +520,10 @@ macro_rules! impl_import {
                     }
                     let tomb_hashes: Vec<&Vec<u8>> = inserts.iter().filter(|f| tombs.contains_key(&f.hash)).map(|f| &f.hash).collect();
                     for chunk in tomb_hashes.chunks(CHUNK) {
-                        let sql = format!(
+                        let sql = fast(format!(
                             "DELETE FROM tombstones WHERE list_id = $1 AND email_hash IN ({})",
                             shared::placeholders(2, chunk.len())
-                        );
+                        ));
                         let mut q = sqlx::query(&sql).bind(list.id);
                         for h in chunk {
                             q = q.bind((*h).clone());
@@ -589,6 +609,7 @@ macro_rules! impl_import {
                             sql.push_str(&format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3));
                         }
                         sql.push_str(" ON CONFLICT (contact_id, topic_id) DO UPDATE SET opt_in = excluded.opt_in");
+                        let sql = fast(sql);
                         let mut q = sqlx::query(&sql);
                         for (c, t, o) in chunk {
                             q = q.bind(*c).bind(*t).bind(*o);

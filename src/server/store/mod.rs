@@ -345,9 +345,16 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
         progress: Option<BatchProgress<'_>>,
     ) -> StoreResult<ImportCounts>;
     /// Marks a job finished and writes its `import` event, in one transaction.
-    /// Marks a job PROCESSING for this process; false when it is finished or another
-    /// process has committed a batch of it since `stale_before` (ms).
-    async fn claim_import_job(&self, job_id: &str, stale_before: i64) -> StoreResult<bool>;
+    /// Marks a job PROCESSING for `me` (`host:pid`); false when it is finished, or
+    /// another process has committed a batch of it since `stale_before` (ms) and is not
+    /// `dead_owner` (a claimant known to have died).
+    async fn claim_import_job(
+        &self,
+        job_id: &str,
+        me: &str,
+        stale_before: i64,
+        dead_owner: Option<&str>,
+    ) -> StoreResult<bool>;
     async fn finish_import_job(
         &self,
         job_id: &str,

@@ -106,6 +106,39 @@ pub(super) struct NewEvent<'a> {
 }
 
 /// `$start, $start+1, …` — `n` placeholders for an `IN (…)` list.
+/// `$1, $2, …` rewritten as `?` when they appear exactly in that order (so binding
+/// order is unchanged); otherwise the statement as it is. For SQLite: sqlx looks up
+/// the name of every numbered parameter, and SQLite's lookup walks a list, which makes
+/// a statement with thousands of `$N` parameters quadratic to bind.
+pub(super) fn positional(sql: &str) -> String {
+    let b = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let (mut expect, mut i, mut last) = (1usize, 0usize, 0usize);
+    while i < b.len() {
+        if b[i] == b'$' {
+            let start = i + 1;
+            let mut j = start;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            if j > start {
+                if sql[start..j].parse::<usize>().ok() != Some(expect) {
+                    return sql.to_owned();
+                }
+                expect += 1;
+                out.push_str(&sql[last..i]);
+                out.push('?');
+                last = j;
+                i = j;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&sql[last..]);
+    out
+}
+
 pub(super) fn placeholders(start: usize, n: usize) -> String {
     let mut s = String::with_capacity(n * 6);
     for i in 0..n {
@@ -952,8 +985,8 @@ macro_rules! impl_store {
                 self.import_batch_impl(list, action, rows, override_opt_outs, audit, progress).await
             }
 
-            async fn claim_import_job(&self, job_id: &str, stale_before: i64) -> StoreResult<bool> {
-                self.claim_import_job_impl(job_id, stale_before).await
+            async fn claim_import_job(&self, job_id: &str, me: &str, stale_before: i64, dead_owner: Option<&str>) -> StoreResult<bool> {
+                self.claim_import_job_impl(job_id, me, stale_before, dead_owner).await
             }
 
             async fn finish_import_job(&self, job_id: &str, status: JobStatus, error: Option<&str>, audit: &Audit) -> StoreResult<ImportJob> {
@@ -976,3 +1009,28 @@ macro_rules! impl_store {
     };
 }
 pub(super) use impl_store;
+
+#[cfg(test)]
+mod positional_tests {
+    use super::positional;
+
+    #[test]
+    fn numbered_parameters_in_order_become_positional() {
+        assert_eq!(
+            positional("SELECT a FROM t WHERE x = $1 AND y IN ($2, $3)"),
+            "SELECT a FROM t WHERE x = ? AND y IN (?, ?)"
+        );
+        assert_eq!(
+            positional("VALUES ($1, $2), ($3, $4)"),
+            "VALUES (?, ?), (?, ?)"
+        );
+    }
+
+    #[test]
+    fn anything_else_is_left_alone() {
+        for sql in ["x = $2 AND y = $1", "x = $1 AND y = $1", "($1, $3)"] {
+            assert_eq!(positional(sql), sql);
+        }
+        assert_eq!(positional("no parameters"), "no parameters");
+    }
+}
