@@ -665,7 +665,7 @@ async fn a_job_runs_in_one_process_at_a_time(db: &TestDb) {
         .claim_import_job(
             &job.job_id,
             &format!("h:{}", std::process::id()),
-            now + 1,
+            now + 60_000,
             None,
         )
         .await

@@ -334,6 +334,7 @@ async fn apply(
     });
     let mut counts = job.counts;
     let mut failed = job.failed as u64;
+    let mut batches = 0u64;
     let mut result = Ok(());
     while let Some(msg) = rx.recv().await {
         let batch = match msg {
@@ -360,6 +361,11 @@ async fn apply(
                 }),
             )
             .await;
+        batches += 1;
+        // Statistics for a list that grows from empty: after 1, 4, 16, 64, … batches.
+        if batches.is_power_of_two() && batches.trailing_zeros() % 2 == 0 {
+            store.refresh_statistics().await?;
+        }
         match c {
             Ok(c) => counts.add(&c),
             Err(e) => {

@@ -220,6 +220,10 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     fn sessions(&self) -> crate::server::sessions::SessionBackend;
     /// Succeeds when the database answers.
     async fn ping(&self) -> StoreResult<()>;
+    /// Refreshes the planner's statistics of the contact tables (PostgreSQL `ANALYZE`;
+    /// nothing on SQLite, whose plans do not depend on them). A bulk import calls it as
+    /// a list grows, so lookups keep using the right index.
+    async fn refresh_statistics(&self) -> StoreResult<()>;
 
     /// Creates a list; `max_lists` is the strict-mode cap.
     async fn create_list(

@@ -527,6 +527,13 @@ macro_rules! impl_store {
                 self.session_backend()
             }
 
+            async fn refresh_statistics(&self) -> StoreResult<()> {
+                if self.backend() == Backend::Postgres {
+                    sqlx::query("ANALYZE contacts, contact_topic_prefs, tombstones").execute(&self.write).await?;
+                }
+                Ok(())
+            }
+
             async fn ping(&self) -> StoreResult<()> {
                 sqlx::query("SELECT 1").execute(&self.read).await?;
                 Ok(())
