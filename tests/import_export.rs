@@ -527,7 +527,7 @@ async fn a_killed_import_resumes_where_it_stopped(db: &TestDb) {
     let store = db.store().await;
     let list = make_list(&*store, "crash").await;
     let dir = tempfile::tempdir().unwrap();
-    let n = 30_000u64;
+    let n = 100_000u64;
     let mut csv = String::with_capacity(n as usize * 40);
     csv.push_str(HEADER);
     for i in 0..n {

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Rows per transaction.
-pub const BATCH_ROWS: usize = 5000;
+pub const BATCH_ROWS: usize = 20_000;
 /// A longer row is refused (and reported) rather than imported.
 pub const MAX_ROW_BYTES: usize = 1 << 20;
 /// Contacts per export page.
