@@ -387,6 +387,8 @@ async fn webhooks(cmd: WebhooksCommand, settings: Settings) -> Result<(), String
 
 async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
     let base = settings.public_base();
+    // Before anything starts (the webhook worker starts in build).
+    let shutdown = startup::shutdown_signal();
     let app = Application::build(settings, None)
         .await
         .map_err(|e| e.to_string())?;
@@ -416,9 +418,7 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
     } else {
         println!("dashboard: {base}/admin");
     }
-    app.run_until(startup::shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    app.run_until(shutdown).await.map_err(|e| e.to_string())
 }
 
 async fn import(settings: Settings, args: ImportArgs) -> Result<(), String> {

@@ -363,7 +363,7 @@ async fn apply(
             .await;
         batches += 1;
         // Statistics for a list that grows from empty: after 1, 4, 16, 64, … batches.
-        if batches.is_power_of_two() && batches.trailing_zeros() % 2 == 0 {
+        if batches.is_power_of_two() && batches.trailing_zeros().is_multiple_of(2) {
             store.refresh_statistics().await?;
         }
         match c {

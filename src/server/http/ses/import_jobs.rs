@@ -134,36 +134,38 @@ pub async fn create(api: &ApiRequest<'_>) -> OpResult {
             }
         });
     let mut list_and_action = None;
-    if let Some(d) = dest {
-        if let Some(c) = &d.contact_list_destination {
-            let name = v.required(
-                "importDestination.contactListDestination.contactListName",
-                &c.contact_list_name,
-            );
-            let action = v
-                .required(
-                    "importDestination.contactListDestination.contactListImportAction",
-                    &c.contact_list_import_action,
-                )
-                .and_then(|a| match a.as_str() {
-                    "PUT" => Some(ImportAction::Put),
-                    "DELETE" => Some(ImportAction::Delete),
-                    other => {
-                        v.push(enum_error(
-                            other,
-                            "importDestination.contactListDestination.contactListImportAction",
-                            "[DELETE, PUT]",
-                        ));
-                        None
-                    }
-                });
-            if let (Some(n), Some(a)) = (name, action) {
-                list_and_action = Some((n.clone(), a));
-            }
+    if let Some(c) = dest.and_then(|d| d.contact_list_destination.as_ref()) {
+        let name = v.required(
+            "importDestination.contactListDestination.contactListName",
+            &c.contact_list_name,
+        );
+        let action = v
+            .required(
+                "importDestination.contactListDestination.contactListImportAction",
+                &c.contact_list_import_action,
+            )
+            .and_then(|a| match a.as_str() {
+                "PUT" => Some(ImportAction::Put),
+                "DELETE" => Some(ImportAction::Delete),
+                other => {
+                    v.push(enum_error(
+                        other,
+                        "importDestination.contactListDestination.contactListImportAction",
+                        "[DELETE, PUT]",
+                    ));
+                    None
+                }
+            });
+        if let (Some(n), Some(a)) = (name, action) {
+            list_and_action = Some((n.clone(), a));
         }
     }
     v.finish()?;
-    let dest = dest.expect("checked");
+    let (Some(dest), Some(url)) = (dest, url) else {
+        return Err(ApiError::bad_request(
+            "ImportDestination and ImportDataSource.S3Url are required.",
+        ));
+    };
     if dest.suppression_list_destination.is_some() {
         return Err(ApiError::bad_request(
             "optbox has no account-level suppression list; import into a ContactListDestination (opt-outs there are kept).",
@@ -173,7 +175,7 @@ pub async fn create(api: &ApiRequest<'_>) -> OpResult {
         ApiError::bad_request("ImportDestination must have a ContactListDestination.")
     })?;
     let dir = api.state.settings.import_dir.clone();
-    let path = resolve(&dir, url.expect("checked"))?;
+    let path = resolve(&dir, url)?;
     let req = ImportRequest {
         list,
         path,
