@@ -424,7 +424,6 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
 async fn import(settings: Settings, args: ImportArgs) -> Result<(), String> {
     use optbox::server::service::import::{self as imp, Format, ImportRequest, RowError};
     use optbox::server::store::ImportAction;
-    use std::io::Write;
     let store = startup::open_store(&settings)
         .await
         .map_err(|e| e.to_string())?;
@@ -449,28 +448,8 @@ async fn import(settings: Settings, args: ImportArgs) -> Result<(), String> {
     {
         bar.set_style(style);
     }
-    // The report is of this run; an old one would mislead.
-    let _ = std::fs::remove_file(&errors_path);
-    let mut errors_file: Option<std::io::BufWriter<std::fs::File>> = None;
-    let mut error_count = 0u64;
-    let mut write_failed: Option<String> = None;
-    let mut on_error = |e: &RowError| {
-        error_count += 1;
-        if errors_file.is_none() && write_failed.is_none() {
-            match std::fs::File::create(&errors_path) {
-                Ok(f) => {
-                    let mut w = std::io::BufWriter::new(f);
-                    let _ = writeln!(w, "line,reason");
-                    errors_file = Some(w);
-                }
-                Err(e) => write_failed = Some(e.to_string()),
-            }
-        }
-        if let Some(w) = errors_file.as_mut() {
-            let reason = e.reason.replace('"', "\"\"");
-            let _ = writeln!(w, "{},\"{reason}\"", e.line);
-        }
-    };
+    let mut report = imp::FailureReport::new(errors_path, false);
+    let mut on_error = |e: &RowError| report.write(e);
     let mut on_progress = |p: &imp::Progress| {
         bar.set_position(p.bytes);
         bar.set_message(format!(
@@ -482,9 +461,6 @@ async fn import(settings: Settings, args: ImportArgs) -> Result<(), String> {
     let audit = Audit::new(Source::Import);
     let outcome = imp::run(&*store, &req, &audit, &mut on_progress, &mut on_error).await;
     bar.finish_and_clear();
-    if let Some(mut w) = errors_file.take() {
-        let _ = w.flush();
-    }
     let outcome = outcome.map_err(|e| e.to_string())?;
     let job = &outcome.job;
     let c = &job.counts;
@@ -504,14 +480,13 @@ async fn import(settings: Settings, args: ImportArgs) -> Result<(), String> {
         c.opt_outs_overridden,
         job.failed,
     );
-    if error_count > 0 {
-        match write_failed {
-            Some(e) => eprintln!(
-                "optbox: warning: {error_count} invalid rows; cannot write {}: {e}",
-                errors_path.display()
-            ),
-            None => println!("invalid rows (line, reason): {}", errors_path.display()),
-        }
+    match report.outcome() {
+        (0, _) => {}
+        (n, Some(e)) => eprintln!(
+            "optbox: warning: {n} invalid rows; cannot write {}: {e}",
+            report.path().display()
+        ),
+        (_, None) => println!("invalid rows (line, reason): {}", report.path().display()),
     }
     Ok(())
 }

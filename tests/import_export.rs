@@ -111,6 +111,17 @@ async fn put(store: &dyn Store, list: &str, path: &Path) -> (ImportOutcome, Vec<
     (r.expect("import"), e)
 }
 
+async fn delete(store: &dyn Store, list: &ContactList, e: &str) {
+    store
+        .delete_contact(
+            list,
+            &EmailAddress::parse(e).unwrap(),
+            &Audit::new(Source::Admin),
+        )
+        .await
+        .unwrap();
+}
+
 async fn contact(store: &dyn Store, list: &ContactList, e: &str) -> Option<Contact> {
     store
         .get_contact(list, &EmailAddress::parse(e).unwrap())
@@ -217,14 +228,7 @@ async fn recorded_opt_outs_survive_unless_overridden(db: &TestDb) {
     )
     .await;
     // A deleted contact leaves a tombstone.
-    store
-        .delete_contact(
-            &list,
-            &EmailAddress::parse("gone@example.com").unwrap(),
-            &Audit::new(Source::Admin),
-        )
-        .await
-        .unwrap();
+    delete(&*store, &list, "gone@example.com").await;
     let resub = format!(
         "{HEADER}topic@example.com,false,,OPT_IN,OPT_IN\n\
          all@example.com,false,,OPT_IN,\n\
@@ -247,14 +251,7 @@ async fn recorded_opt_outs_survive_unless_overridden(db: &TestDb) {
     assert_eq!(g.explicit("offers"), Some(OptOut), "tombstone applied");
 
     // Delete `gone` again so its tombstone is back, then override.
-    store
-        .delete_contact(
-            &list,
-            &EmailAddress::parse("gone@example.com").unwrap(),
-            &Audit::new(Source::Admin),
-        )
-        .await
-        .unwrap();
+    delete(&*store, &list, "gone@example.com").await;
     let (r, _) = run_import(&*store, "keep", &path, ImportAction::Put, true).await;
     let out = r.unwrap();
     assert_eq!(

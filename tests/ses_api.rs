@@ -723,16 +723,7 @@ async fn sigv4_failures_are_403s_in_ses_shape() {
         .await;
     r.ok();
     let _ = tampered; // the signer signs what it sends; tamper through a raw request:
-    let now = time::OffsetDateTime::now_utc();
-    let amz = format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        now.year(),
-        now.month() as u8,
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    );
+    let amz = common::ses::amz_date(time::OffsetDateTime::now_utc());
     let r = reqwest::Client::new()
         .post(app.url(LISTS))
         .header("x-amz-date", &amz)
@@ -814,11 +805,9 @@ fn import_job(url: &str, format: &str, action: &str) -> serde_json::Value {
 }
 
 async fn import_jobs(backend: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let import_dir = dir.path().join("imports");
+    let app = spawn_app_on(backend).await;
+    let import_dir = app.import_dir.clone();
     std::fs::create_dir_all(import_dir.join("uploads")).unwrap();
-    let d = import_dir.clone();
-    let app = spawn_with(backend, move |s| s.import_dir = d).await;
     let ses = client(&app).await;
     ses.post(LISTS, news_list()).await.ok();
     // An opted-out contact that the import must not resubscribe.

@@ -12,6 +12,19 @@ use sha2::{Digest, Sha256};
 pub const UNRESERVED: &[u8] = b"-._~";
 
 /// `quote(s, safe=extra + unreserved)` as Python's urllib does it.
+/// `X-Amz-Date` for an instant: `YYYYMMDDTHHMMSSZ`.
+pub fn amz_date(now: time::OffsetDateTime) -> String {
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        now.year(),
+        now.month() as u8,
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
+}
+
 pub fn quote(s: &str, safe: &[u8]) -> String {
     let mut out = String::new();
     for b in s.bytes() {
@@ -98,15 +111,7 @@ impl SesClient {
         body: Option<&[u8]>,
     ) -> (String, String) {
         let now = time::OffsetDateTime::now_utc() + time::Duration::seconds(self.clock_offset);
-        let amz_date = format!(
-            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-            now.year(),
-            now.month() as u8,
-            now.day(),
-            now.hour(),
-            now.minute(),
-            now.second()
-        );
+        let amz_date = amz_date(now);
         let date = &amz_date[..8];
         let body_bytes = body.unwrap_or(b"");
         let mut signed: Vec<(&str, String)> = vec![];

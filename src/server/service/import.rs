@@ -71,6 +71,89 @@ pub struct RowError {
     pub reason: String,
 }
 
+/// The report of invalid rows, a `line,reason` CSV created on the first one and
+/// written through, so it is complete whenever the job is seen to have finished.
+pub struct FailureReport {
+    path: PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    count: u64,
+    error: Option<String>,
+}
+
+impl FailureReport {
+    /// `append`: add to a report an earlier run of the same job left (a resumed job);
+    /// otherwise an old report is removed, since it would mislead.
+    pub fn new(path: PathBuf, append: bool) -> Self {
+        if !append {
+            let _ = std::fs::remove_file(&path);
+        }
+        Self {
+            path,
+            file: None,
+            count: 0,
+            error: None,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Invalid rows seen, and why the report could not be written (if it could not).
+    pub fn outcome(&self) -> (u64, Option<&str>) {
+        (self.count, self.error.as_deref())
+    }
+
+    pub fn write(&mut self, e: &RowError) {
+        self.count += 1;
+        if self.file.is_none() && self.error.is_none() {
+            match self.open() {
+                Ok(w) => self.file = Some(w),
+                Err(err) => self.error = Some(err.to_string()),
+            }
+        }
+        if let Some(w) = &mut self.file {
+            let reason = e.reason.replace('"', "\"\"");
+            let _ = writeln!(w, "{},\"{reason}\"", e.line).and_then(|()| w.flush());
+        }
+    }
+
+    fn open(&self) -> std::io::Result<std::io::BufWriter<std::fs::File>> {
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let fresh = !self.path.exists();
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        let mut w = std::io::BufWriter::new(f);
+        if fresh {
+            w.write_all(b"line,reason\n")?;
+        }
+        Ok(w)
+    }
+}
+
+/// An import job by id.
+pub async fn job(store: &dyn Store, job_id: &str) -> ServiceResult<ImportJob> {
+    store.get_import_job(job_id).await.map_err(|e| match e {
+        crate::server::store::StoreError::NotFound => {
+            ServiceError::NotFound(format!("Import job {job_id} does not exist."))
+        }
+        other => other.into(),
+    })
+}
+
+/// Import jobs, newest first, each with its keyset cursor.
+pub async fn jobs(
+    store: &dyn Store,
+    before: Option<i64>,
+    limit: u32,
+) -> ServiceResult<Vec<(i64, ImportJob)>> {
+    Ok(store.list_import_jobs(before, limit).await?)
+}
+
 /// What the parser hands the writer.
 #[derive(Debug, Default)]
 struct Batch {

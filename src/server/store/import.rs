@@ -300,12 +300,6 @@ macro_rules! impl_import {
                 const CHUNK: usize = 500;
                 let mut counts = ImportCounts::default();
                 let mut tx = self.write.begin().await?;
-                if self.backend() == crate::server::store::Backend::Postgres {
-                    // Every statement below is a key lookup. A list that starts empty has
-                    // no statistics yet, and PostgreSQL would keep choosing sequential
-                    // scans (with 500-item IN lists) as the table grows to millions.
-                    sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await?;
-                }
                 let sqlite = self.backend() == crate::server::store::Backend::Sqlite;
                 let fast = |sql: String| if sqlite { shared::positional(&sql) } else { sql };
                 let topic_ids = Self::q_topic_ids(&mut tx, list.id).await?;

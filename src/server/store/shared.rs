@@ -854,34 +854,14 @@ macro_rules! impl_store {
             }
 
             async fn list_events(&self, list_name: Option<&str>, kind: Option<&str>, before_id: Option<i64>, limit: u32) -> StoreResult<Vec<EventRecord>> {
-                let rows = sqlx::query(
-                    "SELECT id, created_at, kind, source, list_name, topic_name, contact_email, old_prefs, new_prefs, ip_hash, user_agent, detail \
-                     FROM events WHERE id < $1 AND ($2 = '' OR list_name = $2) AND ($3 = '' OR kind = $3) ORDER BY id DESC LIMIT $4",
-                )
-                .bind(before_id.unwrap_or(i64::MAX))
-                .bind(list_name.unwrap_or(""))
-                .bind(kind.unwrap_or(""))
-                .bind(limit as i64)
-                .fetch_all(&self.read)
-                .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(EventRecord {
-                            id: r.try_get("id")?,
-                            created_at: r.try_get("created_at")?,
-                            kind: r.try_get("kind")?,
-                            source: r.try_get("source")?,
-                            list_name: r.try_get("list_name")?,
-                            topic_name: r.try_get("topic_name")?,
-                            contact_email: r.try_get("contact_email")?,
-                            old_prefs: r.try_get("old_prefs")?,
-                            new_prefs: r.try_get("new_prefs")?,
-                            ip_hash: r.try_get("ip_hash")?,
-                            user_agent: r.try_get("user_agent")?,
-                            detail: r.try_get("detail")?,
-                        })
-                    })
-                    .collect()
+                self.query_events(&EventQuery {
+                    list: list_name.map(str::to_owned),
+                    kind: kind.map(str::to_owned),
+                    before_id,
+                    limit,
+                    ..Default::default()
+                })
+                .await
             }
 
             async fn create_user(&self, email: &str, role: &str, password_hash: &str) -> StoreResult<UserRecord> {

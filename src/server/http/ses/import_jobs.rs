@@ -13,11 +13,10 @@
 
 use super::wire::{self, Violations};
 use super::{ApiError, ApiRequest};
-use crate::server::service::import::{self, Format, ImportRequest, RowError};
+use crate::server::service::import::{self, FailureReport, Format, ImportRequest, RowError};
 use crate::server::store::{ImportAction, ImportJob, Source};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
 type OpResult = Result<String, ApiError>;
@@ -190,11 +189,8 @@ pub async fn create(api: &ApiRequest<'_>) -> OpResult {
     let mut audit = api.audit.clone();
     audit.source = Source::Import;
     tokio::spawn(async move {
-        let mut errors = FailureWriter {
-            path: errors_at,
-            file: None,
-        };
-        let mut on_error = |e: &RowError| errors.write(e);
+        let mut report = FailureReport::new(errors_at, true);
+        let mut on_error = |e: &RowError| report.write(e);
         let r = import::execute(store.as_ref(), prepared, &audit, &mut |_| {}, &mut on_error).await;
         match r {
             Ok(o) => {
@@ -204,43 +200,6 @@ pub async fn create(api: &ApiRequest<'_>) -> OpResult {
         }
     });
     Ok(json!({ "JobId": job_id }).to_string())
-}
-
-/// Appends failed records to the job's report, creating it on the first one.
-struct FailureWriter {
-    path: PathBuf,
-    file: Option<std::io::BufWriter<std::fs::File>>,
-}
-
-impl FailureWriter {
-    fn write(&mut self, e: &RowError) {
-        if self.file.is_none() {
-            let opened = std::fs::create_dir_all(self.path.parent().unwrap_or(Path::new(".")))
-                .and_then(|()| {
-                    let fresh = !self.path.exists();
-                    let f = std::fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(&self.path)?;
-                    let mut w = std::io::BufWriter::new(f);
-                    if fresh {
-                        w.write_all(b"line,reason\n")?;
-                    }
-                    Ok(w)
-                });
-            match opened {
-                Ok(w) => self.file = Some(w),
-                Err(err) => {
-                    tracing::warn!(path = %self.path.display(), error = %err, "cannot write the failed-records report");
-                    return;
-                }
-            }
-        }
-        if let Some(w) = &mut self.file {
-            let reason = e.reason.replace('"', "\"\"");
-            let _ = writeln!(w, "{},\"{}\"", e.line, reason).and_then(|()| w.flush());
-        }
-    }
 }
 
 fn destination(j: &ImportJob) -> Value {
@@ -284,17 +243,7 @@ fn job_json(dir: &Path, j: &ImportJob) -> Value {
 }
 
 pub async fn get(api: &ApiRequest<'_>, job_id: &str) -> OpResult {
-    let job = api
-        .state
-        .store
-        .get_import_job(job_id)
-        .await
-        .map_err(|e| match e {
-            crate::server::store::StoreError::NotFound => {
-                ApiError::not_found(format!("Import job {job_id} does not exist."))
-            }
-            other => crate::server::service::ServiceError::from(other).into(),
-        })?;
+    let job = import::job(api.state.store.as_ref(), job_id).await?;
     Ok(job_json(&api.state.settings.import_dir, &job).to_string())
 }
 
@@ -340,11 +289,7 @@ pub async fn list(api: &ApiRequest<'_>, legacy: bool) -> OpResult {
     let mut rows = if kind == Some(Some(false)) {
         Vec::new()
     } else {
-        api.state
-            .store
-            .list_import_jobs(before, limit + 1)
-            .await
-            .map_err(|e| ApiError::from(crate::server::service::ServiceError::from(e)))?
+        import::jobs(api.state.store.as_ref(), before, limit + 1).await?
     };
     let next = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
