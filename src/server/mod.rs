@@ -4,6 +4,7 @@
 pub mod config;
 pub mod events;
 pub mod http;
+pub mod mail;
 pub mod service;
 pub mod sessions;
 pub mod startup;

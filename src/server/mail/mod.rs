@@ -1,0 +1,8 @@
+//! Outbound mail: the list-management pipeline (options, suppression, headers, the
+//! unsubscribe placeholder, DKIM) and the durable relay queue that hands messages upstream.
+//!
+//! The two halves meet in one place: an edge (SES SendEmail, the SMTP listener) calls
+//! [`pipeline::process`] and then [`relay::enqueue`] with what it returns.
+
+pub mod pipeline;
+pub mod relay;
