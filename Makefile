@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup tools chromium npm compat build test-rust test-e2e bench bench-ses bench-import bench-webhooks fmt lint clean
+.PHONY: run test setup tools chromium npm compat build test-rust test-e2e bench bench-http bench-import bench-webhooks fmt lint clean
 
 run: tools npm
 	cargo leptos build --release
@@ -70,9 +70,9 @@ test-e2e:
 # Release build on SQLite, load from wrk; see README "Performance".
 bench: tools npm
 	bench/run.sh
-	bench/ses.sh
 	bench/import.sh
 	bench/webhooks.sh
+	python3 bench/summary.py
 
 # The import/export part of the benchmark alone.
 bench-import:
@@ -82,9 +82,10 @@ bench-import:
 bench-webhooks:
 	bench/webhooks.sh
 
-# The SES API part of the benchmark alone.
-bench-ses:
-	bench/ses.sh
+# The HTTP part alone (recipient routes and the SES API, both databases).
+bench-http:
+	bench/run.sh
+	python3 bench/summary.py
 
 fmt:
 	cargo fmt

@@ -1,45 +1,73 @@
 #!/usr/bin/env bash
-# `make bench`: release build on SQLite with seeded contacts; load from wrk, a separate
-# process; prints a table (absolute figures and ratios to /healthz, this machine's
-# ceiling) and writes target/bench/results.json.
+# The HTTP part of `make bench`: release build; on SQLite and on PostgreSQL, BENCH_CONTACTS
+# (default 1,000,000) contacts bulk-loaded on list `bench`, optbox started, and wrk (a
+# separate process) driving, for BENCH_DURATION each with BENCH_CONNECTIONS connections:
+#   /healthz (this machine's ceiling), the preference page (and at one connection, which
+#   bounds server time), the RFC 8058 one-click POST (durable), SES GetContact and
+#   UpdateContact with SigV4 (pre-signed requests replayed), and ListContacts pages of
+#   1,000 with a topic filter walked one at a time. Idle and peak RSS of the server.
+# Then checks in each database that no contact got two subscription events, and writes
+# target/bench/http.json; bench/summary.py prints the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CONTACTS=${BENCH_CONTACTS:-20000}
+N=${BENCH_CONTACTS:-1000000}
 DURATION=${BENCH_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
-PORT=${BENCH_PORT:-3200}
+PORT=${BENCH_PORT:-3201}
+BACKENDS=${BENCH_BACKENDS:-sqlite postgres}
+PG_ADMIN=${OPTBOX_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
 command -v wrk >/dev/null || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq wrk >/dev/null; }
 export PATH="$PWD/end2end/node_modules/.bin:$PATH"
+export BENCH_SES_CONTACTS=$N
 
 cargo leptos build --release
-cargo build --release --features ssr --example bench_seed
-
-dir=target/bench
+cargo build --release --features ssr --example ses_bench
+dir=target/bench/http
 rm -rf "$dir" && mkdir -p "$dir"
-export OPTBOX_DATABASE_URL="sqlite://$dir/bench.db"
-export OPTBOX_LISTEN="127.0.0.1:$PORT"
-export OPTBOX_TOKEN_KEYS="bench:$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')"
-export OPTBOX_LOG=warn
-./target/release/examples/bench_seed "$CONTACTS" "$dir/paths.txt"
-
-./target/release/optbox serve > "$dir/server.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
-idle_rss=$(awk '/VmRSS/{print $2}' /proc/$pid/status)
-
 base="http://127.0.0.1:$PORT"
-run() { local name=$1; shift; echo "== $name" >&2; wrk --latency "$@" > "$dir/$name.txt"; }
-run healthz -t2 -c"$CONNECTIONS" -d"$DURATION" "$base/healthz"
-PATHS_FILE="$dir/paths.txt" MODE=get run page -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/wrk.lua "$base"
-PATHS_FILE="$dir/paths.txt" MODE=get run page_serial -t1 -c1 -d5s -s bench/wrk.lua "$base"
-PATHS_FILE="$dir/paths.txt" MODE=post run one_click -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/wrk.lua "$base"
-peak_rss=$(awk '/VmHWM/{print $2}' /proc/$pid/status)
+export OPTBOX_LISTEN="127.0.0.1:$PORT" OPTBOX_LOG=warn OPTBOX_SMTP_LISTEN=127.0.0.1:0
+export OPTBOX_TOKEN_KEYS="bench:$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')"
+# The benchmark client is one address: the per-IP limit would measure itself.
+export OPTBOX_RECIPIENT_RATE_PER_IP=0
+wrk_run() { local name=$1; shift; echo "== $backend $name" >&2; wrk --latency "$@" > "$dir/$backend-$name.txt"; }
 
-page_bytes=$(curl -s "$base$(head -n1 "$dir/paths.txt")" | wc -c)
+for backend in $BACKENDS; do
+  if [ "$backend" = sqlite ]; then
+    export OPTBOX_DATABASE_URL="sqlite://$dir/bench.db"
+  else
+    psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS optbox_bench WITH (FORCE)" -c "CREATE DATABASE optbox_bench" >/dev/null
+    export OPTBOX_DATABASE_URL="${PG_ADMIN%/*}/optbox_bench"
+  fi
+  ./target/release/optbox migrate >/dev/null
+  ./target/release/examples/ses_bench seed "$N" "$dir/key-$backend.json"
+  ./target/release/examples/ses_bench links 50000 "$dir/paths-$backend.txt"
+  ./target/release/optbox serve > "$dir/server-$backend.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do curl -fs "$base/readyz" >/dev/null && break; sleep 0.1; done
+  sleep 1
+  awk '/VmRSS/{print $2}' /proc/$pid/status > "$dir/$backend-idle_rss_kb"
+  wrk_run healthz -t2 -c"$CONNECTIONS" -d"$DURATION" "$base/healthz"
+  PATHS_FILE="$dir/paths-$backend.txt" MODE=get wrk_run page -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/wrk.lua "$base"
+  PATHS_FILE="$dir/paths-$backend.txt" MODE=get wrk_run page_serial -t1 -c1 -d5s -s bench/wrk.lua "$base"
+  PATHS_FILE="$dir/paths-$backend.txt" MODE=post wrk_run one_click -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/wrk.lua "$base"
+  ./target/release/examples/ses_bench presign "$base" "$dir/key-$backend.json" 20000 "$dir/get.tsv" "$dir/put.tsv"
+  REQS_FILE="$dir/get.tsv" wrk_run get_contact -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/ses.lua "$base"
+  REQS_FILE="$dir/put.tsv" wrk_run update_contact -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/ses.lua "$base"
+  ./target/release/examples/ses_bench pages "$base" "$dir/key-$backend.json" 50 > "$dir/$backend-pages.json"
+  awk '/VmHWM/{print $2}' /proc/$pid/status > "$dir/$backend-peak_rss_kb"
+  curl -s "$base$(head -n1 "$dir/paths-$backend.txt")" | wc -c > "$dir/$backend-page_bytes"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  # Idempotence: subscription events per contact from the one-click run.
+  q="SELECT COUNT(*), COUNT(DISTINCT contact_email) FROM events WHERE kind = 'subscription' AND source = 'UnsubscribeHeader'"
+  if [ "$backend" = sqlite ]; then
+    python3 -c "import sqlite3,sys; print(*sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone())" "$dir/bench.db" "$q" > "$dir/$backend-events"
+  else
+    psql "$OPTBOX_DATABASE_URL" -Atc "$q" | tr '|' ' ' > "$dir/$backend-events"
+  fi
+done
+if [ "$BACKENDS" = "sqlite postgres" ]; then
+  psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS optbox_bench WITH (FORCE)" >/dev/null
+fi
 wasm=target/site/pkg/optbox.wasm
-wasm_bytes=$(stat -c %s "$wasm")
-wasm_gz=$(gzip -9 -c "$wasm" | wc -c)
-
-python3 bench/report.py "$dir" "$idle_rss" "$peak_rss" "$page_bytes" "$wasm_bytes" "$wasm_gz" "$CONTACTS" "$CONNECTIONS" "$DURATION"
+python3 bench/http_report.py "$dir" "$N" "$CONNECTIONS" "$DURATION" "$(stat -c %s "$wasm")" "$(gzip -9 -c "$wasm" | wc -c)" $BACKENDS

@@ -2,13 +2,13 @@
 # `make bench` (webhooks part): release build on SQLite; a local receiver and the load
 # run inside examples/webhook_bench.rs, optbox runs as its own process. Prints a table
 # (absolute figures and ratios to /healthz from the same client) and writes
-# target/bench-webhooks/results.json. BENCH_EVENTS, BENCH_PROBES, BENCH_PORT adjust it.
+# target/bench/webhooks.json. BENCH_EVENTS, BENCH_PROBES, BENCH_PORT adjust it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --features ssr --bin optbox --example webhook_bench
 dir=target/bench-webhooks
-rm -rf "$dir" && mkdir -p "$dir"
+rm -rf "$dir" && mkdir -p "$dir" target/bench
 export OPTBOX_DATABASE_URL="sqlite://$dir/bench.db"
 export OPTBOX_TOKEN_KEYS="bench:$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')"
 export OPTBOX_LOG=warn
-BENCH_JSON="$dir/results.json" ./target/release/examples/webhook_bench ./target/release/optbox
+BENCH_JSON="target/bench/webhooks.json" ./target/release/examples/webhook_bench ./target/release/optbox

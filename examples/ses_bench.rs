@@ -7,6 +7,9 @@
 //!   ses_bench presign BASE KEY_FILE N OUT_GET OUT_PUT
 //!                                  write N pre-signed GetContact and UpdateContact requests
 //!                                  (one per line, for bench/ses.lua; valid for 5 minutes)
+//!   ses_bench links N OUT         write N unsubscribe paths (`/u/{token}`, every other one
+//!                                  for topic `news`) of contacts spread over the list, none
+//!                                  of them opted out yet, for the page and one-click runs
 //!   ses_bench pages BASE KEY_FILE PAGES
 //!                                  walk PAGES pages of 1,000 with a topic filter, one at a
 //!                                  time, and print per-page latency as JSON
@@ -28,7 +31,7 @@ use std::time::Instant;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn usage() -> Box<dyn std::error::Error> {
-    "usage: ses_bench seed N KEY_FILE | presign BASE KEY_FILE N OUT_GET OUT_PUT | pages BASE KEY_FILE PAGES".into()
+    "usage: ses_bench seed N KEY_FILE | presign BASE KEY_FILE N OUT_GET OUT_PUT | links N OUT | pages BASE KEY_FILE PAGES".into()
 }
 
 #[tokio::main]
@@ -40,6 +43,7 @@ async fn main() -> Res<()> {
             presign(&args[1], &args[2], args[3].parse()?, &args[4], &args[5]).await
         }
         Some("pages") if args.len() == 4 => pages(&args[1], &args[2], args[3].parse()?).await,
+        Some("links") if args.len() == 3 => links(args[1].parse()?, &args[2]).await,
         _ => Err(usage()),
     }
 }
@@ -191,6 +195,42 @@ async fn presign(base: &str, key_file: &str, n: usize, out_get: &str, out_put: &
     }
     get.flush()?;
     put.flush()?;
+    Ok(())
+}
+
+async fn links(n: usize, out: &str) -> Res<()> {
+    let settings = Settings::load(None)?;
+    let store = startup::open_store(&settings).await?;
+    let keys = startup::token_keys(&settings, &store).await?;
+    let list = optbox::domain::ListName::parse("bench").map_err(|e| e.to_string())?;
+    let news = TopicName::parse("news").map_err(|e| e.to_string())?;
+    let total: usize = std::env::var("BENCH_SES_CONTACTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(n);
+    let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);
+    let mut written = 0;
+    let mut k = 0usize;
+    while written < n && k < total * 2 {
+        // Contacts with i % 3 == 0 have news OPT_OUT and i % 50 == 0 UnsubscribeAll
+        // already: skip them, so each first POST is a real change.
+        let i = (k * 7919) % total.max(1);
+        k += 1;
+        if i.is_multiple_of(3) || i.is_multiple_of(50) {
+            continue;
+        }
+        let topic = (written % 2 == 0).then(|| news.clone());
+        let url = optbox::server::service::recipient::url_for(
+            &keys,
+            "",
+            &list,
+            topic,
+            &EmailAddress::parse(&email(i)).map_err(|e| e.to_string())?,
+        );
+        writeln!(file, "{url}")?;
+        written += 1;
+    }
+    file.flush()?;
     Ok(())
 }
 

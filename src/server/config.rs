@@ -69,6 +69,9 @@ pub struct Settings {
     /// Webhook delivery (`webhook_*` keys; see README "Webhooks").
     #[serde(flatten)]
     pub webhooks: crate::server::events::WebhookSettings,
+    /// Rate limits, timeouts and trusted proxies (see README "Hardening").
+    #[serde(flatten)]
+    pub limits: crate::server::http::limits::LimitSettings,
 }
 
 impl Default for Settings {
@@ -87,6 +90,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             import_dir: "data/imports".into(),
             webhooks: Default::default(),
+            limits: Default::default(),
         }
     }
 }
@@ -129,6 +133,12 @@ impl Settings {
         }
         if let Some(k) = &self.token_keys {
             parse_token_keys(k.expose())?;
+        }
+        self.limits.proxies().map_err(ConfigError)?;
+        if self.limits.request_timeout_secs == 0 {
+            return Err(ConfigError(
+                "request_timeout_secs must be at least 1".into(),
+            ));
         }
         if let Some(k) = &self.session_key
             && k.expose().len() < 64

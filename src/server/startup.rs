@@ -2,7 +2,7 @@
 //! routes and middleware. Used by `optbox serve` and by the integration tests.
 
 use super::config::{Mode, Settings, TokenKey, parse_token_keys};
-use super::http::{guard, health, one_click, ses};
+use super::http::{guard, health, limits, one_click, ses};
 use super::service::one_click_queue;
 use super::state::AppState;
 use super::store::{self, DynStore, OpenError};
@@ -10,6 +10,7 @@ use crate::app::{App, shell};
 use crate::domain::Limits;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::{any, get, post};
 use leptos::config::LeptosOptions;
@@ -18,6 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_sessions::cookie::{Key, SameSite};
 use tower_sessions::{Expiry, SessionManagerLayer};
 
@@ -166,7 +168,11 @@ impl Application {
             .webhook_worker
             .then(|| crate::server::events::start_worker(store.clone(), settings.webhooks.clone()));
         let secure = settings.public_base().starts_with("https://");
+        let limiter =
+            super::http::limits::Limiter::new(&settings.limits).map_err(StartupError::Other)?;
+        let timeout = std::time::Duration::from_secs(settings.limits.request_timeout_secs);
         let state = AppState {
+            limiter: limiter.clone(),
             leptos_options: leptos_options(&settings),
             one_click: one_click_queue::OneClickQueue::start(store.clone()),
             store,
@@ -198,6 +204,7 @@ impl Application {
             .layer(middleware::from_fn(guard::csrf))
             .layer(middleware::from_fn(guard::recipient_headers))
             .layer(session_layer)
+            .layer(middleware::from_fn_with_state(limiter, limits::recipient))
             .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
             .with_state(state.clone())
             // The SES API has its own body limit, auth (SigV4) and error shape, and no
@@ -206,7 +213,12 @@ impl Application {
                 Router::new()
                     .route("/v2/{*rest}", any(ses::handle))
                     .with_state(state.clone()),
-            );
+            )
+            // Every request, body included, finishes in time or gets a 408.
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                timeout,
+            ));
         Ok(Self {
             listener,
             router,

@@ -22,6 +22,8 @@ pub struct AppState {
     pub api_master: Arc<Vec<u8>>,
     /// Key for hashing client IPs in the event log (IPs are never stored).
     pub ip_key: Arc<Vec<u8>>,
+    /// Per-IP limits and the trusted proxies that say who the client is.
+    pub limiter: crate::server::http::limits::Limiter,
 }
 
 impl AppState {
@@ -32,6 +34,15 @@ impl AppState {
         m.update(ip.to_string().as_bytes());
         let out = m.finalize().into_bytes();
         out[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The client's address: the peer, or what a trusted proxy says it forwarded.
+    pub fn client_ip(
+        &self,
+        peer: std::net::IpAddr,
+        headers: &axum::http::HeaderMap,
+    ) -> std::net::IpAddr {
+        self.limiter.client(peer, headers)
     }
 
     /// The public base URL without a trailing slash.

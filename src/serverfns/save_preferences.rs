@@ -70,7 +70,7 @@ pub async fn save_preferences(
         leptos_axum::extract().await.ok();
     let audit = Audit {
         source: Source::LandingPage,
-        ip_hash: peer.map(|p| st.ip_hash(p.0.ip())),
+        ip_hash: peer.map(|p| st.ip_hash(st.client_ip(p.0.ip(), &headers))),
         user_agent: headers
             .get("user-agent")
             .and_then(|v| v.to_str().ok())

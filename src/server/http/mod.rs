@@ -3,6 +3,7 @@
 
 pub mod guard;
 pub mod health;
+pub mod limits;
 pub mod one_click;
 pub mod ses;
 pub mod sigv4;

@@ -92,7 +92,7 @@ pub async fn one_click(
     };
     let audit = Audit {
         source: Source::UnsubscribeHeader,
-        ip_hash: Some(state.ip_hash(peer.ip())),
+        ip_hash: Some(state.ip_hash(state.client_ip(peer.ip(), &headers))),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())

@@ -148,6 +148,15 @@ pub struct BatchProgress<'a> {
     pub failed: u64,
 }
 
+/// A contact row for the bulk insert of an import batch.
+pub(super) struct NewContactRow<'a> {
+    pub email: &'a str,
+    pub key: String,
+    pub hash: &'a [u8],
+    pub unsubscribe_all: bool,
+    pub attributes: String,
+}
+
 /// Store methods for imports, instantiated per backend next to `impl_store!`.
 macro_rules! impl_import {
     ($store:ty, $conn:ty) => {
@@ -472,46 +481,22 @@ macro_rules! impl_import {
                         inserts.push(Fresh { row, hash, unsub, prefs });
                     }
                     let mut pref_rows: Vec<(i64, i64, bool)> = Vec::new();
-                    for chunk in inserts.chunks(CHUNK) {
-                        let mut sql = String::from(
-                            "INSERT INTO contacts (list_id, email, email_key, email_hash, unsubscribe_all, attributes, created_at, updated_at) VALUES ",
-                        );
-                        for i in 0..chunk.len() {
-                            if i > 0 {
-                                sql.push(',');
-                            }
-                            sql.push('(');
-                            for k in 1..=8 {
-                                sql.push_str(&format!("{}${}", if k > 1 { ", " } else { "" }, i * 8 + k));
-                            }
-                            sql.push(')');
-                        }
-                        sql.push_str(" RETURNING id, email_key");
-                        let sql = fast(sql);
-                        let mut q = sqlx::query(&sql);
-                        for f in chunk {
-                            q = q
-                                .bind(list.id)
-                                .bind(f.row.email.as_str())
-                                .bind(f.row.email.key())
-                                .bind(f.hash.clone())
-                                .bind(f.unsub)
-                                .bind(f.row.attributes.clone().unwrap_or_default())
-                                .bind(now)
-                                .bind(now);
-                        }
-                        let ids: HashMap<String, i64> = q
-                            .fetch_all(&mut *tx)
-                            .await?
-                            .iter()
-                            .map(|r| Ok((r.try_get::<String, _>("email_key")?, r.try_get::<i64, _>("id")?)))
-                            .collect::<StoreResult<_>>()?;
-                        for f in chunk {
-                            let id = *ids.get(&f.row.email.key()).ok_or_else(|| shared::corrupt("insert"))?;
-                            pref_rows.extend(f.prefs.iter().map(|(t, o)| (id, *t, *o)));
-                        }
-                        counts.created += chunk.len() as u64;
+                    let new_rows: Vec<super::import::NewContactRow<'_>> = inserts
+                        .iter()
+                        .map(|f| super::import::NewContactRow {
+                            email: f.row.email.as_str(),
+                            key: f.row.email.key(),
+                            hash: &f.hash,
+                            unsubscribe_all: f.unsub,
+                            attributes: f.row.attributes.clone().unwrap_or_default(),
+                        })
+                        .collect();
+                    let ids = Self::bulk_insert_contacts(&mut tx, list.id, &new_rows, now).await?;
+                    for (f, n) in inserts.iter().zip(&new_rows) {
+                        let id = *ids.get(&n.key).ok_or_else(|| shared::corrupt("insert"))?;
+                        pref_rows.extend(f.prefs.iter().map(|(t, o)| (id, *t, *o)));
                     }
+                    counts.created += inserts.len() as u64;
                     let tomb_hashes: Vec<&Vec<u8>> = inserts.iter().filter(|f| tombs.contains_key(&f.hash)).map(|f| &f.hash).collect();
                     for chunk in tomb_hashes.chunks(CHUNK) {
                         let sql = fast(format!(
@@ -594,22 +579,7 @@ macro_rules! impl_import {
                             .await?;
                         }
                     }
-                    for chunk in pref_rows.chunks(CHUNK * 2) {
-                        let mut sql = String::from("INSERT INTO contact_topic_prefs (contact_id, topic_id, opt_in) VALUES ");
-                        for i in 0..chunk.len() {
-                            if i > 0 {
-                                sql.push(',');
-                            }
-                            sql.push_str(&format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3));
-                        }
-                        sql.push_str(" ON CONFLICT (contact_id, topic_id) DO UPDATE SET opt_in = excluded.opt_in");
-                        let sql = fast(sql);
-                        let mut q = sqlx::query(&sql);
-                        for (c, t, o) in chunk {
-                            q = q.bind(*c).bind(*t).bind(*o);
-                        }
-                        q.execute(&mut *tx).await?;
-                    }
+                    Self::bulk_upsert_prefs(&mut tx, &pref_rows).await?;
                 }
 
                 if let Some(p) = progress {

@@ -52,3 +52,63 @@ impl PgStore {
 impl_store!(PgStore, sqlx::PgConnection, Backend::Postgres);
 impl_import!(PgStore, sqlx::PgConnection);
 impl_webhooks!(PgStore, sqlx::PgConnection, " FOR UPDATE SKIP LOCKED");
+
+/// Bulk writes of an import batch: one statement per batch over arrays (`UNNEST`), so
+/// PostgreSQL parses and plans one small statement instead of thousands of parameters.
+impl PgStore {
+    async fn bulk_insert_contacts(
+        conn: &mut sqlx::PgConnection,
+        list_id: i64,
+        rows: &[super::import::NewContactRow<'_>],
+        now: i64,
+    ) -> StoreResult<std::collections::HashMap<String, i64>> {
+        if rows.is_empty() {
+            return Ok(Default::default());
+        }
+        let emails: Vec<&str> = rows.iter().map(|r| r.email).collect();
+        let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+        let hashes: Vec<&[u8]> = rows.iter().map(|r| r.hash).collect();
+        let unsub: Vec<bool> = rows.iter().map(|r| r.unsubscribe_all).collect();
+        let attrs: Vec<&str> = rows.iter().map(|r| r.attributes.as_str()).collect();
+        let out = sqlx::query(
+            "INSERT INTO contacts (list_id, email, email_key, email_hash, unsubscribe_all, attributes, created_at, updated_at) \
+             SELECT $1, e, k, h, u, a, $7, $7 FROM UNNEST($2::text[], $3::text[], $4::bytea[], $5::bool[], $6::text[]) AS t(e, k, h, u, a) \
+             RETURNING id, email_key",
+        )
+        .bind(list_id)
+        .bind(&emails)
+        .bind(&keys)
+        .bind(&hashes)
+        .bind(&unsub)
+        .bind(&attrs)
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await?;
+        out.iter()
+            .map(|r| Ok((r.try_get("email_key")?, r.try_get("id")?)))
+            .collect()
+    }
+
+    async fn bulk_upsert_prefs(
+        conn: &mut sqlx::PgConnection,
+        rows: &[(i64, i64, bool)],
+    ) -> StoreResult<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let contacts: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let topics: Vec<i64> = rows.iter().map(|r| r.1).collect();
+        let opt_in: Vec<bool> = rows.iter().map(|r| r.2).collect();
+        sqlx::query(
+            "INSERT INTO contact_topic_prefs (contact_id, topic_id, opt_in) \
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bool[]) \
+             ON CONFLICT (contact_id, topic_id) DO UPDATE SET opt_in = excluded.opt_in",
+        )
+        .bind(&contacts)
+        .bind(&topics)
+        .bind(&opt_in)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+}

@@ -73,3 +73,70 @@ impl SqliteStore {
 impl_store!(SqliteStore, sqlx::SqliteConnection, Backend::Sqlite);
 impl_import!(SqliteStore, sqlx::SqliteConnection);
 impl_webhooks!(SqliteStore, sqlx::SqliteConnection, "");
+
+/// Bulk writes of an import batch: multi-row statements with positional parameters
+/// (SQLite allows 32,766 parameters per statement).
+impl SqliteStore {
+    const BULK_ROWS: usize = 500;
+
+    async fn bulk_insert_contacts(
+        conn: &mut sqlx::SqliteConnection,
+        list_id: i64,
+        rows: &[super::import::NewContactRow<'_>],
+        now: i64,
+    ) -> StoreResult<std::collections::HashMap<String, i64>> {
+        let mut ids = std::collections::HashMap::with_capacity(rows.len());
+        for chunk in rows.chunks(Self::BULK_ROWS) {
+            let mut sql = String::from(
+                "INSERT INTO contacts (list_id, email, email_key, email_hash, unsubscribe_all, attributes, created_at, updated_at) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                sql.push_str(if i > 0 {
+                    ",(?,?,?,?,?,?,?,?)"
+                } else {
+                    "(?,?,?,?,?,?,?,?)"
+                });
+            }
+            sql.push_str(" RETURNING id, email_key");
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(list_id)
+                    .bind(r.email)
+                    .bind(&r.key)
+                    .bind(r.hash)
+                    .bind(r.unsubscribe_all)
+                    .bind(&r.attributes)
+                    .bind(now)
+                    .bind(now);
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                ids.insert(row.try_get("email_key")?, row.try_get("id")?);
+            }
+        }
+        Ok(ids)
+    }
+
+    async fn bulk_upsert_prefs(
+        conn: &mut sqlx::SqliteConnection,
+        rows: &[(i64, i64, bool)],
+    ) -> StoreResult<()> {
+        for chunk in rows.chunks(Self::BULK_ROWS * 2) {
+            let mut sql = String::from(
+                "INSERT INTO contact_topic_prefs (contact_id, topic_id, opt_in) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                sql.push_str(if i > 0 { ",(?,?,?)" } else { "(?,?,?)" });
+            }
+            sql.push_str(
+                " ON CONFLICT (contact_id, topic_id) DO UPDATE SET opt_in = excluded.opt_in",
+            );
+            let mut q = sqlx::query(&sql);
+            for (c, t, o) in chunk {
+                q = q.bind(*c).bind(*t).bind(*o);
+            }
+            q.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+}

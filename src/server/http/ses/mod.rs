@@ -222,7 +222,7 @@ async fn serve(state: &AppState, peer: SocketAddr, req: Request) -> Result<Strin
         })
         .unwrap_or_default();
     let mut audit = Audit::new(Source::Api);
-    audit.ip_hash = Some(state.ip_hash(peer.ip()));
+    audit.ip_hash = Some(state.ip_hash(state.client_ip(peer.ip(), &parts.headers)));
     audit.user_agent = parts
         .headers
         .get(header::USER_AGENT)

@@ -1,0 +1,39 @@
+"""Parses the wrk runs of bench/run.sh per backend, checks one-click idempotence, writes
+target/bench/http.json (bench/summary.py prints the combined table)."""
+import json, os, re, sys, datetime, platform
+
+d, n, conns, duration, wasm_bytes, wasm_gz, *backends = sys.argv[1:]
+
+def ms(v, unit):
+    return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+def parse(name):
+    t = open(os.path.join(d, name + ".txt")).read()
+    lat = {p: ms(v, u) for p, v, u in re.findall(r"^\s+(50|90|99)%\s+([\d.]+)(us|ms|s)\s*$", t, re.M)}
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)),
+            "requests": int(re.search(r"(\d+) requests in", t).group(1)),
+            "p50_ms": lat.get("50"), "p99_ms": lat.get("99"), "non_2xx": int(bad.group(1)) if bad else 0}
+
+def num(name):
+    return int(open(os.path.join(d, name)).read().split()[0])
+
+out = {"when": datetime.datetime.utcnow().isoformat() + "Z", "machine": f"{os.cpu_count()} cores, {platform.machine()}",
+       "contacts": int(n), "connections": int(conns), "duration": duration,
+       "wasm_bytes": int(wasm_bytes), "wasm_gzip_bytes": int(wasm_gz), "backends": {}}
+ok = True
+for b in backends:
+    r = {k: parse(f"{b}-{k}") for k in ["healthz", "page", "page_serial", "one_click", "get_contact", "update_contact"]}
+    events, distinct = map(int, open(os.path.join(d, f"{b}-events")).read().split())
+    res = {"results": r, "ratios_to_healthz": {k: round(v["rps"] / r["healthz"]["rps"], 3) for k, v in r.items()},
+           "list_contacts_pages": json.load(open(os.path.join(d, f"{b}-pages.json"))),
+           "idle_rss_kb": num(f"{b}-idle_rss_kb"), "peak_rss_kb": num(f"{b}-peak_rss_kb"),
+           "page_bytes": num(f"{b}-page_bytes"),
+           "one_click_check": {"subscription_events": events, "distinct_contacts": distinct}}
+    out["backends"][b] = res
+    ok &= events == distinct and events > 0 and all(v["non_2xx"] == 0 for v in r.values())
+os.makedirs(os.path.join(d, ".."), exist_ok=True)
+json.dump(out, open(os.path.join(d, "..", "http.json"), "w"), indent=2)
+if not ok:
+    print("bench: a run had non-2xx answers or a contact with two one-click events", file=sys.stderr)
+sys.exit(0 if ok else 1)

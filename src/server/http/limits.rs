@@ -1,0 +1,221 @@
+//! Abuse limits on the public surface: the client's address (behind trusted proxies),
+//! per-IP rate limits on the recipient routes, and the settings for them and for the
+//! request timeout.
+//!
+//! The per-IP limit is deliberately generous: RFC 8058 one-click POSTs come from mailbox
+//! providers' servers, so many recipients share one address, and an unsubscribe refused
+//! with 429 may never be retried. The default (50 requests/s per address, bursts of 500)
+//! is far above what one provider sends to one sender, and stops one host from scanning
+//! tokens or hammering the preference page. Counters live in memory per instance.
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `recipient_rate_per_ip`, `recipient_burst`, `request_timeout_secs`, `trusted_proxies`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct LimitSettings {
+    /// Sustained requests per second per client address on `/u/*`; 0 turns the limit off.
+    pub recipient_rate_per_ip: u32,
+    /// Requests a client address may send at once before the sustained rate applies.
+    pub recipient_burst: u32,
+    /// Every HTTP request (headers, body and handler) must finish within this.
+    pub request_timeout_secs: u64,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed: the client
+    /// is the right-most address in it that is not itself a trusted proxy.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            recipient_rate_per_ip: 50,
+            recipient_burst: 500,
+            request_timeout_secs: 30,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl LimitSettings {
+    /// The trusted proxies as networks, or the entry that is neither an address nor a CIDR.
+    pub fn proxies(&self) -> Result<Vec<IpNet>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|s| {
+                let s = s.trim();
+                s.parse::<IpNet>()
+                    .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        format!("trusted_proxies: {s:?} is not an IP address or CIDR range")
+                    })
+            })
+            .collect()
+    }
+}
+
+/// The client's address: the peer, or — when the peer is a trusted proxy — the right-most
+/// untrusted address of `X-Forwarded-For`.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    if trusted.is_empty() || !trusted.iter().any(|n| n.contains(&peer)) {
+        return peer;
+    }
+    let mut client = peer;
+    for value in headers.get_all("x-forwarded-for").iter().rev() {
+        let Ok(v) = value.to_str() else { return client };
+        for part in v.rsplit(',') {
+            match part.trim().parse::<IpAddr>() {
+                Ok(ip) if trusted.iter().any(|n| n.contains(&ip)) => client = ip,
+                Ok(ip) => return ip,
+                Err(_) => return client,
+            }
+        }
+    }
+    client
+}
+
+/// Per-IP limits shared by the recipient routes of one instance.
+#[derive(Clone)]
+pub struct Limiter {
+    recipient: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+    trusted: Arc<Vec<IpNet>>,
+}
+
+impl Limiter {
+    pub fn new(s: &LimitSettings) -> Result<Self, String> {
+        let recipient = NonZeroU32::new(s.recipient_rate_per_ip).map(|rate| {
+            let burst = NonZeroU32::new(s.recipient_burst.max(1))
+                .unwrap_or(rate)
+                .max(rate);
+            let limiter = Arc::new(RateLimiter::keyed(
+                Quota::per_second(rate).allow_burst(burst),
+            ));
+            // Forget idle addresses so the table stays small.
+            let weak = Arc::downgrade(&limiter);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    let Some(l) = weak.upgrade() else { break };
+                    l.retain_recent();
+                    l.shrink_to_fit();
+                }
+            });
+            limiter
+        });
+        Ok(Self {
+            recipient,
+            trusted: Arc::new(s.proxies()?),
+        })
+    }
+
+    /// The client address of a request (see [`client_ip`]).
+    pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        client_ip(peer, headers, &self.trusted)
+    }
+}
+
+/// Whether a path belongs to the recipient surface: links and the page's server functions.
+fn is_recipient_path(path: &str) -> bool {
+    path.starts_with("/u/") || path == "/api/preferences" || path == "/api/save_preferences"
+}
+
+/// Middleware for the recipient surface (`/u/*` and the preference page's server
+/// functions): 429 with `Retry-After` once an address exceeds its rate.
+pub async fn recipient(
+    State(limiter): State<Limiter>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if let Some(l) = limiter
+        .recipient
+        .as_ref()
+        .filter(|_| is_recipient_path(req.uri().path()))
+    {
+        let ip = limiter.client(peer.ip(), req.headers());
+        if let Err(not_until) = l.check_key(&ip) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            tracing::warn!(route = "recipient", "per-IP rate limit exceeded");
+            let mut resp = (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests from your address; try again in a moment.\n",
+            )
+                .into_response();
+            let secs = wait.as_secs().max(1).to_string();
+            if let Ok(v) = HeaderValue::from_str(&secs) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return resp;
+        }
+    }
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(s: &[&str]) -> Vec<IpNet> {
+        LimitSettings {
+            trusted_proxies: s.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+        .proxies()
+        .unwrap()
+    }
+
+    fn xff(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", v.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
+        let peer: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(client_ip(peer, &xff("198.51.100.1"), &[]), peer);
+        assert_eq!(
+            client_ip(peer, &xff("198.51.100.1"), &nets(&["10.0.0.0/8"])),
+            peer
+        );
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_untrusted_forwarded_address() {
+        let peer: IpAddr = "10.0.0.2".parse().unwrap();
+        let trusted = nets(&["10.0.0.0/8", "192.0.2.7"]);
+        // A client cannot spoof its way in by prepending addresses.
+        let h = xff("1.1.1.1, 198.51.100.1, 192.0.2.7");
+        assert_eq!(
+            client_ip(peer, &h, &trusted),
+            "198.51.100.1".parse::<IpAddr>().unwrap()
+        );
+        // Only proxies: the left-most proxy is the best we know.
+        assert_eq!(
+            client_ip(peer, &xff("10.1.1.1"), &trusted),
+            "10.1.1.1".parse::<IpAddr>().unwrap()
+        );
+        // Garbage stops the walk at the last trusted hop.
+        assert_eq!(client_ip(peer, &xff("nonsense"), &trusted), peer);
+    }
+
+    #[test]
+    fn bad_proxy_entries_are_named() {
+        let s = LimitSettings {
+            trusted_proxies: vec!["10.0.0.0/33".into()],
+            ..Default::default()
+        };
+        assert!(s.proxies().unwrap_err().contains("10.0.0.0/33"));
+    }
+}
