@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup tools chromium npm compat build test-rust test-e2e bench bench-http bench-import bench-webhooks fmt lint clean
+.PHONY: run test setup tools chromium npm compat build test-rust test-e2e bench bench-http bench-import bench-webhooks bench-smtp fmt lint clean
 
 run: tools npm
 	cargo leptos build --release
@@ -67,12 +67,17 @@ test-e2e:
 	cargo leptos build
 	cd end2end && npx playwright test
 
-# Release build on SQLite, load from wrk; see README "Performance".
+# Every benchmark (release builds, both databases), then one table: README "Performance".
 bench: tools npm
 	bench/run.sh
 	bench/import.sh
 	bench/webhooks.sh
+	bench/smtp.sh
 	python3 bench/summary.py
+
+# End-to-end SMTP-in -> SMTP-out throughput (README "Performance").
+bench-smtp:
+	bench/smtp.sh
 
 # The import/export part of the benchmark alone.
 bench-import:

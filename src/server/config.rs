@@ -72,6 +72,12 @@ pub struct Settings {
     /// Rate limits, timeouts and trusted proxies (see README "Hardening").
     #[serde(flatten)]
     pub limits: crate::server::http::limits::LimitSettings,
+    /// The SMTP submission listener (`smtp_*` keys; see README "SMTP").
+    #[serde(flatten)]
+    pub smtp: crate::server::smtp::SmtpSettings,
+    /// The relay queue worker (`relay_*` keys; see README "SMTP").
+    #[serde(flatten)]
+    pub relay: crate::server::mail::relay::RelaySettings,
 }
 
 impl Default for Settings {
@@ -91,6 +97,8 @@ impl Default for Settings {
             import_dir: "data/imports".into(),
             webhooks: Default::default(),
             limits: Default::default(),
+            smtp: Default::default(),
+            relay: Default::default(),
         }
     }
 }

@@ -67,6 +67,7 @@ pub const EVENT_KINDS: &[&str] = &[
     "contact.deleted",
     "import",
     "webhook.failed",
+    "delivery.failed",
 ];
 
 /// `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.

@@ -2,6 +2,7 @@
 //! database; background work is shared through row locks.
 
 use super::import::impl_import;
+use super::mail_queue::impl_mail_queue;
 use super::shared::{self, impl_store};
 use super::webhooks::{self, impl_webhooks};
 use super::*;
@@ -112,3 +113,4 @@ impl PgStore {
         Ok(())
     }
 }
+impl_mail_queue!(PgStore, sqlx::PgConnection, " FOR UPDATE SKIP LOCKED");

@@ -3,6 +3,7 @@
 //! readers.
 
 use super::import::impl_import;
+use super::mail_queue::impl_mail_queue;
 use super::shared::{self, impl_store};
 use super::webhooks::{self, impl_webhooks};
 use super::*;
@@ -140,3 +141,4 @@ impl SqliteStore {
         Ok(())
     }
 }
+impl_mail_queue!(SqliteStore, sqlx::SqliteConnection, "");
