@@ -1,6 +1,7 @@
 //! Persistence: the `Store` trait, its error type, and the two backends chosen by URL
 //! (`sqlite:` or `postgres://`). All SQL of the application lives below this module.
 
+mod admin;
 mod import;
 mod postgres;
 mod shared;
@@ -14,6 +15,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+pub use admin::{AdminStore, FailureCounts};
 pub use import::{BatchProgress, ImportAction, ImportCounts, ImportJob, ImportRow, JobStatus};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -214,7 +216,7 @@ pub struct ListSummary {
 /// Everything optbox persists. One implementation per backend; both pass the same
 /// conformance suite (`tests/store_conformance.rs`).
 #[async_trait]
-pub trait Store: WebhookStore + Send + Sync + 'static {
+pub trait Store: WebhookStore + AdminStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     /// The admin-session store on the same database.
     fn sessions(&self) -> crate::server::sessions::SessionBackend;

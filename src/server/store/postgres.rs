@@ -1,6 +1,7 @@
 //! The PostgreSQL backend for scale-out: any number of optbox instances share one
 //! database; background work is shared through row locks.
 
+use super::admin::impl_admin;
 use super::import::impl_import;
 use super::shared::{self, impl_store};
 use super::webhooks::{self, impl_webhooks};
@@ -52,3 +53,4 @@ impl PgStore {
 impl_store!(PgStore, sqlx::PgConnection, Backend::Postgres);
 impl_import!(PgStore, sqlx::PgConnection);
 impl_webhooks!(PgStore, sqlx::PgConnection, " FOR UPDATE SKIP LOCKED");
+impl_admin!(PgStore);

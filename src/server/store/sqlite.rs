@@ -2,6 +2,7 @@
 //! (SQLite serialises writers anyway; one connection avoids busy retries) and a pool of
 //! readers.
 
+use super::admin::impl_admin;
 use super::import::impl_import;
 use super::shared::{self, impl_store};
 use super::webhooks::{self, impl_webhooks};
@@ -73,3 +74,4 @@ impl SqliteStore {
 impl_store!(SqliteStore, sqlx::SqliteConnection, Backend::Sqlite);
 impl_import!(SqliteStore, sqlx::SqliteConnection);
 impl_webhooks!(SqliteStore, sqlx::SqliteConnection, "");
+impl_admin!(SqliteStore);
