@@ -11,4 +11,5 @@ export OPTBOX_SMTP_LISTEN="127.0.0.1:${E2E_SMTP_PORT:-0}"
 bin="${E2E_SERVER_BIN:-target/debug/optbox}"
 "$bin" migrate
 printf 'e2e-password-123' | "$bin" admin create-user --email e2e@example.com --role owner --password-stdin
+printf 'e2e-password-123' | "$bin" admin create-user --email viewer@example.com --role viewer --password-stdin
 exec "$bin" serve --demo

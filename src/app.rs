@@ -1,7 +1,14 @@
 //! The HTML shell, the root component and the route table — nothing else.
 
 use crate::ui::pages::{
-    admin::login::LoginPage, admin::overview::OverviewPage, home::HomePage, not_found::NotFound,
+    admin::contacts::{ContactPage, ContactsPageView},
+    admin::events::EventsPageView,
+    admin::import::ImportPage,
+    admin::lists::{ListPage, ListsPage},
+    admin::login::LoginPage,
+    admin::overview::OverviewPage,
+    home::HomePage,
+    not_found::NotFound,
     preferences::PreferencesPage,
 };
 use leptos::prelude::*;
@@ -50,6 +57,16 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
                 <Route path=path!("/admin/login") view=LoginPage ssr=SsrMode::Async />
                 <Route path=path!("/admin") view=OverviewPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/lists") view=ListsPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/lists/:name") view=ListPage ssr=SsrMode::Async />
+                <Route
+                    path=path!("/admin/lists/:name/contacts")
+                    view=ContactsPageView
+                    ssr=SsrMode::Async
+                />
+                <Route path=path!("/admin/lists/:name/contact") view=ContactPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/lists/:name/import") view=ImportPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/events") view=EventsPageView ssr=SsrMode::Async />
                 <Route path=path!("/u/:token") view=PreferencesPage ssr=SsrMode::Async />
             </Routes>
         </Router>

@@ -63,3 +63,6 @@ impl ExpiredDeletion for SessionBackend {
 
 /// The session key under which the signed-in user's id is kept.
 pub const USER_ID: &str = "user_id";
+
+/// The session key holding the sign-in time (epoch ms), for the absolute expiry.
+pub const SIGNED_IN_AT: &str = "signed_in_at";

@@ -2,7 +2,7 @@
 //! routes and middleware. Used by `optbox serve` and by the integration tests.
 
 use super::config::{Mode, Settings, TokenKey, parse_token_keys};
-use super::http::{guard, health, limits, one_click, ses};
+use super::http::{admin_export, admin_import, guard, health, limits, one_click, ses};
 use super::service::one_click_queue;
 use super::state::AppState;
 use super::store::{self, DynStore, OpenError};
@@ -217,7 +217,9 @@ impl Application {
             .with_http_only(true)
             .with_same_site(SameSite::Strict)
             .with_secure(secure)
-            .with_expiry(Expiry::OnInactivity(time::Duration::hours(8)))
+            .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
+                crate::server::service::auth::IDLE_TIMEOUT_SECS,
+            )))
             .with_signed(key);
         let routes = generate_route_list(App);
         let opts = state.leptos_options.clone();
@@ -228,12 +230,18 @@ impl Application {
                 "/u/{token}",
                 post(one_click::one_click).layer(DefaultBodyLimit::max(one_click::BODY_LIMIT)),
             )
+            .route("/admin/events.csv", get(admin_export::events_csv))
+            .route("/admin/export/{name}/{format}", get(admin_import::export))
             .leptos_routes(&state, routes, move || shell(opts.clone()))
             .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                guard::server_fn_access,
+            ))
             .layer(middleware::from_fn(guard::require_login))
             .layer(middleware::from_fn(guard::csrf))
             .layer(middleware::from_fn(guard::recipient_headers))
-            .layer(session_layer)
+            .layer(session_layer.clone())
             .layer(middleware::from_fn_with_state(limiter, limits::recipient))
             .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
             .with_state(state.clone())
@@ -248,7 +256,16 @@ impl Application {
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 timeout,
-            ));
+            ))
+            // Dashboard uploads: large bodies (no request timeout: a big file on a slow
+            // link takes as long as it takes), sessions; the handler checks origin and role.
+            .merge(
+                Router::new()
+                    .route("/admin/upload/{name}", post(admin_import::upload))
+                    .layer(DefaultBodyLimit::max(admin_import::MAX_UPLOAD))
+                    .layer(session_layer)
+                    .with_state(state.clone()),
+            );
         Ok(Self {
             listener,
             router,

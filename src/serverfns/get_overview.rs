@@ -19,10 +19,12 @@ pub struct Overview {
 
 #[server(endpoint = "overview")]
 pub async fn get_overview() -> Result<Overview, ServerFnError> {
-    use super::support::{internal, require, state};
-    use crate::server::service::auth::Role;
+    use super::support::{require, service, state};
+    use crate::server::service::{admin, auth::Role};
     let user = require(Role::Viewer).await?;
-    let lists = state().store.list_stats(200).await.map_err(internal)?;
+    let lists = admin::overview(&*state().store, &user)
+        .await
+        .map_err(service)?;
     let rows = lists
         .into_iter()
         .map(|l| ListRow {
@@ -33,7 +35,7 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
         .collect();
     Ok(Overview {
         user_email: user.email,
-        role: user.role,
+        role: user.role.as_str().into(),
         lists: rows,
     })
 }

@@ -1,24 +1,81 @@
-//! Dashboard guards: anonymous page requests under `/admin` go to the login page, and
-//! cross-site POSTs to server functions are refused (CSRF), on top of SameSite cookies.
+//! Dashboard guards: anonymous page requests under `/admin` go to the login page, server
+//! functions are refused to callers their access rule does not admit, and cross-site
+//! POSTs to server functions are refused (CSRF), on top of SameSite=Strict cookies.
 
-use crate::server::sessions::USER_ID;
-use axum::extract::Request;
+use crate::server::service::auth::{self, Role};
+use crate::server::sessions::{SIGNED_IN_AT, USER_ID};
+use crate::server::state::AppState;
+use crate::serverfns::support::{Access, access};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
+
+/// The signed-in user's id, if the session has one within its absolute lifetime; an
+/// expired session is emptied. (The idle expiry is the cookie's own.)
+pub async fn session_user(session: &Session) -> Option<i64> {
+    let id = session.get::<i64>(USER_ID).await.ok().flatten()?;
+    let at = session.get::<i64>(SIGNED_IN_AT).await.ok().flatten();
+    match at {
+        Some(at) if auth::session_alive(at, crate::server::store::now_ms()) => Some(id),
+        _ => {
+            let _ = session.flush().await;
+            None
+        }
+    }
+}
 
 /// Redirects anonymous requests for `/admin/...` pages (except the login page) to it.
 pub async fn require_login(session: Session, req: Request, next: Next) -> Response {
     let path = req.uri().path();
     let protected = (path == "/admin" || path.starts_with("/admin/")) && path != "/admin/login";
     if protected {
-        let signed_in = session.get::<i64>(USER_ID).await.ok().flatten().is_some();
+        let signed_in = session_user(&session).await.is_some();
         if !signed_in {
             return Redirect::to("/admin/login").into_response();
         }
     }
     next.run(req).await
+}
+
+/// Applies `serverfns::support::ACCESS` to `/api/` requests before any server function
+/// runs: unknown paths are refused (403), anonymous callers of protected functions get
+/// 401, and callers below the function's role 403.
+pub async fn server_fn_access(
+    State(state): State<AppState>,
+    session: Session,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path().to_owned();
+    if !path.starts_with("/api/") {
+        return next.run(req).await;
+    }
+    let min: Role = match access(&path) {
+        Some(Access::Public) => return next.run(req).await,
+        Some(Access::Role(r)) => r,
+        None => {
+            tracing::error!(path = %path, "server function without an access rule refused");
+            return (StatusCode::FORBIDDEN, "this function has no access rule").into_response();
+        }
+    };
+    let Some(id) = session_user(&session).await else {
+        return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
+    };
+    match auth::actor(&*state.store, id).await {
+        Ok(actor) => match actor.require(min) {
+            Ok(()) => next.run(req).await,
+            Err(e) => (StatusCode::FORBIDDEN, e.to_string()).into_response(),
+        },
+        Err(crate::server::service::ServiceError::Unauthorized(m)) => {
+            (StatusCode::UNAUTHORIZED, m).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "access check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again shortly").into_response()
+        }
+    }
 }
 
 /// True when a request comes from our own origin, judged by `Origin`, or failing that by

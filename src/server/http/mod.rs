@@ -1,6 +1,8 @@
 //! Plain axum handlers for external contracts (health, RFC 8058 one-click and the SES
 //! API), plus the middleware that guards the dashboard.
 
+pub mod admin_export;
+pub mod admin_import;
 pub mod guard;
 pub mod health;
 pub mod limits;

@@ -1,6 +1,7 @@
 //! Use-cases. Edges (HTTP handlers, server functions, the CLI, SMTP) parse and authorise;
 //! services decide; the store persists.
 
+pub mod admin;
 pub mod api_keys;
 pub mod auth;
 pub mod contacts;

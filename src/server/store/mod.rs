@@ -1,6 +1,7 @@
 //! Persistence: the `Store` trait, its error type, and the two backends chosen by URL
 //! (`sqlite:` or `postgres://`). All SQL of the application lives below this module.
 
+mod admin;
 mod import;
 mod mail_queue;
 mod postgres;
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+pub use admin::{AdminStore, FailureCounts};
 pub use import::{BatchProgress, ImportAction, ImportCounts, ImportJob, ImportRow, JobStatus};
 pub use mail_queue::{ClaimedMail, MailOutcome, MailQueueStore, MailRecord, MailState, NewMail};
 pub use postgres::PgStore;
@@ -224,7 +226,7 @@ pub struct ListSummary {
 /// Everything optbox persists. One implementation per backend; both pass the same
 /// conformance suite (`tests/store_conformance.rs`).
 #[async_trait]
-pub trait Store: WebhookStore + MailQueueStore + Send + Sync + 'static {
+pub trait Store: WebhookStore + MailQueueStore + AdminStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     /// The admin-session store on the same database.
     fn sessions(&self) -> crate::server::sessions::SessionBackend;

@@ -1,6 +1,7 @@
 //! The PostgreSQL backend for scale-out: any number of optbox instances share one
 //! database; background work is shared through row locks.
 
+use super::admin::impl_admin;
 use super::import::impl_import;
 use super::mail_queue::impl_mail_queue;
 use super::shared::{self, impl_store};
@@ -114,3 +115,4 @@ impl PgStore {
     }
 }
 impl_mail_queue!(PgStore, sqlx::PgConnection, " FOR UPDATE SKIP LOCKED");
+impl_admin!(PgStore);

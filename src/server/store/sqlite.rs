@@ -2,6 +2,7 @@
 //! (SQLite serialises writers anyway; one connection avoids busy retries) and a pool of
 //! readers.
 
+use super::admin::impl_admin;
 use super::import::impl_import;
 use super::mail_queue::impl_mail_queue;
 use super::shared::{self, impl_store};
@@ -142,3 +143,4 @@ impl SqliteStore {
     }
 }
 impl_mail_queue!(SqliteStore, sqlx::SqliteConnection, "");
+impl_admin!(SqliteStore);

@@ -21,3 +21,64 @@ pub fn Frame(children: Children) -> impl IntoView {
         <main id="main" class="page">{children()}</main>
     }
 }
+
+/// The dashboard's frame: a skip link, the product name, the section navigation (the
+/// current one marked with `aria-current`) and the main landmark.
+#[component]
+pub fn AdminFrame(
+    /// The section this page belongs to (`overview`, `lists`, …).
+    current: &'static str,
+    children: Children,
+) -> impl IntoView {
+    let links = [
+        ("overview", "/admin", "Overview"),
+        ("lists", "/admin/lists", "Lists"),
+        ("events", "/admin/events", "Event log"),
+    ];
+    view! {
+        <leptos_meta::Html {..} lang="en" />
+        <a class="skip" href="#main">"Skip to content"</a>
+        <header class="topbar">
+            <a class="brand" href="/admin">"optbox"</a>
+            <nav aria-label="Dashboard">
+                <ul class="nav">
+                    {links
+                        .into_iter()
+                        .map(|(key, href, label)| {
+                            view! {
+                                <li>
+                                    <a href=href aria-current=(key == current).then_some("page")>
+                                        {label}
+                                    </a>
+                                </li>
+                            }
+                        })
+                        .collect_view()}
+                </ul>
+            </nav>
+        </header>
+        <main id="main" class="page" tabindex="-1">{children()}</main>
+    }
+}
+
+/// The outcome of the last submission of a form: a success message or an error.
+pub fn outcome(v: Option<Result<String, ServerFnError>>) -> impl IntoView {
+    match v {
+        Some(Ok(m)) => view! { <p class="ok" role="status">{m}</p> }.into_any(),
+        Some(Err(e)) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
+        None => ().into_any(),
+    }
+}
+
+/// Percent-encodes a value for a query string (everything but unreserved characters).
+pub fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -2,7 +2,7 @@
 
 use crate::serverfns::get_overview::get_overview;
 use crate::serverfns::logout::Logout;
-use crate::ui::components::{Frame, error_text};
+use crate::ui::components::{AdminFrame, error_text};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -12,7 +12,7 @@ pub fn OverviewPage() -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
     view! {
         <Title text="Overview · optbox" />
-        <Frame>
+        <AdminFrame current="overview">
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
@@ -32,6 +32,7 @@ pub fn OverviewPage() -> impl IntoView {
                                     } else {
                                         view! {
                                             <table id="lists">
+                                                <caption>"Lists with their topic and contact counts"</caption>
                                                 <thead>
                                                     <tr>
                                                         <th scope="col">"List"</th>
@@ -46,7 +47,9 @@ pub fn OverviewPage() -> impl IntoView {
                                                         .map(|l| {
                                                             view! {
                                                                 <tr>
-                                                                    <td>{l.name}</td>
+                                                                    <td>
+                                                                        <a href=format!("/admin/lists/{}", l.name)>{l.name.clone()}</a>
+                                                                    </td>
                                                                     <td>{l.topics}</td>
                                                                     <td>{l.contacts}</td>
                                                                 </tr>
@@ -73,6 +76,6 @@ pub fn OverviewPage() -> impl IntoView {
                     }
                 })}
             </Suspense>
-        </Frame>
+        </AdminFrame>
     }
 }

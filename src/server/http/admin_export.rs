@@ -1,0 +1,177 @@
+//! Dashboard downloads that are plain HTTP, not server functions: the event log as CSV
+//! (`GET /admin/events.csv`, the page's filters as query parameters). Signed-in viewers
+//! and above; the role is checked by the service like every dashboard use-case.
+
+use crate::server::http::guard::session_user;
+use crate::server::service::{ServiceError, admin, auth};
+use crate::server::state::AppState;
+use crate::server::store::EventQuery;
+use crate::serverfns::get_events::EventFilters;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tower_sessions::Session;
+
+/// Most rows in one CSV download.
+pub const CSV_MAX_ROWS: usize = 1_000_000;
+
+fn day_ms(s: &str, what: &str) -> Result<i64, String> {
+    let bad = || format!("the {what} date must look like 2026-11-25");
+    let mut it = s.splitn(3, '-');
+    let (y, m, d) = (it.next(), it.next(), it.next());
+    let (Some(y), Some(m), Some(d)) = (y, m, d) else {
+        return Err(bad());
+    };
+    let y: i32 = y.parse().map_err(|_| bad())?;
+    let m: u8 = m.parse().map_err(|_| bad())?;
+    let d: u8 = d.parse().map_err(|_| bad())?;
+    let month = time::Month::try_from(m).map_err(|_| bad())?;
+    let date = time::Date::from_calendar_date(y, month, d).map_err(|_| bad())?;
+    Ok(date.midnight().assume_utc().unix_timestamp() * 1000)
+}
+
+/// The store query for the page's filters; a clear message for a bad date.
+pub fn event_query(f: &EventFilters) -> Result<EventQuery, String> {
+    let some = |s: &str| {
+        let t = s.trim();
+        (!t.is_empty()).then(|| t.to_owned())
+    };
+    Ok(EventQuery {
+        list: some(&f.list),
+        topic: some(&f.topic),
+        kind: some(&f.kind),
+        contact: some(&f.contact),
+        since_ms: match some(&f.since) {
+            Some(s) => Some(day_ms(&s, "from")?),
+            None => None,
+        },
+        until_ms: match some(&f.until) {
+            Some(s) => Some(day_ms(&s, "to")? + 86_400_000),
+            None => None,
+        },
+        before_id: None,
+        limit: 1000,
+    })
+}
+
+fn csv_field(s: &str) -> String {
+    // Cells that a spreadsheet would run as a formula are prefixed with a quote.
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+/// `GET /admin/events.csv`: every event matching the filters, newest first.
+pub async fn events_csv(
+    State(state): State<AppState>,
+    session: Session,
+    Query(filters): Query<EventFilters>,
+) -> Response {
+    let Some(id) = session_user(&session).await else {
+        return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
+    };
+    let actor = match auth::actor(&*state.store, id).await {
+        Ok(a) => a,
+        Err(e) => return refusal(e),
+    };
+    let mut q = match event_query(&filters) {
+        Ok(q) => q,
+        Err(m) => return (StatusCode::BAD_REQUEST, m).into_response(),
+    };
+    let mut out = String::from(
+        "id,created_at,kind,source,list,topic,contact,old_preferences,new_preferences,detail\n",
+    );
+    let mut rows = 0;
+    loop {
+        let (page, more) = match admin::events(&*state.store, &actor, &q).await {
+            Ok(p) => p,
+            Err(e) => return refusal(e),
+        };
+        for e in &page {
+            let cells = [
+                e.id.to_string(),
+                crate::serverfns::support::when(e.created_at),
+                e.kind.clone(),
+                e.source.clone().unwrap_or_default(),
+                e.list_name.clone().unwrap_or_default(),
+                e.topic_name.clone().unwrap_or_default(),
+                e.contact_email.clone().unwrap_or_default(),
+                e.old_prefs.clone().unwrap_or_default(),
+                e.new_prefs.clone().unwrap_or_default(),
+                e.detail.clone(),
+            ];
+            let line: Vec<String> = cells.iter().map(|c| csv_field(c)).collect();
+            out.push_str(&line.join(","));
+            out.push('\n');
+        }
+        rows += page.len();
+        match page.last() {
+            Some(last) if more && rows < CSV_MAX_ROWS => q.before_id = Some(last.id),
+            _ => break,
+        }
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"optbox-events.csv\"",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        out,
+    )
+        .into_response()
+}
+
+fn refusal(e: ServiceError) -> Response {
+    match e {
+        ServiceError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m).into_response(),
+        ServiceError::Forbidden(m) => (StatusCode::FORBIDDEN, m).into_response(),
+        ServiceError::BadRequest(m) | ServiceError::NotFound(m) => {
+            (StatusCode::BAD_REQUEST, m).into_response()
+        }
+        other => {
+            tracing::error!(error = %other, "download failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again shortly").into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_are_quoted_and_formulas_neutralised() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+        assert_eq!(csv_field("@cmd"), "'@cmd");
+    }
+
+    #[test]
+    fn dates_are_whole_utc_days() {
+        let f = EventFilters {
+            since: "2026-11-25".into(),
+            until: "2026-11-25".into(),
+            ..Default::default()
+        };
+        let q = event_query(&f).unwrap();
+        assert_eq!(q.since_ms, Some(1_795_564_800_000));
+        assert_eq!(q.until_ms, Some(1_795_564_800_000 + 86_400_000));
+        let bad = EventFilters {
+            since: "2026-02-30".into(),
+            ..Default::default()
+        };
+        assert!(event_query(&bad).unwrap_err().contains("from date"));
+    }
+}

@@ -1,0 +1,438 @@
+//! The dashboard's use-cases. Each takes the caller as an `Actor` and checks its role
+//! first (viewer: read; admin: change lists, contacts, webhooks, keys; owner: users too),
+//! then delegates to the same services the API and the CLI use.
+
+use super::auth::{Actor, Role};
+use super::{ServiceError, ServiceResult, contacts, lists};
+use crate::domain::{
+    Branding, Contact, ContactList, Limits, ListDefinition, SubscriptionStatus, Topic, TopicName,
+};
+use crate::server::store::{
+    Audit, ContactChange, ContactFilter, EventQuery, EventRecord, ListStats, NewContact, PrefMode,
+    Store, TopicFilter,
+};
+
+/// Lists with their topic and contact counts, for the overview.
+pub async fn overview(store: &dyn Store, actor: &Actor) -> ServiceResult<Vec<ListStats>> {
+    actor.require(Role::Viewer)?;
+    Ok(store.list_stats(200).await?)
+}
+
+/// A list as the list page edits it.
+pub async fn get_list(store: &dyn Store, actor: &Actor, name: &str) -> ServiceResult<ContactList> {
+    actor.require(Role::Viewer)?;
+    lists::get(store, name).await
+}
+
+/// Creates an empty list (no topics yet).
+pub async fn create_list(
+    store: &dyn Store,
+    limits: &Limits,
+    actor: &Actor,
+    name: &str,
+    description: &str,
+) -> ServiceResult<ContactList> {
+    actor.require(Role::Admin)?;
+    let def = ListDefinition {
+        description: description.trim().to_owned(),
+        ..Default::default()
+    };
+    lists::create(store, limits, name.trim(), &def).await
+}
+
+/// Deletes a list with its contacts; `confirm` must repeat the name.
+pub async fn delete_list(
+    store: &dyn Store,
+    actor: &Actor,
+    name: &str,
+    confirm: &str,
+) -> ServiceResult<()> {
+    actor.require(Role::Admin)?;
+    if confirm.trim() != name {
+        return Err(ServiceError::BadRequest(format!(
+            "type the list's name ({name}) to confirm the deletion"
+        )));
+    }
+    lists::delete(store, name).await
+}
+
+fn opt(s: &str) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+/// Checks landing-page branding: links are http(s), the colour is `#rrggbb`, the
+/// language one the preference page speaks, texts of reasonable length.
+pub fn check_branding(b: &Branding) -> ServiceResult<()> {
+    let bad = |m: &str| Err(ServiceError::BadRequest(m.into()));
+    for (what, url) in [("privacy link", &b.privacy_url), ("logo", &b.logo_url)] {
+        if let Some(u) = url
+            && !(u.starts_with("https://") || u.starts_with("http://"))
+        {
+            return bad(&format!(
+                "the {what} must be an http:// or https:// address"
+            ));
+        }
+        if url.as_ref().is_some_and(|u| u.len() > 2000) {
+            return bad(&format!("the {what} is longer than 2,000 characters"));
+        }
+    }
+    if let Some(c) = &b.accent_color
+        && !(c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|x| x.is_ascii_hexdigit()))
+    {
+        return bad("the accent colour must look like #1f5fbf");
+    }
+    if let Some(l) = &b.default_language
+        && crate::ui::i18n::Lang::parse(l).is_none()
+    {
+        return bad("the default language must be one of en, ru, de, fr, es");
+    }
+    if b.display_name
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 128)
+    {
+        return bad("the display name can contain up to 128 characters");
+    }
+    if b.footer_text
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 1000)
+    {
+        return bad("the footer can contain up to 1,000 characters");
+    }
+    Ok(())
+}
+
+/// The list's description and landing-page branding as the details form sends them
+/// (empty fields clear the value).
+#[derive(Debug, Clone, Default)]
+pub struct ListDetails {
+    pub description: String,
+    pub display_name: String,
+    pub logo_url: String,
+    pub accent_color: String,
+    pub privacy_url: String,
+    pub footer_text: String,
+    pub default_language: String,
+}
+
+/// Saves a list's description and branding; topics and tags are kept.
+pub async fn save_details(
+    store: &dyn Store,
+    limits: &Limits,
+    actor: &Actor,
+    name: &str,
+    d: &ListDetails,
+) -> ServiceResult<ContactList> {
+    actor.require(Role::Admin)?;
+    let list = lists::get(store, name).await?;
+    let branding = Branding {
+        display_name: opt(&d.display_name),
+        logo_url: opt(&d.logo_url),
+        accent_color: opt(&d.accent_color).map(|c| c.to_ascii_lowercase()),
+        privacy_url: opt(&d.privacy_url),
+        footer_text: opt(&d.footer_text),
+        default_language: opt(&d.default_language),
+    };
+    check_branding(&branding)?;
+    let def = ListDefinition {
+        description: d.description.trim().to_owned(),
+        topics: list.topics,
+        tags: list.tags,
+        branding,
+    };
+    lists::update(store, limits, name, &def).await
+}
+
+/// A topic as the topic form sends it.
+#[derive(Debug, Clone)]
+pub struct TopicForm {
+    pub name: String,
+    pub display_name: String,
+    pub description: String,
+    pub default_opt_in: bool,
+    pub hidden: bool,
+}
+
+/// Adds a topic to a list, or changes the one with that name. Preferences for the topic
+/// are kept.
+pub async fn save_topic(
+    store: &dyn Store,
+    limits: &Limits,
+    actor: &Actor,
+    list_name: &str,
+    t: &TopicForm,
+) -> ServiceResult<ContactList> {
+    actor.require(Role::Admin)?;
+    let list = lists::get(store, list_name).await?;
+    let name =
+        TopicName::parse(t.name.trim()).map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+    let topic = Topic {
+        name: name.clone(),
+        display_name: t.display_name.trim().to_owned(),
+        description: t.description.trim().to_owned(),
+        default_status: if t.default_opt_in {
+            SubscriptionStatus::OptIn
+        } else {
+            SubscriptionStatus::OptOut
+        },
+        hidden: t.hidden,
+    };
+    let mut topics = list.topics.clone();
+    match topics.iter_mut().find(|x| x.name == name) {
+        Some(x) => *x = topic,
+        None => topics.push(topic),
+    }
+    let def = ListDefinition {
+        description: list.description,
+        topics,
+        tags: list.tags,
+        branding: list.branding,
+    };
+    lists::update(store, limits, list_name, &def).await
+}
+
+/// Removes a topic (and the preferences stored for it).
+pub async fn delete_topic(
+    store: &dyn Store,
+    limits: &Limits,
+    actor: &Actor,
+    list_name: &str,
+    topic: &str,
+) -> ServiceResult<ContactList> {
+    actor.require(Role::Admin)?;
+    let list = lists::get(store, list_name).await?;
+    if list.topic(topic).is_none() {
+        return Err(ServiceError::NotFound(format!(
+            "List: {list_name} doesn't contain Topic: {topic}"
+        )));
+    }
+    let def = ListDefinition {
+        description: list.description,
+        topics: list
+            .topics
+            .into_iter()
+            .filter(|t| t.name.as_str() != topic)
+            .collect(),
+        tags: list.tags,
+        branding: list.branding,
+    };
+    lists::update(store, limits, list_name, &def).await
+}
+
+/// Most contacts on one dashboard page.
+pub const CONTACTS_PAGE: u32 = 50;
+
+/// A page of a list's contacts: prefix search on the address, a filter by a topic's
+/// effective status, keyset paging after a contact id (never OFFSET, never a count).
+pub struct ContactsQuery<'a> {
+    pub list: &'a str,
+    pub prefix: Option<&'a str>,
+    pub topic: Option<&'a str>,
+    pub status: Option<SubscriptionStatus>,
+    pub after_id: Option<i64>,
+}
+
+/// The page and whether another follows.
+pub async fn contacts(
+    store: &dyn Store,
+    actor: &Actor,
+    q: &ContactsQuery<'_>,
+) -> ServiceResult<(ContactList, Vec<Contact>, bool)> {
+    actor.require(Role::Viewer)?;
+    let list = lists::get(store, q.list).await?;
+    let topic = match q.topic.filter(|t| !t.is_empty()) {
+        Some(t) => {
+            if list.topic(t).is_none() {
+                return Err(ServiceError::BadRequest(format!(
+                    "List: {} doesn't contain Topic: {t}",
+                    list.name
+                )));
+            }
+            Some(TopicFilter {
+                topic: TopicName::parse(t).map_err(|e| ServiceError::BadRequest(e.to_string()))?,
+                use_default: true,
+            })
+        }
+        None => None,
+    };
+    if topic.is_none() && q.status.is_some() {
+        return Err(ServiceError::BadRequest(
+            "choose a topic to filter by status".into(),
+        ));
+    }
+    // The matching key of an address keeps the local part as given and lower-cases the
+    // domain; a prefix is matched the same way.
+    let prefix =
+        q.prefix
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('@') {
+                Some((l, d)) => format!("{l}@{}", d.to_lowercase()),
+                None => p.to_owned(),
+            });
+    let filter = ContactFilter {
+        status: q.status,
+        topic,
+        email_prefix: prefix,
+    };
+    let mut page = store
+        .list_contacts(&list, &filter, q.after_id, CONTACTS_PAGE + 1)
+        .await?;
+    let more = page.len() > CONTACTS_PAGE as usize;
+    page.truncate(CONTACTS_PAGE as usize);
+    Ok((list, page, more))
+}
+
+/// One contact with its recent history (newest first).
+pub async fn contact(
+    store: &dyn Store,
+    actor: &Actor,
+    list: &str,
+    email: &str,
+) -> ServiceResult<(ContactList, Contact, Vec<EventRecord>)> {
+    actor.require(Role::Viewer)?;
+    let list = lists::get(store, list).await?;
+    let email = contacts::parse_email(email.trim())?;
+    let c = contacts::get(store, &list, &email).await?;
+    let events = store
+        .query_events(&EventQuery {
+            list: Some(list.name.to_string()),
+            contact: Some(c.email.to_string()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await?;
+    Ok((list, c, events))
+}
+
+/// Adds a contact with no explicit preferences (an address deleted with opt-outs gets
+/// them back from its tombstone).
+pub async fn add_contact(
+    store: &dyn Store,
+    actor: &Actor,
+    list: &str,
+    email: &str,
+    audit: &Audit,
+) -> ServiceResult<Contact> {
+    actor.require(Role::Admin)?;
+    let list = lists::get(store, list).await?;
+    let new = NewContact {
+        email: contacts::parse_email(email.trim())?,
+        unsubscribe_all: false,
+        preferences: vec![],
+        attributes: String::new(),
+    };
+    contacts::create(store, &list, new, audit).await
+}
+
+/// Sets a contact's UnsubscribeAll, its explicit topic preferences (topics not given
+/// fall back to the default) and its attributes (a JSON object, or empty).
+#[allow(clippy::too_many_arguments)]
+pub async fn save_contact(
+    store: &dyn Store,
+    actor: &Actor,
+    list: &str,
+    email: &str,
+    unsubscribe_all: bool,
+    prefs: Vec<(String, SubscriptionStatus)>,
+    attributes: &str,
+    audit: &Audit,
+) -> ServiceResult<Contact> {
+    actor.require(Role::Admin)?;
+    let list = lists::get(store, list).await?;
+    let email = contacts::parse_email(email.trim())?;
+    let mut parsed = Vec::with_capacity(prefs.len());
+    for (t, s) in prefs {
+        parsed.push((
+            TopicName::parse(&t).map_err(|e| ServiceError::BadRequest(e.to_string()))?,
+            s,
+        ));
+    }
+    let change = ContactChange {
+        unsubscribe_all: Some(unsubscribe_all),
+        preferences: Some((PrefMode::Replace, parsed)),
+        attributes: Some(attributes.trim().to_owned()),
+    };
+    let (_, after) = contacts::update(store, &list, &email, &change, audit).await?;
+    Ok(after)
+}
+
+/// Deletes a contact; its opt-outs stay as a tombstone.
+pub async fn delete_contact(
+    store: &dyn Store,
+    actor: &Actor,
+    list: &str,
+    email: &str,
+    audit: &Audit,
+) -> ServiceResult<()> {
+    actor.require(Role::Admin)?;
+    let list = lists::get(store, list).await?;
+    let email = contacts::parse_email(email.trim())?;
+    contacts::delete(store, &list, &email, audit).await
+}
+
+/// Most events on one page of the event log.
+pub const EVENTS_PAGE: u32 = 50;
+
+/// A page of the event log (newest first) and whether an older page follows.
+pub async fn events(
+    store: &dyn Store,
+    actor: &Actor,
+    q: &EventQuery,
+) -> ServiceResult<(Vec<EventRecord>, bool)> {
+    actor.require(Role::Viewer)?;
+    let mut q = q.clone();
+    let limit = q.limit.clamp(1, 10_000);
+    q.limit = limit + 1;
+    let mut page = store.query_events(&q).await?;
+    let more = page.len() > limit as usize;
+    page.truncate(limit as usize);
+    Ok((page, more))
+}
+
+/// The known event kinds, for the filter.
+pub const EVENT_KINDS: [&str; 5] = [
+    "subscription",
+    "contact.created",
+    "contact.deleted",
+    "import",
+    "webhook.failed",
+];
+
+/// Starts an import of an uploaded file into a list (admins): checks the list and the
+/// file and creates the job; the caller runs it with `import::execute`.
+pub async fn prepare_import(
+    store: &dyn Store,
+    actor: &Actor,
+    req: &super::import::ImportRequest,
+) -> ServiceResult<super::import::Prepared> {
+    actor.require(Role::Admin)?;
+    if req.override_opt_outs {
+        return Err(ServiceError::BadRequest(
+            "overriding opt-outs is only possible with the command line".into(),
+        ));
+    }
+    super::import::prepare(store, req).await
+}
+
+/// An import job of a list, for its progress page.
+pub async fn import_job(
+    store: &dyn Store,
+    actor: &Actor,
+    job_id: &str,
+) -> ServiceResult<crate::server::store::ImportJob> {
+    actor.require(Role::Viewer)?;
+    super::import::job(store, job_id).await
+}
+
+/// Writes a list's export (admins and viewers may download).
+pub async fn export(
+    store: &dyn Store,
+    actor: &Actor,
+    list: &str,
+    format: super::import::Format,
+    out: &mut dyn std::io::Write,
+) -> ServiceResult<u64> {
+    actor.require(Role::Viewer)?;
+    super::import::export(store, list, format, out).await
+}

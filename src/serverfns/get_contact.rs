@@ -1,0 +1,91 @@
+//! One contact: its preferences (explicit and effective), attributes and history.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ContactTopic {
+    pub name: String,
+    pub display_name: String,
+    /// `OPT_IN`, `OPT_OUT`, or empty for "topic default".
+    pub explicit: String,
+    pub default_opt_in: bool,
+    pub effective_opt_in: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EventRow {
+    pub id: i64,
+    pub at: String,
+    pub kind: String,
+    pub source: String,
+    pub topic: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ContactDetail {
+    pub list: String,
+    pub email: String,
+    pub unsubscribe_all: bool,
+    pub topics: Vec<ContactTopic>,
+    pub attributes: String,
+    pub created: String,
+    pub events: Vec<EventRow>,
+    pub can_edit: bool,
+}
+
+#[server(endpoint = "contact")]
+pub async fn get_contact(list: String, email: String) -> Result<ContactDetail, ServerFnError> {
+    use super::support::{require, service, state, when};
+    use crate::domain::{SubscriptionStatus, effective_status};
+    use crate::server::service::{admin, auth::Role};
+    let user = require(Role::Viewer).await?;
+    let (l, c, events) = admin::contact(&*state().store, &user, &list, &email)
+        .await
+        .map_err(service)?;
+    Ok(ContactDetail {
+        list: l.name.to_string(),
+        email: c.email.to_string(),
+        unsubscribe_all: c.unsubscribe_all,
+        topics: l
+            .topics
+            .iter()
+            .map(|t| {
+                let explicit = c
+                    .preferences
+                    .iter()
+                    .find(|p| p.topic == t.name)
+                    .map(|p| p.status);
+                ContactTopic {
+                    name: t.name.to_string(),
+                    display_name: t.display_name.clone(),
+                    explicit: explicit.map(|s| s.as_api().to_owned()).unwrap_or_default(),
+                    default_opt_in: t.default_status == SubscriptionStatus::OptIn,
+                    effective_opt_in: effective_status(
+                        c.unsubscribe_all,
+                        explicit,
+                        t.default_status,
+                    ) == SubscriptionStatus::OptIn,
+                }
+            })
+            .collect(),
+        attributes: c.attributes,
+        created: when(c.created_at),
+        events: events
+            .into_iter()
+            .map(|e| EventRow {
+                id: e.id,
+                at: when(e.created_at),
+                kind: e.kind,
+                source: e.source.unwrap_or_default(),
+                topic: e.topic_name.unwrap_or_default(),
+                detail: match (e.old_prefs, e.new_prefs) {
+                    (Some(o), Some(n)) => format!("{o} → {n}"),
+                    _ => e.detail,
+                },
+            })
+            .collect(),
+        can_edit: user.role >= Role::Admin,
+    })
+}

@@ -1,0 +1,85 @@
+//! A page of a list's contacts: prefix search, a topic-status filter, keyset paging.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ContactRow {
+    pub email: String,
+    pub unsubscribe_all: bool,
+    /// Effective opt-in for each topic of the list, in the list's order.
+    pub opted_in: Vec<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ContactsPage {
+    pub list: String,
+    pub topics: Vec<String>,
+    pub rows: Vec<ContactRow>,
+    /// The `after` of the next page, when there is one.
+    pub next_after: Option<i64>,
+    pub can_edit: bool,
+}
+
+/// `status` is `OPT_IN` or `OPT_OUT` (with `topic`); `after` the last id of the previous
+/// page.
+#[server(endpoint = "contacts")]
+pub async fn get_contacts(
+    list: String,
+    q: Option<String>,
+    topic: Option<String>,
+    status: Option<String>,
+    after: Option<i64>,
+) -> Result<ContactsPage, ServerFnError> {
+    use super::support::{require, service, state};
+    use crate::domain::{SubscriptionStatus, effective_status};
+    use crate::server::service::{admin, auth::Role};
+    let user = require(Role::Viewer).await?;
+    let status = match status.as_deref().unwrap_or("") {
+        "" => None,
+        "OPT_IN" => Some(SubscriptionStatus::OptIn),
+        "OPT_OUT" => Some(SubscriptionStatus::OptOut),
+        _ => return Err(ServerFnError::new("the status is OPT_IN or OPT_OUT")),
+    };
+    let query = admin::ContactsQuery {
+        list: &list,
+        prefix: q.as_deref(),
+        topic: topic.as_deref(),
+        status,
+        after_id: after,
+    };
+    let (l, page, more) = admin::contacts(&*state().store, &user, &query)
+        .await
+        .map_err(service)?;
+    let next_after = if more {
+        page.last().map(|c| c.id)
+    } else {
+        None
+    };
+    Ok(ContactsPage {
+        list: l.name.to_string(),
+        topics: l.topics.iter().map(|t| t.name.to_string()).collect(),
+        rows: page
+            .into_iter()
+            .map(|c| ContactRow {
+                opted_in: l
+                    .topics
+                    .iter()
+                    .map(|t| {
+                        let explicit = c
+                            .preferences
+                            .iter()
+                            .find(|p| p.topic == t.name)
+                            .map(|p| p.status);
+                        effective_status(c.unsubscribe_all, explicit, t.default_status)
+                            == SubscriptionStatus::OptIn
+                    })
+                    .collect(),
+                email: c.email.to_string(),
+                unsubscribe_all: c.unsubscribe_all,
+            })
+            .collect(),
+        next_after,
+        can_edit: user.role >= Role::Admin,
+    })
+}

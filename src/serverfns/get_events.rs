@@ -1,0 +1,79 @@
+//! A page of the event log with filters (list, topic, kind, contact, date range).
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+pub use super::get_contact::EventRow;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LogRow {
+    pub list: String,
+    pub contact: String,
+    pub event: EventRow,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EventsPage {
+    pub rows: Vec<LogRow>,
+    /// The `before` of the next (older) page, when there is one.
+    pub next_before: Option<i64>,
+    pub kinds: Vec<String>,
+}
+
+/// Filters as the page's GET form sends them; empty strings mean "any".
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct EventFilters {
+    pub list: String,
+    pub topic: String,
+    pub kind: String,
+    pub contact: String,
+    /// `YYYY-MM-DD`, inclusive (UTC).
+    pub since: String,
+    /// `YYYY-MM-DD`, inclusive (UTC).
+    pub until: String,
+}
+
+#[server(endpoint = "events")]
+pub async fn get_events(
+    filters: EventFilters,
+    before: Option<i64>,
+) -> Result<EventsPage, ServerFnError> {
+    use super::support::{require, service, state, when};
+    use crate::server::service::{admin, auth::Role};
+    let user = require(Role::Viewer).await?;
+    let mut q =
+        crate::server::http::admin_export::event_query(&filters).map_err(ServerFnError::new)?;
+    q.before_id = before;
+    q.limit = admin::EVENTS_PAGE;
+    let (page, more) = admin::events(&*state().store, &user, &q)
+        .await
+        .map_err(service)?;
+    let next_before = if more {
+        page.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok(EventsPage {
+        rows: page
+            .into_iter()
+            .map(|e| LogRow {
+                list: e.list_name.unwrap_or_default(),
+                contact: e.contact_email.unwrap_or_default(),
+                event: EventRow {
+                    id: e.id,
+                    at: when(e.created_at),
+                    kind: e.kind,
+                    source: e.source.unwrap_or_default(),
+                    topic: e.topic_name.unwrap_or_default(),
+                    detail: match (e.old_prefs, e.new_prefs) {
+                        (Some(o), Some(n)) => format!("{o} → {n}"),
+                        _ => e.detail,
+                    },
+                },
+            })
+            .collect(),
+        next_before,
+        kinds: admin::EVENT_KINDS.iter().map(|k| (*k).to_owned()).collect(),
+    })
+}

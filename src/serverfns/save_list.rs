@@ -1,0 +1,34 @@
+//! Saves a list's description and landing-page branding.
+
+use leptos::prelude::*;
+
+#[server(endpoint = "save_list")]
+#[allow(clippy::too_many_arguments)]
+pub async fn save_list(
+    name: String,
+    description: String,
+    display_name: String,
+    logo_url: String,
+    accent_color: String,
+    privacy_url: String,
+    footer_text: String,
+    default_language: String,
+) -> Result<String, ServerFnError> {
+    use super::support::{require, service, state};
+    use crate::server::service::{admin, auth::Role};
+    let user = require(Role::Admin).await?;
+    let st = state();
+    let d = admin::ListDetails {
+        description,
+        display_name,
+        logo_url,
+        accent_color,
+        privacy_url,
+        footer_text,
+        default_language,
+    };
+    admin::save_details(&*st.store, &st.limits, &user, &name, &d)
+        .await
+        .map_err(service)?;
+    Ok("saved".into())
+}

@@ -1,0 +1,345 @@
+//! `/admin/lists/:name/contacts` (search by address prefix, filter by a topic's status,
+//! keyset paging) and `/admin/lists/:name/contact?email=` (preferences, attributes,
+//! history, deletion). The search is a GET form; edits are form POSTs without
+//! JavaScript and in place with it.
+
+use crate::serverfns::add_contact::AddContact;
+use crate::serverfns::delete_contact::DeleteContact;
+use crate::serverfns::get_contact::{ContactDetail, get_contact};
+use crate::serverfns::get_contacts::{ContactsPage, get_contacts};
+use crate::serverfns::save_contact::SaveContact;
+use crate::ui::components::{AdminFrame, error_text, outcome, query_escape};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Form;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+#[component]
+pub fn ContactsPageView() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let add = ServerAction::<AddContact>::new();
+    let data = Resource::new(
+        move || {
+            let q = query.read();
+            (
+                params.read().get("name").unwrap_or_default(),
+                q.get("q"),
+                q.get("topic"),
+                q.get("status"),
+                q.get("after").and_then(|a| a.parse::<i64>().ok()),
+            )
+        },
+        |(list, q, topic, status, after)| get_contacts(list, q, topic, status, after),
+    );
+    view! {
+        <Title text="Contacts · optbox" />
+        <AdminFrame current="lists">
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    let (qv, tv, sv) = {
+                        let q = query.read_untracked();
+                        (
+                            q.get("q").unwrap_or_default(),
+                            q.get("topic").unwrap_or_default(),
+                            q.get("status").unwrap_or_default(),
+                        )
+                    };
+                    match data.await {
+                        Err(e) => {
+                            view! {
+                                <h1>"Contacts"</h1>
+                                <p class="error" role="alert">{error_text(&e)}</p>
+                                <p><a href=".">"Clear the search"</a></p>
+                            }
+                                .into_any()
+                        }
+                        Ok(p) => view! { <ContactsBody p qv tv sv add /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </AdminFrame>
+    }
+}
+
+#[component]
+fn ContactsBody(
+    p: ContactsPage,
+    qv: String,
+    tv: String,
+    sv: String,
+    add: ServerAction<AddContact>,
+) -> impl IntoView {
+    let ContactsPage {
+        list,
+        topics,
+        rows,
+        next_after,
+        can_edit,
+    } = p;
+    let base = format!("/admin/lists/{list}/contacts");
+    let next = next_after.map(|a| {
+        format!(
+            "{base}?q={}&topic={}&status={}&after={a}",
+            query_escape(&qv),
+            query_escape(&tv),
+            query_escape(&sv)
+        )
+    });
+    let heads = topics
+        .iter()
+        .map(|t| view! { <th scope="col">{t.clone()}</th> })
+        .collect_view();
+    let empty = rows.is_empty();
+    let body = rows
+        .into_iter()
+        .map(|r| {
+            let href = format!(
+                "/admin/lists/{list}/contact?email={}",
+                query_escape(&r.email)
+            );
+            view! {
+                <tr>
+                    <td><a href=href>{r.email.clone()}</a></td>
+                    <td>{if r.unsubscribe_all { "yes" } else { "" }}</td>
+                    {r
+                        .opted_in
+                        .into_iter()
+                        .map(|o| view! { <td>{if o { "in" } else { "out" }}</td> })
+                        .collect_view()}
+                </tr>
+            }
+        })
+        .collect_view();
+    let add_form = can_edit.then(|| {
+        let l = list.clone();
+        view! {
+            <details class="card">
+                <summary>"Add a contact"</summary>
+                <ActionForm action=add attr:class="stack" attr:id="add-contact">
+                    <input type="hidden" name="list" value=l />
+                    <label for="add-email">"Email address"</label>
+                    <input id="add-email" type="email" name="email" required />
+                    {move || outcome(add.value().get().map(|r| r.map(|_| String::new())))}
+                    <button type="submit">"Add"</button>
+                </ActionForm>
+            </details>
+        }
+    });
+    view! {
+        <p class="crumbs">
+            <a href="/admin/lists">"Lists"</a> " / " <a href=format!("/admin/lists/{list}")>{list.clone()}</a>
+            " / contacts"
+        </p>
+        <h1>"Contacts of " {list.clone()}</h1>
+        <Form method="GET" action=base.clone() attr:class="filters" attr:id="search">
+            <div>
+                <label for="q">"Address starts with"</label>
+                <input id="q" type="search" name="q" value=qv.clone() />
+            </div>
+            <div>
+                <label for="topic">"Topic"</label>
+                <select id="topic" name="topic">
+                    <option value="" selected=tv.is_empty()>"(any)"</option>
+                    {topics
+                        .iter()
+                        .map(|t| view! { <option value=t.clone() selected=*t == tv>{t.clone()}</option> })
+                        .collect_view()}
+                </select>
+            </div>
+            <div>
+                <label for="status">"Status"</label>
+                <select id="status" name="status">
+                    <option value="" selected=sv.is_empty()>"(any)"</option>
+                    <option value="OPT_IN" selected=sv == "OPT_IN">"Opted in"</option>
+                    <option value="OPT_OUT" selected=sv == "OPT_OUT">"Opted out"</option>
+                </select>
+            </div>
+            <button type="submit">"Search"</button>
+        </Form>
+        {add_form}
+        {if empty {
+            view! { <p id="no-contacts">"No contacts match."</p> }.into_any()
+        } else {
+            view! {
+                <div class="scroll">
+                    <table id="contacts">
+                        <caption>"Contacts, in the order they were added; effective status per topic"</caption>
+                        <thead>
+                            <tr>
+                                <th scope="col">"Address"</th>
+                                <th scope="col">"Unsubscribed from all"</th>
+                                {heads}
+                            </tr>
+                        </thead>
+                        <tbody>{body}</tbody>
+                    </table>
+                </div>
+            }
+                .into_any()
+        }}
+        <nav aria-label="Pages" class="pager">
+            <a href=base.clone()>"First page"</a>
+            {next.map(|n| view! { <a href=n rel="next" id="next-page">"Next page"</a> })}
+        </nav>
+    }
+}
+
+#[component]
+pub fn ContactPage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let save = ServerAction::<SaveContact>::new();
+    let delete = ServerAction::<DeleteContact>::new();
+    let data = Resource::new(
+        move || {
+            (
+                params.read().get("name").unwrap_or_default(),
+                query.read().get("email").unwrap_or_default(),
+                save.version().get(),
+            )
+        },
+        |(l, e, _)| get_contact(l, e),
+    );
+    view! {
+        <Title text="Contact · optbox" />
+        <AdminFrame current="lists">
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(e) => {
+                            view! {
+                                <h1>"Contact"</h1>
+                                <p class="error" role="alert">{error_text(&e)}</p>
+                            }
+                                .into_any()
+                        }
+                        Ok(c) => view! { <ContactBody c save delete /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </AdminFrame>
+    }
+}
+
+#[component]
+fn ContactBody(
+    c: ContactDetail,
+    save: ServerAction<SaveContact>,
+    delete: ServerAction<DeleteContact>,
+) -> impl IntoView {
+    let ContactDetail {
+        list,
+        email,
+        unsubscribe_all,
+        topics,
+        attributes,
+        created,
+        events,
+        can_edit,
+    } = c;
+    let dis = !can_edit;
+    let topic_fields = topics
+        .into_iter()
+        .map(|t| {
+            let id = format!("pref-{}", t.name);
+            let name = format!("prefs[{}]", t.name);
+            let def = if t.default_opt_in { "opted in" } else { "opted out" };
+            view! {
+                <div class="pref-row">
+                    <label for=id.clone()>{t.display_name.clone()} " (" {t.name.clone()} ")"</label>
+                    <select id=id name=name disabled=dis>
+                        <option value="" selected=t.explicit.is_empty()>{format!("Topic default ({def})")}</option>
+                        <option value="OPT_IN" selected=t.explicit == "OPT_IN">"Opted in"</option>
+                        <option value="OPT_OUT" selected=t.explicit == "OPT_OUT">"Opted out"</option>
+                    </select>
+                    <span class="muted">
+                        "now: " {if t.effective_opt_in { "receives" } else { "does not receive" }}
+                    </span>
+                </div>
+            }
+        })
+        .collect_view();
+    let history = if events.is_empty() {
+        view! { <p>"No events."</p> }.into_any()
+    } else {
+        view! {
+            <div class="scroll">
+                <table id="history">
+                    <caption>"Latest 50 events of this contact, newest first"</caption>
+                    <thead>
+                        <tr>
+                            <th scope="col">"When"</th>
+                            <th scope="col">"Event"</th>
+                            <th scope="col">"Source"</th>
+                            <th scope="col">"Topic"</th>
+                            <th scope="col">"Change"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {events
+                            .into_iter()
+                            .map(|e| {
+                                view! {
+                                    <tr>
+                                        <td>{e.at}</td>
+                                        <td>{e.kind}</td>
+                                        <td>{e.source}</td>
+                                        <td>{e.topic}</td>
+                                        <td><code class="wrap">{e.detail}</code></td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        }
+        .into_any()
+    };
+    let danger = can_edit.then(|| {
+        let (l, e) = (list.clone(), email.clone());
+        view! {
+            <section aria-labelledby="delete-contact-title" class="card danger-zone">
+                <h2 id="delete-contact-title">"Delete this contact"</h2>
+                <p>"Its opt-outs are kept as a tombstone and come back if the address is added again."</p>
+                <ActionForm action=delete attr:id="delete-contact">
+                    <input type="hidden" name="list" value=l />
+                    <input type="hidden" name="email" value=e />
+                    {move || outcome(delete.value().get().map(|r| r.map(|_| String::new())))}
+                    <button type="submit" class="danger">"Delete contact"</button>
+                </ActionForm>
+            </section>
+        }
+    });
+    view! {
+        <p class="crumbs">
+            <a href="/admin/lists">"Lists"</a> " / "
+            <a href=format!("/admin/lists/{list}/contacts")>{list.clone()}</a> " / contact"
+        </p>
+        <h1 class="wrap">{email.clone()}</h1>
+        <p class="muted">"Added " {created}</p>
+        <section aria-labelledby="prefs-title">
+            <h2 id="prefs-title">"Preferences and attributes"</h2>
+            <ActionForm action=save attr:class="stack" attr:id="contact-form">
+                <input type="hidden" name="list" value=list.clone() />
+                <input type="hidden" name="email" value=email.clone() />
+                <label class="check">
+                    <input type="checkbox" name="unsubscribe_all" value="on" checked=unsubscribe_all disabled=dis />
+                    " Unsubscribed from everything on this list"
+                </label>
+                {topic_fields}
+                <label for="attributes">"Attributes (a JSON object)"</label>
+                <textarea id="attributes" name="attributes" rows="4" disabled=dis>{attributes}</textarea>
+                {move || outcome(save.value().get())}
+                {can_edit.then(|| view! { <button type="submit">"Save contact"</button> })}
+            </ActionForm>
+            {dis.then(|| view! { <p class="hint">"Your role can read this contact but not change it."</p> })}
+        </section>
+        <section aria-labelledby="history-title">
+            <h2 id="history-title">"History"</h2>
+            {history}
+        </section>
+        {danger}
+    }
+}

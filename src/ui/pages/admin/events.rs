@@ -1,0 +1,172 @@
+//! `/admin/events`: the event log with filters (GET form), keyset paging to older
+//! events, and the same selection as a CSV download.
+
+use crate::serverfns::get_events::{EventFilters, EventsPage, get_events};
+use crate::ui::components::{AdminFrame, error_text, query_escape};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
+
+fn filters_query(f: &EventFilters) -> String {
+    [
+        ("list", &f.list),
+        ("topic", &f.topic),
+        ("kind", &f.kind),
+        ("contact", &f.contact),
+        ("since", &f.since),
+        ("until", &f.until),
+    ]
+    .iter()
+    .filter(|(_, v)| !v.is_empty())
+    .map(|(k, v)| format!("{k}={}", query_escape(v)))
+    .collect::<Vec<_>>()
+    .join("&")
+}
+
+#[component]
+pub fn EventsPageView() -> impl IntoView {
+    let query = use_query_map();
+    let filters = move || {
+        let q = query.read();
+        let g = |k: &str| q.get(k).unwrap_or_default();
+        EventFilters {
+            list: g("list"),
+            topic: g("topic"),
+            kind: g("kind"),
+            contact: g("contact"),
+            since: g("since"),
+            until: g("until"),
+        }
+    };
+    let data = Resource::new(
+        move || {
+            (
+                filters(),
+                query
+                    .read()
+                    .get("before")
+                    .and_then(|b| b.parse::<i64>().ok()),
+            )
+        },
+        |(f, before)| get_events(f, before),
+    );
+    view! {
+        <Title text="Event log · optbox" />
+        <AdminFrame current="events">
+            <h1>"Event log"</h1>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    let f = filters();
+                    match data.await {
+                        Err(e) => {
+                            view! {
+                                <EventFilterForm f kinds=vec![] />
+                                <p class="error" role="alert">{error_text(&e)}</p>
+                            }
+                                .into_any()
+                        }
+                        Ok(p) => view! { <EventsBody p f /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </AdminFrame>
+    }
+}
+
+#[component]
+fn EventFilterForm(f: EventFilters, kinds: Vec<String>) -> impl IntoView {
+    let field = |id: &'static str, label: &'static str, value: String, kind: &'static str| {
+        view! {
+            <div>
+                <label for=format!("f-{id}")>{label}</label>
+                <input id=format!("f-{id}") type=kind name=id value=value />
+            </div>
+        }
+    };
+    let kind = f.kind.clone();
+    view! {
+        <Form method="GET" action="/admin/events" attr:class="filters wide" attr:id="event-filters">
+            {field("list", "List", f.list.clone(), "text")}
+            {field("topic", "Topic", f.topic.clone(), "text")}
+            <div>
+                <label for="f-kind">"Kind"</label>
+                <select id="f-kind" name="kind">
+                    <option value="" selected=kind.is_empty()>"(any)"</option>
+                    {kinds
+                        .into_iter()
+                        .map(|k| view! { <option value=k.clone() selected=k == kind>{k.clone()}</option> })
+                        .collect_view()}
+                </select>
+            </div>
+            {field("contact", "Contact address", f.contact.clone(), "text")}
+            {field("since", "From (UTC)", f.since.clone(), "date")}
+            {field("until", "To (UTC)", f.until.clone(), "date")}
+            <button type="submit">"Filter"</button>
+        </Form>
+    }
+}
+
+#[component]
+fn EventsBody(p: EventsPage, f: EventFilters) -> impl IntoView {
+    let qs = filters_query(&f);
+    let csv = format!("/admin/events.csv?{qs}");
+    let older = p.next_before.map(|b| {
+        format!(
+            "/admin/events?{qs}{}before={b}",
+            if qs.is_empty() { "" } else { "&" }
+        )
+    });
+    let table = if p.rows.is_empty() {
+        view! { <p id="no-events">"No events match."</p> }.into_any()
+    } else {
+        view! {
+            <div class="scroll">
+                <table id="events">
+                    <caption>"Events, newest first"</caption>
+                    <thead>
+                        <tr>
+                            <th scope="col">"When"</th>
+                            <th scope="col">"Event"</th>
+                            <th scope="col">"Source"</th>
+                            <th scope="col">"List"</th>
+                            <th scope="col">"Topic"</th>
+                            <th scope="col">"Contact"</th>
+                            <th scope="col">"Change"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {p
+                            .rows
+                            .into_iter()
+                            .map(|r| {
+                                let e = r.event;
+                                view! {
+                                    <tr>
+                                        <td>{e.at}</td>
+                                        <td>{e.kind}</td>
+                                        <td>{e.source}</td>
+                                        <td>{r.list}</td>
+                                        <td>{e.topic}</td>
+                                        <td class="wrap">{r.contact}</td>
+                                        <td><code class="wrap">{e.detail}</code></td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        }
+        .into_any()
+    };
+    view! {
+        <EventFilterForm f kinds=p.kinds />
+        <p><a href=csv id="csv" download="optbox-events.csv">"Download these events as CSV"</a></p>
+        {table}
+        <nav aria-label="Pages" class="pager">
+            <a href="/admin/events">"Newest"</a>
+            {older.map(|o| view! { <a href=o rel="next" id="older">"Older events"</a> })}
+        </nav>
+    }
+}

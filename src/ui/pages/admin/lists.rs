@@ -1,0 +1,371 @@
+//! `/admin/lists` (every list, create one) and `/admin/lists/:name` (description,
+//! landing-page branding with a live preview, topics, deletion). Plain form POSTs without
+//! JavaScript; in place with it.
+
+use crate::serverfns::create_list::CreateList;
+use crate::serverfns::delete_list::DeleteList;
+use crate::serverfns::delete_topic::DeleteTopic;
+use crate::serverfns::get_list::{ListDetail, get_list};
+use crate::serverfns::get_lists::get_lists;
+use crate::serverfns::save_list::SaveList;
+use crate::serverfns::save_topic::SaveTopic;
+use crate::ui::components::{AdminFrame, error_text, outcome};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+#[component]
+pub fn ListsPage() -> impl IntoView {
+    let create = ServerAction::<CreateList>::new();
+    let data = Resource::new(move || create.version().get(), |_| get_lists());
+    view! {
+        <Title text="Lists · optbox" />
+        <AdminFrame current="lists">
+            <h1>"Contact lists"</h1>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
+                        Ok(page) => {
+                            let table = if page.lists.is_empty() {
+                                view! { <p id="no-lists">"No contact lists yet."</p> }.into_any()
+                            } else {
+                                view! {
+                                    <div class="scroll">
+                                        <table id="lists">
+                                            <caption>"Every contact list"</caption>
+                                            <thead>
+                                                <tr>
+                                                    <th scope="col">"List"</th>
+                                                    <th scope="col" class="num">"Topics"</th>
+                                                    <th scope="col" class="num">"Contacts"</th>
+                                                </tr>
+                                            </thead>
+                                            <tbody>
+                                                {page
+                                                    .lists
+                                                    .into_iter()
+                                                    .map(|l| {
+                                                        let href = format!("/admin/lists/{}", l.name);
+                                                        view! {
+                                                            <tr>
+                                                                <td><a href=href>{l.name}</a></td>
+                                                                <td class="num">{l.topics}</td>
+                                                                <td class="num">{l.contacts}</td>
+                                                            </tr>
+                                                        }
+                                                    })
+                                                    .collect_view()}
+                                            </tbody>
+                                        </table>
+                                    </div>
+                                }
+                                    .into_any()
+                            };
+                            let form = page
+                                .can_edit
+                                .then(|| {
+                                    view! {
+                                        <section aria-labelledby="new-list-title" class="card">
+                                            <h2 id="new-list-title">"New list"</h2>
+                                            <ActionForm action=create attr:class="stack" attr:id="new-list">
+                                                <label for="new-name">"Name"</label>
+                                                <input id="new-name" type="text" name="name" required
+                                                    aria-describedby="new-name-hint" />
+                                                <p id="new-name-hint" class="hint">
+                                                    "Letters, digits, _ and -; as used in the API and in links."
+                                                </p>
+                                                <label for="new-description">"Description"</label>
+                                                <input id="new-description" type="text" name="description" />
+                                                {move || outcome(create.value().get().map(|r| r.map(|_| String::new())))}
+                                                <button type="submit">"Create list"</button>
+                                            </ActionForm>
+                                        </section>
+                                    }
+                                });
+                            view! { {table} {form} }.into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </AdminFrame>
+    }
+}
+
+#[component]
+pub fn ListPage() -> impl IntoView {
+    let params = use_params_map();
+    let name = move || params.read().get("name").unwrap_or_default();
+    let save = ServerAction::<SaveList>::new();
+    let save_topic = ServerAction::<SaveTopic>::new();
+    let delete_topic = ServerAction::<DeleteTopic>::new();
+    let delete = ServerAction::<DeleteList>::new();
+    let data = Resource::new(
+        move || {
+            (
+                name(),
+                save.version().get(),
+                save_topic.version().get(),
+                delete_topic.version().get(),
+            )
+        },
+        |(n, ..)| get_list(n),
+    );
+    view! {
+        <Title text="List · optbox" />
+        <AdminFrame current="lists">
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(e) => {
+                            view! {
+                                <h1>"Contact list"</h1>
+                                <p class="error" role="alert">{error_text(&e)}</p>
+                                <p><a href="/admin/lists">"All lists"</a></p>
+                            }
+                                .into_any()
+                        }
+                        Ok(l) => view! { <ListBody l save save_topic delete_topic delete /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </AdminFrame>
+    }
+}
+
+#[component]
+fn ListBody(
+    l: ListDetail,
+    save: ServerAction<SaveList>,
+    save_topic: ServerAction<SaveTopic>,
+    delete_topic: ServerAction<DeleteTopic>,
+    delete: ServerAction<DeleteList>,
+) -> impl IntoView {
+    let ListDetail {
+        name,
+        description,
+        branding,
+        topics,
+        can_edit,
+    } = l;
+    // Signals behind the branding fields drive the live preview.
+    let display = RwSignal::new(branding.display_name.clone());
+    let accent = RwSignal::new(branding.accent_color.clone());
+    let footer = RwSignal::new(branding.footer_text.clone());
+    let privacy = RwSignal::new(branding.privacy_url.clone());
+    let list_name = name.clone();
+    let title = move || {
+        let d = display.get();
+        if d.trim().is_empty() {
+            list_name.clone()
+        } else {
+            d
+        }
+    };
+    let accent_style = move || {
+        let c = accent.get();
+        let ok =
+            c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|x| x.is_ascii_hexdigit());
+        format!("--pv-accent: {}", if ok { c.as_str() } else { "#1f5fbf" })
+    };
+    let visible: Vec<_> = topics.iter().filter(|t| !t.hidden).cloned().collect();
+    let contacts_href = format!("/admin/lists/{name}/contacts");
+    let import_href = format!("/admin/lists/{name}/import");
+    let n = name.clone();
+    let details = if can_edit {
+        view! {
+            <ActionForm action=save attr:class="stack" attr:id="details">
+                <input type="hidden" name="name" value=n.clone() />
+                <label for="description">"Description"</label>
+                <input id="description" type="text" name="description" value=description.clone() />
+                <label for="display_name">"Display name on the preference page"</label>
+                <input id="display_name" type="text" name="display_name" prop:value=display
+                    on:input=move |ev| display.set(event_target_value(&ev)) />
+                <label for="accent_color">"Accent colour"</label>
+                <input id="accent_color" type="text" name="accent_color" placeholder="#1f5fbf"
+                    prop:value=accent on:input=move |ev| accent.set(event_target_value(&ev)) />
+                <label for="logo_url">"Logo URL"</label>
+                <input id="logo_url" type="text" name="logo_url" value=branding.logo_url.clone() />
+                <label for="privacy_url">"Privacy policy URL"</label>
+                <input id="privacy_url" type="text" name="privacy_url" prop:value=privacy
+                    on:input=move |ev| privacy.set(event_target_value(&ev)) />
+                <label for="footer_text">"Footer text"</label>
+                <input id="footer_text" type="text" name="footer_text" prop:value=footer
+                    on:input=move |ev| footer.set(event_target_value(&ev)) />
+                <label for="default_language">"Default language"</label>
+                <select id="default_language" name="default_language">
+                    {["", "en", "ru", "de", "fr", "es"]
+                        .into_iter()
+                        .map(|code| {
+                            let label = if code.is_empty() { "(from the browser)" } else { code };
+                            view! {
+                                <option value=code selected=branding.default_language == code>{label}</option>
+                            }
+                        })
+                        .collect_view()}
+                </select>
+                {move || outcome(save.value().get())}
+                <button type="submit">"Save details"</button>
+            </ActionForm>
+        }
+            .into_any()
+    } else {
+        view! {
+            <dl class="facts">
+                <dt>"Description"</dt><dd>{description.clone()}</dd>
+                <dt>"Display name"</dt><dd>{branding.display_name.clone()}</dd>
+                <dt>"Privacy policy"</dt><dd>{branding.privacy_url.clone()}</dd>
+                <dt>"Footer"</dt><dd>{branding.footer_text.clone()}</dd>
+            </dl>
+            <p class="hint">"Your role can read this list but not change it."</p>
+        }
+        .into_any()
+    };
+    let topic_rows = topics
+        .clone()
+        .into_iter()
+        .map(|t| {
+            let id = format!("topic-{}", t.name);
+            let tname = t.name.clone();
+            let lname = name.clone();
+            let (id2, t2) = (id.clone(), t.clone());
+            let form = can_edit.then(move || {
+                let (id, t) = (id2, t2);
+                let (l1, t1, label) = (lname.clone(), tname.clone(), format!("Remove topic {tname}"));
+                view! {
+                    <ActionForm action=save_topic attr:class="topic-form">
+                        <input type="hidden" name="list" value=l1 />
+                        <input type="hidden" name="topic" value=t1 />
+                        <label for=format!("{id}-dn")>"Display name"</label>
+                        <input id=format!("{id}-dn") type="text" name="display_name" value=t.display_name.clone() required />
+                        <label for=format!("{id}-desc")>"Description"</label>
+                        <input id=format!("{id}-desc") type="text" name="description" value=t.description.clone() />
+                        <label for=format!("{id}-def")>"Default"</label>
+                        <select id=format!("{id}-def") name="default_status">
+                            <option value="OPT_IN" selected=t.default_opt_in>"Opted in"</option>
+                            <option value="OPT_OUT" selected=!t.default_opt_in>"Opted out"</option>
+                        </select>
+                        <label class="check">
+                            <input type="checkbox" name="hidden" value="on" checked=t.hidden />
+                            " Hidden from the preference page"
+                        </label>
+                        <button type="submit" class="secondary">"Save topic"</button>
+                    </ActionForm>
+                    <ActionForm action=delete_topic attr:class="inline">
+                        <input type="hidden" name="list" value=lname />
+                        <input type="hidden" name="topic" value=tname />
+                        <button type="submit" class="danger" aria-label=label>"Remove"</button>
+                    </ActionForm>
+                }
+            });
+            view! {
+                <li class="card topic-card" id=id>
+                    <h3>{t.name.clone()}</h3>
+                    <p class="muted">
+                        {t.display_name.clone()} " · default "
+                        {if t.default_opt_in { "opted in" } else { "opted out" }}
+                        {if t.hidden { " · hidden" } else { "" }}
+                    </p>
+                    {form}
+                </li>
+            }
+        })
+        .collect_view();
+    let add_topic = can_edit.then(|| {
+        let lname = name.clone();
+        view! {
+            <section aria-labelledby="add-topic-title" class="card">
+                <h3 id="add-topic-title">"Add a topic"</h3>
+                <ActionForm action=save_topic attr:class="stack" attr:id="add-topic">
+                    <input type="hidden" name="list" value=lname />
+                    <label for="new-topic">"Name"</label>
+                    <input id="new-topic" type="text" name="topic" required />
+                    <label for="new-topic-dn">"Display name"</label>
+                    <input id="new-topic-dn" type="text" name="display_name" required />
+                    <label for="new-topic-desc">"Description"</label>
+                    <input id="new-topic-desc" type="text" name="description" />
+                    <label for="new-topic-def">"Default"</label>
+                    <select id="new-topic-def" name="default_status">
+                        <option value="OPT_IN">"Opted in"</option>
+                        <option value="OPT_OUT">"Opted out"</option>
+                    </select>
+                    <label class="check">
+                        <input type="checkbox" name="hidden" value="on" />
+                        " Hidden from the preference page"
+                    </label>
+                    <button type="submit">"Add topic"</button>
+                </ActionForm>
+            </section>
+        }
+    });
+    let danger = can_edit.then(|| {
+        let lname = name.clone();
+        view! {
+            <section aria-labelledby="delete-title" class="card danger-zone">
+                <h2 id="delete-title">"Delete this list"</h2>
+                <p>"Deletes the list and every contact in it. Type the list's name to confirm."</p>
+                <ActionForm action=delete attr:class="stack" attr:id="delete-list">
+                    <input type="hidden" name="name" value=lname />
+                    <label for="confirm">"List name"</label>
+                    <input id="confirm" type="text" name="confirm" required autocomplete="off" />
+                    {move || outcome(delete.value().get().map(|r| r.map(|_| String::new())))}
+                    <button type="submit" class="danger">"Delete list"</button>
+                </ActionForm>
+            </section>
+        }
+    });
+    view! {
+        <p class="crumbs"><a href="/admin/lists">"Lists"</a> " / " {name.clone()}</p>
+        <h1 id="list-title">{name.clone()}</h1>
+        <p class="row">
+            <a href=contacts_href>"Contacts of this list"</a>
+            <a href=import_href>"Import and export"</a>
+        </p>
+        <div class="two-col">
+            <section aria-labelledby="details-title">
+                <h2 id="details-title">"Details and branding"</h2>
+                {details}
+            </section>
+            <section aria-labelledby="preview-title">
+                <h2 id="preview-title">"Preference page preview"</h2>
+                <div class="preview" id="preview" style=accent_style>
+                    <p class="pv-title">{title}</p>
+                    <p class="pv-lead">"Choose which emails you receive."</p>
+                    <ul class="pv-topics">
+                        {visible
+                            .into_iter()
+                            .map(|t| {
+                                view! {
+                                    <li>
+                                        <span class="pv-box" aria-hidden="true">{if t.default_opt_in { "☑" } else { "☐" }}</span>
+                                        " " {t.display_name}
+                                    </li>
+                                }
+                            })
+                            .collect_view()}
+                    </ul>
+                    <p><span class="pv-button">"Save"</span></p>
+                    <p class="pv-footer">
+                        {move || footer.get()}
+                        {move || {
+                            let p = privacy.get();
+                            (!p.trim().is_empty()).then(|| view! { " · " <span class="pv-link">"Privacy policy"</span> })
+                        }}
+                    </p>
+                </div>
+            </section>
+        </div>
+        <section aria-labelledby="topics-title">
+            <h2 id="topics-title">"Topics"</h2>
+            {move || outcome(save_topic.value().get())}
+            {move || outcome(delete_topic.value().get())}
+            {if topics.is_empty() {
+                view! { <p id="no-topics">"No topics yet."</p> }.into_any()
+            } else {
+                view! { <ul class="topics" id="topics">{topic_rows}</ul> }.into_any()
+            }}
+            {add_topic}
+        </section>
+        {danger}
+    }
+}

@@ -1,0 +1,223 @@
+//! The contacts pages through the server: keyset paging, prefix search, the topic-status
+//! filter, editing preferences and attributes (with the `Admin` event in the history),
+//! deletion with a tombstone — as plain form POSTs and GETs, on SQLite and PostgreSQL.
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use common::{TestApp, spawn_app_on};
+use optbox::domain::{EmailAddress, SubscriptionStatus};
+use optbox::server::service::auth::{self, Role};
+use optbox::server::store::{Audit, NewContact, Source};
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn sign_in(app: &TestApp, role: Role) {
+    let email = format!("{}@example.com", role.as_str());
+    auth::create_user(&*app.store, &email, role, PASSWORD)
+        .await
+        .unwrap();
+    let r = app
+        .client
+        .post(app.url("/api/login"))
+        .header("accept", "text/html")
+        .header("referer", app.url("/admin/login"))
+        .form(&[("email", email.as_str()), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/admin");
+}
+
+async fn form(app: &TestApp, path: &str, back: &str, fields: &[(&str, &str)]) -> String {
+    let r = app
+        .client
+        .post(app.url(path))
+        .header("accept", "text/html")
+        .header("origin", &app.base)
+        .header("referer", app.url(back))
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{path}: {}", r.status());
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// Addresses in the contacts table of a rendered page.
+fn rows(html: &str) -> Vec<String> {
+    let Some(start) = html.find(r#"<table id="contacts""#) else {
+        return vec![];
+    };
+    let table = &html[start..html[start..].find("</table>").unwrap() + start];
+    table
+        .split("contact?email=")
+        .skip(1)
+        .map(|s| {
+            let s = &s[s.find('>').unwrap() + 1..];
+            s[..s.find('<').unwrap()].to_owned()
+        })
+        .collect()
+}
+
+fn next_link(html: &str) -> Option<String> {
+    let i = html.find(r#"id="next-page""#)?;
+    let before = &html[..i];
+    let h = before.rfind("href=\"").unwrap();
+    Some(
+        before[h + 6..]
+            .split('"')
+            .next()
+            .unwrap()
+            .replace("&amp;", "&"),
+    )
+}
+
+async fn contacts_flow(backend: &str) {
+    let app = spawn_app_on(backend).await;
+    let list = optbox::server::service::demo::seed(&*app.store)
+        .await
+        .unwrap();
+    let audit = Audit::new(Source::Api);
+    for i in 0..120 {
+        let new = NewContact {
+            email: EmailAddress::parse(&format!("user{i:03}@example.com")).unwrap(),
+            unsubscribe_all: false,
+            preferences: if i % 10 == 0 {
+                vec![(
+                    optbox::domain::TopicName::parse("newsletter").unwrap(),
+                    SubscriptionStatus::OptOut,
+                )]
+            } else {
+                vec![]
+            },
+            attributes: String::new(),
+        };
+        app.store.create_contact(&list, &new, &audit).await.unwrap();
+    }
+    sign_in(&app, Role::Admin).await;
+
+    // Keyset paging: 121 contacts (the demo one first) in pages of 50.
+    let base = "/admin/lists/demo/contacts";
+    let html = app.get_text(&app.url(base)).await;
+    let p1 = rows(&html);
+    assert_eq!(p1.len(), 50, "{html}");
+    let next = next_link(&html).expect("a next page");
+    assert!(next.contains("after="), "{next}");
+    let html = app.get_text(&app.url(&next)).await;
+    let p2 = rows(&html);
+    assert_eq!(p2.len(), 50);
+    assert!(p2.iter().all(|e| !p1.contains(e)), "pages do not overlap");
+    let html = app.get_text(&app.url(&next_link(&html).unwrap())).await;
+    assert_eq!(rows(&html).len(), 21);
+    assert!(next_link(&html).is_none(), "the last page has no next link");
+
+    // Prefix search.
+    let html = app.get_text(&app.url(&format!("{base}?q=user11"))).await;
+    let found = rows(&html);
+    assert_eq!(found.len(), 10, "{found:?}");
+    assert!(found.iter().all(|e| e.starts_with("user11")));
+
+    // Topic-status filter: explicit opt-outs of `newsletter` (every tenth contact).
+    let html = app
+        .get_text(&app.url(&format!("{base}?topic=newsletter&status=OPT_OUT")))
+        .await;
+    let out = rows(&html);
+    assert_eq!(out.len(), 12, "{out:?}");
+    // `offers` defaults to OPT_OUT: every contact matches.
+    let html = app
+        .get_text(&app.url(&format!("{base}?topic=offers&status=OPT_IN")))
+        .await;
+    assert!(html.contains("No contacts match."));
+    // An unknown topic is a clear message.
+    let html = app
+        .get_text(&app.url(&format!("{base}?topic=nope&status=OPT_IN")))
+        .await;
+    assert!(
+        html.contains("doesn&#x27;t contain Topic: nope")
+            || html.contains("doesn't contain Topic: nope"),
+        "{html}"
+    );
+
+    // Edit a contact: preferences, UnsubscribeAll off, attributes.
+    let cpage = "/admin/lists/demo/contact?email=user005%40example.com";
+    let html = app.get_text(&app.url(cpage)).await;
+    assert!(html.contains("user005@example.com"), "{html}");
+    form(
+        &app,
+        "/api/save_contact",
+        cpage,
+        &[
+            ("list", "demo"),
+            ("email", "user005@example.com"),
+            ("prefs[newsletter]", "OPT_OUT"),
+            ("prefs[offers]", "OPT_IN"),
+            ("prefs[product-updates]", ""),
+            ("attributes", r#"{"name":"Ann"}"#),
+        ],
+    )
+    .await;
+    let email = EmailAddress::parse("user005@example.com").unwrap();
+    let c = app.store.get_contact(&list, &email).await.unwrap();
+    assert_eq!(c.attributes, r#"{"name":"Ann"}"#);
+    assert_eq!(c.preferences.len(), 2);
+    let html = app.get_text(&app.url(cpage)).await;
+    assert!(
+        html.contains("Admin"),
+        "the change is in the history: {html}"
+    );
+    assert!(html.contains("subscription"));
+
+    // Bad attributes: a message, nothing changed.
+    let loc = form(
+        &app,
+        "/api/save_contact",
+        cpage,
+        &[
+            ("list", "demo"),
+            ("email", "user005@example.com"),
+            ("attributes", "[1,2]"),
+        ],
+    )
+    .await;
+    assert!(loc.contains("__err="), "{loc}");
+    let c = app.store.get_contact(&list, &email).await.unwrap();
+    assert_eq!(c.attributes, r#"{"name":"Ann"}"#);
+
+    // Delete: back to the list; the opt-out survives as a tombstone.
+    let loc = form(
+        &app,
+        "/api/delete_contact",
+        cpage,
+        &[("list", "demo"), ("email", "user005@example.com")],
+    )
+    .await;
+    assert_eq!(loc, "/admin/lists/demo/contacts");
+    assert!(app.store.get_contact(&list, &email).await.is_err());
+    let loc = form(
+        &app,
+        "/api/add_contact",
+        base,
+        &[("list", "demo"), ("email", "user005@example.com")],
+    )
+    .await;
+    assert!(loc.starts_with("/admin/lists/demo/contact?email="), "{loc}");
+    let c = app.store.get_contact(&list, &email).await.unwrap();
+    assert!(
+        c.preferences
+            .iter()
+            .any(|p| p.topic.as_str() == "newsletter" && p.status == SubscriptionStatus::OptOut),
+        "the tombstone restored the opt-out: {c:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn contacts_are_searched_paged_edited_and_deleted_on_sqlite() {
+    contacts_flow("sqlite").await;
+}
+
+#[tokio::test]
+async fn contacts_are_searched_paged_edited_and_deleted_on_postgres() {
+    contacts_flow("postgres").await;
+}
