@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup tools chromium npm compat build test-rust test-e2e bench bench-ses bench-import bench-webhooks fmt lint clean
+.PHONY: run test setup tools chromium npm compat build test-rust test-e2e bench bench-ses bench-import bench-webhooks bench-pipeline fmt lint clean
 
 run: tools npm
 	cargo leptos build --release
@@ -81,6 +81,10 @@ bench-import:
 # The webhook part of the benchmark alone.
 bench-webhooks:
 	bench/webhooks.sh
+
+# The sending pipeline's MIME/DKIM stage alone.
+bench-pipeline:
+	bench/pipeline.sh
 
 # The SES API part of the benchmark alone.
 bench-ses:

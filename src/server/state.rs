@@ -22,6 +22,8 @@ pub struct AppState {
     pub api_master: Arc<Vec<u8>>,
     /// Key for hashing client IPs in the event log (IPs are never stored).
     pub ip_key: Arc<Vec<u8>>,
+    /// DKIM signers by From domain (the sending pipeline).
+    pub signers: crate::server::mail::pipeline::SignerCache,
 }
 
 impl AppState {

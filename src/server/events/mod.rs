@@ -67,6 +67,9 @@ pub const EVENT_KINDS: &[&str] = &[
     "contact.deleted",
     "import",
     "webhook.failed",
+    "send",
+    "reject",
+    "send.warning",
 ];
 
 /// `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.

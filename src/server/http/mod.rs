@@ -1,8 +1,9 @@
-//! Plain axum handlers for external contracts (health, RFC 8058 one-click and the SES
-//! API), plus the middleware that guards the dashboard.
+//! Plain axum handlers for external contracts (health, RFC 8058 one-click, the SES
+//! API and the `/v1/links` extension), plus the middleware that guards the dashboard.
 
 pub mod guard;
 pub mod health;
+pub mod links;
 pub mod one_click;
 pub mod ses;
 pub mod sigv4;

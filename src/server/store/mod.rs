@@ -2,6 +2,7 @@
 //! (`sqlite:` or `postgres://`). All SQL of the application lives below this module.
 
 mod import;
+mod mail;
 mod postgres;
 mod shared;
 mod sqlite;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 pub use import::{BatchProgress, ImportAction, ImportCounts, ImportJob, ImportRow, JobStatus};
+pub use mail::{DkimKeyRecord, MailEvent, MailStore};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use webhooks::{
@@ -214,7 +216,7 @@ pub struct ListSummary {
 /// Everything optbox persists. One implementation per backend; both pass the same
 /// conformance suite (`tests/store_conformance.rs`).
 #[async_trait]
-pub trait Store: WebhookStore + Send + Sync + 'static {
+pub trait Store: WebhookStore + MailStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     /// The admin-session store on the same database.
     fn sessions(&self) -> crate::server::sessions::SessionBackend;

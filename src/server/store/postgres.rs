@@ -2,6 +2,7 @@
 //! database; background work is shared through row locks.
 
 use super::import::impl_import;
+use super::mail::impl_mail;
 use super::shared::{self, impl_store};
 use super::webhooks::{self, impl_webhooks};
 use super::*;
@@ -52,3 +53,4 @@ impl PgStore {
 impl_store!(PgStore, sqlx::PgConnection, Backend::Postgres);
 impl_import!(PgStore, sqlx::PgConnection);
 impl_webhooks!(PgStore, sqlx::PgConnection, " FOR UPDATE SKIP LOCKED");
+impl_mail!(PgStore, sqlx::PgConnection);

@@ -3,6 +3,7 @@
 //! readers.
 
 use super::import::impl_import;
+use super::mail::impl_mail;
 use super::shared::{self, impl_store};
 use super::webhooks::{self, impl_webhooks};
 use super::*;
@@ -73,3 +74,4 @@ impl SqliteStore {
 impl_store!(SqliteStore, sqlx::SqliteConnection, Backend::Sqlite);
 impl_import!(SqliteStore, sqlx::SqliteConnection);
 impl_webhooks!(SqliteStore, sqlx::SqliteConnection, "");
+impl_mail!(SqliteStore, sqlx::SqliteConnection);
