@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup tools chromium npm compat build test-rust test-e2e bench bench-ses bench-import bench-webhooks bench-pipeline fmt lint clean
+.PHONY: run test setup tools chromium npm compat build test-rust test-e2e bench bench-ses bench-import bench-webhooks bench-smtp bench-pipeline fmt lint clean
 
 run: tools npm
 	cargo leptos build --release
@@ -73,6 +73,10 @@ bench: tools npm
 	bench/ses.sh
 	bench/import.sh
 	bench/webhooks.sh
+
+# End-to-end SMTP-in -> SMTP-out throughput (README "Performance").
+bench-smtp:
+	bench/smtp.sh
 
 # The import/export part of the benchmark alone.
 bench-import:

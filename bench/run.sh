@@ -21,6 +21,7 @@ export OPTBOX_DATABASE_URL="sqlite://$dir/bench.db"
 export OPTBOX_LISTEN="127.0.0.1:$PORT"
 export OPTBOX_TOKEN_KEYS="bench:$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')"
 export OPTBOX_LOG=warn
+export OPTBOX_SMTP_LISTEN=127.0.0.1:0
 ./target/release/examples/bench_seed "$CONTACTS" "$dir/paths.txt"
 
 ./target/release/optbox serve > "$dir/server.log" 2>&1 &

@@ -21,7 +21,7 @@ cargo build --release --features ssr --bin optbox --example ses_bench
 dir=target/bench/ses
 rm -rf "$dir" && mkdir -p "$dir"
 base="http://127.0.0.1:$PORT"
-export OPTBOX_LISTEN="127.0.0.1:$PORT" OPTBOX_LOG=warn
+export OPTBOX_LISTEN="127.0.0.1:$PORT" OPTBOX_LOG=warn OPTBOX_SMTP_LISTEN=127.0.0.1:0
 
 for backend in sqlite postgres; do
   if [ "$backend" = sqlite ]; then

@@ -11,4 +11,5 @@ rm -rf "$dir" && mkdir -p "$dir"
 export OPTBOX_DATABASE_URL="sqlite://$dir/bench.db"
 export OPTBOX_TOKEN_KEYS="bench:$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')"
 export OPTBOX_LOG=warn
+export OPTBOX_SMTP_LISTEN=127.0.0.1:0
 BENCH_JSON="$dir/results.json" ./target/release/examples/webhook_bench ./target/release/optbox

@@ -54,6 +54,10 @@ enum Command {
     /// Manage webhook destinations (signed, retried deliveries of the event log).
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Messages received by the SMTP listener: the relay queue, and in dev mode (no
+    /// relay_url) the local outbox.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
     /// Print the unsubscribe URL for an address (adding the contact if needed).
     Link {
         #[arg(long)]
@@ -105,6 +109,22 @@ struct ImportArgs {
     /// Where invalid rows are reported (default: FILE.errors.csv, only if there are any).
     #[arg(long)]
     errors: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// List messages, newest first.
+    List {
+        #[arg(long, value_parser = ["queued", "sent", "failed", "outbox"])]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Only messages with a smaller id (the last id of the previous page).
+        #[arg(long)]
+        before: Option<i64>,
+    },
+    /// Print one message's envelope and raw bytes.
+    Show { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -267,6 +287,7 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
         }
         Command::Keys(cmd) => keys(cmd, settings).await,
         Command::Webhooks(cmd) => webhooks(cmd, settings).await,
+        Command::Outbox(cmd) => outbox(cmd, settings).await,
         Command::Admin(AdminCommand::CreateUser { email, role, .. }) => {
             let mut password = String::new();
             std::io::stdin()
@@ -406,6 +427,58 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+async fn outbox(cmd: OutboxCommand, settings: Settings) -> Result<(), String> {
+    use optbox::server::mail::relay;
+    use optbox::server::store::{MailState, StoreError};
+    use std::io::Write;
+    let store = startup::open_store(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    match cmd {
+        OutboxCommand::List {
+            state,
+            limit,
+            before,
+        } => {
+            let state = state.as_deref().and_then(MailState::parse);
+            let rows = relay::list(&store, state, before, limit)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("id\tstate\tattempts\tsize\tfrom\tto\tmessage_id\tlast_error");
+            for m in rows {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    m.id,
+                    m.state.as_str(),
+                    m.attempts,
+                    m.size,
+                    m.mail_from,
+                    m.rcpt,
+                    m.message_id,
+                    m.last_error.as_deref().unwrap_or("")
+                );
+            }
+        }
+        OutboxCommand::Show { id } => {
+            let m = match relay::get(&store, id).await {
+                Err(StoreError::NotFound) => return Err(format!("no message {id}")),
+                other => other.map_err(|e| e.to_string())?,
+            };
+            println!(
+                "id: {}\nstate: {}\nmessage-id: {}\nmail-from: <{}>\nrcpt-to: <{}>\n",
+                m.id,
+                m.state.as_str(),
+                m.message_id,
+                m.mail_from,
+                m.rcpt
+            );
+            let mut out = std::io::stdout().lock();
+            out.write_all(&m.data).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
 async fn webhooks(cmd: WebhooksCommand, settings: Settings) -> Result<(), String> {
     use optbox::server::service::webhooks as wh;
     use optbox::server::store::DeliveryStatus;
@@ -485,6 +558,7 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let addr = app.local_addr();
+    let smtp_addr = app.smtp_addr();
     if demo {
         let list = service::demo::seed(&*app.state.store)
             .await
@@ -499,10 +573,17 @@ async fn serve(settings: Settings, demo: bool) -> Result<(), String> {
             list.topics.len()
         );
     }
-    tracing::info!(%addr, backend = ?app.state.store.backend(), "optbox is listening");
+    tracing::info!(%addr, %smtp_addr, backend = ?app.state.store.backend(), "optbox is listening");
     println!("optbox is running at {base}");
-    // The hint names the binary as it was started, so it can be pasted as is.
+    // The hints name the binary as it was started, so they can be pasted as is.
     let bin = std::env::args().next().unwrap_or_else(|| "optbox".into());
+    println!(
+        "SMTP submission on {smtp_addr}; {}",
+        match &app.state.settings.relay_url {
+            Some(_) => "relaying to relay_url".to_owned(),
+            None => format!("no relay_url: messages stay in the outbox ({bin} outbox list)"),
+        }
+    );
     if app.state.store.count_users().await.unwrap_or(0) == 0 {
         println!(
             "next: create a dashboard user with\n  echo 'a-long-password' | {bin} admin create-user --email you@example.com --role owner --password-stdin\nthen sign in at {base}/admin/login"

@@ -760,6 +760,7 @@ async fn revocation_is_seen_by_every_instance_on_one_postgres() {
     let settings = optbox::server::config::Settings {
         database_url: optbox::server::config::Secret::new(url),
         listen: addr,
+        smtp_listen: "127.0.0.1:0".parse().unwrap(),
         ..Default::default()
     };
     let app2 = optbox::server::startup::Application::build(settings, Some(listener))

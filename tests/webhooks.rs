@@ -603,6 +603,7 @@ fn spawn_optbox(url: &str) -> Proc {
     let listen = format!("127.0.0.1:{port}");
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_optbox"))
         .arg("serve")
+        .env("OPTBOX_SMTP_LISTEN", "127.0.0.1:0")
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("OPTBOX_DATABASE_URL", url)

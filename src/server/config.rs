@@ -69,6 +69,12 @@ pub struct Settings {
     /// Webhook delivery (`webhook_*` keys; see README "Webhooks").
     #[serde(flatten)]
     pub webhooks: crate::server::events::WebhookSettings,
+    /// The SMTP submission listener (`smtp_*` keys; see README "SMTP").
+    #[serde(flatten)]
+    pub smtp: crate::server::smtp::SmtpSettings,
+    /// The relay queue worker (`relay_*` keys; see README "SMTP").
+    #[serde(flatten)]
+    pub relay: crate::server::mail::relay::RelaySettings,
     /// The list-management pipeline (see README "Sending").
     #[serde(flatten)]
     pub pipeline: PipelineSettings,
@@ -113,6 +119,8 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             import_dir: "data/imports".into(),
             webhooks: Default::default(),
+            smtp: Default::default(),
+            relay: Default::default(),
             pipeline: Default::default(),
         }
     }

@@ -7,6 +7,7 @@ pub mod http;
 pub mod mail;
 pub mod service;
 pub mod sessions;
+pub mod smtp;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -122,6 +122,8 @@ pub struct Application {
     router: Router,
     pub state: AppState,
     webhooks: Option<crate::server::events::Worker>,
+    smtp_listener: TcpListener,
+    relay: Option<crate::server::mail::relay::Worker>,
 }
 
 impl Application {
@@ -160,6 +162,34 @@ impl Application {
                     addr: settings.listen,
                     cause: e.to_string(),
                 })?,
+        };
+        let smtp_listener =
+            TcpListener::bind(settings.smtp_listen)
+                .await
+                .map_err(|e| StartupError::Listen {
+                    addr: settings.smtp_listen,
+                    cause: e.to_string(),
+                })?;
+        // Checked here so a bad certificate or auth setting stops start-up.
+        let smtp_local = smtp_listener
+            .local_addr()
+            .map_err(|e| StartupError::Other(e.to_string()))?;
+        if !settings.smtp.smtp_require_auth && !smtp_local.ip().is_loopback() {
+            return Err(StartupError::Other(format!(
+                "smtp_require_auth = false is only allowed on a loopback listener, not {smtp_local}"
+            )));
+        }
+        crate::server::smtp::tls_acceptor(&settings.smtp).map_err(StartupError::Other)?;
+        let relay = match (&settings.relay_url, settings.relay.relay_worker) {
+            (Some(url), true) => Some(
+                crate::server::mail::relay::start_worker(
+                    store.clone(),
+                    url.expose(),
+                    settings.relay.clone(),
+                )
+                .map_err(StartupError::Other)?,
+            ),
+            _ => None,
         };
         let webhooks = settings
             .webhooks
@@ -214,6 +244,8 @@ impl Application {
             router,
             state,
             webhooks,
+            smtp_listener,
+            relay,
         })
     }
 
@@ -221,11 +253,23 @@ impl Application {
         self.listener.local_addr().expect("bound listener")
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// The bound address of the SMTP submission listener.
+    pub fn smtp_addr(&self) -> SocketAddr {
+        self.smtp_listener.local_addr().expect("bound listener")
+    }
+
+    /// Serves HTTP and SMTP until `shutdown` resolves, then finishes in-flight requests,
+    /// SMTP sessions, and the relay and webhook transactions in flight.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let smtp = crate::server::smtp::start(
+            self.state.clone(),
+            self.state.settings.smtp.clone(),
+            self.smtp_listener,
+        )
+        .map_err(std::io::Error::other)?;
         axum::serve(
             self.listener,
             self.router
@@ -233,6 +277,10 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await?;
+        smtp.shutdown().await;
+        if let Some(w) = self.relay {
+            w.shutdown().await;
+        }
         if let Some(w) = self.webhooks {
             w.shutdown().await;
         }

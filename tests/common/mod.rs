@@ -89,6 +89,9 @@ pub fn uuid_like() -> String {
 /// A running app on an ephemeral port with its own database.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The SMTP submission listener.
+    pub smtp_addr: SocketAddr,
+    pub state: optbox::server::state::AppState,
     pub base: String,
     pub store: DynStore,
     pub keys: Vec<optbox::server::config::TokenKey>,
@@ -145,6 +148,7 @@ pub async fn spawn_with(backend: &str, tweak: impl FnOnce(&mut Settings)) -> Tes
     let mut settings = Settings {
         database_url: optbox::server::config::Secret::new(db.url.clone()),
         listen: addr,
+        smtp_listen: "127.0.0.1:0".parse().unwrap(),
         ..Default::default()
     };
     let import_tmp = tempfile::tempdir().expect("temporary import_dir");
@@ -155,6 +159,8 @@ pub async fn spawn_with(backend: &str, tweak: impl FnOnce(&mut Settings)) -> Tes
         .await
         .expect("build app");
     let store = app.state.store.clone();
+    let state = app.state.clone();
+    let smtp_addr = app.smtp_addr();
     let keys = app.state.token_keys.as_ref().clone();
     let api_master = app.state.api_master.as_ref().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -168,6 +174,8 @@ pub async fn spawn_with(backend: &str, tweak: impl FnOnce(&mut Settings)) -> Tes
         .unwrap();
     TestApp {
         addr,
+        smtp_addr,
+        state,
         base: format!("http://{addr}"),
         store,
         keys,

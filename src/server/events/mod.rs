@@ -70,6 +70,7 @@ pub const EVENT_KINDS: &[&str] = &[
     "send",
     "reject",
     "send.warning",
+    "delivery.failed",
 ];
 
 /// `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.

@@ -1,12 +1,382 @@
 //! The durable relay queue: messages accepted from the pipeline are stored before the
 //! sender is answered, then handed to the upstream SMTP server (`relay_url`) by a worker,
 //! retried with backoff, or kept in the local outbox when no upstream is configured.
+//!
+//! Delivery is at least once: a row is marked sent right after the upstream's 250, so
+//! only a message whose 250 arrived in the instant before the process was killed can be
+//! sent twice (the row's lease runs out and another attempt is made).
 
 use super::pipeline::Outgoing;
 use crate::server::state::AppState;
-use crate::server::store::StoreError;
+use crate::server::store::{
+    ClaimedMail, DynStore, MailOutcome, MailRecord, MailState, NewMail, StoreError, StoreResult,
+    now_ms,
+};
+use lettre::address::Envelope;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc};
 
-/// Stores `msgs` durably (committed before this returns). Placeholder until the queue lands.
-pub async fn enqueue(_state: &AppState, _msgs: &[Outgoing]) -> Result<(), StoreError> {
-    Err(StoreError::Other("the relay queue is not built yet".into()))
+/// Relay settings (`relay_*` in `optbox.toml`, `OPTBOX_RELAY_*` in the environment);
+/// `relay_url` itself is in [`crate::server::config::Settings`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RelaySettings {
+    /// Run the relay worker in `optbox serve` (several instances may all run it).
+    pub relay_worker: bool,
+    /// Timeout of each SMTP command to the upstream.
+    pub relay_timeout_ms: u64,
+    /// First retry delay after a temporary failure; doubles per attempt up to
+    /// `relay_retry_max_ms`, with jitter.
+    pub relay_retry_base_ms: u64,
+    pub relay_retry_max_ms: u64,
+    /// How long temporary failures are retried before the message is failed.
+    pub relay_retry_window_secs: u64,
+    /// How often an idle worker looks for due messages.
+    pub relay_poll_ms: u64,
+    /// SMTP transactions in flight per instance (also the connection pool size).
+    pub relay_concurrency: usize,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        Self {
+            relay_worker: true,
+            relay_timeout_ms: 60_000,
+            relay_retry_base_ms: 30_000,
+            relay_retry_max_ms: 3_600_000,
+            relay_retry_window_secs: 5 * 86_400,
+            relay_poll_ms: 100,
+            relay_concurrency: 16,
+        }
+    }
+}
+
+impl RelaySettings {
+    /// How long a claim keeps other instances off a message: longer than one SMTP
+    /// transaction (connect, EHLO, TLS, AUTH, MAIL, RCPT, DATA, each up to the timeout).
+    pub fn lease_ms(&self) -> i64 {
+        (8 * self.relay_timeout_ms + 5_000) as i64
+    }
+
+    /// The delay before retry number `attempt` (1 = after the first failure), before
+    /// jitter: base · 2^(attempt−1), capped.
+    pub fn retry_delay_ms(&self, attempt: i64) -> u64 {
+        let exp = (attempt.max(1) - 1).min(40) as u32;
+        self.relay_retry_base_ms
+            .saturating_mul(1u64 << exp)
+            .min(self.relay_retry_max_ms)
+    }
+}
+
+/// A new SES-like opaque message id: time-ordered hex, random part, `-000000`.
+pub fn new_message_id() -> String {
+    use rand::RngCore;
+    let mut r = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut r);
+    let h: String = r.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "0100{:012x}-{}-{}-{}-{}-{}-000000",
+        now_ms(),
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// Stores `msgs` durably (committed before this returns) and returns their message ids,
+/// in order. Messages without a message id get one, shared by all of this call's
+/// messages that lack one (the copies of one submission). With no `relay_url` they go
+/// to the local outbox instead of the queue.
+pub async fn enqueue(state: &AppState, msgs: &[Outgoing]) -> Result<Vec<String>, StoreError> {
+    let has_upstream = state.settings.relay_url.is_some();
+    enqueue_to(&state.store, has_upstream, msgs).await
+}
+
+/// [`enqueue`] without the application state.
+pub async fn enqueue_to(
+    store: &DynStore,
+    has_upstream: bool,
+    msgs: &[Outgoing],
+) -> Result<Vec<String>, StoreError> {
+    let generated = if msgs.iter().any(|m| m.message_id.is_empty()) {
+        new_message_id()
+    } else {
+        String::new()
+    };
+    let rows: Vec<NewMail> = msgs
+        .iter()
+        .map(|m| NewMail {
+            message_id: if m.message_id.is_empty() {
+                generated.clone()
+            } else {
+                m.message_id.clone()
+            },
+            mail_from: m.mail_from.clone(),
+            rcpt: m.rcpt.clone(),
+            data: m.data.clone(),
+            state: if has_upstream {
+                MailState::Queued
+            } else {
+                MailState::Outbox
+            },
+        })
+        .collect();
+    store.enqueue_mail(&rows).await?;
+    Ok(rows.into_iter().map(|r| r.message_id).collect())
+}
+
+/// Outbox and queue listing for the dashboard and the CLI: newest first, keyset-paged
+/// by id (pass the last id of the previous page as `before_id`).
+pub async fn list(
+    store: &DynStore,
+    state: Option<MailState>,
+    before_id: Option<i64>,
+    limit: u32,
+) -> StoreResult<Vec<MailRecord>> {
+    store.list_mail(state, before_id, limit).await
+}
+
+/// One stored message with its raw bytes.
+pub async fn get(store: &DynStore, id: i64) -> StoreResult<MailRecord> {
+    store.get_mail(id).await
+}
+
+/// The upstream transport built from `relay_url` (lettre's URL forms: `smtp://host:25`,
+/// `smtp://user:pass@host:587?tls=required` or `?tls=opportunistic`, `smtps://host:465`).
+pub fn transport(
+    url: &str,
+    s: &RelaySettings,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+    let pool = lettre::transport::smtp::PoolConfig::new()
+        .max_size(s.relay_concurrency.max(1) as u32)
+        .idle_timeout(Duration::from_secs(30));
+    let b = AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|e| {
+        format!("relay_url is not a usable SMTP URL (smtp://host:port, smtps://host:port): {e}")
+    })?;
+    Ok(
+        b.timeout(Some(Duration::from_millis(s.relay_timeout_ms.max(1))))
+            .pool_config(pool)
+            .build(),
+    )
+}
+
+fn envelope(m: &ClaimedMail) -> Result<Envelope, String> {
+    let from = if m.mail_from.is_empty() {
+        None
+    } else {
+        Some(
+            m.mail_from
+                .parse()
+                .map_err(|e| format!("invalid sender {:?}: {e}", m.mail_from))?,
+        )
+    };
+    let to = m
+        .rcpt
+        .parse()
+        .map_err(|e| format!("invalid recipient {:?}: {e}", m.rcpt))?;
+    Envelope::new(from, vec![to]).map_err(|e| e.to_string())
+}
+
+async fn attempt(
+    t: &AsyncSmtpTransport<Tokio1Executor>,
+    s: &RelaySettings,
+    m: ClaimedMail,
+) -> MailOutcome {
+    let env = match envelope(&m) {
+        Ok(e) => e,
+        Err(error) => {
+            return MailOutcome::Failed {
+                id: m.id,
+                attempt: m.attempt,
+                error,
+            };
+        }
+    };
+    // lettre ends DATA with CRLF "." CRLF after the bytes: the message's own final CRLF
+    // is that first CRLF, so the upstream receives exactly the stored bytes.
+    let body = m.data.strip_suffix(b"\r\n").unwrap_or(&m.data);
+    let err = match t.send_raw(&env, body).await {
+        Ok(_) => {
+            return MailOutcome::Sent {
+                id: m.id,
+                attempt: m.attempt,
+            };
+        }
+        Err(e) => e,
+    };
+    let mut error = err.to_string();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(c) = cause {
+        error.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    error.truncate(500);
+    let now = now_ms();
+    let window_ms = (s.relay_retry_window_secs as i64).saturating_mul(1000);
+    let permanent = err.is_permanent();
+    tracing::warn!(
+        queue_id = m.id,
+        attempt = m.attempt,
+        permanent,
+        %error,
+        "relay attempt failed"
+    );
+    if permanent || now - m.created_at >= window_ms {
+        MailOutcome::Failed {
+            id: m.id,
+            attempt: m.attempt,
+            error,
+        }
+    } else {
+        use rand::Rng;
+        let d = s.retry_delay_ms(m.attempt);
+        let jittered = rand::thread_rng().gen_range(d / 2..=d.max(1));
+        MailOutcome::Retry {
+            id: m.id,
+            attempt: m.attempt,
+            error,
+            retry_at: now + jittered as i64,
+        }
+    }
+}
+
+/// A running relay worker.
+pub struct Worker {
+    stop: Arc<AtomicBool>,
+    claimer: tokio::task::JoinHandle<()>,
+    acker: tokio::task::JoinHandle<()>,
+}
+
+impl Worker {
+    /// Stops claiming, waits for the SMTP transactions in flight and records their
+    /// outcomes, so a graceful shutdown leaves nothing to send twice.
+    pub async fn shutdown(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.claimer.await;
+        let _ = self.acker.await;
+    }
+}
+
+/// Starts the relay worker for `relay_url`: claims due messages, sends them through a
+/// pooled lettre client with up to `relay_concurrency` transactions in flight, records
+/// outcomes in batches.
+pub fn start_worker(store: DynStore, url: &str, s: RelaySettings) -> Result<Worker, String> {
+    let transport = transport(url, &s)?;
+    let s = Arc::new(s);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<MailOutcome>();
+    let acker_store = store.clone();
+    let acker = tokio::spawn(async move {
+        let mut buf = Vec::with_capacity(256);
+        while ack_rx.recv_many(&mut buf, 256).await > 0 {
+            for n in 0.. {
+                match acker_store.finish_mail(&buf).await {
+                    Ok(()) => break,
+                    // Not recorded means sent again after the lease: at least once.
+                    Err(e) if n >= 5 => {
+                        tracing::error!(error = %e, "cannot record relay outcomes");
+                        break;
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200 << n)).await,
+                }
+            }
+            buf.clear();
+        }
+    });
+    let stopping = stop.clone();
+    let claimer = tokio::spawn(async move {
+        let max = s.relay_concurrency.max(1);
+        let sem = Arc::new(Semaphore::new(max));
+        let poll = Duration::from_millis(s.relay_poll_ms.max(1));
+        while !stopping.load(Ordering::SeqCst) {
+            let free = sem.available_permits();
+            if free == 0 {
+                drop(sem.acquire().await);
+                continue;
+            }
+            let now = now_ms();
+            match store.mail_due(now).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tokio::time::sleep(poll).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "relay queue unavailable");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
+            let claims = match store
+                .claim_mail(now, now + s.lease_ms(), free.min(64) as u32)
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim queued mail");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if claims.is_empty() {
+                tokio::time::sleep(poll).await;
+                continue;
+            }
+            for c in claims {
+                let Ok(permit) = sem.clone().acquire_owned().await else {
+                    return;
+                };
+                let (t, s, ack) = (transport.clone(), s.clone(), ack_tx.clone());
+                tokio::spawn(async move {
+                    let outcome = attempt(&t, &s, c).await;
+                    let _ = ack.send(outcome);
+                    drop(permit);
+                });
+            }
+        }
+        // Every permit back means every transaction in flight has ended; dropping the
+        // last sender then lets the acker record them and end.
+        let _ = sem.acquire_many(max as u32).await;
+    });
+    Ok(Worker {
+        stop,
+        claimer,
+        acker,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_are_unique_and_ses_shaped() {
+        let a = new_message_id();
+        let b = new_message_id();
+        assert_ne!(a, b);
+        assert!(a.starts_with("0100") && a.ends_with("-000000"), "{a}");
+        assert_eq!(a.len(), 60, "{a}");
+    }
+
+    #[test]
+    fn retries_double_up_to_the_cap() {
+        let s = RelaySettings::default();
+        assert_eq!(s.retry_delay_ms(1), 30_000);
+        assert_eq!(s.retry_delay_ms(2), 60_000);
+        assert_eq!(s.retry_delay_ms(40), 3_600_000);
+        assert!(s.lease_ms() > 6 * s.relay_timeout_ms as i64);
+    }
+
+    #[test]
+    fn bad_relay_urls_are_named() {
+        let e = transport("http://example.com", &RelaySettings::default())
+            .err()
+            .unwrap();
+        assert!(e.contains("relay_url"), "{e}");
+    }
 }

@@ -3,6 +3,7 @@
 
 mod import;
 mod mail;
+mod mail_queue;
 mod postgres;
 mod shared;
 mod sqlite;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 pub use import::{BatchProgress, ImportAction, ImportCounts, ImportJob, ImportRow, JobStatus};
 pub use mail::{DkimKeyRecord, MailEvent, MailStore};
+pub use mail_queue::{ClaimedMail, MailOutcome, MailQueueStore, MailRecord, MailState, NewMail};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use webhooks::{
@@ -216,7 +218,7 @@ pub struct ListSummary {
 /// Everything optbox persists. One implementation per backend; both pass the same
 /// conformance suite (`tests/store_conformance.rs`).
 #[async_trait]
-pub trait Store: WebhookStore + MailStore + Send + Sync + 'static {
+pub trait Store: WebhookStore + MailStore + MailQueueStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     /// The admin-session store on the same database.
     fn sessions(&self) -> crate::server::sessions::SessionBackend;

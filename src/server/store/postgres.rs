@@ -3,6 +3,7 @@
 
 use super::import::impl_import;
 use super::mail::impl_mail;
+use super::mail_queue::impl_mail_queue;
 use super::shared::{self, impl_store};
 use super::webhooks::{self, impl_webhooks};
 use super::*;
@@ -54,3 +55,4 @@ impl_store!(PgStore, sqlx::PgConnection, Backend::Postgres);
 impl_import!(PgStore, sqlx::PgConnection);
 impl_webhooks!(PgStore, sqlx::PgConnection, " FOR UPDATE SKIP LOCKED");
 impl_mail!(PgStore, sqlx::PgConnection);
+impl_mail_queue!(PgStore, sqlx::PgConnection, " FOR UPDATE SKIP LOCKED");

@@ -4,6 +4,7 @@
 
 use super::import::impl_import;
 use super::mail::impl_mail;
+use super::mail_queue::impl_mail_queue;
 use super::shared::{self, impl_store};
 use super::webhooks::{self, impl_webhooks};
 use super::*;
@@ -75,3 +76,4 @@ impl_store!(SqliteStore, sqlx::SqliteConnection, Backend::Sqlite);
 impl_import!(SqliteStore, sqlx::SqliteConnection);
 impl_webhooks!(SqliteStore, sqlx::SqliteConnection, "");
 impl_mail!(SqliteStore, sqlx::SqliteConnection);
+impl_mail_queue!(SqliteStore, sqlx::SqliteConnection, "");

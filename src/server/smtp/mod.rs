@@ -1,0 +1,183 @@
+//! The SMTP submission listener: settings, TLS, the accept loop with its connection
+//! limit and graceful shutdown. The protocol itself is in [`session`].
+
+pub mod session;
+
+use crate::server::state::AppState;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+
+/// SMTP listener settings (`smtp_*` in `optbox.toml`, `OPTBOX_SMTP_*` in the
+/// environment); `smtp_listen` itself is in [`crate::server::config::Settings`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SmtpSettings {
+    /// The name in the greeting and the EHLO reply.
+    pub smtp_hostname: String,
+    /// PEM certificate chain and private key; STARTTLS is offered only when both are set.
+    pub smtp_tls_cert: Option<PathBuf>,
+    pub smtp_tls_key: Option<PathBuf>,
+    /// Require AUTH before MAIL. Turning it off is allowed only on a loopback listener.
+    pub smtp_require_auth: bool,
+    /// The SIZE limit of one message (DATA), in bytes.
+    pub smtp_max_message_bytes: usize,
+    /// Recipients per message (SES allows 50).
+    pub smtp_max_recipients: usize,
+    /// How long the server waits for the client's next bytes (command or DATA).
+    pub smtp_timeout_secs: u64,
+    /// Concurrent connections; more are answered `421` and closed.
+    pub smtp_max_connections: usize,
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        Self {
+            smtp_hostname: "optbox".into(),
+            smtp_tls_cert: None,
+            smtp_tls_key: None,
+            smtp_require_auth: true,
+            smtp_max_message_bytes: 10 << 20,
+            smtp_max_recipients: 50,
+            smtp_timeout_secs: 120,
+            smtp_max_connections: 256,
+        }
+    }
+}
+
+/// Loads the STARTTLS certificate and key, when configured.
+pub fn tls_acceptor(s: &SmtpSettings) -> Result<Option<TlsAcceptor>, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let (cert, key) = match (&s.smtp_tls_cert, &s.smtp_tls_key) {
+        (None, None) => return Ok(None),
+        (Some(c), Some(k)) => (c, k),
+        _ => {
+            return Err("smtp_tls_cert and smtp_tls_key must be set together".into());
+        }
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("smtp_tls_cert {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "smtp_tls_cert {}: no certificate in the file",
+            cert.display()
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("smtp_tls_key {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("smtp_tls_cert/smtp_tls_key: {e}"))?;
+    Ok(Some(TlsAcceptor::from(Arc::new(config))))
+}
+
+/// What every session of one listener shares.
+pub struct Context {
+    pub state: AppState,
+    pub settings: SmtpSettings,
+    pub tls: Option<TlsAcceptor>,
+    /// The listener is bound to a loopback address: plain-text AUTH is allowed, and AUTH
+    /// may be made optional.
+    pub loopback: bool,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Context {
+    /// Checks the settings against the listener address.
+    pub fn new(
+        state: AppState,
+        settings: SmtpSettings,
+        local: SocketAddr,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Self, String> {
+        let loopback = local.ip().is_loopback();
+        if !settings.smtp_require_auth && !loopback {
+            return Err(format!(
+                "smtp_require_auth = false is only allowed on a loopback listener, not {local}"
+            ));
+        }
+        let tls = tls_acceptor(&settings)?;
+        Ok(Self {
+            state,
+            settings,
+            tls,
+            loopback,
+            shutdown,
+        })
+    }
+}
+
+/// A running listener.
+pub struct Server {
+    stop: watch::Sender<bool>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Stops accepting, tells idle sessions to close (`421`), and waits up to 30 s for
+    /// sessions that are receiving or storing a message.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.handle.await;
+    }
+}
+
+/// Starts accepting on `listener`.
+pub fn start(
+    state: AppState,
+    settings: SmtpSettings,
+    listener: TcpListener,
+) -> Result<Server, String> {
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let (stop, rx) = watch::channel(false);
+    let max = settings.smtp_max_connections.max(1);
+    let ctx = Arc::new(Context::new(state, settings, local, rx.clone())?);
+    let handle = tokio::spawn(async move {
+        let sem = Arc::new(Semaphore::new(max));
+        let mut stopping = rx;
+        loop {
+            let (mut sock, peer) = tokio::select! {
+                r = listener.accept() => match r {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "SMTP accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                _ = stopping.changed() => break,
+            };
+            let Ok(permit) = sem.clone().try_acquire_owned() else {
+                tokio::spawn(async move {
+                    let _ = sock
+                        .write_all(b"421 4.7.0 Too many connections, try again later\r\n")
+                        .await;
+                });
+                continue;
+            };
+            let _ = sock.set_nodelay(true);
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                if let Err(e) = session::serve(&ctx, sock, peer).await {
+                    tracing::debug!(error = %e, "SMTP session ended with an error");
+                }
+                drop(permit);
+            });
+        }
+        drop(listener);
+        let _ = tokio::time::timeout(Duration::from_secs(30), sem.acquire_many(max as u32)).await;
+    });
+    Ok(Server { stop, handle })
+}

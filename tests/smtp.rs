@@ -1,0 +1,967 @@
+//! SMTP on SQLite and PostgreSQL: the durable relay queue against a real SMTP server
+//! (Python aiosmtpd, tests/compat/smtp_sink.py) — relaying, retries while the upstream is
+//! down, permanent refusals, the dev outbox, two workers on one PostgreSQL — then
+//! session transcripts of the listener, and end-to-end runs where lettre and Python's
+//! smtplib submit to optbox (STARTTLS, AUTH) and the sink receives the result.
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use common::{TestDb, spawn_with};
+use optbox::server::mail::pipeline::Outgoing;
+use optbox::server::mail::relay::{self, RelaySettings};
+use optbox::server::service::api_keys;
+use optbox::server::smtp::{self, SmtpSettings};
+use optbox::server::store::*;
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name("sqlite").await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name("postgres").await;
+                }
+            )*
+        }
+    };
+}
+
+both!(
+    queued_messages_reach_a_real_smtp_server_byte_for_byte,
+    an_upstream_that_is_down_gets_the_message_once_it_is_back,
+    a_permanent_refusal_fails_the_message_and_logs_an_event,
+    without_an_upstream_messages_stay_in_the_outbox,
+    lettre_and_smtplib_submit_through_starttls_and_auth_to_the_upstream,
+    a_killed_instance_loses_no_accepted_message,
+);
+
+// ---------------------------------------------------------------- the sink
+
+fn python() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/compat-venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: run `make compat` (the SMTP tests need aiosmtpd from tests/compat/requirements.txt)",
+        p.display()
+    );
+    p
+}
+
+/// A real SMTP server (aiosmtpd) storing what it accepts in a temporary directory.
+struct Sink {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Sink {
+    fn start_on(port: u16) -> Self {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(python())
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/smtp_sink.py"))
+            .arg(dir.path())
+            .arg(port.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the SMTP sink");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("READY ")
+            .unwrap_or_else(|| panic!("the sink did not start: {line:?}"))
+            .parse()
+            .unwrap();
+        Self { child, port, dir }
+    }
+
+    fn start() -> Self {
+        Self::start_on(0)
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// (envelope, bytes) of every message received, in order.
+    fn messages(&self) -> Vec<(serde_json::Value, Vec<u8>)> {
+        let mut names: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|j| {
+                let env = serde_json::from_slice(&std::fs::read(&j).unwrap()).unwrap();
+                let data = std::fs::read(j.with_extension("eml")).unwrap();
+                (env, data)
+            })
+            .collect()
+    }
+
+    async fn wait_for(&self, n: usize, secs: u64) -> Vec<(serde_json::Value, Vec<u8>)> {
+        let start = Instant::now();
+        loop {
+            let m = self.messages();
+            if m.len() >= n || start.elapsed() > Duration::from_secs(secs) {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn fast() -> RelaySettings {
+    RelaySettings {
+        relay_timeout_ms: 2_000,
+        relay_retry_base_ms: 100,
+        relay_retry_max_ms: 400,
+        relay_poll_ms: 20,
+        ..Default::default()
+    }
+}
+
+fn message(n: usize) -> Vec<u8> {
+    format!(
+        "From: sender@example.com\r\nTo: r{n}@example.net\r\nSubject: test {n}\r\nX-Seq: {n}\r\n\r\nHello {n}.\r\n.leading dot kept\r\n"
+    )
+    .into_bytes()
+}
+
+fn outgoing(n: usize, rcpt: &str) -> Outgoing {
+    Outgoing {
+        message_id: String::new(),
+        mail_from: "sender@example.com".into(),
+        rcpt: rcpt.into(),
+        data: message(n),
+    }
+}
+
+async fn wait_state(store: &DynStore, id: i64, state: MailState, secs: u64) -> MailRecord {
+    let start = Instant::now();
+    loop {
+        let m = store.get_mail(id).await.unwrap();
+        if m.state == state || start.elapsed() > Duration::from_secs(secs) {
+            return m;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn all_mail(store: &DynStore) -> Vec<MailRecord> {
+    let mut all = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store.list_mail(None, before, 1000).await.unwrap();
+        let Some(last) = page.last() else {
+            return all;
+        };
+        before = Some(last.id);
+        all.extend(page);
+    }
+}
+
+async fn ids_of(store: &DynStore) -> Vec<i64> {
+    let mut ids: Vec<i64> = store
+        .list_mail(None, None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+// ---------------------------------------------------------------- the queue
+
+async fn queued_messages_reach_a_real_smtp_server_byte_for_byte(backend: &str) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let sink = Sink::start();
+    let msgs: Vec<Outgoing> = (0..3)
+        .map(|n| outgoing(n, &format!("r{n}@example.net")))
+        .collect();
+    let mids = relay::enqueue_to(&store, true, &msgs).await.unwrap();
+    assert_eq!(mids.len(), 3);
+    assert!(mids.iter().all(|m| m == &mids[0]), "one submission, one id");
+    // Committed before the worker even exists.
+    let ids = ids_of(&store).await;
+    assert_eq!(ids.len(), 3);
+    assert!(
+        store.get_mail(ids[0]).await.unwrap().state == MailState::Queued,
+        "stored as queued"
+    );
+    let worker = relay::start_worker(store.clone(), &sink.url(), fast()).unwrap();
+    let got = sink.wait_for(3, 20).await;
+    assert_eq!(got.len(), 3, "the sink got every message");
+    for (env, data) in &got {
+        let seq: usize = String::from_utf8_lossy(data)
+            .lines()
+            .find_map(|l| l.strip_prefix("X-Seq: ").map(|s| s.trim().parse().unwrap()))
+            .unwrap();
+        assert_eq!(env["mail_from"], "sender@example.com");
+        assert_eq!(env["rcpt_tos"][0], format!("r{seq}@example.net"));
+        assert_eq!(data, &message(seq), "the bytes arrive unchanged");
+    }
+    for id in &ids {
+        let m = wait_state(&store, *id, MailState::Sent, 10).await;
+        assert_eq!(m.state, MailState::Sent);
+        assert_eq!(m.attempts, 1);
+        assert!(m.sent_at.is_some());
+    }
+    worker.shutdown().await;
+    db.cleanup().await;
+}
+
+async fn an_upstream_that_is_down_gets_the_message_once_it_is_back(backend: &str) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let port = free_port();
+    relay::enqueue_to(&store, true, &[outgoing(1, "late@example.net")])
+        .await
+        .unwrap();
+    let id = ids_of(&store).await[0];
+    let worker =
+        relay::start_worker(store.clone(), &format!("smtp://127.0.0.1:{port}"), fast()).unwrap();
+    // Nobody listens: temporary failures, retried with backoff.
+    let start = Instant::now();
+    let m = loop {
+        let m = store.get_mail(id).await.unwrap();
+        if m.attempts >= 2 || start.elapsed() > Duration::from_secs(10) {
+            break m;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert_eq!(m.state, MailState::Queued, "still queued: {m:?}");
+    assert!(m.attempts >= 2, "retried: {m:?}");
+    assert!(m.last_error.is_some(), "the error is recorded: {m:?}");
+    let sink = Sink::start_on(port);
+    let got = sink.wait_for(1, 20).await;
+    assert_eq!(got.len(), 1, "delivered once the upstream is back");
+    assert_eq!(got[0].1, message(1));
+    let m = wait_state(&store, id, MailState::Sent, 10).await;
+    assert_eq!(m.state, MailState::Sent);
+    worker.shutdown().await;
+    // Sent once, and only once.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.messages().len(), 1);
+    db.cleanup().await;
+}
+
+async fn a_permanent_refusal_fails_the_message_and_logs_an_event(backend: &str) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let sink = Sink::start();
+    relay::enqueue_to(
+        &store,
+        true,
+        &[
+            outgoing(1, "reject-me@example.net"),
+            outgoing(2, "fine@example.net"),
+        ],
+    )
+    .await
+    .unwrap();
+    let ids = ids_of(&store).await;
+    let worker = relay::start_worker(store.clone(), &sink.url(), fast()).unwrap();
+    let failed = wait_state(&store, ids[0], MailState::Failed, 15).await;
+    assert_eq!(failed.state, MailState::Failed);
+    assert_eq!(failed.attempts, 1, "a 5xx is not retried");
+    assert!(
+        failed.last_error.as_deref().unwrap_or("").contains("550"),
+        "{failed:?}"
+    );
+    let ok = wait_state(&store, ids[1], MailState::Sent, 15).await;
+    assert_eq!(ok.state, MailState::Sent);
+    let events = store
+        .query_events(&EventQuery {
+            kind: Some("delivery.failed".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "one delivery.failed event");
+    assert_eq!(
+        events[0].contact_email.as_deref(),
+        Some("reject-me@example.net")
+    );
+    let detail: serde_json::Value = serde_json::from_str(&events[0].detail).unwrap();
+    assert_eq!(detail["queueId"], ids[0]);
+    assert!(detail["error"].as_str().unwrap().contains("550"));
+    assert_eq!(sink.messages().len(), 1);
+    worker.shutdown().await;
+    db.cleanup().await;
+}
+
+async fn without_an_upstream_messages_stay_in_the_outbox(backend: &str) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let mut msgs = vec![outgoing(1, "a@example.net"), outgoing(2, "b@example.net")];
+    msgs[1].message_id = "given-id".into();
+    let mids = relay::enqueue_to(&store, false, &msgs).await.unwrap();
+    assert_eq!(mids[1], "given-id");
+    assert!(mids[0].starts_with("0100"));
+    msgs.push(outgoing(3, "c@example.net"));
+    relay::enqueue_to(&store, false, &msgs[2..]).await.unwrap();
+    // A worker (as another instance with an upstream would run) never takes them.
+    let sink = Sink::start();
+    let worker = relay::start_worker(store.clone(), &sink.url(), fast()).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    worker.shutdown().await;
+    assert!(sink.messages().is_empty());
+    let page1 = relay::list(&store, Some(MailState::Outbox), None, 2)
+        .await
+        .unwrap();
+    assert_eq!(page1.len(), 2);
+    assert_eq!(page1[0].rcpt, "c@example.net", "newest first");
+    assert!(page1[0].data.is_empty(), "listings leave the bytes out");
+    assert_eq!(page1[0].size, message(3).len() as i64);
+    let page2 = relay::list(&store, Some(MailState::Outbox), Some(page1[1].id), 2)
+        .await
+        .unwrap();
+    assert_eq!(page2.len(), 1);
+    assert_eq!(page2[0].rcpt, "a@example.net");
+    let full = relay::get(&store, page2[0].id).await.unwrap();
+    assert_eq!(full.data, message(1));
+    assert_eq!(full.state, MailState::Outbox);
+    assert!(matches!(
+        relay::get(&store, 999_999).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        relay::list(&store, Some(MailState::Queued), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_on_one_postgres_send_each_message_once() {
+    let db = TestDb::postgres().await;
+    let a = db.store().await;
+    let b = db.store().await;
+    let sink = Sink::start();
+    let msgs: Vec<Outgoing> = (0..120)
+        .map(|n| outgoing(n, &format!("r{n}@example.net")))
+        .collect();
+    for chunk in msgs.chunks(10) {
+        relay::enqueue_to(&a, true, chunk).await.unwrap();
+    }
+    let s = RelaySettings {
+        relay_concurrency: 8,
+        ..fast()
+    };
+    let wa = relay::start_worker(a.clone(), &sink.url(), s.clone()).unwrap();
+    let wb = relay::start_worker(b.clone(), &sink.url(), s).unwrap();
+    let got = sink.wait_for(120, 60).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    wa.shutdown().await;
+    wb.shutdown().await;
+    let got_after = sink.messages();
+    assert_eq!(got.len(), 120);
+    assert_eq!(got_after.len(), 120, "no message was sent twice");
+    let seqs: HashSet<String> = got_after
+        .iter()
+        .map(|(e, _)| e["rcpt_tos"][0].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(seqs.len(), 120, "every message exactly once");
+    let sent = a
+        .list_mail(Some(MailState::Sent), None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 120);
+    assert!(sent.iter().all(|m| m.attempts == 1));
+    db.cleanup().await;
+}
+
+// ---------------------------------------------------------------- transcripts
+
+/// Runs one session over an in-memory pipe: the client's bytes are written at once
+/// (pipelined), and everything the server answered is returned.
+async fn transcript(
+    state: &optbox::server::state::AppState,
+    settings: SmtpSettings,
+    local: &str,
+    client: &[u8],
+) -> String {
+    let local: SocketAddr = local.parse().unwrap();
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let ctx = smtp::Context::new(state.clone(), settings, local, rx).unwrap();
+    let (mut c, s) = tokio::io::duplex(1 << 20);
+    let server = tokio::spawn(async move {
+        smtp::session::serve(&ctx, s, "127.0.0.1:40000".parse().unwrap())
+            .await
+            .unwrap();
+    });
+    c.write_all(client).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut out))
+        .await
+        .expect("the session ends")
+        .unwrap();
+    server.await.unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+/// The reply codes of a transcript, in order (continuation lines skipped).
+fn codes(t: &str) -> Vec<String> {
+    t.lines()
+        .filter(|l| l.len() >= 4 && l.as_bytes()[3] == b' ')
+        .map(|l| l[..3].to_owned())
+        .collect()
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+async fn key(app: &common::TestApp) -> (String, String) {
+    let k = api_keys::create(&*app.store, &app.api_master, "smtp")
+        .await
+        .unwrap();
+    (k.access_key_id, k.secret_access_key)
+}
+
+#[tokio::test]
+async fn a_pipelined_session_is_answered_in_order_and_queues_one_copy_per_recipient() {
+    let app = spawn_with("sqlite", |_| {}).await;
+    let (id, secret) = key(&app).await;
+    let client = format!(
+        "EHLO client.example\r\nAUTH PLAIN {}\r\nMAIL FROM:<sender@example.com> SIZE=200 BODY=8BITMIME\r\nRCPT TO:<a@example.net>\r\nRCPT TO:<b@example.net>\r\nDATA\r\nSubject: hi\r\n\r\n..dot-stuffed line\r\nbody\r\n.\r\nQUIT\r\n",
+        b64(&format!("\0{id}\0{secret}"))
+    );
+    let t = transcript(
+        &app.state,
+        SmtpSettings::default(),
+        "127.0.0.1:2525",
+        client.as_bytes(),
+    )
+    .await;
+    assert!(t.starts_with("220 optbox ESMTP"), "{t}");
+    for cap in [
+        "250-PIPELINING",
+        "SIZE 10485760",
+        "8BITMIME",
+        "ENHANCEDSTATUSCODES",
+        "AUTH PLAIN LOGIN",
+    ] {
+        assert!(t.contains(cap), "EHLO lacks {cap}: {t}");
+    }
+    assert!(!t.contains("STARTTLS"), "no certificate, no STARTTLS: {t}");
+    assert_eq!(
+        codes(&t),
+        [
+            "220", "250", "235", "250", "250", "250", "354", "250", "221"
+        ],
+        "{t}"
+    );
+    let queued = t
+        .lines()
+        .find(|l| l.starts_with("250 2.0.0 Ok: queued as "))
+        .unwrap_or_else(|| panic!("{t}"));
+    let mid = queued.rsplit(' ').next().unwrap();
+    let rows = app.store.list_mail(None, None, 10).await.unwrap();
+    assert_eq!(rows.len(), 2, "one row per recipient");
+    let rcpts: HashSet<_> = rows.iter().map(|r| r.rcpt.as_str()).collect();
+    assert_eq!(rcpts, HashSet::from(["a@example.net", "b@example.net"]));
+    for r in &rows {
+        assert_eq!(r.message_id, mid);
+        assert_eq!(r.state, MailState::Outbox, "no relay_url: the outbox");
+        let full = app.store.get_mail(r.id).await.unwrap();
+        assert_eq!(
+            full.data,
+            b"Subject: hi\r\n\r\n.dot-stuffed line\r\nbody\r\n".to_vec(),
+            "dot-stuffing removed, bytes otherwise unchanged"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn auth_is_required_checked_and_limited() {
+    let app = spawn_with("sqlite", |_| {}).await;
+    let (id, secret) = key(&app).await;
+    let client = format!(
+        "EHLO c\r\nMAIL FROM:<s@example.com>\r\nAUTH PLAIN {}\r\nAUTH LOGIN\r\n{}\r\n{}\r\nMAIL FROM:<s@example.com>\r\nQUIT\r\n",
+        b64(&format!("\0{id}\0wrong-secret")),
+        b64(&id),
+        b64(&secret),
+    );
+    let t = transcript(
+        &app.state,
+        SmtpSettings::default(),
+        "127.0.0.1:2525",
+        client.as_bytes(),
+    )
+    .await;
+    assert_eq!(
+        codes(&t),
+        [
+            "220", "250", "530", "535", "334", "334", "235", "250", "221"
+        ],
+        "{t}"
+    );
+    assert!(t.contains("530 5.7.0 Authentication required"), "{t}");
+    assert!(t.contains("535 5.7.8"), "{t}");
+    // Three failures end the session.
+    let bad = b64(&format!("\0{id}\0nope"));
+    let client =
+        format!("EHLO c\r\nAUTH PLAIN {bad}\r\nAUTH PLAIN {bad}\r\nAUTH PLAIN {bad}\r\nNOOP\r\n");
+    let t = transcript(
+        &app.state,
+        SmtpSettings::default(),
+        "127.0.0.1:2525",
+        client.as_bytes(),
+    )
+    .await;
+    assert_eq!(codes(&t), ["220", "250", "535", "535", "535", "421"], "{t}");
+    // A revoked key no longer works.
+    api_keys::revoke(&*app.store, &id).await.unwrap();
+    let client = format!(
+        "EHLO c\r\nAUTH PLAIN {}\r\nQUIT\r\n",
+        b64(&format!("\0{id}\0{secret}"))
+    );
+    let t = transcript(
+        &app.state,
+        SmtpSettings::default(),
+        "127.0.0.1:2525",
+        client.as_bytes(),
+    )
+    .await;
+    assert_eq!(codes(&t), ["220", "250", "535", "221"], "{t}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_public_listener_without_tls_refuses_plain_text_auth() {
+    let app = spawn_with("sqlite", |_| {}).await;
+    let (id, secret) = key(&app).await;
+    let client = format!(
+        "EHLO c\r\nAUTH PLAIN {}\r\nMAIL FROM:<s@example.com>\r\nQUIT\r\n",
+        b64(&format!("\0{id}\0{secret}"))
+    );
+    let t = transcript(
+        &app.state,
+        SmtpSettings::default(),
+        "192.0.2.1:587",
+        client.as_bytes(),
+    )
+    .await;
+    assert!(
+        !t.contains("AUTH"),
+        "AUTH is not offered in clear text: {t}"
+    );
+    assert!(t.contains("538 5.7.11 Encryption required"), "{t}");
+    assert_eq!(codes(&t), ["220", "250", "538", "530", "221"], "{t}");
+    // Optional AUTH is refused outside loopback.
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let e = smtp::Context::new(
+        app.state.clone(),
+        SmtpSettings {
+            smtp_require_auth: false,
+            ..Default::default()
+        },
+        "192.0.2.1:587".parse().unwrap(),
+        rx,
+    )
+    .err()
+    .unwrap();
+    assert!(e.contains("smtp_require_auth"), "{e}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn limits_on_size_recipients_order_and_errors_have_their_replies() {
+    let app = spawn_with("sqlite", |_| {}).await;
+    let s = SmtpSettings {
+        smtp_require_auth: false,
+        smtp_max_message_bytes: 100,
+        smtp_max_recipients: 2,
+        ..Default::default()
+    };
+    let big = "x".repeat(300);
+    let client = format!(
+        "DATA\r\nMAIL FROM:<s@example.com>\r\nEHLO c\r\nRCPT TO:<a@example.net>\r\nMAIL FROM:<s@example.com> SIZE=5000\r\nMAIL FROM:<s@example.com>\r\nDATA\r\nRCPT TO:<a@example.net>\r\nRCPT TO:<not an address>\r\nRCPT TO:<b@example.net>\r\nRCPT TO:<c@example.net>\r\nDATA\r\n{big}\r\n.\r\nFROB\r\nSTARTTLS\r\nRSET\r\nQUIT\r\n"
+    );
+    let t = transcript(&app.state, s, "127.0.0.1:2525", client.as_bytes()).await;
+    assert_eq!(
+        codes(&t),
+        [
+            "220", // greeting
+            "503", // DATA first
+            "503", // MAIL before EHLO
+            "250", // EHLO
+            "503", // RCPT before MAIL
+            "552", // SIZE over the limit
+            "250", // MAIL
+            "503", // DATA before RCPT
+            "250", "501", "250", // RCPT a, bad, b
+            "452", // third recipient
+            "354", "552", // DATA too big
+            "500", // unknown command
+            "502", // STARTTLS without a certificate
+            "250", "221"
+        ],
+        "{t}"
+    );
+    assert!(t.contains("452 4.5.3 Too many recipients"), "{t}");
+    assert!(t.contains("552 5.3.4 Message too big"), "{t}");
+    assert!(
+        app.store
+            .list_mail(None, None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing too big was stored"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_database_that_is_down_gets_451_never_250() {
+    let app = spawn_with("postgres", |_| {}).await;
+    // Drop the app's database under it.
+    let name = app.db.url.rsplit('/').next().unwrap().to_owned();
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&common::pg_admin_url())
+        .await
+        .unwrap();
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let s = SmtpSettings {
+        smtp_require_auth: false,
+        ..Default::default()
+    };
+    let t = transcript(
+        &app.state,
+        s,
+        "127.0.0.1:2525",
+        b"EHLO c\r\nMAIL FROM:<s@example.com>\r\nRCPT TO:<a@example.net>\r\nDATA\r\nSubject: x\r\n\r\nx\r\n.\r\nQUIT\r\n",
+    )
+    .await;
+    assert_eq!(
+        codes(&t),
+        ["220", "250", "250", "250", "354", "451", "221"],
+        "{t}"
+    );
+    assert!(t.contains("451 4.3.0"), "{t}");
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------- end to end
+
+fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl")
+        .success();
+    assert!(ok, "openssl could not make a certificate");
+    (cert, key)
+}
+
+async fn lettre_and_smtplib_submit_through_starttls_and_auth_to_the_upstream(backend: &str) {
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::transport::smtp::client::{Tls, TlsParameters};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+    let sink = Sink::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (cert, keyf) = self_signed(tmp.path());
+    let url = sink.url();
+    let app = spawn_with(backend, |s| {
+        s.relay_url = Some(optbox::server::config::Secret::new(url));
+        s.relay = fast();
+        s.smtp.smtp_tls_cert = Some(cert);
+        s.smtp.smtp_tls_key = Some(keyf);
+    })
+    .await;
+    let (id, secret) = key(&app).await;
+
+    // lettre: STARTTLS required, AUTH PLAIN.
+    let tls = TlsParameters::builder("localhost".into())
+        .dangerous_accept_invalid_certs(true)
+        .build_rustls()
+        .unwrap();
+    let client = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(app.smtp_addr.port())
+        .tls(Tls::Required(tls))
+        .credentials(Credentials::new(id.clone(), secret.clone()))
+        .build();
+    let env = lettre::address::Envelope::new(
+        Some("sender@example.com".parse().unwrap()),
+        vec!["via-lettre@example.net".parse().unwrap()],
+    )
+    .unwrap();
+    // lettre adds CRLF "." CRLF after the bytes it is given: without the final CRLF,
+    // the message on the wire is exactly message(1).
+    let m1 = message(1);
+    let resp = client
+        .send_raw(&env, &m1[..m1.len() - 2])
+        .await
+        .expect("lettre send");
+    let text = resp.message().collect::<Vec<_>>().join(" ");
+    assert!(text.contains("queued as 0100"), "{text}");
+
+    // Python smtplib: EHLO, STARTTLS, AUTH LOGIN, two recipients.
+    let script = r#"
+import smtplib, ssl, sys
+port, user, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = smtplib.SMTP("127.0.0.1", port, timeout=20)
+s.ehlo(); s.starttls(context=ctx); s.ehlo()
+assert "auth" in s.esmtp_features, s.esmtp_features
+s.login(user, pw)
+msg = b"From: py@example.com\r\nSubject: from python\r\n\r\nHello from smtplib.\r\n"
+refused = s.sendmail("py@example.com", ["py1@example.net", "py2@example.net"], msg)
+assert refused == {}, refused
+print(s.noop()[0]); s.quit()
+"#;
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .arg(app.smtp_addr.port().to_string())
+        .arg(&id)
+        .arg(&secret)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "smtplib failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let got = sink.wait_for(3, 30).await;
+    assert_eq!(got.len(), 3, "{got:?}");
+    let by_rcpt: HashMap<String, Vec<u8>> = got
+        .into_iter()
+        .map(|(e, d)| (e["rcpt_tos"][0].as_str().unwrap().to_owned(), d))
+        .collect();
+    assert_eq!(by_rcpt["via-lettre@example.net"], message(1));
+    assert!(String::from_utf8_lossy(&by_rcpt["py1@example.net"]).contains("Hello from smtplib."));
+    assert!(by_rcpt.contains_key("py2@example.net"));
+    let start = Instant::now();
+    while app
+        .store
+        .list_mail(Some(MailState::Sent), None, 10)
+        .await
+        .unwrap()
+        .len()
+        < 3
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "rows not marked sent"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Plain-text AUTH over the loopback listener works too (no TLS).
+    let plain = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(app.smtp_addr.port())
+        .credentials(Credentials::new(id.clone(), "wrong".into()))
+        .build();
+    let err = plain.send_raw(&env, &message(2)).await.unwrap_err();
+    assert!(err.is_permanent(), "a wrong secret is refused: {err}");
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------- kill -9
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_optbox(db_url: &str, smtp: &str, relay: &str) -> Proc {
+    let http = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_optbox"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("OPTBOX_DATABASE_URL", db_url)
+        .env("OPTBOX_LISTEN", &http)
+        .env("OPTBOX_SMTP_LISTEN", smtp)
+        .env("OPTBOX_SMTP_REQUIRE_AUTH", "false")
+        .env("OPTBOX_RELAY_URL", relay)
+        .env("OPTBOX_RELAY_TIMEOUT_MS", "500")
+        .env("OPTBOX_RELAY_RETRY_BASE_MS", "100")
+        .env("OPTBOX_RELAY_RETRY_MAX_MS", "400")
+        .env("OPTBOX_RELAY_POLL_MS", "20")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(smtp).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "optbox did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Proc(child)
+}
+
+/// kill -9 during a burst of submissions: after a restart every message that got 250
+/// reaches the upstream; one is sent twice only if its upstream transaction was in
+/// flight when the process died (its row then shows a second attempt).
+async fn a_killed_instance_loses_no_accepted_message(backend: &str) {
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+    use std::sync::{Arc, Mutex};
+    let db = TestDb::new(backend).await;
+    db.store().await; // migrated
+    let sink = Sink::start();
+    let smtp = format!("127.0.0.1:{}", free_port());
+    let first = spawn_optbox(&db.url, &smtp, &sink.url());
+    let accepted = Arc::new(Mutex::new(Vec::<usize>::new()));
+    let mut tasks = Vec::new();
+    for c in 0..4usize {
+        let accepted = accepted.clone();
+        let port: u16 = smtp.rsplit(':').next().unwrap().parse().unwrap();
+        tasks.push(tokio::spawn(async move {
+            let t = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+                .port(port)
+                .timeout(Some(Duration::from_secs(5)))
+                .build();
+            for i in 0.. {
+                let n = c * 1_000_000 + i;
+                let env = lettre::address::Envelope::new(
+                    Some("sender@example.com".parse().unwrap()),
+                    vec![format!("r{n}@example.net").parse().unwrap()],
+                )
+                .unwrap();
+                match t.send_raw(&env, &message(n)).await {
+                    Ok(_) => accepted.lock().unwrap().push(n),
+                    Err(_) => return,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    drop(first); // SIGKILL
+    for t in tasks {
+        let _ = t.await;
+    }
+    let accepted = accepted.lock().unwrap().clone();
+    assert!(
+        accepted.len() > 20,
+        "the burst got going: {}",
+        accepted.len()
+    );
+    let _second = spawn_optbox(&db.url, &smtp, &sink.url());
+    let store = db.store().await;
+    let start = Instant::now();
+    loop {
+        let queued = store
+            .list_mail(Some(MailState::Queued), None, 10)
+            .await
+            .unwrap();
+        if queued.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the queue did not drain"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (e, _) in sink.messages() {
+        *seen
+            .entry(e["rcpt_tos"][0].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    for n in &accepted {
+        assert!(
+            seen.contains_key(&format!("r{n}@example.net")),
+            "message {n} got 250 but never reached the upstream"
+        );
+    }
+    let rows = all_mail(&store).await;
+    let attempts: HashMap<&str, i64> = rows.iter().map(|r| (r.rcpt.as_str(), r.attempts)).collect();
+    let mut twice = 0;
+    for (rcpt, count) in &seen {
+        if *count > 1 {
+            twice += 1;
+            assert!(
+                attempts.get(rcpt.as_str()).copied().unwrap_or(0) > 1,
+                "{rcpt} was sent {count} times without being in flight at the kill"
+            );
+        }
+    }
+    assert!(
+        rows.iter().all(|r| r.state == MailState::Sent),
+        "every row sent"
+    );
+    eprintln!(
+        "{backend}: {} accepted with 250, {} stored, {} sent twice (in flight at the kill)",
+        accepted.len(),
+        rows.len(),
+        twice
+    );
+    db.cleanup().await;
+}
