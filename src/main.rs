@@ -137,7 +137,8 @@ enum WebhooksCommand {
         #[arg(long, env = "OPTBOX_WEBHOOK_SECRET", hide_env_values = true)]
         secret: String,
         /// Event types, comma-separated (default: all but webhook.failed): subscription,
-        /// contact.created, contact.deleted, import, webhook.failed.
+        /// contact.created, contact.deleted, import, webhook.failed, delivery.failed, send,
+        /// reject, send.warning.
         #[arg(long, value_delimiter = ',')]
         events: Vec<String>,
         /// Only events of this contact list.
