@@ -62,8 +62,8 @@ pub struct Refusal {
 pub struct Processed {
     pub outgoing: Vec<Outgoing>,
     pub refused: Vec<Refusal>,
-    /// The id of the submission (the SES `MessageId`); each copy's `Outgoing::message_id`
-    /// is this, or `{this}-{n}` for the n-th copy of a fanned-out message.
+    /// The id of the submission (the SES `MessageId`); every copy's
+    /// `Outgoing::message_id` is this.
     pub message_id: String,
     /// Warnings also written to the event log (no DKIM key, an existing signature
     /// broken by our changes, several recipients without `fan_out`).
@@ -206,18 +206,8 @@ pub fn public_host(public_base: &str) -> String {
 }
 
 fn new_message_id() -> String {
-    use rand::RngCore;
-    let mut b = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut b);
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}-000000",
-        &h[0..16],
-        &h[16..24],
-        &h[24..28],
-        &h[28..30],
-        &h[30..32]
-    )
+    // One format for every edge: the relay queue's SES-like id.
+    super::relay::new_message_id()
 }
 
 fn service_err(e: ServiceError) -> SendError {
@@ -487,12 +477,10 @@ pub async fn process_with(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, Sen
     Ok(out)
 }
 
-fn copy_id(base: &str, i: usize, n: usize) -> String {
-    if n <= 1 {
-        base.to_owned()
-    } else {
-        format!("{base}-{}", i + 1)
-    }
+fn copy_id(base: &str, _i: usize, _n: usize) -> String {
+    // Every copy of one submission carries its MessageId (the queue rows have their own
+    // ids), as the SMTP reply and the SES answer report one id per message.
+    base.to_owned()
 }
 
 fn send_event(
