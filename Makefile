@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup tools chromium npm compat build test-rust test-e2e bench bench-http bench-import bench-webhooks bench-smtp fmt lint clean
+.PHONY: run test setup tools chromium npm compat build test-rust test-e2e bench bench-http bench-import bench-webhooks bench-smtp bench-pipeline fmt lint clean
 
 run: tools npm
 	cargo leptos build --release
@@ -73,6 +73,7 @@ bench: tools npm
 	bench/import.sh
 	bench/webhooks.sh
 	bench/smtp.sh
+	bench/pipeline.sh
 	python3 bench/summary.py
 
 # End-to-end SMTP-in -> SMTP-out throughput (README "Performance").
@@ -91,6 +92,10 @@ bench-webhooks:
 bench-http:
 	bench/run.sh
 	python3 bench/summary.py
+
+# The sending pipeline's MIME/DKIM stage alone.
+bench-pipeline:
+	bench/pipeline.sh
 
 fmt:
 	cargo fmt

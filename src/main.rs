@@ -66,7 +66,28 @@ enum Command {
         topic: Option<String>,
         #[arg(long)]
         email: String,
+        /// Print the List-Unsubscribe and List-Unsubscribe-Post header lines instead.
+        #[arg(long)]
+        headers: bool,
     },
+    /// Manage DKIM signing keys.
+    #[command(subcommand)]
+    Dkim(DkimCommand),
+}
+
+#[derive(Subcommand)]
+enum DkimCommand {
+    /// Generate and store a signing key; prints the DNS TXT record to publish.
+    Generate {
+        #[arg(long)]
+        domain: String,
+        #[arg(long)]
+        selector: String,
+        #[arg(long, default_value = "rsa", value_parser = ["rsa", "ed25519"])]
+        algorithm: String,
+    },
+    /// List keys: domain, selector, algorithm, created, and the TXT record.
+    List,
 }
 
 /// `optbox import`: a file into a list.
@@ -116,7 +137,8 @@ enum WebhooksCommand {
         #[arg(long, env = "OPTBOX_WEBHOOK_SECRET", hide_env_values = true)]
         secret: String,
         /// Event types, comma-separated (default: all but webhook.failed): subscription,
-        /// contact.created, contact.deleted, import, webhook.failed.
+        /// contact.created, contact.deleted, import, webhook.failed, delivery.failed, send,
+        /// reject, send.warning.
         #[arg(long, value_delimiter = ',')]
         events: Vec<String>,
         /// Only events of this contact list.
@@ -228,7 +250,13 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             Ok(())
         }
-        Command::Link { list, topic, email } => {
+        Command::Dkim(cmd) => dkim(cmd, settings).await,
+        Command::Link {
+            list,
+            topic,
+            email,
+            headers,
+        } => {
             let store = startup::open_store(&settings)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -247,7 +275,15 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
             )
             .await
             .map_err(|e| e.to_string())?;
-            println!("{url}");
+            if headers {
+                let (_, lines) = optbox::server::mail::pipeline::unsubscribe_header_lines(
+                    &settings.pipeline,
+                    &url,
+                );
+                print!("{lines}");
+            } else {
+                println!("{url}");
+            }
             Ok(())
         }
         Command::Keys(cmd) => keys(cmd, settings).await,
@@ -270,6 +306,63 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+async fn dkim(cmd: DkimCommand, settings: Settings) -> Result<(), String> {
+    let store = startup::open_store(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    match cmd {
+        DkimCommand::Generate {
+            domain,
+            selector,
+            algorithm,
+        } => {
+            let k = service::dkim::generate(&*store, &domain, &selector, &algorithm)
+                .await
+                .map_err(|e| e.to_string())?;
+            eprintln!(
+                "stored a {} key for {} (selector {}); publish this TXT record:",
+                k.algorithm, k.domain, k.selector
+            );
+            println!("{} IN TXT {}", k.record_name, zone_strings(&k.txt));
+            Ok(())
+        }
+        DkimCommand::List => {
+            let keys = service::dkim::list(&*store)
+                .await
+                .map_err(|e| e.to_string())?;
+            for k in keys {
+                let created = time::OffsetDateTime::from_unix_timestamp(k.created_at / 1000)
+                    .ok()
+                    .and_then(|t| {
+                        t.format(&time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
+                    .unwrap_or_default();
+                println!(
+                    "{}\t{}\t{}\t{}\t{} IN TXT {}",
+                    k.domain,
+                    k.selector,
+                    k.algorithm,
+                    created,
+                    k.record_name,
+                    zone_strings(&k.txt)
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A TXT value as zone-file strings: quoted, split every 255 characters (an RSA-2048
+/// record is longer than one DNS character-string).
+fn zone_strings(txt: &str) -> String {
+    txt.as_bytes()
+        .chunks(255)
+        .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 async fn keys(cmd: KeysCommand, settings: Settings) -> Result<(), String> {

@@ -78,6 +78,32 @@ pub struct Settings {
     /// The relay queue worker (`relay_*` keys; see README "SMTP").
     #[serde(flatten)]
     pub relay: crate::server::mail::relay::RelaySettings,
+    /// The list-management pipeline (see README "Sending").
+    #[serde(flatten)]
+    pub pipeline: PipelineSettings,
+}
+
+/// What to do with a `List-Unsubscribe` the sender already set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ExistingHeaders {
+    /// Replace the sender's `List-Unsubscribe`/`-Post` with ours (SES).
+    #[default]
+    Override,
+    /// Keep the sender's `List-Unsubscribe` and add no `-Post` (Postbox).
+    Preserve,
+}
+
+/// Settings of the sending pipeline (product.md §4).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct PipelineSettings {
+    pub existing_headers: ExistingHeaders,
+    /// Split a list-managed message to several recipients into one copy each (each with
+    /// its own link); by default such a message gets no list headers (SES).
+    pub fan_out: bool,
+    /// Adds `<mailto:ADDRESS?subject=unsubscribe>` after the https link in
+    /// `List-Unsubscribe`.
+    pub unsubscribe_mailto: Option<String>,
 }
 
 impl Default for Settings {
@@ -99,6 +125,7 @@ impl Default for Settings {
             limits: Default::default(),
             smtp: Default::default(),
             relay: Default::default(),
+            pipeline: Default::default(),
         }
     }
 }
@@ -161,6 +188,13 @@ impl Settings {
             return Err(ConfigError(
                 "api_key_master must be at least 32 characters".into(),
             ));
+        }
+        if let Some(m) = &self.pipeline.unsubscribe_mailto
+            && crate::domain::EmailAddress::parse(m).is_err()
+        {
+            return Err(ConfigError(format!(
+                "unsubscribe_mailto must be an email address, got {m:?}"
+            )));
         }
         if self.mode == Mode::Production {
             if self.token_keys.is_none() {

@@ -211,6 +211,7 @@ impl Application {
             token_keys: Arc::new(token_keys),
             ip_key: Arc::new(ip_key),
             api_master: Arc::new(api_master),
+            signers: Default::default(),
         };
         let session_layer = SessionManagerLayer::new(sessions)
             .with_name("optbox_session")
@@ -250,6 +251,7 @@ impl Application {
             .merge(
                 Router::new()
                     .route("/v2/{*rest}", any(ses::handle))
+                    .route("/v1/links", post(crate::server::http::links::handle))
                     .with_state(state.clone()),
             )
             // Every request, body included, finishes in time or gets a 408.

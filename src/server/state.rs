@@ -24,6 +24,8 @@ pub struct AppState {
     pub ip_key: Arc<Vec<u8>>,
     /// Per-IP limits and the trusted proxies that say who the client is.
     pub limiter: crate::server::http::limits::Limiter,
+    /// DKIM signers by From domain (the sending pipeline).
+    pub signers: crate::server::mail::pipeline::SignerCache,
 }
 
 impl AppState {

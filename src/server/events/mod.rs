@@ -67,6 +67,9 @@ pub const EVENT_KINDS: &[&str] = &[
     "contact.deleted",
     "import",
     "webhook.failed",
+    "send",
+    "reject",
+    "send.warning",
     "delivery.failed",
 ];
 

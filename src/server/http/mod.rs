@@ -1,11 +1,12 @@
-//! Plain axum handlers for external contracts (health, RFC 8058 one-click and the SES
-//! API), plus the middleware that guards the dashboard.
+//! Plain axum handlers for external contracts (health, RFC 8058 one-click, the SES
+//! API and the `/v1/links` extension), plus the middleware that guards the dashboard.
 
 pub mod admin_export;
 pub mod admin_import;
 pub mod guard;
 pub mod health;
 pub mod limits;
+pub mod links;
 pub mod one_click;
 pub mod ses;
 pub mod sigv4;

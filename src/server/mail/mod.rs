@@ -4,5 +4,9 @@
 //! The two halves meet in one place: an edge (SES SendEmail, the SMTP listener) calls
 //! [`pipeline::process`] and then [`relay::enqueue`] with what it returns.
 
+pub mod dkim;
+pub mod fuzzing;
+pub mod options;
 pub mod pipeline;
 pub mod relay;
+pub mod rewrite;

@@ -3,7 +3,17 @@
 //! fill the unsubscribe placeholder, DKIM-sign. Messages without options pass through
 //! untouched apart from DKIM.
 
+use super::dkim::{self, Signer};
+use super::{options, rewrite};
+use crate::domain::{ContactList, EmailAddress, SubscriptionStatus, Topic};
+use crate::server::config::{ExistingHeaders, PipelineSettings, TokenKey};
+use crate::server::service::{ServiceError, contacts, recipient};
 use crate::server::state::AppState;
+use crate::server::store::{Audit, MailEvent, Source, Store, StoreError};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Where a message came from (recorded in events; SMTP and the API answer refusals differently).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +62,12 @@ pub struct Refusal {
 pub struct Processed {
     pub outgoing: Vec<Outgoing>,
     pub refused: Vec<Refusal>,
+    /// The id of the submission (the SES `MessageId`); every copy's
+    /// `Outgoing::message_id` is this.
+    pub message_id: String,
+    /// Warnings also written to the event log (no DKIM key, an existing signature
+    /// broken by our changes, several recipients without `fan_out`).
+    pub warnings: Vec<String>,
 }
 
 /// Why a whole message is refused.
@@ -72,21 +88,444 @@ pub enum SendError {
     Internal(String),
 }
 
-/// Runs the pipeline. Placeholder until the pipeline lands: passes the message through
-/// unchanged, one copy per recipient.
-pub async fn process(_state: &AppState, s: Submission) -> Result<Processed, SendError> {
-    let outgoing = s
-        .rcpts
+/// DKIM signers by From domain, looked up in the database at most once a minute per
+/// domain (so `optbox dkim generate` takes effect within a minute without a restart).
+#[derive(Clone, Default)]
+pub struct SignerCache {
+    inner: Arc<Mutex<HashMap<String, Cached>>>,
+}
+
+/// When a domain was looked up, and its signer if it has a key.
+type Cached = (Instant, Option<Arc<Signer>>);
+
+/// An event to log: kind, list, topic, contact, detail.
+type Ev = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    serde_json::Value,
+);
+
+const SIGNER_TTL: Duration = Duration::from_secs(60);
+
+impl SignerCache {
+    /// The signer for `domain`, if a key is stored for it, and whether this call looked
+    /// in the database (at most once a minute per domain: the "no key" warning is
+    /// logged then, not for every message).
+    pub async fn get(
+        &self,
+        store: &dyn Store,
+        domain: &str,
+    ) -> Result<(Option<Arc<Signer>>, bool), StoreError> {
+        if let Ok(m) = self.inner.lock()
+            && let Some((at, s)) = m.get(domain)
+            && at.elapsed() < SIGNER_TTL
+        {
+            return Ok((s.clone(), false));
+        }
+        let signer = match store.dkim_key_for(domain).await? {
+            Some(k) => {
+                let alg = dkim::Algorithm::parse(&k.algorithm).ok_or_else(|| {
+                    StoreError::Other(format!("unknown DKIM algorithm {}", k.algorithm))
+                })?;
+                let s = Signer::new(alg, &k.domain, &k.selector, &k.private_key)
+                    .map_err(|e| StoreError::Other(format!("DKIM key for {domain}: {e}")))?;
+                Some(Arc::new(s))
+            }
+            None => None,
+        };
+        if let Ok(mut m) = self.inner.lock() {
+            m.insert(domain.to_owned(), (Instant::now(), signer.clone()));
+        }
+        Ok((signer, true))
+    }
+}
+
+/// The header lines for one recipient: `List-Unsubscribe` (https, then the optional
+/// mailto), `List-Unsubscribe-Post`, and `List-Id`.
+pub fn list_headers(
+    settings: &PipelineSettings,
+    list: &ContactList,
+    url: &str,
+    public_host: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("List-Unsubscribe", list_unsubscribe(settings, url)),
+        (
+            "List-Unsubscribe-Post",
+            "List-Unsubscribe=One-Click".to_owned(),
+        ),
+        ("List-Id", list_id(list, public_host)),
+    ]
+}
+
+fn list_unsubscribe(settings: &PipelineSettings, url: &str) -> String {
+    match &settings.unsubscribe_mailto {
+        Some(m) => format!("<{url}>, <mailto:{m}?subject=unsubscribe>"),
+        None => format!("<{url}>"),
+    }
+}
+
+/// The RFC 8058 pair for senders that build their own messages (`/v1/links`,
+/// `optbox link --headers`): as a JSON object and as CRLF-terminated header lines.
+pub fn unsubscribe_header_lines(
+    settings: &PipelineSettings,
+    url: &str,
+) -> (serde_json::Value, String) {
+    let lu = list_unsubscribe(settings, url);
+    let post = "List-Unsubscribe=One-Click";
+    (
+        json!({ "List-Unsubscribe": lu, "List-Unsubscribe-Post": post }),
+        format!("List-Unsubscribe: {lu}\r\nList-Unsubscribe-Post: {post}\r\n"),
+    )
+}
+
+/// RFC 2919 `List-Id`: the list's name (or display name) as phrase, `<name.host>` as id.
+fn list_id(list: &ContactList, public_host: &str) -> String {
+    let id = format!(
+        "{}.{}",
+        list.name.as_str().to_ascii_lowercase().replace('_', "-"),
+        public_host
+    );
+    format!("{} <{id}>", list.name.as_str())
+}
+
+/// The host of the public URL (for `List-Id`).
+pub fn public_host(public_base: &str) -> String {
+    let rest = public_base
+        .split_once("://")
+        .map(|x| x.1)
+        .unwrap_or(public_base);
+    let host = rest.split(['/', ':']).next().unwrap_or("localhost");
+    if host.is_empty() {
+        "localhost".into()
+    } else {
+        host.to_ascii_lowercase()
+    }
+}
+
+fn new_message_id() -> String {
+    // One format for every edge: the relay queue's SES-like id.
+    super::relay::new_message_id()
+}
+
+fn service_err(e: ServiceError) -> SendError {
+    match e {
+        ServiceError::NotFound(m) => SendError::UnknownList(m),
+        ServiceError::Unavailable(m) => SendError::Unavailable(m),
+        ServiceError::Internal(m) => SendError::Internal(m),
+        other => SendError::BadRequest(other.to_string()),
+    }
+}
+
+fn store_err(e: StoreError) -> SendError {
+    match e {
+        StoreError::Unavailable(m) => SendError::Unavailable(m),
+        other => SendError::Internal(other.to_string()),
+    }
+}
+
+/// Everything `process` needs besides the message, so benchmarks and tests can run the
+/// pipeline on a store without an HTTP server.
+pub struct Ctx<'a> {
+    pub store: &'a dyn Store,
+    pub settings: &'a PipelineSettings,
+    pub token_keys: &'a [TokenKey],
+    pub public_base: &'a str,
+    pub signers: &'a SignerCache,
+}
+
+/// Runs the pipeline (product.md §4 steps 1–6) and returns what to relay.
+pub async fn process(state: &AppState, s: Submission) -> Result<Processed, SendError> {
+    let base = state.public_base();
+    let ctx = Ctx {
+        store: state.store.as_ref(),
+        settings: &state.settings.pipeline,
+        token_keys: &state.token_keys,
+        public_base: &base,
+        signers: &state.signers,
+    };
+    process_with(&ctx, s).await
+}
+
+/// [`process`] on an explicit context.
+pub async fn process_with(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendError> {
+    if s.rcpts.is_empty() {
+        return Err(SendError::BadRequest(
+            "the message has no recipients".into(),
+        ));
+    }
+    let data = rewrite::to_crlf(&s.data).into_owned();
+    let ins = rewrite::inspect(&data).map_err(|e| SendError::BadRequest(e.0))?;
+    let opts = match s.options {
+        Some(o) => Some(o),
+        None => match ins.options.as_slice() {
+            [] => None,
+            [one] => Some(options::parse(one).map_err(SendError::BadRequest)?),
+            _ => {
+                return Err(SendError::BadRequest(format!(
+                    "{} is given more than once",
+                    options::OPTIONS_HEADER
+                )));
+            }
+        },
+    };
+    let message_id = new_message_id();
+    let mut out = Processed {
+        message_id: message_id.clone(),
+        ..Default::default()
+    };
+    let mut events: Vec<Ev> = Vec::new();
+    let via = match s.via {
+        Via::Api => "api",
+        Via::Smtp => "smtp",
+    };
+
+    let (signer, fresh) = match &ins.from_domain {
+        Some(d) => ctx.signers.get(ctx.store, d).await.map_err(store_err)?,
+        None => (None, true),
+    };
+    if signer.is_none() && fresh {
+        out.warnings.push(format!(
+            "no DKIM key for {}: relayed unsigned; mailbox providers will not show one-click unsubscribe",
+            ins.from_domain.as_deref().unwrap_or("(no From domain)")
+        ));
+    }
+    let sign = |bytes: Vec<u8>| -> Result<Vec<u8>, SendError> {
+        match &signer {
+            Some(s) => s
+                .sign(&bytes)
+                .map_err(|e| SendError::Internal(format!("DKIM signing: {e}"))),
+            None => Ok(bytes),
+        }
+    };
+
+    let Some(opts) = opts else {
+        // Transactional mail: untouched apart from DKIM.
+        let signed = sign(data)?;
+        for (i, rcpt) in s.rcpts.iter().enumerate() {
+            out.outgoing.push(Outgoing {
+                message_id: copy_id(&message_id, i, s.rcpts.len()),
+                mail_from: s.mail_from.clone(),
+                rcpt: rcpt.clone(),
+                data: signed.clone(),
+            });
+        }
+        events.push(("send".into(), None, None, None, json!({
+            "messageId": message_id, "via": via, "recipients": s.rcpts.len(), "listManagement": false,
+            "dkim": signer.is_some(),
+        })));
+        finish(ctx, &mut out, events).await?;
+        return Ok(out);
+    };
+
+    let list = match ctx.store.get_list(&opts.list).await {
+        Ok(l) => l,
+        Err(StoreError::NotFound) => {
+            return Err(SendError::UnknownList(format!(
+                "List with name: {} doesn't exist.",
+                opts.list
+            )));
+        }
+        Err(e) => return Err(store_err(e)),
+    };
+    let topic: Option<Topic> = match &opts.topic {
+        Some(t) => Some(list.topic(t).cloned().ok_or_else(|| {
+            SendError::UnknownTopic(format!("List: {} doesn't contain Topic: {t}", list.name))
+        })?),
+        None => None,
+    };
+    let topic_name = topic.as_ref().map(|t| t.name.as_str().to_owned());
+
+    // Suppression, adding unknown recipients to the list (SES behaviour).
+    let audit = Audit::new(Source::Send);
+    let mut accepted: Vec<(String, EmailAddress)> = Vec::new();
+    for rcpt in &s.rcpts {
+        let email = EmailAddress::parse(rcpt)
+            .map_err(|e| SendError::BadRequest(format!("recipient {rcpt:?}: {e}")))?;
+        let contact = contacts::ensure(ctx.store, &list, &email, &audit)
+            .await
+            .map_err(service_err)?;
+        let opted_out = match &topic {
+            Some(t) => contact.status_for(t) == SubscriptionStatus::OptOut,
+            None => contact.unsubscribe_all,
+        };
+        if opted_out {
+            let reason = match &topic {
+                Some(t) => format!(
+                    "{email} has unsubscribed from topic {} of list {}",
+                    t.name, list.name
+                ),
+                None => format!("{email} has unsubscribed from list {}", list.name),
+            };
+            events.push((
+                "reject".into(),
+                Some(list.name.to_string()),
+                topic_name.clone(),
+                Some(email.to_string()),
+                json!({
+                    "messageId": message_id, "via": via, "reason": reason,
+                }),
+            ));
+            out.refused.push(Refusal {
+                rcpt: rcpt.clone(),
+                reason,
+            });
+        } else {
+            accepted.push((rcpt.clone(), email));
+        }
+    }
+
+    let mut drop: Vec<&'static str> = vec![options::OPTIONS_HEADER];
+    let preserve =
+        ctx.settings.existing_headers == ExistingHeaders::Preserve && ins.has_list_unsubscribe;
+    if !preserve {
+        drop.extend(["List-Unsubscribe", "List-Unsubscribe-Post"]);
+    }
+    if !(ctx.settings.existing_headers == ExistingHeaders::Preserve && ins.has_list_id) {
+        drop.push("List-Id");
+    }
+    let host = public_host(ctx.public_base);
+    let personalised = accepted.len() == 1 || ctx.settings.fan_out;
+    if !accepted.is_empty() && !personalised {
+        let w = format!(
+            "{} recipients and fan_out is off: no list headers and no unsubscribe link were added (SES sends list-managed mail to one recipient)",
+            accepted.len()
+        );
+        events.push((
+            "send.warning".into(),
+            Some(list.name.to_string()),
+            topic_name.clone(),
+            None,
+            json!({
+                "messageId": message_id, "via": via, "warning": w,
+            }),
+        ));
+        out.warnings.push(w);
+        let plan = rewrite::Plan {
+            drop_headers: vec![options::OPTIONS_HEADER],
+            ..Default::default()
+        };
+        let bytes = sign(
+            rewrite::rewrite(&data, &plan)
+                .map_err(|e| SendError::BadRequest(e.0))?
+                .data,
+        )?;
+        for (i, (rcpt, email)) in accepted.iter().enumerate() {
+            out.outgoing.push(Outgoing {
+                message_id: copy_id(&message_id, i, accepted.len()),
+                mail_from: s.mail_from.clone(),
+                rcpt: rcpt.clone(),
+                data: bytes.clone(),
+            });
+            events.push(send_event(
+                &message_id,
+                via,
+                &list,
+                &topic_name,
+                email,
+                false,
+                signer.is_some(),
+            ));
+        }
+    } else {
+        for (i, (rcpt, email)) in accepted.iter().enumerate() {
+            let url = recipient::url_for(
+                ctx.token_keys,
+                ctx.public_base,
+                &list.name,
+                topic.as_ref().map(|t| t.name.clone()),
+                email,
+            );
+            let mut add = list_headers(ctx.settings, &list, &url, &host);
+            if preserve {
+                add.retain(|(n, _)| *n == "List-Id");
+            }
+            if ctx.settings.existing_headers == ExistingHeaders::Preserve && ins.has_list_id {
+                add.retain(|(n, _)| *n != "List-Id");
+            }
+            let plan = rewrite::Plan {
+                drop_headers: drop.clone(),
+                add_headers: add,
+                url: Some(url),
+            };
+            let rw = rewrite::rewrite(&data, &plan).map_err(|e| SendError::BadRequest(e.0))?;
+            out.outgoing.push(Outgoing {
+                message_id: copy_id(&message_id, i, accepted.len()),
+                mail_from: s.mail_from.clone(),
+                rcpt: rcpt.clone(),
+                data: sign(rw.data)?,
+            });
+            events.push(send_event(
+                &message_id,
+                via,
+                &list,
+                &topic_name,
+                email,
+                true,
+                signer.is_some(),
+            ));
+        }
+    }
+    if ins.dkim_signed && !out.outgoing.is_empty() {
+        out.warnings.push(
+            "the message was already DKIM-signed; our changes break that signature, so it was re-signed with our key where one is configured".into(),
+        );
+    }
+    finish(ctx, &mut out, events).await?;
+    Ok(out)
+}
+
+fn copy_id(base: &str, _i: usize, _n: usize) -> String {
+    // Every copy of one submission carries its MessageId (the queue rows have their own
+    // ids), as the SMTP reply and the SES answer report one id per message.
+    base.to_owned()
+}
+
+fn send_event(
+    message_id: &str,
+    via: &str,
+    list: &ContactList,
+    topic: &Option<String>,
+    email: &EmailAddress,
+    headers: bool,
+    dkim: bool,
+) -> Ev {
+    (
+        "send".into(),
+        Some(list.name.to_string()),
+        topic.clone(),
+        Some(email.to_string()),
+        json!({ "messageId": message_id, "via": via, "listManagement": true, "listHeaders": headers, "dkim": dkim }),
+    )
+}
+
+/// Writes the events (and warnings as `send.warning` events) in one transaction.
+async fn finish(ctx: &Ctx<'_>, out: &mut Processed, mut events: Vec<Ev>) -> Result<(), SendError> {
+    for w in &out.warnings {
+        if !events
+            .iter()
+            .any(|e| e.0 == "send.warning" && e.4["warning"] == w.as_str())
+        {
+            events.push((
+                "send.warning".into(),
+                None,
+                None,
+                None,
+                json!({ "messageId": out.message_id, "warning": w }),
+            ));
+        }
+    }
+    let evs: Vec<MailEvent<'_>> = events
         .iter()
-        .map(|rcpt| Outgoing {
-            message_id: String::new(),
-            mail_from: s.mail_from.clone(),
-            rcpt: rcpt.clone(),
-            data: s.data.clone(),
+        .map(|(k, l, t, c, d)| MailEvent {
+            kind: k,
+            list_name: l.as_deref(),
+            topic_name: t.as_deref(),
+            contact_email: c.as_deref(),
+            detail: d.clone(),
         })
         .collect();
-    Ok(Processed {
-        outgoing,
-        refused: Vec::new(),
-    })
+    ctx.store.log_mail_events(&evs).await.map_err(store_err)
 }

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod contacts;
 pub mod demo;
+pub mod dkim;
 pub mod import;
 pub mod lists;
 pub mod one_click_queue;

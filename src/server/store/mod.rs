@@ -3,6 +3,7 @@
 
 mod admin;
 mod import;
+mod mail;
 mod mail_queue;
 mod postgres;
 mod shared;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 pub use admin::{AdminStore, FailureCounts};
 pub use import::{BatchProgress, ImportAction, ImportCounts, ImportJob, ImportRow, JobStatus};
+pub use mail::{DkimKeyRecord, MailEvent, MailStore};
 pub use mail_queue::{ClaimedMail, MailOutcome, MailQueueStore, MailRecord, MailState, NewMail};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -226,7 +228,9 @@ pub struct ListSummary {
 /// Everything optbox persists. One implementation per backend; both pass the same
 /// conformance suite (`tests/store_conformance.rs`).
 #[async_trait]
-pub trait Store: WebhookStore + MailQueueStore + AdminStore + Send + Sync + 'static {
+pub trait Store:
+    WebhookStore + MailStore + MailQueueStore + AdminStore + Send + Sync + 'static
+{
     fn backend(&self) -> Backend;
     /// The admin-session store on the same database.
     fn sessions(&self) -> crate::server::sessions::SessionBackend;

@@ -3,6 +3,7 @@
 
 use super::admin::impl_admin;
 use super::import::impl_import;
+use super::mail::impl_mail;
 use super::mail_queue::impl_mail_queue;
 use super::shared::{self, impl_store};
 use super::webhooks::{self, impl_webhooks};
@@ -114,5 +115,6 @@ impl PgStore {
         Ok(())
     }
 }
+impl_mail!(PgStore, sqlx::PgConnection);
 impl_mail_queue!(PgStore, sqlx::PgConnection, " FOR UPDATE SKIP LOCKED");
 impl_admin!(PgStore);

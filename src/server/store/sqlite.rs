@@ -4,6 +4,7 @@
 
 use super::admin::impl_admin;
 use super::import::impl_import;
+use super::mail::impl_mail;
 use super::mail_queue::impl_mail_queue;
 use super::shared::{self, impl_store};
 use super::webhooks::{self, impl_webhooks};
@@ -142,5 +143,6 @@ impl SqliteStore {
         Ok(())
     }
 }
+impl_mail!(SqliteStore, sqlx::SqliteConnection);
 impl_mail_queue!(SqliteStore, sqlx::SqliteConnection, "");
 impl_admin!(SqliteStore);

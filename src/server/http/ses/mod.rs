@@ -9,6 +9,7 @@
 
 mod import_jobs;
 mod ops;
+mod send_email;
 mod wire;
 
 use super::sigv4::{self, SignedRequest};
@@ -96,7 +97,7 @@ impl From<sigv4::SigV4Error> for ApiError {
 }
 
 /// A fresh `x-amzn-RequestId` (a random UUID v4, as AWS sends).
-fn request_id() -> String {
+pub(crate) fn request_id() -> String {
     use rand::RngCore;
     let mut b = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut b);
@@ -113,7 +114,12 @@ fn request_id() -> String {
     )
 }
 
-fn respond(status: StatusCode, body: String, request_id: &str, code: Option<&str>) -> Response {
+pub(crate) fn respond(
+    status: StatusCode,
+    body: String,
+    request_id: &str,
+    code: Option<&str>,
+) -> Response {
     let mut r = (status, body).into_response();
     let h = r.headers_mut();
     h.insert(
@@ -131,7 +137,7 @@ fn respond(status: StatusCode, body: String, request_id: &str, code: Option<&str
     r
 }
 
-fn error_response(e: &ApiError, request_id: &str) -> Response {
+pub(crate) fn error_response(e: &ApiError, request_id: &str) -> Response {
     let body = serde_json::json!({ "__type": e.code, "message": e.message }).to_string();
     respond(e.status, body, request_id, Some(e.code))
 }
@@ -183,15 +189,21 @@ async fn serve(state: &AppState, peer: SocketAddr, req: Request) -> Result<Strin
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
+    // SendEmail carries whole messages; everything else is small.
+    let limit = if parts.method == Method::POST && parts.uri.path() == "/v2/email/outbound-emails" {
+        send_email::BODY_LIMIT
+    } else {
+        BODY_LIMIT
+    };
     let too_large = || {
         ApiError::bad_request(format!(
-            "The request body is larger than the limit of {BODY_LIMIT} bytes."
+            "The request body is larger than the limit of {limit} bytes."
         ))
     };
-    if declared.is_some_and(|n| n > BODY_LIMIT) {
+    if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let body = axum::body::to_bytes(Body::new(body), BODY_LIMIT)
+    let body = axum::body::to_bytes(Body::new(body), limit)
         .await
         .map_err(|_| too_large())?;
 
@@ -257,7 +269,9 @@ fn unknown(method: &Method, path: &str) -> ApiError {
     }
 }
 
-async fn authenticate(
+/// Verifies the request's SigV4 signature against the caller's API key (also used by
+/// `POST /v1/links`).
+pub(crate) async fn authenticate(
     state: &AppState,
     parts: &axum::http::request::Parts,
     body: &[u8],

@@ -1,4 +1,5 @@
-//! The SES v2 contact-list and contact operations, plus the tag operations for lists.
+//! The SES v2 contact-list and contact operations, plus the tag operations for lists
+//! (SendEmail is routed here and lives in `send_email.rs`).
 //! Each parses its input in SES's order (protocol checks, then names, then existence),
 //! calls the service layer, and writes the model-exact JSON answer.
 
@@ -37,6 +38,7 @@ pub async fn route(api: &ApiRequest<'_>) -> Option<OpResult> {
         ("DELETE", ["contact-lists", name, "contacts", email]) => {
             delete_contact(api, name, email).await
         }
+        ("POST", ["outbound-emails"]) => super::send_email::send(api).await,
         ("POST", ["import-jobs"]) => super::import_jobs::create(api).await,
         ("POST", ["import-jobs", "list"]) => super::import_jobs::list(api, false).await,
         ("GET", ["import-jobs"]) => super::import_jobs::list(api, true).await,

@@ -1,0 +1,85 @@
+//! `POST /v1/links` (optbox extension): the unsubscribe URL and the exact header lines
+//! for `{list, topic?, email}`, for senders that build and sign their own messages.
+//! SigV4-signed with the same credentials as the SES API, and answering errors in the
+//! same shape.
+
+use super::ses::{self, ApiError};
+use crate::server::mail::pipeline;
+use crate::server::service::recipient;
+use crate::server::state::AppState;
+use crate::server::store::{Audit, Source};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+const BODY_LIMIT: usize = 16 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkIn {
+    list: Option<String>,
+    topic: Option<String>,
+    email: Option<String>,
+}
+
+/// `POST /v1/links`.
+pub async fn handle(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let rid = ses::request_id();
+    match serve(&state, peer, req).await {
+        Ok(body) => ses::respond(StatusCode::OK, body, &rid, None),
+        Err(e) => ses::error_response(&e, &rid),
+    }
+}
+
+async fn serve(state: &AppState, peer: SocketAddr, req: Request) -> Result<String, ApiError> {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(Body::new(body), BODY_LIMIT)
+        .await
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "The request body is larger than the limit of {BODY_LIMIT} bytes."
+            ))
+        })?;
+    ses::authenticate(state, &parts, &body).await?;
+    let input: LinkIn = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "The body must be a JSON object {{\"list\", \"topic\"?, \"email\"}}: {e}"
+        ))
+    })?;
+    let list = input
+        .list
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| ApiError::bad_request("list is required."))?;
+    let email = input
+        .email
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| ApiError::bad_request("email is required."))?;
+    let mut audit = Audit::new(Source::Api);
+    audit.ip_hash = Some(state.ip_hash(peer.ip()));
+    let base = state.public_base();
+    let url = recipient::link(
+        state.store.as_ref(),
+        &state.token_keys,
+        &base,
+        &list,
+        input.topic.as_deref().filter(|t| !t.is_empty()),
+        &email,
+        &audit,
+    )
+    .await?;
+    let (headers, lines) = header_lines(state, &url);
+    Ok(serde_json::json!({ "url": url, "headers": headers, "headerLines": lines }).to_string())
+}
+
+/// The two RFC 8058 header fields (`List-Unsubscribe` with the configured mailto
+/// alternative, `List-Unsubscribe-Post`) as a map and as CRLF-terminated lines.
+pub fn header_lines(state: &AppState, url: &str) -> (serde_json::Value, String) {
+    pipeline::unsubscribe_header_lines(&state.settings.pipeline, url)
+}

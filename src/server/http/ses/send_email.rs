@@ -1,0 +1,482 @@
+//! SES v2 `SendEmail` (`POST /v2/email/outbound-emails`): Simple, Raw and Template (inline
+//! `TemplateContent`) content, `Destination`, `ReplyToAddresses`, `EmailTags`,
+//! `ConfigurationSetName` (accepted, not used) and `ListManagementOptions`. The message is
+//! built (mail-builder), run through the list-management pipeline and queued for relay.
+
+use super::{ApiError, ApiRequest};
+use crate::server::mail::pipeline::{self, ListOptions, SendError, Submission, Via};
+use crate::server::mail::relay;
+use axum::http::StatusCode;
+use base64::Engine;
+use mail_builder::MessageBuilder;
+use mail_builder::headers::raw::Raw;
+use mail_builder::headers::text::Text;
+use serde::Deserialize;
+use serde_json::json;
+
+/// Largest SendEmail body: a 10 MB raw message, base64-encoded in JSON.
+pub const BODY_LIMIT: usize = 14 * 1024 * 1024;
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct SendEmailIn {
+    from_email_address: Option<String>,
+    destination: Option<DestinationIn>,
+    reply_to_addresses: Option<Vec<String>>,
+    content: Option<ContentIn>,
+    email_tags: Option<Vec<TagIn>>,
+    configuration_set_name: Option<String>,
+    list_management_options: Option<ListOptionsIn>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct DestinationIn {
+    to_addresses: Vec<String>,
+    cc_addresses: Vec<String>,
+    bcc_addresses: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct ContentIn {
+    simple: Option<SimpleIn>,
+    raw: Option<RawIn>,
+    template: Option<TemplateIn>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct ContentPart {
+    data: Option<String>,
+    charset: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct BodyIn {
+    text: Option<ContentPart>,
+    html: Option<ContentPart>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct HeaderIn {
+    name: Option<String>,
+    value: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct SimpleIn {
+    subject: Option<ContentPart>,
+    body: Option<BodyIn>,
+    headers: Option<Vec<HeaderIn>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct RawIn {
+    data: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct TemplateContentIn {
+    subject: Option<String>,
+    text: Option<String>,
+    html: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct TemplateIn {
+    template_name: Option<String>,
+    template_arn: Option<String>,
+    template_content: Option<TemplateContentIn>,
+    template_data: Option<String>,
+    headers: Option<Vec<HeaderIn>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct TagIn {
+    name: Option<String>,
+    value: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct ListOptionsIn {
+    contact_list_name: Option<String>,
+    topic_name: Option<String>,
+}
+
+/// Header fields SES sets itself and refuses in Simple/Template `Headers`.
+const RESERVED: &[&str] = &[
+    "bcc",
+    "cc",
+    "content-disposition",
+    "content-type",
+    "date",
+    "from",
+    "message-id",
+    "mime-version",
+    "reply-to",
+    "return-path",
+    "subject",
+    "to",
+];
+
+fn rejected(message: impl Into<String>) -> ApiError {
+    ApiError {
+        status: StatusCode::BAD_REQUEST,
+        code: "MessageRejected",
+        message: message.into(),
+    }
+}
+
+/// The addr-spec of `Name <a@b>` or `a@b`.
+fn addr_spec(s: &str) -> &str {
+    match (s.rfind('<'), s.rfind('>')) {
+        (Some(a), Some(b)) if a < b => s[a + 1..b].trim(),
+        _ => s.trim(),
+    }
+}
+
+fn check_header_line(what: &str, v: &str) -> Result<(), ApiError> {
+    if v.contains(['\r', '\n']) {
+        return Err(ApiError::bad_request(format!(
+            "{what} must not contain line breaks."
+        )));
+    }
+    Ok(())
+}
+
+fn check_headers(headers: &[HeaderIn]) -> Result<Vec<(String, String)>, ApiError> {
+    if headers.len() > 15 {
+        return Err(ApiError::bad_request(
+            "A maximum of 15 headers can be specified.",
+        ));
+    }
+    let mut out = Vec::new();
+    for h in headers {
+        let name = h.name.as_deref().unwrap_or("");
+        let value = h.value.as_deref().unwrap_or("");
+        let name_ok = !name.is_empty()
+            && name.len() <= 126
+            && name
+                .bytes()
+                .all(|b| (b'!'..=b'~').contains(&b) && b != b':');
+        if !name_ok {
+            return Err(ApiError::bad_request(format!(
+                "Header name {name:?} is invalid: 1-126 printable ASCII characters without ':'."
+            )));
+        }
+        if value.is_empty()
+            || value.len() > 995
+            || !value.bytes().all(|b| (b' '..=b'~').contains(&b))
+        {
+            return Err(ApiError::bad_request(format!(
+                "The value of header {name} must be 1-995 printable ASCII characters."
+            )));
+        }
+        if RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "Header {name} is set by the service and cannot be specified."
+            )));
+        }
+        out.push((name.to_owned(), value.to_owned()));
+    }
+    Ok(out)
+}
+
+/// `{{name}}` replaced by TemplateData values; unknown names (the unsubscribe placeholder
+/// among them) are left for later stages.
+fn render(t: &str, data: &serde_json::Map<String, serde_json::Value>) -> String {
+    let mut out = String::with_capacity(t.len());
+    let mut rest = t;
+    while let Some(i) = rest.find("{{") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        match after.find("}}") {
+            Some(j) => {
+                let key = after[..j].trim();
+                match data.get(key) {
+                    Some(serde_json::Value::String(s)) => out.push_str(s),
+                    Some(serde_json::Value::Null) => {}
+                    Some(v) => out.push_str(&v.to_string()),
+                    None => out.push_str(&rest[i..i + 2 + j + 2]),
+                }
+                rest = &after[j + 2..];
+            }
+            None => {
+                out.push_str(&rest[i..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+struct Built {
+    data: Vec<u8>,
+    envelope_from: String,
+    rcpts: Vec<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build(
+    from: &str,
+    dest: &DestinationIn,
+    reply_to: &[String],
+    subject: &str,
+    text: Option<&str>,
+    html: Option<&str>,
+    headers: Vec<(String, String)>,
+) -> Result<Vec<u8>, ApiError> {
+    let mut b = MessageBuilder::new().header("From", Raw::new(from.to_owned()));
+    if !dest.to_addresses.is_empty() {
+        b = b.header("To", Raw::new(dest.to_addresses.join(", ")));
+    }
+    if !dest.cc_addresses.is_empty() {
+        b = b.header("Cc", Raw::new(dest.cc_addresses.join(", ")));
+    }
+    if !reply_to.is_empty() {
+        b = b.header("Reply-To", Raw::new(reply_to.join(", ")));
+    }
+    b = b.header("Subject", Text::new(subject.to_owned()));
+    for (n, v) in headers {
+        b = b.header(n, Raw::new(v));
+    }
+    match (text, html) {
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "The message body must contain Text or Html content.",
+            ));
+        }
+        (t, h) => {
+            if let Some(t) = t {
+                b = b.text_body(t.to_owned());
+            }
+            if let Some(h) = h {
+                b = b.html_body(h.to_owned());
+            }
+        }
+    }
+    b.write_to_vec()
+        .map_err(|e| ApiError::bad_request(format!("The message cannot be built: {e}")))
+}
+
+fn parse_input(api: &ApiRequest<'_>) -> Result<(Built, Option<ListOptions>), ApiError> {
+    let input: SendEmailIn = super::wire::parse(api.body)?;
+    let _ = &input.configuration_set_name;
+    for t in input.email_tags.as_deref().unwrap_or_default() {
+        for (what, v) in [("Name", &t.name), ("Value", &t.value)] {
+            let v = v.as_deref().unwrap_or("");
+            if v.is_empty()
+                || v.len() > 256
+                || !v
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(ApiError::bad_request(format!(
+                    "EmailTags {what} {v:?} is invalid: 1-256 ASCII letters, digits, '_' or '-'."
+                )));
+            }
+        }
+    }
+    let options = match &input.list_management_options {
+        Some(o) => {
+            let list = o.contact_list_name.clone().unwrap_or_default();
+            if list.is_empty() {
+                return Err(ApiError::bad_request("ContactListName can't be blank."));
+            }
+            Some(ListOptions {
+                list,
+                topic: o.topic_name.clone().filter(|t| !t.is_empty()),
+            })
+        }
+        None => None,
+    };
+    let dest = input.destination.unwrap_or_default();
+    let reply_to = input.reply_to_addresses.unwrap_or_default();
+    for a in dest
+        .to_addresses
+        .iter()
+        .chain(&dest.cc_addresses)
+        .chain(&dest.bcc_addresses)
+        .chain(&reply_to)
+    {
+        check_header_line("An address", a)?;
+    }
+    let mut rcpts: Vec<String> = dest
+        .to_addresses
+        .iter()
+        .chain(&dest.cc_addresses)
+        .chain(&dest.bcc_addresses)
+        .map(|a| addr_spec(a).to_owned())
+        .collect();
+    let content = input
+        .content
+        .ok_or_else(|| ApiError::bad_request("Content is required."))?;
+    let given = [
+        content.simple.is_some(),
+        content.raw.is_some(),
+        content.template.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+    if given != 1 {
+        return Err(ApiError::bad_request(
+            "Content must contain exactly one of Simple, Raw or Template.",
+        ));
+    }
+    let from = input.from_email_address.clone();
+    if let Some(f) = &from {
+        check_header_line("FromEmailAddress", f)?;
+    }
+    let need_from = || {
+        from.clone()
+            .filter(|f| !f.trim().is_empty())
+            .ok_or_else(|| ApiError::bad_request("FromEmailAddress is required."))
+    };
+    let data = if let Some(s) = content.simple {
+        let from = need_from()?;
+        let subject = s
+            .subject
+            .and_then(|p| p.data)
+            .ok_or_else(|| ApiError::bad_request("Subject is required."))?;
+        let body = s.body.unwrap_or_default();
+        let headers = check_headers(s.headers.as_deref().unwrap_or_default())?;
+        build(
+            &from,
+            &dest,
+            &reply_to,
+            &subject,
+            body.text.as_ref().and_then(|p| p.data.as_deref()),
+            body.html.as_ref().and_then(|p| p.data.as_deref()),
+            headers,
+        )?
+    } else if let Some(t) = content.template {
+        let from = need_from()?;
+        if t.template_name.is_some() || t.template_arn.is_some() {
+            return Err(ApiError::not_found(
+                "Stored templates are not supported; send the template inline in TemplateContent.",
+            ));
+        }
+        let tc = t.template_content.ok_or_else(|| {
+            ApiError::bad_request("Template needs TemplateContent (inline template).")
+        })?;
+        let data: serde_json::Map<String, serde_json::Value> = match t.template_data.as_deref() {
+            None | Some("") => Default::default(),
+            Some(s) => serde_json::from_str(s)
+                .map_err(|_| ApiError::bad_request("TemplateData must be a JSON object."))?,
+        };
+        let headers = check_headers(t.headers.as_deref().unwrap_or_default())?;
+        let subject = render(tc.subject.as_deref().unwrap_or(""), &data);
+        let text = tc.text.as_deref().map(|x| render(x, &data));
+        let html = tc.html.as_deref().map(|x| render(x, &data));
+        build(
+            &from,
+            &dest,
+            &reply_to,
+            &subject,
+            text.as_deref(),
+            html.as_deref(),
+            headers,
+        )?
+    } else {
+        let raw = content.raw.unwrap_or_default();
+        let b64 = raw
+            .data
+            .ok_or_else(|| ApiError::bad_request("Raw Data is required."))?;
+        base64::engine::general_purpose::STANDARD
+            .decode(b64.trim())
+            .map_err(|_| ApiError::bad_request("Raw Data is not valid base64."))?
+    };
+    if rcpts.is_empty() {
+        // Raw messages may name their recipients in the header only.
+        if let Some(m) = mail_parser::MessageParser::new().parse(&data) {
+            for a in [m.to(), m.cc(), m.bcc()].into_iter().flatten() {
+                for x in a.iter() {
+                    if let Some(e) = x.address() {
+                        rcpts.push(e.to_owned());
+                    }
+                }
+            }
+        }
+    }
+    if rcpts.is_empty() {
+        return Err(ApiError::bad_request(
+            "Destination must name at least one recipient.",
+        ));
+    }
+    let envelope_from = match &from {
+        Some(f) => addr_spec(f).to_owned(),
+        None => mail_parser::MessageParser::new()
+            .parse(&data)
+            .and_then(|m| {
+                m.from()
+                    .and_then(|a| a.first())
+                    .and_then(|a| a.address())
+                    .map(str::to_owned)
+            })
+            .ok_or_else(|| {
+                ApiError::bad_request("FromEmailAddress is required when the message has no From.")
+            })?,
+    };
+    Ok((
+        Built {
+            data,
+            envelope_from,
+            rcpts,
+        },
+        options,
+    ))
+}
+
+impl From<SendError> for ApiError {
+    fn from(e: SendError) -> Self {
+        use crate::server::service::ServiceError;
+        match e {
+            SendError::UnknownList(m) => ApiError::not_found(m),
+            SendError::UnknownTopic(m) | SendError::BadRequest(m) => ApiError::bad_request(m),
+            SendError::Unavailable(m) => ServiceError::Unavailable(m).into(),
+            SendError::Internal(m) => ServiceError::Internal(m).into(),
+        }
+    }
+}
+
+/// `POST /v2/email/outbound-emails`.
+pub async fn send(api: &ApiRequest<'_>) -> Result<String, ApiError> {
+    let (built, options) = parse_input(api)?;
+    let out = pipeline::process(
+        api.state,
+        Submission {
+            mail_from: built.envelope_from,
+            rcpts: built.rcpts,
+            data: built.data,
+            options,
+            via: Via::Api,
+        },
+    )
+    .await?;
+    if out.outgoing.is_empty() {
+        let reasons: Vec<&str> = out.refused.iter().map(|r| r.reason.as_str()).collect();
+        return Err(rejected(format!(
+            "Message rejected: {}",
+            if reasons.is_empty() {
+                "no recipient left".to_owned()
+            } else {
+                reasons.join("; ")
+            }
+        )));
+    }
+    relay::enqueue(api.state, &out.outgoing)
+        .await
+        .map_err(|e| ApiError::from(crate::server::service::ServiceError::from(e)))?;
+    Ok(json!({ "MessageId": out.message_id }).to_string())
+}

@@ -1,0 +1,135 @@
+//! Storage for the sending pipeline: DKIM keys and the pipeline's own events (`send`,
+//! `reject`, `send.warning`), which go through the same event log and webhook outbox as
+//! every other event.
+
+/// A stored DKIM key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DkimKeyRecord {
+    pub id: i64,
+    /// Lower-cased.
+    pub domain: String,
+    pub selector: String,
+    /// `rsa` or `ed25519`.
+    pub algorithm: String,
+    pub private_key: Vec<u8>,
+    pub public_key: Vec<u8>,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for DkimKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DkimKeyRecord")
+            .field("id", &self.id)
+            .field("domain", &self.domain)
+            .field("selector", &self.selector)
+            .field("algorithm", &self.algorithm)
+            .field("private_key", &"[redacted]")
+            .finish()
+    }
+}
+
+/// An event the pipeline logs.
+#[derive(Debug, Clone)]
+pub struct MailEvent<'a> {
+    pub kind: &'a str,
+    pub list_name: Option<&'a str>,
+    pub topic_name: Option<&'a str>,
+    pub contact_email: Option<&'a str>,
+    pub detail: serde_json::Value,
+}
+
+/// Pipeline storage; a supertrait of `Store`, implemented per backend by `impl_mail!`.
+#[async_trait::async_trait]
+pub trait MailStore {
+    /// Stores a key; `Conflict` when the domain already has that selector.
+    async fn create_dkim_key(
+        &self,
+        domain: &str,
+        selector: &str,
+        algorithm: &str,
+        private_key: &[u8],
+        public_key: &[u8],
+    ) -> super::StoreResult<DkimKeyRecord>;
+    /// Every key, by domain then newest first.
+    async fn list_dkim_keys(&self) -> super::StoreResult<Vec<DkimKeyRecord>>;
+    /// The newest key of a domain.
+    async fn dkim_key_for(&self, domain: &str) -> super::StoreResult<Option<DkimKeyRecord>>;
+    /// Appends events (with their webhook deliveries) in one transaction.
+    async fn log_mail_events(&self, events: &[MailEvent<'_>]) -> super::StoreResult<()>;
+}
+
+macro_rules! impl_mail {
+    ($store:ty, $conn:ty) => {
+        impl $store {
+            fn dkim_from(r: &<<$conn as sqlx::Connection>::Database as sqlx::Database>::Row) -> StoreResult<DkimKeyRecord> {
+                Ok(DkimKeyRecord {
+                    id: r.try_get("id")?,
+                    domain: r.try_get("domain")?,
+                    selector: r.try_get("selector")?,
+                    algorithm: r.try_get("algorithm")?,
+                    private_key: r.try_get("private_key")?,
+                    public_key: r.try_get("public_key")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl MailStore for $store {
+            async fn create_dkim_key(&self, domain: &str, selector: &str, algorithm: &str, private_key: &[u8], public_key: &[u8]) -> StoreResult<DkimKeyRecord> {
+                let r = sqlx::query(
+                    "INSERT INTO dkim_keys (domain, selector, algorithm, private_key, public_key, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                     RETURNING id, domain, selector, algorithm, private_key, public_key, created_at",
+                )
+                .bind(domain.to_ascii_lowercase())
+                .bind(selector)
+                .bind(algorithm)
+                .bind(private_key)
+                .bind(public_key)
+                .bind(now_ms())
+                .fetch_one(&self.write)
+                .await?;
+                Self::dkim_from(&r)
+            }
+
+            async fn list_dkim_keys(&self) -> StoreResult<Vec<DkimKeyRecord>> {
+                let rows = sqlx::query("SELECT * FROM dkim_keys ORDER BY domain, id DESC")
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(Self::dkim_from).collect()
+            }
+
+            async fn dkim_key_for(&self, domain: &str) -> StoreResult<Option<DkimKeyRecord>> {
+                let r = sqlx::query("SELECT * FROM dkim_keys WHERE domain = $1 ORDER BY id DESC LIMIT 1")
+                    .bind(domain.to_ascii_lowercase())
+                    .fetch_optional(&self.read)
+                    .await?;
+                r.as_ref().map(Self::dkim_from).transpose()
+            }
+
+            async fn log_mail_events(&self, events: &[MailEvent<'_>]) -> StoreResult<()> {
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let audit = Audit::new(Source::Send);
+                let mut tx = self.write.begin().await?;
+                for e in events {
+                    Self::q_event(&mut *tx, shared::NewEvent {
+                        kind: e.kind,
+                        audit: Some(&audit),
+                        list_name: e.list_name,
+                        topic_name: e.topic_name,
+                        contact_email: e.contact_email,
+                        old: None,
+                        new: None,
+                        detail: e.detail.clone(),
+                    })
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
+pub(super) use impl_mail;

@@ -1,0 +1,573 @@
+//! The sending pipeline on a real store (SQLite and PostgreSQL): options from the API or
+//! the header, suppression with a Reject event, auto-created contacts, the one-click
+//! headers and link (one token per recipient), override/preserve, the single-recipient
+//! rule and fan-out, transactional pass-through, and DKIM (RSA-2048 and Ed25519)
+//! verified by dkimpy with both list headers in `h=`.
+
+mod common;
+
+use common::TestDb;
+use optbox::domain::{EmailAddress, ListDefinition, SubscriptionStatus, Topic, TopicName};
+use optbox::server::config::{ExistingHeaders, PipelineSettings, TokenKey};
+use optbox::server::mail::pipeline::{
+    Ctx, ListOptions, Processed, SendError, SignerCache, Submission, Via, process_with,
+};
+use optbox::server::service::{dkim, recipient};
+use optbox::server::store::{Audit, ContactChange, DynStore, EventQuery, PrefMode, Source};
+use std::path::PathBuf;
+
+const BASE: &str = "https://optbox.example";
+
+fn keys() -> Vec<TokenKey> {
+    vec![TokenKey {
+        id: "k1".into(),
+        secret: b"0123456789abcdef0123456789abcdef".to_vec(),
+    }]
+}
+
+async fn setup(backend: &str) -> (TestDb, DynStore) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let topic = |n: &str, d| Topic {
+        name: TopicName::parse(n).unwrap(),
+        display_name: n.into(),
+        description: String::new(),
+        default_status: d,
+        hidden: false,
+    };
+    store
+        .create_list(
+            "news",
+            &ListDefinition {
+                topics: vec![
+                    topic("weekly", SubscriptionStatus::OptIn),
+                    topic("offers", SubscriptionStatus::OptOut),
+                ],
+                ..Default::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    (db, store)
+}
+
+fn msg(extra_headers: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: News <news@example.com>\r\nTo: ann@example.org\r\nSubject: Hello\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\nMessage-ID: <m1@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n{extra_headers}\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+async fn run(
+    store: &DynStore,
+    settings: &PipelineSettings,
+    signers: &SignerCache,
+    rcpts: &[&str],
+    data: Vec<u8>,
+    options: Option<ListOptions>,
+) -> Result<Processed, SendError> {
+    let k = keys();
+    let ctx = Ctx {
+        store: store.as_ref(),
+        settings,
+        token_keys: &k,
+        public_base: BASE,
+        signers,
+    };
+    process_with(
+        &ctx,
+        Submission {
+            mail_from: "bounces@example.com".into(),
+            rcpts: rcpts.iter().map(|s| s.to_string()).collect(),
+            data,
+            options,
+            via: Via::Smtp,
+        },
+    )
+    .await
+}
+
+fn header(data: &[u8], name: &str) -> Vec<String> {
+    let s = String::from_utf8_lossy(data);
+    let end = s.find("\r\n\r\n").unwrap();
+    let mut out = Vec::new();
+    let mut cur: Option<String> = None;
+    for line in s[..end].split("\r\n") {
+        if line.starts_with([' ', '\t']) {
+            if let Some(c) = cur.as_mut() {
+                c.push_str(line);
+            }
+            continue;
+        }
+        if let Some(c) = cur.take() {
+            out.push(c);
+        }
+        if let Some((n, v)) = line.split_once(':')
+            && n.eq_ignore_ascii_case(name)
+        {
+            cur = Some(v.trim().to_owned());
+        }
+    }
+    if let Some(c) = cur.take() {
+        out.push(c);
+    }
+    out
+}
+
+async fn events(store: &DynStore, kind: &str) -> Vec<optbox::server::store::EventRecord> {
+    store
+        .query_events(&EventQuery {
+            kind: Some(kind.into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+async fn list_managed_mail_gets_headers_link_and_a_new_contact(backend: &str) {
+    let (db, store) = setup(backend).await;
+    let settings = PipelineSettings::default();
+    let signers = SignerCache::default();
+    let data = msg(
+        "X-SES-LIST-MANAGEMENT-OPTIONS: contactListName=news; topicName=weekly\r\nList-Unsubscribe: <mailto:old@example.com>\r\n",
+        "Unsubscribe: {{amazonSESUnsubscribeUrl}}",
+    );
+    let out = run(
+        &store,
+        &settings,
+        &signers,
+        &["Ann@Example.org"],
+        data,
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(out.refused.is_empty());
+    assert_eq!(out.outgoing.len(), 1);
+    let o = &out.outgoing[0];
+    assert_eq!(o.rcpt, "Ann@Example.org");
+    assert_eq!(o.message_id, out.message_id);
+    let lu = header(&o.data, "List-Unsubscribe");
+    assert_eq!(lu.len(), 1, "the sender's header is replaced (override)");
+    let url = lu[0].trim_matches(['<', '>']).to_owned();
+    assert!(url.starts_with("https://optbox.example/u/"), "{url}");
+    assert_eq!(
+        header(&o.data, "List-Unsubscribe-Post"),
+        vec!["List-Unsubscribe=One-Click".to_owned()]
+    );
+    assert_eq!(
+        header(&o.data, "List-Id"),
+        vec!["news <news.optbox.example>".to_owned()]
+    );
+    assert!(header(&o.data, "X-SES-LIST-MANAGEMENT-OPTIONS").is_empty());
+    let body = String::from_utf8_lossy(&o.data);
+    assert!(body.contains(&format!("Unsubscribe: {url}")));
+    // The token names this list, topic and address.
+    let tok = url.rsplit('/').next().unwrap();
+    let r = recipient::resolve(store.as_ref(), &keys(), tok)
+        .await
+        .unwrap();
+    assert_eq!(r.list.name.as_str(), "news");
+    assert_eq!(r.topic.unwrap().name.as_str(), "weekly");
+    let c = r.contact.expect("the recipient was added to the list");
+    assert_eq!(
+        c.email.key(),
+        EmailAddress::parse("Ann@Example.org").unwrap().key()
+    );
+    assert!(
+        c.preferences.is_empty() && !c.unsubscribe_all,
+        "no explicit preferences (SES)"
+    );
+    let sends = events(&store, "send").await;
+    assert_eq!(sends.len(), 1);
+    assert_eq!(sends[0].list_name.as_deref(), Some("news"));
+    assert_eq!(sends[0].topic_name.as_deref(), Some("weekly"));
+    // No DKIM key: one warning for the domain, not one per message.
+    let warn = events(&store, "send.warning").await;
+    assert_eq!(warn.len(), 1);
+    assert!(warn[0].detail.contains("no DKIM key for example.com"));
+    let again = msg("X-SES-LIST-MANAGEMENT-OPTIONS: news; topic=weekly\r\n", "x");
+    run(
+        &store,
+        &settings,
+        &signers,
+        &["ann@example.org"],
+        again,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(events(&store, "send.warning").await.len(), 1);
+    db.cleanup().await;
+}
+
+async fn opted_out_recipients_are_refused_with_a_reject_event(backend: &str) {
+    let (db, store) = setup(backend).await;
+    let settings = PipelineSettings::default();
+    let signers = SignerCache::default();
+    let list = store.get_list("news").await.unwrap();
+    let bob = EmailAddress::parse("bob@example.org").unwrap();
+    optbox::server::service::contacts::ensure(
+        store.as_ref(),
+        &list,
+        &bob,
+        &Audit::new(Source::Api),
+    )
+    .await
+    .unwrap();
+    store
+        .update_contact(
+            &list,
+            &bob,
+            &ContactChange {
+                unsubscribe_all: None,
+                preferences: Some((
+                    PrefMode::Merge,
+                    vec![(
+                        TopicName::parse("weekly").unwrap(),
+                        SubscriptionStatus::OptOut,
+                    )],
+                )),
+                attributes: None,
+            },
+            &Audit::new(Source::Api),
+        )
+        .await
+        .unwrap();
+    let opts = Some(ListOptions {
+        list: "news".into(),
+        topic: Some("weekly".into()),
+    });
+    let out = run(
+        &store,
+        &settings,
+        &signers,
+        &["bob@example.org"],
+        msg("", "hi"),
+        opts.clone(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        out.outgoing.is_empty(),
+        "nothing is relayed to an opted-out recipient"
+    );
+    assert_eq!(out.refused.len(), 1);
+    assert!(
+        out.refused[0]
+            .reason
+            .contains("unsubscribed from topic weekly")
+    );
+    let rejects = events(&store, "reject").await;
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0].contact_email.as_deref(), Some("bob@example.org"));
+    // The same address on another topic (default OPT_OUT for "offers") is refused too;
+    // without a topic only UnsubscribeAll counts, so it is sent.
+    let offers = Some(ListOptions {
+        list: "news".into(),
+        topic: Some("offers".into()),
+    });
+    let out = run(
+        &store,
+        &settings,
+        &signers,
+        &["carol@example.org"],
+        msg("", "hi"),
+        offers,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out.refused.len(),
+        1,
+        "topic default OPT_OUT suppresses a new contact"
+    );
+    let all = Some(ListOptions {
+        list: "news".into(),
+        topic: None,
+    });
+    let out = run(
+        &store,
+        &settings,
+        &signers,
+        &["bob@example.org"],
+        msg("", "hi"),
+        all,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.outgoing.len(), 1);
+    // Unknown list and topic are refused whole, naming them.
+    let e = run(
+        &store,
+        &settings,
+        &signers,
+        &["x@example.org"],
+        msg("", "hi"),
+        Some(ListOptions {
+            list: "nope".into(),
+            topic: None,
+        }),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(e, SendError::UnknownList(ref m) if m.contains("nope")),
+        "{e:?}"
+    );
+    let e = run(
+        &store,
+        &settings,
+        &signers,
+        &["x@example.org"],
+        msg("", "hi"),
+        Some(ListOptions {
+            list: "news".into(),
+            topic: Some("zzz".into()),
+        }),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(e, SendError::UnknownTopic(ref m) if m.contains("zzz")),
+        "{e:?}"
+    );
+    let e = run(
+        &store,
+        &settings,
+        &signers,
+        &["x@example.org"],
+        msg("X-SES-LIST-MANAGEMENT-OPTIONS: news; colour=red\r\n", "hi"),
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, SendError::BadRequest(_)), "{e:?}");
+    db.cleanup().await;
+}
+
+async fn several_recipients_follow_the_ses_rule_or_fan_out(backend: &str) {
+    let (db, store) = setup(backend).await;
+    let signers = SignerCache::default();
+    let data = msg(
+        "X-SES-LIST-MANAGEMENT-OPTIONS: news\r\n",
+        "Link: {{amazonSESUnsubscribeUrl}}",
+    );
+    let rcpts = ["a@example.org", "b@example.org"];
+    let out = run(
+        &store,
+        &PipelineSettings::default(),
+        &signers,
+        &rcpts,
+        data.clone(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.outgoing.len(), 2);
+    for o in &out.outgoing {
+        assert!(header(&o.data, "List-Unsubscribe").is_empty());
+        assert!(header(&o.data, "X-SES-LIST-MANAGEMENT-OPTIONS").is_empty());
+    }
+    assert!(out.warnings.iter().any(|w| w.contains("fan_out is off")));
+    let fan = PipelineSettings {
+        fan_out: true,
+        ..Default::default()
+    };
+    let out = run(&store, &fan, &signers, &rcpts, data, None)
+        .await
+        .unwrap();
+    let urls: Vec<String> = out
+        .outgoing
+        .iter()
+        .map(|o| header(&o.data, "List-Unsubscribe")[0].clone())
+        .collect();
+    assert_eq!(urls.len(), 2);
+    assert_ne!(urls[0], urls[1], "one token per recipient");
+    assert_eq!(out.outgoing[0].message_id, out.message_id);
+    assert_eq!(out.outgoing[1].message_id, out.message_id);
+    db.cleanup().await;
+}
+
+async fn preserve_keeps_the_senders_header_and_adds_no_post(backend: &str) {
+    let (db, store) = setup(backend).await;
+    let signers = SignerCache::default();
+    let keep = PipelineSettings {
+        existing_headers: ExistingHeaders::Preserve,
+        unsubscribe_mailto: Some("unsubscribe@example.com".into()),
+        ..Default::default()
+    };
+    let data = msg(
+        "X-SES-LIST-MANAGEMENT-OPTIONS: news\r\nList-Unsubscribe: <https://sender.example/u/1>\r\n",
+        "x",
+    );
+    let out = run(&store, &keep, &signers, &["a@example.org"], data, None)
+        .await
+        .unwrap();
+    let d = &out.outgoing[0].data;
+    assert_eq!(
+        header(d, "List-Unsubscribe"),
+        vec!["<https://sender.example/u/1>".to_owned()]
+    );
+    assert!(header(d, "List-Unsubscribe-Post").is_empty());
+    // Without a sender header, preserve adds ours, with the mailto alternative.
+    let data = msg("X-SES-LIST-MANAGEMENT-OPTIONS: news\r\n", "x");
+    let out = run(&store, &keep, &signers, &["a@example.org"], data, None)
+        .await
+        .unwrap();
+    let lu = header(&out.outgoing[0].data, "List-Unsubscribe");
+    assert!(lu[0].starts_with("<https://optbox.example/u/"));
+    assert!(
+        lu[0].ends_with(">, <mailto:unsubscribe@example.com?subject=unsubscribe>"),
+        "{}",
+        lu[0]
+    );
+    db.cleanup().await;
+}
+
+fn venv_python() -> PathBuf {
+    let venv = std::env::var("OPTBOX_COMPAT_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/compat-venv"));
+    let p = venv.join("bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: run `make compat` (dkimpy is in tests/compat/requirements.txt)",
+        p.display()
+    );
+    p
+}
+
+fn dkimpy_verify(message: &[u8], record_name: &str, txt: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("m.eml");
+    std::fs::write(&f, message).unwrap();
+    let out = std::process::Command::new(venv_python())
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/compat/dkim_verify.py"))
+        .arg(&f)
+        .arg(format!("{record_name}={txt}"))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+async fn dkim_signatures_verify_with_dkimpy_and_cover_both_list_headers(backend: &str) {
+    let (db, store) = setup(backend).await;
+    let settings = PipelineSettings::default();
+    for (alg, domain) in [("rsa", "example.com"), ("ed25519", "ed.example.com")] {
+        let key = dkim::generate(store.as_ref(), domain, "s1", alg)
+            .await
+            .unwrap();
+        assert!(key.txt.starts_with(&format!("v=DKIM1; k={alg}; p=")));
+        let signers = SignerCache::default();
+        // A message that arrives signed by someone else, with QP and an attachment.
+        let data = format!(
+            "DKIM-Signature: v=1; a=rsa-sha256; d=other.example; s=x; h=from:subject; bh=AAAA; b=BBBB\r\n\
+             From: News <news@{domain}>\r\nTo: ann@example.org\r\nSubject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\n\
+             X-SES-LIST-MANAGEMENT-OPTIONS: news; topic=weekly\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\n\
+             Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+             Gr=C3=BC=C3=9Fe {{{{amazonSESUnsubscribeUrl}}}}\r\n--b1\r\n\
+             Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAwQF\r\n--b1--\r\n"
+        )
+        .into_bytes();
+        let out = run(
+            &store,
+            &settings,
+            &signers,
+            &["ann@example.org"],
+            data,
+            None,
+        )
+        .await
+        .unwrap();
+        let signed = &out.outgoing[0].data;
+        assert!(
+            signed.starts_with(b"DKIM-Signature:"),
+            "our signature comes first"
+        );
+        let sig = header(signed, "DKIM-Signature")[0].to_ascii_lowercase();
+        assert!(sig.contains(&format!("d={domain}")), "{sig}");
+        let h = sig
+            .split(';')
+            .map(str::trim)
+            .find(|t| t.starts_with("h="))
+            .unwrap()
+            .replace([' ', '\t'], "");
+        let names: Vec<&str> = h[2..].split(':').collect();
+        assert!(names.contains(&"list-unsubscribe"), "{h}");
+        assert!(names.contains(&"list-unsubscribe-post"), "{h}");
+        assert!(
+            out.warnings
+                .iter()
+                .any(|w| w.contains("already DKIM-signed"))
+        );
+        let (ok, said) = dkimpy_verify(signed, &key.record_name, &key.txt);
+        assert!(ok, "dkimpy ({alg}): {said}");
+        // A changed List-Unsubscribe breaks it (the header really is covered).
+        let s = String::from_utf8_lossy(signed)
+            .replace("List-Unsubscribe: <https://", "List-Unsubscribe: <http://");
+        let (ok, _) = dkimpy_verify(s.as_bytes(), &key.record_name, &key.txt);
+        assert!(
+            !ok,
+            "tampering with List-Unsubscribe must fail verification ({alg})"
+        );
+    }
+    // Transactional mail (no options) is signed and otherwise untouched.
+    let signers = SignerCache::default();
+    let data = msg("", "Your receipt {{amazonSESUnsubscribeUrl}}");
+    let out = run(
+        &store,
+        &settings,
+        &signers,
+        &["ann@example.org"],
+        data.clone(),
+        None,
+    )
+    .await
+    .unwrap();
+    let o = &out.outgoing[0].data;
+    assert!(o.ends_with(&data), "only a DKIM-Signature is prepended");
+    assert!(o.starts_with(b"DKIM-Signature:"));
+    let keys = dkim::list(store.as_ref()).await.unwrap();
+    assert_eq!(keys.len(), 2);
+    let (ok, said) = dkimpy_verify(
+        o,
+        &keys
+            .iter()
+            .find(|k| k.domain == "example.com")
+            .unwrap()
+            .record_name,
+        &keys.iter().find(|k| k.domain == "example.com").unwrap().txt,
+    );
+    assert!(ok, "{said}");
+    db.cleanup().await;
+}
+
+macro_rules! both {
+    ($($name:ident),*) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $name() { super::$name("sqlite").await })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $name() { super::$name("postgres").await })*
+        }
+    };
+}
+
+both!(
+    list_managed_mail_gets_headers_link_and_a_new_contact,
+    opted_out_recipients_are_refused_with_a_reject_event,
+    several_recipients_follow_the_ses_rule_or_fan_out,
+    preserve_keeps_the_senders_header_and_adds_no_post,
+    dkim_signatures_verify_with_dkimpy_and_cover_both_list_headers
+);

@@ -1,0 +1,258 @@
+//! SES v2 SendEmail (`POST /v2/email/outbound-emails`) with the real AWS CLI and boto3,
+//! and `POST /v1/links`, on SQLite and PostgreSQL: SigV4, the MessageId answer, Simple /
+//! Raw / Template content, ListManagementOptions, MessageRejected for opted-out
+//! recipients, NotFound / BadRequest for unknown lists and topics.
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use common::ses::SesClient;
+use common::{TestApp, spawn_with};
+use optbox::domain::{EmailAddress, SubscriptionStatus};
+use optbox::server::service::api_keys;
+use optbox::server::store::EventQuery;
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn venv_bin(name: &str) -> PathBuf {
+    let dir = std::env::var("OPTBOX_COMPAT_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/compat-venv"));
+    let p = dir.join("bin").join(name);
+    assert!(p.exists(), "{} is missing: run `make compat`", p.display());
+    p
+}
+
+async fn setup(app: &TestApp, ses: &SesClient) {
+    ses.post(
+        "/v2/email/contact-lists",
+        json!({"ContactListName": "news", "Topics": [
+            {"TopicName": "weekly", "DisplayName": "Weekly", "DefaultSubscriptionStatus": "OPT_IN"}
+        ]}),
+    )
+    .await
+    .ok();
+    ses.post(
+        "/v2/email/contact-lists/news/contacts",
+        json!({"EmailAddress": "out@example.org", "TopicPreferences": [
+            {"TopicName": "weekly", "SubscriptionStatus": "OPT_OUT"}
+        ]}),
+    )
+    .await
+    .ok();
+    let _ = app;
+}
+
+async fn client(app: &TestApp) -> (SesClient, api_keys::NewKey) {
+    let key = api_keys::create(&*app.store, &app.api_master, "send")
+        .await
+        .unwrap();
+    (
+        SesClient::new(&app.base, &key.access_key_id, &key.secret_access_key),
+        key,
+    )
+}
+
+async fn the_aws_cli_and_boto3_send_through_the_pipeline(backend: &str) {
+    let app = spawn_with(backend, |_| {}).await;
+    let (ses, key) = client(&app).await;
+    setup(&app, &ses).await;
+    let python = venv_bin("python");
+    let aws = venv_bin("aws");
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/compat/send_email_compat.py");
+    let base = app.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .env("OPTBOX_ENDPOINT", base)
+            .env("AWS_ACCESS_KEY_ID", &key.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &key.secret_access_key)
+            .env("AWS_DEFAULT_REGION", "eu-central-1")
+            .env("AWS_CLI", aws)
+            .env("AWS_CONFIG_FILE", "/nonexistent/optbox-compat-config")
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "/nonexistent/optbox-compat-credentials",
+            )
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .output()
+            .expect("run the SendEmail suite")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "SendEmail suite failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("checks passed"), "{stdout}");
+    // Every accepted send is in the event log with its list; the refusal too.
+    let sends = app
+        .store
+        .query_events(&EventQuery {
+            kind: Some("send".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let to: Vec<&str> = sends
+        .iter()
+        .filter_map(|e| e.contact_email.as_deref())
+        .collect();
+    for who in ["ann@example.org", "bea@example.org", "cem@example.org"] {
+        assert!(to.contains(&who), "{who} in {to:?}");
+    }
+    let rejects = app
+        .store
+        .query_events(&EventQuery {
+            kind: Some("reject".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        rejects
+            .iter()
+            .all(|e| e.contact_email.as_deref() == Some("out@example.org"))
+    );
+    assert!(!rejects.is_empty());
+    // What reached the relay queue (the dev outbox: no relay_url here): one message per
+    // accepted recipient, under the MessageId the client got, with the one-click headers
+    // and the placeholder filled.
+    let ids: Vec<String> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["MessageId"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(ids.len(), 3, "{stdout}");
+    let queued = app.store.list_mail(None, None, 100).await.unwrap();
+    assert_eq!(queued.len(), 3, "{queued:?}");
+    for m in &queued {
+        assert!(
+            ids.contains(&m.message_id),
+            "{} not among {ids:?}",
+            m.message_id
+        );
+        assert_ne!(m.rcpt, "out@example.org");
+        let full = app.store.get_mail(m.id).await.unwrap();
+        let text = String::from_utf8_lossy(&full.data);
+        assert!(text.contains("\r\nList-Unsubscribe: <http://"), "{text}");
+        assert!(text.contains("\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"));
+        assert!(!text.contains("{{amazonSESUnsubscribeUrl}}"), "{text}");
+        assert!(
+            !text
+                .to_ascii_lowercase()
+                .contains("x-ses-list-management-options")
+        );
+    }
+    // The recipients were added to the list with no explicit preferences.
+    let list = app.store.get_list("news").await.unwrap();
+    let bea = app
+        .store
+        .get_contact(&list, &EmailAddress::parse("bea@example.org").unwrap())
+        .await
+        .unwrap();
+    assert!(bea.preferences.is_empty());
+    app.stop().await;
+}
+
+async fn links_answer_the_url_and_exact_header_lines(backend: &str) {
+    let app = spawn_with(backend, |s| {
+        s.public_url = Some("https://optbox.example".into());
+        s.pipeline.unsubscribe_mailto = Some("unsubscribe@example.com".into());
+    })
+    .await;
+    let (ses, _) = client(&app).await;
+    setup(&app, &ses).await;
+    let r = ses
+        .post(
+            "/v1/links",
+            json!({"list": "news", "topic": "weekly", "email": "dan@example.org"}),
+        )
+        .await;
+    let v = r.ok().clone();
+    let url = v["url"].as_str().unwrap();
+    assert!(url.starts_with("https://optbox.example/u/"), "{url}");
+    let lu = format!("<{url}>, <mailto:unsubscribe@example.com?subject=unsubscribe>");
+    assert_eq!(v["headers"]["List-Unsubscribe"], lu.as_str());
+    assert_eq!(
+        v["headers"]["List-Unsubscribe-Post"],
+        "List-Unsubscribe=One-Click"
+    );
+    assert_eq!(
+        v["headerLines"],
+        format!("List-Unsubscribe: {lu}\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+            .as_str()
+    );
+    // The link works: a one-click POST opts dan out of the topic.
+    let path = url.trim_start_matches("https://optbox.example");
+    let resp = app
+        .client
+        .post(app.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let list = app.store.get_list("news").await.unwrap();
+    let dan = app
+        .store
+        .get_contact(&list, &EmailAddress::parse("dan@example.org").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(dan.explicit("weekly"), Some(SubscriptionStatus::OptOut));
+    // Errors in the SES shape.
+    ses.post(
+        "/v1/links",
+        json!({"list": "nope", "email": "a@example.org"}),
+    )
+    .await
+    .err(404, "NotFoundException");
+    let m = ses
+        .post(
+            "/v1/links",
+            json!({"list": "news", "topic": "zzz", "email": "a@example.org"}),
+        )
+        .await
+        .err(400, "BadRequestException")
+        .to_owned();
+    assert!(m.contains("zzz"), "{m}");
+    ses.post("/v1/links", json!({"list": "news"}))
+        .await
+        .err(400, "BadRequestException");
+    // Unsigned requests are refused.
+    let resp = app
+        .client
+        .post(app.url("/v1/links"))
+        .header("content-type", "application/json")
+        .body(r#"{"list":"news","email":"a@example.org"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    app.stop().await;
+}
+
+macro_rules! both {
+    ($($name:ident),*) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name("sqlite").await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name("postgres").await })*
+        }
+    };
+}
+
+both!(
+    the_aws_cli_and_boto3_send_through_the_pipeline,
+    links_answer_the_url_and_exact_header_lines
+);
