@@ -208,8 +208,8 @@ fn serve_stops_gracefully_on_sigterm() {
     let listen = format!("127.0.0.1:{port}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_optbox"))
         .arg("serve")
-        .env("OPTBOX_SMTP_LISTEN", "127.0.0.1:0")
         .env_clear()
+        .env("OPTBOX_SMTP_LISTEN", "127.0.0.1:0")
         .env("OPTBOX_DATABASE_URL", &url)
         .env("OPTBOX_LISTEN", &listen)
         .stdout(Stdio::null())

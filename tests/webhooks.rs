@@ -603,9 +603,10 @@ fn spawn_optbox(url: &str) -> Proc {
     let listen = format!("127.0.0.1:{port}");
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_optbox"))
         .arg("serve")
-        .env("OPTBOX_SMTP_LISTEN", "127.0.0.1:0")
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
+        // Port 0: tests start several instances at once.
+        .env("OPTBOX_SMTP_LISTEN", "127.0.0.1:0")
         .env("OPTBOX_DATABASE_URL", url)
         .env("OPTBOX_LISTEN", &listen)
         .env("OPTBOX_WEBHOOK_TIMEOUT_MS", "1000")

@@ -162,7 +162,7 @@ fn ContactsBody(
             view! { <p id="no-contacts">"No contacts match."</p> }.into_any()
         } else {
             view! {
-                <div class="scroll">
+                <div class="scroll" tabindex="0" role="region" aria-label="Contacts table">
                     <table id="contacts">
                         <caption>"Contacts, in the order they were added; effective status per topic"</caption>
                         <thead>
@@ -264,7 +264,7 @@ fn ContactBody(
         view! { <p>"No events."</p> }.into_any()
     } else {
         view! {
-            <div class="scroll">
+            <div class="scroll" tabindex="0" role="region" aria-label="Contact history table">
                 <table id="history">
                     <caption>"Latest 50 events of this contact, newest first"</caption>
                     <thead>

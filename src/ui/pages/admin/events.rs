@@ -121,7 +121,7 @@ fn EventsBody(p: EventsPage, f: EventFilters) -> impl IntoView {
         view! { <p id="no-events">"No events match."</p> }.into_any()
     } else {
         view! {
-            <div class="scroll">
+            <div class="scroll" tabindex="0" role="region" aria-label="Events table">
                 <table id="events">
                     <caption>"Events, newest first"</caption>
                     <thead>

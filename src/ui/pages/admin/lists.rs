@@ -31,7 +31,7 @@ pub fn ListsPage() -> impl IntoView {
                                 view! { <p id="no-lists">"No contact lists yet."</p> }.into_any()
                             } else {
                                 view! {
-                                    <div class="scroll">
+                                    <div class="scroll" tabindex="0" role="region" aria-label="Contact lists table">
                                         <table id="lists">
                                             <caption>"Every contact list"</caption>
                                             <thead>
@@ -148,7 +148,8 @@ fn ListBody(
         topics,
         can_edit,
     } = l;
-    // Signals behind the branding fields drive the live preview.
+    // Signals behind the branding fields drive the live preview; the inputs start from the
+    // saved values as plain attributes, so they are filled without JavaScript too.
     let display = RwSignal::new(branding.display_name.clone());
     let accent = RwSignal::new(branding.accent_color.clone());
     let footer = RwSignal::new(branding.footer_text.clone());
@@ -179,18 +180,18 @@ fn ListBody(
                 <label for="description">"Description"</label>
                 <input id="description" type="text" name="description" value=description.clone() />
                 <label for="display_name">"Display name on the preference page"</label>
-                <input id="display_name" type="text" name="display_name" prop:value=display
+                <input id="display_name" type="text" name="display_name" value=branding.display_name.clone()
                     on:input=move |ev| display.set(event_target_value(&ev)) />
                 <label for="accent_color">"Accent colour"</label>
                 <input id="accent_color" type="text" name="accent_color" placeholder="#1f5fbf"
-                    prop:value=accent on:input=move |ev| accent.set(event_target_value(&ev)) />
+                    value=branding.accent_color.clone() on:input=move |ev| accent.set(event_target_value(&ev)) />
                 <label for="logo_url">"Logo URL"</label>
                 <input id="logo_url" type="text" name="logo_url" value=branding.logo_url.clone() />
                 <label for="privacy_url">"Privacy policy URL"</label>
-                <input id="privacy_url" type="text" name="privacy_url" prop:value=privacy
+                <input id="privacy_url" type="text" name="privacy_url" value=branding.privacy_url.clone()
                     on:input=move |ev| privacy.set(event_target_value(&ev)) />
                 <label for="footer_text">"Footer text"</label>
-                <input id="footer_text" type="text" name="footer_text" prop:value=footer
+                <input id="footer_text" type="text" name="footer_text" value=branding.footer_text.clone()
                     on:input=move |ev| footer.set(event_target_value(&ev)) />
                 <label for="default_language">"Default language"</label>
                 <select id="default_language" name="default_language">
