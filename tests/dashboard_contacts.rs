@@ -5,44 +5,11 @@
 
 mod common;
 
-use common::{TestApp, spawn_app_on};
+use common::dashboard::{form, sign_in};
+use common::spawn_app_on;
 use optbox::domain::{EmailAddress, SubscriptionStatus};
-use optbox::server::service::auth::{self, Role};
+use optbox::server::service::auth::Role;
 use optbox::server::store::{Audit, NewContact, Source};
-
-const PASSWORD: &str = "correct horse battery";
-
-async fn sign_in(app: &TestApp, role: Role) {
-    let email = format!("{}@example.com", role.as_str());
-    auth::create_user(&*app.store, &email, role, PASSWORD)
-        .await
-        .unwrap();
-    let r = app
-        .client
-        .post(app.url("/api/login"))
-        .header("accept", "text/html")
-        .header("referer", app.url("/admin/login"))
-        .form(&[("email", email.as_str()), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.headers()["location"], "/admin");
-}
-
-async fn form(app: &TestApp, path: &str, back: &str, fields: &[(&str, &str)]) -> String {
-    let r = app
-        .client
-        .post(app.url(path))
-        .header("accept", "text/html")
-        .header("origin", &app.base)
-        .header("referer", app.url(back))
-        .form(fields)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_redirection(), "{path}: {}", r.status());
-    r.headers()["location"].to_str().unwrap().to_owned()
-}
 
 /// Addresses in the contacts table of a rendered page.
 fn rows(html: &str) -> Vec<String> {

@@ -4,29 +4,11 @@
 
 mod common;
 
-use common::{TestApp, spawn_app_on};
+use common::dashboard::sign_in;
+use common::spawn_app_on;
 use optbox::domain::{EmailAddress, SubscriptionStatus};
-use optbox::server::service::auth::{self, Role};
+use optbox::server::service::auth::Role;
 use optbox::server::store::{Audit, ContactChange, NewContact, PrefMode, Source};
-
-const PASSWORD: &str = "correct horse battery";
-
-async fn sign_in(app: &TestApp, role: Role) {
-    let email = format!("{}@example.com", role.as_str());
-    auth::create_user(&*app.store, &email, role, PASSWORD)
-        .await
-        .unwrap();
-    let r = app
-        .client
-        .post(app.url("/api/login"))
-        .header("accept", "text/html")
-        .header("referer", app.url("/admin/login"))
-        .form(&[("email", email.as_str()), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.headers()["location"], "/admin");
-}
 
 fn count(html: &str, needle: &str) -> usize {
     html.matches(needle).count()

@@ -5,44 +5,10 @@
 
 mod common;
 
-use common::{TestApp, spawn_app_on};
+use common::dashboard::{form, sign_in};
+use common::spawn_app_on;
 use optbox::domain::SubscriptionStatus;
-use optbox::server::service::auth::{self, Role};
-
-const PASSWORD: &str = "correct horse battery";
-
-async fn sign_in(app: &TestApp, role: Role) {
-    let email = format!("{}@example.com", role.as_str());
-    auth::create_user(&*app.store, &email, role, PASSWORD)
-        .await
-        .unwrap();
-    let r = app
-        .client
-        .post(app.url("/api/login"))
-        .header("accept", "text/html")
-        .header("referer", app.url("/admin/login"))
-        .form(&[("email", email.as_str()), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.headers()["location"], "/admin");
-}
-
-/// A form POST as a browser without JavaScript sends it; returns the Location.
-async fn form(app: &TestApp, path: &str, back: &str, fields: &[(&str, &str)]) -> String {
-    let r = app
-        .client
-        .post(app.url(path))
-        .header("accept", "text/html")
-        .header("origin", &app.base)
-        .header("referer", app.url(back))
-        .form(fields)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_redirection(), "{path}: {}", r.status());
-    r.headers()["location"].to_str().unwrap().to_owned()
-}
+use optbox::server::service::auth::Role;
 
 async fn lists_flow(backend: &str) {
     let app = spawn_app_on(backend).await;

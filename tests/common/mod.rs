@@ -2,6 +2,7 @@
 //! database on the local server) and `spawn_app()` on port 0.
 #![allow(dead_code)]
 
+pub mod dashboard;
 pub mod ses;
 
 use optbox::server::config::Settings;
