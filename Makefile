@@ -5,11 +5,12 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 
 CARGO_LEPTOS_VERSION := 0.2.47
+CARGO_FUZZ_VERSION := 0.13.2
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup tools chromium npm compat build test-rust test-e2e bench bench-http bench-import bench-webhooks bench-smtp bench-pipeline fmt lint clean
+.PHONY: run test setup tools chromium npm compat build test-rust test-e2e fuzz bench bench-http bench-import bench-webhooks bench-smtp bench-pipeline bench-dashboard fmt lint clean
 
 run: tools npm
 	cargo leptos build --release
@@ -32,6 +33,10 @@ tools:
 	if ! cargo leptos --version 2>/dev/null | grep -q "$(CARGO_LEPTOS_VERSION)"; then
 	  echo "installing cargo-leptos $(CARGO_LEPTOS_VERSION) (about 12 minutes, once per machine)"
 	  cargo install cargo-leptos@$(CARGO_LEPTOS_VERSION) --locked
+	fi
+	if ! cargo fuzz --version 2>/dev/null | grep -q "$(CARGO_FUZZ_VERSION)"; then
+	  echo "installing cargo-fuzz $(CARGO_FUZZ_VERSION) (about 2 minutes, once per machine)"
+	  cargo install cargo-fuzz@$(CARGO_FUZZ_VERSION) --locked
 	fi
 
 chromium:
@@ -67,6 +72,11 @@ test-e2e:
 	cargo leptos build
 	cd end2end && npx playwright test
 
+# Coverage-guided fuzzing (cargo-fuzz/libFuzzer) of the options parser, the MIME
+# rewriter, the unsubscribe token and SigV4, FUZZ_SECONDS (default 30) per target.
+fuzz:
+	fuzz/run.sh
+
 # Every benchmark (release builds, both databases), then one table: README "Performance".
 bench: tools npm
 	bench/run.sh
@@ -74,11 +84,17 @@ bench: tools npm
 	bench/webhooks.sh
 	bench/smtp.sh
 	bench/pipeline.sh
+	bench/dashboard.sh
 	python3 bench/summary.py
 
 # End-to-end SMTP-in -> SMTP-out throughput (README "Performance").
 bench-smtp:
 	bench/smtp.sh
+
+# The dashboard part of the benchmark alone (contacts page and overview at 1M).
+bench-dashboard: tools
+	bench/dashboard.sh
+	python3 bench/summary.py
 
 # The import/export part of the benchmark alone.
 bench-import:

@@ -4,10 +4,14 @@
 # separate process) driving, for BENCH_DURATION each with BENCH_CONNECTIONS connections:
 #   /healthz (this machine's ceiling), the preference page (and at one connection, which
 #   bounds server time), the RFC 8058 one-click POST (durable), SES GetContact and
-#   UpdateContact with SigV4 (pre-signed requests replayed), and ListContacts pages of
+#   UpdateContact with SigV4 (pre-signed requests replayed), SES SendEmail with
+#   ListManagementOptions (pipeline + durable enqueue into the dev outbox), ListContacts pages of
 #   1,000 with a topic filter walked one at a time. Idle and peak RSS of the server.
 # Then checks in each database that no contact got two subscription events, and writes
 # target/bench/http.json; bench/summary.py prints the table.
+# Knobs for iterating: BENCH_BACKENDS=sqlite, BENCH_CONTACTS=100000, BENCH_BUILD=0 (use
+# the release binaries already built), BENCH_WORKLOADS=recipient (only /healthz, the
+# preference page and the one-click POST).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${BENCH_CONTACTS:-1000000}
@@ -15,14 +19,17 @@ DURATION=${BENCH_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-64}
 PORT=${BENCH_PORT:-3201}
 BACKENDS=${BENCH_BACKENDS:-sqlite postgres}
+WORKLOADS=${BENCH_WORKLOADS:-all}
 PG_ADMIN=${OPTBOX_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
 command -v wrk >/dev/null || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq wrk >/dev/null; }
 export PATH="$PWD/end2end/node_modules/.bin:$PATH"
 export BENCH_SES_CONTACTS=$N
 
-cargo leptos build --release
-cargo build --release --features ssr --example ses_bench
+if [ "${BENCH_BUILD:-1}" != 0 ]; then
+  cargo leptos build --release
+  cargo build --release --features ssr --example ses_bench
+fi
 dir=target/bench/http
 rm -rf "$dir" && mkdir -p "$dir"
 base="http://127.0.0.1:$PORT"
@@ -51,10 +58,14 @@ for backend in $BACKENDS; do
   PATHS_FILE="$dir/paths-$backend.txt" MODE=get wrk_run page -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/wrk.lua "$base"
   PATHS_FILE="$dir/paths-$backend.txt" MODE=get wrk_run page_serial -t1 -c1 -d5s -s bench/wrk.lua "$base"
   PATHS_FILE="$dir/paths-$backend.txt" MODE=post wrk_run one_click -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/wrk.lua "$base"
-  ./target/release/examples/ses_bench presign "$base" "$dir/key-$backend.json" 20000 "$dir/get.tsv" "$dir/put.tsv"
+  if [ "$WORKLOADS" = all ]; then
+  ./target/release/examples/ses_bench presign "$base" "$dir/key-$backend.json" 20000 "$dir/get.tsv" "$dir/put.tsv" "$dir/send.tsv"
   REQS_FILE="$dir/get.tsv" wrk_run get_contact -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/ses.lua "$base"
   REQS_FILE="$dir/put.tsv" wrk_run update_contact -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/ses.lua "$base"
+  # SendEmail: list-management pipeline + durable enqueue (no relay_url: the dev outbox).
+  REQS_FILE="$dir/send.tsv" wrk_run send_email -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/ses.lua "$base"
   ./target/release/examples/ses_bench pages "$base" "$dir/key-$backend.json" 50 > "$dir/$backend-pages.json"
+  fi
   awk '/VmHWM/{print $2}' /proc/$pid/status > "$dir/$backend-peak_rss_kb"
   curl -s "$base$(head -n1 "$dir/paths-$backend.txt")" | wc -c > "$dir/$backend-page_bytes"
   kill "$pid"; wait "$pid" 2>/dev/null || true
@@ -70,4 +81,5 @@ if [ "$BACKENDS" = "sqlite postgres" ]; then
   psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS optbox_bench WITH (FORCE)" >/dev/null
 fi
 wasm=target/site/pkg/optbox.wasm
-python3 bench/http_report.py "$dir" "$N" "$CONNECTIONS" "$DURATION" "$(stat -c %s "$wasm")" "$(gzip -9 -c "$wasm" | wc -c)" $BACKENDS
+if [ -f "$wasm" ]; then wasm_sizes="$(stat -c %s "$wasm") $(gzip -9 -c "$wasm" | wc -c)"; else wasm_sizes="0 0"; fi
+python3 bench/http_report.py "$dir" "$N" "$CONNECTIONS" "$DURATION" $wasm_sizes $BACKENDS

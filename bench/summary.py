@@ -17,12 +17,13 @@ def row(backend, workload, rps=None, ratio=None, p50=None, p99=None, note=""):
 if http:
     names = {"healthz": "GET /healthz (ceiling)", "page": "GET /u/{token} preference page",
              "page_serial": "GET /u/{token}, 1 connection", "one_click": "POST /u/{token} one-click (durable)",
-             "get_contact": "SES GetContact (SigV4)", "update_contact": "SES UpdateContact (SigV4, durable)"}
+             "get_contact": "SES GetContact (SigV4)", "update_contact": "SES UpdateContact (SigV4, durable)",
+             "send_email": "SES SendEmail (pipeline + durable enqueue)"}
     for b, res in http["backends"].items():
         hz = res["results"]["healthz"]["rps"]
         for k, v in res["results"].items():
-            row(b, names[k], v["rps"], v["rps"] / hz, v["p50_ms"], v["p99_ms"])
-        for k, v in res["list_contacts_pages"].items():
+            row(b, names.get(k, k), v["rps"], v["rps"] / hz, v["p50_ms"], v["p99_ms"])
+        for k, v in (res["list_contacts_pages"] or {}).items():
             row(b, f"SES ListContacts 1,000/page, {k}", None, None, v["p50_ms"], v["p99_ms"], f"{v['pages']} pages")
         row(b, "RSS idle / peak", note=f"{res['idle_rss_kb']//1024} / {res['peak_rss_kb']//1024} MiB")
         c = res["one_click_check"]

@@ -4,12 +4,19 @@
 //!   ses_bench seed N KEY_FILE      bulk-load list `bench` with N contacts (SQL batches,
 //!                                  not the API: this measures reads, not the loader) and
 //!                                  write a new API key to KEY_FILE
-//!   ses_bench presign BASE KEY_FILE N OUT_GET OUT_PUT
+//!   ses_bench presign BASE KEY_FILE N OUT_GET OUT_PUT [OUT_SEND]
 //!                                  write N pre-signed GetContact and UpdateContact requests
-//!                                  (one per line, for bench/ses.lua; valid for 5 minutes)
+//!                                  (one per line, for bench/ses.lua; valid for 5 minutes),
+//!                                  and N SendEmail requests (Simple content with
+//!                                  ListManagementOptions, topic news) to list contacts
 //!   ses_bench links N OUT         write N unsubscribe paths (`/u/{token}`, every other one
 //!                                  for topic `news`) of contacts spread over the list, none
 //!                                  of them opted out yet, for the page and one-click runs
+//!   ses_bench events N            bulk-load N opt-out events of list `bench` spread evenly
+//!                                  over the last 30 days (for the dashboard overview):
+//!                                  sources UnsubscribeHeader 50%, LandingPage 25%, Api 15%,
+//!                                  Import 5%, Admin 5%; topics news 60%, offers 20%,
+//!                                  UnsubscribeAll 20%
 //!   ses_bench pages BASE KEY_FILE PAGES
 //!                                  walk PAGES pages of 1,000 with a topic filter, one at a
 //!                                  time, and print per-page latency as JSON
@@ -31,7 +38,7 @@ use std::time::Instant;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn usage() -> Box<dyn std::error::Error> {
-    "usage: ses_bench seed N KEY_FILE | presign BASE KEY_FILE N OUT_GET OUT_PUT | links N OUT | pages BASE KEY_FILE PAGES".into()
+    "usage: ses_bench seed N KEY_FILE | events N | presign BASE KEY_FILE N OUT_GET OUT_PUT [OUT_SEND] | links N OUT | pages BASE KEY_FILE PAGES".into()
 }
 
 #[tokio::main]
@@ -39,11 +46,21 @@ async fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("seed") if args.len() == 3 => seed(args[1].parse()?, &args[2]).await,
-        Some("presign") if args.len() == 6 => {
-            presign(&args[1], &args[2], args[3].parse()?, &args[4], &args[5]).await
+        Some("presign") if args.len() == 6 || args.len() == 7 => {
+            let send = args.get(6).map(String::as_str);
+            presign(
+                &args[1],
+                &args[2],
+                args[3].parse()?,
+                &args[4],
+                &args[5],
+                send,
+            )
+            .await
         }
         Some("pages") if args.len() == 4 => pages(&args[1], &args[2], args[3].parse()?).await,
         Some("links") if args.len() == 3 => links(args[1].parse()?, &args[2]).await,
+        Some("events") if args.len() == 2 => events(args[1].parse()?).await,
         _ => Err(usage()),
     }
 }
@@ -156,6 +173,81 @@ async fn seed(n: usize, key_file: &str) -> Res<()> {
     Ok(())
 }
 
+async fn events(n: usize) -> Res<()> {
+    let settings = Settings::load(None)?;
+    let url = settings.database_url.expose().to_owned();
+    let pg = url.starts_with("postgres");
+    let started = Instant::now();
+    let now = now_ms();
+    let span = 30 * 86_400_000i64 - 60_000;
+    let sources = [
+        (50, "UnsubscribeHeader"),
+        (25, "LandingPage"),
+        (15, "Api"),
+        (5, "Import"),
+        (5, "Admin"),
+    ];
+    let row = |k: usize| {
+        let created = now - span + span * k as i64 / n.max(1) as i64;
+        let mut r = k % 100;
+        let source = sources
+            .iter()
+            .find(|(p, _)| {
+                let hit = r < *p;
+                r = r.saturating_sub(*p);
+                hit
+            })
+            .map_or("Api", |(_, s)| *s);
+        let (topic, new) = match k % 5 {
+            0 => ("NULL", r#"{"unsubscribe_all":true,"topics":[]}"#),
+            1 => (
+                "'offers'",
+                r#"{"unsubscribe_all":false,"topics":[{"topic":"offers","status":"OPT_OUT"}]}"#,
+            ),
+            _ => (
+                "'news'",
+                r#"{"unsubscribe_all":false,"topics":[{"topic":"news","status":"OPT_OUT"}]}"#,
+            ),
+        };
+        format!(
+            "({created}, 'subscription', '{source}', 'bench', {topic}, '{}', '{{\"unsubscribe_all\":false,\"topics\":[]}}', '{new}', '{{}}')",
+            email(k)
+        )
+    };
+    macro_rules! load {
+        ($pool:expr) => {{
+            let pool = $pool;
+            let mut i = 0;
+            while i < n {
+                let end = (i + 20_000).min(n);
+                let mut sql = String::from("BEGIN;");
+                let mut j = i;
+                while j < end {
+                    let stop = (j + 1000).min(end);
+                    sql.push_str("INSERT INTO events (created_at, kind, source, list_name, topic_name, contact_email, old_prefs, new_prefs, detail) VALUES ");
+                    sql.push_str(&(j..stop).map(row).collect::<Vec<_>>().join(","));
+                    sql.push(';');
+                    j = stop;
+                }
+                sql.push_str("COMMIT;");
+                sqlx::raw_sql(&sql).execute(&pool).await?;
+                i = end;
+            }
+            sqlx::raw_sql("ANALYZE;").execute(&pool).await?;
+        }};
+    }
+    if pg {
+        load!(sqlx::PgPool::connect(&url).await?);
+    } else {
+        load!(sqlx::SqlitePool::connect(&url).await?);
+    }
+    eprintln!(
+        "seeded {n} events in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 fn read_key(path: &str) -> Res<(String, String)> {
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path)?)?;
     Ok((
@@ -170,11 +262,22 @@ fn read_key(path: &str) -> Res<(String, String)> {
     ))
 }
 
-async fn presign(base: &str, key_file: &str, n: usize, out_get: &str, out_put: &str) -> Res<()> {
+async fn presign(
+    base: &str,
+    key_file: &str,
+    n: usize,
+    out_get: &str,
+    out_put: &str,
+    out_send: Option<&str>,
+) -> Res<()> {
     let (id, secret) = read_key(key_file)?;
     let client = ses::SesClient::new(base, &id, &secret);
     let mut get = std::io::BufWriter::new(std::fs::File::create(out_get)?);
     let mut put = std::io::BufWriter::new(std::fs::File::create(out_put)?);
+    let mut send = match out_send {
+        Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p)?)),
+        None => None,
+    };
     // Spread over the list; two opposite updates per contact so replays keep changing it.
     let total: usize = std::env::var("BENCH_SES_CONTACTS")
         .ok()
@@ -192,9 +295,37 @@ async fn presign(base: &str, key_file: &str, n: usize, out_get: &str, out_put: &
         let body = serde_json::json!({"TopicPreferences": [{"TopicName": "offers", "SubscriptionStatus": status}]}).to_string();
         let (auth, date) = client.presign("PUT", &path, Some(body.as_bytes()));
         writeln!(put, "PUT\t{path}\t{date}\t{auth}\t{body}")?;
+        if let Some(send) = send.as_mut() {
+            // A 1 KB message with the placeholder in its text part, to a list contact
+            // subscribed to news (the suppression check runs and lets it through).
+            let mut r = i;
+            while r % 3 != 1 || r.is_multiple_of(50) {
+                r += 1;
+            }
+            if r >= total {
+                r = 1;
+            }
+            let path = "/v2/email/outbound-emails";
+            let text = format!(
+                "Hello,\n\n{}\nTo stop these mails: {{{{amazonSESUnsubscribeUrl}}}}\n",
+                "This is the weekly news from the benchmark list. ".repeat(16)
+            );
+            let body = serde_json::json!({
+                "FromEmailAddress": "news@bench.example",
+                "Destination": {"ToAddresses": [email(r)]},
+                "Content": {"Simple": {"Subject": {"Data": format!("News #{k}")}, "Body": {"Text": {"Data": text}}}},
+                "ListManagementOptions": {"ContactListName": "bench", "TopicName": "news"},
+            })
+            .to_string();
+            let (auth, date) = client.presign("POST", path, Some(body.as_bytes()));
+            writeln!(send, "POST\t{path}\t{date}\t{auth}\t{body}")?;
+        }
     }
     get.flush()?;
     put.flush()?;
+    if let Some(mut send) = send {
+        send.flush()?;
+    }
     Ok(())
 }
 

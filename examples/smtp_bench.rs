@@ -1,5 +1,6 @@
 //! SMTP benchmark: N messages submitted to a running optbox over SMTP by C concurrent
-//! clients (lettre, pooled connections), relayed by optbox to a real SMTP server (the
+//! clients (lettre's protocol on optbox's own pooled TCP_NODELAY connections, the relay
+//! worker's client: src/server/mail/upstream.rs), relayed by optbox to a real SMTP server (the
 //! aiosmtpd sink of tests/compat/smtp_sink.py, which writes one file pair per message).
 //! Prints submission throughput (250 replies per second) and end-to-end throughput (from
 //! the first submission to the last message stored by the sink).
@@ -7,8 +8,8 @@
 //! smtp_bench SMTP_ADDR SINK_DIR N C
 
 use lettre::address::Envelope;
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use optbox::server::mail::relay::RelaySettings;
+use optbox::server::mail::upstream::Upstream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -33,16 +34,17 @@ async fn main() {
     let (addr, dir) = (args[1].clone(), args[2].clone());
     let n: usize = args[3].parse().expect("N");
     let c: usize = args[4].parse().expect("C");
-    let (host, port) = addr.rsplit_once(':').expect("host:port");
-    let t = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-        .port(port.parse().expect("port"))
-        .pool_config(PoolConfig::new().max_size(c as u32))
-        .build();
+    let settings = RelaySettings {
+        relay_concurrency: c,
+        ..RelaySettings::default()
+    };
+    let t = Arc::new(Upstream::from_url(&format!("smtp://{addr}"), &settings).expect("address"));
     let body = format!(
         "From: bench@example.com\r\nTo: r@example.net\r\nSubject: bench\r\n\r\n{}\r\n",
         "Lorem ipsum dolor sit amet, consectetur adipiscing elit.\r\n".repeat(30)
     );
-    let body = Arc::new(body.into_bytes());
+    // Without the final CRLF: the client adds it before the terminating dot.
+    let body = Arc::new(body.trim_end_matches("\r\n").as_bytes().to_vec());
     let next = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();

@@ -1,5 +1,12 @@
 //! The HTML shell, the root component and the route table — nothing else.
 
+use crate::ui::pages::admin::{
+    keys::{ApiKeysPage, NewApiKeyPage},
+    outbox::{OutboxMessagePage, OutboxPage},
+    settings::{SelfCheckPage, SettingsPage},
+    users::UsersPage,
+    webhooks::{WebhookPage, WebhooksPage},
+};
 use crate::ui::pages::{
     admin::contacts::{ContactPage, ContactsPageView},
     admin::events::EventsPageView,
@@ -68,6 +75,15 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/admin/lists/:name/import") view=ImportPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/events") view=EventsPageView ssr=SsrMode::Async />
                 <Route path=path!("/u/:token") view=PreferencesPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/webhooks") view=WebhooksPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/webhooks/:id") view=WebhookPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/keys") view=ApiKeysPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/keys/new") view=NewApiKeyPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/users") view=UsersPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/settings") view=SettingsPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/settings/check") view=SelfCheckPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/outbox") view=OutboxPage ssr=SsrMode::Async />
+                <Route path=path!("/admin/outbox/:id") view=OutboxMessagePage ssr=SsrMode::Async />
             </Routes>
         </Router>
     }

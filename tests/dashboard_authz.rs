@@ -386,3 +386,76 @@ async fn dashboard_use_cases_refuse_viewers_on_sqlite() {
 async fn dashboard_use_cases_refuse_viewers_on_postgres() {
     dashboard_use_cases_refuse_viewers("postgres").await;
 }
+
+/// The operations use-cases (webhooks, API keys, DKIM) check the actor themselves too.
+async fn operations_use_cases_refuse_viewers(backend: &str) {
+    use optbox::server::service::admin_ops;
+    let db = common::TestDb::new(backend).await;
+    let store = db.store().await;
+    let v = actor(1, Role::Viewer);
+    let forbidden = |r: Result<(), ServiceError>, what: &str| {
+        assert!(
+            matches!(r, Err(ServiceError::Forbidden(_))),
+            "{what}: {r:?}"
+        );
+    };
+    let hook = admin_ops::WebhookForm {
+        url: "http://127.0.0.1:9/hook".into(),
+        secret: "0123456789abcdef".into(),
+        ..Default::default()
+    };
+    forbidden(
+        admin_ops::save_webhook(&*store, &v, None, &hook)
+            .await
+            .map(|_| ()),
+        "save_webhook",
+    );
+    forbidden(
+        admin_ops::delete_webhook(&*store, &v, 1).await,
+        "delete_webhook",
+    );
+    forbidden(
+        admin_ops::test_webhook(&*store, &Default::default(), &v, 1)
+            .await
+            .map(|_| ()),
+        "test_webhook",
+    );
+    forbidden(
+        admin_ops::replay(&*store, &v, 1, None).await.map(|_| ()),
+        "replay",
+    );
+    forbidden(
+        admin_ops::create_api_key(&*store, b"master-key-of-32-bytes-or-more!!", &v, "x")
+            .await
+            .map(|_| ()),
+        "create_api_key",
+    );
+    forbidden(
+        admin_ops::revoke_api_key(&*store, &v, "OBXAAAAAAAAAAAAAAAAA").await,
+        "revoke_api_key",
+    );
+    forbidden(
+        admin_ops::generate_dkim(&*store, &v, "example.com", "s1", "ed25519")
+            .await
+            .map(|_| ()),
+        "generate_dkim",
+    );
+    assert!(store.list_webhooks().await.unwrap().is_empty());
+    assert!(store.list_api_keys().await.unwrap().is_empty());
+    assert!(store.list_dkim_keys().await.unwrap().is_empty());
+    // Reads are allowed.
+    admin_ops::webhooks(&*store, &v).await.unwrap();
+    admin_ops::api_keys(&*store, &v).await.unwrap();
+    admin_ops::dkim_keys(&*store, &v).await.unwrap();
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn operations_use_cases_refuse_viewers_on_sqlite() {
+    operations_use_cases_refuse_viewers("sqlite").await;
+}
+
+#[tokio::test]
+async fn operations_use_cases_refuse_viewers_on_postgres() {
+    operations_use_cases_refuse_viewers("postgres").await;
+}

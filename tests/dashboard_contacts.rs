@@ -188,3 +188,130 @@ async fn contacts_are_searched_paged_edited_and_deleted_on_sqlite() {
 async fn contacts_are_searched_paged_edited_and_deleted_on_postgres() {
     contacts_flow("postgres").await;
 }
+
+/// Prefix search pages in address order with a key cursor (ids in another order), alone
+/// and with a topic filter; attributes are cleared with an empty field.
+async fn prefix_and_attributes_flow(backend: &str) {
+    let app = spawn_app_on(backend).await;
+    let list = optbox::server::service::demo::seed(&*app.store)
+        .await
+        .unwrap();
+    let audit = Audit::new(Source::Api);
+    // Inserted in a scrambled order so that id order is not address order.
+    let mut all = Vec::new();
+    for i in 0..120 {
+        let k = (i * 37) % 120;
+        let e = format!("pre{k:03}@example.com");
+        let new = NewContact {
+            email: EmailAddress::parse(&e).unwrap(),
+            unsubscribe_all: false,
+            preferences: if k % 4 == 0 {
+                vec![(
+                    optbox::domain::TopicName::parse("newsletter").unwrap(),
+                    SubscriptionStatus::OptOut,
+                )]
+            } else {
+                vec![]
+            },
+            attributes: String::new(),
+        };
+        app.store.create_contact(&list, &new, &audit).await.unwrap();
+        all.push((k, e));
+    }
+    // Another address with the same start that is not part of the prefix.
+    let other = NewContact {
+        email: EmailAddress::parse("prf@example.com").unwrap(),
+        unsubscribe_all: false,
+        preferences: vec![],
+        attributes: String::new(),
+    };
+    app.store
+        .create_contact(&list, &other, &audit)
+        .await
+        .unwrap();
+    all.sort();
+    let sorted: Vec<String> = all.iter().map(|(_, e)| e.clone()).collect();
+    sign_in(&app, Role::Admin).await;
+
+    let base = "/admin/lists/demo/contacts";
+    let mut url = format!("{base}?q=pre");
+    let mut got = Vec::new();
+    let mut pages = 0;
+    loop {
+        let html = app.get_text(&app.url(&url)).await;
+        let page = rows(&html);
+        assert!(page.len() <= 50);
+        got.extend(page);
+        pages += 1;
+        match next_link(&html) {
+            Some(n) => {
+                assert!(n.contains("after_key=pre"), "{n}");
+                url = n;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(got, sorted, "every match once, in address order");
+
+    // With the topic filter: every fourth address, still in address order.
+    let html = app
+        .get_text(&app.url(&format!("{base}?q=pre&topic=newsletter&status=OPT_OUT")))
+        .await;
+    let want: Vec<String> = all
+        .iter()
+        .filter(|(k, _)| k % 4 == 0)
+        .map(|(_, e)| e.clone())
+        .collect();
+    assert_eq!(rows(&html), want);
+    assert!(next_link(&html).is_none());
+
+    // Sparse topic filter without a search (walks the preferences index).
+    let html = app
+        .get_text(&app.url(&format!("{base}?topic=newsletter&status=OPT_OUT")))
+        .await;
+    let mut by_id = rows(&html);
+    assert_eq!(by_id.len(), 30, "{by_id:?}");
+    by_id.sort();
+    assert_eq!(by_id, want);
+
+    // Attributes: set, then cleared with an empty field (and with `{}`).
+    let cpage = "/admin/lists/demo/contact?email=pre007%40example.com";
+    let email = EmailAddress::parse("pre007@example.com").unwrap();
+    for (value, want) in [
+        (r#"{"plan":"pro"}"#, r#"{"plan":"pro"}"#),
+        ("", ""),
+        (r#"{"plan":"pro"}"#, r#"{"plan":"pro"}"#),
+        ("{ }", ""),
+    ] {
+        let loc = form(
+            &app,
+            "/api/save_contact",
+            cpage,
+            &[
+                ("list", "demo"),
+                ("email", "pre007@example.com"),
+                ("attributes", value),
+            ],
+        )
+        .await;
+        assert!(!loc.contains("__err="), "{value}: {loc}");
+        let c = app.store.get_contact(&list, &email).await.unwrap();
+        assert_eq!(c.attributes, want, "after saving {value:?}");
+    }
+    let html = app.get_text(&app.url(cpage)).await;
+    let field = &html[html.find(r#"<textarea id="attributes""#).unwrap()..];
+    let field = &field[field.find('>').unwrap() + 1..field.find("</textarea>").unwrap()];
+    assert_eq!(field, "", "the cleared attributes show as an empty field");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn prefix_search_pages_in_address_order_and_attributes_clear_on_sqlite() {
+    prefix_and_attributes_flow("sqlite").await;
+}
+
+#[tokio::test]
+async fn prefix_search_pages_in_address_order_and_attributes_clear_on_postgres() {
+    prefix_and_attributes_flow("postgres").await;
+}

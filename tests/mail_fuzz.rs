@@ -45,3 +45,23 @@ proptest! {
         rewrite_target(&m);
     }
 }
+
+/// Inputs cargo-fuzz once crashed on (fuzz/regressions/TARGET/) stay fixed.
+#[test]
+fn fuzz_regressions_stay_fixed() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
+    let mut n = 0;
+    for target in std::fs::read_dir(&dir).expect("fuzz/regressions") {
+        let target = target.unwrap().path();
+        for case in std::fs::read_dir(&target).unwrap() {
+            let data = std::fs::read(case.unwrap().path()).unwrap();
+            match target.file_name().unwrap().to_str().unwrap() {
+                "rewrite" => rewrite_target(&data),
+                "options" => options_target(&data),
+                other => panic!("unknown fuzz target {other}"),
+            }
+            n += 1;
+        }
+    }
+    assert!(n > 0);
+}

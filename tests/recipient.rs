@@ -542,3 +542,250 @@ async fn concurrent_one_clicks_are_each_recorded_once_on_sqlite() {
 async fn concurrent_one_clicks_are_each_recorded_once_on_postgres() {
     concurrent_one_clicks_are_each_recorded_once("postgres").await;
 }
+
+fn opt_out(list: &ContactList, email: &str, topic: Option<&str>) -> optbox::server::store::OptOut {
+    optbox::server::store::OptOut {
+        list: list.clone(),
+        hash: email_hash(&EmailAddress::parse(email).unwrap()),
+        topic: topic.map(|t| TopicName::parse(t).unwrap()),
+        audit: Audit::new(Source::UnsubscribeHeader),
+    }
+}
+
+async fn add_contact(app: &TestApp, list: &ContactList, email: &str, unsubscribe_all: bool) {
+    let nc = NewContact {
+        email: EmailAddress::parse(email).unwrap(),
+        unsubscribe_all,
+        preferences: vec![],
+        attributes: String::new(),
+    };
+    app.store
+        .create_contact(list, &nc, &Audit::new(Source::Api))
+        .await
+        .unwrap();
+}
+
+/// One group-commit batch mixing new opt-outs, repeats within the batch, a contact
+/// already opted out, a deleted contact (tombstone), topic vs UnsubscribeAll and a topic
+/// the list no longer has: exactly one event per change, each with its webhook outbox
+/// rows, and the right state.
+async fn a_batch_of_opt_outs_writes_each_change_once(backend: &str) {
+    use optbox::server::store::NewWebhook;
+    let app = spawn_app_on(backend).await;
+    let list = seed(&app).await;
+    add_contact(&app, &list, "bob@example.com", false).await;
+    add_contact(&app, &list, "cat@example.com", true).await;
+    add_contact(&app, &list, "dan@example.com", false).await;
+    app.store
+        .delete_contact(
+            &list,
+            &EmailAddress::parse("dan@example.com").unwrap(),
+            &Audit::new(Source::Api),
+        )
+        .await
+        .unwrap();
+    let hook = |list_name: Option<&str>| NewWebhook {
+        url: "http://127.0.0.1:9/hook".into(),
+        secret: "s".repeat(32),
+        // No types: every event type.
+        event_types: vec![],
+        list_name: list_name.map(str::to_owned),
+    };
+    let all_lists = app.store.create_webhook(&hook(None)).await.unwrap();
+    let other_list = app
+        .store
+        .create_webhook(&hook(Some("other")))
+        .await
+        .unwrap();
+    let before = subscription_events(&app).await.len();
+    let items = vec![
+        opt_out(&list, "Ann@Example.com", Some("news")),
+        opt_out(&list, "Ann@Example.com", Some("news")),
+        opt_out(&list, "Ann@Example.com", None),
+        opt_out(&list, "bob@example.com", None),
+        opt_out(&list, "bob@example.com", None),
+        opt_out(&list, "cat@example.com", None),
+        opt_out(&list, "dan@example.com", Some("news")),
+        opt_out(&list, "dan@example.com", None),
+        opt_out(&list, "dan@example.com", Some("news")),
+        opt_out(&list, "bob@example.com", Some("nosuchtopic")),
+        opt_out(&list, "bob@example.com", Some("offers")),
+    ];
+    let results = app.store.apply_opt_outs(&items).await.unwrap();
+    assert_eq!(results.len(), items.len());
+    for (i, r) in results.iter().enumerate() {
+        if i == 9 {
+            assert!(matches!(r, Err(StoreError::NotFound)), "{r:?}");
+        } else {
+            assert!(r.is_ok(), "item {i}: {r:?}");
+        }
+    }
+    let mut evs = subscription_events(&app).await;
+    evs.truncate(evs.len() - before);
+    evs.reverse();
+    let got: Vec<(Option<&str>, Option<&str>)> = evs
+        .iter()
+        .map(|e| (e.contact_email.as_deref(), e.topic_name.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some("Ann@Example.com"), Some("news")),
+            (Some("Ann@Example.com"), None),
+            (Some("bob@example.com"), None),
+            (None, Some("news")),
+            (None, None),
+            (Some("bob@example.com"), Some("offers")),
+        ]
+    );
+    assert!(
+        evs.iter()
+            .all(|e| e.source.as_deref() == Some("UnsubscribeHeader"))
+    );
+    // Old and new preferences as the item-by-item path records them.
+    let first = &evs[0];
+    let old: Preferences = serde_json::from_str(first.old_prefs.as_deref().unwrap()).unwrap();
+    let new: Preferences = serde_json::from_str(first.new_prefs.as_deref().unwrap()).unwrap();
+    assert!(!old.unsubscribe_all && old.topics.is_empty());
+    assert_eq!(new.topics.len(), 1);
+    assert_eq!(new.topics[0].status, SubscriptionStatus::OptOut);
+    let second_new: Preferences =
+        serde_json::from_str(evs[1].new_prefs.as_deref().unwrap()).unwrap();
+    assert!(second_new.unsubscribe_all);
+    assert_eq!(second_new.topics, new.topics);
+
+    let ann = contact(&app, &list).await;
+    assert!(ann.unsubscribe_all);
+    assert_eq!(ann.explicit("news"), Some(SubscriptionStatus::OptOut));
+    let bob = app
+        .store
+        .get_contact(&list, &EmailAddress::parse("bob@example.com").unwrap())
+        .await
+        .unwrap();
+    assert!(bob.unsubscribe_all);
+    assert_eq!(bob.explicit("offers"), Some(SubscriptionStatus::OptOut));
+    assert!(bob.updated_at >= ann.created_at);
+    let tomb = app
+        .store
+        .get_tombstone(
+            list.id,
+            &email_hash(&EmailAddress::parse("dan@example.com").unwrap()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(tomb.unsubscribe_all);
+    assert_eq!(
+        tomb.opted_out_topics,
+        vec![TopicName::parse("news").unwrap()]
+    );
+
+    // Every event has its outbox row for the all-lists webhook, none for the other list's.
+    let deliveries = app
+        .store
+        .list_deliveries(all_lists.id, None, None, 100)
+        .await
+        .unwrap();
+    let mut delivered: Vec<i64> = deliveries.iter().map(|d| d.event_id).collect();
+    delivered.sort();
+    let mut ids: Vec<i64> = evs.iter().map(|e| e.id).collect();
+    ids.sort();
+    assert_eq!(delivered, ids);
+    assert!(
+        app.store
+            .list_deliveries(other_list.id, None, None, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The same batch again writes nothing.
+    let again = app.store.apply_opt_outs(&items).await.unwrap();
+    assert_eq!(again.iter().filter(|r| r.is_ok()).count(), items.len() - 1);
+    assert_eq!(subscription_events(&app).await.len(), before + 6);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_of_opt_outs_writes_each_change_once_on_sqlite() {
+    a_batch_of_opt_outs_writes_each_change_once("sqlite").await;
+}
+
+#[tokio::test]
+async fn a_batch_of_opt_outs_writes_each_change_once_on_postgres() {
+    a_batch_of_opt_outs_writes_each_change_once("postgres").await;
+}
+
+/// An item that cannot be written (its list was deleted after the token was resolved)
+/// fails alone: the rest of the batch is committed.
+async fn a_failing_item_does_not_fail_its_batch(backend: &str) {
+    let app = spawn_app_on(backend).await;
+    let list = seed(&app).await;
+    add_contact(&app, &list, "bob@example.com", false).await;
+    let gone = app
+        .store
+        .create_list("gone", &ListDefinition::default(), None)
+        .await
+        .unwrap();
+    app.store.delete_list("gone").await.unwrap();
+    let items = vec![
+        opt_out(&list, "bob@example.com", None),
+        opt_out(&gone, "someone@example.com", None),
+        opt_out(&list, "Ann@Example.com", Some("news")),
+    ];
+    let results = app.store.apply_opt_outs(&items).await.unwrap();
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(results[1].is_err());
+    let bob = app
+        .store
+        .get_contact(&list, &EmailAddress::parse("bob@example.com").unwrap())
+        .await
+        .unwrap();
+    assert!(bob.unsubscribe_all);
+    assert_eq!(
+        contact(&app, &list).await.explicit("news"),
+        Some(SubscriptionStatus::OptOut)
+    );
+    assert_eq!(subscription_events(&app).await.len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_item_does_not_fail_its_batch_on_sqlite() {
+    a_failing_item_does_not_fail_its_batch("sqlite").await;
+}
+
+#[tokio::test]
+async fn a_failing_item_does_not_fail_its_batch_on_postgres() {
+    a_failing_item_does_not_fail_its_batch("postgres").await;
+}
+
+/// The recipient path reads lists through a short-lived cache; changes made through the
+/// same store are seen at once.
+#[tokio::test]
+async fn the_list_cache_sees_its_own_store_changes_at_once() {
+    let app = spawn_app().await;
+    let list = seed(&app).await;
+    let cached = app.store.get_list_cached("shop").await.unwrap();
+    assert_eq!(cached.topics.len(), 3);
+    let mut def = ListDefinition {
+        topics: list.topics.clone(),
+        ..Default::default()
+    };
+    def.topics.pop();
+    app.store.update_list("shop", &def).await.unwrap();
+    assert_eq!(
+        app.store
+            .get_list_cached("shop")
+            .await
+            .unwrap()
+            .topics
+            .len(),
+        2
+    );
+    app.store.delete_list("shop").await.unwrap();
+    assert!(matches!(
+        app.store.get_list_cached("shop").await,
+        Err(StoreError::NotFound)
+    ));
+}

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod events;
+pub mod fuzzing;
 pub mod http;
 pub mod mail;
 pub mod service;

@@ -212,7 +212,17 @@ impl Application {
             ip_key: Arc::new(ip_key),
             api_master: Arc::new(api_master),
             signers: Default::default(),
+            overview: Default::default(),
         };
+        {
+            // Warm the overview's aggregates so the first view does not read the month.
+            let (cache, store) = (state.overview.clone(), state.store.clone());
+            tokio::spawn(async move {
+                if let Err(e) = cache.refresh(&store).await {
+                    tracing::warn!(error = %e, "overview warm-up failed");
+                }
+            });
+        }
         let session_layer = SessionManagerLayer::new(sessions)
             .with_name("optbox_session")
             .with_http_only(true)

@@ -26,6 +26,8 @@ pub struct AppState {
     pub limiter: crate::server::http::limits::Limiter,
     /// DKIM signers by From domain (the sending pipeline).
     pub signers: crate::server::mail::pipeline::SignerCache,
+    /// The dashboard overview's aggregates (opt-outs per day, list sizes).
+    pub overview: crate::server::service::overview::OverviewCache,
 }
 
 impl AppState {

@@ -18,11 +18,13 @@ pub struct ContactsPage {
     pub rows: Vec<ContactRow>,
     /// The `after` of the next page, when there is one.
     pub next_after: Option<i64>,
+    /// With a search: the `after_key` of the next page (pages are in address order).
+    pub next_after_key: Option<String>,
     pub can_edit: bool,
 }
 
 /// `status` is `OPT_IN` or `OPT_OUT` (with `topic`); `after` the last id of the previous
-/// page.
+/// page, or with a search `after_key` its last matching key.
 #[server(endpoint = "contacts")]
 pub async fn get_contacts(
     list: String,
@@ -30,6 +32,7 @@ pub async fn get_contacts(
     topic: Option<String>,
     status: Option<String>,
     after: Option<i64>,
+    after_key: Option<String>,
 ) -> Result<ContactsPage, ServerFnError> {
     use super::support::{require, service, state};
     use crate::domain::{SubscriptionStatus, effective_status};
@@ -47,14 +50,16 @@ pub async fn get_contacts(
         topic: topic.as_deref(),
         status,
         after_id: after,
+        after_key: after_key.as_deref(),
     };
     let (l, page, more) = admin::contacts(&*state().store, &user, &query)
         .await
         .map_err(service)?;
-    let next_after = if more {
-        page.last().map(|c| c.id)
-    } else {
-        None
+    let searching = q.as_deref().is_some_and(|p| !p.trim().is_empty());
+    let (next_after, next_after_key) = match page.last() {
+        Some(c) if more && searching => (None, Some(c.email.key())),
+        Some(c) if more => (Some(c.id), None),
+        _ => (None, None),
     };
     Ok(ContactsPage {
         list: l.name.to_string(),
@@ -80,6 +85,7 @@ pub async fn get_contacts(
             })
             .collect(),
         next_after,
+        next_after_key,
         can_edit: user.role >= Role::Admin,
     })
 }

@@ -2,24 +2,43 @@
 //! session, calls one service function, and maps the result to a UI type.
 
 pub mod add_contact;
+pub mod add_user;
+pub mod create_api_key;
 pub mod create_list;
 pub mod delete_contact;
 pub mod delete_list;
 pub mod delete_topic;
+pub mod delete_user;
+pub mod delete_webhook;
+pub mod generate_dkim;
+pub mod get_api_keys;
 pub mod get_contact;
 pub mod get_contacts;
 pub mod get_events;
 pub mod get_import;
 pub mod get_list;
 pub mod get_lists;
+pub mod get_outbox;
+pub mod get_outbox_message;
 pub mod get_overview;
 pub mod get_preferences;
+pub mod get_settings;
+pub mod get_users;
+pub mod get_webhook;
+pub mod get_webhooks;
 pub mod login;
 pub mod logout;
+pub mod new_api_key;
+pub mod replay_delivery;
+pub mod revoke_api_key;
 pub mod save_contact;
 pub mod save_list;
 pub mod save_preferences;
 pub mod save_topic;
+pub mod save_webhook;
+pub mod self_check;
+pub mod set_user_role;
+pub mod test_webhook;
 
 /// Server-side helpers shared by the adapters.
 #[cfg(feature = "ssr")]
@@ -66,6 +85,26 @@ pub mod support {
         ("/api/delete_contact", Access::Role(Role::Admin)),
         ("/api/events", Access::Role(Role::Viewer)),
         ("/api/import_job", Access::Role(Role::Viewer)),
+        // Webhooks, API keys, users, settings and the development outbox.
+        ("/api/webhooks", Access::Role(Role::Viewer)),
+        ("/api/webhook", Access::Role(Role::Viewer)),
+        ("/api/save_webhook", Access::Role(Role::Admin)),
+        ("/api/delete_webhook", Access::Role(Role::Admin)),
+        ("/api/test_webhook", Access::Role(Role::Admin)),
+        ("/api/replay_delivery", Access::Role(Role::Admin)),
+        ("/api/api_keys", Access::Role(Role::Viewer)),
+        ("/api/create_api_key", Access::Role(Role::Admin)),
+        ("/api/new_api_key", Access::Role(Role::Admin)),
+        ("/api/revoke_api_key", Access::Role(Role::Admin)),
+        ("/api/users", Access::Role(Role::Admin)),
+        ("/api/add_user", Access::Role(Role::Owner)),
+        ("/api/set_user_role", Access::Role(Role::Owner)),
+        ("/api/delete_user", Access::Role(Role::Owner)),
+        ("/api/settings", Access::Role(Role::Viewer)),
+        ("/api/generate_dkim", Access::Role(Role::Admin)),
+        ("/api/self_check", Access::Role(Role::Viewer)),
+        ("/api/outbox", Access::Role(Role::Viewer)),
+        ("/api/outbox_message", Access::Role(Role::Viewer)),
     ];
 
     /// The access rule of a server-function path, if it has one.

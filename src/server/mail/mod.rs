@@ -10,3 +10,4 @@ pub mod options;
 pub mod pipeline;
 pub mod relay;
 pub mod rewrite;
+pub mod upstream;

@@ -7,13 +7,13 @@
 //! sent twice (the row's lease runs out and another attempt is made).
 
 use super::pipeline::Outgoing;
+use super::upstream::Upstream;
 use crate::server::state::AppState;
 use crate::server::store::{
     ClaimedMail, DynStore, MailOutcome, MailRecord, MailState, NewMail, StoreError, StoreResult,
     now_ms,
 };
 use lettre::address::Envelope;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,7 +26,7 @@ use tokio::sync::{Semaphore, mpsc};
 pub struct RelaySettings {
     /// Run the relay worker in `optbox serve` (several instances may all run it).
     pub relay_worker: bool,
-    /// Timeout of each SMTP command to the upstream.
+    /// Timeout for reaching the upstream; a whole SMTP transaction gets three times it.
     pub relay_timeout_ms: u64,
     /// First retry delay after a temporary failure; doubles per attempt up to
     /// `relay_retry_max_ms`, with jitter.
@@ -146,23 +146,10 @@ pub async fn get(store: &DynStore, id: i64) -> StoreResult<MailRecord> {
     store.get_mail(id).await
 }
 
-/// The upstream transport built from `relay_url` (lettre's URL forms: `smtp://host:25`,
+/// The upstream client built from `relay_url` (lettre's URL forms: `smtp://host:25`,
 /// `smtp://user:pass@host:587?tls=required` or `?tls=opportunistic`, `smtps://host:465`).
-pub fn transport(
-    url: &str,
-    s: &RelaySettings,
-) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
-    let pool = lettre::transport::smtp::PoolConfig::new()
-        .max_size(s.relay_concurrency.max(1) as u32)
-        .idle_timeout(Duration::from_secs(30));
-    let b = AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|e| {
-        format!("relay_url is not a usable SMTP URL (smtp://host:port, smtps://host:port): {e}")
-    })?;
-    Ok(
-        b.timeout(Some(Duration::from_millis(s.relay_timeout_ms.max(1))))
-            .pool_config(pool)
-            .build(),
-    )
+pub fn transport(url: &str, s: &RelaySettings) -> Result<Upstream, String> {
+    Upstream::from_url(url, s)
 }
 
 fn envelope(m: &ClaimedMail) -> Result<Envelope, String> {
@@ -182,11 +169,7 @@ fn envelope(m: &ClaimedMail) -> Result<Envelope, String> {
     Envelope::new(from, vec![to]).map_err(|e| e.to_string())
 }
 
-async fn attempt(
-    t: &AsyncSmtpTransport<Tokio1Executor>,
-    s: &RelaySettings,
-    m: ClaimedMail,
-) -> MailOutcome {
+async fn attempt(t: &Upstream, s: &RelaySettings, m: ClaimedMail) -> MailOutcome {
     let env = match envelope(&m) {
         Ok(e) => e,
         Err(error) => {
@@ -209,16 +192,17 @@ async fn attempt(
         }
         Err(e) => e,
     };
-    let mut error = err.to_string();
-    let mut cause = std::error::Error::source(&err);
-    while let Some(c) = cause {
-        error.push_str(&format!(": {c}"));
-        cause = c.source();
+    let permanent = err.permanent;
+    let mut error = err.message;
+    if error.len() > 500 {
+        let mut cut = 500;
+        while !error.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        error.truncate(cut);
     }
-    error.truncate(500);
     let now = now_ms();
     let window_ms = (s.relay_retry_window_secs as i64).saturating_mul(1000);
-    let permanent = err.is_permanent();
     tracing::warn!(
         queue_id = m.id,
         attempt = m.attempt,
@@ -266,7 +250,7 @@ impl Worker {
 /// pooled lettre client with up to `relay_concurrency` transactions in flight, records
 /// outcomes in batches.
 pub fn start_worker(store: DynStore, url: &str, s: RelaySettings) -> Result<Worker, String> {
-    let transport = transport(url, &s)?;
+    let transport = Arc::new(transport(url, &s)?);
     let s = Arc::new(s);
     let stop = Arc::new(AtomicBool::new(false));
     let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<MailOutcome>();

@@ -80,9 +80,19 @@ fn parse(raw: &[u8]) -> Result<mail_parser::Message<'_>, MimeError> {
     if end == 0 {
         return Err(MimeError("the message has no header fields".into()));
     }
-    MessageParser::new()
-        .parse(raw)
-        .ok_or_else(|| MimeError("the message cannot be parsed as RFC 5322".into()))
+    parse_message(raw).ok_or_else(|| MimeError("the message cannot be parsed as RFC 5322".into()))
+}
+
+/// mail-parser's parse, with its panics turned into `None`: `cargo fuzz` (target
+/// `rewrite`) found nested `message/rfc822` multiparts that make mail-parser 0.11 panic
+/// ("Invalid part ID, could not find multipart"). A message that cannot be parsed is
+/// refused with an error in its surface's language, never a dropped connection.
+pub fn parse_message(raw: &[u8]) -> Option<mail_parser::Message<'_>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        MessageParser::new().parse(raw)
+    }))
+    .ok()
+    .flatten()
 }
 
 /// Where the top-level header block ends: the offset of the empty line's CRLF.

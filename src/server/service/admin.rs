@@ -223,13 +223,15 @@ pub async fn delete_topic(
 pub const CONTACTS_PAGE: u32 = 50;
 
 /// A page of a list's contacts: prefix search on the address, a filter by a topic's
-/// effective status, keyset paging after a contact id (never OFFSET, never a count).
+/// effective status, keyset paging after a contact id, or with a prefix after the last
+/// matching key (never OFFSET, never a count).
 pub struct ContactsQuery<'a> {
     pub list: &'a str,
     pub prefix: Option<&'a str>,
     pub topic: Option<&'a str>,
     pub status: Option<SubscriptionStatus>,
     pub after_id: Option<i64>,
+    pub after_key: Option<&'a str>,
 }
 
 /// The page and whether another follows.
@@ -273,6 +275,9 @@ pub async fn contacts(
     let filter = ContactFilter {
         status: q.status,
         topic,
+        after_key: prefix
+            .as_ref()
+            .and(q.after_key.filter(|k| !k.is_empty()).map(str::to_owned)),
         email_prefix: prefix,
     };
     let mut page = store
@@ -326,7 +331,8 @@ pub async fn add_contact(
 }
 
 /// Sets a contact's UnsubscribeAll, its explicit topic preferences (topics not given
-/// fall back to the default) and its attributes (a JSON object, or empty).
+/// fall back to the default) and its attributes (a JSON object; empty or `{}` removes
+/// them).
 #[allow(clippy::too_many_arguments)]
 pub async fn save_contact(
     store: &dyn Store,
@@ -348,10 +354,16 @@ pub async fn save_contact(
             s,
         ));
     }
+    // An empty field, or an empty object, removes the attributes.
+    let attributes = attributes.trim();
+    let attributes = match serde_json::from_str::<serde_json::Value>(attributes) {
+        Ok(serde_json::Value::Object(m)) if m.is_empty() => "",
+        _ => attributes,
+    };
     let change = ContactChange {
         unsubscribe_all: Some(unsubscribe_all),
         preferences: Some((PrefMode::Replace, parsed)),
-        attributes: Some(attributes.trim().to_owned()),
+        attributes: Some(attributes.to_owned()),
     };
     let (_, after) = contacts::update(store, &list, &email, &change, audit).await?;
     Ok(after)

@@ -2,6 +2,7 @@
 //! services decide; the store persists.
 
 pub mod admin;
+pub mod admin_ops;
 pub mod api_keys;
 pub mod auth;
 pub mod contacts;
@@ -10,6 +11,7 @@ pub mod dkim;
 pub mod import;
 pub mod lists;
 pub mod one_click_queue;
+pub mod overview;
 pub mod recipient;
 pub mod webhooks;
 

@@ -64,7 +64,8 @@ pub async fn resolve(store: &dyn Store, keys: &[TokenKey], tok: &str) -> Service
         TokenError::Malformed => ServiceError::BadRequest("malformed unsubscribe link".into()),
         TokenError::Invalid => ServiceError::NotFound("unknown unsubscribe link".into()),
     })?;
-    let list = match store.get_list(u.list.as_str()).await {
+    // The list (topics, branding) may come from memory: see `LIST_CACHE_TTL`.
+    let list = match store.get_list_cached(u.list.as_str()).await {
         Ok(l) => l,
         Err(StoreError::NotFound) => {
             return Err(ServiceError::NotFound("this list no longer exists".into()));

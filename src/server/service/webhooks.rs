@@ -24,6 +24,31 @@ pub async fn add(
     events: &[String],
     list: Option<&str>,
 ) -> ServiceResult<WebhookRecord> {
+    let new = validate(store, url, secret, events, list).await?;
+    Ok(store.create_webhook(&new).await?)
+}
+
+/// Changes a destination (same rules as `add`); its delivery log is kept.
+pub async fn update(
+    store: &dyn Store,
+    id: i64,
+    url: &str,
+    secret: &str,
+    events: &[String],
+    list: Option<&str>,
+) -> ServiceResult<WebhookRecord> {
+    get(store, id).await?;
+    let new = validate(store, url, secret, events, list).await?;
+    store.update_webhook(id, &new).await.map_err(not_found(id))
+}
+
+async fn validate(
+    store: &dyn Store,
+    url: &str,
+    secret: &str,
+    events: &[String],
+    list: Option<&str>,
+) -> ServiceResult<NewWebhook> {
     let url = url.trim();
     if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
         return Err(ServiceError::BadRequest(format!(
@@ -62,14 +87,12 @@ pub async fn add(
             other => other.into(),
         })?;
     }
-    Ok(store
-        .create_webhook(&NewWebhook {
-            url: url.to_owned(),
-            secret: secret.to_owned(),
-            event_types: kinds,
-            list_name: list.map(str::to_owned),
-        })
-        .await?)
+    Ok(NewWebhook {
+        url: url.to_owned(),
+        secret: secret.to_owned(),
+        event_types: kinds,
+        list_name: list.map(str::to_owned),
+    })
 }
 
 pub async fn list(store: &dyn Store) -> ServiceResult<Vec<WebhookRecord>> {

@@ -7,6 +7,7 @@ mod mail;
 mod mail_queue;
 mod postgres;
 mod shared;
+pub use shared::LIST_CACHE_TTL;
 mod sqlite;
 mod webhooks;
 
@@ -151,8 +152,11 @@ pub struct NewContact {
 pub struct ContactFilter {
     pub status: Option<SubscriptionStatus>,
     pub topic: Option<TopicFilter>,
-    /// Only addresses whose matching key starts with this (admin search).
+    /// Only addresses whose matching key starts with this (admin search). Such a
+    /// listing is in matching-key order and pages with `after_key`, not the id.
     pub email_prefix: Option<String>,
+    /// With `email_prefix`: only keys after this one (the last key of the previous page).
+    pub after_key: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -249,6 +253,10 @@ pub trait Store:
         max_lists: Option<u32>,
     ) -> StoreResult<ContactList>;
     async fn get_list(&self, name: &str) -> StoreResult<ContactList>;
+    /// `get_list` for the recipient path: may answer from memory, at most
+    /// `LIST_CACHE_TTL` old for changes made by other processes (changes through this
+    /// store are seen at once).
+    async fn get_list_cached(&self, name: &str) -> StoreResult<ContactList>;
     async fn get_list_by_id(&self, id: i64) -> StoreResult<ContactList>;
     /// Lists in name order after `after`.
     async fn list_lists(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<ListSummary>>;
@@ -285,7 +293,8 @@ pub trait Store:
         email: &EmailAddress,
         audit: &Audit,
     ) -> StoreResult<()>;
-    /// Keyset-paged listing in id order after `after_id`.
+    /// Keyset-paged listing in id order after `after_id` (with an address prefix: in
+    /// matching-key order after `filter.after_key`).
     async fn list_contacts(
         &self,
         list: &ContactList,

@@ -17,6 +17,7 @@ use std::time::Duration;
 pub struct PgStore {
     read: PgPool,
     write: PgPool,
+    lists: super::shared::ListCache,
 }
 
 impl PgStore {
@@ -42,6 +43,7 @@ impl PgStore {
         Ok(Self {
             read: pool.clone(),
             write: pool,
+            lists: Default::default(),
         })
     }
 

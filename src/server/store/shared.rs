@@ -139,6 +139,64 @@ pub(super) fn positional(sql: &str) -> String {
     out
 }
 
+/// How long a list read through [`ListCache`] may be reused. Writes through the same
+/// store invalidate at once; this bounds staleness for writes by other processes sharing
+/// the database (other instances on PostgreSQL, the CLI).
+pub const LIST_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Lists (with topics and branding) read on the recipient path, kept for
+/// [`LIST_CACHE_TTL`]. A generation counter keeps a read that raced an invalidation from
+/// being stored.
+#[derive(Default)]
+pub(super) struct ListCache {
+    inner: std::sync::Mutex<ListCacheInner>,
+}
+
+#[derive(Default)]
+struct ListCacheInner {
+    generation: u64,
+    lists: std::collections::HashMap<String, (std::time::Instant, crate::domain::ContactList)>,
+}
+
+impl ListCache {
+    /// Bounds memory if a deployment has very many lists.
+    const MAX_ENTRIES: usize = 1024;
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ListCacheInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A fresh cached copy, or the generation to pass to [`ListCache::put`].
+    pub fn get(&self, name: &str) -> Result<crate::domain::ContactList, u64> {
+        let g = self.lock();
+        match g.lists.get(name) {
+            Some((at, list)) if at.elapsed() < LIST_CACHE_TTL => Ok(list.clone()),
+            _ => Err(g.generation),
+        }
+    }
+
+    pub fn put(&self, generation: u64, list: &crate::domain::ContactList) {
+        let mut g = self.lock();
+        if g.generation != generation {
+            return;
+        }
+        if g.lists.len() >= Self::MAX_ENTRIES {
+            g.lists.clear();
+        }
+        g.lists.insert(
+            list.name.as_str().to_owned(),
+            (std::time::Instant::now(), list.clone()),
+        );
+    }
+
+    /// Called after every list write of this store.
+    pub fn invalidate(&self) {
+        let mut g = self.lock();
+        g.generation += 1;
+        g.lists.clear();
+    }
+}
+
 pub(super) fn placeholders(start: usize, n: usize) -> String {
     let mut s = String::with_capacity(n * 6);
     for i in 0..n {
@@ -187,6 +245,38 @@ pub(super) fn filter_sql(
             " AND (c.unsubscribe_all = TRUE OR f.opt_in IS NULL OR f.opt_in = FALSE)"
         }
     }
+}
+
+/// One index walk of a sparse ListContacts filter (see `sparse_branches`).
+pub(super) enum Branch {
+    /// Preferences of the topic with this `opt_in`, in contact order, joined to their
+    /// contact, with an extra condition on the contact.
+    Pref(&'static str, &'static str),
+    /// Contacts with UnsubscribeAll (the partial index), in id order.
+    Unsub,
+}
+
+/// For filters only an explicit preference or UnsubscribeAll can satisfy, index walks
+/// whose union is exactly the filter's matches, each in contact id order; `None` for
+/// filters most contacts satisfy (walking the list in id order finds a page quickly).
+/// `topic` is `(default is OPT_IN, UseDefaultIfPreferenceUnavailable)`.
+pub(super) fn sparse_branches(
+    status: Option<SubscriptionStatus>,
+    topic: (bool, bool),
+) -> Option<Vec<Branch>> {
+    use SubscriptionStatus::*;
+    Some(match (status, topic) {
+        (Some(OptIn), (false, _)) | (Some(OptIn), (true, false)) => {
+            vec![Branch::Pref("TRUE", " AND c.unsubscribe_all = FALSE")]
+        }
+        (Some(OptOut), (true, true)) => vec![Branch::Pref("FALSE", ""), Branch::Unsub],
+        (Some(OptOut), (_, false)) => vec![
+            Branch::Pref("FALSE", ""),
+            Branch::Pref("TRUE", " AND c.unsubscribe_all = TRUE"),
+        ],
+        (None, (_, false)) => vec![Branch::Pref("FALSE", ""), Branch::Pref("TRUE", "")],
+        _ => return None,
+    })
 }
 
 /// Generates `impl Store` for a backend from the shared SQL above.
@@ -256,30 +346,28 @@ macro_rules! impl_store {
                 key: Option<&str>,
                 hash: Option<&[u8]>,
             ) -> StoreResult<Contact> {
-                let q = "SELECT id, email, unsubscribe_all, attributes, created_at, updated_at FROM contacts WHERE list_id = $1";
-                let row = match (key, hash) {
-                    (Some(k), _) => sqlx::query(&format!("{q} AND email_key = $2")).bind(list_id).bind(k).fetch_optional(&mut *conn).await?,
-                    (None, Some(h)) => sqlx::query(&format!("{q} AND email_hash = $2")).bind(list_id).bind(h).fetch_optional(&mut *conn).await?,
-                    (None, None) => None,
+                // One statement: the contact and its explicit preferences (one row each,
+                // or one row of NULLs), by the unique index, then primary keys.
+                let q = "SELECT c.id, c.email, c.unsubscribe_all, c.attributes, c.created_at, c.updated_at, t.name AS topic, p.opt_in \
+                         FROM contacts c LEFT JOIN contact_topic_prefs p ON p.contact_id = c.id LEFT JOIN topics t ON t.id = p.topic_id \
+                         WHERE c.list_id = $1";
+                let rows = match (key, hash) {
+                    (Some(k), _) => sqlx::query(&format!("{q} AND c.email_key = $2 ORDER BY t.name")).bind(list_id).bind(k).fetch_all(&mut *conn).await?,
+                    (None, Some(h)) => sqlx::query(&format!("{q} AND c.email_hash = $2 ORDER BY t.name")).bind(list_id).bind(h).fetch_all(&mut *conn).await?,
+                    (None, None) => Vec::new(),
                 };
-                let row = row.ok_or(StoreError::NotFound)?;
-                let id: i64 = row.try_get("id")?;
-                let prefs = sqlx::query(
-                    "SELECT (SELECT t.name FROM topics t WHERE t.id = p.topic_id) AS name, p.opt_in FROM contact_topic_prefs p WHERE p.contact_id = $1 ORDER BY name",
-                )
-                .bind(id)
-                .fetch_all(&mut *conn)
-                .await?
-                .into_iter()
-                .map(|r| {
-                    Ok(TopicPreference {
-                        topic: TopicName::parse(&r.try_get::<String, _>("name")?).map_err(|_| shared::corrupt("topic name"))?,
-                        status: shared::status(r.try_get("opt_in")?),
-                    })
-                })
-                .collect::<StoreResult<Vec<_>>>()?;
+                let row = rows.first().ok_or(StoreError::NotFound)?;
+                let mut prefs = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    if let (Some(name), Some(opt_in)) = (r.try_get::<Option<String>, _>("topic")?, r.try_get::<Option<bool>, _>("opt_in")?) {
+                        prefs.push(TopicPreference {
+                            topic: TopicName::parse(&name).map_err(|_| shared::corrupt("topic name"))?,
+                            status: shared::status(opt_in),
+                        });
+                    }
+                }
                 shared::contact_from(
-                    id,
+                    row.try_get("id")?,
                     &row.try_get::<String, _>("email")?,
                     row.try_get("unsubscribe_all")?,
                     row.try_get("attributes")?,
@@ -496,6 +584,254 @@ macro_rules! impl_store {
                 }
             }
 
+            /// A batch of RFC 8058 opt-outs, set-based: per list one read of the batch's
+            /// contacts with their preferences (and of tombstones for addresses without a
+            /// contact), the decisions in memory in arrival order (an opt-out already in
+            /// place writes nothing), then a few multi-row statements. Same outcome and
+            /// events as `q_opt_out` item by item; an error fails the whole batch (the
+            /// caller then retries item by item).
+            async fn q_opt_outs_bulk(tx: &mut $conn, sqlite: bool, items: &[OptOut]) -> StoreResult<Vec<StoreResult<()>>> {
+                use std::collections::{BTreeSet, HashMap};
+                let fast = |sql: String| if sqlite { shared::positional(&sql) } else { sql };
+                let now = now_ms();
+                let mut results: Vec<StoreResult<()>> = items.iter().map(|_| Ok(())).collect();
+                let mut list_ids: Vec<i64> = items.iter().map(|i| i.list.id).collect();
+                list_ids.sort_unstable();
+                list_ids.dedup();
+                for list_id in list_ids {
+                    let mine: Vec<usize> = (0..items.len()).filter(|&k| items[k].list.id == list_id).collect();
+                    let list = &items[mine[0]].list;
+                    let mut hashes: Vec<&[u8]> = mine.iter().map(|&k| items[k].hash.as_slice()).collect();
+                    hashes.sort_unstable();
+                    hashes.dedup();
+
+                    let sql = fast(format!(
+                        "SELECT c.id, c.email, c.email_hash, c.unsubscribe_all, c.attributes, c.created_at, c.updated_at, t.name AS topic, p.opt_in \
+                         FROM contacts c LEFT JOIN contact_topic_prefs p ON p.contact_id = c.id LEFT JOIN topics t ON t.id = p.topic_id \
+                         WHERE c.list_id = $1 AND c.email_hash IN ({}) ORDER BY c.id, t.name",
+                        shared::placeholders(2, hashes.len())
+                    ));
+                    let mut q = sqlx::query(&sql).bind(list_id);
+                    for h in &hashes {
+                        q = q.bind(*h);
+                    }
+                    let mut contacts: HashMap<Vec<u8>, Contact> = HashMap::new();
+                    for r in q.fetch_all(&mut *tx).await? {
+                        let hash: Vec<u8> = r.try_get("email_hash")?;
+                        let c = match contacts.entry(hash) {
+                            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                            std::collections::hash_map::Entry::Vacant(v) => v.insert(shared::contact_from(
+                                r.try_get("id")?,
+                                &r.try_get::<String, _>("email")?,
+                                r.try_get("unsubscribe_all")?,
+                                r.try_get("attributes")?,
+                                r.try_get("created_at")?,
+                                r.try_get("updated_at")?,
+                                Vec::new(),
+                            )?),
+                        };
+                        if let (Some(name), Some(opt_in)) = (r.try_get::<Option<String>, _>("topic")?, r.try_get::<Option<bool>, _>("opt_in")?) {
+                            c.preferences.push(TopicPreference {
+                                topic: TopicName::parse(&name).map_err(|_| shared::corrupt("topic name"))?,
+                                status: shared::status(opt_in),
+                            });
+                        }
+                    }
+                    let missing: Vec<&[u8]> = hashes.iter().copied().filter(|h| !contacts.contains_key(*h)).collect();
+                    let mut tombs: HashMap<Vec<u8>, Tombstone> = HashMap::new();
+                    if !missing.is_empty() {
+                        let sql = fast(format!(
+                            "SELECT email_hash, unsubscribe_all, topics FROM tombstones WHERE list_id = $1 AND email_hash IN ({})",
+                            shared::placeholders(2, missing.len())
+                        ));
+                        let mut q = sqlx::query(&sql).bind(list_id);
+                        for h in &missing {
+                            q = q.bind(*h);
+                        }
+                        for r in q.fetch_all(&mut *tx).await? {
+                            tombs.insert(r.try_get("email_hash")?, Tombstone {
+                                unsubscribe_all: r.try_get("unsubscribe_all")?,
+                                opted_out_topics: serde_json::from_str(&r.try_get::<String, _>("topics")?)
+                                    .map_err(|_| shared::corrupt("tombstone"))?,
+                            });
+                        }
+                    }
+                    let topic_ids = if mine.iter().any(|&k| items[k].topic.is_some()) {
+                        Self::q_topic_ids(&mut *tx, list_id).await?
+                    } else {
+                        HashMap::new()
+                    };
+
+                    // Decisions, in arrival order, against the state so far.
+                    struct Ev<'a> { audit: &'a Audit, topic: Option<String>, email: Option<String>, old: Option<String>, new: Option<String>, detail: String }
+                    let mut events: Vec<Ev<'_>> = Vec::new();
+                    let mut touched: BTreeSet<i64> = BTreeSet::new();
+                    let mut unsub: BTreeSet<i64> = BTreeSet::new();
+                    let mut prefs: BTreeSet<(i64, i64)> = BTreeSet::new();
+                    let mut tomb_writes: BTreeSet<Vec<u8>> = BTreeSet::new();
+                    for &k in &mine {
+                        let item = &items[k];
+                        if let Some(c) = contacts.get_mut(&item.hash) {
+                            let old = shared::prefs_of(c);
+                            match &item.topic {
+                                Some(t) => {
+                                    let Some(&tid) = topic_ids.get(t.as_str()) else {
+                                        // The topic was removed from the list meanwhile.
+                                        results[k] = Err(StoreError::NotFound);
+                                        continue;
+                                    };
+                                    match c.preferences.iter_mut().find(|p| p.topic == *t) {
+                                        Some(p) if p.status == SubscriptionStatus::OptOut => continue,
+                                        Some(p) => p.status = SubscriptionStatus::OptOut,
+                                        None => {
+                                            let at = c.preferences.partition_point(|p| p.topic.as_str() < t.as_str());
+                                            c.preferences.insert(at, TopicPreference { topic: t.clone(), status: SubscriptionStatus::OptOut });
+                                        }
+                                    }
+                                    prefs.insert((c.id, tid));
+                                }
+                                None => {
+                                    if c.unsubscribe_all {
+                                        continue;
+                                    }
+                                    c.unsubscribe_all = true;
+                                    unsub.insert(c.id);
+                                }
+                            }
+                            c.updated_at = now;
+                            touched.insert(c.id);
+                            events.push(Ev {
+                                audit: &item.audit,
+                                topic: item.topic.as_ref().map(|t| t.as_str().to_owned()),
+                                email: Some(c.email.as_str().to_owned()),
+                                old: Some(shared::to_json(&old)),
+                                new: Some(shared::to_json(&shared::prefs_of(c))),
+                                detail: "{}".into(),
+                            });
+                        } else {
+                            let old = tombs.get(&item.hash).cloned().unwrap_or_default();
+                            let mut merged = old.clone();
+                            match &item.topic {
+                                Some(t) if !merged.opted_out_topics.contains(t) => merged.opted_out_topics.push(t.clone()),
+                                Some(_) => {}
+                                None => merged.unsubscribe_all = true,
+                            }
+                            merged.opted_out_topics.sort();
+                            if merged == old {
+                                continue;
+                            }
+                            events.push(Ev {
+                                audit: &item.audit,
+                                topic: item.topic.as_ref().map(|t| t.as_str().to_owned()),
+                                email: None,
+                                old: None,
+                                new: None,
+                                detail: serde_json::json!({ "tombstone": merged, "contact": "unknown" }).to_string(),
+                            });
+                            tomb_writes.insert(item.hash.clone());
+                            tombs.insert(item.hash.clone(), merged);
+                        }
+                    }
+
+                    // The writes: a few multi-row statements.
+                    if !touched.is_empty() {
+                        let sql = if unsub.is_empty() {
+                            format!("UPDATE contacts SET updated_at = $1 WHERE id IN ({})", shared::placeholders(2, touched.len()))
+                        } else {
+                            format!(
+                                "UPDATE contacts SET updated_at = $1, unsubscribe_all = (unsubscribe_all OR id IN ({})) WHERE id IN ({})",
+                                shared::placeholders(2, unsub.len()),
+                                shared::placeholders(2 + unsub.len(), touched.len())
+                            )
+                        };
+                        let sql = fast(sql);
+                        let mut q = sqlx::query(&sql).bind(now);
+                        for id in unsub.iter().chain(touched.iter()) {
+                            q = q.bind(*id);
+                        }
+                        q.execute(&mut *tx).await?;
+                    }
+                    if !prefs.is_empty() {
+                        let values: Vec<String> = (0..prefs.len()).map(|i| format!("(${}, ${}, FALSE)", 2 * i + 1, 2 * i + 2)).collect();
+                        let sql = fast(format!(
+                            "INSERT INTO contact_topic_prefs (contact_id, topic_id, opt_in) VALUES {} \
+                             ON CONFLICT (contact_id, topic_id) DO UPDATE SET opt_in = excluded.opt_in",
+                            values.join(", ")
+                        ));
+                        let mut q = sqlx::query(&sql);
+                        for (cid, tid) in &prefs {
+                            q = q.bind(*cid).bind(*tid);
+                        }
+                        q.execute(&mut *tx).await?;
+                    }
+                    if !tomb_writes.is_empty() {
+                        let values: Vec<String> = (0..tomb_writes.len())
+                            .map(|i| format!("(${}, ${}, ${}, ${}, ${})", 5 * i + 1, 5 * i + 2, 5 * i + 3, 5 * i + 4, 5 * i + 5))
+                            .collect();
+                        let sql = fast(format!(
+                            "INSERT INTO tombstones (list_id, email_hash, unsubscribe_all, topics, updated_at) VALUES {} \
+                             ON CONFLICT (list_id, email_hash) DO UPDATE SET unsubscribe_all = excluded.unsubscribe_all, topics = excluded.topics, updated_at = excluded.updated_at",
+                            values.join(", ")
+                        ));
+                        let mut q = sqlx::query(&sql);
+                        for h in &tomb_writes {
+                            let t = &tombs[h];
+                            q = q.bind(list_id).bind(h.as_slice()).bind(t.unsubscribe_all).bind(shared::to_json(&t.opted_out_topics)).bind(now);
+                        }
+                        q.execute(&mut *tx).await?;
+                    }
+                    // Events (then their webhook outbox rows, in the same transaction).
+                    const EVENT_CHUNK: usize = 500;
+                    for chunk in events.chunks(EVENT_CHUNK) {
+                        let values: Vec<String> = (0..chunk.len())
+                            .map(|i| {
+                                let b = 11 * i;
+                                format!(
+                                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                                    b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10, b + 11
+                                )
+                            })
+                            .collect();
+                        let sql = fast(format!(
+                            "INSERT INTO events (created_at, kind, source, list_name, topic_name, contact_email, old_prefs, new_prefs, ip_hash, user_agent, detail) \
+                             VALUES {} RETURNING id",
+                            values.join(", ")
+                        ));
+                        let mut q = sqlx::query_scalar::<_, i64>(&sql);
+                        for e in chunk {
+                            q = q
+                                .bind(now)
+                                .bind("subscription")
+                                .bind(e.audit.source.as_str())
+                                .bind(list.name.as_str())
+                                .bind(e.topic.as_deref())
+                                .bind(e.email.as_deref())
+                                .bind(e.old.as_deref())
+                                .bind(e.new.as_deref())
+                                .bind(e.audit.ip_hash.as_deref())
+                                .bind(e.audit.user_agent.as_deref())
+                                .bind(e.detail.as_str());
+                        }
+                        let mut ids = q.fetch_all(&mut *tx).await?;
+                        ids.sort_unstable();
+                        // As `q_enqueue_webhooks` for kind `subscription` on this list.
+                        let sql = fast(format!(
+                            "INSERT INTO webhook_deliveries (webhook_id, event_id, status, attempts, next_attempt_at, created_at) \
+                             SELECT w.id, e.id, 'pending', 0, e.created_at, e.created_at FROM events e, webhooks w \
+                             WHERE e.id IN ({}) AND (w.event_types = '*' OR w.event_types LIKE '%,subscription,%') \
+                             AND (w.list_name IS NULL OR w.list_name = e.list_name) ORDER BY e.id, w.id",
+                            shared::placeholders(1, ids.len())
+                        ));
+                        let mut q = sqlx::query(&sql);
+                        for id in &ids {
+                            q = q.bind(*id);
+                        }
+                        q.execute(&mut *tx).await?;
+                    }
+                }
+                Ok(results)
+            }
+
             fn api_key_from(r: &<<$conn as sqlx::Connection>::Database as sqlx::Database>::Row) -> StoreResult<ApiKeyRecord> {
                 Ok(ApiKeyRecord {
                     access_key_id: r.try_get("access_key_id")?,
@@ -561,12 +897,24 @@ macro_rules! impl_store {
                 Self::q_write_topics(&mut tx, id, &def.topics).await?;
                 let list = Self::q_list(&mut tx, Some(id), None).await?;
                 tx.commit().await?;
+                self.lists.invalidate();
                 Ok(list)
             }
 
             async fn get_list(&self, name: &str) -> StoreResult<ContactList> {
                 let mut c = self.read.acquire().await?;
                 Self::q_list(&mut c, None, Some(name)).await
+            }
+
+            async fn get_list_cached(&self, name: &str) -> StoreResult<ContactList> {
+                match self.lists.get(name) {
+                    Ok(list) => Ok(list),
+                    Err(generation) => {
+                        let list = self.get_list(name).await?;
+                        self.lists.put(generation, &list);
+                        Ok(list)
+                    }
+                }
             }
 
             async fn get_list_by_id(&self, id: i64) -> StoreResult<ContactList> {
@@ -601,6 +949,7 @@ macro_rules! impl_store {
                 Self::q_write_topics(&mut tx, id, &def.topics).await?;
                 let list = Self::q_list(&mut tx, Some(id), None).await?;
                 tx.commit().await?;
+                self.lists.invalidate();
                 Ok(list)
             }
 
@@ -610,6 +959,7 @@ macro_rules! impl_store {
                     .execute(&self.write)
                     .await?
                     .rows_affected();
+                self.lists.invalidate();
                 if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
             }
 
@@ -754,29 +1104,89 @@ macro_rules! impl_store {
                     }
                     None => None,
                 };
-                let mut cond = shared::filter_sql(filter.status, topic.map(|(_, d, u)| (d, u))).to_owned();
-                if filter.email_prefix.is_some() {
-                    cond.push_str(" AND c.email_key >= $5 AND c.email_key < $6");
-                }
-                let join = if topic.is_some() {
-                    " LEFT JOIN contact_topic_prefs f ON f.contact_id = c.id AND f.topic_id = $4"
-                } else {
-                    ""
+                let cols = "c.id, c.email, c.unsubscribe_all, c.attributes, c.created_at, c.updated_at";
+                let rows = match (&filter.email_prefix, topic) {
+                    // Prefix search: a range of the (list_id, email_key) index in key order,
+                    // keyset on the key; the topic condition is checked per row.
+                    (Some(p), _) => {
+                        let cond = shared::filter_sql(filter.status, topic.map(|(_, d, u)| (d, u)));
+                        let join = if topic.is_some() {
+                            " LEFT JOIN contact_topic_prefs f ON f.contact_id = c.id AND f.topic_id = $4"
+                        } else {
+                            ""
+                        };
+                        let sql = format!(
+                            "SELECT {cols} FROM contacts c{join} WHERE c.list_id = $1 AND c.email_key >= $5 AND c.email_key < $6 \
+                             AND c.email_key > $2{cond} ORDER BY c.email_key LIMIT $3"
+                        );
+                        sqlx::query(&sql)
+                            .bind(list.id)
+                            .bind(filter.after_key.clone().unwrap_or_default())
+                            .bind(limit as i64)
+                            .bind(topic.map(|t| t.0).unwrap_or(0))
+                            .bind(p.clone())
+                            .bind(format!("{p}\u{10FFFF}"))
+                            .fetch_all(&mut *conn)
+                            .await?
+                    }
+                    (None, Some((tid, d, u))) if shared::sparse_branches(filter.status, (d, u)).is_some() => {
+                        // (`c.id > $2` as well: without it PostgreSQL merge-joins from the
+                        // list's first contact, 370 ms for a page deep in 1M.)
+                        // A filter only explicit preferences (or UnsubscribeAll) can satisfy:
+                        // each branch walks an index holding just its matches in contact id
+                        // order, so a page costs its own rows even when matches are rare.
+                        let mut merged: Vec<_> = Vec::new();
+                        for b in shared::sparse_branches(filter.status, (d, u)).unwrap_or_default() {
+                            let (sql, uses_topic) = match b {
+                                shared::Branch::Pref(opt_in, extra) => (
+                                    format!(
+                                        "SELECT {cols} FROM contact_topic_prefs f JOIN contacts c ON c.id = f.contact_id \
+                                         WHERE f.topic_id = $4 AND f.opt_in = {opt_in} AND f.contact_id > $2 AND c.id > $2 AND c.list_id = $1{extra} \
+                                         ORDER BY f.contact_id LIMIT $3"
+                                    ),
+                                    true,
+                                ),
+                                shared::Branch::Unsub => (
+                                    format!(
+                                        "SELECT {cols} FROM contacts c WHERE c.list_id = $1 AND c.unsubscribe_all = TRUE AND c.id > $2 \
+                                         ORDER BY c.id LIMIT $3"
+                                    ),
+                                    false,
+                                ),
+                            };
+                            let mut q = sqlx::query(&sql).bind(list.id).bind(after_id.unwrap_or(0)).bind(limit as i64);
+                            if uses_topic {
+                                q = q.bind(tid);
+                            }
+                            merged.extend(q.fetch_all(&mut *conn).await?);
+                        }
+                        let mut keyed = Vec::with_capacity(merged.len());
+                        for r in merged {
+                            keyed.push((r.try_get::<i64, _>("id")?, r));
+                        }
+                        keyed.sort_by_key(|(id, _)| *id);
+                        keyed.dedup_by_key(|(id, _)| *id);
+                        keyed.truncate(limit as usize);
+                        keyed.into_iter().map(|(_, r)| r).collect::<Vec<_>>()
+                    }
+                    _ => {
+                        let cond = shared::filter_sql(filter.status, topic.map(|(_, d, u)| (d, u)));
+                        let join = if topic.is_some() {
+                            " LEFT JOIN contact_topic_prefs f ON f.contact_id = c.id AND f.topic_id = $4"
+                        } else {
+                            ""
+                        };
+                        // The page of contacts, walking (list_id, id) in order.
+                        let sql = format!(
+                            "SELECT {cols} FROM contacts c{join} WHERE c.list_id = $1 AND c.id > $2{cond} ORDER BY c.id LIMIT $3"
+                        );
+                        let mut q = sqlx::query(&sql).bind(list.id).bind(after_id.unwrap_or(0)).bind(limit as i64);
+                        if let Some(t) = topic {
+                            q = q.bind(t.0);
+                        }
+                        q.fetch_all(&mut *conn).await?
+                    }
                 };
-                // Step 1: the page of contacts, walking (list_id, id) in order.
-                let sql = format!(
-                    "SELECT c.id, c.email, c.unsubscribe_all, c.attributes, c.created_at, c.updated_at \
-                     FROM contacts c{join} WHERE c.list_id = $1 AND c.id > $2{cond} ORDER BY c.id LIMIT $3"
-                );
-                let mut q = sqlx::query(&sql).bind(list.id).bind(after_id.unwrap_or(0)).bind(limit as i64);
-                // Every placeholder up to the highest used must be bound, in order.
-                if topic.is_some() || filter.email_prefix.is_some() {
-                    q = q.bind(topic.map(|t| t.0).unwrap_or(0));
-                }
-                if let Some(p) = &filter.email_prefix {
-                    q = q.bind(p.clone()).bind(format!("{p}\u{10FFFF}"));
-                }
-                let rows = q.fetch_all(&mut *conn).await?;
                 let mut out: Vec<Contact> = Vec::with_capacity(rows.len());
                 for r in rows {
                     out.push(shared::contact_from(
@@ -789,27 +1199,37 @@ macro_rules! impl_store {
                         Vec::new(),
                     )?);
                 }
-                let (Some(first), Some(last)) = (out.first().map(|c| c.id), out.last().map(|c| c.id)) else {
+                let (Some(first), Some(last)) = (out.iter().map(|c| c.id).min(), out.iter().map(|c| c.id).max()) else {
                     return Ok(out);
                 };
-                // Step 2: their explicit preferences, one primary-key range scan.
-                let prefs = sqlx::query(
-                    // A scalar subquery for the name keeps the plan a range scan of the primary key;
-                    // as a join, SQLite (without statistics) walked every preference of each topic.
-                    "SELECT p.contact_id, (SELECT t.name FROM topics t WHERE t.id = p.topic_id) AS name, p.opt_in \
-                     FROM contact_topic_prefs p WHERE p.contact_id >= $1 AND p.contact_id <= $2 ORDER BY p.contact_id, name",
-                )
-                .bind(first)
-                .bind(last)
-                .fetch_all(&mut *conn)
-                .await?;
-                let mut i = 0;
+                // Step 2: their explicit preferences. Pages in id order: one primary-key
+                // range scan; pages in address order (ids scattered): the ids themselves.
+                // A scalar subquery for the name keeps the plan on the primary key; as a
+                // join, SQLite (without statistics) walked every preference of each topic.
+                let head = "SELECT p.contact_id, (SELECT t.name FROM topics t WHERE t.id = p.topic_id) AS name, p.opt_in \
+                            FROM contact_topic_prefs p WHERE";
+                let prefs = if filter.email_prefix.is_none() {
+                    sqlx::query(&format!("{head} p.contact_id >= $1 AND p.contact_id <= $2 ORDER BY p.contact_id, name"))
+                        .bind(first)
+                        .bind(last)
+                        .fetch_all(&mut *conn)
+                        .await?
+                } else {
+                    let sql = format!(
+                        "{head} p.contact_id IN ({}) ORDER BY p.contact_id, name",
+                        shared::placeholders(1, out.len())
+                    );
+                    let mut q = sqlx::query(&sql);
+                    for c in &out {
+                        q = q.bind(c.id);
+                    }
+                    q.fetch_all(&mut *conn).await?
+                };
+                let index: std::collections::HashMap<i64, usize> =
+                    out.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
                 for r in prefs {
                     let cid: i64 = r.try_get("contact_id")?;
-                    while i < out.len() && out[i].id < cid {
-                        i += 1;
-                    }
-                    if i < out.len() && out[i].id == cid {
+                    if let Some(&i) = index.get(&cid) {
                         let name: String = r.try_get("name")?;
                         out[i].preferences.push(TopicPreference {
                             topic: TopicName::parse(&name).map_err(|_| shared::corrupt("topic name"))?,
@@ -833,6 +1253,22 @@ macro_rules! impl_store {
             }
 
             async fn apply_opt_outs(&self, items: &[OptOut]) -> StoreResult<Vec<StoreResult<()>>> {
+                if items.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let sqlite = self.backend() == Backend::Sqlite;
+                let mut tx = self.write.begin().await?;
+                match Self::q_opt_outs_bulk(&mut tx, sqlite, items).await {
+                    Ok(results) => {
+                        tx.commit().await?;
+                        return Ok(results);
+                    }
+                    Err(e) => {
+                        // One bad item must not fail the others: again, item by item.
+                        tracing::warn!(error = %e, items = items.len(), "one-click batch failed; retrying item by item");
+                        tx.rollback().await?;
+                    }
+                }
                 let mut tx = self.write.begin().await?;
                 let mut results = Vec::with_capacity(items.len());
                 for item in items {
@@ -906,6 +1342,7 @@ macro_rules! impl_store {
                     .execute(&self.write)
                     .await?
                     .rows_affected();
+                self.lists.invalidate();
                 if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
             }
 

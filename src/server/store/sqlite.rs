@@ -21,6 +21,7 @@ use std::time::Duration;
 pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
+    lists: shared::ListCache,
 }
 
 impl SqliteStore {
@@ -63,7 +64,11 @@ impl SqliteStore {
             .connect_with(opts.read_only(true))
             .await
             .map_err(|e| fail(&e))?;
-        Ok(Self { read, write })
+        Ok(Self {
+            read,
+            write,
+            lists: Default::default(),
+        })
     }
 
     fn session_backend(&self) -> crate::server::sessions::SessionBackend {

@@ -138,6 +138,8 @@ pub trait WebhookStore {
     async fn list_webhooks(&self) -> super::StoreResult<Vec<WebhookRecord>>;
     /// Removes a destination and its outbox rows.
     async fn delete_webhook(&self, id: i64) -> super::StoreResult<()>;
+    /// Replaces a destination's URL, secret, event kinds and list; its deliveries stay.
+    async fn update_webhook(&self, id: i64, new: &NewWebhook) -> super::StoreResult<WebhookRecord>;
     /// A cheap read: is any pending delivery due at `now`?
     async fn deliveries_due(&self, now: i64) -> super::StoreResult<bool>;
     /// Claims up to `limit` due deliveries until `lease_until`.
@@ -312,6 +314,22 @@ macro_rules! impl_webhooks {
                 }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn update_webhook(&self, id: i64, new: &NewWebhook) -> StoreResult<WebhookRecord> {
+                let r = sqlx::query(
+                    "UPDATE webhooks SET url = $1, secret = $2, event_types = $3, list_name = $4 WHERE id = $5 \
+                     RETURNING id, url, secret, event_types, list_name, created_at",
+                )
+                .bind(&new.url)
+                .bind(&new.secret)
+                .bind(webhooks::encode_types(&new.event_types))
+                .bind(new.list_name.as_deref())
+                .bind(id)
+                .fetch_optional(&self.write)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+                Self::webhook_from(&r)
             }
 
             async fn deliveries_due(&self, now: i64) -> StoreResult<bool> {

@@ -34,6 +34,11 @@ pub fn AdminFrame(
         ("overview", "/admin", "Overview"),
         ("lists", "/admin/lists", "Lists"),
         ("events", "/admin/events", "Event log"),
+        ("webhooks", "/admin/webhooks", "Webhooks"),
+        ("keys", "/admin/keys", "API keys"),
+        ("users", "/admin/users", "Users"),
+        ("settings", "/admin/settings", "Settings"),
+        ("outbox", "/admin/outbox", "Outbox"),
     ];
     view! {
         <leptos_meta::Html {..} lang="en" />

@@ -374,6 +374,7 @@ async fn list_contacts(api: &ApiRequest<'_>, list_name: &str, legacy: bool) -> O
         status,
         topic,
         email_prefix: None,
+        after_key: None,
     };
     let mut rows = store(api)
         .list_contacts(&list, &filter, after_id, limit + 1)

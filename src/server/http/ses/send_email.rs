@@ -399,7 +399,7 @@ fn parse_input(api: &ApiRequest<'_>) -> Result<(Built, Option<ListOptions>), Api
     };
     if rcpts.is_empty() {
         // Raw messages may name their recipients in the header only.
-        if let Some(m) = mail_parser::MessageParser::new().parse(&data) {
+        if let Some(m) = crate::server::mail::rewrite::parse_message(&data) {
             for a in [m.to(), m.cc(), m.bcc()].into_iter().flatten() {
                 for x in a.iter() {
                     if let Some(e) = x.address() {
@@ -416,8 +416,7 @@ fn parse_input(api: &ApiRequest<'_>) -> Result<(Built, Option<ListOptions>), Api
     }
     let envelope_from = match &from {
         Some(f) => addr_spec(f).to_owned(),
-        None => mail_parser::MessageParser::new()
-            .parse(&data)
+        None => crate::server::mail::rewrite::parse_message(&data)
             .and_then(|m| {
                 m.from()
                     .and_then(|a| a.first())

@@ -28,9 +28,12 @@ pub fn ContactsPageView() -> impl IntoView {
                 q.get("topic"),
                 q.get("status"),
                 q.get("after").and_then(|a| a.parse::<i64>().ok()),
+                q.get("after_key"),
             )
         },
-        |(list, q, topic, status, after)| get_contacts(list, q, topic, status, after),
+        |(list, q, topic, status, after, after_key)| {
+            get_contacts(list, q, topic, status, after, after_key)
+        },
     );
     view! {
         <Title text="Contacts · optbox" />
@@ -75,12 +78,18 @@ fn ContactsBody(
         topics,
         rows,
         next_after,
+        next_after_key,
         can_edit,
     } = p;
     let base = format!("/admin/lists/{list}/contacts");
-    let next = next_after.map(|a| {
+    let cursor = match (next_after, next_after_key) {
+        (Some(a), _) => Some(format!("after={a}")),
+        (None, Some(k)) => Some(format!("after_key={}", query_escape(&k))),
+        (None, None) => None,
+    };
+    let next = cursor.map(|c| {
         format!(
-            "{base}?q={}&topic={}&status={}&after={a}",
+            "{base}?q={}&topic={}&status={}&{c}",
             query_escape(&qv),
             query_escape(&tv),
             query_escape(&sv)
@@ -330,7 +339,8 @@ fn ContactBody(
                 </label>
                 {topic_fields}
                 <label for="attributes">"Attributes (a JSON object)"</label>
-                <textarea id="attributes" name="attributes" rows="4" disabled=dis>{attributes}</textarea>
+                <p class="hint" id="attributes-hint">"Leave empty (or {}) to remove the attributes."</p>
+                <textarea id="attributes" name="attributes" rows="4" aria-describedby="attributes-hint" disabled=dis>{attributes}</textarea>
                 {move || outcome(save.value().get())}
                 {can_edit.then(|| view! { <button type="submit">"Save contact"</button> })}
             </ActionForm>

@@ -3,6 +3,11 @@
 pub mod contacts;
 pub mod events;
 pub mod import;
+pub mod keys;
 pub mod lists;
 pub mod login;
+pub mod outbox;
 pub mod overview;
+pub mod settings;
+pub mod users;
+pub mod webhooks;

@@ -1,10 +1,183 @@
-//! `/admin`: the overview of lists for a signed-in operator.
+//! `/admin`: the overview for a signed-in operator: opt-outs per day over the last 30
+//! days by topic and by source (server-rendered SVG charts, each with a data table),
+//! and the lists with their sizes.
 
-use crate::serverfns::get_overview::get_overview;
+use crate::serverfns::get_overview::{Overview, SeriesRow, get_overview};
 use crate::serverfns::logout::Logout;
 use crate::ui::components::{AdminFrame, error_text};
 use leptos::prelude::*;
 use leptos_meta::Title;
+
+/// Series colours (Okabe–Ito, distinguishable with colour-vision deficiencies); the
+/// last one is for "Other".
+const PALETTE: [&str; 8] = [
+    "#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#7a6a00", "#8a8a8a",
+];
+
+fn colour(i: usize, name: &str) -> &'static str {
+    if name == "Other" {
+        PALETTE[7]
+    } else {
+        PALETTE[i % 7]
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A stacked bar chart of `series` per day as an SVG document fragment: `role="img"`
+/// named by its `<title>` and described by a `<desc>` summing it up.
+pub fn chart_svg(id: &str, title: &str, days: &[String], series: &[SeriesRow]) -> String {
+    let (w, h, left, right, top, bottom) = (720.0, 220.0, 44.0, 8.0, 10.0, 26.0);
+    let n = days.len().max(1);
+    let totals: Vec<i64> = (0..n)
+        .map(|d| {
+            series
+                .iter()
+                .map(|s| s.counts.get(d).copied().unwrap_or(0))
+                .sum()
+        })
+        .collect();
+    let max = totals.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let plot_h = h - top - bottom;
+    let step = (w - left - right) / n as f64;
+    let bar = (step * 0.72).max(1.0);
+    let sum: i64 = totals.iter().sum();
+    let desc = if sum == 0 {
+        "No opt-outs in the period.".to_owned()
+    } else {
+        let parts: Vec<String> = series
+            .iter()
+            .map(|s| format!("{} {}", s.name, s.total))
+            .collect();
+        let peak = totals
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, t)| (**t, std::cmp::Reverse(*i)))
+            .map(|(i, t)| format!("; busiest day {} with {t}", days.get(i).map_or("", |d| d)))
+            .unwrap_or_default();
+        format!("{sum} opt-outs: {}{peak}.", parts.join(", "))
+    };
+    let mut s = format!(
+        r#"<svg class="chart" id="{id}" viewBox="0 0 {w} {h}" role="img" aria-labelledby="{id}-title {id}-desc" preserveAspectRatio="xMidYMid meet"><title id="{id}-title">{}</title><desc id="{id}-desc">{}</desc>"#,
+        esc(title),
+        esc(&desc)
+    );
+    // Grid lines and the count axis (0, half, max).
+    for (frac, label) in [(0.0, 0.0), (0.5, max / 2.0), (1.0, max)] {
+        let y = top + plot_h * (1.0 - frac);
+        s.push_str(&format!(
+            r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#d0d7de" stroke-width="1"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end" fill="#57606a">{}</text>"##,
+            w - right,
+            left - 6.0,
+            y + 4.0,
+            label.round() as i64
+        ));
+    }
+    for d in 0..n {
+        let x = left + step * d as f64 + (step - bar) / 2.0;
+        let mut y = top + plot_h;
+        for (i, se) in series.iter().enumerate() {
+            let v = se.counts.get(d).copied().unwrap_or(0);
+            if v == 0 {
+                continue;
+            }
+            let bh = plot_h * v as f64 / max;
+            y -= bh;
+            s.push_str(&format!(
+                r#"<rect x="{x:.1}" y="{y:.1}" width="{bar:.1}" height="{bh:.1}" fill="{}"><title>{}: {} {v}</title></rect>"#,
+                colour(i, &se.name),
+                days.get(d).map_or("", |d| d),
+                esc(&se.name)
+            ));
+        }
+        if d % 7 == 0 || d == n - 1 {
+            let label = days.get(d).map_or("", |d| d.get(5..).unwrap_or(d));
+            s.push_str(&format!(
+                r##"<text x="{:.1}" y="{}" font-size="11" text-anchor="middle" fill="#57606a">{label}</text>"##,
+                x + bar / 2.0,
+                h - 8.0
+            ));
+        }
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// A chart with its legend and, folded, the same figures as a table.
+#[component]
+fn Chart(
+    id: &'static str,
+    title: &'static str,
+    days: Vec<String>,
+    series: Vec<SeriesRow>,
+) -> impl IntoView {
+    let svg = chart_svg(id, title, &days, &series);
+    let legend = series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let style = format!("background:{}", colour(i, &s.name));
+            view! {
+                <li>
+                    <span class="swatch" style=style aria-hidden="true"></span>
+                    {s.name.clone()} " (" {s.total} ")"
+                </li>
+            }
+        })
+        .collect_view();
+    let heads = series
+        .iter()
+        .map(|s| view! { <th scope="col">{s.name.clone()}</th> })
+        .collect_view();
+    let body = days
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(d, day)| {
+            let cells = series
+                .iter()
+                .map(|s| view! { <td>{s.counts.get(d).copied().unwrap_or(0)}</td> })
+                .collect_view();
+            view! {
+                <tr>
+                    <th scope="row">{day.clone()}</th>
+                    {cells}
+                </tr>
+            }
+        })
+        .collect_view();
+    let table_id = format!("{id}-table");
+    let region = format!("{title}: data table");
+    let caption = region.clone();
+    view! {
+        <figure class="chart-box">
+            <div inner_html=svg></div>
+            <figcaption>
+                <ul class="legend">{legend}</ul>
+            </figcaption>
+        </figure>
+        <details>
+            <summary>"Show the figures as a table"</summary>
+            <div class="scroll" tabindex="0" role="region" aria-label=region>
+                <table id=table_id>
+                    <caption>{caption}</caption>
+                    <thead>
+                        <tr>
+                            <th scope="col">"Day"</th>
+                            {heads}
+                        </tr>
+                    </thead>
+                    <tbody>{body}</tbody>
+                </table>
+            </div>
+        </details>
+    }
+}
 
 #[component]
 pub fn OverviewPage() -> impl IntoView {
@@ -16,55 +189,7 @@ pub fn OverviewPage() -> impl IntoView {
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Ok(o) => {
-                            view! {
-                                <div class="row spread">
-                                    <h1>"Overview"</h1>
-                                    <ActionForm action=logout>
-                                        <span class="muted">{o.user_email.clone()} " (" {o.role.clone()} ") "</span>
-                                        <button type="submit" class="secondary">"Sign out"</button>
-                                    </ActionForm>
-                                </div>
-                                <section aria-labelledby="lists-title">
-                                    <h2 id="lists-title">"Contact lists"</h2>
-                                    {if o.lists.is_empty() {
-                                        view! { <p id="no-lists">"No contact lists yet."</p> }.into_any()
-                                    } else {
-                                        view! {
-                                            <table id="lists">
-                                                <caption>"Lists with their topic and contact counts"</caption>
-                                                <thead>
-                                                    <tr>
-                                                        <th scope="col">"List"</th>
-                                                        <th scope="col">"Topics"</th>
-                                                        <th scope="col">"Contacts"</th>
-                                                    </tr>
-                                                </thead>
-                                                <tbody>
-                                                    {o
-                                                        .lists
-                                                        .into_iter()
-                                                        .map(|l| {
-                                                            view! {
-                                                                <tr>
-                                                                    <td>
-                                                                        <a href=format!("/admin/lists/{}", l.name)>{l.name.clone()}</a>
-                                                                    </td>
-                                                                    <td>{l.topics}</td>
-                                                                    <td>{l.contacts}</td>
-                                                                </tr>
-                                                            }
-                                                        })
-                                                        .collect_view()}
-                                                </tbody>
-                                            </table>
-                                        }
-                                            .into_any()
-                                    }}
-                                </section>
-                            }
-                                .into_any()
-                        }
+                        Ok(o) => view! { <OverviewBody o logout /> }.into_any(),
                         Err(e) => {
                             view! {
                                 <h1>"Overview"</h1>
@@ -77,5 +202,76 @@ pub fn OverviewPage() -> impl IntoView {
                 })}
             </Suspense>
         </AdminFrame>
+    }
+}
+
+#[component]
+fn OverviewBody(o: Overview, logout: ServerAction<Logout>) -> impl IntoView {
+    let Overview {
+        user_email,
+        role,
+        lists,
+        days,
+        by_topic,
+        by_source,
+        total,
+        as_of,
+    } = o;
+    let lists_view = if lists.is_empty() {
+        view! { <p id="no-lists">"No contact lists yet."</p> }.into_any()
+    } else {
+        view! {
+            <table id="lists">
+                <caption>"Lists with their topic and contact counts"</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">"List"</th>
+                        <th scope="col">"Topics"</th>
+                        <th scope="col">"Contacts"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {lists
+                        .into_iter()
+                        .map(|l| {
+                            view! {
+                                <tr>
+                                    <td>
+                                        <a href=format!("/admin/lists/{}", l.name)>{l.name.clone()}</a>
+                                    </td>
+                                    <td>{l.topics}</td>
+                                    <td>{l.contacts}</td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        }
+            .into_any()
+    };
+    view! {
+        <div class="row spread">
+            <h1>"Overview"</h1>
+            <ActionForm action=logout>
+                <span class="muted">{user_email} " (" {role} ") "</span>
+                <button type="submit" class="secondary">"Sign out"</button>
+            </ActionForm>
+        </div>
+        <p class="muted" id="as-of">
+            {total} " opt-outs in the last 30 days (UTC days) · figures as of " {as_of}
+        </p>
+        <section aria-labelledby="by-topic-title" class="card">
+            <h2 id="by-topic-title">"Opt-outs per day by topic"</h2>
+            <Chart id="chart-topic" title="Opt-outs per day by topic, last 30 days" days=days.clone() series=by_topic />
+        </section>
+        <section aria-labelledby="by-source-title" class="card">
+            <h2 id="by-source-title">"Opt-outs per day by source"</h2>
+            <Chart id="chart-source" title="Opt-outs per day by source, last 30 days" days=days series=by_source />
+        </section>
+        <section aria-labelledby="lists-title" class="card">
+            <h2 id="lists-title">"Contact lists"</h2>
+            {lists_view}
+        </section>
     }
 }

@@ -1,0 +1,154 @@
+//! `/admin/keys` (every SES-API key, create, revoke) and `/admin/keys/new` (the key just
+//! created with its secret — shown once: the page takes it out of the session).
+
+use crate::serverfns::create_api_key::CreateApiKey;
+use crate::serverfns::get_api_keys::get_api_keys;
+use crate::serverfns::new_api_key::new_api_key;
+use crate::serverfns::revoke_api_key::RevokeApiKey;
+use crate::ui::components::{AdminFrame, error_text, outcome};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+pub fn ApiKeysPage() -> impl IntoView {
+    let create = ServerAction::<CreateApiKey>::new();
+    let revoke = ServerAction::<RevokeApiKey>::new();
+    let data = Resource::new(move || revoke.version().get(), |_| get_api_keys());
+    view! {
+        <Title text="API keys · optbox" />
+        <AdminFrame current="keys">
+            <h1>"API keys"</h1>
+            <p class="hint">
+                "Credentials for the SES-compatible API (AWS Signature Version 4). The secret is shown once, when the key is created; revoking a key refuses its next request on every instance."
+            </p>
+            {move || outcome(revoke.value().get())}
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
+                        Ok(page) => {
+                            let can_edit = page.can_edit;
+                            let table = if page.keys.is_empty() {
+                                view! { <p id="no-keys">"No API keys yet."</p> }.into_any()
+                            } else {
+                                view! {
+                                    <div class="scroll" tabindex="0" role="region" aria-label="API keys table">
+                                        <table id="keys">
+                                            <caption>"Every API key, newest first"</caption>
+                                            <thead>
+                                                <tr>
+                                                    <th scope="col">"Access key id"</th>
+                                                    <th scope="col">"Description"</th>
+                                                    <th scope="col">"Created"</th>
+                                                    <th scope="col">"Revoked"</th>
+                                                    {can_edit.then(|| view! { <th scope="col">"Revoke"</th> })}
+                                                </tr>
+                                            </thead>
+                                            <tbody>
+                                                {page
+                                                    .keys
+                                                    .into_iter()
+                                                    .map(|k| {
+                                                        let active = k.revoked.is_empty();
+                                                        let id = k.access_key_id.clone();
+                                                        let label = format!("Revoke key {id}");
+                                                        view! {
+                                                            <tr>
+                                                                <td><code>{k.access_key_id}</code></td>
+                                                                <td class="wrap">{k.description}</td>
+                                                                <td>{k.created}</td>
+                                                                <td>{if active { "active".to_owned() } else { k.revoked }}</td>
+                                                                {can_edit
+                                                                    .then(|| {
+                                                                        view! {
+                                                                            <td>
+                                                                                {active
+                                                                                    .then(|| {
+                                                                                        view! {
+                                                                                            <ActionForm action=revoke attr:class="inline">
+                                                                                                <input type="hidden" name="access_key_id" value=id />
+                                                                                                <button type="submit" class="danger" aria-label=label>
+                                                                                                    "Revoke"
+                                                                                                </button>
+                                                                                            </ActionForm>
+                                                                                        }
+                                                                                    })}
+                                                                            </td>
+                                                                        }
+                                                                    })}
+                                                            </tr>
+                                                        }
+                                                    })
+                                                    .collect_view()}
+                                            </tbody>
+                                        </table>
+                                    </div>
+                                }
+                                    .into_any()
+                            };
+                            let form = can_edit
+                                .then(|| {
+                                    view! {
+                                        <section aria-labelledby="new-key-title" class="card">
+                                            <h2 id="new-key-title">"New API key"</h2>
+                                            <ActionForm action=create attr:class="stack" attr:id="new-key">
+                                                <label for="key-description">"Description"</label>
+                                                <input id="key-description" type="text" name="description" maxlength="200"
+                                                    aria-describedby="key-description-hint" />
+                                                <p id="key-description-hint" class="hint">"Who or what uses it, e.g. “newsletter sender”."</p>
+                                                {move || outcome(create.value().get().map(|r| r.map(|_| String::new())))}
+                                                <button type="submit">"Create key"</button>
+                                            </ActionForm>
+                                        </section>
+                                    }
+                                });
+                            view! { {table} {form} }.into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </AdminFrame>
+    }
+}
+
+#[component]
+pub fn NewApiKeyPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| new_api_key());
+    view! {
+        <Title text="New API key · optbox" />
+        <AdminFrame current="keys">
+            <p class="crumbs"><a href="/admin/keys">"API keys"</a> " / new"</p>
+            <h1>"New API key"</h1>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
+                        Ok(None) => {
+                            view! {
+                                <p id="no-new-key">
+                                    "There is no new key to show: a secret is shown only once, right after the key is created."
+                                </p>
+                            }
+                                .into_any()
+                        }
+                        Ok(Some(k)) => {
+                            view! {
+                                <p class="ok" role="status">
+                                    "Key created. Copy the secret now: it is not shown again and cannot be recovered."
+                                </p>
+                                <dl class="facts" id="new-key-result">
+                                    <dt>"Access key id"</dt>
+                                    <dd><code id="new-key-id">{k.access_key_id}</code></dd>
+                                    <dt>"Secret access key"</dt>
+                                    <dd><code id="new-key-secret" class="wrap">{k.secret_access_key}</code></dd>
+                                </dl>
+                            }
+                                .into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+            <p><a href="/admin/keys">"Back to the API keys"</a></p>
+        </AdminFrame>
+    }
+}

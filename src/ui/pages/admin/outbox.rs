@@ -1,0 +1,133 @@
+//! `/admin/outbox` and `/admin/outbox/:id`: the development outbox — mail kept instead
+//! of sent because no relay is configured — listed newest first and shown one by one.
+
+use crate::serverfns::get_outbox::get_outbox;
+use crate::serverfns::get_outbox_message::get_outbox_message;
+use crate::ui::components::{AdminFrame, error_text};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+#[component]
+pub fn OutboxPage() -> impl IntoView {
+    let query = use_query_map();
+    let before = move || {
+        query
+            .read()
+            .get("before")
+            .and_then(|b| b.parse::<i64>().ok())
+    };
+    let data = Resource::new(before, get_outbox);
+    view! {
+        <Title text="Outbox · optbox" />
+        <AdminFrame current="outbox">
+            <h1>"Development outbox"</h1>
+            <p class="hint">"No relay_url is configured, so mail is kept here instead of being sent."</p>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
+                        Ok(p) => {
+                            let older = p.next_before.map(|b| format!("/admin/outbox?before={b}"));
+                            let table = if p.rows.is_empty() {
+                                view! { <p id="no-mail">"The outbox is empty."</p> }.into_any()
+                            } else {
+                                view! {
+                                    <div class="scroll" tabindex="0" role="region" aria-label="Outbox table">
+                                        <table id="outbox">
+                                            <caption>"Messages, newest first"</caption>
+                                            <thead>
+                                                <tr>
+                                                    <th scope="col">"Created"</th>
+                                                    <th scope="col">"From"</th>
+                                                    <th scope="col">"To"</th>
+                                                    <th scope="col" class="num">"Bytes"</th>
+                                                    <th scope="col">"Message"</th>
+                                                </tr>
+                                            </thead>
+                                            <tbody>
+                                                {p
+                                                    .rows
+                                                    .into_iter()
+                                                    .map(|m| {
+                                                        let href = format!("/admin/outbox/{}", m.id);
+                                                        let label = format!("Show message {} to {}", m.id, m.rcpt);
+                                                        view! {
+                                                            <tr>
+                                                                <td>{m.created}</td>
+                                                                <td class="wrap">{m.from}</td>
+                                                                <td class="wrap">{m.rcpt}</td>
+                                                                <td class="num">{m.size}</td>
+                                                                <td><a href=href aria-label=label>"Show"</a></td>
+                                                            </tr>
+                                                        }
+                                                    })
+                                                    .collect_view()}
+                                            </tbody>
+                                        </table>
+                                    </div>
+                                }
+                                    .into_any()
+                            };
+                            view! {
+                                {table}
+                                <nav aria-label="Pages" class="pager">
+                                    <a href="/admin/outbox">"Newest"</a>
+                                    {older.map(|o| view! { <a href=o rel="next" id="older">"Older messages"</a> })}
+                                </nav>
+                            }
+                                .into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </AdminFrame>
+    }
+}
+
+#[component]
+pub fn OutboxMessagePage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|i| i.parse::<i64>().ok())
+            .unwrap_or(-1)
+    };
+    let data = Resource::new(id, get_outbox_message);
+    view! {
+        <Title text="Message · optbox" />
+        <AdminFrame current="outbox">
+            <p class="crumbs"><a href="/admin/outbox">"Outbox"</a> " / " {move || id().to_string()}</p>
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Err(e) => {
+                            view! {
+                                <h1>"Message"</h1>
+                                <p class="error" role="alert">{error_text(&e)}</p>
+                            }
+                                .into_any()
+                        }
+                        Ok(m) => {
+                            view! {
+                                <h1 class="wrap">{format!("Message {} to {}", m.id, m.rcpt)}</h1>
+                                <dl class="facts">
+                                    <dt>"Envelope from"</dt><dd class="wrap">{m.from}</dd>
+                                    <dt>"Envelope to"</dt><dd class="wrap">{m.rcpt}</dd>
+                                    <dt>"Created"</dt><dd>{m.created}</dd>
+                                </dl>
+                                <h2 id="header-title">"Header"</h2>
+                                <pre class="mail" id="mail-header">{m.header}</pre>
+                                <h2 id="body-title">"Body"</h2>
+                                <pre class="mail" id="mail-body">{m.body}</pre>
+                            }
+                                .into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </AdminFrame>
+    }
+}
