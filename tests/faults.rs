@@ -59,13 +59,19 @@ async fn links(store: &DynStore, base: &str, n: usize) -> Vec<String> {
 
 /// Subscription events per contact address.
 async fn events_per_contact(store: &DynStore) -> HashMap<String, usize> {
-    let evs = store
-        .list_events(Some("shop"), Some("subscription"), None, 100_000)
-        .await
-        .unwrap();
+    // Pages of at most 1000 (the store's cap), newest first.
     let mut m = HashMap::new();
-    for e in evs {
-        *m.entry(e.contact_email.unwrap_or_default()).or_insert(0) += 1;
+    let mut before = None;
+    loop {
+        let evs = store
+            .list_events(Some("shop"), Some("subscription"), before, 1000)
+            .await
+            .unwrap();
+        let Some(last) = evs.last() else { break };
+        before = Some(last.id);
+        for e in evs {
+            *m.entry(e.contact_email.unwrap_or_default()).or_insert(0) += 1;
+        }
     }
     m
 }
