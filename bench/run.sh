@@ -48,7 +48,7 @@ for backend in $BACKENDS; do
   fi
   ./target/release/optbox migrate >/dev/null
   ./target/release/examples/ses_bench seed "$N" "$dir/key-$backend.json"
-  ./target/release/examples/ses_bench links 50000 "$dir/paths-$backend.txt"
+  ./target/release/examples/ses_bench links "${BENCH_LINKS:-400000}" "$dir/paths-$backend.txt"
   ./target/release/optbox serve > "$dir/server-$backend.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do curl -fs "$base/readyz" >/dev/null && break; sleep 0.1; done

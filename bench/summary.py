@@ -22,7 +22,9 @@ if http:
     for b, res in http["backends"].items():
         hz = res["results"]["healthz"]["rps"]
         for k, v in res["results"].items():
-            row(b, names.get(k, k), v["rps"], v["rps"] / hz, v["p50_ms"], v["p99_ms"])
+            note = (f"{v['requests'] - v['repeated_posts']:,} first opt-outs, {v['repeated_posts']:,} repeats"
+                    if "repeated_posts" in v else "")
+            row(b, names.get(k, k), v["rps"], v["rps"] / hz, v["p50_ms"], v["p99_ms"], note)
         for k, v in (res["list_contacts_pages"] or {}).items():
             row(b, f"SES ListContacts 1,000/page, {k}", None, None, v["p50_ms"], v["p99_ms"], f"{v['pages']} pages")
         row(b, "RSS idle / peak", note=f"{res['idle_rss_kb']//1024} / {res['peak_rss_kb']//1024} MiB")
