@@ -8,6 +8,10 @@ CARGO_LEPTOS_VERSION := 0.2.47
 CARGO_FUZZ_VERSION := 0.13.2
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+# What cargo-leptos sets for `output-name`. leptos reads it at compile time, so a plain
+# `cargo build`/`cargo test` without it would rebuild leptos and everything above it after
+# every `cargo leptos build` and back again (and name the wasm file differently).
+export LEPTOS_OUTPUT_NAME := optbox
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test setup tools chromium npm compat build test-rust test-e2e fuzz bench bench-http bench-import bench-webhooks bench-smtp bench-pipeline bench-dashboard fmt lint clean

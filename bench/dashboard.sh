@@ -13,6 +13,8 @@
 # Writes target/bench/dashboard.json (rows for bench/summary.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# As cargo-leptos sets it (see the Makefile): no rebuild between cargo and cargo leptos.
+export LEPTOS_OUTPUT_NAME=optbox
 N=${BENCH_CONTACTS:-1000000}
 EVENTS=${BENCH_EVENTS:-1000000}
 REPEAT=${BENCH_REPEAT:-30}

@@ -6,6 +6,8 @@
 # command from /usr/bin/time. Prints a table and writes target/bench/import.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# As cargo-leptos sets it (see the Makefile): no rebuild between cargo and cargo leptos.
+export LEPTOS_OUTPUT_NAME=optbox
 N=${BENCH_IMPORT_ROWS:-1000000}
 PG_ADMIN=${OPTBOX_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 cargo build --release --features ssr --bin optbox --example ses_bench

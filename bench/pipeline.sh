@@ -4,6 +4,8 @@
 # Rows for bench/summary.py go to target/bench/pipeline.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# As cargo-leptos sets it (see the Makefile): no rebuild between cargo and cargo leptos.
+export LEPTOS_OUTPUT_NAME=optbox
 mkdir -p target/bench
 cargo run --release --features ssr --example pipeline_bench -- "${1:-5}" | tee target/bench/pipeline.txt
 python3 - <<'PY'

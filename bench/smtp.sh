@@ -6,6 +6,8 @@
 # BENCH_PROFILE=debug uses the debug build (to check the harness, not for figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# As cargo-leptos sets it (see the Makefile): no rebuild between cargo and cargo leptos.
+export LEPTOS_OUTPUT_NAME=optbox
 N=${BENCH_SMTP_N:-5000}
 C=${BENCH_SMTP_CLIENTS:-16}
 BACKEND=${BENCH_BACKEND:-sqlite}

@@ -5,6 +5,8 @@
 # target/bench/webhooks.json. BENCH_EVENTS, BENCH_PROBES, BENCH_PORT adjust it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# As cargo-leptos sets it (see the Makefile): no rebuild between cargo and cargo leptos.
+export LEPTOS_OUTPUT_NAME=optbox
 cargo build --release --features ssr --bin optbox --example webhook_bench
 dir=target/bench-webhooks
 rm -rf "$dir" && mkdir -p "$dir" target/bench

@@ -363,8 +363,8 @@ async fn the_form_saves_and_undoes_without_javascript(backend: &str) {
     assert_eq!(ev.source.as_deref(), Some("LandingPage"));
     // The page after the save names the change and offers undo.
     let html = app.get_text(&app.url(&loc)).await;
-    assert!(html.contains("Your preferences have been saved."));
-    assert!(html.contains("Subscribed to") && html.contains("The offers"));
+    assert!(html.contains("Your preferences have been saved."), "{html}");
+    assert!(html.contains("Subscribed to") && html.contains("The offers"), "{html}");
     let undo_state = html
         .split("name=\"state\" value=\"")
         .nth(1)
