@@ -124,6 +124,37 @@ async fn one_click_with_a_topic_opts_out_of_that_topic_once_on_postgres() {
     one_click_with_topic_is_idempotent("postgres").await;
 }
 
+/// The one-click POST does not read the contact itself (the group-commit writer reads the
+/// batch); what a repeat or an overlapping link does must not change because of that.
+#[tokio::test]
+async fn a_topic_link_after_unsubscribe_all_is_recorded_once() {
+    let app = spawn_app().await;
+    let list = seed(&app).await;
+    assert_eq!(
+        one_click(&app, &link(&app, &list, None)).await.status(),
+        StatusCode::OK
+    );
+    let topic_link = link(&app, &list, Some("news"));
+    for _ in 0..3 {
+        assert_eq!(one_click(&app, &topic_link).await.status(), StatusCode::OK);
+    }
+    let c = contact(&app, &list).await;
+    assert!(c.unsubscribe_all);
+    assert_eq!(
+        c.explicit("news"),
+        Some(SubscriptionStatus::OptOut),
+        "kept should UnsubscribeAll be undone later"
+    );
+    let evs = subscription_events(&app).await;
+    let got: Vec<Option<&str>> = evs.iter().rev().map(|e| e.topic_name.as_deref()).collect();
+    assert_eq!(
+        got,
+        vec![None, Some("news")],
+        "each change once, repeats write nothing"
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn one_click_without_a_topic_unsubscribes_from_all_with_every_body_encoding() {
     let app = spawn_app().await;
@@ -364,7 +395,10 @@ async fn the_form_saves_and_undoes_without_javascript(backend: &str) {
     // The page after the save names the change and offers undo.
     let html = app.get_text(&app.url(&loc)).await;
     assert!(html.contains("Your preferences have been saved."), "{html}");
-    assert!(html.contains("Subscribed to") && html.contains("The offers"), "{html}");
+    assert!(
+        html.contains("Subscribed to") && html.contains("The offers"),
+        "{html}"
+    );
     let undo_state = html
         .split("name=\"state\" value=\"")
         .nth(1)

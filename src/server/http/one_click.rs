@@ -86,7 +86,8 @@ pub async fn one_click(
         );
     }
     let store = &*state.store;
-    let resolved = match recipient::resolve(store, &state.token_keys, &token).await {
+    // No contact read here: the group-commit writer reads the batch's contacts at once.
+    let resolved = match recipient::resolve_link(store, &state.token_keys, &token).await {
         Ok(r) => r,
         Err(e) => return error_page(e),
     };

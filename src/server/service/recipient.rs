@@ -60,6 +60,23 @@ impl PageState {
 /// Verifies a token and loads its list and contact. Malformed tokens are a bad request;
 /// forged ones and vanished lists are not found.
 pub async fn resolve(store: &dyn Store, keys: &[TokenKey], tok: &str) -> ServiceResult<Resolved> {
+    let mut r = resolve_link(store, keys, tok).await?;
+    r.contact = match store.get_contact_by_hash(&r.list, &r.hash).await {
+        Ok(c) => Some(c),
+        Err(StoreError::NotFound) => None,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(r)
+}
+
+/// As [`resolve`] without reading the contact (`contact` is `None`): what the one-click
+/// POST needs, since its writer reads the whole batch's contacts in one query and answers
+/// a repeat without a write. No database read when the list is cached.
+pub async fn resolve_link(
+    store: &dyn Store,
+    keys: &[TokenKey],
+    tok: &str,
+) -> ServiceResult<Resolved> {
     let u = token::verify(keys, tok).map_err(|e| match e {
         TokenError::Malformed => ServiceError::BadRequest("malformed unsubscribe link".into()),
         TokenError::Invalid => ServiceError::NotFound("unknown unsubscribe link".into()),
@@ -76,16 +93,11 @@ pub async fn resolve(store: &dyn Store, keys: &[TokenKey], tok: &str) -> Service
         .topic
         .as_ref()
         .and_then(|t| list.topic(t.as_str()).cloned());
-    let contact = match store.get_contact_by_hash(&list, &u.email_hash).await {
-        Ok(c) => Some(c),
-        Err(StoreError::NotFound) => None,
-        Err(e) => return Err(e.into()),
-    };
     Ok(Resolved {
         list,
         topic,
         hash: u.email_hash,
-        contact,
+        contact: None,
     })
 }
 
@@ -99,11 +111,15 @@ pub async fn one_click(
     r: &Resolved,
     audit: &Audit,
 ) -> ServiceResult<()> {
+    // With the contact at hand (`resolve`), a repeat is answered here. The one-click POST
+    // (`resolve_link`) leaves that to the writer. A topic opt-out of a contact already
+    // unsubscribed from everything is still recorded: it stands if UnsubscribeAll is
+    // undone later.
     if let Some(c) = &r.contact {
-        let done = c.unsubscribe_all
-            || r.topic
-                .as_ref()
-                .is_some_and(|t| c.explicit(t.name.as_str()) == Some(SubscriptionStatus::OptOut));
+        let done = match &r.topic {
+            Some(t) => c.explicit(t.name.as_str()) == Some(SubscriptionStatus::OptOut),
+            None => c.unsubscribe_all,
+        };
         if done {
             // Already opted out: a repeat is answered without a write.
             return Ok(());
