@@ -283,6 +283,7 @@ async fn presign(
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(n);
+    let mut send_k = total.max(1) - 1;
     for k in 0..n {
         let i = (k * 7919) % total.max(1);
         let path = format!(
@@ -298,13 +299,15 @@ async fn presign(
         if let Some(send) = send.as_mut() {
             // A 1 KB message with the placeholder in its text part, to a list contact
             // subscribed to news (the suppression check runs and lets it through).
-            let mut r = i;
-            while r % 3 != 1 || r.is_multiple_of(50) {
-                r += 1;
-            }
-            if r >= total {
-                r = 1;
-            }
+            // Walked from the far end of the stride sequence that `links` walks from the
+            // start, so no recipient is one the one-click run (before this) opted out.
+            let r = loop {
+                let j = (send_k * 7919) % total.max(1);
+                send_k = send_k.checked_sub(1).unwrap_or(total.max(1) - 1);
+                if j % 3 == 1 && !j.is_multiple_of(50) {
+                    break j;
+                }
+            };
             let path = "/v2/email/outbound-emails";
             let text = format!(
                 "Hello,\n\n{}\nTo stop these mails: {{{{amazonSESUnsubscribeUrl}}}}\n",
