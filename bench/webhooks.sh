@@ -14,4 +14,6 @@ export OPTBOX_DATABASE_URL="sqlite://$dir/bench.db"
 export OPTBOX_TOKEN_KEYS="bench:$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')"
 export OPTBOX_LOG=warn
 export OPTBOX_SMTP_LISTEN=127.0.0.1:0
+# The load and the probes come from one address: the per-IP limit would measure itself.
+export OPTBOX_RECIPIENT_RATE_PER_IP=0
 BENCH_JSON="target/bench/webhooks.json" ./target/release/examples/webhook_bench ./target/release/optbox

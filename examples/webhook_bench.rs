@@ -147,11 +147,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("queued {n} events in {:.1}s", t.elapsed().as_secs_f64());
 
     // optbox, which starts delivering at once.
-    let mut child = std::process::Command::new(&bin)
-        .arg("serve")
-        .env("OPTBOX_LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(std::process::Stdio::null())
-        .spawn()?;
+    let mut child = KillOnDrop(
+        std::process::Command::new(&bin)
+            .arg("serve")
+            .env("OPTBOX_LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .spawn()?,
+    );
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
@@ -159,7 +161,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     while rx.count.load(Ordering::SeqCst) < n as u64 {
         if started.elapsed() > Duration::from_secs(300) {
-            let _ = child.kill();
+            let _ = child.0.kill();
             return Err("deliveries did not finish within 300 s".into());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -296,8 +298,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for t in load {
         let _ = t.await;
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    let _ = child.0.kill();
+    let _ = child.0.wait();
 
     let (hz50, hz99) = (pct(&mut hz, 0.5), pct(&mut hz, 0.99));
     let (i50, i99) = (pct(&mut idle, 0.5), pct(&mut idle, 0.99));
@@ -333,4 +335,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
     }
     Ok(())
+}
+
+/// The optbox child process, killed if the benchmark stops early (a failed assertion
+/// would otherwise leave it holding the port for the next run).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
