@@ -102,29 +102,17 @@ pub async fn resolve_link(
 }
 
 /// RFC 8058 one-click: the token's topic goes OPT_OUT, or without a topic UnsubscribeAll.
-/// Idempotent: a repeat changes nothing and writes no event. For a deleted contact the
-/// opt-out is kept as a tombstone. (A token whose topic was removed from the list since
-/// unsubscribes from everything: the recipient's intent is to stop mail.) The write goes
-/// through the group-commit queue; `Ok` means it is committed.
+/// Idempotent: a repeat changes nothing and writes no event (the group-commit writer reads
+/// the batch's contacts and decides). For a deleted contact the opt-out is kept as a
+/// tombstone. A topic opt-out of a contact already unsubscribed from everything is still
+/// recorded: it stands if UnsubscribeAll is undone later. (A token whose topic was removed
+/// from the list since unsubscribes from everything: the recipient's intent is to stop
+/// mail.) `Ok` means the change is committed.
 pub async fn one_click(
     queue: &super::one_click_queue::OneClickQueue,
     r: &Resolved,
     audit: &Audit,
 ) -> ServiceResult<()> {
-    // With the contact at hand (`resolve`), a repeat is answered here. The one-click POST
-    // (`resolve_link`) leaves that to the writer. A topic opt-out of a contact already
-    // unsubscribed from everything is still recorded: it stands if UnsubscribeAll is
-    // undone later.
-    if let Some(c) = &r.contact {
-        let done = match &r.topic {
-            Some(t) => c.explicit(t.name.as_str()) == Some(SubscriptionStatus::OptOut),
-            None => c.unsubscribe_all,
-        };
-        if done {
-            // Already opted out: a repeat is answered without a write.
-            return Ok(());
-        }
-    }
     let item = OptOut {
         list: r.list.clone(),
         hash: r.hash.clone(),

@@ -66,11 +66,27 @@ pub fn AdminFrame(
     }
 }
 
+/// A failed load or submission, announced to screen readers.
+pub fn error_alert(e: &ServerFnError) -> impl IntoView + use<> {
+    view! { <p class="error" role="alert">{error_text(e)}</p> }
+}
+
+/// A wide table's scroll container: reachable and named for keyboard and screen-reader
+/// users (axe requires both of a scrollable region).
+#[component]
+pub fn ScrollTable(#[prop(into)] label: String, children: Children) -> impl IntoView {
+    view! {
+        <div class="scroll" tabindex="0" role="region" aria-label=label>
+            {children()}
+        </div>
+    }
+}
+
 /// The outcome of the last submission of a form: a success message or an error.
 pub fn outcome(v: Option<Result<String, ServerFnError>>) -> impl IntoView {
     match v {
         Some(Ok(m)) => view! { <p class="ok" role="status">{m}</p> }.into_any(),
-        Some(Err(e)) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
+        Some(Err(e)) => error_alert(&e).into_any(),
         None => ().into_any(),
     }
 }

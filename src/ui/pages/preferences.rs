@@ -3,7 +3,7 @@
 
 use crate::serverfns::get_preferences::{PrefPage, get_preferences};
 use crate::serverfns::save_preferences::SavePreferences;
-use crate::ui::components::error_text;
+use crate::ui::components::{error_alert, error_text};
 use crate::ui::i18n::{Lang, text};
 use leptos::prelude::*;
 use leptos_meta::{Html, Title};
@@ -59,7 +59,7 @@ pub fn PreferencesPage() -> impl IntoView {
                         view! {
                             <Html {..} lang="en" />
                             <main class="prefs">
-                                <p class="error" role="alert">{error_text(&e)}</p>
+                                {error_alert(&e)}
                             </main>
                         }
                             .into_any()

@@ -8,7 +8,7 @@ use crate::serverfns::delete_contact::DeleteContact;
 use crate::serverfns::get_contact::{ContactDetail, get_contact};
 use crate::serverfns::get_contacts::{ContactsPage, get_contacts};
 use crate::serverfns::save_contact::SaveContact;
-use crate::ui::components::{AdminFrame, error_text, outcome, query_escape};
+use crate::ui::components::{AdminFrame, ScrollTable, error_alert, outcome, query_escape};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
@@ -52,7 +52,7 @@ pub fn ContactsPageView() -> impl IntoView {
                         Err(e) => {
                             view! {
                                 <h1>"Contacts"</h1>
-                                <p class="error" role="alert">{error_text(&e)}</p>
+                                {error_alert(&e)}
                                 <p><a href=".">"Clear the search"</a></p>
                             }
                                 .into_any()
@@ -171,7 +171,7 @@ fn ContactsBody(
             view! { <p id="no-contacts">"No contacts match."</p> }.into_any()
         } else {
             view! {
-                <div class="scroll" tabindex="0" role="region" aria-label="Contacts table">
+                <ScrollTable label="Contacts table">
                     <table id="contacts">
                         <caption>"Contacts, in the order they were added; effective status per topic"</caption>
                         <thead>
@@ -183,7 +183,7 @@ fn ContactsBody(
                         </thead>
                         <tbody>{body}</tbody>
                     </table>
-                </div>
+                </ScrollTable>
             }
                 .into_any()
         }}
@@ -219,7 +219,7 @@ pub fn ContactPage() -> impl IntoView {
                         Err(e) => {
                             view! {
                                 <h1>"Contact"</h1>
-                                <p class="error" role="alert">{error_text(&e)}</p>
+                                {error_alert(&e)}
                             }
                                 .into_any()
                         }
@@ -273,7 +273,7 @@ fn ContactBody(
         view! { <p>"No events."</p> }.into_any()
     } else {
         view! {
-            <div class="scroll" tabindex="0" role="region" aria-label="Contact history table">
+            <ScrollTable label="Contact history table">
                 <table id="history">
                     <caption>"Latest 50 events of this contact, newest first"</caption>
                     <thead>
@@ -302,7 +302,7 @@ fn ContactBody(
                             .collect_view()}
                     </tbody>
                 </table>
-            </div>
+            </ScrollTable>
         }
         .into_any()
     };

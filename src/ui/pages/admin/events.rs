@@ -2,7 +2,7 @@
 //! events, and the same selection as a CSV download.
 
 use crate::serverfns::get_events::{EventFilters, EventsPage, get_events};
-use crate::ui::components::{AdminFrame, error_text, query_escape};
+use crate::ui::components::{AdminFrame, ScrollTable, error_alert, query_escape};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
@@ -62,7 +62,7 @@ pub fn EventsPageView() -> impl IntoView {
                         Err(e) => {
                             view! {
                                 <EventFilterForm f kinds=vec![] />
-                                <p class="error" role="alert">{error_text(&e)}</p>
+                                {error_alert(&e)}
                             }
                                 .into_any()
                         }
@@ -121,7 +121,7 @@ fn EventsBody(p: EventsPage, f: EventFilters) -> impl IntoView {
         view! { <p id="no-events">"No events match."</p> }.into_any()
     } else {
         view! {
-            <div class="scroll" tabindex="0" role="region" aria-label="Events table">
+            <ScrollTable label="Events table">
                 <table id="events">
                     <caption>"Events, newest first"</caption>
                     <thead>
@@ -156,7 +156,7 @@ fn EventsBody(p: EventsPage, f: EventFilters) -> impl IntoView {
                             .collect_view()}
                     </tbody>
                 </table>
-            </div>
+            </ScrollTable>
         }
         .into_any()
     };

@@ -4,7 +4,7 @@
 //! links download the list.
 
 use crate::serverfns::get_import::{ImportView, get_import};
-use crate::ui::components::AdminFrame;
+use crate::ui::components::{AdminFrame, error_alert};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -85,7 +85,7 @@ pub fn ImportPage() -> impl IntoView {
                     match data.await {
                         Ok(Some(v)) => view! { <JobView v /> }.into_any(),
                         Ok(None) => ().into_any(),
-                        Err(e) => view! { <p class="error" role="alert">{crate::ui::components::error_text(&e)}</p> }.into_any(),
+                        Err(e) => error_alert(&e).into_any(),
                     }
                 })}
             </Suspense>

@@ -5,7 +5,7 @@ use crate::serverfns::create_api_key::CreateApiKey;
 use crate::serverfns::get_api_keys::get_api_keys;
 use crate::serverfns::new_api_key::new_api_key;
 use crate::serverfns::revoke_api_key::RevokeApiKey;
-use crate::ui::components::{AdminFrame, error_text, outcome};
+use crate::ui::components::{AdminFrame, ScrollTable, error_alert, outcome};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -25,14 +25,14 @@ pub fn ApiKeysPage() -> impl IntoView {
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
+                        Err(e) => view! { {error_alert(&e)} }.into_any(),
                         Ok(page) => {
                             let can_edit = page.can_edit;
                             let table = if page.keys.is_empty() {
                                 view! { <p id="no-keys">"No API keys yet."</p> }.into_any()
                             } else {
                                 view! {
-                                    <div class="scroll" tabindex="0" role="region" aria-label="API keys table">
+                                    <ScrollTable label="API keys table">
                                         <table id="keys">
                                             <caption>"Every API key, newest first"</caption>
                                             <thead>
@@ -82,7 +82,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                                                     .collect_view()}
                                             </tbody>
                                         </table>
-                                    </div>
+                                    </ScrollTable>
                                 }
                                     .into_any()
                             };
@@ -122,7 +122,7 @@ pub fn NewApiKeyPage() -> impl IntoView {
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
+                        Err(e) => view! { {error_alert(&e)} }.into_any(),
                         Ok(None) => {
                             view! {
                                 <p id="no-new-key">

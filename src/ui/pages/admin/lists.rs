@@ -9,7 +9,7 @@ use crate::serverfns::get_list::{ListDetail, get_list};
 use crate::serverfns::get_lists::get_lists;
 use crate::serverfns::save_list::SaveList;
 use crate::serverfns::save_topic::SaveTopic;
-use crate::ui::components::{AdminFrame, error_text, outcome};
+use crate::ui::components::{AdminFrame, ScrollTable, error_alert, outcome};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -25,13 +25,13 @@ pub fn ListsPage() -> impl IntoView {
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
+                        Err(e) => view! { {error_alert(&e)} }.into_any(),
                         Ok(page) => {
                             let table = if page.lists.is_empty() {
                                 view! { <p id="no-lists">"No contact lists yet."</p> }.into_any()
                             } else {
                                 view! {
-                                    <div class="scroll" tabindex="0" role="region" aria-label="Contact lists table">
+                                    <ScrollTable label="Contact lists table">
                                         <table id="lists">
                                             <caption>"Every contact list"</caption>
                                             <thead>
@@ -58,7 +58,7 @@ pub fn ListsPage() -> impl IntoView {
                                                     .collect_view()}
                                             </tbody>
                                         </table>
-                                    </div>
+                                    </ScrollTable>
                                 }
                                     .into_any()
                             };
@@ -120,7 +120,7 @@ pub fn ListPage() -> impl IntoView {
                         Err(e) => {
                             view! {
                                 <h1>"Contact list"</h1>
-                                <p class="error" role="alert">{error_text(&e)}</p>
+                                {error_alert(&e)}
                                 <p><a href="/admin/lists">"All lists"</a></p>
                             }
                                 .into_any()

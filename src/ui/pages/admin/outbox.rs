@@ -3,7 +3,7 @@
 
 use crate::serverfns::get_outbox::get_outbox;
 use crate::serverfns::get_outbox_message::get_outbox_message;
-use crate::ui::components::{AdminFrame, error_text};
+use crate::ui::components::{AdminFrame, ScrollTable, error_alert};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -26,14 +26,14 @@ pub fn OutboxPage() -> impl IntoView {
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
+                        Err(e) => view! { {error_alert(&e)} }.into_any(),
                         Ok(p) => {
                             let older = p.next_before.map(|b| format!("/admin/outbox?before={b}"));
                             let table = if p.rows.is_empty() {
                                 view! { <p id="no-mail">"The outbox is empty."</p> }.into_any()
                             } else {
                                 view! {
-                                    <div class="scroll" tabindex="0" role="region" aria-label="Outbox table">
+                                    <ScrollTable label="Outbox table">
                                         <table id="outbox">
                                             <caption>"Messages, newest first"</caption>
                                             <thead>
@@ -65,7 +65,7 @@ pub fn OutboxPage() -> impl IntoView {
                                                     .collect_view()}
                                             </tbody>
                                         </table>
-                                    </div>
+                                    </ScrollTable>
                                 }
                                     .into_any()
                             };
@@ -106,7 +106,7 @@ pub fn OutboxMessagePage() -> impl IntoView {
                         Err(e) => {
                             view! {
                                 <h1>"Message"</h1>
-                                <p class="error" role="alert">{error_text(&e)}</p>
+                                {error_alert(&e)}
                             }
                                 .into_any()
                         }

@@ -4,7 +4,7 @@
 
 use crate::serverfns::get_overview::{Overview, SeriesRow, get_overview};
 use crate::serverfns::logout::Logout;
-use crate::ui::components::{AdminFrame, error_text};
+use crate::ui::components::{AdminFrame, ScrollTable, error_alert};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -163,7 +163,7 @@ fn Chart(
         </figure>
         <details>
             <summary>"Show the figures as a table"</summary>
-            <div class="scroll" tabindex="0" role="region" aria-label=region>
+            <ScrollTable label=region>
                 <table id=table_id>
                     <caption>{caption}</caption>
                     <thead>
@@ -174,7 +174,7 @@ fn Chart(
                     </thead>
                     <tbody>{body}</tbody>
                 </table>
-            </div>
+            </ScrollTable>
         </details>
     }
 }
@@ -193,7 +193,7 @@ pub fn OverviewPage() -> impl IntoView {
                         Err(e) => {
                             view! {
                                 <h1>"Overview"</h1>
-                                <p class="error" role="alert">{error_text(&e)}</p>
+                                {error_alert(&e)}
                                 <p><a href="/admin/login">"Sign in"</a></p>
                             }
                                 .into_any()

@@ -5,7 +5,7 @@
 use crate::serverfns::generate_dkim::GenerateDkim;
 use crate::serverfns::get_settings::{SettingsPage as SettingsData, get_settings};
 use crate::serverfns::self_check::self_check;
-use crate::ui::components::{AdminFrame, error_text, outcome};
+use crate::ui::components::{AdminFrame, error_alert, outcome};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
@@ -22,7 +22,7 @@ pub fn SettingsPage() -> impl IntoView {
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
+                        Err(e) => view! { {error_alert(&e)} }.into_any(),
                         Ok(s) => view! { <SettingsBody s generate /> }.into_any(),
                     }
                 })}
@@ -150,7 +150,7 @@ pub fn SelfCheckPage() -> impl IntoView {
             <Suspense fallback=|| view! { <p>"Checking…"</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
+                        Err(e) => view! { {error_alert(&e)} }.into_any(),
                         Ok(checks) => {
                             let all = checks.iter().all(|c| c.pass);
                             view! {

@@ -5,7 +5,7 @@ use crate::serverfns::add_user::AddUser;
 use crate::serverfns::delete_user::DeleteUser;
 use crate::serverfns::get_users::get_users;
 use crate::serverfns::set_user_role::SetUserRole;
-use crate::ui::components::{AdminFrame, error_text, outcome};
+use crate::ui::components::{AdminFrame, ScrollTable, error_alert, outcome};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -38,7 +38,7 @@ pub fn UsersPage() -> impl IntoView {
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
+                        Err(e) => view! { {error_alert(&e)} }.into_any(),
                         Ok(page) => {
                             let can_edit = page.can_edit;
                             let me = page.me;
@@ -117,7 +117,7 @@ pub fn UsersPage() -> impl IntoView {
                                     }
                                 });
                             view! {
-                                <div class="scroll" tabindex="0" role="region" aria-label="Users table">
+                                <ScrollTable label="Users table">
                                     <table id="users">
                                         <caption>"Dashboard users"</caption>
                                         <thead>
@@ -130,7 +130,7 @@ pub fn UsersPage() -> impl IntoView {
                                         </thead>
                                         <tbody>{rows}</tbody>
                                     </table>
-                                </div>
+                                </ScrollTable>
                                 {(!can_edit).then(|| view! { <p class="hint">"Only owners manage users."</p> })}
                                 {form}
                             }

@@ -8,7 +8,7 @@ use crate::serverfns::get_webhooks::{WebhookRow, get_webhooks};
 use crate::serverfns::replay_delivery::ReplayDelivery;
 use crate::serverfns::save_webhook::SaveWebhook;
 use crate::serverfns::test_webhook::TestWebhook;
-use crate::ui::components::{AdminFrame, error_text, outcome};
+use crate::ui::components::{AdminFrame, ScrollTable, error_alert, outcome};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -74,13 +74,13 @@ pub fn WebhooksPage() -> impl IntoView {
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Err(e) => view! { <p class="error" role="alert">{error_text(&e)}</p> }.into_any(),
+                        Err(e) => view! { {error_alert(&e)} }.into_any(),
                         Ok(page) => {
                             let table = if page.hooks.is_empty() {
                                 view! { <p id="no-webhooks">"No webhooks yet."</p> }.into_any()
                             } else {
                                 view! {
-                                    <div class="scroll" tabindex="0" role="region" aria-label="Webhooks table">
+                                    <ScrollTable label="Webhooks table">
                                         <table id="webhooks">
                                             <caption>"Every webhook destination"</caption>
                                             <thead>
@@ -111,7 +111,7 @@ pub fn WebhooksPage() -> impl IntoView {
                                                     .collect_view()}
                                             </tbody>
                                         </table>
-                                    </div>
+                                    </ScrollTable>
                                 }
                                     .into_any()
                             };
@@ -181,7 +181,7 @@ pub fn WebhookPage() -> impl IntoView {
                         Err(e) => {
                             view! {
                                 <h1>"Webhook"</h1>
-                                <p class="error" role="alert">{error_text(&e)}</p>
+                                {error_alert(&e)}
                             }
                                 .into_any()
                         }
@@ -229,7 +229,7 @@ fn WebhookBody(
         view! { <p id="no-deliveries">"No deliveries yet."</p> }.into_any()
     } else {
         view! {
-            <div class="scroll" tabindex="0" role="region" aria-label="Delivery log">
+            <ScrollTable label="Delivery log">
                 <table id="deliveries">
                     <caption>"Deliveries, newest first"</caption>
                     <thead>
@@ -286,7 +286,7 @@ fn WebhookBody(
                             .collect_view()}
                     </tbody>
                 </table>
-            </div>
+            </ScrollTable>
         }
         .into_any()
     };
