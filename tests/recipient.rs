@@ -823,3 +823,57 @@ async fn the_list_cache_sees_its_own_store_changes_at_once() {
         Err(StoreError::NotFound)
     ));
 }
+
+/// Regression: building a server renders the app once to list its routes, and leptos
+/// does that with a process-wide "suppress resource loads" flag set. A page rendered in
+/// that window, by any server of the process, never resolved and hung until the request
+/// timeout (408): it broke one full test run in two. optbox now lists the routes once per
+/// process, so building more servers while pages render must not hang any of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_render_while_other_servers_start_in_the_same_process() {
+    let app = spawn_app().await;
+    let list = seed(&app).await;
+    let url = link(&app, &list, None);
+    let store = app.store.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let building = stop.clone();
+    let builder = tokio::spawn(async move {
+        let mut built = 0;
+        while !building.load(std::sync::atomic::Ordering::Relaxed) {
+            let settings = optbox::server::config::Settings {
+                smtp_listen: "127.0.0.1:0".parse().unwrap(),
+                ..Default::default()
+            };
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            optbox::server::startup::Application::build_with_store(
+                settings,
+                store.clone(),
+                Some(listener),
+            )
+            .await
+            .expect("build a second server");
+            built += 1;
+        }
+        built
+    });
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .unwrap();
+    for _ in 0..300 {
+        let r = client
+            .get(&url)
+            .send()
+            .await
+            .expect("the page answers within 5 s");
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.text().await.unwrap().contains("The news"));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let built = builder.await.unwrap();
+    assert!(
+        built > 10,
+        "only {built} servers were built while the pages rendered"
+    );
+    app.stop().await;
+}

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::middleware;
 use axum::routing::{any, get, post};
 use leptos::config::LeptosOptions;
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -232,7 +232,7 @@ impl Application {
                 crate::server::service::auth::IDLE_TIMEOUT_SECS,
             )))
             .with_signed(key);
-        let routes = generate_route_list(App);
+        let routes = route_list();
         let opts = state.leptos_options.clone();
         let router = Router::new()
             .route("/healthz", get(health::healthz))
@@ -361,4 +361,20 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
         }
         tracing::info!("shutting down: finishing in-flight requests");
     }
+}
+
+/// The Leptos route list, generated once per process.
+///
+/// `generate_route_list` renders the app with a process-wide flag set
+/// (`leptos_server`'s `IS_SUPPRESSING_RESOURCE_LOAD`, a static) that turns
+/// every resource created meanwhile, in any app instance of the process, into
+/// a future that never completes. One server per process never notices: it
+/// builds its router before it serves. But where several servers share a
+/// process (the integration tests start one per test, concurrently), a page
+/// rendered while another server generated its routes hung until the request
+/// timeout (408). Generating the list once, behind a `OnceLock`, means no
+/// server of the process can serve before the flag is cleared for good.
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
