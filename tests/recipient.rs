@@ -857,15 +857,12 @@ async fn pages_render_while_other_servers_start_in_the_same_process() {
         built
     });
     let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(5))
+        .timeout(std::time::Duration::from_secs(45))
         .build()
         .unwrap();
     for _ in 0..300 {
-        let r = client
-            .get(&url)
-            .send()
-            .await
-            .expect("the page answers within 5 s");
+        // A hung page ends in the server's 408 after its 30 s request timeout.
+        let r = client.get(&url).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         assert!(r.text().await.unwrap().contains("The news"));
     }
