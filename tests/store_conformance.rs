@@ -671,3 +671,48 @@ async fn a_batch_of_opt_outs_commits_together_and_each_item_once(s: DynStore) {
             .all(|e| e.source.as_deref() == Some("UnsubscribeHeader"))
     );
 }
+
+/// SQLite only: WAL checkpoints run on a connection of their own, not on the writer at
+/// each commit. The writer's own threshold is 16,384 pages (64 MiB), so the few hundred
+/// commits here would leave every page in the WAL and the database file as the migrations
+/// left it; the background checkpointer copies them in within a fraction of a second.
+#[tokio::test]
+async fn sqlite_checkpoints_the_wal_in_the_background() {
+    let db = TestDb::new("sqlite").await;
+    let s = db.store().await;
+    let path = db.url.strip_prefix("sqlite://").unwrap().to_owned();
+    let size = || std::fs::metadata(&path).unwrap().len();
+    let list = s
+        .create_list("shop", &def(vec![topic("news", OptIn)]), None)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let before = size();
+    for i in 0..300 {
+        s.create_contact(
+            &list,
+            &new_contact(&format!("user{i}@example.com"), &[("news", OptOut)]),
+            &api(),
+        )
+        .await
+        .unwrap();
+    }
+    let wal = std::fs::metadata(format!("{path}-wal")).unwrap().len();
+    assert!(
+        wal > 256 * 1024,
+        "the commits went to the WAL ({wal} bytes)"
+    );
+    let mut grew = 0;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        grew = size().saturating_sub(before);
+        if grew >= 100 * 1024 {
+            break;
+        }
+    }
+    assert!(
+        grew >= 100 * 1024,
+        "the database file grew by {grew} bytes: the WAL was not checkpointed"
+    );
+    db.cleanup().await;
+}

@@ -22,7 +22,29 @@ pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
     lists: shared::ListCache,
+    _checkpointer: Checkpointer,
 }
+
+/// WAL checkpoints off the writer's thread. By default the connection that commits
+/// copies the WAL back into the database whenever the WAL passes 1,000 pages, so under a
+/// stream of opt-outs the single writer spent a large share of its time checkpointing.
+/// Here a connection of its own runs a PASSIVE checkpoint (it never blocks the writer or
+/// the readers) every `CHECKPOINT_EVERY`, on the other core; a page changed by many
+/// commits in between is copied once. The writer still checkpoints by itself if the WAL
+/// ever passes `WRITER_CHECKPOINT_PAGES` (64 MiB), so the WAL stays bounded even if this
+/// task falls behind. The task ends with the store. Measured with 1M contacts (README
+/// "Performance"): one-click POSTs 5,200–5,500 → 7,700–8,100 req/s; import of 1M rows
+/// 17.2–18.3 → 15.1–16.7 s.
+struct Checkpointer(tokio::task::AbortHandle);
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+const WRITER_CHECKPOINT_PAGES: &str = "16384";
 
 impl SqliteStore {
     pub async fn open(url: &str, migrate: bool) -> Result<Self, OpenError> {
@@ -46,7 +68,13 @@ impl SqliteStore {
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts.clone().pragma("cache_size", "-32768"))
+            .connect_with(
+                opts.clone()
+                    .pragma("cache_size", "-32768")
+                    // Statement journals of multi-row upserts in memory, not temp files.
+                    .pragma("temp_store", "memory")
+                    .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES),
+            )
             .await
             .map_err(|e| fail(&e))?;
         if migrate {
@@ -58,6 +86,25 @@ impl SqliteStore {
                     cause: e.to_string(),
                 })?;
         }
+        let checkpoints = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts.clone())
+            .await
+            .map_err(|e| fail(&e))?;
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&checkpoints)
+                    .await
+                {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+            }
+        });
         let read = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
@@ -68,6 +115,7 @@ impl SqliteStore {
             read,
             write,
             lists: Default::default(),
+            _checkpointer: Checkpointer(task.abort_handle()),
         })
     }
 
