@@ -32,9 +32,8 @@ pub struct SqliteStore {
 /// the readers) every `CHECKPOINT_EVERY`, on the other core; a page changed by many
 /// commits in between is copied once. The writer still checkpoints by itself if the WAL
 /// ever passes `WRITER_CHECKPOINT_PAGES` (64 MiB), so the WAL stays bounded even if this
-/// task falls behind. The task ends with the store. Measured with 1M contacts (README
-/// "Performance"): one-click POSTs 5,200–5,500 → 7,700–8,100 req/s; import of 1M rows
-/// 17.2–18.3 → 15.1–16.7 s.
+/// task falls behind. The task ends with the store. On an idle server each tick only
+/// reads the WAL index. Figures: README "Performance", session 8.
 struct Checkpointer(tokio::task::AbortHandle);
 
 impl Drop for Checkpointer {
