@@ -148,6 +148,15 @@ pub struct BatchProgress<'a> {
     pub failed: u64,
 }
 
+/// An existing contact found by the look-up of an import batch.
+pub(super) struct ExistingContact {
+    pub id: i64,
+    pub email: String,
+    pub key: String,
+    pub unsubscribe_all: bool,
+    pub attributes: String,
+}
+
 /// A contact row for the bulk insert of an import batch.
 pub(super) struct NewContactRow<'a> {
     pub email: &'a str,
@@ -318,42 +327,15 @@ macro_rules! impl_import {
                 struct Old { id: i64, email: String, unsub: bool, attrs: String, prefs: Vec<(i64, bool)> }
                 let mut existing: HashMap<String, Old> = HashMap::new();
                 let keys: Vec<String> = rows.iter().map(|r| r.email.key()).collect();
-                for chunk in keys.chunks(CHUNK) {
-                    let sql = fast(format!(
-                        "SELECT id, email, email_key, unsubscribe_all, attributes FROM contacts WHERE list_id = $1 AND email_key IN ({})",
-                        shared::placeholders(2, chunk.len())
-                    ));
-                    let mut q = sqlx::query(&sql).bind(list.id);
-                    for k in chunk {
-                        q = q.bind(k);
-                    }
-                    for r in q.fetch_all(&mut *tx).await? {
-                        existing.insert(r.try_get("email_key")?, Old {
-                            id: r.try_get("id")?,
-                            email: r.try_get("email")?,
-                            unsub: r.try_get("unsubscribe_all")?,
-                            attrs: r.try_get("attributes")?,
-                            prefs: Vec::new(),
-                        });
-                    }
+                for c in Self::bulk_contacts_by_key(&mut tx, list.id, &keys).await? {
+                    existing.insert(c.key, Old { id: c.id, email: c.email, unsub: c.unsubscribe_all, attrs: c.attributes, prefs: Vec::new() });
                 }
                 if !existing.is_empty() {
                     let by_id: HashMap<i64, String> = existing.iter().map(|(k, o)| (o.id, k.clone())).collect();
                     let ids: Vec<i64> = by_id.keys().copied().collect();
-                    for chunk in ids.chunks(CHUNK) {
-                        let sql = fast(format!(
-                            "SELECT contact_id, topic_id, opt_in FROM contact_topic_prefs WHERE contact_id IN ({})",
-                            shared::placeholders(1, chunk.len())
-                        ));
-                        let mut q = sqlx::query(&sql);
-                        for id in chunk {
-                            q = q.bind(*id);
-                        }
-                        for r in q.fetch_all(&mut *tx).await? {
-                            let cid: i64 = r.try_get("contact_id")?;
-                            if let Some(o) = by_id.get(&cid).and_then(|k| existing.get_mut(k)) {
-                                o.prefs.push((r.try_get("topic_id")?, r.try_get("opt_in")?));
-                            }
+                    for (cid, topic_id, opt_in) in Self::bulk_prefs_of(&mut tx, &ids).await? {
+                        if let Some(o) = by_id.get(&cid).and_then(|k| existing.get_mut(k)) {
+                            o.prefs.push((topic_id, opt_in));
                         }
                     }
                 }
@@ -396,12 +378,14 @@ macro_rules! impl_import {
                         counts.deleted += 1;
                     }
                     for chunk in doomed.chunks(CHUNK) {
-                        let sql = fast(format!("DELETE FROM contacts WHERE id IN ({})", shared::placeholders(1, chunk.len())));
-                        let mut q = sqlx::query(&sql);
-                        for id in chunk {
-                            q = q.bind(*id);
+                        for table in ["contact_topic_prefs WHERE contact_id", "contacts WHERE id"] {
+                            let sql = fast(format!("DELETE FROM {table} IN ({})", shared::placeholders(1, chunk.len())));
+                            let mut q = sqlx::query(&sql);
+                            for id in chunk {
+                                q = q.bind(*id);
+                            }
+                            q.execute(&mut *tx).await?;
                         }
-                        q.execute(&mut *tx).await?;
                     }
                 } else {
                     // Tombstones of the addresses that are not contacts yet.
@@ -411,22 +395,12 @@ macro_rules! impl_import {
                         .map(|r| (r, email_hash(&r.email)))
                         .collect();
                     let mut tombs: HashMap<Vec<u8>, Tombstone> = HashMap::new();
-                    for chunk in fresh.chunks(CHUNK) {
-                        let sql = fast(format!(
-                            "SELECT email_hash, unsubscribe_all, topics FROM tombstones WHERE list_id = $1 AND email_hash IN ({})",
-                            shared::placeholders(2, chunk.len())
-                        ));
-                        let mut q = sqlx::query(&sql).bind(list.id);
-                        for (_, h) in chunk {
-                            q = q.bind(h.clone());
-                        }
-                        for r in q.fetch_all(&mut *tx).await? {
-                            tombs.insert(r.try_get("email_hash")?, Tombstone {
-                                unsubscribe_all: r.try_get("unsubscribe_all")?,
-                                opted_out_topics: serde_json::from_str(&r.try_get::<String, _>("topics")?)
-                                    .map_err(|_| shared::corrupt("tombstone"))?,
-                            });
-                        }
+                    let hashes: Vec<&[u8]> = fresh.iter().map(|(_, h)| h.as_slice()).collect();
+                    for (hash, unsubscribe_all, topics) in Self::bulk_tombstones(&mut tx, list.id, &hashes).await? {
+                        tombs.insert(hash, Tombstone {
+                            unsubscribe_all,
+                            opted_out_topics: serde_json::from_str(&topics).map_err(|_| shared::corrupt("tombstone"))?,
+                        });
                     }
                     let tid = |t: &TopicName| topic_ids.get(t.as_str()).copied().ok_or(StoreError::NotFound);
                     let now = now_ms();

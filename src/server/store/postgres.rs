@@ -61,6 +61,77 @@ impl_webhooks!(PgStore, sqlx::PgConnection, " FOR UPDATE SKIP LOCKED");
 /// Bulk writes of an import batch: one statement per batch over arrays (`UNNEST`), so
 /// PostgreSQL parses and plans one small statement instead of thousands of parameters.
 impl PgStore {
+    async fn bulk_contacts_by_key(
+        conn: &mut sqlx::PgConnection,
+        list_id: i64,
+        keys: &[String],
+    ) -> StoreResult<Vec<super::import::ExistingContact>> {
+        let rows = sqlx::query(
+            "SELECT id, email, email_key, unsubscribe_all, attributes FROM contacts \
+             WHERE list_id = $1 AND email_key = ANY($2::text[])",
+        )
+        .bind(list_id)
+        .bind(keys)
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(super::import::ExistingContact {
+                    id: r.try_get("id")?,
+                    email: r.try_get("email")?,
+                    key: r.try_get("email_key")?,
+                    unsubscribe_all: r.try_get("unsubscribe_all")?,
+                    attributes: r.try_get("attributes")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn bulk_prefs_of(
+        conn: &mut sqlx::PgConnection,
+        ids: &[i64],
+    ) -> StoreResult<Vec<(i64, i64, bool)>> {
+        let rows = sqlx::query(
+            "SELECT contact_id, topic_id, opt_in FROM contact_topic_prefs WHERE contact_id = ANY($1::bigint[])",
+        )
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("contact_id")?,
+                    r.try_get("topic_id")?,
+                    r.try_get("opt_in")?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn bulk_tombstones(
+        conn: &mut sqlx::PgConnection,
+        list_id: i64,
+        hashes: &[&[u8]],
+    ) -> StoreResult<Vec<(Vec<u8>, bool, String)>> {
+        let rows = sqlx::query(
+            "SELECT email_hash, unsubscribe_all, topics FROM tombstones \
+             WHERE list_id = $1 AND email_hash = ANY($2::bytea[])",
+        )
+        .bind(list_id)
+        .bind(hashes)
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("email_hash")?,
+                    r.try_get("unsubscribe_all")?,
+                    r.try_get("topics")?,
+                ))
+            })
+            .collect()
+    }
+
     async fn bulk_insert_contacts(
         conn: &mut sqlx::PgConnection,
         list_id: i64,

@@ -480,6 +480,9 @@ macro_rules! impl_store {
                 }
                 for (name, id) in existing {
                     if !topics.iter().any(|t| t.name.as_str() == name) {
+                        // Preferences carry no foreign keys on PostgreSQL (see the
+                        // migration `prefs_without_foreign_keys`): the store removes them.
+                        sqlx::query("DELETE FROM contact_topic_prefs WHERE topic_id = $1").bind(id).execute(&mut *conn).await?;
                         sqlx::query("DELETE FROM topics WHERE id = $1").bind(id).execute(&mut *conn).await?;
                     }
                 }
@@ -954,11 +957,21 @@ macro_rules! impl_store {
             }
 
             async fn delete_list(&self, name: &str) -> StoreResult<()> {
+                let mut tx = self.write.begin().await?;
+                // Every preference of a list's contacts names one of the list's topics.
+                sqlx::query(
+                    "DELETE FROM contact_topic_prefs WHERE topic_id IN \
+                     (SELECT t.id FROM topics t JOIN contact_lists l ON l.id = t.list_id WHERE l.name = $1)",
+                )
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
                 let n = sqlx::query("DELETE FROM contact_lists WHERE name = $1")
                     .bind(name)
-                    .execute(&self.write)
+                    .execute(&mut *tx)
                     .await?
                     .rows_affected();
+                tx.commit().await?;
                 self.lists.invalidate();
                 if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
             }
@@ -1073,6 +1086,7 @@ macro_rules! impl_store {
                 if !tomb.is_empty() {
                     Self::q_put_tombstone(&mut tx, list.id, &email_hash(&old.email), &tomb).await?;
                 }
+                sqlx::query("DELETE FROM contact_topic_prefs WHERE contact_id = $1").bind(old.id).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM contacts WHERE id = $1").bind(old.id).execute(&mut *tx).await?;
                 Self::q_event(&mut tx, shared::NewEvent {
                     kind: "contact.deleted",
@@ -1229,8 +1243,9 @@ macro_rules! impl_store {
                     out.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
                 for r in prefs {
                     let cid: i64 = r.try_get("contact_id")?;
-                    if let Some(&i) = index.get(&cid) {
-                        let name: String = r.try_get("name")?;
+                    // A preference whose topic is gone (left by a race with a topic's
+                    // delete on PostgreSQL, which has no foreign keys here) is no one's.
+                    if let (Some(&i), Some(name)) = (index.get(&cid), r.try_get::<Option<String>, _>("name")?) {
                         out[i].preferences.push(TopicPreference {
                             topic: TopicName::parse(&name).map_err(|_| shared::corrupt("topic name"))?,
                             status: shared::status(r.try_get("opt_in")?),
