@@ -412,7 +412,11 @@ macro_rules! impl_import {
                         let mut unsub = row.unsubscribe_all.unwrap_or(false);
                         let mut prefs: Vec<(i64, bool)> = Vec::with_capacity(row.preferences.len());
                         for (t, s) in &row.preferences {
-                            prefs.push((tid(t)?, *s == SubscriptionStatus::OptIn));
+                            // One row per topic (the last one wins), so the plain insert
+                            // below never meets itself.
+                            let id = tid(t)?;
+                            prefs.retain(|(p, _)| *p != id);
+                            prefs.push((id, *s == SubscriptionStatus::OptIn));
                         }
                         if let Some(tomb) = tombs.get(&hash) {
                             // The tombstone's opt-outs stand wherever the row is silent;
@@ -454,6 +458,9 @@ macro_rules! impl_import {
                         }
                         inserts.push(Fresh { row, hash, unsub, prefs });
                     }
+                    // New contacts' preferences cannot conflict: a plain insert, without
+                    // the upsert's extra index probe per row.
+                    let mut new_prefs: Vec<(i64, i64, bool)> = Vec::new();
                     let mut pref_rows: Vec<(i64, i64, bool)> = Vec::new();
                     let new_rows: Vec<super::import::NewContactRow<'_>> = inserts
                         .iter()
@@ -468,7 +475,7 @@ macro_rules! impl_import {
                     let ids = Self::bulk_insert_contacts(&mut tx, list.id, &new_rows, now).await?;
                     for (f, n) in inserts.iter().zip(&new_rows) {
                         let id = *ids.get(&n.key).ok_or_else(|| shared::corrupt("insert"))?;
-                        pref_rows.extend(f.prefs.iter().map(|(t, o)| (id, *t, *o)));
+                        new_prefs.extend(f.prefs.iter().map(|(t, o)| (id, *t, *o)));
                     }
                     counts.created += inserts.len() as u64;
                     let tomb_hashes: Vec<&Vec<u8>> = inserts.iter().filter(|f| tombs.contains_key(&f.hash)).map(|f| &f.hash).collect();
@@ -553,7 +560,8 @@ macro_rules! impl_import {
                             .await?;
                         }
                     }
-                    Self::bulk_upsert_prefs(&mut tx, &pref_rows).await?;
+                    Self::bulk_upsert_prefs(&mut tx, &new_prefs, false).await?;
+                    Self::bulk_upsert_prefs(&mut tx, &pref_rows, true).await?;
                 }
 
                 if let Some(p) = progress {

@@ -168,6 +168,7 @@ impl PgStore {
     async fn bulk_upsert_prefs(
         conn: &mut sqlx::PgConnection,
         rows: &[(i64, i64, bool)],
+        upsert: bool,
     ) -> StoreResult<()> {
         if rows.is_empty() {
             return Ok(());
@@ -175,16 +176,17 @@ impl PgStore {
         let contacts: Vec<i64> = rows.iter().map(|r| r.0).collect();
         let topics: Vec<i64> = rows.iter().map(|r| r.1).collect();
         let opt_in: Vec<bool> = rows.iter().map(|r| r.2).collect();
-        sqlx::query(
-            "INSERT INTO contact_topic_prefs (contact_id, topic_id, opt_in) \
-             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bool[]) \
-             ON CONFLICT (contact_id, topic_id) DO UPDATE SET opt_in = excluded.opt_in",
-        )
-        .bind(&contacts)
-        .bind(&topics)
-        .bind(&opt_in)
-        .execute(&mut *conn)
-        .await?;
+        let insert = "INSERT INTO contact_topic_prefs (contact_id, topic_id, opt_in) \
+                      SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bool[])";
+        let upserting = format!(
+            "{insert} ON CONFLICT (contact_id, topic_id) DO UPDATE SET opt_in = excluded.opt_in"
+        );
+        sqlx::query(if upsert { &upserting } else { insert })
+            .bind(&contacts)
+            .bind(&topics)
+            .bind(&opt_in)
+            .execute(&mut *conn)
+            .await?;
         Ok(())
     }
 }

@@ -481,7 +481,7 @@ macro_rules! impl_store {
                 for (name, id) in existing {
                     if !topics.iter().any(|t| t.name.as_str() == name) {
                         // Preferences carry no foreign keys on PostgreSQL (see the
-                        // migration `prefs_without_foreign_keys`): the store removes them.
+                        // migration `contacts_without_foreign_keys`): the store removes them.
                         sqlx::query("DELETE FROM contact_topic_prefs WHERE topic_id = $1").bind(id).execute(&mut *conn).await?;
                         sqlx::query("DELETE FROM topics WHERE id = $1").bind(id).execute(&mut *conn).await?;
                     }
@@ -958,7 +958,9 @@ macro_rules! impl_store {
 
             async fn delete_list(&self, name: &str) -> StoreResult<()> {
                 let mut tx = self.write.begin().await?;
-                // Every preference of a list's contacts names one of the list's topics.
+                // Contacts and preferences carry no foreign keys on PostgreSQL (see the
+                // migration `contacts_without_foreign_keys`). Every preference of a
+                // list's contacts names one of the list's topics.
                 sqlx::query(
                     "DELETE FROM contact_topic_prefs WHERE topic_id IN \
                      (SELECT t.id FROM topics t JOIN contact_lists l ON l.id = t.list_id WHERE l.name = $1)",
@@ -966,6 +968,10 @@ macro_rules! impl_store {
                 .bind(name)
                 .execute(&mut *tx)
                 .await?;
+                sqlx::query("DELETE FROM contacts WHERE list_id IN (SELECT id FROM contact_lists WHERE name = $1)")
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
                 let n = sqlx::query("DELETE FROM contact_lists WHERE name = $1")
                     .bind(name)
                     .execute(&mut *tx)

@@ -261,6 +261,7 @@ impl SqliteStore {
     async fn bulk_upsert_prefs(
         conn: &mut sqlx::SqliteConnection,
         rows: &[(i64, i64, bool)],
+        upsert: bool,
     ) -> StoreResult<()> {
         for chunk in rows.chunks(Self::BULK_ROWS * 2) {
             let mut sql = String::from(
@@ -269,9 +270,11 @@ impl SqliteStore {
             for i in 0..chunk.len() {
                 sql.push_str(if i > 0 { ",(?,?,?)" } else { "(?,?,?)" });
             }
-            sql.push_str(
-                " ON CONFLICT (contact_id, topic_id) DO UPDATE SET opt_in = excluded.opt_in",
-            );
+            if upsert {
+                sql.push_str(
+                    " ON CONFLICT (contact_id, topic_id) DO UPDATE SET opt_in = excluded.opt_in",
+                );
+            }
             let mut q = sqlx::query(&sql);
             for (c, t, o) in chunk {
                 q = q.bind(*c).bind(*t).bind(*o);
