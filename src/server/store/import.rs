@@ -395,7 +395,14 @@ macro_rules! impl_import {
                         .map(|r| (r, email_hash(&r.email)))
                         .collect();
                     let mut tombs: HashMap<Vec<u8>, Tombstone> = HashMap::new();
-                    let hashes: Vec<&[u8]> = fresh.iter().map(|(_, h)| h.as_slice()).collect();
+                    // Most lists have no tombstones at all: one probe then saves one
+                    // index look-up per new address.
+                    let any_tomb = sqlx::query("SELECT 1 FROM tombstones WHERE list_id = $1 LIMIT 1")
+                        .bind(list.id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .is_some();
+                    let hashes: Vec<&[u8]> = if any_tomb { fresh.iter().map(|(_, h)| h.as_slice()).collect() } else { Vec::new() };
                     for (hash, unsubscribe_all, topics) in Self::bulk_tombstones(&mut tx, list.id, &hashes).await? {
                         tombs.insert(hash, Tombstone {
                             unsubscribe_all,

@@ -66,6 +66,9 @@ impl PgStore {
         list_id: i64,
         keys: &[String],
     ) -> StoreResult<Vec<super::import::ExistingContact>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query(
             "SELECT id, email, email_key, unsubscribe_all, attributes FROM contacts \
              WHERE list_id = $1 AND email_key = ANY($2::text[])",
@@ -91,6 +94,9 @@ impl PgStore {
         conn: &mut sqlx::PgConnection,
         ids: &[i64],
     ) -> StoreResult<Vec<(i64, i64, bool)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query(
             "SELECT contact_id, topic_id, opt_in FROM contact_topic_prefs WHERE contact_id = ANY($1::bigint[])",
         )
@@ -113,6 +119,9 @@ impl PgStore {
         list_id: i64,
         hashes: &[&[u8]],
     ) -> StoreResult<Vec<(Vec<u8>, bool, String)>> {
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query(
             "SELECT email_hash, unsubscribe_all, topics FROM tombstones \
              WHERE list_id = $1 AND email_hash = ANY($2::bytea[])",
