@@ -148,15 +148,6 @@ pub struct BatchProgress<'a> {
     pub failed: u64,
 }
 
-/// An existing contact found by the look-up of an import batch.
-pub(super) struct ExistingContact {
-    pub id: i64,
-    pub email: String,
-    pub key: String,
-    pub unsubscribe_all: bool,
-    pub attributes: String,
-}
-
 /// A contact row for the bulk insert of an import batch.
 pub(super) struct NewContactRow<'a> {
     pub email: &'a str,
@@ -327,15 +318,22 @@ macro_rules! impl_import {
                 struct Old { id: i64, email: String, unsub: bool, attrs: String, prefs: Vec<(i64, bool)> }
                 let mut existing: HashMap<String, Old> = HashMap::new();
                 let keys: Vec<String> = rows.iter().map(|r| r.email.key()).collect();
-                for c in Self::bulk_contacts_by_key(&mut tx, list.id, &keys).await? {
-                    existing.insert(c.key, Old { id: c.id, email: c.email, unsub: c.unsubscribe_all, attrs: c.attributes, prefs: Vec::new() });
+                for r in Self::bulk_contacts_by_key(&mut tx, list.id, &keys).await? {
+                    existing.insert(r.try_get("email_key")?, Old {
+                        id: r.try_get("id")?,
+                        email: r.try_get("email")?,
+                        unsub: r.try_get("unsubscribe_all")?,
+                        attrs: r.try_get("attributes")?,
+                        prefs: Vec::new(),
+                    });
                 }
                 if !existing.is_empty() {
                     let by_id: HashMap<i64, String> = existing.iter().map(|(k, o)| (o.id, k.clone())).collect();
                     let ids: Vec<i64> = by_id.keys().copied().collect();
-                    for (cid, topic_id, opt_in) in Self::bulk_prefs_of(&mut tx, &ids).await? {
+                    for r in Self::bulk_prefs_of(&mut tx, &ids).await? {
+                        let cid: i64 = r.try_get("contact_id")?;
                         if let Some(o) = by_id.get(&cid).and_then(|k| existing.get_mut(k)) {
-                            o.prefs.push((topic_id, opt_in));
+                            o.prefs.push((r.try_get("topic_id")?, r.try_get("opt_in")?));
                         }
                     }
                 }
@@ -403,10 +401,11 @@ macro_rules! impl_import {
                         .await?
                         .is_some();
                     let hashes: Vec<&[u8]> = if any_tomb { fresh.iter().map(|(_, h)| h.as_slice()).collect() } else { Vec::new() };
-                    for (hash, unsubscribe_all, topics) in Self::bulk_tombstones(&mut tx, list.id, &hashes).await? {
-                        tombs.insert(hash, Tombstone {
-                            unsubscribe_all,
-                            opted_out_topics: serde_json::from_str(&topics).map_err(|_| shared::corrupt("tombstone"))?,
+                    for r in Self::bulk_tombstones(&mut tx, list.id, &hashes).await? {
+                        tombs.insert(r.try_get("email_hash")?, Tombstone {
+                            unsubscribe_all: r.try_get("unsubscribe_all")?,
+                            opted_out_topics: serde_json::from_str(&r.try_get::<String, _>("topics")?)
+                                .map_err(|_| shared::corrupt("tombstone"))?,
                         });
                     }
                     let tid = |t: &TopicName| topic_ids.get(t.as_str()).copied().ok_or(StoreError::NotFound);

@@ -10,7 +10,7 @@ use super::webhooks::{self, impl_webhooks};
 use super::*;
 use crate::domain::{Topic, TopicPreference};
 use sqlx::Row;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 use std::time::Duration;
 
 /// The PostgreSQL store. Reads and writes share one pool.
@@ -61,84 +61,48 @@ impl_webhooks!(PgStore, sqlx::PgConnection, " FOR UPDATE SKIP LOCKED");
 /// Bulk writes of an import batch: one statement per batch over arrays (`UNNEST`), so
 /// PostgreSQL parses and plans one small statement instead of thousands of parameters.
 impl PgStore {
+    // The look-ups of an import batch, one statement each over an array; the rows are
+    // read by `impl_import!`.
     async fn bulk_contacts_by_key(
         conn: &mut sqlx::PgConnection,
         list_id: i64,
         keys: &[String],
-    ) -> StoreResult<Vec<super::import::ExistingContact>> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows = sqlx::query(
+    ) -> StoreResult<Vec<PgRow>> {
+        Ok(sqlx::query(
             "SELECT id, email, email_key, unsubscribe_all, attributes FROM contacts \
-             WHERE list_id = $1 AND email_key = ANY($2::text[])",
+             WHERE list_id = $1 AND email_key = ANY($2)",
         )
         .bind(list_id)
         .bind(keys)
         .fetch_all(&mut *conn)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(super::import::ExistingContact {
-                    id: r.try_get("id")?,
-                    email: r.try_get("email")?,
-                    key: r.try_get("email_key")?,
-                    unsubscribe_all: r.try_get("unsubscribe_all")?,
-                    attributes: r.try_get("attributes")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
-    async fn bulk_prefs_of(
-        conn: &mut sqlx::PgConnection,
-        ids: &[i64],
-    ) -> StoreResult<Vec<(i64, i64, bool)>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows = sqlx::query(
-            "SELECT contact_id, topic_id, opt_in FROM contact_topic_prefs WHERE contact_id = ANY($1::bigint[])",
+    async fn bulk_prefs_of(conn: &mut sqlx::PgConnection, ids: &[i64]) -> StoreResult<Vec<PgRow>> {
+        Ok(sqlx::query(
+            "SELECT contact_id, topic_id, opt_in FROM contact_topic_prefs WHERE contact_id = ANY($1)",
         )
         .bind(ids)
         .fetch_all(&mut *conn)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("contact_id")?,
-                    r.try_get("topic_id")?,
-                    r.try_get("opt_in")?,
-                ))
-            })
-            .collect()
+        .await?)
     }
 
     async fn bulk_tombstones(
         conn: &mut sqlx::PgConnection,
         list_id: i64,
         hashes: &[&[u8]],
-    ) -> StoreResult<Vec<(Vec<u8>, bool, String)>> {
+    ) -> StoreResult<Vec<PgRow>> {
         if hashes.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(
+        Ok(sqlx::query(
             "SELECT email_hash, unsubscribe_all, topics FROM tombstones \
-             WHERE list_id = $1 AND email_hash = ANY($2::bytea[])",
+             WHERE list_id = $1 AND email_hash = ANY($2)",
         )
         .bind(list_id)
         .bind(hashes)
         .fetch_all(&mut *conn)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("email_hash")?,
-                    r.try_get("unsubscribe_all")?,
-                    r.try_get("topics")?,
-                ))
-            })
-            .collect()
+        .await?)
     }
 
     async fn bulk_insert_contacts(

@@ -12,7 +12,8 @@ use super::*;
 use crate::domain::{Topic, TopicPreference};
 use sqlx::Row;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
 use std::str::FromStr;
 use std::time::Duration;
@@ -134,30 +135,25 @@ impl_webhooks!(SqliteStore, sqlx::SqliteConnection, "");
 impl SqliteStore {
     const BULK_ROWS: usize = 500;
 
+    // The look-ups of an import batch, in chunks of `BULK_ROWS` parameters; the rows are
+    // read by `impl_import!`.
     async fn bulk_contacts_by_key(
         conn: &mut sqlx::SqliteConnection,
         list_id: i64,
         keys: &[String],
-    ) -> StoreResult<Vec<super::import::ExistingContact>> {
+    ) -> StoreResult<Vec<SqliteRow>> {
         let mut out = Vec::new();
         for chunk in keys.chunks(Self::BULK_ROWS) {
-            let sql = format!(
-                "SELECT id, email, email_key, unsubscribe_all, attributes FROM contacts WHERE list_id = ? AND email_key IN ({})",
-                Self::marks(chunk.len())
+            let sql = Self::with_in_list(
+                "SELECT id, email, email_key, unsubscribe_all, attributes FROM contacts WHERE list_id = $1 AND email_key",
+                2,
+                chunk.len(),
             );
             let mut q = sqlx::query(&sql).bind(list_id);
             for k in chunk {
                 q = q.bind(k);
             }
-            for r in q.fetch_all(&mut *conn).await? {
-                out.push(super::import::ExistingContact {
-                    id: r.try_get("id")?,
-                    email: r.try_get("email")?,
-                    key: r.try_get("email_key")?,
-                    unsubscribe_all: r.try_get("unsubscribe_all")?,
-                    attributes: r.try_get("attributes")?,
-                });
-            }
+            out.extend(q.fetch_all(&mut *conn).await?);
         }
         Ok(out)
     }
@@ -165,24 +161,19 @@ impl SqliteStore {
     async fn bulk_prefs_of(
         conn: &mut sqlx::SqliteConnection,
         ids: &[i64],
-    ) -> StoreResult<Vec<(i64, i64, bool)>> {
+    ) -> StoreResult<Vec<SqliteRow>> {
         let mut out = Vec::new();
         for chunk in ids.chunks(Self::BULK_ROWS) {
-            let sql = format!(
-                "SELECT contact_id, topic_id, opt_in FROM contact_topic_prefs WHERE contact_id IN ({})",
-                Self::marks(chunk.len())
+            let sql = Self::with_in_list(
+                "SELECT contact_id, topic_id, opt_in FROM contact_topic_prefs WHERE contact_id",
+                1,
+                chunk.len(),
             );
             let mut q = sqlx::query(&sql);
             for id in chunk {
                 q = q.bind(*id);
             }
-            for r in q.fetch_all(&mut *conn).await? {
-                out.push((
-                    r.try_get("contact_id")?,
-                    r.try_get("topic_id")?,
-                    r.try_get("opt_in")?,
-                ));
-            }
+            out.extend(q.fetch_all(&mut *conn).await?);
         }
         Ok(out)
     }
@@ -191,33 +182,26 @@ impl SqliteStore {
         conn: &mut sqlx::SqliteConnection,
         list_id: i64,
         hashes: &[&[u8]],
-    ) -> StoreResult<Vec<(Vec<u8>, bool, String)>> {
+    ) -> StoreResult<Vec<SqliteRow>> {
         let mut out = Vec::new();
         for chunk in hashes.chunks(Self::BULK_ROWS) {
-            let sql = format!(
-                "SELECT email_hash, unsubscribe_all, topics FROM tombstones WHERE list_id = ? AND email_hash IN ({})",
-                Self::marks(chunk.len())
+            let sql = Self::with_in_list(
+                "SELECT email_hash, unsubscribe_all, topics FROM tombstones WHERE list_id = $1 AND email_hash",
+                2,
+                chunk.len(),
             );
             let mut q = sqlx::query(&sql).bind(list_id);
             for h in chunk {
                 q = q.bind(*h);
             }
-            for r in q.fetch_all(&mut *conn).await? {
-                out.push((
-                    r.try_get("email_hash")?,
-                    r.try_get("unsubscribe_all")?,
-                    r.try_get("topics")?,
-                ));
-            }
+            out.extend(q.fetch_all(&mut *conn).await?);
         }
         Ok(out)
     }
 
-    /// `?,?,…` for `n` parameters.
-    fn marks(n: usize) -> String {
-        let mut s = "?,".repeat(n);
-        s.pop();
-        s
+    /// `head IN ($first, …)` with `n` parameters, in SQLite's positional form.
+    fn with_in_list(head: &str, first: usize, n: usize) -> String {
+        shared::positional(&format!("{head} IN ({})", shared::placeholders(first, n)))
     }
 
     async fn bulk_insert_contacts(
