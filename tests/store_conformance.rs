@@ -49,7 +49,31 @@ conformance!(
     users_and_secrets_persist,
     events_page_backwards_and_filter,
     a_batch_of_opt_outs_commits_together_and_each_item_once,
+    an_imported_row_naming_a_topic_twice_keeps_the_last,
 );
+
+/// New contacts' preferences are inserted without an upsert, so a row that names a topic
+/// twice (a CSV with a repeated column) must reach the store as one preference.
+async fn an_imported_row_naming_a_topic_twice_keeps_the_last(s: DynStore) {
+    let list = s
+        .create_list("l", &def(vec![topic("a", OptIn)]), None)
+        .await
+        .unwrap();
+    let row = ImportRow {
+        line: 2,
+        email: email("x@example.com"),
+        unsubscribe_all: None,
+        attributes: None,
+        preferences: vec![(tn("a"), OptIn), (tn("a"), OptOut)],
+    };
+    let done = s
+        .import_batch(&list, ImportAction::Put, &[row], false, &api(), None)
+        .await
+        .unwrap();
+    assert_eq!(done.created, 1);
+    let c = s.get_contact(&list, &email("x@example.com")).await.unwrap();
+    assert_eq!(c.explicit("a"), Some(OptOut));
+}
 
 fn topic(name: &str, default: SubscriptionStatus) -> Topic {
     Topic {
