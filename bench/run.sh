@@ -60,6 +60,9 @@ for backend in $BACKENDS; do
   PATHS_FILE="$dir/paths-$backend.txt" MODE=get wrk_run page -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/wrk.lua "$base"
   PATHS_FILE="$dir/paths-$backend.txt" MODE=get wrk_run page_serial -t1 -c1 -d5s -s bench/wrk.lua "$base"
   PATHS_FILE="$dir/paths-$backend.txt" MODE=post wrk_run one_click -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/wrk.lua "$base"
+  # SQLite answers from the one-click log and applies behind it: how long until the
+  # tables hold every acknowledged opt-out (a list-wide read waits for exactly that).
+  ./target/release/examples/ses_bench drain "$base" "$dir/key-$backend.json" > "$dir/$backend-one_click_drain_s"
   if [ "$WORKLOADS" = all ]; then
   ./target/release/examples/ses_bench presign "$base" "$dir/key-$backend.json" 20000 "$dir/get.tsv" "$dir/put.tsv" "$dir/send.tsv"
   REQS_FILE="$dir/get.tsv" wrk_run get_contact -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/ses.lua "$base"

@@ -38,7 +38,7 @@ use std::time::Instant;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn usage() -> Box<dyn std::error::Error> {
-    "usage: ses_bench seed N KEY_FILE | events N | presign BASE KEY_FILE N OUT_GET OUT_PUT [OUT_SEND] | links N OUT | pages BASE KEY_FILE PAGES".into()
+    "usage: ses_bench seed N KEY_FILE | events N | presign BASE KEY_FILE N OUT_GET OUT_PUT [OUT_SEND] | links N OUT | pages BASE KEY_FILE PAGES | drain BASE KEY_FILE".into()
 }
 
 #[tokio::main]
@@ -59,6 +59,7 @@ async fn main() -> Res<()> {
             .await
         }
         Some("pages") if args.len() == 4 => pages(&args[1], &args[2], args[3].parse()?).await,
+        Some("drain") if args.len() == 3 => drain(&args[1], &args[2]).await,
         Some("links") if args.len() == 3 => links(args[1].parse()?, &args[2]).await,
         Some("events") if args.len() == 2 => events(args[1].parse()?).await,
         _ => Err(usage()),
@@ -365,6 +366,30 @@ async fn links(n: usize, out: &str) -> Res<()> {
         written += 1;
     }
     file.flush()?;
+    Ok(())
+}
+
+/// Seconds until a list-wide read answers: it waits until every one-click opt-out
+/// acknowledged from the log (SQLite) is applied to the tables (503 past 30 s: asked again).
+async fn drain(base: &str, key_file: &str) -> Res<()> {
+    let (id, secret) = read_key(key_file)?;
+    let client = ses::SesClient::new(base, &id, &secret);
+    let t0 = Instant::now();
+    loop {
+        let r = client
+            .post(
+                "/v2/email/contact-lists/bench/contacts/list",
+                serde_json::json!({"PageSize": 1}),
+            )
+            .await;
+        if r.status.is_success() {
+            break;
+        }
+        if t0.elapsed().as_secs() > 600 {
+            return Err(format!("not drained after 600 s: {}", r.status).into());
+        }
+    }
+    println!("{:.2}", t0.elapsed().as_secs_f64());
     Ok(())
 }
 

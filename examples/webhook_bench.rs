@@ -142,7 +142,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     for chunk in opt_outs.chunks(500) {
-        store.apply_opt_outs(chunk).await?;
+        store.apply_opt_outs(chunk, None).await?;
     }
     eprintln!("queued {n} events in {:.1}s", t.elapsed().as_secs_f64());
 

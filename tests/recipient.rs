@@ -645,7 +645,7 @@ async fn a_batch_of_opt_outs_writes_each_change_once(backend: &str) {
         opt_out(&list, "bob@example.com", Some("nosuchtopic")),
         opt_out(&list, "bob@example.com", Some("offers")),
     ];
-    let results = app.store.apply_opt_outs(&items).await.unwrap();
+    let results = app.store.apply_opt_outs(&items, None).await.unwrap();
     assert_eq!(results.len(), items.len());
     for (i, r) in results.iter().enumerate() {
         if i == 9 {
@@ -734,7 +734,7 @@ async fn a_batch_of_opt_outs_writes_each_change_once(backend: &str) {
     );
 
     // The same batch again writes nothing.
-    let again = app.store.apply_opt_outs(&items).await.unwrap();
+    let again = app.store.apply_opt_outs(&items, None).await.unwrap();
     assert_eq!(again.iter().filter(|r| r.is_ok()).count(), items.len() - 1);
     assert_eq!(subscription_events(&app).await.len(), before + 6);
     app.stop().await;
@@ -767,7 +767,7 @@ async fn a_failing_item_does_not_fail_its_batch(backend: &str) {
         opt_out(&gone, "someone@example.com", None),
         opt_out(&list, "Ann@Example.com", Some("news")),
     ];
-    let results = app.store.apply_opt_outs(&items).await.unwrap();
+    let results = app.store.apply_opt_outs(&items, None).await.unwrap();
     assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
     assert!(results[1].is_err());
     let bob = app

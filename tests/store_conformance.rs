@@ -663,7 +663,7 @@ async fn a_batch_of_opt_outs_commits_together_and_each_item_once(s: DynStore) {
             ..item("z@example.com", None)
         },
     ];
-    let results = s.apply_opt_outs(&batch).await.unwrap();
+    let results = s.apply_opt_outs(&batch, None).await.unwrap();
     assert_eq!(results.len(), 5);
     assert!(results[..4].iter().all(|r| r.is_ok()), "{results:?}");
     assert!(

@@ -201,10 +201,23 @@ impl Application {
         let limiter =
             super::http::limits::Limiter::new(&settings.limits).map_err(StartupError::Other)?;
         let timeout = std::time::Duration::from_secs(settings.limits.request_timeout_secs);
+        // SQLite: opt-outs are durable in the one-click log before the 200 and applied
+        // behind it; PostgreSQL (shared by many instances): group commit.
+        let one_click = match super::store::sqlite_file(settings.database_url.expose()) {
+            Some(db) if store.backend() == super::store::Backend::Sqlite => {
+                one_click_queue::OneClickQueue::start_logged(
+                    store.clone(),
+                    &one_click_queue::log_path(&db),
+                )
+                .await
+                .map_err(StartupError::Other)?
+            }
+            _ => one_click_queue::OneClickQueue::start(store.clone()),
+        };
         let state = AppState {
             limiter: limiter.clone(),
-            leptos_options: leptos_options(&settings),
-            one_click: one_click_queue::OneClickQueue::start(store.clone()),
+            leptos_options: Arc::new(leptos_options(&settings)),
+            one_click,
             store,
             limits: Limits::new(settings.aws_strict),
             settings: Arc::new(settings),
@@ -233,7 +246,7 @@ impl Application {
             )))
             .with_signed(key);
         let routes = route_list();
-        let opts = state.leptos_options.clone();
+        let opts = (*state.leptos_options).clone();
         let router = Router::new()
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))
@@ -316,6 +329,11 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await?;
+        // Opt-outs acknowledged from the one-click log are applied before we stop (what
+        // is left after the wait is applied at the next start).
+        if let Err(e) = self.state.store.pending().settle_all().await {
+            tracing::warn!(error = %e, "one-click opt-outs left to apply at the next start");
+        }
         smtp.shutdown().await;
         if let Some(w) = self.relay {
             w.shutdown().await;

@@ -10,7 +10,8 @@ use std::sync::Arc;
 /// One value, provided to both handlers and server functions.
 #[derive(Clone)]
 pub struct AppState {
-    pub leptos_options: LeptosOptions,
+    /// Behind an `Arc`: the state is cloned for every request.
+    pub leptos_options: Arc<LeptosOptions>,
     pub store: DynStore,
     pub settings: Arc<Settings>,
     pub limits: Limits,
@@ -57,6 +58,6 @@ impl AppState {
 
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(s: &AppState) -> Self {
-        s.leptos_options.clone()
+        (*s.leptos_options).clone()
     }
 }

@@ -1,32 +1,74 @@
-//! Group commit for RFC 8058 one-click opt-outs: a writer task that commits concurrent
-//! opt-outs together, so N simultaneous unsubscribes cost one durable commit, not N.
+//! How an RFC 8058 one-click opt-out becomes durable before its 200. Two modes:
+//!
+//! - **Direct** (PostgreSQL, or no database file): group commit. Opt-outs that arrive
+//!   while a batch is being written wait and are committed together in the next
+//!   transaction; each caller is answered after the commit that holds its change.
+//! - **Logged** (SQLite, the default there): each opt-out is appended to the one-click log,
+//!   a file beside the database (`<database>-oneclick.log`), and fsynced together with the
+//!   rest of its batch; then it is answered. An applier task applies the log to the tables
+//!   behind it, in order, in transactions that also record how far they got (table
+//!   `one_click_log`). Until then the store's [`Pending`] makes readers wait for the
+//!   opt-outs they must see, so nobody observes an acknowledged opt-out as missing. At
+//!   start-up the part of the log the database has not recorded as applied is applied
+//!   again; a torn last record (a crash in the middle of a write) was never acknowledged
+//!   and is cut off. Once everything is applied the log is truncated.
+//!
+//! Why: one durable SQLite commit of random opt-outs dirties about six pages of 1M-row
+//! indexes per opt-out, which bounds the direct mode at a few thousand a second on a small
+//! machine; a log append is one sequential write per batch. README "Performance" has the
+//! figures; the log is bounded by [`MAX_BACKLOG`] unapplied opt-outs.
 
-use crate::server::store::{DynStore, OptOut, StoreError};
+use crate::domain::{ContactList, TopicName};
+use crate::server::store::pending::Pending;
+use crate::server::store::{Audit, DynStore, OptOut, Source, Store, StoreError};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 type Job = (OptOut, oneshot::Sender<Result<(), StoreError>>);
 
-/// Group commit for one-click opt-outs. Requests that arrive while a batch is being
-/// written wait and are committed together in the next transaction, so N concurrent
-/// unsubscribes cost one durable commit instead of N. Each caller is answered only after
-/// the commit that holds its change.
+/// Queues one-click opt-outs; see the module documentation.
 #[derive(Clone)]
 pub struct OneClickQueue {
     tx: mpsc::Sender<Job>,
 }
 
-/// The most opt-outs committed in one transaction.
+/// The most opt-outs committed in one transaction (direct mode) or applied in one
+/// transaction (logged mode).
 pub const MAX_BATCH: usize = 256;
+/// The most opt-outs appended with one fsync.
+const LOG_BATCH: usize = 1024;
+/// Acknowledged but unapplied opt-outs held at most (about 150 bytes each); past this,
+/// new ones wait for the applier.
+pub const MAX_BACKLOG: u64 = 500_000;
+/// The log starts again from its beginning when everything in it is applied and it has
+/// grown past this.
+const RESTART_AT: u64 = 4 << 20;
+/// The file is grown by this much of zeros at a time, so that an append overwrites
+/// allocated blocks in place and its fsync flushes only data, never the inode.
+const GROW_BY: u64 = 4 << 20;
+
+/// The log file of a SQLite database file.
+pub fn log_path(database: &Path) -> PathBuf {
+    let mut s = database.as_os_str().to_owned();
+    s.push("-oneclick.log");
+    PathBuf::from(s)
+}
 
 impl OneClickQueue {
-    /// Starts the writer task; it ends when every handle is dropped.
+    /// Direct mode: starts the group-commit writer task; it ends when every handle is
+    /// dropped.
     pub fn start(store: DynStore) -> Self {
         let (tx, mut rx) = mpsc::channel::<Job>(4 * MAX_BATCH);
         tokio::spawn(async move {
             let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
             while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
                 let (items, replies): (Vec<OptOut>, Vec<_>) = batch.drain(..).unzip();
-                match store.apply_opt_outs(&items).await {
+                match store.apply_opt_outs(&items, None).await {
                     Ok(results) => {
                         for (reply, r) in replies.into_iter().zip(results) {
                             let _ = reply.send(r);
@@ -43,11 +85,430 @@ impl OneClickQueue {
         Self { tx }
     }
 
-    /// Queues one opt-out and waits for the commit that holds it.
+    /// Logged mode on the log file at `path`: takes the file's lock (one server per
+    /// database), applies what an earlier run acknowledged but did not apply, and starts
+    /// the log writer (a thread: appends and fsyncs block) and the applier task.
+    pub async fn start_logged(store: DynStore, path: &Path) -> Result<Self, String> {
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            format!("one-click log {}: {what}: {e}", path.display())
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| fail("cannot open", &e))?;
+        lock(&file).await.map_err(|e| fail("cannot lock", &e))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(|e| fail("cannot read", &e))?;
+        // Past the last valid record: zeros, records already applied before the log
+        // restarted from its beginning, or a torn record (never acknowledged). The next
+        // append overwrites it.
+        let (records, valid) = parse(&bytes);
+        let applied = store
+            .one_click_log_applied()
+            .await
+            .map_err(|e| fail("cannot read the applied position", &e))?;
+        let last = records
+            .iter()
+            .map(|r| r.seq)
+            .max()
+            .unwrap_or(0)
+            .max(applied);
+        let pending = store.pending().clone();
+        pending.start_at(applied);
+
+        let (apply_tx, apply_rx) = mpsc::unbounded_channel::<Logged>();
+        tokio::spawn(applier(store.clone(), apply_rx));
+        let replay: Vec<Logged> = records
+            .into_iter()
+            .filter(|r| r.seq > applied)
+            .filter_map(Record::into_logged)
+            .collect();
+        if !replay.is_empty() {
+            tracing::info!(
+                opt_outs = replay.len(),
+                "one-click log: applying opt-outs acknowledged before the last stop"
+            );
+            pending.acknowledged(replay.iter().map(Logged::key));
+            for l in replay {
+                let _ = apply_tx.send(l);
+            }
+        }
+
+        let (tx, rx) = mpsc::channel::<Job>(4 * LOG_BATCH);
+        let writer = Writer {
+            file,
+            pos: valid as u64,
+            size: bytes.len() as u64,
+            next: last + 1,
+            pending,
+            apply_tx,
+        };
+        std::thread::Builder::new()
+            .name("one-click-log".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| fail("cannot start the writer", &e))?;
+        Ok(Self { tx })
+    }
+
+    /// Queues one opt-out and waits until it is durable.
     pub async fn submit(&self, item: OptOut) -> Result<(), StoreError> {
         let (reply, rx) = oneshot::channel();
         let gone = || StoreError::Unavailable("the one-click writer has stopped".into());
         self.tx.send((item, reply)).await.map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
+    }
+}
+
+/// Takes the log's exclusive lock, waiting a little for a server of this process that is
+/// still shutting down (tests restart servers on one database).
+async fn lock(file: &std::fs::File) -> std::io::Result<()> {
+    for _ in 0..30 {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other(
+        "another optbox server is using this database",
+    ))
+}
+
+/// An opt-out in the log: what is needed to apply it again after a restart.
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    seq: u64,
+    list: i64,
+    /// The address hash, base64url.
+    hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    topic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ua: Option<String>,
+}
+
+/// An acknowledged opt-out on its way to the tables.
+struct Logged {
+    seq: u64,
+    list: i64,
+    hash: Vec<u8>,
+    topic: Option<TopicName>,
+    audit: Audit,
+}
+
+impl Logged {
+    fn key(&self) -> (i64, &[u8], u64) {
+        (self.list, &self.hash, self.seq)
+    }
+}
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+impl Record {
+    fn into_logged(self) -> Option<Logged> {
+        let hash = B64.decode(&self.hash).ok()?;
+        let topic = match self.topic {
+            Some(t) => Some(TopicName::parse(&t).ok()?),
+            None => None,
+        };
+        Some(Logged {
+            seq: self.seq,
+            list: self.list,
+            hash,
+            topic,
+            audit: Audit {
+                source: Source::UnsubscribeHeader,
+                ip_hash: self.ip,
+                user_agent: self.ua,
+            },
+        })
+    }
+}
+
+/// One line per record: 16 hex digits of the SHA-256 of the JSON, a space, the JSON.
+fn append_line(buf: &mut Vec<u8>, r: &Record) {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::to_vec(r).expect("a record serializes");
+    let sum = Sha256::digest(&json);
+    for b in &sum[..8] {
+        let _ = write!(buf, "{b:02x}");
+    }
+    buf.push(b' ');
+    buf.extend_from_slice(&json);
+    buf.push(b'\n');
+}
+
+/// The records of a log, in order, up to the first line that is torn, fails its checksum
+/// or does not follow in sequence; and the length of that valid prefix.
+fn parse(bytes: &[u8]) -> (Vec<Record>, usize) {
+    use sha2::{Digest, Sha256};
+    let mut out: Vec<Record> = Vec::new();
+    let mut pos = 0;
+    while let Some(n) = bytes[pos..].iter().position(|&b| b == b'\n') {
+        let line = &bytes[pos..pos + n];
+        let record = (|| {
+            let (sum, json) = (line.get(..16)?, line.get(17..)?);
+            let want: String = Sha256::digest(json)[..8]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            if sum != want.as_bytes() || line.get(16) != Some(&b' ') {
+                return None;
+            }
+            let r: Record = serde_json::from_slice(json).ok()?;
+            (out.last().is_none_or(|p| r.seq > p.seq)).then_some(r)
+        })();
+        match record {
+            Some(r) => {
+                out.push(r);
+                pos += n + 1;
+            }
+            None => break,
+        }
+    }
+    (out, pos)
+}
+
+/// The log's single writer, on a thread of its own. Records are written at `pos`, in
+/// place over zeros (or over records already applied): the file only grows by
+/// [`GROW_BY`] at a time. A reader of the file stops at the first line that is not a
+/// valid record with a higher sequence number than the one before, so whatever follows
+/// the last record written is never taken for one.
+struct Writer {
+    file: std::fs::File,
+    /// Where the next record goes: the end of the valid records.
+    pos: u64,
+    /// The file's size.
+    size: u64,
+    next: u64,
+    pending: Arc<Pending>,
+    apply_tx: mpsc::UnboundedSender<Logged>,
+}
+
+impl Writer {
+    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        let mut jobs: Vec<Job> = Vec::with_capacity(LOG_BATCH);
+        let mut buf: Vec<u8> = Vec::new();
+        while let Some(first) = rx.blocking_recv() {
+            jobs.push(first);
+            while jobs.len() < LOG_BATCH {
+                match rx.try_recv() {
+                    Ok(j) => jobs.push(j),
+                    Err(_) => break,
+                }
+            }
+            // Back-pressure: the applier is far behind.
+            while self.pending.backlog() >= MAX_BACKLOG && !self.apply_tx.is_closed() {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            let result = self.append(&jobs, &mut buf);
+            for (k, (item, reply)) in jobs.drain(..).enumerate() {
+                match &result {
+                    Ok(first_seq) => {
+                        let _ = self.apply_tx.send(Logged {
+                            seq: first_seq + k as u64,
+                            list: item.list.id,
+                            hash: item.hash,
+                            topic: item.topic,
+                            audit: item.audit,
+                        });
+                        let _ = reply.send(Ok(()));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Appends the jobs' records and fsyncs; on success they are registered as pending
+    /// and the first sequence number is returned.
+    fn append(&mut self, jobs: &[Job], buf: &mut Vec<u8>) -> Result<u64, StoreError> {
+        let unavailable = |what: &str, e: &dyn std::fmt::Display| {
+            tracing::error!(error = %e, "one-click log: {what}");
+            StoreError::Unavailable(format!("the one-click log: {what}: {e}"))
+        };
+        use std::os::unix::fs::FileExt;
+        if self.apply_tx.is_closed() {
+            return Err(StoreError::Unavailable(
+                "the one-click log is not accepting writes".into(),
+            ));
+        }
+        if self.pos >= RESTART_AT && self.pending.applied_seq() + 1 >= self.next {
+            // Everything in the file is applied (and recorded as such in the database):
+            // start again from the beginning; the old records behind have lower numbers.
+            self.pos = 0;
+        }
+        buf.clear();
+        for (k, (item, _)) in jobs.iter().enumerate() {
+            append_line(
+                buf,
+                &Record {
+                    seq: self.next + k as u64,
+                    list: item.list.id,
+                    hash: B64.encode(&item.hash),
+                    topic: item.topic.as_ref().map(|t| t.as_str().to_owned()),
+                    ip: item.audit.ip_hash.clone(),
+                    ua: item.audit.user_agent.clone(),
+                },
+            );
+        }
+        let end = self.pos + buf.len() as u64;
+        if end > self.size {
+            let size = end.div_ceil(GROW_BY) * GROW_BY;
+            let zeros = vec![0u8; (size - self.size) as usize];
+            self.file
+                .write_all_at(&zeros, self.size)
+                .and_then(|_| self.file.sync_all())
+                .map_err(|e| unavailable("cannot grow the file", &e))?;
+            self.size = size;
+        }
+        // A failed write leaves `pos` where it was: the next one overwrites the debris.
+        self.file
+            .write_all_at(buf, self.pos)
+            .and_then(|_| self.file.sync_data())
+            .map_err(|e| unavailable("cannot write", &e))?;
+        self.pos = end;
+        let first = self.next;
+        self.next += jobs.len() as u64;
+        self.pending.acknowledged(
+            jobs.iter()
+                .enumerate()
+                .map(|(k, (item, _))| (item.list.id, item.hash.as_slice(), first + k as u64)),
+        );
+        Ok(first)
+    }
+}
+
+/// Applies the log to the tables, in order, a batch per transaction; retries a batch that
+/// fails as a whole (database unavailable) until it succeeds, so nothing acknowledged is
+/// dropped.
+///
+/// During a burst the front comes first: while opt-outs are acknowledged faster than
+/// [`BUSY_RATE`] a second, the applier works a quarter of the time (it sleeps three times
+/// as long as each batch took), unless a reader is waiting for it or the backlog passes
+/// half of [`MAX_BACKLOG`]. When the burst ends it applies the rest at full speed.
+async fn applier(store: DynStore, mut rx: mpsc::UnboundedReceiver<Logged>) {
+    use std::time::{Duration, Instant};
+    let pending = store.pending().clone();
+    let mut batch: Vec<Logged> = Vec::with_capacity(MAX_BATCH);
+    let mut last = (Instant::now(), pending.written_seq());
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(50);
+        while let Err(e) = apply(&*store, &batch).await {
+            tracing::error!(error = %e, "one-click log: applying a batch failed; retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+        let took = started.elapsed();
+        let upto = batch.last().map_or(0, |l| l.seq);
+        pending.applied(batch.iter().map(Logged::key), upto);
+        batch.clear();
+
+        let (now, written) = (Instant::now(), pending.written_seq());
+        let rate = written.saturating_sub(last.1) as f64 / (now - last.0).as_secs_f64().max(1e-3);
+        last = (now, written);
+        if rate > BUSY_RATE
+            && pending.waiters() == 0
+            && pending.backlog() < MAX_BACKLOG / 2
+            && !rx.is_empty()
+        {
+            tokio::time::sleep(took * 3).await;
+        }
+    }
+}
+
+/// Opt-outs acknowledged per second above which the applier yields to the front.
+const BUSY_RATE: f64 = 2000.0;
+
+async fn apply(store: &dyn Store, batch: &[Logged]) -> Result<(), StoreError> {
+    let mut lists: HashMap<i64, Option<ContactList>> = HashMap::new();
+    for l in batch {
+        if !lists.contains_key(&l.list) {
+            let list = match store.get_list_by_id(l.list).await {
+                Ok(list) => Some(list),
+                Err(StoreError::NotFound) => None,
+                Err(e) => return Err(e),
+            };
+            lists.insert(l.list, list);
+        }
+    }
+    let items: Vec<OptOut> = batch
+        .iter()
+        .filter_map(|l| {
+            Some(OptOut {
+                list: lists.get(&l.list)?.clone()?,
+                hash: l.hash.clone(),
+                topic: l.topic.clone(),
+                audit: l.audit.clone(),
+            })
+        })
+        .collect();
+    if items.len() < batch.len() {
+        tracing::warn!(
+            dropped = batch.len() - items.len(),
+            "one-click log: opt-outs for lists deleted since"
+        );
+    }
+    let results = store
+        .apply_opt_outs(&items, batch.last().map(|l| l.seq))
+        .await?;
+    for (item, r) in items.iter().zip(results) {
+        if let Err(e) = r {
+            tracing::warn!(list = %item.list.name, error = %e, "one-click log: an opt-out could not be applied");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(seq: u64) -> Record {
+        Record {
+            seq,
+            list: 1,
+            hash: B64.encode([7u8; 16]),
+            topic: Some("news".into()),
+            ip: None,
+            ua: Some("mail client".into()),
+        }
+    }
+
+    #[test]
+    fn parse_stops_at_a_torn_or_corrupt_line() {
+        let mut buf = Vec::new();
+        for s in 1..=3 {
+            append_line(&mut buf, &record(s));
+        }
+        let whole = buf.len();
+        let (rs, valid) = parse(&buf);
+        assert_eq!((rs.len(), valid), (3, whole));
+        // A torn last record (no newline yet).
+        let mut torn = buf.clone();
+        append_line(&mut torn, &record(4));
+        torn.pop();
+        torn.truncate(torn.len() - 5);
+        assert_eq!(parse(&torn).1, whole);
+        // A flipped byte fails the checksum; what follows is not trusted.
+        let mut bad = buf.clone();
+        let second = bad.iter().position(|&b| b == b'\n').unwrap() + 30;
+        bad[second] ^= 1;
+        let (rs, _) = parse(&bad);
+        assert_eq!(rs.len(), 1);
+        // Out of sequence.
+        let mut back = buf.clone();
+        append_line(&mut back, &record(2));
+        assert_eq!(parse(&back).0.len(), 3);
     }
 }

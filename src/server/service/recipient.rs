@@ -110,14 +110,14 @@ pub async fn resolve_link(
 /// mail.) `Ok` means the change is committed.
 pub async fn one_click(
     queue: &super::one_click_queue::OneClickQueue,
-    r: &Resolved,
-    audit: &Audit,
+    r: Resolved,
+    audit: Audit,
 ) -> ServiceResult<()> {
     let item = OptOut {
-        list: r.list.clone(),
-        hash: r.hash.clone(),
-        topic: r.topic.as_ref().map(|t| t.name.clone()),
-        audit: audit.clone(),
+        list: r.list,
+        hash: r.hash,
+        topic: r.topic.map(|t| t.name),
+        audit,
     };
     Ok(queue.submit(item).await?)
 }

@@ -5,6 +5,7 @@ mod admin;
 mod import;
 mod mail;
 mod mail_queue;
+pub mod pending;
 mod postgres;
 mod shared;
 pub use shared::LIST_CACHE_TTL;
@@ -314,8 +315,20 @@ pub trait Store:
 
     /// Applies many opt-outs in one transaction (group commit: one durable commit for the
     /// batch); each item succeeds or fails on its own. The outer error means nothing was
-    /// committed.
-    async fn apply_opt_outs(&self, items: &[OptOut]) -> StoreResult<Vec<StoreResult<()>>>;
+    /// committed. `log_seq`: the one-click log's sequence number of the last item,
+    /// recorded in the same transaction (see [`Store::one_click_log_applied`]).
+    async fn apply_opt_outs(
+        &self,
+        items: &[OptOut],
+        log_seq: Option<u64>,
+    ) -> StoreResult<Vec<StoreResult<()>>>;
+
+    /// How far the one-click log has been applied (0 when never).
+    async fn one_click_log_applied(&self) -> StoreResult<u64>;
+
+    /// Opt-outs acknowledged by the one-click log but not yet applied; the store waits
+    /// for them before reading the contacts they touch.
+    fn pending(&self) -> &std::sync::Arc<pending::Pending>;
 
     async fn list_events(
         &self,
@@ -455,6 +468,17 @@ pub async fn open(url: &str, migrate: bool) -> Result<DynStore, OpenError> {
     } else {
         Err(OpenError::Scheme(redact_url(url)))
     }
+}
+
+/// The database file of a `sqlite:` URL; `None` for other schemes and in-memory databases.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    use std::str::FromStr;
+    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
+        return None;
+    }
+    let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let path = opts.get_filename();
+    (!path.as_os_str().is_empty()).then(|| path.to_owned())
 }
 
 #[cfg(test)]

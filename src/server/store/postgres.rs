@@ -18,6 +18,7 @@ pub struct PgStore {
     read: PgPool,
     write: PgPool,
     lists: super::shared::ListCache,
+    pending: std::sync::Arc<super::pending::Pending>,
 }
 
 impl PgStore {
@@ -44,6 +45,7 @@ impl PgStore {
             read: pool.clone(),
             write: pool,
             lists: Default::default(),
+            pending: Default::default(),
         })
     }
 

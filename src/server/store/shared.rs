@@ -593,6 +593,20 @@ macro_rules! impl_store {
             /// place writes nothing), then a few multi-row statements. Same outcome and
             /// events as `q_opt_out` item by item; an error fails the whole batch (the
             /// caller then retries item by item).
+            /// Records how far the one-click log is applied, in the transaction that applies it.
+            async fn q_log_applied(tx: &mut $conn, log_seq: Option<u64>) -> StoreResult<()> {
+                if let Some(seq) = log_seq {
+                    sqlx::query(
+                        "INSERT INTO one_click_log (id, applied_seq) VALUES (1, $1) \
+                         ON CONFLICT (id) DO UPDATE SET applied_seq = excluded.applied_seq",
+                    )
+                    .bind(seq as i64)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Ok(())
+            }
+
             async fn q_opt_outs_bulk(tx: &mut $conn, sqlite: bool, items: &[OptOut]) -> StoreResult<Vec<StoreResult<()>>> {
                 use std::collections::{BTreeSet, HashMap};
                 let fast = |sql: String| if sqlite { shared::positional(&sql) } else { sql };
@@ -937,6 +951,8 @@ macro_rules! impl_store {
             }
 
             async fn update_list(&self, name: &str, def: &ListDefinition) -> StoreResult<ContactList> {
+                // Opt-outs acknowledged before a topic's removal are applied first.
+                self.pending.settle_all().await?;
                 let mut tx = self.write.begin().await?;
                 let id: i64 = sqlx::query_scalar(
                     "UPDATE contact_lists SET description = $1, tags = $2, branding = $3, updated_at = $4 WHERE name = $5 RETURNING id",
@@ -957,6 +973,7 @@ macro_rules! impl_store {
             }
 
             async fn delete_list(&self, name: &str) -> StoreResult<()> {
+                self.pending.settle_all().await?;
                 let mut tx = self.write.begin().await?;
                 // Contacts and preferences carry no foreign keys on PostgreSQL (see the
                 // migration `contacts_without_foreign_keys`). Every preference of a
@@ -983,6 +1000,7 @@ macro_rules! impl_store {
             }
 
             async fn count_contacts(&self, list_id: i64) -> StoreResult<i64> {
+                self.pending.settle_all().await?;
                 Ok(sqlx::query_scalar("SELECT COUNT(*) FROM contacts WHERE list_id = $1")
                     .bind(list_id)
                     .fetch_one(&self.read)
@@ -990,6 +1008,7 @@ macro_rules! impl_store {
             }
 
             async fn list_stats(&self, limit: u32) -> StoreResult<Vec<ListStats>> {
+                self.pending.settle_all().await?;
                 let rows = sqlx::query(
                     "SELECT l.name, \
                        (SELECT COUNT(*) FROM topics t WHERE t.list_id = l.id) AS topics, \
@@ -1006,6 +1025,7 @@ macro_rules! impl_store {
 
             async fn create_contact(&self, list: &ContactList, new: &NewContact, audit: &Audit) -> StoreResult<Contact> {
                 let hash = email_hash(&new.email);
+                self.pending.settle_key(list.id, &hash).await?;
                 let mut tx = self.write.begin().await?;
                 let tomb = Self::q_tombstone(&mut tx, list.id, &hash).await?;
                 let mut unsubscribe_all = new.unsubscribe_all;
@@ -1061,16 +1081,19 @@ macro_rules! impl_store {
             }
 
             async fn get_contact(&self, list: &ContactList, email: &EmailAddress) -> StoreResult<Contact> {
+                self.pending.settle_key(list.id, &email_hash(email)).await?;
                 let mut c = self.read.acquire().await?;
                 Self::q_contact(&mut c, list.id, Some(&email.key()), None).await
             }
 
             async fn get_contact_by_hash(&self, list: &ContactList, hash: &[u8]) -> StoreResult<Contact> {
+                self.pending.settle_key(list.id, hash).await?;
                 let mut c = self.read.acquire().await?;
                 Self::q_contact(&mut c, list.id, None, Some(hash)).await
             }
 
             async fn update_contact(&self, list: &ContactList, email: &EmailAddress, change: &ContactChange, audit: &Audit) -> StoreResult<(Contact, Contact)> {
+                self.pending.settle_key(list.id, &email_hash(email)).await?;
                 let mut tx = self.write.begin().await?;
                 let r = Self::q_update_contact(&mut tx, list, email, change, audit).await?;
                 tx.commit().await?;
@@ -1078,6 +1101,7 @@ macro_rules! impl_store {
             }
 
             async fn delete_contact(&self, list: &ContactList, email: &EmailAddress, audit: &Audit) -> StoreResult<()> {
+                self.pending.settle_key(list.id, &email_hash(email)).await?;
                 let mut tx = self.write.begin().await?;
                 let old = Self::q_contact(&mut tx, list.id, Some(&email.key()), None).await?;
                 let tomb = Tombstone {
@@ -1110,6 +1134,7 @@ macro_rules! impl_store {
             }
 
             async fn list_contacts(&self, list: &ContactList, filter: &ContactFilter, after_id: Option<i64>, limit: u32) -> StoreResult<Vec<Contact>> {
+                self.pending.settle_all().await?;
                 let mut conn = self.read.acquire().await?;
                 let topic = match &filter.topic {
                     Some(tf) => {
@@ -1262,25 +1287,28 @@ macro_rules! impl_store {
             }
 
             async fn get_tombstone(&self, list_id: i64, hash: &[u8]) -> StoreResult<Option<Tombstone>> {
+                self.pending.settle_key(list_id, hash).await?;
                 let mut c = self.read.acquire().await?;
                 Self::q_tombstone(&mut c, list_id, hash).await
             }
 
             async fn record_tombstone(&self, list: &ContactList, hash: &[u8], tomb: &Tombstone, audit: &Audit) -> StoreResult<()> {
+                self.pending.settle_key(list.id, hash).await?;
                 let mut tx = self.write.begin().await?;
                 Self::q_record_tombstone(&mut tx, list, hash, tomb, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
 
-            async fn apply_opt_outs(&self, items: &[OptOut]) -> StoreResult<Vec<StoreResult<()>>> {
-                if items.is_empty() {
+            async fn apply_opt_outs(&self, items: &[OptOut], log_seq: Option<u64>) -> StoreResult<Vec<StoreResult<()>>> {
+                if items.is_empty() && log_seq.is_none() {
                     return Ok(Vec::new());
                 }
                 let sqlite = self.backend() == Backend::Sqlite;
                 let mut tx = self.write.begin().await?;
                 match Self::q_opt_outs_bulk(&mut tx, sqlite, items).await {
                     Ok(results) => {
+                        Self::q_log_applied(&mut tx, log_seq).await?;
                         tx.commit().await?;
                         return Ok(results);
                     }
@@ -1306,8 +1334,20 @@ macro_rules! impl_store {
                         }
                     }
                 }
+                Self::q_log_applied(&mut tx, log_seq).await?;
                 tx.commit().await?;
                 Ok(results)
+            }
+
+            async fn one_click_log_applied(&self) -> StoreResult<u64> {
+                let seq: Option<i64> = sqlx::query_scalar("SELECT applied_seq FROM one_click_log WHERE id = 1")
+                    .fetch_optional(&self.write)
+                    .await?;
+                Ok(seq.unwrap_or(0).max(0) as u64)
+            }
+
+            fn pending(&self) -> &std::sync::Arc<crate::server::store::pending::Pending> {
+                &self.pending
             }
 
             async fn list_events(&self, list_name: Option<&str>, kind: Option<&str>, before_id: Option<i64>, limit: u32) -> StoreResult<Vec<EventRecord>> {
@@ -1429,6 +1469,9 @@ macro_rules! impl_store {
                 audit: &Audit,
                 progress: Option<BatchProgress<'_>>,
             ) -> StoreResult<ImportCounts> {
+                // An import decides against opt-outs (tombstones, UnsubscribeAll): every
+                // acknowledged one is applied first.
+                self.pending.settle_all().await?;
                 self.import_batch_impl(list, action, rows, override_opt_outs, audit, progress).await
             }
 

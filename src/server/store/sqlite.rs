@@ -23,6 +23,7 @@ pub struct SqliteStore {
     read: SqlitePool,
     write: SqlitePool,
     lists: shared::ListCache,
+    pending: std::sync::Arc<super::pending::Pending>,
     _checkpointer: Checkpointer,
 }
 
@@ -115,6 +116,7 @@ impl SqliteStore {
             read,
             write,
             lists: Default::default(),
+            pending: Default::default(),
             _checkpointer: Checkpointer(task.abort_handle()),
         })
     }

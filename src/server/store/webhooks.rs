@@ -527,6 +527,7 @@ macro_rules! impl_webhooks {
             }
 
             async fn query_events(&self, f: &EventQuery) -> StoreResult<Vec<EventRecord>> {
+                self.pending.settle_all().await?;
                 use webhooks::Arg;
                 // Only the filters given become conditions, so each shape of query gets a
                 // plan that uses its index.

@@ -1,0 +1,264 @@
+//! The one-click log on SQLite (`service::one_click_queue`, logged mode): an opt-out is
+//! durable and answered before it reaches the tables, readers wait for the opt-outs they
+//! must see, and a restart applies what was acknowledged but not applied, exactly once.
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use common::{TestDb, spawn_app};
+use optbox::domain::*;
+use optbox::server::service::one_click_queue::{OneClickQueue, log_path};
+use optbox::server::store::{
+    self, Audit, ContactChange, DynStore, NewContact, OptOut, Source, email_hash,
+};
+use sqlx::Connection;
+use std::time::Duration;
+
+fn list_def() -> ListDefinition {
+    ListDefinition {
+        topics: vec![Topic {
+            name: TopicName::parse("news").unwrap(),
+            display_name: "News".into(),
+            description: String::new(),
+            default_status: SubscriptionStatus::OptIn,
+            hidden: false,
+        }],
+        ..Default::default()
+    }
+}
+
+fn ann() -> EmailAddress {
+    EmailAddress::parse("ann@example.com").unwrap()
+}
+
+async fn seed(store: &DynStore) -> ContactList {
+    let list = store.create_list("shop", &list_def(), None).await.unwrap();
+    let nc = NewContact {
+        email: ann(),
+        unsubscribe_all: false,
+        preferences: vec![],
+        attributes: String::new(),
+    };
+    store
+        .create_contact(&list, &nc, &Audit::new(Source::Api))
+        .await
+        .unwrap();
+    list
+}
+
+/// A connection of its own that holds SQLite's write lock until dropped or committed:
+/// the applier cannot write meanwhile, readers still can.
+async fn hold_write_lock(url: &str) -> sqlx::SqliteConnection {
+    let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c
+}
+
+async fn header_events(store: &DynStore) -> usize {
+    store
+        .list_events(Some("shop"), Some("subscription"), None, 100)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.source.as_deref() == Some("UnsubscribeHeader"))
+        .count()
+}
+
+#[tokio::test]
+async fn the_post_is_answered_from_the_log_and_readers_wait_for_what_it_acknowledged() {
+    let app = spawn_app().await;
+    let list = seed(&app.store).await;
+    let url =
+        optbox::server::service::recipient::url_for(&app.keys, &app.base, &list.name, None, &ann());
+
+    // The tables are locked: a 200 now can only come from the log.
+    let mut lock = hold_write_lock(&app.db.url).await;
+    let resp = tokio::time::timeout(
+        Duration::from_secs(3),
+        app.client
+            .post(&url)
+            .form(&[("List-Unsubscribe", "One-Click")])
+            .send(),
+    )
+    .await
+    .expect("answered while the tables are locked")
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(app.store.pending().backlog(), 1);
+
+    // Readers of this contact, and list-wide readers, wait for it.
+    let one = {
+        let (s, l) = (app.store.clone(), list.clone());
+        tokio::spawn(async move { s.get_contact(&l, &ann()).await })
+    };
+    let all = {
+        let s = app.store.clone();
+        tokio::spawn(async move { header_events(&s).await })
+    };
+    // Another contact's reads do not.
+    let other = EmailAddress::parse("bob@example.com").unwrap();
+    assert!(matches!(
+        tokio::time::timeout(Duration::from_secs(2), app.store.get_contact(&list, &other)).await,
+        Ok(Err(store::StoreError::NotFound))
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !one.is_finished() && !all.is_finished(),
+        "they must not read the tables yet"
+    );
+
+    sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+    let c = one.await.unwrap().unwrap();
+    assert!(c.unsubscribe_all, "the acknowledged opt-out is seen");
+    assert_eq!(all.await.unwrap(), 1);
+    assert_eq!(app.store.pending().backlog(), 0);
+    app.stop().await;
+}
+
+fn opt_out(list: &ContactList, who: &EmailAddress, topic: Option<&str>) -> OptOut {
+    OptOut {
+        list: list.clone(),
+        hash: email_hash(who),
+        topic: topic.map(|t| TopicName::parse(t).unwrap()),
+        audit: Audit::new(Source::UnsubscribeHeader),
+    }
+}
+
+/// A server that acknowledges `items` while the tables are locked, then "dies": its
+/// runtime is dropped with the applier still waiting for the lock.
+fn crash_after_acknowledging(db: &TestDb, path: &std::path::Path, items: Vec<OptOut>) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let lock = rt.block_on(async {
+        let s = db.store().await;
+        let lock = hold_write_lock(&db.url).await;
+        let q = OneClickQueue::start_logged(s, path).await.unwrap();
+        for item in items {
+            q.submit(item).await.unwrap();
+        }
+        lock
+    });
+    rt.shutdown_background();
+    drop(lock);
+}
+
+/// The end of the last record in the log file (it is grown with zeros ahead).
+fn records_end(path: &std::path::Path) -> u64 {
+    let bytes = std::fs::read(path).unwrap();
+    bytes
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i as u64 + 1)
+}
+
+#[test]
+fn a_restart_applies_acknowledged_opt_outs_once_and_overwrites_a_torn_record() {
+    use std::os::unix::fs::FileExt;
+    let main = tokio::runtime::Runtime::new().unwrap();
+    let db = main.block_on(TestDb::sqlite());
+    let path = log_path(&store::sqlite_file(&db.url).unwrap());
+    let bob = EmailAddress::parse("bob@example.com").unwrap();
+    let list = main.block_on(async {
+        let s = db.store().await;
+        let list = seed(&s).await;
+        let nc = NewContact {
+            email: bob.clone(),
+            unsubscribe_all: false,
+            preferences: vec![],
+            attributes: String::new(),
+        };
+        s.create_contact(&list, &nc, &Audit::new(Source::Api))
+            .await
+            .unwrap();
+        list
+    });
+
+    // Run 1 acknowledges two opt-outs and dies; then a crash in the middle of the next
+    // append leaves a torn record behind them.
+    crash_after_acknowledging(
+        &db,
+        &path,
+        vec![
+            opt_out(&list, &ann(), Some("news")),
+            opt_out(&list, &ann(), None),
+        ],
+    );
+    let end = records_end(&path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .write_all_at(b"0123456789abcdef {\"seq\":3,\"list\"", end)
+        .unwrap();
+    main.block_on(async {
+        // Nothing of run 1 reached the tables.
+        let plain = db.store().await;
+        let c = plain.get_contact(&list, &ann()).await.unwrap();
+        assert!(!c.unsubscribe_all && c.preferences.is_empty());
+        assert_eq!(header_events(&plain).await, 0);
+    });
+
+    // Run 2 applies both at start, in order; it acknowledges one more (written over the
+    // torn record) and dies too.
+    main.block_on(async {
+        let s = db.store().await;
+        let q = OneClickQueue::start_logged(s.clone(), &path).await.unwrap();
+        let c = s.get_contact(&list, &ann()).await.unwrap();
+        assert!(c.unsubscribe_all);
+        assert_eq!(c.explicit("news"), Some(SubscriptionStatus::OptOut));
+        assert_eq!(header_events(&s).await, 2);
+        assert_eq!(s.one_click_log_applied().await.unwrap(), 2);
+        drop(q);
+    });
+    crash_after_acknowledging(&db, &path, vec![opt_out(&list, &bob, None)]);
+    assert!(
+        records_end(&path) > end,
+        "the new record follows the first two"
+    );
+
+    // Run 3 applies Bob's (the torn record did not hide it); then Ann changes her mind.
+    main.block_on(async {
+        let s = db.store().await;
+        let q = OneClickQueue::start_logged(s.clone(), &path).await.unwrap();
+        assert!(s.get_contact(&list, &bob).await.unwrap().unsubscribe_all);
+        assert_eq!(header_events(&s).await, 3);
+        assert_eq!(s.one_click_log_applied().await.unwrap(), 3);
+        let change = ContactChange {
+            unsubscribe_all: Some(false),
+            preferences: None,
+            attributes: None,
+        };
+        s.update_contact(&list, &ann(), &change, &Audit::new(Source::LandingPage))
+            .await
+            .unwrap();
+        drop(q);
+    });
+
+    // Run 4: the log still holds all three, but they are applied: nothing is redone.
+    main.block_on(async {
+        let s = db.store().await;
+        let _q = OneClickQueue::start_logged(s.clone(), &path).await.unwrap();
+        let c = s.get_contact(&list, &ann()).await.unwrap();
+        assert!(
+            !c.unsubscribe_all,
+            "an applied opt-out is not replayed over a later change"
+        );
+        assert_eq!(header_events(&s).await, 3);
+        db.cleanup().await;
+    });
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_database_is_refused() {
+    let app = spawn_app().await;
+    let path = log_path(&store::sqlite_file(&app.db.url).unwrap());
+    let other = app.db.store().await;
+    let err = OneClickQueue::start_logged(other, &path)
+        .await
+        .err()
+        .unwrap();
+    assert!(err.contains("another optbox server"), "{err}");
+    app.stop().await;
+}
