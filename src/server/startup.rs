@@ -4,7 +4,7 @@
 use super::config::{Mode, Settings, TokenKey, parse_token_keys};
 use super::http::{admin_export, admin_import, guard, health, limits, one_click, ses};
 use super::service::one_click_queue;
-use super::state::AppState;
+use super::state::{AppState, AppStateInner};
 use super::store::{self, DynStore, OpenError};
 use crate::app::{App, shell};
 use crate::domain::Limits;
@@ -214,9 +214,9 @@ impl Application {
             }
             _ => one_click_queue::OneClickQueue::start(store.clone()),
         };
-        let state = AppState {
+        let state = AppState::new(AppStateInner {
             limiter: limiter.clone(),
-            leptos_options: Arc::new(leptos_options(&settings)),
+            leptos_options: leptos_options(&settings),
             one_click,
             store,
             limits: Limits::new(settings.aws_strict),
@@ -226,7 +226,7 @@ impl Application {
             api_master: Arc::new(api_master),
             signers: Default::default(),
             overview: Default::default(),
-        };
+        });
         {
             // Warm the overview's aggregates so the first view does not read the month.
             let (cache, store) = (state.overview.clone(), state.store.clone());
@@ -246,7 +246,7 @@ impl Application {
             )))
             .with_signed(key);
         let routes = route_list();
-        let opts = (*state.leptos_options).clone();
+        let opts = state.leptos_options.clone();
         let router = Router::new()
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))

@@ -7,11 +7,27 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
 
-/// One value, provided to both handlers and server functions.
+/// One value, provided to both handlers and server functions. Cloned for every request
+/// (each middleware and handler takes its own), so it is one `Arc`.
 #[derive(Clone)]
-pub struct AppState {
-    /// Behind an `Arc`: the state is cloned for every request.
-    pub leptos_options: Arc<LeptosOptions>,
+pub struct AppState(Arc<AppStateInner>);
+
+impl AppState {
+    pub fn new(inner: AppStateInner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct AppStateInner {
+    pub leptos_options: LeptosOptions,
     pub store: DynStore,
     pub settings: Arc<Settings>,
     pub limits: Limits,
@@ -31,7 +47,7 @@ pub struct AppState {
     pub overview: crate::server::service::overview::OverviewCache,
 }
 
-impl AppState {
+impl AppStateInner {
     /// A keyed hash of a client IP: stable per instance group, not reversible.
     pub fn ip_hash(&self, ip: std::net::IpAddr) -> String {
         use hmac::{Hmac, Mac};
@@ -58,6 +74,6 @@ impl AppState {
 
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(s: &AppState) -> Self {
-        (*s.leptos_options).clone()
+        s.leptos_options.clone()
     }
 }

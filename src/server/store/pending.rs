@@ -17,8 +17,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// How long a reader waits for the opt-outs it must see before it gives up with
-/// "unavailable" (a 503 or the surface's own "try again").
-pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// "unavailable" (a 503 or the surface's own "try again"): less than the default
+/// `request_timeout_secs` (30), so the surface answers in its own words rather than 408.
+pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// See the module documentation.
 pub struct Pending {
