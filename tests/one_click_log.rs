@@ -251,14 +251,25 @@ fn a_restart_applies_acknowledged_opt_outs_once_and_overwrites_a_torn_record() {
 }
 
 #[tokio::test]
-async fn a_second_server_on_the_same_database_is_refused() {
-    let app = spawn_app().await;
-    let path = log_path(&store::sqlite_file(&app.db.url).unwrap());
-    let other = app.db.store().await;
-    let err = OneClickQueue::start_logged(other, &path)
+async fn a_log_locked_by_another_process_is_refused() {
+    let db = TestDb::sqlite().await;
+    let store = db.store().await;
+    let path = log_path(store.database_file().unwrap());
+    // An open file description of its own holds the lock, as another process would.
+    let other = std::fs::File::create(&path).unwrap();
+    other.lock().unwrap();
+    let err = OneClickQueue::start_logged(store, &path)
         .await
         .err()
         .unwrap();
     assert!(err.contains("another optbox server"), "{err}");
+}
+
+#[tokio::test]
+async fn servers_built_in_one_process_on_one_database_share_its_log() {
+    let app = spawn_app().await;
+    let path = log_path(app.store.database_file().unwrap());
+    let again = OneClickQueue::start_logged(app.store.clone(), &path).await;
+    assert!(again.is_ok(), "{:?}", again.err());
     app.stop().await;
 }

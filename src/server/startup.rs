@@ -203,16 +203,11 @@ impl Application {
         let timeout = std::time::Duration::from_secs(settings.limits.request_timeout_secs);
         // SQLite: opt-outs are durable in the one-click log before the 200 and applied
         // behind it; PostgreSQL (shared by many instances): group commit.
-        let one_click = match super::store::sqlite_file(settings.database_url.expose()) {
-            Some(db) if store.backend() == super::store::Backend::Sqlite => {
-                one_click_queue::OneClickQueue::start_logged(
-                    store.clone(),
-                    &one_click_queue::log_path(&db),
-                )
+        let one_click = match store.database_file().map(one_click_queue::log_path) {
+            Some(log) => one_click_queue::OneClickQueue::start_logged(store.clone(), &log)
                 .await
-                .map_err(StartupError::Other)?
-            }
-            _ => one_click_queue::OneClickQueue::start(store.clone()),
+                .map_err(StartupError::Other)?,
+            None => one_click_queue::OneClickQueue::start(store.clone()),
         };
         let state = AppState::new(AppStateInner {
             limiter: limiter.clone(),

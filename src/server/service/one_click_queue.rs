@@ -87,10 +87,26 @@ impl OneClickQueue {
         Self { tx }
     }
 
-    /// Logged mode on the log file at `path`: takes the file's lock (one server per
-    /// database), applies what an earlier run acknowledged but did not apply, and starts
+    /// Logged mode on the log file at `path`: takes the file's lock (one process per
+    /// database; in one process, servers on the same database share the log), applies what an earlier run acknowledged but did not apply, and starts
     /// the log writer (a thread: appends and fsyncs block) and the applier task.
     pub async fn start_logged(store: DynStore, path: &Path) -> Result<Self, String> {
+        // Servers built in one process on one database (tests, embedders) share its log.
+        let mut open = OPEN.lock().await;
+        open.retain(|(_, tx)| tx.strong_count() > 0);
+        if let Some(tx) = open
+            .iter()
+            .find(|(p, _)| p == path)
+            .and_then(|(_, tx)| tx.upgrade())
+        {
+            return Ok(Self { tx });
+        }
+        let q = Self::open_log(store, path).await?;
+        open.push((path.to_owned(), q.tx.downgrade()));
+        Ok(q)
+    }
+
+    async fn open_log(store: DynStore, path: &Path) -> Result<Self, String> {
         let fail = |what: &str, e: &dyn std::fmt::Display| {
             format!("one-click log {}: {what}: {e}", path.display())
         };
@@ -171,6 +187,10 @@ impl OneClickQueue {
         rx.await.map_err(|_| gone())?
     }
 }
+
+/// The logs open in this process.
+static OPEN: tokio::sync::Mutex<Vec<(PathBuf, mpsc::WeakSender<Job>)>> =
+    tokio::sync::Mutex::const_new(Vec::new());
 
 /// Takes the log's exclusive lock, waiting a little for a server of this process that is
 /// still shutting down (tests restart servers on one database).

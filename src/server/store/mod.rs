@@ -330,6 +330,11 @@ pub trait Store:
     /// for them before reading the contacts they touch.
     fn pending(&self) -> &std::sync::Arc<pending::Pending>;
 
+    /// The database file (SQLite on disk), beside which the one-click log lives.
+    fn database_file(&self) -> Option<&std::path::Path> {
+        None
+    }
+
     async fn list_events(
         &self,
         list_name: Option<&str>,

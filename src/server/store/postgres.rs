@@ -49,6 +49,10 @@ impl PgStore {
         })
     }
 
+    fn database_file_impl(&self) -> Option<&std::path::Path> {
+        None
+    }
+
     fn session_backend(&self) -> crate::server::sessions::SessionBackend {
         crate::server::sessions::SessionBackend::Postgres(
             tower_sessions_sqlx_store::PostgresStore::new(self.write.clone()),

@@ -1350,6 +1350,10 @@ macro_rules! impl_store {
                 &self.pending
             }
 
+            fn database_file(&self) -> Option<&std::path::Path> {
+                self.database_file_impl()
+            }
+
             async fn list_events(&self, list_name: Option<&str>, kind: Option<&str>, before_id: Option<i64>, limit: u32) -> StoreResult<Vec<EventRecord>> {
                 self.query_events(&EventQuery {
                     list: list_name.map(str::to_owned),

@@ -24,6 +24,8 @@ pub struct SqliteStore {
     write: SqlitePool,
     lists: shared::ListCache,
     pending: std::sync::Arc<super::pending::Pending>,
+    /// `None` in memory.
+    file: Option<std::path::PathBuf>,
     _checkpointer: Checkpointer,
 }
 
@@ -117,8 +119,13 @@ impl SqliteStore {
             write,
             lists: Default::default(),
             pending: Default::default(),
+            file: super::sqlite_file(url),
             _checkpointer: Checkpointer(task.abort_handle()),
         })
+    }
+
+    fn database_file_impl(&self) -> Option<&std::path::Path> {
+        self.file.as_deref()
     }
 
     fn session_backend(&self) -> crate::server::sessions::SessionBackend {
