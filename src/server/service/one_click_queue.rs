@@ -114,6 +114,7 @@ impl OneClickQueue {
             .read(true)
             .write(true)
             .create(true)
+            .truncate(false)
             .open(path)
             .map_err(|e| fail("cannot open", &e))?;
         lock(&file).await.map_err(|e| fail("cannot lock", &e))?;
@@ -463,13 +464,12 @@ const BUSY_RATE: f64 = 2000.0;
 async fn apply(store: &dyn Store, batch: &[Logged]) -> Result<(), StoreError> {
     let mut lists: HashMap<i64, Option<ContactList>> = HashMap::new();
     for l in batch {
-        if !lists.contains_key(&l.list) {
-            let list = match store.get_list_by_id(l.list).await {
+        if let std::collections::hash_map::Entry::Vacant(slot) = lists.entry(l.list) {
+            slot.insert(match store.get_list_by_id(l.list).await {
                 Ok(list) => Some(list),
                 Err(StoreError::NotFound) => None,
                 Err(e) => return Err(e),
-            };
-            lists.insert(l.list, list);
+            });
         }
     }
     let items: Vec<OptOut> = batch
