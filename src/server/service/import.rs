@@ -24,8 +24,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Rows per transaction.
-pub const BATCH_ROWS: usize = 20_000;
+/// Rows per transaction. On SQLite a batch's cost is mostly rewriting the leaf pages of
+/// the address-hash index, which rows reach in random order, so a larger batch rewrites
+/// each page for more rows (README "Performance", sessions 9 and 10); the write lock it
+/// holds for about a second delays other writes, but no longer one-click POSTs, which
+/// are answered from the one-click log.
+pub fn batch_rows(backend: crate::server::store::Backend) -> usize {
+    match backend {
+        crate::server::store::Backend::Sqlite => 60_000,
+        crate::server::store::Backend::Postgres => 20_000,
+    }
+}
 /// A longer row is refused (and reported) rather than imported.
 pub const MAX_ROW_BYTES: usize = 1 << 20;
 /// Contacts per export page.
@@ -405,11 +414,12 @@ async fn apply(
     );
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Batch, String>>(2);
     let parse_list = list.clone();
+    let limit = batch_rows(store.backend());
     let parser = tokio::task::spawn_blocking(move || {
         let send = |b: Result<Batch, String>| tx.blocking_send(b).is_ok();
         let r = match format {
-            Format::Csv => parse_csv(reader, &parse_list, skip_through, &send),
-            Format::Jsonl => parse_jsonl(reader, &parse_list, skip_through, &send),
+            Format::Csv => parse_csv(reader, &parse_list, skip_through, limit, &send),
+            Format::Jsonl => parse_jsonl(reader, &parse_list, skip_through, limit, &send),
         };
         if let Err(e) = r {
             send(Err(e));
@@ -475,6 +485,8 @@ async fn apply(
 struct Batcher<'a> {
     batch: Batch,
     keys: HashSet<String>,
+    /// Rows (and refused lines) per batch.
+    limit: usize,
     send: &'a dyn Fn(Result<Batch, String>) -> bool,
 }
 
@@ -491,7 +503,7 @@ impl Batcher<'_> {
             Err(reason) => self.batch.errors.push(RowError { line, reason }),
         }
         self.batch.last_line = line;
-        if self.batch.rows.len() + self.batch.errors.len() >= BATCH_ROWS {
+        if self.batch.rows.len() + self.batch.errors.len() >= self.limit {
             self.flush()?;
         }
         Ok(())
@@ -630,6 +642,7 @@ fn parse_csv<R: Read>(
     reader: R,
     list: &ContactList,
     skip_through: u64,
+    limit: usize,
     send: &dyn Fn(Result<Batch, String>) -> bool,
 ) -> Result<(), String> {
     let mut rdr = csv::ReaderBuilder::new()
@@ -664,6 +677,7 @@ fn parse_csv<R: Read>(
     let mut batcher = Batcher {
         batch: Batch::default(),
         keys: HashSet::new(),
+        limit,
         send,
     };
     // A one-column file whose first cell is an address has no header.
@@ -765,6 +779,7 @@ fn parse_jsonl<R: Read>(
     reader: R,
     list: &ContactList,
     skip_through: u64,
+    limit: usize,
     send: &dyn Fn(Result<Batch, String>) -> bool,
 ) -> Result<(), String> {
     let mut rdr = BufReader::with_capacity(1 << 16, reader);
@@ -772,6 +787,7 @@ fn parse_jsonl<R: Read>(
     let mut batcher = Batcher {
         batch: Batch::default(),
         keys: HashSet::new(),
+        limit,
         send,
     };
     let mut line = 0u64;
