@@ -27,17 +27,10 @@ fn free_port() -> u16 {
 }
 
 async fn make_list(store: &DynStore) -> ContactList {
-    let def = ListDefinition {
-        topics: vec![Topic {
-            name: TopicName::parse("news").unwrap(),
-            display_name: "News".into(),
-            description: String::new(),
-            default_status: SubscriptionStatus::OptIn,
-            hidden: false,
-        }],
-        ..Default::default()
-    };
-    store.create_list("shop", &def, None).await.unwrap()
+    store
+        .create_list("shop", &common::news_list(), None)
+        .await
+        .unwrap()
 }
 
 /// One link per contact, alternating topic and list-wide links.

@@ -14,25 +14,15 @@ use optbox::server::store::{
 use sqlx::Connection;
 use std::time::Duration;
 
-fn list_def() -> ListDefinition {
-    ListDefinition {
-        topics: vec![Topic {
-            name: TopicName::parse("news").unwrap(),
-            display_name: "News".into(),
-            description: String::new(),
-            default_status: SubscriptionStatus::OptIn,
-            hidden: false,
-        }],
-        ..Default::default()
-    }
-}
-
 fn ann() -> EmailAddress {
     EmailAddress::parse("ann@example.com").unwrap()
 }
 
 async fn seed(store: &DynStore) -> ContactList {
-    let list = store.create_list("shop", &list_def(), None).await.unwrap();
+    let list = store
+        .create_list("shop", &common::news_list(), None)
+        .await
+        .unwrap();
     let nc = NewContact {
         email: ann(),
         unsubscribe_all: false,
@@ -158,10 +148,10 @@ fn a_restart_applies_acknowledged_opt_outs_once_and_overwrites_a_torn_record() {
     use std::os::unix::fs::FileExt;
     let main = tokio::runtime::Runtime::new().unwrap();
     let db = main.block_on(TestDb::sqlite());
-    let path = log_path(&store::sqlite_file(&db.url).unwrap());
     let bob = EmailAddress::parse("bob@example.com").unwrap();
-    let list = main.block_on(async {
+    let (list, path) = main.block_on(async {
         let s = db.store().await;
+        let path = log_path(s.database_file().unwrap());
         let list = seed(&s).await;
         let nc = NewContact {
             email: bob.clone(),
@@ -172,7 +162,7 @@ fn a_restart_applies_acknowledged_opt_outs_once_and_overwrites_a_torn_record() {
         s.create_contact(&list, &nc, &Audit::new(Source::Api))
             .await
             .unwrap();
-        list
+        (list, path)
     });
 
     // Run 1 acknowledges two opt-outs and dies; then a crash in the middle of the next
@@ -272,4 +262,45 @@ async fn servers_built_in_one_process_on_one_database_share_its_log() {
     let again = OneClickQueue::start_logged(app.store.clone(), &path).await;
     assert!(again.is_ok(), "{:?}", again.err());
     app.stop().await;
+}
+
+#[test]
+fn a_damaged_record_before_acknowledged_ones_stops_the_start_with_a_clear_error() {
+    use std::os::unix::fs::FileExt;
+    let main = tokio::runtime::Runtime::new().unwrap();
+    let db = main.block_on(TestDb::sqlite());
+    let (list, path) = main.block_on(async {
+        let s = db.store().await;
+        (seed(&s).await, log_path(s.database_file().unwrap()))
+    });
+    // Two batches (each submit waits for its fsync), both acknowledged, neither applied.
+    crash_after_acknowledging(
+        &db,
+        &path,
+        vec![
+            opt_out(&list, &ann(), Some("news")),
+            opt_out(&list, &ann(), None),
+        ],
+    );
+    // Bit rot in the first record.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, 30).unwrap();
+    f.write_all_at(&[b[0] ^ 1], 30).unwrap();
+    main.block_on(async {
+        let s = db.store().await;
+        let err = OneClickQueue::start_logged(s, &path)
+            .await
+            .err()
+            .expect("refused");
+        assert!(
+            err.contains("damaged") && err.contains("opt-out 2 follows"),
+            "{err}"
+        );
+        db.cleanup().await;
+    });
 }

@@ -81,6 +81,21 @@ impl TestDb {
     }
 }
 
+/// A list definition with one topic, `news` (default OPT_IN).
+pub fn news_list() -> optbox::domain::ListDefinition {
+    use optbox::domain::*;
+    ListDefinition {
+        topics: vec![Topic {
+            name: TopicName::parse("news").unwrap(),
+            display_name: "News".into(),
+            description: String::new(),
+            default_status: SubscriptionStatus::OptIn,
+            hidden: false,
+        }],
+        ..Default::default()
+    }
+}
+
 pub fn uuid_like() -> String {
     use rand::Rng;
     let n: u64 = rand::thread_rng().r#gen();

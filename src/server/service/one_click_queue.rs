@@ -24,7 +24,7 @@ use crate::server::store::{Audit, DynStore, OptOut, Source, Store, StoreError};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -143,6 +143,17 @@ impl OneClickQueue {
             .max()
             .unwrap_or(0)
             .max(applied);
+        let base = records.last().map_or(applied, |r| r.seq);
+        if let Some(seq) = hidden_record(&bytes[valid..], base, applied) {
+            // Starting would overwrite them: the operator decides (README "Recipients").
+            return Err(fail(
+                "damaged",
+                &format!(
+                    "byte {valid} is unreadable but opt-out {seq} follows it; \
+                     move the file aside to start without it"
+                ),
+            ));
+        }
         let pending = store.pending().clone();
         pending.start_at(applied);
 
@@ -214,6 +225,8 @@ async fn lock(file: &std::fs::File) -> std::io::Result<()> {
 #[derive(Debug, Serialize, Deserialize)]
 struct Record {
     seq: u64,
+    /// The first sequence number of the batch it was written (and fsynced) with.
+    first: u64,
     list: i64,
     /// The address hash, base64url.
     hash: String,
@@ -263,48 +276,64 @@ impl Record {
     }
 }
 
-/// One line per record: 16 hex digits of the SHA-256 of the JSON, a space, the JSON.
+/// One line per record: [`checksum`] of the JSON, a space, the JSON.
 fn append_line(buf: &mut Vec<u8>, r: &Record) {
-    use sha2::{Digest, Sha256};
     let json = serde_json::to_vec(r).expect("a record serializes");
-    let sum = Sha256::digest(&json);
-    for b in &sum[..8] {
-        let _ = write!(buf, "{b:02x}");
-    }
+    buf.extend_from_slice(&checksum(&json));
     buf.push(b' ');
     buf.extend_from_slice(&json);
     buf.push(b'\n');
 }
 
+/// 16 hex digits of the SHA-256 of a record's JSON.
+fn checksum(json: &[u8]) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let sum = Sha256::digest(json);
+    let mut out = [0u8; 16];
+    for (k, b) in sum[..8].iter().enumerate() {
+        out[2 * k] = HEX[(b >> 4) as usize];
+        out[2 * k + 1] = HEX[(b & 15) as usize];
+    }
+    out
+}
+
+/// The record of one line (without its newline), if its checksum holds.
+fn record_of(line: &[u8]) -> Option<Record> {
+    let (sum, json) = (line.get(..16)?, line.get(17..)?);
+    if sum != checksum(json) || line.get(16) != Some(&b' ') {
+        return None;
+    }
+    serde_json::from_slice(json).ok()
+}
+
 /// The records of a log, in order, up to the first line that is torn, fails its checksum
 /// or does not follow in sequence; and the length of that valid prefix.
 fn parse(bytes: &[u8]) -> (Vec<Record>, usize) {
-    use sha2::{Digest, Sha256};
     let mut out: Vec<Record> = Vec::new();
     let mut pos = 0;
     while let Some(n) = bytes[pos..].iter().position(|&b| b == b'\n') {
-        let line = &bytes[pos..pos + n];
-        let record = (|| {
-            let (sum, json) = (line.get(..16)?, line.get(17..)?);
-            let want: String = Sha256::digest(json)[..8]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            if sum != want.as_bytes() || line.get(16) != Some(&b' ') {
-                return None;
-            }
-            let r: Record = serde_json::from_slice(json).ok()?;
-            (out.last().is_none_or(|p| r.seq > p.seq)).then_some(r)
-        })();
-        match record {
-            Some(r) => {
+        match record_of(&bytes[pos..pos + n]) {
+            Some(r) if out.last().is_none_or(|p| r.seq > p.seq) => {
                 out.push(r);
                 pos += n + 1;
             }
-            None => break,
+            _ => break,
         }
     }
     (out, pos)
+}
+
+/// After the valid prefix there may be zeros, records applied before the log started
+/// again from its beginning (numbered at most `applied`), or the rest of a batch whose
+/// write a crash tore (never acknowledged: its fsync did not return). A whole record of
+/// a *later* batch there means a damaged line hides acknowledged opt-outs: its number.
+/// `base`: the last valid record's number, or `applied` when there is none.
+fn hidden_record(rest: &[u8], base: u64, applied: u64) -> Option<u64> {
+    rest.split(|&b| b == b'\n')
+        .filter_map(record_of)
+        .find(|r| r.seq > base.max(applied) && r.first > base + 1)
+        .map(|r| r.seq)
 }
 
 /// The log's single writer, on a thread of its own. Records are written at `pos`, in
@@ -384,6 +413,7 @@ impl Writer {
                 buf,
                 &Record {
                     seq: self.next + k as u64,
+                    first: self.next,
                     list: item.list.id,
                     hash: B64.encode(&item.hash),
                     topic: item.topic.as_ref().map(|t| t.as_str().to_owned()),
@@ -507,6 +537,7 @@ mod tests {
     fn record(seq: u64) -> Record {
         Record {
             seq,
+            first: seq,
             list: 1,
             hash: B64.encode([7u8; 16]),
             topic: Some("news".into()),
@@ -540,5 +571,38 @@ mod tests {
         let mut back = buf.clone();
         append_line(&mut back, &record(2));
         assert_eq!(parse(&back).0.len(), 3);
+    }
+
+    #[test]
+    fn a_whole_record_behind_a_damaged_one_is_found() {
+        let mut buf = Vec::new();
+        for s in 1..=3 {
+            append_line(&mut buf, &record(s));
+        }
+        let second = buf.iter().position(|&b| b == b'\n').unwrap() + 30;
+        buf[second] ^= 1;
+        let (rs, valid) = parse(&buf);
+        assert_eq!(rs.len(), 1);
+        assert_eq!(hidden_record(&buf[valid..], 1, 0), Some(3));
+        // Older records behind (the log started again from its beginning) are not.
+        assert_eq!(hidden_record(&buf[valid..], 1, 3), None);
+        assert_eq!(hidden_record(&[0u8; 64], 0, 0), None);
+        // The rest of a torn batch (2 and 3 written together, never acknowledged) is not.
+        let mut torn = Vec::new();
+        append_line(&mut torn, &record(1));
+        let cut = torn.len();
+        for s in 2..=3 {
+            append_line(
+                &mut torn,
+                &Record {
+                    first: 2,
+                    ..record(s)
+                },
+            );
+        }
+        torn[cut + 30] ^= 1;
+        let (rs, valid) = parse(&torn);
+        assert_eq!((rs.len(), valid), (1, cut));
+        assert_eq!(hidden_record(&torn[valid..], 1, 0), None);
     }
 }

@@ -475,17 +475,6 @@ pub async fn open(url: &str, migrate: bool) -> Result<DynStore, OpenError> {
     }
 }
 
-/// The database file of a `sqlite:` URL; `None` for other schemes and in-memory databases.
-pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
-    use std::str::FromStr;
-    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
-        return None;
-    }
-    let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
-    let path = opts.get_filename();
-    (!path.as_os_str().is_empty()).then(|| path.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -119,7 +119,7 @@ impl SqliteStore {
             write,
             lists: Default::default(),
             pending: Default::default(),
-            file: super::sqlite_file(url),
+            file: sqlite_file(url),
             _checkpointer: Checkpointer(task.abort_handle()),
         })
     }
@@ -280,3 +280,13 @@ impl SqliteStore {
 impl_mail!(SqliteStore, sqlx::SqliteConnection);
 impl_mail_queue!(SqliteStore, sqlx::SqliteConnection, "");
 impl_admin!(SqliteStore);
+
+/// The database file of a `sqlite:` URL; `None` for other schemes and in-memory databases.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
+        return None;
+    }
+    let opts = SqliteConnectOptions::from_str(url).ok()?;
+    let path = opts.get_filename();
+    (!path.as_os_str().is_empty()).then(|| path.to_owned())
+}
