@@ -133,6 +133,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .await?;
     let t = Instant::now();
+    let tp = std::sync::Arc::new(tp);
     let opt_outs: Vec<OptOut> = (0..n)
         .map(|i| OptOut {
             list: tp.clone(),

@@ -110,7 +110,7 @@ async fn the_post_is_answered_from_the_log_and_readers_wait_for_what_it_acknowle
 
 fn opt_out(list: &ContactList, who: &EmailAddress, topic: Option<&str>) -> OptOut {
     OptOut {
-        list: list.clone(),
+        list: std::sync::Arc::new(list.clone()),
         hash: email_hash(who),
         topic: topic.map(|t| TopicName::parse(t).unwrap()),
         audit: Audit::new(Source::UnsubscribeHeader),

@@ -579,7 +579,7 @@ async fn concurrent_one_clicks_are_each_recorded_once_on_postgres() {
 
 fn opt_out(list: &ContactList, email: &str, topic: Option<&str>) -> optbox::server::store::OptOut {
     optbox::server::store::OptOut {
-        list: list.clone(),
+        list: std::sync::Arc::new(list.clone()),
         hash: email_hash(&EmailAddress::parse(email).unwrap()),
         topic: topic.map(|t| TopicName::parse(t).unwrap()),
         audit: Audit::new(Source::UnsubscribeHeader),

@@ -5,9 +5,10 @@
 use crate::server::service::{ServiceError, recipient};
 use crate::server::state::AppState;
 use crate::server::store::{Audit, Source};
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
 use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,11 +16,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// One-click bodies are tiny; anything larger is refused before it is read.
 pub const BODY_LIMIT: usize = 16 * 1024;
 
-fn page(status: StatusCode, title: &str, text: &str) -> Response {
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title></head><body><main><h1>{title}</h1><p>{text}</p></main></body></html>"
-    );
-    let mut r = (status, body).into_response();
+/// The small HTML pages this endpoint answers with, built at compile time.
+macro_rules! page_html {
+    ($title:literal, $text:literal) => {
+        concat!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>",
+            $title,
+            "</title></head><body><main><h1>",
+            $title,
+            "</h1><p>",
+            $text,
+            "</p></main></body></html>"
+        )
+    };
+}
+
+fn page(status: StatusCode, html: &'static str) -> Response {
+    let mut r = Response::new(Body::from(html));
+    *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
@@ -72,17 +86,27 @@ pub async fn one_click(
     State(state): State<AppState>,
     Path(token): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
+    // The request taken whole: the `HeaderMap` extractor would copy the headers.
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let Ok(body) = axum::body::to_bytes(body, BODY_LIMIT).await else {
+        return page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            page_html!("Request too large", "One-click bodies are small."),
+        );
+    };
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     if !is_one_click(ct, body).await {
         return page(
             StatusCode::BAD_REQUEST,
-            "Bad request",
-            "Expected the body List-Unsubscribe=One-Click.",
+            page_html!(
+                "Bad request",
+                "Expected the body List-Unsubscribe=One-Click."
+            ),
         );
     }
     let store = &*state.store;
@@ -93,7 +117,7 @@ pub async fn one_click(
     };
     let audit = Audit {
         source: Source::UnsubscribeHeader,
-        ip_hash: Some(state.ip_hash(state.client_ip(peer.ip(), &headers))),
+        ip_hash: Some(state.ip_hash(state.client_ip(peer.ip(), headers))),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -102,8 +126,10 @@ pub async fn one_click(
     match recipient::one_click(&state.one_click, resolved, audit).await {
         Ok(()) => page(
             StatusCode::OK,
-            "Unsubscribed",
-            "You have been unsubscribed. It may take a moment for mail already on its way to stop.",
+            page_html!(
+                "Unsubscribed",
+                "You have been unsubscribed. It may take a moment for mail already on its way to stop."
+            ),
         ),
         Err(e) => error_page(e),
     }
@@ -115,32 +141,34 @@ fn error_page(e: ServiceError) -> Response {
             log_refused(&m);
             page(
                 StatusCode::BAD_REQUEST,
-                "Bad request",
-                "This unsubscribe link is malformed.",
+                page_html!("Bad request", "This unsubscribe link is malformed."),
             )
         }
         ServiceError::NotFound(m) => {
             log_refused(&m);
             page(
                 StatusCode::NOT_FOUND,
-                "Not found",
-                "This unsubscribe link is not valid.",
+                page_html!("Not found", "This unsubscribe link is not valid."),
             )
         }
         ServiceError::Unavailable(cause) => {
             tracing::error!(%cause, "one-click unsubscribe: database unavailable");
             page(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "Try again",
-                "We could not record your request. Please try again in a minute.",
+                page_html!(
+                    "Try again",
+                    "We could not record your request. Please try again in a minute."
+                ),
             )
         }
         other => {
             tracing::error!(error = ?other, "one-click unsubscribe failed");
             page(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "Try again",
-                "We could not record your request. Please try again in a minute.",
+                page_html!(
+                    "Try again",
+                    "We could not record your request. Please try again in a minute."
+                ),
             )
         }
     }

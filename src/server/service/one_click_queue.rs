@@ -276,12 +276,30 @@ impl Record {
     }
 }
 
-/// One line per record: [`checksum`] of the JSON, a space, the JSON.
-fn append_line(buf: &mut Vec<u8>, r: &Record) {
-    let json = serde_json::to_vec(r).expect("a record serializes");
-    buf.extend_from_slice(&checksum(&json));
-    buf.push(b' ');
-    buf.extend_from_slice(&json);
+/// What the writer serializes: a [`Record`] borrowing from the opt-out (same fields, same
+/// JSON), so appending allocates nothing per record.
+#[derive(Serialize)]
+struct RecordRef<'a> {
+    seq: u64,
+    first: u64,
+    list: i64,
+    hash: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    topic: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ua: Option<&'a str>,
+}
+
+/// One line per record: [`checksum`] of the JSON, a space, the JSON. The JSON is written
+/// in place and the checksum filled in before it.
+fn append_line(buf: &mut Vec<u8>, r: &impl Serialize) {
+    let start = buf.len();
+    buf.extend_from_slice(&[b' '; 17]);
+    serde_json::to_writer(&mut *buf, r).expect("a record serializes");
+    let sum = checksum(&buf[start + 17..]);
+    buf[start..start + 16].copy_from_slice(&sum);
     buf.push(b'\n');
 }
 
@@ -409,16 +427,20 @@ impl Writer {
         }
         buf.clear();
         for (k, (item, _)) in jobs.iter().enumerate() {
+            let mut hash = [0u8; 64];
+            let n = B64
+                .encode_slice(&item.hash, &mut hash)
+                .map_err(|e| unavailable("cannot encode an address hash", &e))?;
             append_line(
                 buf,
-                &Record {
+                &RecordRef {
                     seq: self.next + k as u64,
                     first: self.next,
                     list: item.list.id,
-                    hash: B64.encode(&item.hash),
-                    topic: item.topic.as_ref().map(|t| t.as_str().to_owned()),
-                    ip: item.audit.ip_hash.clone(),
-                    ua: item.audit.user_agent.clone(),
+                    hash: std::str::from_utf8(&hash[..n]).expect("base64 is ASCII"),
+                    topic: item.topic.as_ref().map(|t| t.as_str()),
+                    ip: item.audit.ip_hash.as_deref(),
+                    ua: item.audit.user_agent.as_deref(),
                 },
             );
         }
@@ -492,11 +514,11 @@ async fn applier(store: DynStore, mut rx: mpsc::UnboundedReceiver<Logged>) {
 const BUSY_RATE: f64 = 2000.0;
 
 async fn apply(store: &dyn Store, batch: &[Logged]) -> Result<(), StoreError> {
-    let mut lists: HashMap<i64, Option<ContactList>> = HashMap::new();
+    let mut lists: HashMap<i64, Option<Arc<ContactList>>> = HashMap::new();
     for l in batch {
         if let std::collections::hash_map::Entry::Vacant(slot) = lists.entry(l.list) {
             slot.insert(match store.get_list_by_id(l.list).await {
-                Ok(list) => Some(list),
+                Ok(list) => Some(Arc::new(list)),
                 Err(StoreError::NotFound) => None,
                 Err(e) => return Err(e),
             });

@@ -12,7 +12,8 @@ use crate::server::token::{self, TokenError, Unsubscribe};
 /// A verified token with what it points at.
 #[derive(Debug, Clone)]
 pub struct Resolved {
-    pub list: ContactList,
+    /// Shared with the list cache: the one-click path clones no list.
+    pub list: std::sync::Arc<ContactList>,
     /// The token's topic, if it names one the list still has.
     pub topic: Option<Topic>,
     pub hash: Vec<u8>,

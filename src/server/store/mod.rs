@@ -188,7 +188,7 @@ pub struct EventRecord {
 /// One RFC 8058 opt-out: the token's list, address hash and topic (none: everything).
 #[derive(Debug, Clone)]
 pub struct OptOut {
-    pub list: ContactList,
+    pub list: std::sync::Arc<ContactList>,
     pub hash: Vec<u8>,
     pub topic: Option<TopicName>,
     pub audit: Audit,
@@ -257,7 +257,7 @@ pub trait Store:
     /// `get_list` for the recipient path: may answer from memory, at most
     /// `LIST_CACHE_TTL` old for changes made by other processes (changes through this
     /// store are seen at once).
-    async fn get_list_cached(&self, name: &str) -> StoreResult<ContactList>;
+    async fn get_list_cached(&self, name: &str) -> StoreResult<std::sync::Arc<ContactList>>;
     async fn get_list_by_id(&self, id: i64) -> StoreResult<ContactList>;
     /// Lists in name order after `after`.
     async fn list_lists(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<ListSummary>>;

@@ -155,7 +155,13 @@ pub(super) struct ListCache {
 #[derive(Default)]
 struct ListCacheInner {
     generation: u64,
-    lists: std::collections::HashMap<String, (std::time::Instant, crate::domain::ContactList)>,
+    lists: std::collections::HashMap<
+        String,
+        (
+            std::time::Instant,
+            std::sync::Arc<crate::domain::ContactList>,
+        ),
+    >,
 }
 
 impl ListCache {
@@ -167,7 +173,7 @@ impl ListCache {
     }
 
     /// A fresh cached copy, or the generation to pass to [`ListCache::put`].
-    pub fn get(&self, name: &str) -> Result<crate::domain::ContactList, u64> {
+    pub fn get(&self, name: &str) -> Result<std::sync::Arc<crate::domain::ContactList>, u64> {
         let g = self.lock();
         match g.lists.get(name) {
             Some((at, list)) if at.elapsed() < LIST_CACHE_TTL => Ok(list.clone()),
@@ -175,7 +181,7 @@ impl ListCache {
         }
     }
 
-    pub fn put(&self, generation: u64, list: &crate::domain::ContactList) {
+    pub fn put(&self, generation: u64, list: &std::sync::Arc<crate::domain::ContactList>) {
         let mut g = self.lock();
         if g.generation != generation {
             return;
@@ -923,11 +929,11 @@ macro_rules! impl_store {
                 Self::q_list(&mut c, None, Some(name)).await
             }
 
-            async fn get_list_cached(&self, name: &str) -> StoreResult<ContactList> {
+            async fn get_list_cached(&self, name: &str) -> StoreResult<std::sync::Arc<ContactList>> {
                 match self.lists.get(name) {
                     Ok(list) => Ok(list),
                     Err(generation) => {
-                        let list = self.get_list(name).await?;
+                        let list = std::sync::Arc::new(self.get_list(name).await?);
                         self.lists.put(generation, &list);
                         Ok(list)
                     }
