@@ -646,7 +646,7 @@ async fn a_batch_of_opt_outs_commits_together_and_each_item_once(s: DynStore) {
         .await
         .unwrap();
     let item = |e: &str, t: Option<&str>| OptOutItem {
-        list: list.clone(),
+        list: list.clone().into(),
         hash: email_hash(&email(e)),
         topic: t.map(tn),
         audit: Audit::new(Source::UnsubscribeHeader),
@@ -659,7 +659,7 @@ async fn a_batch_of_opt_outs_commits_together_and_each_item_once(s: DynStore) {
         item("y@example.com", None),
         item("gone@example.com", Some("b")),
         OptOutItem {
-            list: other_list,
+            list: other_list.into(),
             ..item("z@example.com", None)
         },
     ];
