@@ -135,6 +135,14 @@ fn crash_after_acknowledging(db: &TestDb, path: &std::path::Path, items: Vec<Opt
 }
 
 /// The end of the last record in the log file (it is grown with zeros ahead).
+/// Ann's opt-outs of the crash tests: topic `news`, then everything.
+fn anns_two_opt_outs(list: &ContactList) -> Vec<OptOut> {
+    vec![
+        opt_out(list, &ann(), Some("news")),
+        opt_out(list, &ann(), None),
+    ]
+}
+
 fn records_end(path: &std::path::Path) -> u64 {
     let bytes = std::fs::read(path).unwrap();
     bytes
@@ -167,14 +175,7 @@ fn a_restart_applies_acknowledged_opt_outs_once_and_overwrites_a_torn_record() {
 
     // Run 1 acknowledges two opt-outs and dies; then a crash in the middle of the next
     // append leaves a torn record behind them.
-    crash_after_acknowledging(
-        &db,
-        &path,
-        vec![
-            opt_out(&list, &ann(), Some("news")),
-            opt_out(&list, &ann(), None),
-        ],
-    );
+    crash_after_acknowledging(&db, &path, anns_two_opt_outs(&list));
     let end = records_end(&path);
     std::fs::OpenOptions::new()
         .write(true)
@@ -274,14 +275,7 @@ fn a_damaged_record_before_acknowledged_ones_stops_the_start_with_a_clear_error(
         (seed(&s).await, log_path(s.database_file().unwrap()))
     });
     // Two batches (each submit waits for its fsync), both acknowledged, neither applied.
-    crash_after_acknowledging(
-        &db,
-        &path,
-        vec![
-            opt_out(&list, &ann(), Some("news")),
-            opt_out(&list, &ann(), None),
-        ],
-    );
+    crash_after_acknowledging(&db, &path, anns_two_opt_outs(&list));
     // Bit rot in the first record.
     let f = std::fs::OpenOptions::new()
         .read(true)

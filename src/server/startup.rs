@@ -245,10 +245,7 @@ impl Application {
         let router = Router::new()
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))
-            .route(
-                "/u/{token}",
-                post(one_click::one_click).layer(DefaultBodyLimit::max(one_click::BODY_LIMIT)),
-            )
+            .route("/u/{token}", post(one_click::one_click))
             .route("/admin/events.csv", get(admin_export::events_csv))
             .route("/admin/export/{name}/{format}", get(admin_import::export))
             .leptos_routes(&state, routes, move || shell(opts.clone()))

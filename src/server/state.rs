@@ -51,23 +51,9 @@ impl AppStateInner {
     /// A keyed hash of a client IP: stable per instance group, not reversible.
     pub fn ip_hash(&self, ip: std::net::IpAddr) -> String {
         use hmac::{Hmac, Mac};
-        use std::io::Write as _;
-        // On the one-click path for every request: the address is formatted on the stack
-        // and the hex written directly (no allocation per byte).
         let mut m = Hmac::<sha2::Sha256>::new_from_slice(&self.ip_key).expect("any key length");
-        let mut text = [0u8; 48];
-        let mut cur = std::io::Cursor::new(&mut text[..]);
-        write!(cur, "{ip}").expect("an IP address fits in 48 bytes");
-        let n = cur.position() as usize;
-        m.update(&text[..n]);
-        let out = m.finalize().into_bytes();
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut hex = String::with_capacity(16);
-        for b in &out[..8] {
-            hex.push(HEX[(b >> 4) as usize] as char);
-            hex.push(HEX[(b & 15) as usize] as char);
-        }
-        hex
+        m.update(ip.to_string().as_bytes());
+        crate::server::http::sigv4::hex(&m.finalize().into_bytes()[..8])
     }
 
     /// The client's address: the peer, or what a trusted proxy says it forwarded.

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// One-click bodies are tiny; anything larger is refused before it is read.
+/// One-click bodies are tiny; reading stops at this size and the request gets 413.
 pub const BODY_LIMIT: usize = 16 * 1024;
 
 /// The small HTML pages this endpoint answers with, built at compile time.

@@ -23,6 +23,7 @@ use crate::server::store::pending::Pending;
 use crate::server::store::{Audit, DynStore, OptOut, Source, Store, StoreError};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -221,21 +222,22 @@ async fn lock(file: &std::fs::File) -> std::io::Result<()> {
     ))
 }
 
-/// An opt-out in the log: what is needed to apply it again after a restart.
+/// An opt-out in the log: what is needed to apply it again after a restart. The writer
+/// serializes it borrowing from the opt-out; records read back own their strings.
 #[derive(Debug, Serialize, Deserialize)]
-struct Record {
+struct Record<'a> {
     seq: u64,
     /// The first sequence number of the batch it was written (and fsynced) with.
     first: u64,
     list: i64,
     /// The address hash, base64url.
-    hash: String,
+    hash: Cow<'a, str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    topic: Option<String>,
+    topic: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    ip: Option<String>,
+    ip: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    ua: Option<String>,
+    ua: Option<Cow<'a, str>>,
 }
 
 /// An acknowledged opt-out on its way to the tables.
@@ -255,9 +257,9 @@ impl Logged {
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-impl Record {
+impl Record<'_> {
     fn into_logged(self) -> Option<Logged> {
-        let hash = B64.decode(&self.hash).ok()?;
+        let hash = B64.decode(self.hash.as_bytes()).ok()?;
         let topic = match self.topic {
             Some(t) => Some(TopicName::parse(&t).ok()?),
             None => None,
@@ -269,32 +271,16 @@ impl Record {
             topic,
             audit: Audit {
                 source: Source::UnsubscribeHeader,
-                ip_hash: self.ip,
-                user_agent: self.ua,
+                ip_hash: self.ip.map(Cow::into_owned),
+                user_agent: self.ua.map(Cow::into_owned),
             },
         })
     }
 }
 
-/// What the writer serializes: a [`Record`] borrowing from the opt-out (same fields, same
-/// JSON), so appending allocates nothing per record.
-#[derive(Serialize)]
-struct RecordRef<'a> {
-    seq: u64,
-    first: u64,
-    list: i64,
-    hash: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    topic: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ip: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ua: Option<&'a str>,
-}
-
 /// One line per record: [`checksum`] of the JSON, a space, the JSON. The JSON is written
 /// in place and the checksum filled in before it.
-fn append_line(buf: &mut Vec<u8>, r: &impl Serialize) {
+fn append_line(buf: &mut Vec<u8>, r: &Record<'_>) {
     let start = buf.len();
     buf.extend_from_slice(&[b' '; 17]);
     serde_json::to_writer(&mut *buf, r).expect("a record serializes");
@@ -317,7 +303,7 @@ fn checksum(json: &[u8]) -> [u8; 16] {
 }
 
 /// The record of one line (without its newline), if its checksum holds.
-fn record_of(line: &[u8]) -> Option<Record> {
+fn record_of(line: &[u8]) -> Option<Record<'static>> {
     let (sum, json) = (line.get(..16)?, line.get(17..)?);
     if sum != checksum(json) || line.get(16) != Some(&b' ') {
         return None;
@@ -327,8 +313,8 @@ fn record_of(line: &[u8]) -> Option<Record> {
 
 /// The records of a log, in order, up to the first line that is torn, fails its checksum
 /// or does not follow in sequence; and the length of that valid prefix.
-fn parse(bytes: &[u8]) -> (Vec<Record>, usize) {
-    let mut out: Vec<Record> = Vec::new();
+fn parse(bytes: &[u8]) -> (Vec<Record<'static>>, usize) {
+    let mut out: Vec<Record<'static>> = Vec::new();
     let mut pos = 0;
     while let Some(n) = bytes[pos..].iter().position(|&b| b == b'\n') {
         match record_of(&bytes[pos..pos + n]) {
@@ -433,14 +419,14 @@ impl Writer {
                 .map_err(|e| unavailable("cannot encode an address hash", &e))?;
             append_line(
                 buf,
-                &RecordRef {
+                &Record {
                     seq: self.next + k as u64,
                     first: self.next,
                     list: item.list.id,
-                    hash: std::str::from_utf8(&hash[..n]).expect("base64 is ASCII"),
-                    topic: item.topic.as_ref().map(|t| t.as_str()),
-                    ip: item.audit.ip_hash.as_deref(),
-                    ua: item.audit.user_agent.as_deref(),
+                    hash: Cow::Borrowed(std::str::from_utf8(&hash[..n]).expect("base64 is ASCII")),
+                    topic: item.topic.as_ref().map(|t| Cow::Borrowed(t.as_str())),
+                    ip: item.audit.ip_hash.as_deref().map(Cow::Borrowed),
+                    ua: item.audit.user_agent.as_deref().map(Cow::Borrowed),
                 },
             );
         }
@@ -556,12 +542,12 @@ async fn apply(store: &dyn Store, batch: &[Logged]) -> Result<(), StoreError> {
 mod tests {
     use super::*;
 
-    fn record(seq: u64) -> Record {
+    fn record(seq: u64) -> Record<'static> {
         Record {
             seq,
             first: seq,
             list: 1,
-            hash: B64.encode([7u8; 16]),
+            hash: B64.encode([7u8; 16]).into(),
             topic: Some("news".into()),
             ip: None,
             ua: Some("mail client".into()),
