@@ -62,6 +62,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        // Each connection runs on a thread of its own. The writer's and the checkpointer's
+        // are named (`optbox-w0`, `optbox-c0`; the number tells stores of one process
+        // apart), so `top -H` and `/proc/PID/task/*/comm` show what each costs; the
+        // readers keep sqlx's name.
+        static STORES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = STORES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = opts.get_filename().to_owned();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| fail(&e))?;
@@ -73,6 +79,7 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(
                 opts.clone()
+                    .thread_name(move |_| format!("optbox-w{n}"))
                     .pragma("cache_size", "-32768")
                     // Statement journals of multi-row upserts in memory, not temp files.
                     .pragma("temp_store", "memory")
@@ -92,7 +99,7 @@ impl SqliteStore {
         let checkpoints = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts.clone())
+            .connect_with(opts.clone().thread_name(move |_| format!("optbox-c{n}")))
             .await
             .map_err(|e| fail(&e))?;
         let task = tokio::spawn(async move {
@@ -289,4 +296,36 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let opts = SqliteConnectOptions::from_str(url).ok()?;
     let path = opts.get_filename();
     (!path.as_os_str().is_empty()).then(|| path.to_owned())
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// The names of this process's threads.
+    fn thread_names() -> HashSet<String> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|c| c.trim_end().to_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_writer_and_checkpointer_threads_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let before = thread_names();
+        let _store = SqliteStore::open(&url, true).await.unwrap();
+        let after = thread_names();
+        // Other tests may open stores meanwhile: this one's pair is among the new names.
+        let new: Vec<&String> = after.difference(&before).collect();
+        assert!(
+            new.iter().any(|w| w
+                .strip_prefix("optbox-w")
+                .is_some_and(|n| { !n.is_empty() && after.contains(&format!("optbox-c{n}")) })),
+            "no optbox-w<n>/optbox-c<n> pair among the new threads {new:?}"
+        );
+    }
 }
