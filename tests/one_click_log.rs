@@ -134,7 +134,6 @@ fn crash_after_acknowledging(db: &TestDb, path: &std::path::Path, items: Vec<Opt
     drop(lock);
 }
 
-/// The end of the last record in the log file (it is grown with zeros ahead).
 /// Ann's opt-outs of the crash tests: topic `news`, then everything.
 fn anns_two_opt_outs(list: &ContactList) -> Vec<OptOut> {
     vec![
@@ -143,6 +142,7 @@ fn anns_two_opt_outs(list: &ContactList) -> Vec<OptOut> {
     ]
 }
 
+/// The end of the last record in the log file (it is grown with zeros ahead).
 fn records_end(path: &std::path::Path) -> u64 {
     let bytes = std::fs::read(path).unwrap();
     bytes

@@ -11,6 +11,7 @@
 pub use super::mail::fuzzing::{options_target, rewrite_target};
 
 use super::config::TokenKey;
+use super::hex::encode as hex;
 use super::http::sigv4::{self, SignedRequest};
 use super::token::{self, Unsubscribe};
 use crate::domain::{ListName, TopicName};
@@ -146,10 +147,6 @@ fn request_parts(data: &[u8]) -> (String, String, Option<String>, HeaderMap, Vec
         }
     }
     (method, path, query, headers, rest.to_vec())
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod events;
 pub mod fuzzing;
+pub mod hex;
 pub mod http;
 pub mod mail;
 pub mod service;

@@ -53,7 +53,7 @@ impl AppStateInner {
         use hmac::{Hmac, Mac};
         let mut m = Hmac::<sha2::Sha256>::new_from_slice(&self.ip_key).expect("any key length");
         m.update(ip.to_string().as_bytes());
-        crate::server::http::sigv4::hex(&m.finalize().into_bytes()[..8])
+        crate::server::hex::encode(&m.finalize().into_bytes()[..8])
     }
 
     /// The client's address: the peer, or what a trusted proxy says it forwarded.

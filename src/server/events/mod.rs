@@ -80,11 +80,7 @@ pub fn signature(secret: &[u8], t: i64, body: &[u8]) -> String {
     m.update(b".");
     m.update(body);
     let mac = m.finalize().into_bytes();
-    let mut hex = String::with_capacity(64);
-    for b in mac {
-        hex.push_str(&format!("{b:02x}"));
-    }
-    format!("t={t},v1={hex}")
+    format!("t={t},v1={}", crate::server::hex::encode(&mac))
 }
 
 fn iso(ms: i64) -> String {

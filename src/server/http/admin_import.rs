@@ -48,7 +48,7 @@ fn random_name() -> String {
     use rand::RngCore;
     let mut b = [0u8; 12];
     rand::rngs::OsRng.fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    crate::server::hex::encode(&b)
 }
 
 /// The number of lines of an upload, kept next to it so the progress page can show a

@@ -5,6 +5,7 @@
 //! The rules are those of the SES v2 wire spec, section 3 (botocore's `SigV4Auth`);
 //! `http::ses` runs it in front of every `/v2/email/…` operation.
 
+use crate::server::hex::encode as hex;
 use axum::http::{HeaderMap, HeaderName, header};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -526,17 +527,6 @@ fn hex_val(c: u8) -> Option<u8> {
         b'A'..=b'F' => Some(c - b'A' + 10),
         _ => None,
     }
-}
-
-/// Lower-case hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 0xf)]));
-    }
-    s
 }
 
 fn unhex32(s: &str) -> Option<[u8; 32]> {

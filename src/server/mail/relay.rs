@@ -76,7 +76,7 @@ pub fn new_message_id() -> String {
     use rand::RngCore;
     let mut r = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut r);
-    let h: String = r.iter().map(|b| format!("{b:02x}")).collect();
+    let h = crate::server::hex::encode(&r);
     format!(
         "0100{:012x}-{}-{}-{}-{}-{}-000000",
         now_ms(),

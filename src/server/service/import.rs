@@ -375,7 +375,7 @@ fn new_job_id() -> String {
     use rand::RngCore;
     let mut b = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    crate::server::hex::encode(&b)
 }
 
 struct Counting<R> {

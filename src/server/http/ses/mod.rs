@@ -103,7 +103,7 @@ pub(crate) fn request_id() -> String {
     rand::thread_rng().fill_bytes(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let h = crate::server::hex::encode(&b);
     format!(
         "{}-{}-{}-{}-{}",
         &h[0..8],
