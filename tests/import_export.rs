@@ -45,6 +45,7 @@ both!(
     export_import_export_round_trips,
     a_killed_import_resumes_where_it_stopped,
     a_job_runs_in_one_process_at_a_time,
+    an_existing_contact_the_sample_misses_keeps_its_opt_out,
 );
 
 fn topic(name: &str, default: SubscriptionStatus) -> Topic {
@@ -697,5 +698,52 @@ async fn a_job_runs_in_one_process_at_a_time(db: &TestDb) {
             .claim_import_job(&job.job_id, "h:4", now + 60_000, None)
             .await
             .unwrap()
+    );
+}
+
+/// A batch whose sample of addresses finds none on the list is written as all new; an
+/// existing contact outside the sample makes the address index refuse it, and the batch
+/// is written again with every address looked up: nothing is lost or resurrected.
+async fn an_existing_contact_the_sample_misses_keeps_its_opt_out(db: &TestDb) {
+    use SubscriptionStatus::*;
+    let store = db.store().await;
+    let list = make_list(&*store, "mixed").await;
+    let dir = tempfile::tempdir().unwrap();
+    let seed = format!("{HEADER}old@example.com,,,OPT_OUT,\n");
+    put(
+        &*store,
+        "mixed",
+        &write(dir.path(), "seed.csv", seed.as_bytes()),
+    )
+    .await;
+    // 1,001 rows: the sample takes every second one from the first, so row 1 (the
+    // existing contact, asking to be subscribed again) is not in it.
+    let mut file =
+        format!("{HEADER}new0@example.com,,,OPT_IN,\nold@example.com,false,,OPT_IN,OPT_IN\n");
+    for i in 1..1000 {
+        file.push_str(&format!("new{i}@example.com,,,OPT_IN,\n"));
+    }
+    let (out, errors) = put(
+        &*store,
+        "mixed",
+        &write(dir.path(), "mixed.csv", file.as_bytes()),
+    )
+    .await;
+    assert!(errors.is_empty(), "{errors:?}");
+    let c = out.job.counts;
+    assert_eq!(
+        (c.created, c.updated, c.opt_outs_kept),
+        (1000, 1, 1),
+        "{c:?}"
+    );
+    let old = contact(&*store, &list, "old@example.com").await.unwrap();
+    assert_eq!(old.explicit("news"), Some(OptOut), "the opt-out stands");
+    assert_eq!(old.explicit("offers"), Some(OptIn));
+    let new = contact(&*store, &list, "new999@example.com").await.unwrap();
+    assert_eq!(new.explicit("news"), Some(OptIn));
+    assert_eq!(
+        store.count_contacts(list.id).await.unwrap(),
+        1001,
+        "every address once"
     );
 }

@@ -296,6 +296,11 @@ macro_rules! impl_import {
                 Ok(job)
             }
 
+            /// Most batches of a first import hold only new addresses. When a sample of
+            /// the batch's addresses finds none on the list, the batch is applied as all
+            /// new, without looking up the rest: the unique index on the address refuses
+            /// any that exists after all, and then the batch is rolled back and applied
+            /// again with every address looked up. Either way the result is the same.
             async fn import_batch_impl(
                 &self,
                 list: &ContactList,
@@ -305,10 +310,30 @@ macro_rules! impl_import {
                 audit: &Audit,
                 progress: Option<BatchProgress<'_>>,
             ) -> StoreResult<ImportCounts> {
+                match self.import_batch_once(list, action, rows, override_opt_outs, audit, progress, true).await {
+                    Err(StoreError::Conflict) => {
+                        self.import_batch_once(list, action, rows, override_opt_outs, audit, progress, false).await
+                    }
+                    done => done,
+                }
+            }
+
+            #[allow(clippy::too_many_arguments)]
+            async fn import_batch_once(
+                &self,
+                list: &ContactList,
+                action: ImportAction,
+                rows: &[ImportRow],
+                override_opt_outs: bool,
+                audit: &Audit,
+                progress: Option<BatchProgress<'_>>,
+                may_assume_new: bool,
+            ) -> StoreResult<ImportCounts> {
                 use std::collections::HashMap;
                 const CHUNK: usize = 500;
                 let mut counts = ImportCounts::default();
-                let mut tx = self.write.begin().await?;
+                let mut conn = self.bulk_begin(list.id).await?;
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                 let sqlite = self.backend() == crate::server::store::Backend::Sqlite;
                 let fast = |sql: String| if sqlite { shared::positional(&sql) } else { sql };
                 let topic_ids = Self::q_topic_ids(&mut tx, list.id).await?;
@@ -318,7 +343,22 @@ macro_rules! impl_import {
                 struct Old { id: i64, email: String, unsub: bool, attrs: String, prefs: Vec<(i64, bool)> }
                 let mut existing: HashMap<String, Old> = HashMap::new();
                 let keys: Vec<String> = rows.iter().map(|r| r.email.key()).collect();
-                for r in Self::bulk_contacts_by_key(&mut tx, list.id, &keys).await? {
+                // A sample spread over the batch first (`import_batch_impl`).
+                const SAMPLE: usize = 500;
+                let step = (keys.len() / SAMPLE).max(1);
+                let sample: Vec<String> = keys.iter().step_by(step).cloned().collect();
+                let mut found = Self::bulk_contacts_by_key(&mut tx, list.id, &sample).await?;
+                let assume_new = may_assume_new && action == ImportAction::Put && found.is_empty();
+                if !assume_new {
+                    let rest: Vec<String> = keys
+                        .iter()
+                        .enumerate()
+                        .filter(|(k, _)| k % step != 0)
+                        .map(|(_, key)| key.clone())
+                        .collect();
+                    found.extend(Self::bulk_contacts_by_key(&mut tx, list.id, &rest).await?);
+                }
+                for r in found {
                     existing.insert(r.try_get("email_key")?, Old {
                         id: r.try_get("id")?,
                         email: r.try_get("email")?,
@@ -591,6 +631,7 @@ macro_rules! impl_import {
                     .await?;
                 }
                 tx.commit().await?;
+                self.bulk_end(&mut conn).await?;
                 Ok(counts)
             }
         }

@@ -67,6 +67,21 @@ impl_webhooks!(PgStore, sqlx::PgConnection, " FOR UPDATE SKIP LOCKED");
 /// Bulk writes of an import batch: one statement per batch over arrays (`UNNEST`), so
 /// PostgreSQL parses and plans one small statement instead of thousands of parameters.
 impl PgStore {
+    /// A connection for an import batch (the schema has no foreign keys to turn off).
+    async fn bulk_begin(
+        &self,
+        _list_id: i64,
+    ) -> StoreResult<sqlx::pool::PoolConnection<sqlx::Postgres>> {
+        Ok(self.write.acquire().await?)
+    }
+
+    async fn bulk_end(
+        &self,
+        _conn: &mut sqlx::pool::PoolConnection<sqlx::Postgres>,
+    ) -> StoreResult<()> {
+        Ok(())
+    }
+
     // The look-ups of an import batch, one statement each over an array; the rows are
     // read by `impl_import!`.
     async fn bulk_contacts_by_key(

@@ -26,6 +26,9 @@ pub struct SqliteStore {
     pending: std::sync::Arc<super::pending::Pending>,
     /// `None` in memory.
     file: Option<std::path::PathBuf>,
+    /// Set while the writer connection may have foreign keys off (an import batch,
+    /// [`SqliteStore::bulk_begin`]); the next acquisition turns them back on.
+    foreign_keys_off: std::sync::Arc<std::sync::atomic::AtomicBool>,
     _checkpointer: Checkpointer,
 }
 
@@ -74,9 +77,25 @@ impl SqliteStore {
         }
         // The one writer keeps up to 32 MiB of pages cached (SQLite's default is 2 MiB):
         // bulk imports insert into indexes keyed by address and hash, in random order.
+        // An import batch turns foreign keys off on it (`bulk_begin`) and back on when it
+        // ends; should it not get there (an error, a cancelled import), the next user of
+        // the connection turns them back on first.
+        let foreign_keys_off = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let fk_flag = foreign_keys_off.clone();
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
+            .before_acquire(move |conn, _| {
+                let off = fk_flag.swap(false, std::sync::atomic::Ordering::AcqRel);
+                Box::pin(async move {
+                    if off {
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(
                 opts.clone()
                     .thread_name(move |_| format!("optbox-w{n}"))
@@ -127,6 +146,7 @@ impl SqliteStore {
             lists: Default::default(),
             pending: Default::default(),
             file: sqlite_file(url),
+            foreign_keys_off,
             _checkpointer: Checkpointer(task.abort_handle()),
         })
     }
@@ -148,8 +168,53 @@ impl_webhooks!(SqliteStore, sqlx::SqliteConnection, "");
 
 /// Bulk writes of an import batch: multi-row statements with positional parameters
 /// (SQLite allows 32,766 parameters per statement).
+///
+/// They run without a statement journal. SQLite keeps one for any statement that writes
+/// several rows and may abort half-way (an ABORT constraint, or an immediate foreign key),
+/// copying every page the statement touches first, so that it can undo that statement
+/// alone; for 500-row inserts into indexes reached in random order that was a fifth of
+/// an import's time (README "Performance", session 13). Here a failed statement fails the
+/// whole batch, whose transaction is rolled back anyway, so the inserts say `OR FAIL`,
+/// and the batch runs with foreign keys off: it checks the list itself, reads the topic
+/// ids in its transaction and deletes a contact's preferences before the contact.
 impl SqliteStore {
     const BULK_ROWS: usize = 500;
+
+    /// The writer connection for an import batch, with foreign keys off, once the list is
+    /// known to exist. Nothing else writes while it is held (one writer connection).
+    async fn bulk_begin(
+        &self,
+        list_id: i64,
+    ) -> StoreResult<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
+        use std::sync::atomic::Ordering;
+        let mut conn = self.write.acquire().await?;
+        // Flagged first: a batch dropped at any point leaves the flag for the next user.
+        self.foreign_keys_off.store(true, Ordering::Release);
+        sqlx::query("PRAGMA foreign_keys = OFF")
+            .execute(&mut *conn)
+            .await?;
+        let exists = sqlx::query("SELECT 1 FROM contact_lists WHERE id = ?")
+            .bind(list_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        Ok(conn)
+    }
+
+    /// Foreign keys back on after a batch.
+    async fn bulk_end(
+        &self,
+        conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    ) -> StoreResult<()> {
+        use std::sync::atomic::Ordering;
+        sqlx::query("PRAGMA foreign_keys = ON")
+            .execute(&mut **conn)
+            .await?;
+        self.foreign_keys_off.store(false, Ordering::Release);
+        Ok(())
+    }
 
     // The look-ups of an import batch, in chunks of `BULK_ROWS` parameters; the rows are
     // read by `impl_import!`.
@@ -220,6 +285,8 @@ impl SqliteStore {
         shared::positional(&format!("{head} IN ({})", shared::placeholders(first, n)))
     }
 
+    /// New contacts get the ids after the largest one, in row order (what SQLite itself
+    /// would choose), given explicitly: no `RETURNING` rows to read back.
     async fn bulk_insert_contacts(
         conn: &mut sqlx::SqliteConnection,
         list_id: i64,
@@ -227,21 +294,27 @@ impl SqliteStore {
         now: i64,
     ) -> StoreResult<std::collections::HashMap<String, i64>> {
         let mut ids = std::collections::HashMap::with_capacity(rows.len());
+        if rows.is_empty() {
+            return Ok(ids);
+        }
+        let mut next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM contacts")
+            .fetch_one(&mut *conn)
+            .await?;
         for chunk in rows.chunks(Self::BULK_ROWS) {
             let mut sql = String::from(
-                "INSERT INTO contacts (list_id, email, email_key, email_hash, unsubscribe_all, attributes, created_at, updated_at) VALUES ",
+                "INSERT OR FAIL INTO contacts (id, list_id, email, email_key, email_hash, unsubscribe_all, attributes, created_at, updated_at) VALUES ",
             );
             for i in 0..chunk.len() {
                 sql.push_str(if i > 0 {
-                    ",(?,?,?,?,?,?,?,?)"
+                    ",(?,?,?,?,?,?,?,?,?)"
                 } else {
-                    "(?,?,?,?,?,?,?,?)"
+                    "(?,?,?,?,?,?,?,?,?)"
                 });
             }
-            sql.push_str(" RETURNING id, email_key");
             let mut q = sqlx::query(&sql);
             for r in chunk {
                 q = q
+                    .bind(next)
                     .bind(list_id)
                     .bind(r.email)
                     .bind(&r.key)
@@ -250,10 +323,10 @@ impl SqliteStore {
                     .bind(&r.attributes)
                     .bind(now)
                     .bind(now);
+                ids.insert(r.key.clone(), next);
+                next += 1;
             }
-            for row in q.fetch_all(&mut *conn).await? {
-                ids.insert(row.try_get("email_key")?, row.try_get("id")?);
-            }
+            q.execute(&mut *conn).await?;
         }
         Ok(ids)
     }
@@ -265,7 +338,7 @@ impl SqliteStore {
     ) -> StoreResult<()> {
         for chunk in rows.chunks(Self::BULK_ROWS * 2) {
             let mut sql = String::from(
-                "INSERT INTO contact_topic_prefs (contact_id, topic_id, opt_in) VALUES ",
+                "INSERT OR FAIL INTO contact_topic_prefs (contact_id, topic_id, opt_in) VALUES ",
             );
             for i in 0..chunk.len() {
                 sql.push_str(if i > 0 { ",(?,?,?)" } else { "(?,?,?)" });
@@ -310,6 +383,43 @@ mod tests {
             .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
             .map(|c| c.trim_end().to_owned())
             .collect()
+    }
+
+    #[tokio::test]
+    async fn an_import_batch_that_stops_half_way_leaves_foreign_keys_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url, true).await.unwrap();
+        let list: i64 = sqlx::query_scalar(
+            "INSERT INTO contact_lists (name, created_at, updated_at) VALUES ('l', 0, 0) RETURNING id",
+        )
+        .fetch_one(&store.write)
+        .await
+        .unwrap();
+        let fk = "PRAGMA foreign_keys";
+        let mut conn = store.bulk_begin(list).await.unwrap();
+        let off: i64 = sqlx::query_scalar(fk).fetch_one(&mut *conn).await.unwrap();
+        assert_eq!(off, 0, "a batch runs with foreign keys off");
+        // Dropped without `bulk_end`, as a failed or cancelled batch is.
+        drop(conn);
+        let on: i64 = sqlx::query_scalar(fk)
+            .fetch_one(&store.write)
+            .await
+            .unwrap();
+        assert_eq!(on, 1, "the next user of the writer has them on again");
+        // After a batch that ends, too; and a list that is gone is refused.
+        let mut conn = store.bulk_begin(list).await.unwrap();
+        store.bulk_end(&mut conn).await.unwrap();
+        drop(conn);
+        let on: i64 = sqlx::query_scalar(fk)
+            .fetch_one(&store.write)
+            .await
+            .unwrap();
+        assert_eq!(on, 1);
+        assert!(matches!(
+            store.bulk_begin(list + 1).await,
+            Err(StoreError::NotFound)
+        ));
     }
 
     #[tokio::test]
