@@ -631,7 +631,7 @@ macro_rules! impl_import {
                     .await?;
                 }
                 tx.commit().await?;
-                self.bulk_end(&mut conn).await?;
+                self.bulk_end(&mut conn).await;
                 Ok(counts)
             }
         }

@@ -75,12 +75,7 @@ impl PgStore {
         Ok(self.write.acquire().await?)
     }
 
-    async fn bulk_end(
-        &self,
-        _conn: &mut sqlx::pool::PoolConnection<sqlx::Postgres>,
-    ) -> StoreResult<()> {
-        Ok(())
-    }
+    async fn bulk_end(&self, _conn: &mut sqlx::pool::PoolConnection<sqlx::Postgres>) {}
 
     // The look-ups of an import batch, one statement each over an array; the rows are
     // read by `impl_import!`.

@@ -203,17 +203,19 @@ impl SqliteStore {
         Ok(conn)
     }
 
-    /// Foreign keys back on after a batch.
-    async fn bulk_end(
-        &self,
-        conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>,
-    ) -> StoreResult<()> {
+    /// Foreign keys back on after a batch. The batch has committed by then, so a failure
+    /// here does not fail it: the flag stays set and the next acquisition tries again.
+    async fn bulk_end(&self, conn: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>) {
         use std::sync::atomic::Ordering;
-        sqlx::query("PRAGMA foreign_keys = ON")
+        match sqlx::query("PRAGMA foreign_keys = ON")
             .execute(&mut **conn)
-            .await?;
-        self.foreign_keys_off.store(false, Ordering::Release);
-        Ok(())
+            .await
+        {
+            Ok(_) => self.foreign_keys_off.store(false, Ordering::Release),
+            Err(e) => {
+                tracing::warn!(error = %e, "turning foreign keys back on after an import batch failed; the next write retries")
+            }
+        }
     }
 
     // The look-ups of an import batch, in chunks of `BULK_ROWS` parameters; the rows are
@@ -409,7 +411,7 @@ mod tests {
         assert_eq!(on, 1, "the next user of the writer has them on again");
         // After a batch that ends, too; and a list that is gone is refused.
         let mut conn = store.bulk_begin(list).await.unwrap();
-        store.bulk_end(&mut conn).await.unwrap();
+        store.bulk_end(&mut conn).await;
         drop(conn);
         let on: i64 = sqlx::query_scalar(fk)
             .fetch_one(&store.write)
