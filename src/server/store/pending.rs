@@ -12,7 +12,7 @@
 use super::{StoreError, StoreResult};
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -31,6 +31,10 @@ pub struct Pending {
     keys: Mutex<HashMap<(i64, Vec<u8>), u64>>,
     /// Readers waiting for the applier right now.
     waiters: AtomicUsize,
+    /// Set while the applier holds off for a burst of one-click POSTs
+    /// (`one_click_queue::applier`): the log's fsyncs then have the disk to themselves, so
+    /// the store's other background writer, the WAL checkpointer, waits too.
+    quiet: AtomicBool,
 }
 
 impl Default for Pending {
@@ -40,6 +44,7 @@ impl Default for Pending {
             applied: watch::Sender::new(0),
             keys: Mutex::new(HashMap::new()),
             waiters: AtomicUsize::new(0),
+            quiet: AtomicBool::new(false),
         }
     }
 }
@@ -89,6 +94,15 @@ impl Pending {
     /// How many readers are waiting for the applier now.
     pub fn waiters(&self) -> usize {
         self.waiters.load(Ordering::SeqCst)
+    }
+
+    /// Whether background writes should wait: see the field.
+    pub fn quiet(&self) -> bool {
+        self.quiet.load(Ordering::Relaxed)
+    }
+
+    pub fn set_quiet(&self, on: bool) {
+        self.quiet.store(on, Ordering::Relaxed);
     }
 
     /// Acknowledged opt-outs not yet applied.

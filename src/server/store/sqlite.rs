@@ -29,6 +29,9 @@ pub struct SqliteStore {
     /// Set while the writer connection may have foreign keys off (an import batch,
     /// [`SqliteStore::bulk_begin`]); the next acquisition turns them back on.
     foreign_keys_off: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Checkpoints the background task has started (tests read it).
+    #[cfg_attr(not(test), allow(dead_code))]
+    checkpoints_run: std::sync::Arc<std::sync::atomic::AtomicU64>,
     _checkpointer: Checkpointer,
 }
 
@@ -41,6 +44,12 @@ pub struct SqliteStore {
 /// ever passes `WRITER_CHECKPOINT_PAGES` (64 MiB), so the WAL stays bounded even if this
 /// task falls behind. The task ends with the store. On an idle server each tick only
 /// reads the WAL index. Figures: README "Performance", session 8.
+///
+/// While a burst of one-click POSTs is being answered ([`Pending::quiet`]) it skips its
+/// ticks: a checkpoint ends with an fsync of the database file, and the log's next
+/// fdatasync waited behind those megabytes (README "Performance", session 14).
+///
+/// [`Pending::quiet`]: super::pending::Pending::quiet
 struct Checkpointer(tokio::task::AbortHandle);
 
 impl Drop for Checkpointer {
@@ -121,11 +130,19 @@ impl SqliteStore {
             .connect_with(opts.clone().thread_name(move |_| format!("optbox-c{n}")))
             .await
             .map_err(|e| fail(&e))?;
+        let pending: std::sync::Arc<super::pending::Pending> = Default::default();
+        let quiet = pending.clone();
+        let checkpoints_run = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = checkpoints_run.clone();
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
+                if quiet.quiet() {
+                    continue;
+                }
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                     .execute(&checkpoints)
                     .await
@@ -144,8 +161,9 @@ impl SqliteStore {
             read,
             write,
             lists: Default::default(),
-            pending: Default::default(),
+            pending,
             file: sqlite_file(url),
+            checkpoints_run,
             foreign_keys_off,
             _checkpointer: Checkpointer(task.abort_handle()),
         })
@@ -385,6 +403,33 @@ mod tests {
             .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
             .map(|c| c.trim_end().to_owned())
             .collect()
+    }
+
+    #[tokio::test]
+    async fn the_checkpointer_waits_while_the_store_is_quiet() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = SqliteStore::open(&url, true).await.unwrap();
+        let runs = || {
+            store
+                .checkpoints_run
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        let ticks = CHECKPOINT_EVERY * 4;
+        store.pending.set_quiet(true);
+        // A tick already under way may still count once.
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        let before = runs();
+        tokio::time::sleep(ticks).await;
+        assert_eq!(runs(), before, "no checkpoint while a burst is answered");
+        store.pending.set_quiet(false);
+        tokio::time::sleep(ticks).await;
+        assert!(
+            runs() >= before + 2,
+            "checkpoints again after it: {} -> {}",
+            before,
+            runs()
+        );
     }
 
     #[tokio::test]
