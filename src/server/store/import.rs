@@ -296,30 +296,15 @@ macro_rules! impl_import {
                 Ok(job)
             }
 
-            /// Most batches of a first import hold only new addresses. When a sample of
-            /// the batch's addresses finds none on the list, the batch is applied as all
-            /// new, without looking up the rest: the unique index on the address refuses
-            /// any that exists after all, and then the batch is rolled back and applied
-            /// again with every address looked up. Either way the result is the same.
-            async fn import_batch_impl(
-                &self,
-                list: &ContactList,
-                action: ImportAction,
-                rows: &[ImportRow],
-                override_opt_outs: bool,
-                audit: &Audit,
-                progress: Option<BatchProgress<'_>>,
-            ) -> StoreResult<ImportCounts> {
-                match self.import_batch_once(list, action, rows, override_opt_outs, audit, progress, true).await {
-                    Err(StoreError::Conflict) => {
-                        self.import_batch_once(list, action, rows, override_opt_outs, audit, progress, false).await
-                    }
-                    done => done,
-                }
-            }
-
+            /// One batch in one transaction. Most batches of a first import hold only new
+            /// addresses: with `may_assume_new`, when a sample of the batch's addresses
+            /// finds none on the list, the batch is applied as all new, without looking up
+            /// the rest. The unique index on the address refuses any that exists after
+            /// all: then this fails with `Conflict`, the batch is rolled back, and the
+            /// caller (`Store::import_batch`) applies it again without the assumption.
+            /// Either way the result is the same.
             #[allow(clippy::too_many_arguments)]
-            async fn import_batch_once(
+            async fn import_batch_impl(
                 &self,
                 list: &ContactList,
                 action: ImportAction,
@@ -343,7 +328,7 @@ macro_rules! impl_import {
                 struct Old { id: i64, email: String, unsub: bool, attrs: String, prefs: Vec<(i64, bool)> }
                 let mut existing: HashMap<String, Old> = HashMap::new();
                 let keys: Vec<String> = rows.iter().map(|r| r.email.key()).collect();
-                // A sample spread over the batch first (`import_batch_impl`).
+                // A sample spread over the batch first (see above).
                 const SAMPLE: usize = 500;
                 let step = (keys.len() / SAMPLE).max(1);
                 let sample: Vec<String> = keys.iter().step_by(step).cloned().collect();

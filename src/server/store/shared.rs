@@ -1482,7 +1482,12 @@ macro_rules! impl_store {
                 // An import decides against opt-outs (tombstones, UnsubscribeAll): every
                 // acknowledged one is applied first.
                 self.pending.settle_all().await?;
-                self.import_batch_impl(list, action, rows, override_opt_outs, audit, progress).await
+                match self.import_batch_impl(list, action, rows, override_opt_outs, audit, progress, true).await {
+                    Err(StoreError::Conflict) => {
+                        self.import_batch_impl(list, action, rows, override_opt_outs, audit, progress, false).await
+                    }
+                    done => done,
+                }
             }
 
             async fn claim_import_job(&self, job_id: &str, me: &str, stale_before: i64, dead_owner: Option<&str>) -> StoreResult<bool> {
