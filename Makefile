@@ -38,10 +38,6 @@ tools:
 	  echo "installing cargo-leptos $(CARGO_LEPTOS_VERSION) (about 12 minutes, once per machine)"
 	  cargo install cargo-leptos@$(CARGO_LEPTOS_VERSION) --locked
 	fi
-	if ! cargo fuzz --version 2>/dev/null | grep -q "$(CARGO_FUZZ_VERSION)"; then
-	  echo "installing cargo-fuzz $(CARGO_FUZZ_VERSION) (about 2 minutes, once per machine)"
-	  cargo install cargo-fuzz@$(CARGO_FUZZ_VERSION) --locked
-	fi
 
 chromium:
 	if ! command -v chromium >/dev/null; then
@@ -78,7 +74,13 @@ test-e2e:
 
 # Coverage-guided fuzzing (cargo-fuzz/libFuzzer) of the options parser, the MIME
 # rewriter, the unsubscribe token and SigV4, FUZZ_SECONDS (default 30) per target.
+# cargo-fuzz is installed here, on first use, not by `make setup`: CI runs the fuzzers
+# only when the tests leave time, and the install costs a fresh machine 2 minutes.
 fuzz:
+	if ! cargo fuzz --version 2>/dev/null | grep -q "$(CARGO_FUZZ_VERSION)"; then
+	  echo "installing cargo-fuzz $(CARGO_FUZZ_VERSION) (about 2 minutes, once per machine)"
+	  cargo install cargo-fuzz@$(CARGO_FUZZ_VERSION) --locked
+	fi
 	fuzz/run.sh
 
 # Every benchmark (release builds, both databases), then one table: README "Performance".

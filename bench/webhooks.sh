@@ -2,7 +2,7 @@
 # `make bench` (webhooks part): release build on SQLite; a local receiver and the load
 # run inside examples/webhook_bench.rs, optbox runs as its own process. Prints a table
 # (absolute figures and ratios to /healthz from the same client) and writes
-# target/bench/webhooks.json. BENCH_EVENTS, BENCH_PROBES, BENCH_PORT adjust it.
+# target/bench/webhooks.json. BENCH_EVENTS, BENCH_PROBES, BENCH_LOAD_RPS, BENCH_PORT adjust it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # As cargo-leptos sets it (see the Makefile): no rebuild between cargo and cargo leptos.

@@ -16,7 +16,7 @@ export RUSTC_BOOTSTRAP=1 CARGO_INCREMENTAL=0
 # keep its (instrumented) build apart.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/../target/fuzz}"
 if ! cargo fuzz --version >/dev/null 2>&1; then
-  echo "cargo-fuzz is not installed: run 'make setup' (or cargo install cargo-fuzz --locked)" >&2
+  echo "cargo-fuzz is not installed: run 'make fuzz' (it installs it) or cargo install cargo-fuzz --locked" >&2
   exit 1
 fi
 log_dir="$CARGO_TARGET_DIR/logs"

@@ -46,7 +46,17 @@ both!(
     a_killed_import_resumes_where_it_stopped,
     a_job_runs_in_one_process_at_a_time,
     an_existing_contact_the_sample_misses_keeps_its_opt_out,
+    a_batch_commits_only_on_top_of_the_one_before,
 );
+
+/// PostgreSQL applies two batches at once (`import::import_lanes`); SQLite one.
+#[tokio::test]
+async fn postgres_batches_applied_side_by_side_keep_file_order() {
+    let db = TestDb::new("postgres").await;
+    assert_eq!(import::import_lanes(Backend::Postgres), 2);
+    batches_applied_side_by_side_keep_file_order(&db).await;
+    db.cleanup().await;
+}
 
 fn topic(name: &str, default: SubscriptionStatus) -> Topic {
     Topic {
@@ -746,4 +756,182 @@ async fn an_existing_contact_the_sample_misses_keeps_its_opt_out(db: &TestDb) {
         1001,
         "every address once"
     );
+}
+
+/// A batch's progress names the line it follows: applied on top of anything else (its
+/// predecessor failed, or another process moved the job on), it is rolled back whole.
+/// This is what keeps `lines_done` an exact resume point when PostgreSQL applies two
+/// batches at once.
+async fn a_batch_commits_only_on_top_of_the_one_before(db: &TestDb) {
+    let store = db.store().await;
+    let list = make_list(&*store, "order").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "o.csv",
+        format!("{HEADER}a@example.com,,,,\n").as_bytes(),
+    );
+    let req = ImportRequest {
+        list: "order".into(),
+        path,
+        format: None,
+        action: ImportAction::Put,
+        override_opt_outs: false,
+    };
+    let job = import::prepare(&*store, &req).await.unwrap().job;
+    let rows = |names: &[&str]| -> Vec<ImportRow> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| ImportRow {
+                line: i as u64 + 2,
+                email: EmailAddress::parse(n).unwrap(),
+                unsubscribe_all: None,
+                attributes: None,
+                preferences: Vec::new(),
+            })
+            .collect()
+    };
+    let audit = Audit::new(Source::Import);
+    let batch = |after_line: u64, lines_done: u64| BatchProgress {
+        job_id: &job.job_id,
+        after_line,
+        lines_done,
+        failed: 0,
+        after_batch: None,
+    };
+    // The job is at line 0: a batch that follows line 5 is refused.
+    let early = store
+        .import_batch(
+            &list,
+            ImportAction::Put,
+            &rows(&["early@example.com"]),
+            false,
+            &audit,
+            Some(batch(5, 9)),
+        )
+        .await;
+    assert!(early.is_err(), "{early:?}");
+    assert!(contact(&*store, &list, "early@example.com").await.is_none());
+    let j = store.get_import_job(&job.job_id).await.unwrap();
+    assert_eq!((j.lines_done, j.counts.created), (0, 0));
+    // On top of line 0 it commits, and moves the job to its last line.
+    let c = store
+        .import_batch(
+            &list,
+            ImportAction::Put,
+            &rows(&["a@example.com", "b@example.com"]),
+            false,
+            &audit,
+            Some(batch(0, 3)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.created, 2);
+    let j = store.get_import_job(&job.job_id).await.unwrap();
+    assert_eq!((j.lines_done, j.counts.created), (3, 2));
+    // The same batch again (the job has moved on): refused, nothing counted twice.
+    let again = store
+        .import_batch(
+            &list,
+            ImportAction::Put,
+            &rows(&["c@example.com"]),
+            false,
+            &audit,
+            Some(batch(0, 3)),
+        )
+        .await;
+    assert!(again.is_err(), "{again:?}");
+    assert!(contact(&*store, &list, "c@example.com").await.is_none());
+    let j = store.get_import_job(&job.job_id).await.unwrap();
+    assert_eq!((j.lines_done, j.counts.created), (3, 2));
+}
+
+/// Four batches: the first alone, the second and third side by side, and the fourth,
+/// which shares an address with the third, after it. Two addresses change in two
+/// batches each; each ends as its last row says, with one event per change, in order.
+async fn batches_applied_side_by_side_keep_file_order(db: &TestDb) {
+    use SubscriptionStatus::*;
+    let store = db.store().await;
+    let list = make_list(&*store, "lanes").await;
+    let dir = tempfile::tempdir().unwrap();
+    let limit = import::batch_rows(store.backend());
+    let n = 3 * limit + 100;
+    let mut csv = String::with_capacity(n * 40);
+    csv.push_str(HEADER);
+    for i in 0..n {
+        match i {
+            // `dup` in the first and third batches, `dup2` in the third and fourth.
+            0 => csv.push_str("dup@example.com,,\"{\"\"v\"\":1}\",OPT_IN,\n"),
+            i if i == 2 * limit + 9 => {
+                csv.push_str("dup@example.com,,\"{\"\"v\"\":2}\",OPT_OUT,OPT_IN\n")
+            }
+            i if i == 2 * limit + 10 => csv.push_str("dup2@example.com,,,OPT_IN,\n"),
+            i if i == 3 * limit + 50 => csv.push_str("dup2@example.com,,,OPT_OUT,\n"),
+            i => csv.push_str(&format!("l{i}@example.com,,,OPT_IN,\n")),
+        }
+    }
+    let path = write(dir.path(), "lanes.csv", csv.as_bytes());
+    let (out, errors) = put(&*store, "lanes", &path).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    let c = out.job.counts;
+    assert_eq!(
+        (c.created, c.updated, c.unchanged),
+        (n as u64 - 2, 2, 0),
+        "{c:?}"
+    );
+    assert_eq!(out.job.lines_done, n as i64 + 1);
+    assert_eq!(store.count_contacts(list.id).await.unwrap() as usize, n - 2);
+    let dup = contact(&*store, &list, "dup@example.com").await.unwrap();
+    assert_eq!(dup.attributes, r#"{"v":2}"#);
+    assert_eq!(dup.explicit("news"), Some(OptOut));
+    assert_eq!(dup.explicit("offers"), Some(OptIn));
+    let dup2 = contact(&*store, &list, "dup2@example.com").await.unwrap();
+    assert_eq!(dup2.explicit("news"), Some(OptOut));
+    let prefs = |json: &Option<String>| -> Preferences {
+        serde_json::from_str(json.as_deref().expect("preferences")).unwrap()
+    };
+    let topic = |name: &str, status| TopicPreference {
+        topic: TopicName::parse(name).unwrap(),
+        status,
+    };
+    let all = events(&*store, "lanes").await;
+    let only = |email: &str| -> EventRecord {
+        let mut e: Vec<EventRecord> = all
+            .iter()
+            .filter(|e| e.kind == "subscription" && e.contact_email.as_deref() == Some(email))
+            .cloned()
+            .collect();
+        assert_eq!(e.len(), 1, "{email}: {e:?}");
+        e.remove(0)
+    };
+    let d = only("dup@example.com");
+    assert_eq!(
+        (prefs(&d.old_prefs), prefs(&d.new_prefs)),
+        (
+            Preferences {
+                unsubscribe_all: false,
+                topics: vec![topic("news", OptIn)]
+            },
+            Preferences {
+                unsubscribe_all: false,
+                topics: vec![topic("news", OptOut), topic("offers", OptIn)]
+            }
+        )
+    );
+    let d2 = only("dup2@example.com");
+    assert_eq!(
+        (prefs(&d2.old_prefs), prefs(&d2.new_prefs)),
+        (
+            Preferences {
+                unsubscribe_all: false,
+                topics: vec![topic("news", OptIn)]
+            },
+            Preferences {
+                unsubscribe_all: false,
+                topics: vec![topic("news", OptOut)]
+            }
+        )
+    );
+    assert!(d.id < d2.id, "the third batch's event before the fourth's");
 }

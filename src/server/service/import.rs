@@ -16,8 +16,9 @@ use crate::domain::{
 };
 use crate::server::store::{
     Audit, BatchProgress, ContactFilter, ImportAction, ImportCounts, ImportJob, ImportRow,
-    JobStatus, Store,
+    JobStatus, Predecessor, Store,
 };
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -169,6 +170,9 @@ struct Batch {
     rows: Vec<ImportRow>,
     errors: Vec<RowError>,
     last_line: u64,
+    /// Some address of this batch is also in the batch before it: this one is applied
+    /// only after that one has committed.
+    overlaps_previous: bool,
 }
 
 /// What an import asks for.
@@ -327,6 +331,9 @@ pub async fn execute(
                 .await?
         }
         Err(e) => {
+            if let ServiceError::Internal(detail) | ServiceError::Unavailable(detail) = e {
+                tracing::error!(job = %job.job_id, error = %detail, "import failed");
+            }
             let msg = e.to_string();
             store
                 .finish_import_job(&job.job_id, JobStatus::Failed, Some(&msg), audit)
@@ -425,58 +432,119 @@ async fn apply(
             send(Err(e));
         }
     });
+    let lanes = import_lanes(store.backend());
     let mut counts = job.counts;
     let mut failed = job.failed as u64;
-    let mut batches = 0u64;
     let mut result = Ok(());
-    while let Some(msg) = rx.recv().await {
-        let batch = match msg {
-            Ok(b) => b,
-            Err(e) => {
-                result = Err(bad(e));
-                break;
+    // Batches being applied, oldest first: each is one transaction, and each commits only
+    // after the one before it (`BatchProgress::after_line`).
+    let mut in_flight = FuturesOrdered::new();
+    let mut sent = 0u64;
+    let mut after_line = skip_through;
+    let mut previous = Arc::new(Predecessor::default());
+    // A received batch that has to wait for room.
+    let mut waiting: Option<Batch> = None;
+    let mut input_open = true;
+    loop {
+        if let Some(b) = waiting.take() {
+            // The first batch goes alone (the statistics taken after it steer the look-ups
+            // of the rest), and so does one that shares an address with the batch before
+            // it, which must see that one's result.
+            let alone = sent == 0 || b.overlaps_previous;
+            if in_flight.is_empty() || (in_flight.len() < lanes && !alone) {
+                sent += 1;
+                // The batch still being applied, if any, commits first.
+                let before = (!in_flight.is_empty()).then(|| previous.clone());
+                let mine = Arc::new(Predecessor::default());
+                previous = mine.clone();
+                let (from, seq) = (after_line, sent);
+                after_line = b.last_line;
+                in_flight.push_back(async move {
+                    let progress = BatchProgress {
+                        job_id: &job.job_id,
+                        after_line: from,
+                        lines_done: b.last_line,
+                        failed: b.errors.len() as u64,
+                        after_batch: before.as_deref(),
+                    };
+                    let c = store
+                        .import_batch(
+                            list,
+                            job.action,
+                            &b.rows,
+                            job.override_opt_outs,
+                            audit,
+                            Some(progress),
+                        )
+                        .await;
+                    mine.settle(c.is_ok());
+                    let c = c?;
+                    // Statistics for a list that grows from empty: after 1, 4, 16, 64, …
+                    // batches.
+                    if seq.is_power_of_two() && seq.trailing_zeros().is_multiple_of(2) {
+                        store.refresh_statistics().await?;
+                    }
+                    Ok::<_, crate::server::store::StoreError>((c, b.errors.len() as u64))
+                });
+                continue;
             }
-        };
-        for e in &batch.errors {
-            on_error(e);
+            waiting = Some(b);
         }
-        let c = store
-            .import_batch(
-                list,
-                job.action,
-                &batch.rows,
-                job.override_opt_outs,
-                audit,
-                Some(BatchProgress {
-                    job_id: &job.job_id,
-                    lines_done: batch.last_line,
-                    failed: batch.errors.len() as u64,
-                }),
-            )
-            .await;
-        batches += 1;
-        // Statistics for a list that grows from empty: after 1, 4, 16, 64, … batches.
-        if batches.is_power_of_two() && batches.trailing_zeros().is_multiple_of(2) {
-            store.refresh_statistics().await?;
+        if !input_open && waiting.is_none() && in_flight.is_empty() {
+            break;
         }
-        match c {
-            Ok(c) => counts.add(&c),
-            Err(e) => {
-                result = Err(e.into());
-                break;
-            }
+        tokio::select! {
+            done = in_flight.next(), if !in_flight.is_empty() => match done {
+                Some(Ok((c, bad_rows))) => {
+                    counts.add(&c);
+                    failed += bad_rows;
+                    on_progress(&Progress {
+                        bytes: read.load(Ordering::Relaxed),
+                        total_bytes,
+                        counts,
+                        failed,
+                    });
+                }
+                Some(Err(e)) => {
+                    // The batches after it roll back (their predecessor never committed).
+                    if result.is_ok() {
+                        result = Err(e.into());
+                    }
+                    input_open = false;
+                    waiting = None;
+                }
+                None => {}
+            },
+            msg = rx.recv(), if input_open && waiting.is_none() && result.is_ok() => match msg {
+                Some(Ok(b)) => {
+                    for e in &b.errors {
+                        on_error(e);
+                    }
+                    waiting = Some(b);
+                }
+                Some(Err(e)) => {
+                    result = Err(bad(e));
+                    input_open = false;
+                }
+                None => input_open = false,
+            },
         }
-        failed += batch.errors.len() as u64;
-        on_progress(&Progress {
-            bytes: read.load(Ordering::Relaxed),
-            total_bytes,
-            counts,
-            failed,
-        });
     }
+    drop(in_flight);
     drop(rx);
     let _ = parser.await;
     result
+}
+
+/// Batches applied side by side. PostgreSQL spends an import batch's time in one backend
+/// on one core, mostly inserting index entries, so a second batch on a second connection
+/// keeps another core busy; SQLite has one writer. At most two: a batch is checked for
+/// addresses shared with the one batch before it (`Batch::overlaps_previous`).
+pub fn import_lanes(backend: crate::server::store::Backend) -> usize {
+    match backend {
+        crate::server::store::Backend::Sqlite => 1,
+        crate::server::store::Backend::Postgres => 2,
+    }
 }
 
 /// Collects rows into batches; a second row for the same address closes the batch
@@ -485,6 +553,8 @@ async fn apply(
 struct Batcher<'a> {
     batch: Batch,
     keys: HashSet<String>,
+    /// The addresses of the batch before (see `Batch::overlaps_previous`).
+    previous_keys: HashSet<String>,
     /// Rows (and refused lines) per batch.
     limit: usize,
     send: &'a dyn Fn(Result<Batch, String>) -> bool,
@@ -494,10 +564,14 @@ impl Batcher<'_> {
     fn push(&mut self, line: u64, row: Result<ImportRow, String>) -> Result<(), String> {
         match row {
             Ok(r) => {
-                if !self.keys.insert(r.email.key()) {
+                let key = r.email.key();
+                if self.keys.contains(&key) {
                     self.flush()?;
-                    self.keys.insert(r.email.key());
                 }
+                if self.previous_keys.contains(&key) {
+                    self.batch.overlaps_previous = true;
+                }
+                self.keys.insert(key);
                 self.batch.rows.push(r);
             }
             Err(reason) => self.batch.errors.push(RowError { line, reason }),
@@ -509,6 +583,7 @@ impl Batcher<'_> {
         Ok(())
     }
     fn flush(&mut self) -> Result<(), String> {
+        std::mem::swap(&mut self.keys, &mut self.previous_keys);
         self.keys.clear();
         let last = self.batch.last_line;
         let b = std::mem::take(&mut self.batch);
@@ -677,6 +752,7 @@ fn parse_csv<R: Read>(
     let mut batcher = Batcher {
         batch: Batch::default(),
         keys: HashSet::new(),
+        previous_keys: HashSet::new(),
         limit,
         send,
     };
@@ -787,6 +863,7 @@ fn parse_jsonl<R: Read>(
     let mut batcher = Batcher {
         batch: Batch::default(),
         keys: HashSet::new(),
+        previous_keys: HashSet::new(),
         limit,
         send,
     };

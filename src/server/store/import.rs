@@ -142,10 +142,45 @@ pub struct ImportJob {
 #[derive(Debug, Clone, Copy)]
 pub struct BatchProgress<'a> {
     pub job_id: &'a str,
+    /// The job's `lines_done` this batch follows: the last line of the batch before it
+    /// (or the line a resumed job continues after). The batch commits only on top of
+    /// exactly that, so batches applied side by side commit in file order, and one
+    /// whose predecessor failed rolls back: `lines_done` stays an exact resume point.
+    pub after_line: u64,
     /// The last line this batch covers (valid or not).
     pub lines_done: u64,
     /// Invalid rows among the lines this batch covers.
     pub failed: u64,
+    /// The batch before it, when that one is being applied beside it: this batch waits
+    /// for that one's outcome before it records its progress and commits.
+    pub after_batch: Option<&'a Predecessor>,
+}
+
+/// The outcome of a batch's transaction, for the batch applied beside it
+/// ([`BatchProgress::after_batch`]).
+#[derive(Debug)]
+pub struct Predecessor(tokio::sync::watch::Sender<Option<bool>>);
+
+impl Default for Predecessor {
+    fn default() -> Self {
+        Self(tokio::sync::watch::Sender::new(None))
+    }
+}
+
+impl Predecessor {
+    /// The batch has committed (`true`) or rolled back (`false`).
+    pub fn settle(&self, committed: bool) {
+        self.0.send_replace(Some(committed));
+    }
+
+    /// Waits for [`Predecessor::settle`]; a batch dropped unsettled counts as rolled back.
+    pub async fn committed(&self) -> bool {
+        let mut rx = self.0.subscribe();
+        matches!(
+            rx.wait_for(Option::is_some).await.map(|v| *v),
+            Ok(Some(true))
+        )
+    }
 }
 
 /// A contact row for the bulk insert of an import batch.
@@ -596,10 +631,20 @@ macro_rules! impl_import {
                 }
 
                 if let Some(p) = progress {
-                    sqlx::query(
+                    if let Some(before) = p.after_batch
+                        && !before.committed().await
+                    {
+                        return Err(StoreError::Other(format!(
+                            "import job {}: the batch before line {} failed",
+                            p.job_id,
+                            p.after_line + 1
+                        )));
+                    }
+                    let moved = sqlx::query(
                         "UPDATE import_jobs SET status = 'PROCESSING', heartbeat_at = $11, lines_done = $1, failed = failed + $2, created = created + $3, \
                          updated = updated + $4, unchanged = unchanged + $5, deleted = deleted + $6, absent = absent + $7, \
-                         opt_outs_kept = opt_outs_kept + $8, opt_outs_overridden = opt_outs_overridden + $9 WHERE job_id = $10",
+                         opt_outs_kept = opt_outs_kept + $8, opt_outs_overridden = opt_outs_overridden + $9 \
+                         WHERE job_id = $10 AND lines_done = $12",
                     )
                     .bind(p.lines_done as i64)
                     .bind(p.failed as i64)
@@ -612,8 +657,17 @@ macro_rules! impl_import {
                     .bind(counts.opt_outs_overridden as i64)
                     .bind(p.job_id)
                     .bind(now_ms())
+                    .bind(p.after_line as i64)
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
+                    .rows_affected();
+                    // Another process moved the job on (or the batch before failed).
+                    if moved != 1 {
+                        return Err(StoreError::Other(format!(
+                            "import job {}: the batch after line {} found the job elsewhere (the batch before it failed, or another process runs the job)",
+                            p.job_id, p.after_line
+                        )));
+                    }
                 }
                 tx.commit().await?;
                 self.bulk_end(&mut conn).await;

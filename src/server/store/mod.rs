@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 pub use admin::{AdminStore, FailureCounts};
-pub use import::{BatchProgress, ImportAction, ImportCounts, ImportJob, ImportRow, JobStatus};
+pub use import::{
+    BatchProgress, ImportAction, ImportCounts, ImportJob, ImportRow, JobStatus, Predecessor,
+};
 pub use mail::{DkimKeyRecord, MailEvent, MailStore};
 pub use mail_queue::{ClaimedMail, MailOutcome, MailQueueStore, MailRecord, MailState, NewMail};
 pub use postgres::PgStore;
