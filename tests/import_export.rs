@@ -800,47 +800,33 @@ async fn a_batch_commits_only_on_top_of_the_one_before(db: &TestDb) {
         failed: 0,
         after_batch: None,
     };
+    let apply = async |names: &[&str], after_line: u64, lines_done: u64| {
+        store
+            .import_batch(
+                &list,
+                ImportAction::Put,
+                &rows(names),
+                false,
+                &audit,
+                Some(batch(after_line, lines_done)),
+            )
+            .await
+    };
     // The job is at line 0: a batch that follows line 5 is refused.
-    let early = store
-        .import_batch(
-            &list,
-            ImportAction::Put,
-            &rows(&["early@example.com"]),
-            false,
-            &audit,
-            Some(batch(5, 9)),
-        )
-        .await;
+    let early = apply(&["early@example.com"], 5, 9).await;
     assert!(early.is_err(), "{early:?}");
     assert!(contact(&*store, &list, "early@example.com").await.is_none());
     let j = store.get_import_job(&job.job_id).await.unwrap();
     assert_eq!((j.lines_done, j.counts.created), (0, 0));
     // On top of line 0 it commits, and moves the job to its last line.
-    let c = store
-        .import_batch(
-            &list,
-            ImportAction::Put,
-            &rows(&["a@example.com", "b@example.com"]),
-            false,
-            &audit,
-            Some(batch(0, 3)),
-        )
+    let c = apply(&["a@example.com", "b@example.com"], 0, 3)
         .await
         .unwrap();
     assert_eq!(c.created, 2);
     let j = store.get_import_job(&job.job_id).await.unwrap();
     assert_eq!((j.lines_done, j.counts.created), (3, 2));
     // The same batch again (the job has moved on): refused, nothing counted twice.
-    let again = store
-        .import_batch(
-            &list,
-            ImportAction::Put,
-            &rows(&["c@example.com"]),
-            false,
-            &audit,
-            Some(batch(0, 3)),
-        )
-        .await;
+    let again = apply(&["c@example.com"], 0, 3).await;
     assert!(again.is_err(), "{again:?}");
     assert!(contact(&*store, &list, "c@example.com").await.is_none());
     let j = store.get_import_job(&job.job_id).await.unwrap();

@@ -560,7 +560,17 @@ struct Batcher<'a> {
     send: &'a dyn Fn(Result<Batch, String>) -> bool,
 }
 
-impl Batcher<'_> {
+impl<'a> Batcher<'a> {
+    fn new(limit: usize, send: &'a dyn Fn(Result<Batch, String>) -> bool) -> Self {
+        Self {
+            batch: Batch::default(),
+            keys: HashSet::new(),
+            previous_keys: HashSet::new(),
+            limit,
+            send,
+        }
+    }
+
     fn push(&mut self, line: u64, row: Result<ImportRow, String>) -> Result<(), String> {
         match row {
             Ok(r) => {
@@ -749,13 +759,7 @@ fn parse_csv<R: Read>(
             String::from_utf8_lossy(f).into_owned()
         })
         .collect();
-    let mut batcher = Batcher {
-        batch: Batch::default(),
-        keys: HashSet::new(),
-        previous_keys: HashSet::new(),
-        limit,
-        send,
-    };
+    let mut batcher = Batcher::new(limit, send);
     // A one-column file whose first cell is an address has no header.
     let headerless = fields.len() == 1 && fields[0].contains('@');
     let cols = if headerless {
@@ -860,13 +864,7 @@ fn parse_jsonl<R: Read>(
 ) -> Result<(), String> {
     let mut rdr = BufReader::with_capacity(1 << 16, reader);
     let mut buf = Vec::with_capacity(1024);
-    let mut batcher = Batcher {
-        batch: Batch::default(),
-        keys: HashSet::new(),
-        previous_keys: HashSet::new(),
-        limit,
-        send,
-    };
+    let mut batcher = Batcher::new(limit, send);
     let mut line = 0u64;
     let mut any = false;
     loop {
