@@ -207,6 +207,7 @@ enum AdminCommand {
 }
 
 fn main() -> ExitCode {
+    no_huge_pages();
     let cli = Cli::parse();
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
@@ -223,6 +224,21 @@ fn main() -> ExitCode {
     match rt.block_on(run(cli.command, settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
+    }
+}
+
+/// Transparent huge pages off for this process, unless `MIMALLOC_ALLOW_THP` says
+/// otherwise (mimalloc reads it too). mimalloc asks for huge pages on its arenas; during a
+/// burst of one-click POSTs the memory the backlog grows into was then faulted in 2 MiB at
+/// a time, each zeroed while a request thread or the one-click log writer waited, and
+/// every connection stalled with it. Off: more POSTs a second and a shorter tail in
+/// alternating runs (README "Performance", session 17). What databases with the same
+/// problem advise too (Redis, MongoDB).
+fn no_huge_pages() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // Without it (an old kernel, a seccomp filter) the process just runs as before.
+        let _ = rustix::thread::disable_transparent_huge_pages(true);
     }
 }
 

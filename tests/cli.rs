@@ -196,26 +196,27 @@ fn link_prints_the_url_alone_and_names_unknown_lists() {
     assert!(err.contains("doesn't contain Topic: x"), "{err}");
 }
 
-#[test]
-fn serve_stops_gracefully_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("optbox.db").display());
+/// `optbox serve` on a new SQLite database in `dir`, listening when this returns.
+fn serve(dir: &std::path::Path, env: &[(&str, &str)]) -> std::process::Child {
+    let url = format!("sqlite://{}", dir.join("optbox.db").display());
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_optbox"))
-        .arg("serve")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_optbox"));
+    cmd.arg("serve")
         .env_clear()
         .env("OPTBOX_SMTP_LISTEN", "127.0.0.1:0")
         .env("OPTBOX_DATABASE_URL", &url)
         .env("OPTBOX_LISTEN", &listen)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
     let started = std::time::Instant::now();
     while std::net::TcpStream::connect(&listen).is_err() {
         assert!(
@@ -224,6 +225,44 @@ fn serve_stops_gracefully_on_sigterm() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    child
+}
+
+/// The kernel's `THP_enabled` line for a process: whether transparent huge pages may
+/// back its memory.
+#[cfg(target_os = "linux")]
+fn thp_enabled(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))
+        .expect("the kernel reports THP_enabled")
+        .trim()
+        .to_owned()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn serve_runs_without_transparent_huge_pages_unless_mimalloc_is_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = serve(dir.path(), &[]);
+    assert_eq!(thp_enabled(child.id()), "0");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut child = serve(dir.path(), &[("MIMALLOC_ALLOW_THP", "1")]);
+    assert_eq!(
+        thp_enabled(child.id()),
+        "1",
+        "MIMALLOC_ALLOW_THP=1 keeps them"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn serve_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = serve(dir.path(), &[]);
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -11,8 +11,9 @@
 
 use super::{StoreError, StoreResult};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -21,14 +22,85 @@ use tokio::sync::watch;
 /// `request_timeout_secs` (30), so the surface answers in its own words rather than 408.
 pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How many maps the pending contacts are spread over (by address hash).
+const SHARDS: usize = 64;
+
+/// A contact with an opt-out pending: its list and address hash. Address hashes are 16
+/// bytes ([`super::email_hash`]); any other length is folded into 16, which can only make
+/// two contacts share a key, so one of them waits for the other's opt-out too: never
+/// the other way round.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Key {
+    list: i64,
+    hash: [u8; 16],
+}
+
+impl Key {
+    fn new(list: i64, hash: &[u8]) -> Self {
+        let mut out = [0u8; 16];
+        if hash.len() == out.len() {
+            out.copy_from_slice(hash);
+        } else {
+            for (k, b) in hash.iter().enumerate() {
+                out[k % 16] ^= b.rotate_left((k / 16) as u32);
+            }
+            out[15] ^= hash.len() as u8;
+            out[14] ^= (hash.len() >> 8) as u8;
+        }
+        Self { list, hash: out }
+    }
+
+    fn shard(&self) -> usize {
+        self.hash[15] as usize % SHARDS
+    }
+}
+
+impl Hash for Key {
+    /// The address hash is already a cryptographic hash: eight of its bytes, mixed with
+    /// the list, are as good as any hash of them.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let mut low = [0u8; 8];
+        low.copy_from_slice(&self.hash[..8]);
+        state.write_u64(u64::from_le_bytes(low) ^ (self.list as u64).rotate_left(32));
+    }
+}
+
+/// Spreads the one `u64` a [`Key`] writes over all bits (a multiply and a fold), in place
+/// of SipHash, which the log writer otherwise spends its time on while it holds a shard.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        let x = (self.0 ^ (self.0 >> 29)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x ^ (x >> 32)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+}
+
+type Shard = HashMap<Key, u64, BuildHasherDefault<KeyHasher>>;
+
 /// See the module documentation.
 pub struct Pending {
     /// The highest sequence number acknowledged (durable in the log).
     written: AtomicU64,
     /// The highest sequence number applied to the tables.
     applied: watch::Sender<u64>,
-    /// Contacts with opt-outs pending: (list id, address hash) → the highest such sequence.
-    keys: Mutex<HashMap<(i64, Vec<u8>), u64>>,
+    /// Contacts with opt-outs pending → the highest such sequence, spread over [`SHARDS`]
+    /// maps by address hash. The log writer inserts a whole batch before it answers, and
+    /// in a burst the backlog reaches hundreds of thousands: one map then regrew (and
+    /// faulted in its new table) under a lock every request waited for; a shard is a
+    /// sixty-fourth of that, and the lock is taken per contact.
+    keys: Box<[Mutex<Shard>]>,
     /// Readers waiting for the applier right now.
     waiters: AtomicUsize,
     /// Set while the applier holds off for a burst of one-click POSTs
@@ -42,7 +114,7 @@ impl Default for Pending {
         Self {
             written: AtomicU64::new(0),
             applied: watch::Sender::new(0),
-            keys: Mutex::new(HashMap::new()),
+            keys: (0..SHARDS).map(|_| Mutex::default()).collect(),
             waiters: AtomicUsize::new(0),
             quiet: AtomicBool::new(false),
         }
@@ -56,28 +128,37 @@ impl Pending {
         self.applied.send_replace(seq);
     }
 
+    fn shard(&self, key: &Key) -> MutexGuard<'_, Shard> {
+        self.keys[key.shard()]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Opt-outs now durable in the log, in sequence order. Call before answering them.
+    /// Every key is in its map before `written` moves past it.
     pub fn acknowledged<'a>(&self, items: impl IntoIterator<Item = (i64, &'a [u8], u64)>) {
-        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         let mut top = 0;
         for (list, hash, seq) in items {
-            keys.insert((list, hash.to_vec()), seq);
+            let key = Key::new(list, hash);
+            let mut shard = self.shard(&key);
+            let slot = shard.entry(key).or_insert(seq);
+            *slot = (*slot).max(seq);
             top = top.max(seq);
         }
-        drop(keys);
         self.written.fetch_max(top, Ordering::SeqCst);
     }
 
-    /// Opt-outs now committed to the tables, with every sequence up to `upto`.
+    /// Opt-outs now committed to the tables, with every sequence up to `upto`. Keys leave
+    /// their maps before `applied` moves (a reader that finds one waits for its sequence,
+    /// which is then already applied).
     pub fn applied<'a>(&self, items: impl IntoIterator<Item = (i64, &'a [u8], u64)>, upto: u64) {
-        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         for (list, hash, _) in items {
-            let k = (list, hash.to_vec());
-            if keys.get(&k).is_some_and(|&s| s <= upto) {
-                keys.remove(&k);
+            let key = Key::new(list, hash);
+            let mut shard = self.shard(&key);
+            if shard.get(&key).is_some_and(|&s| s <= upto) {
+                shard.remove(&key);
             }
         }
-        drop(keys);
         self.applied.send_modify(|a| *a = (*a).max(upto));
     }
 
@@ -123,10 +204,8 @@ impl Pending {
         if self.backlog() == 0 {
             return Ok(());
         }
-        let target = {
-            let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-            keys.get(&(list_id, hash.to_vec())).copied()
-        };
+        let key = Key::new(list_id, hash);
+        let target = self.shard(&key).get(&key).copied();
         match target {
             Some(seq) => self.wait_for(seq).await,
             None => Ok(()),
@@ -154,6 +233,17 @@ impl Pending {
 mod tests {
     use super::*;
 
+    impl Pending {
+        fn pending_keys(&self) -> usize {
+            self.keys.iter().map(|s| s.lock().unwrap().len()).sum()
+        }
+
+        fn pending_seq(&self, list: i64, hash: &[u8]) -> Option<u64> {
+            let key = Key::new(list, hash);
+            self.shard(&key).get(&key).copied()
+        }
+    }
+
     #[tokio::test]
     async fn a_pending_key_waits_for_its_own_sequence_only() {
         let p = std::sync::Arc::new(Pending::default());
@@ -178,7 +268,7 @@ mod tests {
         waiter.await.unwrap().unwrap();
         all.await.unwrap().unwrap();
         assert_eq!(p.backlog(), 0);
-        assert!(p.keys.lock().unwrap().is_empty());
+        assert_eq!(p.pending_keys(), 0);
     }
 
     #[tokio::test]
@@ -187,6 +277,72 @@ mod tests {
         p.acknowledged([(1, &b"a"[..], 1)]);
         p.acknowledged([(1, &b"a"[..], 2)]);
         p.applied([(1, &b"a"[..], 1)], 1);
-        assert_eq!(p.keys.lock().unwrap().get(&(1, b"a".to_vec())), Some(&2));
+        assert_eq!(p.pending_seq(1, b"a"), Some(2));
+    }
+
+    #[tokio::test]
+    async fn keys_of_many_contacts_stay_apart() {
+        use sha2::{Digest, Sha256};
+        let hash = |n: u32| Sha256::digest(n.to_le_bytes())[..16].to_vec();
+        let p = std::sync::Arc::new(Pending::default());
+        let hashes: Vec<Vec<u8>> = (0..10_000).map(hash).collect();
+        p.acknowledged(
+            hashes
+                .iter()
+                .enumerate()
+                .map(|(k, h)| (1 + (k % 3) as i64, h.as_slice(), 1 + k as u64)),
+        );
+        assert_eq!(p.pending_keys(), hashes.len());
+        let used = p
+            .keys
+            .iter()
+            .filter(|s| !s.lock().unwrap().is_empty())
+            .count();
+        assert_eq!(used, SHARDS, "every shard holds some of 10,000 contacts");
+        for (k, h) in hashes.iter().enumerate() {
+            assert_eq!(p.pending_seq(1 + (k % 3) as i64, h), Some(1 + k as u64));
+            // The same address on another list is not pending.
+            assert_eq!(p.pending_seq(4, h), None);
+        }
+        // Applying the first half leaves exactly the second half pending, and a contact of
+        // the second half still waits.
+        let half = hashes.len() / 2;
+        p.applied(
+            hashes[..half]
+                .iter()
+                .enumerate()
+                .map(|(k, h)| (1 + (k % 3) as i64, h.as_slice(), 1 + k as u64)),
+            half as u64,
+        );
+        assert_eq!(p.pending_keys(), hashes.len() - half);
+        p.settle_key(1, &hashes[0]).await.unwrap();
+        let last = hashes.len() - 1;
+        let waiter = {
+            let (p, h) = (p.clone(), hashes[last].clone());
+            tokio::spawn(async move { p.settle_key(1 + (last % 3) as i64, &h).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        p.applied(
+            hashes
+                .iter()
+                .enumerate()
+                .skip(half)
+                .map(|(k, h)| (1 + (k % 3) as i64, h.as_slice(), 1 + k as u64)),
+            hashes.len() as u64,
+        );
+        waiter.await.unwrap().unwrap();
+        assert_eq!(p.pending_keys(), 0);
+    }
+
+    #[test]
+    fn hashes_of_other_lengths_fold_into_distinct_keys() {
+        let keys = [&b""[..], b"a", b"b", b"ab", b"ba", &[0u8; 32], &[0u8; 17]];
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert!(Key::new(1, a) != Key::new(1, b), "{a:?} and {b:?}");
+            }
+        }
+        assert!(Key::new(1, b"a") != Key::new(2, b"a"));
     }
 }
