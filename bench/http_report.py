@@ -1,21 +1,14 @@
 """Parses the wrk runs of bench/run.sh per backend, checks one-click idempotence, writes
 target/bench/http.json (bench/summary.py prints the combined table)."""
-import json, os, re, sys, datetime, platform
+import json, os, sys, datetime, platform
 
 d, n, conns, duration, wasm_bytes, wasm_gz, *backends = sys.argv[1:]
 
-def ms(v, unit):
-    return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import wrk_output
 
 def parse(name):
-    t = open(os.path.join(d, name + ".txt")).read()
-    lat = {p: ms(v, u) for p, v, u in re.findall(r"^\s+(50|90|99)%\s+([\d.]+)(us|ms|s)\s*$", t, re.M)}
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
-    rep = re.search(r"Repeated POSTs:\s+(\d+)", t)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)),
-            "requests": int(re.search(r"(\d+) requests in", t).group(1)),
-            "p50_ms": lat.get("50"), "p99_ms": lat.get("99"), "non_2xx": int(bad.group(1)) if bad else 0,
-            **({"repeated_posts": int(rep.group(1))} if rep else {})}
+    return wrk_output.parse(os.path.join(d, name + ".txt"))
 
 def num(name):
     return int(open(os.path.join(d, name)).read().split()[0])

@@ -15,6 +15,7 @@
 # - links come from distinct contacts (BENCH_SES_CONTACTS), else a second link of a
 #   contact waits for the first one's opt-out to be applied.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 A=${1:?usage: bench/one_click_ab.sh OLD_DIR NEW_DIR [PAIRS]}
 B=${2:?usage: bench/one_click_ab.sh OLD_DIR NEW_DIR [PAIRS]}
 PAIRS=${3:-5}
@@ -52,24 +53,16 @@ run() {
   local hwm; hwm=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
   kill -9 "$pid"; wait "$pid" 2>/dev/null || true
   python3 - "$label" "$r" "$((cpu1 - cpu0))" "$hwm" "$(getconf CLK_TCK)" <<'PY'
-import re, sys
+import sys
+sys.path.insert(0, "bench")
+from wrk_output import parse
 label, r, ticks, hwm, hz = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-def read(name):
-    t = open(f"{r}/{name}").read()
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-    n = int(re.search(r"(\d+) requests in", t).group(1))
-    def ms(p):
-        v, u = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", t).groups()
-        return float(v) * {"us": 1e-3, "ms": 1, "s": 1e3}[u]
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
-    return rps, n, ms(50), ms(99), int(bad.group(1)) if bad else 0, t
-h, _, _, hp99, _, _ = read("healthz.txt")
-p, n, p50, p99, bad, t = read("post.txt")
-rep = re.search(r"Repeated POSTs: (\d+)", t)
-ok = "goal met" if p / h >= 0.5 and p99 < 10 else "goal missed"
-print(f"{label:4s} healthz {h:8.0f}/s p99 {hp99:5.2f} ms | one-click {p:8.0f}/s = {p / h:.3f} x, "
-      f"p50 {p50:5.2f} p99 {p99:6.2f} ms, {ticks / hz * 1e6 / n:4.1f} us CPU/POST, peak {hwm // 1024} MiB, "
-      f"non-2xx {bad}, repeats {rep.group(1) if rep else 0} | {ok}")
+h, p = parse(f"{r}/healthz.txt"), parse(f"{r}/post.txt")
+ratio = p["rps"] / h["rps"]
+ok = "goal met" if ratio >= 0.5 and p["p99_ms"] < 10 else "goal missed"
+print(f"{label:4s} healthz {h['rps']:8.0f}/s p99 {h['p99_ms']:5.2f} ms | one-click {p['rps']:8.0f}/s = {ratio:.3f} x, "
+      f"p50 {p['p50_ms']:5.2f} p99 {p['p99_ms']:6.2f} ms, {ticks / hz * 1e6 / p['requests']:4.1f} us CPU/POST, "
+      f"peak {hwm // 1024} MiB, non-2xx {p['non_2xx']}, repeats {p.get('repeated_posts', 0)} | {ok}")
 PY
 }
 

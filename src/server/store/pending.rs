@@ -134,6 +134,12 @@ impl Pending {
             .unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The highest sequence pending for this contact, if any.
+    fn pending_seq(&self, list: i64, hash: &[u8]) -> Option<u64> {
+        let key = Key::new(list, hash);
+        self.shard(&key).get(&key).copied()
+    }
+
     /// Opt-outs now durable in the log, in sequence order. Call before answering them.
     /// Every key is in its map before `written` moves past it.
     pub fn acknowledged<'a>(&self, items: impl IntoIterator<Item = (i64, &'a [u8], u64)>) {
@@ -204,9 +210,7 @@ impl Pending {
         if self.backlog() == 0 {
             return Ok(());
         }
-        let key = Key::new(list_id, hash);
-        let target = self.shard(&key).get(&key).copied();
-        match target {
+        match self.pending_seq(list_id, hash) {
             Some(seq) => self.wait_for(seq).await,
             None => Ok(()),
         }
@@ -236,11 +240,6 @@ mod tests {
     impl Pending {
         fn pending_keys(&self) -> usize {
             self.keys.iter().map(|s| s.lock().unwrap().len()).sum()
-        }
-
-        fn pending_seq(&self, list: i64, hash: &[u8]) -> Option<u64> {
-            let key = Key::new(list, hash);
-            self.shard(&key).get(&key).copied()
         }
     }
 
@@ -286,12 +285,11 @@ mod tests {
         let hash = |n: u32| Sha256::digest(n.to_le_bytes())[..16].to_vec();
         let p = std::sync::Arc::new(Pending::default());
         let hashes: Vec<Vec<u8>> = (0..10_000).map(hash).collect();
-        p.acknowledged(
-            hashes
-                .iter()
-                .enumerate()
-                .map(|(k, h)| (1 + (k % 3) as i64, h.as_slice(), 1 + k as u64)),
-        );
+        // Contact k: list 1 + k % 3, sequence 1 + k.
+        fn item((k, h): (usize, &Vec<u8>)) -> (i64, &[u8], u64) {
+            (1 + (k % 3) as i64, h.as_slice(), 1 + k as u64)
+        }
+        p.acknowledged(hashes.iter().enumerate().map(item));
         assert_eq!(p.pending_keys(), hashes.len());
         let used = p
             .keys
@@ -307,13 +305,7 @@ mod tests {
         // Applying the first half leaves exactly the second half pending, and a contact of
         // the second half still waits.
         let half = hashes.len() / 2;
-        p.applied(
-            hashes[..half]
-                .iter()
-                .enumerate()
-                .map(|(k, h)| (1 + (k % 3) as i64, h.as_slice(), 1 + k as u64)),
-            half as u64,
-        );
+        p.applied(hashes[..half].iter().enumerate().map(item), half as u64);
         assert_eq!(p.pending_keys(), hashes.len() - half);
         p.settle_key(1, &hashes[0]).await.unwrap();
         let last = hashes.len() - 1;
@@ -324,11 +316,7 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished());
         p.applied(
-            hashes
-                .iter()
-                .enumerate()
-                .skip(half)
-                .map(|(k, h)| (1 + (k % 3) as i64, h.as_slice(), 1 + k as u64)),
+            hashes.iter().enumerate().skip(half).map(item),
             hashes.len() as u64,
         );
         waiter.await.unwrap().unwrap();
