@@ -245,7 +245,7 @@ async fn a_deleted_contact_is_still_unsubscribed_and_stays_so_when_re_added() {
     assert_eq!(r.status(), StatusCode::OK);
     let t = app
         .store
-        .get_tombstone(list.id, &email_hash(&email))
+        .get_tombstone(&list, &email_hash(&email))
         .await
         .unwrap()
         .unwrap();
@@ -702,7 +702,7 @@ async fn a_batch_of_opt_outs_writes_each_change_once(backend: &str) {
     let tomb = app
         .store
         .get_tombstone(
-            list.id,
+            &list,
             &email_hash(&EmailAddress::parse("dan@example.com").unwrap()),
         )
         .await

@@ -972,3 +972,260 @@ async fn import_jobs_sqlite() {
 async fn import_jobs_postgres() {
     import_jobs("postgres").await;
 }
+
+/// The unsubscribe link of `email` for `topic` of list `news`, and its RFC 8058 POST.
+async fn one_click(app: &TestApp, email: &str, topic: Option<&str>) {
+    let url = optbox::server::service::recipient::url_for(
+        &app.keys,
+        &app.base,
+        &optbox::domain::ListName::parse("news").unwrap(),
+        topic.map(|t| optbox::domain::TopicName::parse(t).unwrap()),
+        &optbox::domain::EmailAddress::parse(email).unwrap(),
+    );
+    let r = app
+        .client
+        .post(&url)
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "one-click for {email}");
+}
+
+/// A list-managed SendEmail to `to`.
+async fn send(ses: &SesClient, to: &str, topic: Option<&str>) -> common::ses::Reply {
+    let mut options = json!({"ContactListName": "news"});
+    if let Some(t) = topic {
+        options["TopicName"] = json!(t);
+    }
+    ses.post(
+        "/v2/email/outbound-emails",
+        json!({
+            "FromEmailAddress": "news@example.com",
+            "Destination": {"ToAddresses": [to]},
+            "Content": {"Simple": {"Subject": {"Data": "Hello"}, "Body": {"Text": {"Data": "Hi"}}}},
+            "ListManagementOptions": options,
+        }),
+    )
+    .await
+}
+
+/// The status of `topic` in GetContact's answer (explicit or default).
+fn topic_status(contact: &serde_json::Value, topic: &str) -> String {
+    let pick = |key: &str| {
+        contact[key].as_array().and_then(|a| {
+            a.iter()
+                .find(|p| p["TopicName"] == topic)
+                .map(|p| p["SubscriptionStatus"].as_str().unwrap().to_owned())
+        })
+    };
+    pick("TopicPreferences")
+        .or_else(|| pick("TopicDefaultPreferences"))
+        .unwrap_or_else(|| panic!("no status for {topic} in {contact}"))
+}
+
+/// After the one-click POST's 200, GetContact, ListContacts with a topic filter, the
+/// export, the dashboard and SendEmail all see the opt-out, with no wait in between.
+async fn a_one_click_opt_out_is_seen_by_every_surface_at_once(backend: &str) {
+    let app = spawn_app_on(backend).await;
+    let ses = client(&app).await;
+    ses.post(LISTS, news_list()).await.ok();
+    for who in ["ann@example.com", "bob@example.com"] {
+        ses.post(&contacts_path("news"), json!({"EmailAddress": who}))
+            .await
+            .ok();
+    }
+    common::dashboard::sign_in(&app, optbox::server::service::auth::Role::Viewer).await;
+
+    one_click(&app, "ann@example.com", Some("weekly")).await;
+
+    // GetContact
+    let c = ses.get(&contact_path("news", "ann@example.com")).await;
+    assert_eq!(topic_status(c.ok(), "weekly"), "OPT_OUT", "GetContact");
+    // ListContacts filtered by the topic's status
+    let list = format!("{}/list", contacts_path("news"));
+    let filter = |status: &str| {
+        json!({"Filter": {"FilteredStatus": status, "TopicFilter": {"TopicName": "weekly", "UseDefaultIfPreferenceUnavailable": true}}})
+    };
+    let out = ses.post(&list, filter("OPT_OUT")).await;
+    assert_eq!(emails(out.ok()), vec!["ann@example.com"], "ListContacts OPT_OUT");
+    let inn = ses.post(&list, filter("OPT_IN")).await;
+    assert_eq!(emails(inn.ok()), vec!["bob@example.com"], "ListContacts OPT_IN");
+    // The export
+    let csv = app
+        .get_text(&app.url("/admin/export/news/csv"))
+        .await;
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "topicPreferences.weekly")
+        .unwrap_or_else(|| panic!("no weekly column: {header:?}"));
+    let ann: Vec<&str> = lines
+        .find(|l| l.starts_with("ann@example.com,"))
+        .expect("ann is exported")
+        .split(',')
+        .collect();
+    assert_eq!(ann[col], "OPT_OUT", "export: {csv}");
+    // The dashboard's contacts page, filtered by the topic's status
+    let page = app
+        .get_text(&app.url(
+            "/admin/lists/news/contacts?topic=weekly&status=OPT_OUT",
+        ))
+        .await;
+    assert!(page.contains("ann@example.com"), "dashboard: {page}");
+    assert!(!page.contains("bob@example.com"), "dashboard: {page}");
+    // SendEmail refuses her for that topic, and still sends to bob
+    let msg = send(&ses, "ann@example.com", Some("weekly"))
+        .await
+        .err(400, "MessageRejected")
+        .to_owned();
+    assert!(msg.contains("unsubscribed"), "{msg}");
+    assert!(send(&ses, "bob@example.com", Some("weekly")).await.ok()["MessageId"].is_string());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_click_opt_out_is_seen_by_every_surface_at_once_sqlite() {
+    a_one_click_opt_out_is_seen_by_every_surface_at_once("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_click_opt_out_is_seen_by_every_surface_at_once_postgres() {
+    a_one_click_opt_out_is_seen_by_every_surface_at_once("postgres").await;
+}
+
+/// Deleting a list does not forget who opted out of it: a list created again under its
+/// name gets every opt-out back, whichever way the address is added again.
+async fn a_list_deleted_and_created_again_keeps_its_opt_outs(backend: &str) {
+    let app = spawn_app_on(backend).await;
+    let ses = client(&app).await;
+    ses.post(LISTS, news_list()).await.ok();
+    for who in ["ann@example.com", "bob@example.com", "dan@example.com"] {
+        ses.post(&contacts_path("news"), json!({"EmailAddress": who}))
+            .await
+            .ok();
+    }
+    one_click(&app, "ann@example.com", Some("weekly")).await;
+    one_click(&app, "bob@example.com", None).await;
+    one_click(&app, "dan@example.com", None).await;
+    // An address that opted out before it was ever a contact.
+    one_click(&app, "eve@example.com", None).await;
+
+    ses.delete(&format!("{LISTS}/news")).await.ok();
+    ses.post(LISTS, news_list()).await.ok();
+
+    // SES CreateContact, asking for the topic explicitly.
+    ses.post(
+        &contacts_path("news"),
+        json!({"EmailAddress": "ann@example.com", "TopicPreferences": [{"TopicName": "weekly", "SubscriptionStatus": "OPT_IN"}]}),
+    )
+    .await
+    .ok();
+    let c = ses.get(&contact_path("news", "ann@example.com")).await;
+    assert_eq!(topic_status(c.ok(), "weekly"), "OPT_OUT", "{:?}", c.json);
+    // SendEmail's automatic contact creation.
+    let msg = send(&ses, "bob@example.com", None)
+        .await
+        .err(400, "MessageRejected")
+        .to_owned();
+    assert!(msg.contains("unsubscribed"), "{msg}");
+    // The dashboard.
+    common::dashboard::sign_in(&app, optbox::server::service::auth::Role::Admin).await;
+    common::dashboard::form(
+        &app,
+        "/api/add_contact",
+        "/admin/lists/news/contacts",
+        &[("list", "news"), ("email", "dan@example.com")],
+    )
+    .await;
+    let c = ses.get(&contact_path("news", "dan@example.com")).await;
+    assert_eq!(c.ok()["UnsubscribeAll"], true, "{:?}", c.json);
+    // An import (SES CreateImportJob).
+    let data = "emailAddress,unsubscribeAll,topicPreferences.weekly\neve@example.com,,OPT_IN\n";
+    std::fs::create_dir_all(app.import_dir.join("b")).unwrap();
+    std::fs::write(app.import_dir.join("b/eve.csv"), data).unwrap();
+    let r = ses
+        .post(
+            "/v2/email/import-jobs",
+            json!({
+                "ImportDestination": {"ContactListDestination": {"ContactListName": "news", "ContactListImportAction": "PUT"}},
+                "ImportDataSource": {"S3Url": "s3://b/eve.csv", "DataFormat": "CSV"}
+            }),
+        )
+        .await;
+    let job = r.ok()["JobId"].as_str().unwrap().to_owned();
+    let done = wait_for_job(&ses, &job).await;
+    assert_eq!(done["JobStatus"], "COMPLETED", "{done}");
+    let c = ses.get(&contact_path("news", "eve@example.com")).await;
+    assert_eq!(c.ok()["UnsubscribeAll"], true, "{:?}", c.json);
+    assert_eq!(topic_status(c.ok(), "weekly"), "OPT_OUT");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_list_deleted_and_created_again_keeps_its_opt_outs_sqlite() {
+    a_list_deleted_and_created_again_keeps_its_opt_outs("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_list_deleted_and_created_again_keeps_its_opt_outs_postgres() {
+    a_list_deleted_and_created_again_keeps_its_opt_outs("postgres").await;
+}
+
+/// A topic removed from a list and added again under its name, even with the default
+/// OPT_IN, does not subscribe the people who had opted out of it.
+async fn a_topic_removed_and_added_again_keeps_its_opt_outs(backend: &str) {
+    let app = spawn_app_on(backend).await;
+    let ses = client(&app).await;
+    ses.post(LISTS, news_list()).await.ok();
+    for who in ["ann@example.com", "bob@example.com"] {
+        ses.post(&contacts_path("news"), json!({"EmailAddress": who}))
+            .await
+            .ok();
+    }
+    one_click(&app, "ann@example.com", Some("weekly")).await;
+    one_click(&app, "bob@example.com", Some("weekly")).await;
+
+    let without_weekly = json!({"Topics": [
+        {"TopicName": "offers", "DisplayName": "Offers", "DefaultSubscriptionStatus": "OPT_OUT"}
+    ]});
+    ses.put(&format!("{LISTS}/news"), without_weekly).await.ok();
+    // Bob leaves and is added again while the topic is gone.
+    ses.delete(&contact_path("news", "bob@example.com")).await.ok();
+    ses.post(&contacts_path("news"), json!({"EmailAddress": "bob@example.com"}))
+        .await
+        .ok();
+
+    // The topic comes back, subscribed by default.
+    ses.put(
+        &format!("{LISTS}/news"),
+        json!({"Topics": news_list()["Topics"].clone()}),
+    )
+    .await
+    .ok();
+    for who in ["ann@example.com", "bob@example.com"] {
+        let c = ses.get(&contact_path("news", who)).await;
+        assert_eq!(topic_status(c.ok(), "weekly"), "OPT_OUT", "{who}: {:?}", c.json);
+        send(&ses, who, Some("weekly"))
+            .await
+            .err(400, "MessageRejected");
+    }
+    // Someone who never opted out gets the new default.
+    ses.post(&contacts_path("news"), json!({"EmailAddress": "cy@example.com"}))
+        .await
+        .ok();
+    let c = ses.get(&contact_path("news", "cy@example.com")).await;
+    assert_eq!(topic_status(c.ok(), "weekly"), "OPT_IN");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_topic_removed_and_added_again_keeps_its_opt_outs_sqlite() {
+    a_topic_removed_and_added_again_keeps_its_opt_outs("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_topic_removed_and_added_again_keeps_its_opt_outs_postgres() {
+    a_topic_removed_and_added_again_keeps_its_opt_outs("postgres").await;
+}

@@ -50,7 +50,152 @@ conformance!(
     events_page_backwards_and_filter,
     a_batch_of_opt_outs_commits_together_and_each_item_once,
     an_imported_row_naming_a_topic_twice_keeps_the_last,
+    a_deleted_list_leaves_its_opt_outs_for_a_list_of_the_same_name,
+    a_removed_topic_leaves_its_opt_outs_for_a_topic_of_the_same_name,
 );
+
+fn row(line: u64, e: &str, unsub: Option<bool>, prefs: &[(&str, SubscriptionStatus)]) -> ImportRow {
+    ImportRow {
+        line,
+        email: email(e),
+        unsubscribe_all: unsub,
+        attributes: None,
+        preferences: prefs.iter().map(|(t, s)| (tn(t), *s)).collect(),
+    }
+}
+
+fn one_click(list: &ContactList, e: &str, topic: Option<&str>) -> OptOutItem {
+    OptOutItem {
+        list: std::sync::Arc::new(list.clone()),
+        hash: email_hash(&email(e)),
+        topic: topic.map(tn),
+        audit: Audit::new(Source::UnsubscribeHeader),
+    }
+}
+
+/// A list deleted and created again under its name: every way of adding an address
+/// back (CreateContact, an import) finds its opt-outs, unless an import overrides them.
+async fn a_deleted_list_leaves_its_opt_outs_for_a_list_of_the_same_name(s: DynStore) {
+    let d = def(vec![topic("a", OptIn), topic("b", OptIn)]);
+    let list = s.create_list("news", &d, None).await.unwrap();
+    for e in ["ann@x.com", "bob@x.com", "cy@x.com", "dan@x.com"] {
+        s.create_contact(&list, &new_contact(e, &[("b", OptIn)]), &api())
+            .await
+            .unwrap();
+    }
+    s.apply_opt_outs(
+        &[
+            one_click(&list, "ann@x.com", Some("a")),
+            one_click(&list, "bob@x.com", None),
+            one_click(&list, "cy@x.com", Some("a")),
+            one_click(&list, "dan@x.com", Some("b")),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    s.delete_list("news").await.unwrap();
+    let again = s.create_list("news", &d, None).await.unwrap();
+
+    let ann = s
+        .create_contact(&again, &new_contact("ann@x.com", &[("a", OptIn)]), &api())
+        .await
+        .unwrap();
+    assert_eq!(ann.explicit("a"), Some(OptOut));
+    let done = s
+        .import_batch(
+            &again,
+            ImportAction::Put,
+            &[
+                row(2, "bob@x.com", Some(false), &[]),
+                row(3, "cy@x.com", None, &[("a", OptIn)]),
+            ],
+            false,
+            &api(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.opt_outs_kept, 2);
+    assert!(s.get_contact(&again, &email("bob@x.com")).await.unwrap().unsubscribe_all);
+    assert_eq!(
+        s.get_contact(&again, &email("cy@x.com")).await.unwrap().explicit("a"),
+        Some(OptOut)
+    );
+    // The one way back for an operator: an import that overrides, logged per contact.
+    let done = s
+        .import_batch(
+            &again,
+            ImportAction::Put,
+            &[row(2, "dan@x.com", None, &[("b", OptIn)])],
+            true,
+            &api(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.opt_outs_overridden, 1);
+    assert_eq!(
+        s.get_contact(&again, &email("dan@x.com")).await.unwrap().explicit("b"),
+        Some(OptIn)
+    );
+    let logged = s
+        .list_events(Some("news"), Some("subscription"), None, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .any(|e| e.detail.contains("overrideOptOuts") && e.contact_email.as_deref() == Some("dan@x.com"));
+    assert!(logged, "the override is in the event log");
+    // Another list of another name knows nothing of them.
+    let other = s.create_list("other", &d, None).await.unwrap();
+    let c = s
+        .create_contact(&other, &new_contact("bob@x.com", &[]), &api())
+        .await
+        .unwrap();
+    assert!(!c.unsubscribe_all);
+}
+
+/// A topic removed and added again under its name (even with the default OPT_IN) gets
+/// back the opt-outs of its contacts, including those deleted and added again, by
+/// CreateContact or an import, while it was gone.
+async fn a_removed_topic_leaves_its_opt_outs_for_a_topic_of_the_same_name(s: DynStore) {
+    let with = def(vec![topic("a", OptOut), topic("b", OptIn)]);
+    let without = def(vec![topic("b", OptIn)]);
+    let list = s.create_list("l", &with, None).await.unwrap();
+    for e in ["ann@x.com", "bob@x.com", "cy@x.com", "dan@x.com"] {
+        let p: &[(&str, SubscriptionStatus)] = if e == "dan@x.com" { &[("a", OptIn)] } else { &[("a", OptOut)] };
+        s.create_contact(&list, &new_contact(e, p), &api()).await.unwrap();
+    }
+    let list = s.update_list("l", &without).await.unwrap();
+    // bob: deleted and added again by CreateContact while the topic is gone.
+    s.delete_contact(&list, &email("bob@x.com"), &api()).await.unwrap();
+    s.create_contact(&list, &new_contact("bob@x.com", &[]), &api())
+        .await
+        .unwrap();
+    // cy: deleted and added again by imports.
+    for action in [ImportAction::Delete, ImportAction::Put] {
+        s.import_batch(&list, action, &[row(2, "cy@x.com", None, &[])], false, &api(), None)
+            .await
+            .unwrap();
+    }
+    // The topic comes back, now subscribed by default.
+    let mut back = def(vec![topic("a", OptIn), topic("b", OptIn)]);
+    back.description = "again".into();
+    let list = s.update_list("l", &back).await.unwrap();
+    let a = list.topic("a").unwrap().clone();
+    for e in ["ann@x.com", "bob@x.com", "cy@x.com"] {
+        let c = s.get_contact(&list, &email(e)).await.unwrap();
+        assert_eq!(c.status_for(&a), OptOut, "{e}: {c:?}");
+    }
+    // dan had opted in: the new default applies to him like to anyone new.
+    let dan = s.get_contact(&list, &email("dan@x.com")).await.unwrap();
+    assert_eq!(dan.status_for(&a), OptIn);
+    // Nothing is left over once the opt-outs are back on their contacts.
+    for e in ["ann@x.com", "bob@x.com", "cy@x.com"] {
+        assert!(s.get_tombstone(&list, &email_hash(&email(e))).await.unwrap().is_none(), "{e}");
+    }
+}
+
 
 /// New contacts' preferences are inserted without an upsert, so a row that names a topic
 /// twice (a CSV with a repeated column) must reach the store as one preference.
@@ -320,7 +465,7 @@ async fn deleting_a_contact_keeps_a_tombstone_that_wins_on_re_creation(s: DynSto
         Err(StoreError::NotFound)
     ));
     let t = s
-        .get_tombstone(list.id, &email_hash(&e))
+        .get_tombstone(&list, &email_hash(&e))
         .await
         .unwrap()
         .unwrap();
@@ -346,7 +491,7 @@ async fn deleting_a_contact_keeps_a_tombstone_that_wins_on_re_creation(s: DynSto
     .unwrap();
     s.delete_contact(&list, &f, &api()).await.unwrap();
     assert!(
-        s.get_tombstone(list.id, &email_hash(&f))
+        s.get_tombstone(&list, &email_hash(&f))
             .await
             .unwrap()
             .is_none()
@@ -680,7 +825,7 @@ async fn a_batch_of_opt_outs_commits_together_and_each_item_once(s: DynStore) {
             .unsubscribe_all
     );
     let t = s
-        .get_tombstone(list.id, &email_hash(&email("gone@example.com")))
+        .get_tombstone(&list, &email_hash(&email("gone@example.com")))
         .await
         .unwrap()
         .unwrap();

@@ -109,17 +109,47 @@ pub struct Preferences {
     pub topics: Vec<TopicPreference>,
 }
 
-/// What is remembered of an opted-out address after its contact is deleted, so that a
-/// later import or CreateContact does not subscribe it again.
+/// The opt-outs of an address that no contact row holds: those of a deleted contact (or
+/// of a contact whose list was deleted), of an address that opted out before it was a
+/// contact, and of topics that were removed from the list. A later import, CreateContact
+/// or topic of the same name gets them back, so no operator action subscribes the
+/// address again by accident.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tombstone {
     pub unsubscribe_all: bool,
+    /// Sorted, without duplicates.
     pub opted_out_topics: Vec<TopicName>,
 }
 
 impl Tombstone {
     pub fn is_empty(&self) -> bool {
         !self.unsubscribe_all && self.opted_out_topics.is_empty()
+    }
+
+    /// Both tombstones' opt-outs.
+    pub fn merged(&self, other: &Tombstone) -> Tombstone {
+        let mut topics = self.opted_out_topics.clone();
+        topics.extend(other.opted_out_topics.iter().cloned());
+        topics.sort();
+        topics.dedup();
+        Tombstone {
+            unsubscribe_all: self.unsubscribe_all || other.unsubscribe_all,
+            opted_out_topics: topics,
+        }
+    }
+
+    /// What a contact of `list` cannot hold and so stays in the tombstone once the
+    /// contact exists: the opt-outs of topics the list does not have (now).
+    pub fn beyond(&self, list: &ContactList) -> Tombstone {
+        Tombstone {
+            unsubscribe_all: false,
+            opted_out_topics: self
+                .opted_out_topics
+                .iter()
+                .filter(|t| list.topic(t.as_str()).is_none())
+                .cloned()
+                .collect(),
+        }
     }
 }
 

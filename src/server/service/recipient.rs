@@ -143,7 +143,7 @@ pub async fn current_state(store: &dyn Store, r: &Resolved) -> ServiceResult<Pag
         });
     }
     let tomb = store
-        .get_tombstone(r.list.id, &r.hash)
+        .get_tombstone(&r.list, &r.hash)
         .await?
         .unwrap_or_default();
     Ok(PageState {

@@ -411,6 +411,7 @@ macro_rules! impl_import {
 
                 if action == ImportAction::Delete {
                     let mut doomed: Vec<i64> = Vec::new();
+                    let mut kept: Vec<(Vec<u8>, Tombstone)> = Vec::new();
                     for row in rows {
                         let Some(old) = existing.get(&row.email.key()) else {
                             counts.absent += 1;
@@ -430,11 +431,12 @@ macro_rules! impl_import {
                             },
                         };
                         if !tomb.is_empty() {
-                            Self::q_put_tombstone(&mut tx, list.id, &email_hash(&row.email), &tomb).await?;
+                            kept.push((email_hash(&row.email), tomb));
                         }
                         doomed.push(old.id);
                         counts.deleted += 1;
                     }
+                    Self::q_merge_tombstones(&mut tx, list.name.as_str(), &kept).await?;
                     for chunk in doomed.chunks(CHUNK) {
                         for table in ["contact_topic_prefs WHERE contact_id", "contacts WHERE id"] {
                             let sql = fast(format!("DELETE FROM {table} IN ({})", shared::placeholders(1, chunk.len())));
@@ -455,18 +457,17 @@ macro_rules! impl_import {
                     let mut tombs: HashMap<Vec<u8>, Tombstone> = HashMap::new();
                     // Most lists have no tombstones at all: one probe then saves one
                     // index look-up per new address.
-                    let any_tomb = sqlx::query("SELECT 1 FROM tombstones WHERE list_id = $1 LIMIT 1")
-                        .bind(list.id)
+                    let any_tomb = sqlx::query("SELECT 1 FROM tombstones WHERE list_name = $1 LIMIT 1")
+                        .bind(list.name.as_str())
                         .fetch_optional(&mut *tx)
                         .await?
                         .is_some();
                     let hashes: Vec<&[u8]> = if any_tomb { fresh.iter().map(|(_, h)| h.as_slice()).collect() } else { Vec::new() };
-                    for r in Self::bulk_tombstones(&mut tx, list.id, &hashes).await? {
-                        tombs.insert(r.try_get("email_hash")?, Tombstone {
-                            unsubscribe_all: r.try_get("unsubscribe_all")?,
-                            opted_out_topics: serde_json::from_str(&r.try_get::<String, _>("topics")?)
-                                .map_err(|_| shared::corrupt("tombstone"))?,
-                        });
+                    for r in Self::bulk_tombstones(&mut tx, list.name.as_str(), &hashes).await? {
+                        tombs.insert(
+                            r.try_get("email_hash")?,
+                            shared::tombstone_from(r.try_get("unsubscribe_all")?, &r.try_get::<String, _>("topics")?)?,
+                        );
                     }
                     let tid = |t: &TopicName| topic_ids.get(t.as_str()).copied().ok_or(StoreError::NotFound);
                     let now = now_ms();
@@ -544,18 +545,26 @@ macro_rules! impl_import {
                         new_prefs.extend(f.prefs.iter().map(|(t, o)| (id, *t, *o)));
                     }
                     counts.created += inserts.len() as u64;
+                    // What the new contacts now hold leaves their tombstones; opt-outs of
+                    // topics the list does not have stay for a topic of that name.
                     let tomb_hashes: Vec<&Vec<u8>> = inserts.iter().filter(|f| tombs.contains_key(&f.hash)).map(|f| &f.hash).collect();
                     for chunk in tomb_hashes.chunks(CHUNK) {
                         let sql = fast(format!(
-                            "DELETE FROM tombstones WHERE list_id = $1 AND email_hash IN ({})",
+                            "DELETE FROM tombstones WHERE list_name = $1 AND email_hash IN ({})",
                             shared::placeholders(2, chunk.len())
                         ));
-                        let mut q = sqlx::query(&sql).bind(list.id);
+                        let mut q = sqlx::query(&sql).bind(list.name.as_str());
                         for h in chunk {
                             q = q.bind((*h).clone());
                         }
                         q.execute(&mut *tx).await?;
                     }
+                    let beyond: Vec<(Vec<u8>, Tombstone)> = tomb_hashes
+                        .iter()
+                        .map(|h| ((*h).clone(), tombs[*h].beyond(list)))
+                        .filter(|(_, t)| !t.is_empty())
+                        .collect();
+                    Self::q_merge_tombstones(&mut tx, list.name.as_str(), &beyond).await?;
 
                     // Existing contacts: merge, keeping recorded opt-outs unless overridden.
                     for row in rows {

@@ -105,7 +105,7 @@ impl PgStore {
 
     async fn bulk_tombstones(
         conn: &mut sqlx::PgConnection,
-        list_id: i64,
+        list_name: &str,
         hashes: &[&[u8]],
     ) -> StoreResult<Vec<PgRow>> {
         if hashes.is_empty() {
@@ -113,9 +113,9 @@ impl PgStore {
         }
         Ok(sqlx::query(
             "SELECT email_hash, unsubscribe_all, topics FROM tombstones \
-             WHERE list_id = $1 AND email_hash = ANY($2)",
+             WHERE list_name = $1 AND email_hash = ANY($2)",
         )
-        .bind(list_id)
+        .bind(list_name)
         .bind(hashes)
         .fetch_all(&mut *conn)
         .await?)

@@ -5,8 +5,8 @@
 
 use super::{Audit, StoreError};
 use crate::domain::{
-    Branding, Contact, EmailAddress, ListName, Preferences, SubscriptionStatus, Tag, Topic,
-    TopicName, TopicPreference,
+    Branding, Contact, EmailAddress, ListName, Preferences, SubscriptionStatus, Tag, Tombstone,
+    Topic, TopicName, TopicPreference,
 };
 
 pub(super) fn corrupt(what: &str) -> StoreError {
@@ -219,6 +219,14 @@ pub(super) fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
+/// A tombstone row's columns as the domain type.
+pub(super) fn tombstone_from(unsubscribe_all: bool, topics: &str) -> StoreResult<Tombstone> {
+    Ok(Tombstone {
+        unsubscribe_all,
+        opted_out_topics: serde_json::from_str(topics).map_err(|_| corrupt("tombstone"))?,
+    })
+}
+
 /// The WHERE conditions (after `c.list_id = $1 AND c.id > $2`) of a ListContacts filter
 /// in terms of effective status. `f` is the contact's row for the filtered topic (`$4`),
 /// LEFT JOINed by primary key, so every condition is checked per contact by index
@@ -383,34 +391,168 @@ macro_rules! impl_store {
                 )
             }
 
-            async fn q_tombstone(conn: &mut $conn, list_id: i64, hash: &[u8]) -> StoreResult<Option<Tombstone>> {
-                let row = sqlx::query("SELECT unsubscribe_all, topics FROM tombstones WHERE list_id = $1 AND email_hash = $2")
-                    .bind(list_id)
+            async fn q_tombstone(conn: &mut $conn, list_name: &str, hash: &[u8]) -> StoreResult<Option<Tombstone>> {
+                let row = sqlx::query("SELECT unsubscribe_all, topics FROM tombstones WHERE list_name = $1 AND email_hash = $2")
+                    .bind(list_name)
                     .bind(hash)
                     .fetch_optional(&mut *conn)
                     .await?;
-                row.map(|r| {
-                    Ok(Tombstone {
-                        unsubscribe_all: r.try_get("unsubscribe_all")?,
-                        opted_out_topics: serde_json::from_str(&r.try_get::<String, _>("topics")?)
-                            .map_err(|_| shared::corrupt("tombstone"))?,
-                    })
-                })
-                .transpose()
+                row.map(|r| shared::tombstone_from(r.try_get("unsubscribe_all")?, &r.try_get::<String, _>("topics")?))
+                    .transpose()
             }
 
-            async fn q_put_tombstone(conn: &mut $conn, list_id: i64, hash: &[u8], t: &Tombstone) -> StoreResult<()> {
+            /// Writes an address's tombstone as it is given; an empty one removes the row.
+            async fn q_put_tombstone(conn: &mut $conn, list_name: &str, hash: &[u8], t: &Tombstone) -> StoreResult<()> {
+                if t.is_empty() {
+                    sqlx::query("DELETE FROM tombstones WHERE list_name = $1 AND email_hash = $2")
+                        .bind(list_name)
+                        .bind(hash)
+                        .execute(&mut *conn)
+                        .await?;
+                    return Ok(());
+                }
                 sqlx::query(
-                    "INSERT INTO tombstones (list_id, email_hash, unsubscribe_all, topics, updated_at) VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (list_id, email_hash) DO UPDATE SET unsubscribe_all = excluded.unsubscribe_all, topics = excluded.topics, updated_at = excluded.updated_at",
+                    "INSERT INTO tombstones (list_name, email_hash, unsubscribe_all, topics, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (list_name, email_hash) DO UPDATE SET unsubscribe_all = excluded.unsubscribe_all, topics = excluded.topics, updated_at = excluded.updated_at",
                 )
-                .bind(list_id)
+                .bind(list_name)
                 .bind(hash)
                 .bind(t.unsubscribe_all)
                 .bind(shared::to_json(&t.opted_out_topics))
                 .bind(now_ms())
                 .execute(&mut *conn)
                 .await?;
+                Ok(())
+            }
+
+            /// Adds opt-outs to the tombstones of many addresses (each merged into what
+            /// is recorded already): a few reads and multi-row upserts per chunk.
+            async fn q_merge_tombstones(conn: &mut $conn, list_name: &str, adds: &[(Vec<u8>, Tombstone)]) -> StoreResult<()> {
+                use std::collections::HashMap;
+                const CHUNK: usize = 400;
+                for chunk in adds.chunks(CHUNK) {
+                    let mut merged: HashMap<&[u8], Tombstone> = HashMap::with_capacity(chunk.len());
+                    for (h, t) in chunk {
+                        let m = merged.get(h.as_slice()).map(|m| m.merged(t)).unwrap_or_else(|| t.clone());
+                        merged.insert(h.as_slice(), m);
+                    }
+                    let hashes: Vec<&[u8]> = merged.keys().copied().collect();
+                    let sql = format!(
+                        "SELECT email_hash, unsubscribe_all, topics FROM tombstones WHERE list_name = $1 AND email_hash IN ({})",
+                        shared::placeholders(2, hashes.len())
+                    );
+                    let mut q = sqlx::query(&sql).bind(list_name);
+                    for h in &hashes {
+                        q = q.bind(*h);
+                    }
+                    for r in q.fetch_all(&mut *conn).await? {
+                        let h: Vec<u8> = r.try_get("email_hash")?;
+                        let old = shared::tombstone_from(r.try_get("unsubscribe_all")?, &r.try_get::<String, _>("topics")?)?;
+                        if let Some(m) = merged.get_mut(h.as_slice()) {
+                            *m = m.merged(&old);
+                        }
+                    }
+                    let rows: Vec<(&[u8], &Tombstone)> = merged.iter().filter(|(_, t)| !t.is_empty()).map(|(h, t)| (*h, t)).collect();
+                    if rows.is_empty() {
+                        continue;
+                    }
+                    let values: Vec<String> = (0..rows.len())
+                        .map(|i| format!("($1, ${}, ${}, ${}, $2)", 3 * i + 3, 3 * i + 4, 3 * i + 5))
+                        .collect();
+                    let sql = format!(
+                        "INSERT INTO tombstones (list_name, email_hash, unsubscribe_all, topics, updated_at) VALUES {} \
+                         ON CONFLICT (list_name, email_hash) DO UPDATE SET unsubscribe_all = excluded.unsubscribe_all, topics = excluded.topics, updated_at = excluded.updated_at",
+                        values.join(", ")
+                    );
+                    let mut q = sqlx::query(&sql).bind(list_name).bind(now_ms());
+                    for (h, t) in rows {
+                        q = q.bind(h).bind(t.unsubscribe_all).bind(shared::to_json(&t.opted_out_topics));
+                    }
+                    q.execute(&mut *conn).await?;
+                }
+                Ok(())
+            }
+
+            /// The opt-outs that contacts of a list hold (all of them, or those of one
+            /// topic), as tombstones: what must be kept when the list or topic goes.
+            async fn q_held_opt_outs(conn: &mut $conn, list_id: i64, topic_id: Option<i64>) -> StoreResult<Vec<(Vec<u8>, Tombstone)>> {
+                let rows = match topic_id {
+                    None => sqlx::query(
+                        "SELECT c.id, c.email_hash, c.unsubscribe_all, t.name AS topic FROM contacts c \
+                         LEFT JOIN contact_topic_prefs p ON p.contact_id = c.id AND p.opt_in = FALSE \
+                         LEFT JOIN topics t ON t.id = p.topic_id \
+                         WHERE c.list_id = $1 AND (c.unsubscribe_all = TRUE OR t.id IS NOT NULL) ORDER BY c.id",
+                    )
+                    .bind(list_id)
+                    .fetch_all(&mut *conn)
+                    .await?,
+                    Some(tid) => sqlx::query(
+                        "SELECT c.id, c.email_hash, FALSE AS unsubscribe_all, t.name AS topic FROM contact_topic_prefs p \
+                         JOIN contacts c ON c.id = p.contact_id JOIN topics t ON t.id = p.topic_id \
+                         WHERE p.topic_id = $1 AND p.opt_in = FALSE AND c.list_id = $2 ORDER BY c.id",
+                    )
+                    .bind(tid)
+                    .bind(list_id)
+                    .fetch_all(&mut *conn)
+                    .await?,
+                };
+                let mut out: Vec<(i64, Vec<u8>, Tombstone)> = Vec::new();
+                for r in rows {
+                    let id: i64 = r.try_get("id")?;
+                    if out.last().is_none_or(|(last, _, _)| *last != id) {
+                        out.push((id, r.try_get("email_hash")?, Tombstone { unsubscribe_all: r.try_get("unsubscribe_all")?, opted_out_topics: Vec::new() }));
+                    }
+                    if let Some(name) = r.try_get::<Option<String>, _>("topic")? {
+                        let t = TopicName::parse(&name).map_err(|_| shared::corrupt("topic name"))?;
+                        if let Some((_, _, tomb)) = out.last_mut() {
+                            tomb.opted_out_topics.push(t);
+                        }
+                    }
+                }
+                Ok(out
+                    .into_iter()
+                    .map(|(_, h, mut t)| {
+                        t.opted_out_topics.sort();
+                        t.opted_out_topics.dedup();
+                        (h, t)
+                    })
+                    .collect())
+            }
+
+            /// A topic added to a list gets back the opt-outs its contacts gave to an
+            /// earlier topic of the same name (kept in their tombstones when it was
+            /// removed); those entries leave the tombstones.
+            async fn q_restore_topic_opt_outs(conn: &mut $conn, list_id: i64, list_name: &str, topic: &TopicName, topic_id: i64) -> StoreResult<()> {
+                // Topic names are `[A-Za-z0-9_-]`: the quoted name is a JSON string as
+                // stored; `_` may match more than it should, so every row is checked.
+                let rows = sqlx::query(
+                    "SELECT c.id, t.email_hash, t.unsubscribe_all, t.topics FROM tombstones t \
+                     JOIN contacts c ON c.list_id = $1 AND c.email_hash = t.email_hash \
+                     WHERE t.list_name = $2 AND t.topics LIKE $3",
+                )
+                .bind(list_id)
+                .bind(list_name)
+                .bind(format!("%\"{}\"%", topic.as_str()))
+                .fetch_all(&mut *conn)
+                .await?;
+                for r in rows {
+                    let mut tomb = shared::tombstone_from(r.try_get("unsubscribe_all")?, &r.try_get::<String, _>("topics")?)?;
+                    if !tomb.opted_out_topics.contains(topic) {
+                        continue;
+                    }
+                    let contact_id: i64 = r.try_get("id")?;
+                    sqlx::query(
+                        "INSERT INTO contact_topic_prefs (contact_id, topic_id, opt_in) VALUES ($1, $2, FALSE) \
+                         ON CONFLICT (contact_id, topic_id) DO UPDATE SET opt_in = FALSE",
+                    )
+                    .bind(contact_id)
+                    .bind(topic_id)
+                    .execute(&mut *conn)
+                    .await?;
+                    tomb.opted_out_topics.retain(|t| t != topic);
+                    let hash: Vec<u8> = r.try_get("email_hash")?;
+                    Self::q_put_tombstone(conn, list_name, &hash, &tomb).await?;
+                }
                 Ok(())
             }
 
@@ -458,8 +600,21 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn q_write_topics(conn: &mut $conn, list_id: i64, topics: &[Topic]) -> StoreResult<()> {
+            /// Makes the list's topics `topics`. A removed topic's opt-outs go to their
+            /// contacts' tombstones, and a topic added under a name used before gets
+            /// them back: removing a topic and adding it again subscribes nobody.
+            async fn q_write_topics(conn: &mut $conn, list_id: i64, list_name: &str, topics: &[Topic]) -> StoreResult<()> {
                 let existing = Self::q_topic_ids(conn, list_id).await?;
+                for (name, id) in &existing {
+                    if !topics.iter().any(|t| t.name.as_str() == name) {
+                        let held = Self::q_held_opt_outs(conn, list_id, Some(*id)).await?;
+                        Self::q_merge_tombstones(conn, list_name, &held).await?;
+                        // Preferences carry no foreign keys on PostgreSQL (see the
+                        // migration `contacts_without_foreign_keys`): the store removes them.
+                        sqlx::query("DELETE FROM contact_topic_prefs WHERE topic_id = $1").bind(*id).execute(&mut *conn).await?;
+                        sqlx::query("DELETE FROM topics WHERE id = $1").bind(*id).execute(&mut *conn).await?;
+                    }
+                }
                 for (pos, t) in topics.iter().enumerate() {
                     if let Some(id) = existing.get(t.name.as_str()) {
                         sqlx::query("UPDATE topics SET display_name = $1, description = $2, default_opt_in = $3, hidden = $4, position = $5 WHERE id = $6")
@@ -472,24 +627,19 @@ macro_rules! impl_store {
                             .execute(&mut *conn)
                             .await?;
                     } else {
-                        sqlx::query("INSERT INTO topics (list_id, name, display_name, description, default_opt_in, hidden, position) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-                            .bind(list_id)
-                            .bind(t.name.as_str())
-                            .bind(&t.display_name)
-                            .bind(&t.description)
-                            .bind(t.default_status == SubscriptionStatus::OptIn)
-                            .bind(t.hidden)
-                            .bind(pos as i32)
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                }
-                for (name, id) in existing {
-                    if !topics.iter().any(|t| t.name.as_str() == name) {
-                        // Preferences carry no foreign keys on PostgreSQL (see the
-                        // migration `contacts_without_foreign_keys`): the store removes them.
-                        sqlx::query("DELETE FROM contact_topic_prefs WHERE topic_id = $1").bind(id).execute(&mut *conn).await?;
-                        sqlx::query("DELETE FROM topics WHERE id = $1").bind(id).execute(&mut *conn).await?;
+                        let id: i64 = sqlx::query_scalar(
+                            "INSERT INTO topics (list_id, name, display_name, description, default_opt_in, hidden, position) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                        )
+                        .bind(list_id)
+                        .bind(t.name.as_str())
+                        .bind(&t.display_name)
+                        .bind(&t.description)
+                        .bind(t.default_status == SubscriptionStatus::OptIn)
+                        .bind(t.hidden)
+                        .bind(pos as i32)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                        Self::q_restore_topic_opt_outs(conn, list_id, list_name, &t.name, id).await?;
                     }
                 }
                 Ok(())
@@ -540,17 +690,10 @@ macro_rules! impl_store {
 
 
             async fn q_record_tombstone(tx: &mut $conn, list: &ContactList, hash: &[u8], tomb: &Tombstone, audit: &Audit) -> StoreResult<()> {
-                let old = Self::q_tombstone(&mut *tx, list.id, hash).await?.unwrap_or_default();
-                let mut merged = old.clone();
-                merged.unsubscribe_all |= tomb.unsubscribe_all;
-                for t in &tomb.opted_out_topics {
-                    if !merged.opted_out_topics.contains(t) {
-                        merged.opted_out_topics.push(t.clone());
-                    }
-                }
-                merged.opted_out_topics.sort();
+                let old = Self::q_tombstone(&mut *tx, list.name.as_str(), hash).await?.unwrap_or_default();
+                let merged = old.merged(tomb);
                 if merged != old {
-                    Self::q_put_tombstone(&mut *tx, list.id, hash, &merged).await?;
+                    Self::q_put_tombstone(&mut *tx, list.name.as_str(), hash, &merged).await?;
                     Self::q_event(&mut *tx, shared::NewEvent {
                         kind: "subscription",
                         audit: Some(audit),
@@ -664,19 +807,18 @@ macro_rules! impl_store {
                     let mut tombs: HashMap<Vec<u8>, Tombstone> = HashMap::new();
                     if !missing.is_empty() {
                         let sql = fast(format!(
-                            "SELECT email_hash, unsubscribe_all, topics FROM tombstones WHERE list_id = $1 AND email_hash IN ({})",
+                            "SELECT email_hash, unsubscribe_all, topics FROM tombstones WHERE list_name = $1 AND email_hash IN ({})",
                             shared::placeholders(2, missing.len())
                         ));
-                        let mut q = sqlx::query(&sql).bind(list_id);
+                        let mut q = sqlx::query(&sql).bind(list.name.as_str());
                         for h in &missing {
                             q = q.bind(*h);
                         }
                         for r in q.fetch_all(&mut *tx).await? {
-                            tombs.insert(r.try_get("email_hash")?, Tombstone {
-                                unsubscribe_all: r.try_get("unsubscribe_all")?,
-                                opted_out_topics: serde_json::from_str(&r.try_get::<String, _>("topics")?)
-                                    .map_err(|_| shared::corrupt("tombstone"))?,
-                            });
+                            tombs.insert(
+                                r.try_get("email_hash")?,
+                                shared::tombstone_from(r.try_get("unsubscribe_all")?, &r.try_get::<String, _>("topics")?)?,
+                            );
                         }
                     }
                     let topic_ids = if mine.iter().any(|&k| items[k].topic.is_some()) {
@@ -792,14 +934,14 @@ macro_rules! impl_store {
                             .map(|i| format!("(${}, ${}, ${}, ${}, ${})", 5 * i + 1, 5 * i + 2, 5 * i + 3, 5 * i + 4, 5 * i + 5))
                             .collect();
                         let sql = fast(format!(
-                            "INSERT INTO tombstones (list_id, email_hash, unsubscribe_all, topics, updated_at) VALUES {} \
-                             ON CONFLICT (list_id, email_hash) DO UPDATE SET unsubscribe_all = excluded.unsubscribe_all, topics = excluded.topics, updated_at = excluded.updated_at",
+                            "INSERT INTO tombstones (list_name, email_hash, unsubscribe_all, topics, updated_at) VALUES {} \
+                             ON CONFLICT (list_name, email_hash) DO UPDATE SET unsubscribe_all = excluded.unsubscribe_all, topics = excluded.topics, updated_at = excluded.updated_at",
                             values.join(", ")
                         ));
                         let mut q = sqlx::query(&sql);
                         for h in &tomb_writes {
                             let t = &tombs[h];
-                            q = q.bind(list_id).bind(h.as_slice()).bind(t.unsubscribe_all).bind(shared::to_json(&t.opted_out_topics)).bind(now);
+                            q = q.bind(list.name.as_str()).bind(h.as_slice()).bind(t.unsubscribe_all).bind(shared::to_json(&t.opted_out_topics)).bind(now);
                         }
                         q.execute(&mut *tx).await?;
                     }
@@ -917,7 +1059,7 @@ macro_rules! impl_store {
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await?;
-                Self::q_write_topics(&mut tx, id, &def.topics).await?;
+                Self::q_write_topics(&mut tx, id, name, &def.topics).await?;
                 let list = Self::q_list(&mut tx, Some(id), None).await?;
                 tx.commit().await?;
                 self.lists.invalidate();
@@ -971,7 +1113,7 @@ macro_rules! impl_store {
                 .fetch_optional(&mut *tx)
                 .await?
                 .ok_or(StoreError::NotFound)?;
-                Self::q_write_topics(&mut tx, id, &def.topics).await?;
+                Self::q_write_topics(&mut tx, id, name, &def.topics).await?;
                 let list = Self::q_list(&mut tx, Some(id), None).await?;
                 tx.commit().await?;
                 self.lists.invalidate();
@@ -981,6 +1123,16 @@ macro_rules! impl_store {
             async fn delete_list(&self, name: &str) -> StoreResult<()> {
                 self.pending.settle_all().await?;
                 let mut tx = self.write.begin().await?;
+                // The list's opt-outs outlive it: a list created again under this name
+                // gets them back as its contacts are added.
+                if let Some(id) = sqlx::query_scalar::<_, i64>("SELECT id FROM contact_lists WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                {
+                    let held = Self::q_held_opt_outs(&mut tx, id, None).await?;
+                    Self::q_merge_tombstones(&mut tx, name, &held).await?;
+                }
                 // Contacts and preferences carry no foreign keys on PostgreSQL (see the
                 // migration `contacts_without_foreign_keys`). Every preference of a
                 // list's contacts names one of the list's topics.
@@ -1033,7 +1185,7 @@ macro_rules! impl_store {
                 let hash = email_hash(&new.email);
                 self.pending.settle_key(list.id, &hash).await?;
                 let mut tx = self.write.begin().await?;
-                let tomb = Self::q_tombstone(&mut tx, list.id, &hash).await?;
+                let tomb = Self::q_tombstone(&mut tx, list.name.as_str(), &hash).await?;
                 let mut unsubscribe_all = new.unsubscribe_all;
                 let mut prefs = new.preferences.clone();
                 if let Some(t) = &tomb {
@@ -1063,12 +1215,10 @@ macro_rules! impl_store {
                 .await?;
                 let ids = Self::q_topic_ids(&mut tx, list.id).await?;
                 Self::q_put_prefs(&mut tx, id, &ids, &prefs).await?;
-                if tomb.is_some() {
-                    sqlx::query("DELETE FROM tombstones WHERE list_id = $1 AND email_hash = $2")
-                        .bind(list.id)
-                        .bind(&hash)
-                        .execute(&mut *tx)
-                        .await?;
+                if let Some(t) = &tomb {
+                    // What the contact now holds leaves the tombstone; opt-outs of topics
+                    // the list does not have stay for a topic of that name.
+                    Self::q_put_tombstone(&mut tx, list.name.as_str(), &hash, &t.beyond(list)).await?;
                 }
                 let contact = Self::q_contact(&mut tx, list.id, Some(&new.email.key()), None).await?;
                 Self::q_event(&mut tx, shared::NewEvent {
@@ -1120,7 +1270,7 @@ macro_rules! impl_store {
                         .collect(),
                 };
                 if !tomb.is_empty() {
-                    Self::q_put_tombstone(&mut tx, list.id, &email_hash(&old.email), &tomb).await?;
+                    Self::q_merge_tombstones(&mut tx, list.name.as_str(), &[(email_hash(&old.email), tomb.clone())]).await?;
                 }
                 sqlx::query("DELETE FROM contact_topic_prefs WHERE contact_id = $1").bind(old.id).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM contacts WHERE id = $1").bind(old.id).execute(&mut *tx).await?;
@@ -1292,10 +1442,10 @@ macro_rules! impl_store {
                 Ok(out)
             }
 
-            async fn get_tombstone(&self, list_id: i64, hash: &[u8]) -> StoreResult<Option<Tombstone>> {
-                self.pending.settle_key(list_id, hash).await?;
+            async fn get_tombstone(&self, list: &ContactList, hash: &[u8]) -> StoreResult<Option<Tombstone>> {
+                self.pending.settle_key(list.id, hash).await?;
                 let mut c = self.read.acquire().await?;
-                Self::q_tombstone(&mut c, list_id, hash).await
+                Self::q_tombstone(&mut c, list.name.as_str(), hash).await
             }
 
             async fn record_tombstone(&self, list: &ContactList, hash: &[u8], tomb: &Tombstone, audit: &Audit) -> StoreResult<()> {

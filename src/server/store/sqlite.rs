@@ -281,17 +281,17 @@ impl SqliteStore {
 
     async fn bulk_tombstones(
         conn: &mut sqlx::SqliteConnection,
-        list_id: i64,
+        list_name: &str,
         hashes: &[&[u8]],
     ) -> StoreResult<Vec<SqliteRow>> {
         let mut out = Vec::new();
         for chunk in hashes.chunks(Self::BULK_ROWS) {
             let sql = Self::with_in_list(
-                "SELECT email_hash, unsubscribe_all, topics FROM tombstones WHERE list_id = $1 AND email_hash",
+                "SELECT email_hash, unsubscribe_all, topics FROM tombstones WHERE list_name = $1 AND email_hash",
                 2,
                 chunk.len(),
             );
-            let mut q = sqlx::query(&sql).bind(list_id);
+            let mut q = sqlx::query(&sql).bind(list_name);
             for h in chunk {
                 q = q.bind(*h);
             }
