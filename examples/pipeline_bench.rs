@@ -9,7 +9,7 @@
 
 use base64::Engine;
 use optbox::domain::{EmailAddress, ListName, TopicName};
-use optbox::server::config::{PipelineSettings, TokenKey};
+use optbox::server::config::TokenKey;
 use optbox::server::mail::dkim::{self, Algorithm, Signer};
 use optbox::server::mail::pipeline::{list_headers, public_host};
 use optbox::server::mail::{options, rewrite};
@@ -60,7 +60,6 @@ fn run(label: &str, secs: f64, msg: &[u8], signer: Option<&Signer>) {
         id: "k1".into(),
         secret: b"0123456789abcdef0123456789abcdef".to_vec(),
     }];
-    let settings = PipelineSettings::default();
     let list = optbox::domain::ContactList {
         id: 1,
         name: ListName::parse("news").unwrap(),
@@ -95,7 +94,7 @@ fn run(label: &str, secs: f64, msg: &[u8], signer: Option<&Signer>) {
                 "List-Unsubscribe-Post",
                 "List-Id",
             ],
-            add_headers: list_headers(&settings, &list, &url, &host),
+            add_headers: list_headers(&list, &url, &host),
             url: Some(url),
         };
         let out = rewrite::rewrite(&data, &plan).expect("rewrite");

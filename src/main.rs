@@ -297,10 +297,7 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
             if headers {
-                let (_, lines) = optbox::server::mail::pipeline::unsubscribe_header_lines(
-                    &settings.pipeline,
-                    &url,
-                );
+                let (_, lines) = optbox::server::mail::pipeline::unsubscribe_header_lines(&url);
                 print!("{lines}");
             } else {
                 println!("{url}");

@@ -87,6 +87,31 @@ fn production_mode_refuses_to_start_without_keys() {
 }
 
 #[test]
+fn unsubscribe_mailto_is_refused_at_start_up() {
+    // The database URL is unusable, so that were the setting accepted, the command would
+    // fail on that instead (and never start serving).
+    let want = "optbox: error: configuration: unsubscribe_mailto is not supported: optbox does not yet receive mail at that address, so unsubscribe requests sent there would be lost; remove the setting";
+    let out = optbox(
+        &["serve"],
+        &[
+            ("OPTBOX_UNSUBSCRIBE_MAILTO", "unsubscribe@example.com"),
+            ("OPTBOX_DATABASE_URL", "mysql://root@localhost/x"),
+        ],
+        None,
+    );
+    assert_eq!(one_line_error(&out), want);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("optbox.toml");
+    std::fs::write(
+        &file,
+        "database_url = \"mysql://root@localhost/x\"\nunsubscribe_mailto = \"unsubscribe@example.com\"\n",
+    )
+    .unwrap();
+    let out = optbox(&["serve", "--config", file.to_str().unwrap()], &[], None);
+    assert_eq!(one_line_error(&out), want);
+}
+
+#[test]
 fn migrate_creates_the_database_and_users_can_be_created() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("sub/optbox.db").display());

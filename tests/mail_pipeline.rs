@@ -1,8 +1,10 @@
 //! The sending pipeline on a real store (SQLite and PostgreSQL): options from the API or
 //! the header, suppression with a Reject event, auto-created contacts, the one-click
 //! headers and link (one token per recipient), override/preserve, the single-recipient
-//! rule and fan-out, transactional pass-through, and DKIM (RSA-2048 and Ed25519)
-//! verified by dkimpy with both list headers in `h=`.
+//! rule and fan-out (a placeholder it cannot fill per recipient refuses the message),
+//! transactional pass-through, and DKIM (RSA-2048 and Ed25519) verified by dkimpy with
+//! both list headers in `h=`; a sender's own signature is kept, replaced by ours for its
+//! domain, or the message refused, so that every signature that leaves verifies.
 
 mod common;
 
@@ -356,12 +358,13 @@ async fn several_recipients_follow_the_ses_rule_or_fan_out(backend: &str) {
         "Link: {{amazonSESUnsubscribeUrl}}",
     );
     let rcpts = ["a@example.org", "b@example.org"];
+    // Without the placeholder, SES's rule: one copy for all, no list headers, a warning.
     let out = run(
         &store,
         &PipelineSettings::default(),
         &signers,
         &rcpts,
-        data.clone(),
+        msg("X-SES-LIST-MANAGEMENT-OPTIONS: news\r\n", "No link here."),
         None,
     )
     .await
@@ -394,6 +397,8 @@ async fn several_recipients_follow_the_ses_rule_or_fan_out(backend: &str) {
 async fn preserve_keeps_the_senders_header_and_adds_no_post(backend: &str) {
     let (db, store) = setup(backend).await;
     let signers = SignerCache::default();
+    // `unsubscribe_mailto` is refused at start-up; even set here, past that check, no
+    // mailto is ever advertised (nothing reads that mailbox).
     let keep = PipelineSettings {
         existing_headers: ExistingHeaders::Preserve,
         unsubscribe_mailto: Some("unsubscribe@example.com".into()),
@@ -412,18 +417,31 @@ async fn preserve_keeps_the_senders_header_and_adds_no_post(backend: &str) {
         vec!["<https://sender.example/u/1>".to_owned()]
     );
     assert!(header(d, "List-Unsubscribe-Post").is_empty());
-    // Without a sender header, preserve adds ours, with the mailto alternative.
+    // Without a sender header, preserve adds ours: the https link alone.
     let data = msg("X-SES-LIST-MANAGEMENT-OPTIONS: news\r\n", "x");
     let out = run(&store, &keep, &signers, &["a@example.org"], data, None)
         .await
         .unwrap();
     let lu = header(&out.outgoing[0].data, "List-Unsubscribe");
+    assert_eq!(lu.len(), 1);
     assert!(lu[0].starts_with("<https://optbox.example/u/"));
+    assert!(lu[0].ends_with('>') && !lu[0].contains(','), "{}", lu[0]);
     assert!(
-        lu[0].ends_with(">, <mailto:unsubscribe@example.com?subject=unsubscribe>"),
-        "{}",
-        lu[0]
+        !String::from_utf8_lossy(&out.outgoing[0].data).contains("mailto:"),
+        "no mailto anywhere"
     );
+    // The same with override.
+    let over = PipelineSettings {
+        unsubscribe_mailto: Some("unsubscribe@example.com".into()),
+        ..Default::default()
+    };
+    let data = msg("X-SES-LIST-MANAGEMENT-OPTIONS: news\r\n", "x");
+    let out = run(&store, &over, &signers, &["a@example.org"], data, None)
+        .await
+        .unwrap();
+    let lu = header(&out.outgoing[0].data, "List-Unsubscribe");
+    assert_eq!(lu, vec![format!("<{}>", lu[0].trim_matches(['<', '>']))]);
+    assert!(!String::from_utf8_lossy(&out.outgoing[0].data).contains("mailto:"));
     db.cleanup().await;
 }
 
@@ -440,14 +458,20 @@ fn venv_python() -> PathBuf {
     p
 }
 
+/// dkimpy's verdict on every signature of `message`: true when there is one at least
+/// and all verify, with the TXT records given as (name, value).
 fn dkimpy_verify(message: &[u8], record_name: &str, txt: &str) -> (bool, String) {
+    dkimpy_verify_all(message, &[(record_name, txt)])
+}
+
+fn dkimpy_verify_all(message: &[u8], records: &[(&str, &str)]) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("m.eml");
     std::fs::write(&f, message).unwrap();
     let out = std::process::Command::new(venv_python())
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/compat/dkim_verify.py"))
         .arg(&f)
-        .arg(format!("{record_name}={txt}"))
+        .args(records.iter().map(|(n, t)| format!("{n}={t}")))
         .output()
         .unwrap();
     (
@@ -469,10 +493,9 @@ async fn dkim_signatures_verify_with_dkimpy_and_cover_both_list_headers(backend:
             .unwrap();
         assert!(key.txt.starts_with(&format!("v=DKIM1; k={alg}; p=")));
         let signers = SignerCache::default();
-        // A message that arrives signed by someone else, with QP and an attachment.
+        // A message with QP and an attachment.
         let data = format!(
-            "DKIM-Signature: v=1; a=rsa-sha256; d=other.example; s=x; h=from:subject; bh=AAAA; b=BBBB\r\n\
-             From: News <news@{domain}>\r\nTo: ann@example.org\r\nSubject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\n\
+            "From: News <news@{domain}>\r\nTo: ann@example.org\r\nSubject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\n\
              X-SES-LIST-MANAGEMENT-OPTIONS: news; topic=weekly\r\nMIME-Version: 1.0\r\n\
              Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\n\
              Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
@@ -506,11 +529,6 @@ async fn dkim_signatures_verify_with_dkimpy_and_cover_both_list_headers(backend:
         let names: Vec<&str> = h[2..].split(':').collect();
         assert!(names.contains(&"list-unsubscribe"), "{h}");
         assert!(names.contains(&"list-unsubscribe-post"), "{h}");
-        assert!(
-            out.warnings
-                .iter()
-                .any(|w| w.contains("already DKIM-signed"))
-        );
         let (ok, said) = dkimpy_verify(signed, &key.record_name, &key.txt);
         assert!(ok, "dkimpy ({alg}): {said}");
         // A changed List-Unsubscribe breaks it (the header really is covered).
@@ -553,6 +571,560 @@ async fn dkim_signatures_verify_with_dkimpy_and_cover_both_list_headers(backend:
     db.cleanup().await;
 }
 
+/// Opts `email` out of topic `weekly` of `news`.
+async fn opt_out(store: &DynStore, email: &str) {
+    let list = store.get_list("news").await.unwrap();
+    let e = EmailAddress::parse(email).unwrap();
+    optbox::server::service::contacts::ensure(store.as_ref(), &list, &e, &Audit::new(Source::Api))
+        .await
+        .unwrap();
+    store
+        .update_contact(
+            &list,
+            &e,
+            &ContactChange {
+                unsubscribe_all: None,
+                preferences: Some((
+                    PrefMode::Merge,
+                    vec![(
+                        TopicName::parse("weekly").unwrap(),
+                        SubscriptionStatus::OptOut,
+                    )],
+                )),
+                attributes: None,
+            },
+            &Audit::new(Source::Api),
+        )
+        .await
+        .unwrap();
+}
+
+fn b64_folded(s: &str) -> String {
+    use base64::Engine;
+    let e = base64::engine::general_purpose::STANDARD.encode(s);
+    e.as_bytes()
+        .chunks(16)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+/// A list-managed message (topic weekly) with one body part.
+fn part_msg(content_type: &str, cte: &str, body: &str) -> Vec<u8> {
+    let cte = if cte.is_empty() {
+        String::new()
+    } else {
+        format!("Content-Transfer-Encoding: {cte}\r\n")
+    };
+    format!(
+        "From: News <news@example.com>\r\nTo: ann@example.org\r\nSubject: Hello\r\nMIME-Version: 1.0\r\n\
+         X-SES-LIST-MANAGEMENT-OPTIONS: news; topic=weekly\r\nContent-Type: {content_type}\r\n{cte}\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+/// The placeholder in each form a text/plain or text/html body part can carry it.
+fn placeholder_forms() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        (
+            "literal",
+            part_msg("text/plain; charset=utf-8", "", "Leave: {{amazonSESUnsubscribeUrl}}"),
+        ),
+        (
+            "html href",
+            part_msg(
+                "text/html; charset=utf-8",
+                "",
+                "<a href=\"{{amazonSESUnsubscribeUrl}}\">Unsubscribe</a>",
+            ),
+        ),
+        (
+            "percent-encoded",
+            part_msg(
+                "text/html; charset=utf-8",
+                "",
+                "<a href=\"%7B%7BamazonSESUnsubscribeUrl%7D%7D\">Unsubscribe</a>",
+            ),
+        ),
+        (
+            "percent-encoded, lower-case hex",
+            part_msg(
+                "text/plain; charset=utf-8",
+                "",
+                "Leave: %7b%7bamazonSESUnsubscribeUrl%7d%7d",
+            ),
+        ),
+        (
+            "quoted-printable soft line break",
+            part_msg(
+                "text/plain; charset=utf-8",
+                "quoted-printable",
+                "Leave: {{amazonSESUn=\r\nsubscribeUrl}}",
+            ),
+        ),
+        (
+            "base64",
+            part_msg(
+                "text/html; charset=utf-8",
+                "base64",
+                &b64_folded("<a href=\"{{amazonSESUnsubscribeUrl}}\">Unsubscribe</a>"),
+            ),
+        ),
+    ]
+}
+
+const UNPERSONALISED: &str = "list-managed message with {{amazonSESUnsubscribeUrl}} to 2 recipients: send one message per recipient or set fan_out = true";
+
+async fn a_placeholder_that_cannot_be_filled_per_recipient_refuses_the_message(backend: &str) {
+    let (db, store) = setup(backend).await;
+    let signers = SignerCache::default();
+    let off = PipelineSettings::default();
+    let fan = PipelineSettings {
+        fan_out: true,
+        ..Default::default()
+    };
+    let rcpts = ["a@example.org", "b@example.org"];
+    for (form, data) in placeholder_forms() {
+        let e = run(&store, &off, &signers, &rcpts, data.clone(), None)
+            .await
+            .unwrap_err();
+        match e {
+            SendError::Unpersonalised(m) => assert_eq!(m, UNPERSONALISED, "{form}"),
+            other => panic!("{form}: {other:?}"),
+        }
+        // With fan-out every copy gets its own link, in place of every form.
+        let out = run(&store, &fan, &signers, &rcpts, data, None)
+            .await
+            .unwrap();
+        assert_eq!(out.outgoing.len(), 2, "{form}");
+        for o in &out.outgoing {
+            assert!(
+                !optbox::server::mail::rewrite::has_placeholder(&o.data).unwrap(),
+                "{form}: {}",
+                String::from_utf8_lossy(&o.data)
+            );
+            let url = header(&o.data, "List-Unsubscribe")[0]
+                .trim_matches(['<', '>'])
+                .to_owned();
+            let text = String::from_utf8_lossy(&o.data).replace("=\r\n", "");
+            let decoded = if form == "base64" {
+                use base64::Engine;
+                let b = text.split("\r\n\r\n").nth(1).unwrap().replace("\r\n", "");
+                String::from_utf8(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b.trim())
+                        .unwrap(),
+                )
+                .unwrap()
+            } else {
+                text
+            };
+            assert!(decoded.contains(&url), "{form}: {decoded}");
+            assert!(!decoded.contains("amazonSESUnsubscribeUrl"), "{form}");
+        }
+    }
+    // Refused messages were not logged as sent; the fan-out copies were.
+    assert_eq!(events(&store, "send").await.len(), 2 * placeholder_forms().len());
+    // N counts the recipients left after suppression: with one of two opted out, the
+    // other gets a personalised copy; with two of three left, the message is refused.
+    opt_out(&store, "out@example.org").await;
+    let data = placeholder_forms().remove(0).1;
+    let out = run(
+        &store,
+        &off,
+        &signers,
+        &["out@example.org", "a@example.org"],
+        data.clone(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.outgoing.len(), 1);
+    assert_eq!(out.refused.len(), 1);
+    assert!(!optbox::server::mail::rewrite::has_placeholder(&out.outgoing[0].data).unwrap());
+    let e = run(
+        &store,
+        &off,
+        &signers,
+        &["out@example.org", "a@example.org", "b@example.org"],
+        data,
+        None,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(e, SendError::Unpersonalised(ref m) if m == UNPERSONALISED),
+        "{e:?}"
+    );
+    db.cleanup().await;
+}
+
+/// A sender's own DKIM key (Ed25519, selector `sender`), not known to optbox.
+struct SenderKey {
+    der: Vec<u8>,
+    domain: String,
+    record_name: String,
+    txt: String,
+}
+
+impl SenderKey {
+    fn new(domain: &str) -> Self {
+        use optbox::server::mail::dkim::{Algorithm, generate, txt_record};
+        let g = generate(Algorithm::Ed25519).unwrap();
+        Self {
+            txt: txt_record(Algorithm::Ed25519, &g.public),
+            der: g.private_der,
+            domain: domain.into(),
+            record_name: format!("sender._domainkey.{domain}"),
+        }
+    }
+
+    /// `message` with the sender's DKIM-Signature (covering `h`) prepended.
+    fn sign(&self, message: &[u8], h: &[&str]) -> Vec<u8> {
+        use mail_auth::common::crypto::Ed25519Key;
+        use mail_auth::common::headers::HeaderWriter;
+        use mail_auth::dkim::DkimSigner;
+        let key = Ed25519Key::from_pkcs8_der(&self.der).unwrap();
+        let sig = DkimSigner::from_key(key)
+            .domain(self.domain.as_str())
+            .selector("sender")
+            .headers(h.iter().copied())
+            .sign(message)
+            .unwrap()
+            .to_header();
+        let mut out = sig.into_bytes();
+        out.extend_from_slice(message);
+        out
+    }
+
+    fn record(&self) -> (&str, &str) {
+        (&self.record_name, &self.txt)
+    }
+}
+
+/// The DKIM-Signature fields of a message as (d=, s=), in order.
+fn signatures(data: &[u8]) -> Vec<(String, String)> {
+    header(data, "DKIM-Signature")
+        .iter()
+        .map(|v| {
+            let tag = |t: &str| {
+                v.split(';')
+                    .map(|x| x.trim())
+                    .find_map(|x| x.strip_prefix(&format!("{t}=")))
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            (tag("d"), tag("s"))
+        })
+        .collect()
+}
+
+fn pair(d: &str, s: &str) -> (String, String) {
+    (d.to_owned(), s.to_owned())
+}
+
+const SENDER_H: &[&str] = &["From", "To", "Subject", "Date", "Message-ID"];
+
+async fn a_senders_signature_that_our_changes_leave_intact_stays_next_to_ours(backend: &str) {
+    let (db, store) = setup(backend).await;
+    let ours = dkim::generate(store.as_ref(), "example.com", "s1", "ed25519")
+        .await
+        .unwrap();
+    let sender = SenderKey::new("example.com");
+    let data = sender.sign(
+        &msg(
+            "X-SES-LIST-MANAGEMENT-OPTIONS: news; topic=weekly\r\n",
+            "No link in this body.",
+        ),
+        SENDER_H,
+    );
+    let senders_field = data[..data.windows(2).position(|w| w == b"\r\n").unwrap()].to_vec();
+    let out = run(
+        &store,
+        &PipelineSettings::default(),
+        &SignerCache::default(),
+        &["ann@example.org"],
+        data,
+        None,
+    )
+    .await
+    .unwrap();
+    let o = &out.outgoing[0].data;
+    assert_eq!(
+        signatures(o),
+        vec![pair("example.com", "s1"), pair("example.com", "sender")],
+        "ours first, the sender's kept"
+    );
+    assert!(
+        o.windows(senders_field.len()).any(|w| w == senders_field),
+        "the sender's field is byte-identical"
+    );
+    assert_eq!(header(o, "List-Unsubscribe").len(), 1);
+    let (ok, said) = dkimpy_verify_all(o, &[(&ours.record_name, &ours.txt), sender.record()]);
+    assert!(ok, "both signatures verify: {said}");
+    assert_eq!(said.matches("pass").count(), 2, "{said}");
+    assert!(
+        !out.warnings.iter().any(|w| w.contains("already DKIM-signed")),
+        "{:?}",
+        out.warnings
+    );
+    db.cleanup().await;
+}
+
+async fn a_senders_signature_our_changes_would_break_is_replaced_by_ours_for_its_domain(
+    backend: &str,
+) {
+    let (db, store) = setup(backend).await;
+    let from_key = dkim::generate(store.as_ref(), "example.com", "s1", "ed25519")
+        .await
+        .unwrap();
+    let partner_key = dkim::generate(store.as_ref(), "partner.example", "s1", "ed25519")
+        .await
+        .unwrap();
+    let records = |sender: &SenderKey| {
+        vec![
+            (from_key.record_name.clone(), from_key.txt.clone()),
+            (partner_key.record_name.clone(), partner_key.txt.clone()),
+            (sender.record_name.clone(), sender.txt.clone()),
+        ]
+    };
+    let verify = |o: &[u8], sender: &SenderKey| {
+        let r = records(sender);
+        let r: Vec<(&str, &str)> = r.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        dkimpy_verify_all(o, &r)
+    };
+    // Signed by partner.example over List-Unsubscribe, with a placeholder in the body:
+    // the sender's signature goes, ours for partner.example and for the From domain come.
+    let partner = SenderKey::new("partner.example");
+    let data = partner.sign(
+        &msg(
+            "X-SES-LIST-MANAGEMENT-OPTIONS: news; topic=weekly\r\n",
+            "Leave: {{amazonSESUnsubscribeUrl}}",
+        ),
+        &["From", "To", "Subject", "List-Unsubscribe"],
+    );
+    let out = run(
+        &store,
+        &PipelineSettings::default(),
+        &SignerCache::default(),
+        &["ann@example.org"],
+        data,
+        None,
+    )
+    .await
+    .unwrap();
+    let o = &out.outgoing[0].data;
+    let mut sigs = signatures(o);
+    sigs.sort();
+    assert_eq!(
+        sigs,
+        vec![pair("example.com", "s1"), pair("partner.example", "s1")],
+        "the sender's signature is replaced"
+    );
+    let (ok, said) = verify(o, &partner);
+    assert!(ok, "every signature verifies: {said}");
+    assert!(String::from_utf8_lossy(o).contains("Leave: https://optbox.example/u/"));
+    // Signed by the From domain over List-Unsubscribe: re-signed once with its key.
+    let own = SenderKey::new("example.com");
+    let data = own.sign(
+        &msg("X-SES-LIST-MANAGEMENT-OPTIONS: news; topic=weekly\r\n", "x"),
+        &["From", "To", "List-Unsubscribe", "List-Unsubscribe-Post"],
+    );
+    let out = run(
+        &store,
+        &PipelineSettings::default(),
+        &SignerCache::default(),
+        &["ann@example.org"],
+        data,
+        None,
+    )
+    .await
+    .unwrap();
+    let o = &out.outgoing[0].data;
+    assert_eq!(
+        signatures(o),
+        vec![pair("example.com", "s1")],
+        "one signature per key"
+    );
+    let (ok, said) = verify(o, &own);
+    assert!(ok, "{said}");
+    // The options header optbox drops, covered by a partner signature, on a message to
+    // two recipients without fan-out: replaced too.
+    let data = partner.sign(
+        &msg("X-SES-LIST-MANAGEMENT-OPTIONS: news; topic=weekly\r\n", "x"),
+        &["From", "X-SES-LIST-MANAGEMENT-OPTIONS"],
+    );
+    let out = run(
+        &store,
+        &PipelineSettings::default(),
+        &SignerCache::default(),
+        &["ann@example.org", "bea@example.org"],
+        data,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.outgoing.len(), 2);
+    let mut sigs = signatures(&out.outgoing[0].data);
+    sigs.sort();
+    assert_eq!(
+        sigs,
+        vec![pair("example.com", "s1"), pair("partner.example", "s1")]
+    );
+    let (ok, said) = verify(&out.outgoing[0].data, &partner);
+    assert!(ok, "{said}");
+    db.cleanup().await;
+}
+
+async fn a_signature_optbox_would_break_without_a_key_refuses_the_message(backend: &str) {
+    let (db, store) = setup(backend).await;
+    let partner = SenderKey::new("partner.example");
+    let settings = PipelineSettings::default();
+    let refused = |e: SendError| match e {
+        SendError::DkimWouldBreak(m) => m,
+        other => panic!("{other:?}"),
+    };
+    // The placeholder changes the signed body.
+    let data = partner.sign(
+        &msg(
+            "X-SES-LIST-MANAGEMENT-OPTIONS: news; topic=weekly\r\n",
+            "Leave: {{amazonSESUnsubscribeUrl}}",
+        ),
+        SENDER_H,
+    );
+    let m = refused(
+        run(
+            &store,
+            &settings,
+            &SignerCache::default(),
+            &["ann@example.org"],
+            data,
+            None,
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert!(m.contains("the DKIM signature of partner.example would break"), "{m}");
+    assert!(m.contains("the unsubscribe link changes the signed body"), "{m}");
+    assert!(m.contains("sign after optbox"), "{m}");
+    assert!(
+        m.contains("optbox dkim generate --domain partner.example"),
+        "{m}"
+    );
+    // h= covers a list header optbox adds, or the options header it drops.
+    for (h, named) in [
+        ("List-Unsubscribe", "h= covers List-Unsubscribe"),
+        ("List-Id", "h= covers List-Id"),
+        (
+            "X-SES-LIST-MANAGEMENT-OPTIONS",
+            "h= covers X-SES-LIST-MANAGEMENT-OPTIONS",
+        ),
+    ] {
+        let data = partner.sign(
+            &msg("X-SES-LIST-MANAGEMENT-OPTIONS: news; topic=weekly\r\n", "x"),
+            &["From", h],
+        );
+        let m = refused(
+            run(
+                &store,
+                &settings,
+                &SignerCache::default(),
+                &["ann@example.org"],
+                data,
+                None,
+            )
+            .await
+            .unwrap_err(),
+        );
+        assert!(m.contains(named), "{m}");
+        assert!(m.contains("leave List-Unsubscribe"), "{m}");
+    }
+    // A key for the From domain does not help a signature of another domain; and our
+    // added signature is a change to a signature that covers DKIM-Signature.
+    dkim::generate(store.as_ref(), "example.com", "s1", "ed25519")
+        .await
+        .unwrap();
+    let data = partner.sign(
+        &msg(
+            "X-SES-LIST-MANAGEMENT-OPTIONS: news; topic=weekly\r\n",
+            "Leave: {{amazonSESUnsubscribeUrl}}",
+        ),
+        SENDER_H,
+    );
+    refused(
+        run(
+            &store,
+            &settings,
+            &SignerCache::default(),
+            &["ann@example.org"],
+            data,
+            None,
+        )
+        .await
+        .unwrap_err(),
+    );
+    let data = partner.sign(&msg("", "A receipt."), &["From", "DKIM-Signature"]);
+    let m = refused(
+        run(
+            &store,
+            &settings,
+            &SignerCache::default(),
+            &["ann@example.org"],
+            data,
+            None,
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert!(m.contains("h= covers DKIM-Signature"), "{m}");
+    assert!(events(&store, "send").await.is_empty(), "nothing was sent");
+    db.cleanup().await;
+}
+
+async fn without_any_key_a_senders_intact_signature_is_relayed_as_it_is(backend: &str) {
+    let (db, store) = setup(backend).await;
+    let partner = SenderKey::new("partner.example");
+    let data = partner.sign(
+        &msg(
+            "X-SES-LIST-MANAGEMENT-OPTIONS: news; topic=weekly\r\n",
+            "No link in this body.",
+        ),
+        SENDER_H,
+    );
+    let out = run(
+        &store,
+        &PipelineSettings::default(),
+        &SignerCache::default(),
+        &["ann@example.org"],
+        data.clone(),
+        None,
+    )
+    .await
+    .unwrap();
+    let o = &out.outgoing[0].data;
+    assert_eq!(signatures(o), vec![pair("partner.example", "sender")]);
+    assert!(header(o, "List-Unsubscribe")[0].starts_with("<https://optbox.example/u/"));
+    assert_eq!(
+        header(o, "List-Unsubscribe-Post"),
+        vec!["List-Unsubscribe=One-Click".to_owned()]
+    );
+    let (ok, said) = dkimpy_verify_all(o, &[partner.record()]);
+    assert!(ok, "the sender's signature still verifies: {said}");
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.contains("no DKIM key for example.com")),
+        "{:?}",
+        out.warnings
+    );
+    assert!(
+        !out.warnings.iter().any(|w| w.contains("already DKIM-signed")),
+        "{:?}",
+        out.warnings
+    );
+    db.cleanup().await;
+}
+
 macro_rules! both {
     ($($name:ident),*) => {
         mod sqlite {
@@ -569,5 +1141,10 @@ both!(
     opted_out_recipients_are_refused_with_a_reject_event,
     several_recipients_follow_the_ses_rule_or_fan_out,
     preserve_keeps_the_senders_header_and_adds_no_post,
-    dkim_signatures_verify_with_dkimpy_and_cover_both_list_headers
+    dkim_signatures_verify_with_dkimpy_and_cover_both_list_headers,
+    a_placeholder_that_cannot_be_filled_per_recipient_refuses_the_message,
+    a_senders_signature_that_our_changes_leave_intact_stays_next_to_ours,
+    a_senders_signature_our_changes_would_break_is_replaced_by_ours_for_its_domain,
+    a_signature_optbox_would_break_without_a_key_refuses_the_message,
+    without_any_key_a_senders_intact_signature_is_relayed_as_it_is
 );

@@ -1,7 +1,9 @@
 //! SES v2 SendEmail (`POST /v2/email/outbound-emails`) with the real AWS CLI and boto3,
 //! and `POST /v1/links`, on SQLite and PostgreSQL: SigV4, the MessageId answer, Simple /
 //! Raw / Template content, ListManagementOptions, MessageRejected for opted-out
-//! recipients, NotFound / BadRequest for unknown lists and topics.
+//! recipients, NotFound / BadRequest for unknown lists and topics; MessageRejected, with
+//! nothing queued, for a placeholder that cannot be filled per recipient and for a DKIM
+//! signature optbox would break.
 #![cfg(feature = "ssr")]
 
 mod common;
@@ -164,6 +166,8 @@ async fn the_aws_cli_and_boto3_send_through_the_pipeline(backend: &str) {
 }
 
 async fn links_answer_the_url_and_exact_header_lines(backend: &str) {
+    // `unsubscribe_mailto` is refused at start-up; set here past that check, it still
+    // adds nothing: the only link is the https one.
     let app = spawn_with(backend, |s| {
         s.public_url = Some("https://optbox.example".into());
         s.pipeline.unsubscribe_mailto = Some("unsubscribe@example.com".into());
@@ -180,7 +184,7 @@ async fn links_answer_the_url_and_exact_header_lines(backend: &str) {
     let v = r.ok().clone();
     let url = v["url"].as_str().unwrap();
     assert!(url.starts_with("https://optbox.example/u/"), "{url}");
-    let lu = format!("<{url}>, <mailto:unsubscribe@example.com?subject=unsubscribe>");
+    let lu = format!("<{url}>");
     assert_eq!(v["headers"]["List-Unsubscribe"], lu.as_str());
     assert_eq!(
         v["headers"]["List-Unsubscribe-Post"],
@@ -252,7 +256,82 @@ macro_rules! both {
     };
 }
 
+async fn messages_optbox_cannot_send_whole_are_rejected_and_nothing_is_queued(backend: &str) {
+    let app = spawn_with(backend, |_| {}).await;
+    let (ses, _) = client(&app).await;
+    setup(&app, &ses).await;
+    let send = |to: Vec<&str>, text: &str| {
+        json!({
+            "FromEmailAddress": "news@example.com",
+            "Destination": {"ToAddresses": to},
+            "Content": {"Simple": {
+                "Subject": {"Data": "Hello"},
+                "Body": {
+                    "Text": {"Data": text},
+                    "Html": {"Data": "<a href=\"%7B%7BamazonSESUnsubscribeUrl%7D%7D\">Unsubscribe</a>"}
+                }
+            }},
+            "ListManagementOptions": {"ContactListName": "news", "TopicName": "weekly"}
+        })
+    };
+    // The placeholder (percent-encoded in the HTML part) to two recipients, fan_out off.
+    let m = ses
+        .post(
+            "/v2/email/outbound-emails",
+            send(vec!["ann@example.org", "bea@example.org"], "Hello."),
+        )
+        .await
+        .err(400, "MessageRejected")
+        .to_owned();
+    assert_eq!(
+        m,
+        "list-managed message with {{amazonSESUnsubscribeUrl}} to 2 recipients: send one message per recipient or set fan_out = true"
+    );
+    // Signed by a domain optbox has no key for, over a header it adds.
+    let raw = "DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed; d=partner.example; s=x; h=From:To:List-Unsubscribe; bh=AAAA; b=BBBB\r\n\
+               From: news@example.com\r\nTo: ann@example.org\r\nSubject: Hi\r\n\r\nHello.\r\n";
+    use base64::Engine;
+    let m = ses
+        .post(
+            "/v2/email/outbound-emails",
+            json!({
+                "Destination": {"ToAddresses": ["ann@example.org"]},
+                "Content": {"Raw": {"Data": base64::engine::general_purpose::STANDARD.encode(raw)}},
+                "ListManagementOptions": {"ContactListName": "news", "TopicName": "weekly"}
+            }),
+        )
+        .await
+        .err(400, "MessageRejected")
+        .to_owned();
+    assert!(
+        m.contains("the DKIM signature of partner.example would break (h= covers List-Unsubscribe)"),
+        "{m}"
+    );
+    assert!(
+        m.contains("optbox dkim generate --domain partner.example"),
+        "{m}"
+    );
+    assert!(
+        app.store.list_mail(None, None, 10).await.unwrap().is_empty(),
+        "nothing was queued"
+    );
+    // One recipient: sent, with its own link in place of the placeholder.
+    ses.post(
+        "/v2/email/outbound-emails",
+        send(vec!["ann@example.org"], "Hello."),
+    )
+    .await
+    .ok();
+    let queued = app.store.list_mail(None, None, 10).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    let full = app.store.get_mail(queued[0].id).await.unwrap();
+    let text = String::from_utf8_lossy(&full.data);
+    assert!(!text.contains("amazonSESUnsubscribeUrl"), "{text}");
+    app.stop().await;
+}
+
 both!(
     the_aws_cli_and_boto3_send_through_the_pipeline,
-    links_answer_the_url_and_exact_header_lines
+    links_answer_the_url_and_exact_header_lines,
+    messages_optbox_cannot_send_whole_are_rejected_and_nothing_is_queued
 );

@@ -2,7 +2,8 @@
 //! (Python aiosmtpd, tests/compat/smtp_sink.py) — relaying, retries while the upstream is
 //! down, permanent refusals, the dev outbox, two workers on one PostgreSQL — then
 //! session transcripts of the listener, and end-to-end runs where lettre and Python's
-//! smtplib submit to optbox (STARTTLS, AUTH) and the sink receives the result.
+//! smtplib submit to optbox (STARTTLS, AUTH) and the sink receives the result, and a
+//! list-managed message optbox cannot send whole gets a 5xx naming the cause.
 #![cfg(feature = "ssr")]
 
 mod common;
@@ -48,6 +49,7 @@ both!(
     without_an_upstream_messages_stay_in_the_outbox,
     lettre_and_smtplib_submit_through_starttls_and_auth_to_the_upstream,
     a_killed_instance_loses_no_accepted_message,
+    messages_optbox_cannot_send_whole_get_a_permanent_refusal,
 );
 
 // ---------------------------------------------------------------- the sink
@@ -823,6 +825,67 @@ print(s.noop()[0]); s.quit()
         .build();
     let err = plain.send_raw(&env, &message(2)).await.unwrap_err();
     assert!(err.is_permanent(), "a wrong secret is refused: {err}");
+    app.stop().await;
+}
+
+/// Over the real listener (lettre, AUTH PLAIN on loopback): a placeholder to two
+/// recipients without fan-out gets 554 5.6.0, a sender's DKIM signature optbox would
+/// break without a key gets 550 5.7.0; neither is queued.
+async fn messages_optbox_cannot_send_whole_get_a_permanent_refusal(backend: &str) {
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+    let app = spawn_with(backend, |_| {}).await;
+    app.store
+        .create_list("news", &optbox::domain::ListDefinition::default(), None)
+        .await
+        .unwrap();
+    let (id, secret) = key(&app).await;
+    let client = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(app.smtp_addr.port())
+        .credentials(Credentials::new(id, secret))
+        .build();
+    let env = |rcpts: &[&str]| {
+        lettre::address::Envelope::new(
+            Some("news@example.com".parse().unwrap()),
+            rcpts.iter().map(|r| r.parse().unwrap()).collect(),
+        )
+        .unwrap()
+    };
+    let placeholder = b"From: news@example.com\r\nTo: a@example.net, b@example.net\r\nSubject: Hi\r\nX-SES-LIST-MANAGEMENT-OPTIONS: news\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nLeave: {{amazonSESUn=\r\nsubscribeUrl}}\r\n";
+    let err = client
+        .send_raw(&env(&["a@example.net", "b@example.net"]), placeholder)
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent(), "{err}");
+    assert_eq!(err.status().map(|c| c.to_string()), Some("554".into()), "{err}");
+    assert!(
+        err.to_string().contains("5.6.0 list-managed message with {{amazonSESUnsubscribeUrl}} to 2 recipients: send one message per recipient or set fan_out = true"),
+        "{err}"
+    );
+    let signed = b"DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed; d=partner.example; s=x; h=From:To:Subject; bh=AAAA; b=BBBB\r\nFrom: news@example.com\r\nTo: a@example.net\r\nSubject: Hi\r\nX-SES-LIST-MANAGEMENT-OPTIONS: news\r\n\r\nLeave: {{amazonSESUnsubscribeUrl}}\r\n";
+    let err = client
+        .send_raw(&env(&["a@example.net"]), signed)
+        .await
+        .unwrap_err();
+    assert!(err.is_permanent(), "{err}");
+    assert_eq!(err.status().map(|c| c.to_string()), Some("550".into()), "{err}");
+    let said = err.to_string();
+    assert!(said.contains("5.7.0 the DKIM signature of partner.example would break"), "{said}");
+    assert!(said.contains("optbox dkim generate --domain partner.example"), "{said}");
+    assert!(
+        app.store.list_mail(None, None, 10).await.unwrap().is_empty(),
+        "nothing was queued"
+    );
+    // To one recipient it is sent, with its own link.
+    let resp = client
+        .send_raw(&env(&["a@example.net"]), placeholder)
+        .await
+        .expect("one recipient is accepted");
+    assert!(resp.is_positive());
+    let rows = app.store.list_mail(None, None, 10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let full = app.store.get_mail(rows[0].id).await.unwrap();
+    assert!(!String::from_utf8_lossy(&full.data).replace("=\r\n", "").contains("amazonSESUnsubscribeUrl"));
     app.stop().await;
 }
 

@@ -101,8 +101,9 @@ pub struct PipelineSettings {
     /// Split a list-managed message to several recipients into one copy each (each with
     /// its own link); by default such a message gets no list headers (SES).
     pub fan_out: bool,
-    /// Adds `<mailto:ADDRESS?subject=unsubscribe>` after the https link in
-    /// `List-Unsubscribe`.
+    /// Not supported: optbox does not receive mail, so an unsubscribe address in
+    /// `List-Unsubscribe` would lose every request sent there. Read only to refuse it at
+    /// start-up.
     pub unsubscribe_mailto: Option<String>,
 }
 
@@ -129,6 +130,9 @@ impl Default for Settings {
         }
     }
 }
+
+/// Why `unsubscribe_mailto` is refused.
+pub const UNSUBSCRIBE_MAILTO_UNSUPPORTED: &str = "unsubscribe_mailto is not supported: optbox does not yet receive mail at that address, so unsubscribe requests sent there would be lost; remove the setting";
 
 /// A configuration problem, as one line for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -189,12 +193,8 @@ impl Settings {
                 "api_key_master must be at least 32 characters".into(),
             ));
         }
-        if let Some(m) = &self.pipeline.unsubscribe_mailto
-            && crate::domain::EmailAddress::parse(m).is_err()
-        {
-            return Err(ConfigError(format!(
-                "unsubscribe_mailto must be an email address, got {m:?}"
-            )));
+        if self.pipeline.unsubscribe_mailto.is_some() {
+            return Err(ConfigError(UNSUBSCRIBE_MAILTO_UNSUPPORTED.into()));
         }
         if self.mode == Mode::Production {
             if self.token_keys.is_none() {
@@ -306,6 +306,15 @@ mod tests {
         );
         assert!(parse_token_keys("nocolon").is_err());
         assert!(parse_token_keys("a-b:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").is_err());
+    }
+
+    #[test]
+    fn unsubscribe_mailto_is_refused_with_the_reason() {
+        let mut s = Settings::default();
+        s.pipeline.unsubscribe_mailto = Some("unsubscribe@example.com".into());
+        let e = s.validate().unwrap_err().0;
+        assert_eq!(e, UNSUBSCRIBE_MAILTO_UNSUPPORTED);
+        assert!(e.contains("remove the setting"), "{e}");
     }
 
     #[test]

@@ -74,12 +74,6 @@ async fn serve(state: &AppState, peer: SocketAddr, req: Request) -> Result<Strin
         &audit,
     )
     .await?;
-    let (headers, lines) = header_lines(state, &url);
+    let (headers, lines) = pipeline::unsubscribe_header_lines(&url);
     Ok(serde_json::json!({ "url": url, "headers": headers, "headerLines": lines }).to_string())
-}
-
-/// The two RFC 8058 header fields (`List-Unsubscribe` with the configured mailto
-/// alternative, `List-Unsubscribe-Post`) as a map and as CRLF-terminated lines.
-pub fn header_lines(state: &AppState, url: &str) -> (serde_json::Value, String) {
-    pipeline::unsubscribe_header_lines(&state.settings.pipeline, url)
 }

@@ -118,6 +118,8 @@ enum Kind {
 /// A ready signer for one domain and selector.
 pub struct Signer {
     kind: Kind,
+    /// The `d=` domain, lower-cased.
+    domain: String,
 }
 
 impl std::fmt::Debug for Signer {
@@ -156,7 +158,15 @@ impl Signer {
                 )
             }
         };
-        Ok(Self { kind })
+        Ok(Self {
+            kind,
+            domain: domain.to_ascii_lowercase(),
+        })
+    }
+
+    /// The domain it signs for (`d=`), lower-cased.
+    pub fn domain(&self) -> &str {
+        &self.domain
     }
 
     /// Returns the message with a `DKIM-Signature` field prepended.

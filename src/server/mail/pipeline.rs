@@ -2,6 +2,11 @@
 //! steps 1–6): parse the options, refuse opted-out recipients, add the one-click headers,
 //! fill the unsubscribe placeholder, DKIM-sign. Messages without options pass through
 //! untouched apart from DKIM.
+//!
+//! Two promises hold for everything that leaves: no recipient gets the literal
+//! placeholder (a list-managed message that carries it to several recipients with
+//! `fan_out` off is refused), and no DKIM signature on it is broken (a sender's signature
+//! our changes would break is replaced by ours for its domain, or the message is refused).
 
 use super::dkim::{self, Signer};
 use super::{options, rewrite};
@@ -65,8 +70,8 @@ pub struct Processed {
     /// The id of the submission (the SES `MessageId`); every copy's
     /// `Outgoing::message_id` is this.
     pub message_id: String,
-    /// Warnings also written to the event log (no DKIM key, an existing signature
-    /// broken by our changes, several recipients without `fan_out`).
+    /// Warnings also written to the event log (no DKIM key, several recipients without
+    /// `fan_out`).
     pub warnings: Vec<String>,
 }
 
@@ -82,6 +87,14 @@ pub enum SendError {
     /// The options or the message cannot be parsed.
     #[error("{0}")]
     BadRequest(String),
+    /// A list-managed message with the unsubscribe placeholder to several recipients
+    /// while `fan_out` is off: no copy could carry a link of its own.
+    #[error("{0}")]
+    Unpersonalised(String),
+    /// Our changes would break a DKIM signature already on the message, and no key is
+    /// stored for its domain to sign again.
+    #[error("{0}")]
+    DkimWouldBreak(String),
     #[error("the database is unavailable")]
     Unavailable(String),
     #[error("internal error")]
@@ -142,16 +155,15 @@ impl SignerCache {
     }
 }
 
-/// The header lines for one recipient: `List-Unsubscribe` (https, then the optional
-/// mailto), `List-Unsubscribe-Post`, and `List-Id`.
+/// The header lines for one recipient: `List-Unsubscribe` (the https link alone),
+/// `List-Unsubscribe-Post`, and `List-Id`.
 pub fn list_headers(
-    settings: &PipelineSettings,
     list: &ContactList,
     url: &str,
     public_host: &str,
 ) -> Vec<(&'static str, String)> {
     vec![
-        ("List-Unsubscribe", list_unsubscribe(settings, url)),
+        ("List-Unsubscribe", format!("<{url}>")),
         (
             "List-Unsubscribe-Post",
             "List-Unsubscribe=One-Click".to_owned(),
@@ -160,20 +172,10 @@ pub fn list_headers(
     ]
 }
 
-fn list_unsubscribe(settings: &PipelineSettings, url: &str) -> String {
-    match &settings.unsubscribe_mailto {
-        Some(m) => format!("<{url}>, <mailto:{m}?subject=unsubscribe>"),
-        None => format!("<{url}>"),
-    }
-}
-
 /// The RFC 8058 pair for senders that build their own messages (`/v1/links`,
 /// `optbox link --headers`): as a JSON object and as CRLF-terminated header lines.
-pub fn unsubscribe_header_lines(
-    settings: &PipelineSettings,
-    url: &str,
-) -> (serde_json::Value, String) {
-    let lu = list_unsubscribe(settings, url);
+pub fn unsubscribe_header_lines(url: &str) -> (serde_json::Value, String) {
+    let lu = format!("<{url}>");
     let post = "List-Unsubscribe=One-Click";
     (
         json!({ "List-Unsubscribe": lu, "List-Unsubscribe-Post": post }),
@@ -292,18 +294,16 @@ pub async fn process_with(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, Sen
             ins.from_domain.as_deref().unwrap_or("(no From domain)")
         ));
     }
-    let sign = |bytes: Vec<u8>| -> Result<Vec<u8>, SendError> {
-        match &signer {
-            Some(s) => s
-                .sign(&bytes)
-                .map_err(|e| SendError::Internal(format!("DKIM signing: {e}"))),
-            None => Ok(bytes),
-        }
+    let dkim = Dkim {
+        ctx,
+        ins: &ins,
+        original: &data,
+        from_signer: signer.as_ref(),
     };
 
     let Some(opts) = opts else {
         // Transactional mail: untouched apart from DKIM.
-        let signed = sign(data)?;
+        let (signed, ours) = dkim.seal(data.clone(), &[]).await?;
         for (i, rcpt) in s.rcpts.iter().enumerate() {
             out.outgoing.push(Outgoing {
                 message_id: copy_id(&message_id, i, s.rcpts.len()),
@@ -314,7 +314,7 @@ pub async fn process_with(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, Sen
         }
         events.push(("send".into(), None, None, None, json!({
             "messageId": message_id, "via": via, "recipients": s.rcpts.len(), "listManagement": false,
-            "dkim": signer.is_some(),
+            "dkim": ours,
         })));
         finish(ctx, &mut out, events).await?;
         return Ok(out);
@@ -389,6 +389,15 @@ pub async fn process_with(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, Sen
     let host = public_host(ctx.public_base);
     let personalised = accepted.len() == 1 || ctx.settings.fan_out;
     if !accepted.is_empty() && !personalised {
+        // One copy for everyone cannot carry anyone's link: refuse rather than deliver
+        // the placeholder or strip the visible unsubscribe link.
+        if rewrite::has_placeholder(&data).map_err(|e| SendError::BadRequest(e.0))? {
+            return Err(SendError::Unpersonalised(format!(
+                "list-managed message with {} to {} recipients: send one message per recipient or set fan_out = true",
+                String::from_utf8_lossy(rewrite::PLACEHOLDER),
+                accepted.len()
+            )));
+        }
         let w = format!(
             "{} recipients and fan_out is off: no list headers and no unsubscribe link were added (SES sends list-managed mail to one recipient)",
             accepted.len()
@@ -407,11 +416,8 @@ pub async fn process_with(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, Sen
             drop_headers: vec![options::OPTIONS_HEADER],
             ..Default::default()
         };
-        let bytes = sign(
-            rewrite::rewrite(&data, &plan)
-                .map_err(|e| SendError::BadRequest(e.0))?
-                .data,
-        )?;
+        let rw = rewrite::rewrite(&data, &plan).map_err(|e| SendError::BadRequest(e.0))?;
+        let (bytes, ours) = dkim.seal(rw.data, &changed_headers(&ins, &plan)).await?;
         for (i, (rcpt, email)) in accepted.iter().enumerate() {
             out.outgoing.push(Outgoing {
                 message_id: copy_id(&message_id, i, accepted.len()),
@@ -426,7 +432,7 @@ pub async fn process_with(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, Sen
                 &topic_name,
                 email,
                 false,
-                signer.is_some(),
+                ours,
             ));
         }
     } else {
@@ -438,7 +444,7 @@ pub async fn process_with(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, Sen
                 topic.as_ref().map(|t| t.name.clone()),
                 email,
             );
-            let mut add = list_headers(ctx.settings, &list, &url, &host);
+            let mut add = list_headers(&list, &url, &host);
             if preserve {
                 add.retain(|(n, _)| *n == "List-Id");
             }
@@ -451,11 +457,12 @@ pub async fn process_with(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, Sen
                 url: Some(url),
             };
             let rw = rewrite::rewrite(&data, &plan).map_err(|e| SendError::BadRequest(e.0))?;
+            let (bytes, ours) = dkim.seal(rw.data, &changed_headers(&ins, &plan)).await?;
             out.outgoing.push(Outgoing {
                 message_id: copy_id(&message_id, i, accepted.len()),
                 mail_from: s.mail_from.clone(),
                 rcpt: rcpt.clone(),
-                data: sign(rw.data)?,
+                data: bytes,
             });
             events.push(send_event(
                 &message_id,
@@ -464,17 +471,128 @@ pub async fn process_with(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, Sen
                 &topic_name,
                 email,
                 true,
-                signer.is_some(),
+                ours,
             ));
         }
     }
-    if ins.dkim_signed && !out.outgoing.is_empty() {
-        out.warnings.push(
-            "the message was already DKIM-signed; our changes break that signature, so it was re-signed with our key where one is configured".into(),
-        );
-    }
     finish(ctx, &mut out, events).await?;
     Ok(out)
+}
+
+/// The header fields a plan changes: those it drops that the message has, and those it
+/// adds (as the plan spells them).
+fn changed_headers(ins: &rewrite::Inspection, plan: &rewrite::Plan) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = plan
+        .drop_headers
+        .iter()
+        .copied()
+        .filter(|d| ins.header_names.iter().any(|h| h.eq_ignore_ascii_case(d)))
+        .collect();
+    for &(n, _) in &plan.add_headers {
+        if !names.iter().any(|x| x.eq_ignore_ascii_case(n)) {
+            names.push(n);
+        }
+    }
+    names
+}
+
+/// DKIM for one message: the sender's signatures that our changes leave intact stay; one
+/// they would break is replaced by ours for its `d=` domain, or the message is refused;
+/// and ours for the From domain is added when a key is stored for it.
+struct Dkim<'a> {
+    ctx: &'a Ctx<'a>,
+    ins: &'a rewrite::Inspection,
+    /// The message as submitted (CRLF line ends).
+    original: &'a [u8],
+    from_signer: Option<&'a Arc<Signer>>,
+}
+
+impl Dkim<'_> {
+    /// Signs `rewritten` (the original with the header fields `changed` added or
+    /// dropped, and perhaps its body changed); returns the bytes and whether we signed.
+    async fn seal(
+        &self,
+        rewritten: Vec<u8>,
+        changed: &[&'static str],
+    ) -> Result<(Vec<u8>, bool), SendError> {
+        let body_changed = rewrite::body(self.original) != rewrite::body(&rewritten);
+        let mut ours: Vec<Arc<Signer>> = self.from_signer.cloned().into_iter().collect();
+        let mut removed: Vec<usize> = Vec::new();
+        // Adding our signature or removing one of the sender's changes the
+        // DKIM-Signature fields, which another signature may cover: repeat until no
+        // further signature has to go.
+        loop {
+            let signatures_changed = !ours.is_empty() || !removed.is_empty();
+            let mut again = false;
+            for sig in &self.ins.signatures {
+                if removed.contains(&sig.ordinal) {
+                    continue;
+                }
+                let covered: Vec<&str> = changed
+                    .iter()
+                    .copied()
+                    .chain(signatures_changed.then_some("DKIM-Signature"))
+                    .filter(|n| sig.covers(n))
+                    .collect();
+                if !body_changed && covered.is_empty() {
+                    continue;
+                }
+                let signer = match ours.iter().find(|s| s.domain() == sig.domain) {
+                    Some(s) => Some(s.clone()),
+                    None => {
+                        self.ctx
+                            .signers
+                            .get(self.ctx.store, &sig.domain)
+                            .await
+                            .map_err(store_err)?
+                            .0
+                    }
+                };
+                let Some(signer) = signer else {
+                    return Err(SendError::DkimWouldBreak(broken(
+                        &sig.domain,
+                        body_changed,
+                        &covered,
+                    )));
+                };
+                removed.push(sig.ordinal);
+                if !ours.iter().any(|s| Arc::ptr_eq(s, &signer)) {
+                    ours.push(signer);
+                }
+                again = true;
+            }
+            if !again {
+                break;
+            }
+        }
+        let mut bytes = if removed.is_empty() {
+            rewritten
+        } else {
+            rewrite::drop_signatures(&rewritten, &removed)
+                .map_err(|e| SendError::Internal(format!("removing a DKIM signature: {e}")))?
+        };
+        for s in &ours {
+            bytes = s
+                .sign(&bytes)
+                .map_err(|e| SendError::Internal(format!("DKIM signing: {e}")))?;
+        }
+        Ok((bytes, !ours.is_empty()))
+    }
+}
+
+/// Why a sender's signature would break, and what to do about it (one SMTP reply line).
+fn broken(domain: &str, body_changed: bool, covered: &[&str]) -> String {
+    let mut why = Vec::new();
+    if body_changed {
+        why.push("the unsubscribe link changes the signed body".to_owned());
+    }
+    if !covered.is_empty() {
+        why.push(format!("h= covers {}", covered.join(", ")));
+    }
+    format!(
+        "the DKIM signature of {domain} would break ({}) and optbox has no DKIM key for {domain}: sign after optbox, leave List-Unsubscribe, List-Unsubscribe-Post and List-Id out of h=, or store a key with `optbox dkim generate --domain {domain} --selector SELECTOR`",
+        why.join("; ")
+    )
 }
 
 fn copy_id(base: &str, _i: usize, _n: usize) -> String {
