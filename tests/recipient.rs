@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestApp, spawn_app, spawn_app_on};
+use common::{TestApp, spawn_app, spawn_app_on, spawn_with};
 use optbox::domain::*;
 use optbox::server::service::recipient;
 use optbox::server::store::{Audit, NewContact, Source, StoreError, email_hash};
@@ -872,5 +872,133 @@ async fn pages_render_while_other_servers_start_in_the_same_process() {
         built > 10,
         "only {built} servers were built while the pages rendered"
     );
+    app.stop().await;
+}
+
+/// The preference page's CSP as it was before lists had branding: a list's logo and
+/// colour must not need any exception.
+fn page_csp(nonce: &str) -> String {
+    format!(
+        "default-src 'none'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+}
+
+async fn the_page_shows_the_lists_logo_and_colour_from_its_own_origin(backend: &str) {
+    let app = spawn_app_on(backend).await;
+    let list = seed(&app).await;
+    let url = link(&app, &list, None);
+    // Unbranded: no stylesheet of its own, no logo, and the logo route has nothing.
+    let html = app.get_text(&url).await;
+    assert!(html.contains(r#"data-brand="shop""#), "{html}");
+    assert!(!html.contains("/l/shop/"), "{html}");
+    let r = app.client.get(app.url("/l/shop/logo")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // A light colour (black text on its buttons) and a PNG logo, as the dashboard saves them.
+    let owner = optbox::server::service::auth::create_user(
+        &*app.store,
+        "owner@example.com",
+        optbox::server::service::auth::Role::Owner,
+        "correct horse battery",
+    )
+    .await
+    .unwrap();
+    let actor = optbox::server::service::auth::actor(&*app.store, owner.id)
+        .await
+        .unwrap();
+    optbox::server::service::admin::save_details(
+        &*app.store,
+        &app.state.limits,
+        &actor,
+        "shop",
+        &optbox::server::service::admin::ListDetails {
+            display_name: "Shop".into(),
+            accent_color: "#FFCC00".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let logo = optbox::server::service::branding::upload_logo(
+        &*app.store,
+        &app.state.logos,
+        &actor,
+        "shop",
+        common::images::PNG,
+    )
+    .await
+    .unwrap();
+
+    let r = app.client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|n| n.split('\'').next())
+        .unwrap();
+    assert_eq!(csp, page_csp(nonce), "the page's CSP is unchanged");
+    let html = r.text().await.unwrap();
+    let logo_src = format!("/l/shop/logo?v={}", logo.version);
+    assert!(
+        html.contains(&format!(r#"src="{logo_src}""#)),
+        "the page shows the logo from its own origin: {html}"
+    );
+    assert!(
+        html.contains(r#"rel="stylesheet" href="/l/shop/theme.css?v=ffcc00""#),
+        "the page links the list's stylesheet: {html}"
+    );
+    assert!(!html.contains("style="), "no inline style: {html}");
+
+    let r = app.client.get(app.url(&logo_src)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "image/png");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert!(r.headers().contains_key("content-security-policy"));
+    assert_eq!(r.bytes().await.unwrap().as_ref(), common::images::PNG);
+    let css = app
+        .get_text(&app.url("/l/shop/theme.css?v=ffcc00"))
+        .await;
+    assert!(
+        css.contains(r#"[data-brand="shop"]{--accent:#ffcc00;--accent-fg:#000000;--accent-text:#"#),
+        "{css}"
+    );
+    // Unknown lists have neither.
+    for path in ["/l/nope/logo", "/l/nope/theme.css", "/l/bad%20name/logo"] {
+        let r = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_page_shows_the_lists_logo_and_colour_from_its_own_origin_on_sqlite() {
+    the_page_shows_the_lists_logo_and_colour_from_its_own_origin("sqlite").await;
+}
+
+#[tokio::test]
+async fn the_page_shows_the_lists_logo_and_colour_from_its_own_origin_on_postgres() {
+    the_page_shows_the_lists_logo_and_colour_from_its_own_origin("postgres").await;
+}
+
+#[tokio::test]
+async fn the_branding_routes_share_the_recipient_rate_limit() {
+    let app = spawn_with("sqlite", |s| {
+        s.limits.recipient_rate_per_ip = 1;
+        s.limits.recipient_burst = 2;
+    })
+    .await;
+    seed(&app).await;
+    for path in ["/l/shop/theme.css", "/l/shop/logo"] {
+        assert_ne!(
+            app.client.get(app.url(path)).send().await.unwrap().status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+    let r = app.client.get(app.url("/l/shop/theme.css")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     app.stop().await;
 }

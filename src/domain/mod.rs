@@ -1,6 +1,7 @@
 //! Types and rules shared by the server and the browser: names, addresses, statuses and
 //! the one effective-status function. Nothing here touches a database or the network.
 
+pub mod branding;
 pub mod email;
 pub mod model;
 pub mod names;

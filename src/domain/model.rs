@@ -23,11 +23,12 @@ pub struct Tag {
     pub value: String,
 }
 
-/// optbox's landing-page extras for a list.
+/// optbox's landing-page extras for a list. The logo is not here: it is an upload of its
+/// own (`list_logos`). A `logo_url` that older versions stored in this JSON is ignored
+/// when read and dropped at the next save.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Branding {
     pub display_name: Option<String>,
-    pub logo_url: Option<String>,
     pub accent_color: Option<String>,
     pub privacy_url: Option<String>,
     pub footer_text: Option<String>,

@@ -2,7 +2,7 @@
 //! routes and middleware. Used by `optbox serve` and by the integration tests.
 
 use super::config::{Mode, Settings, TokenKey, parse_token_keys};
-use super::http::{admin_export, admin_import, guard, health, limits, one_click, ses};
+use super::http::{admin_export, admin_import, branding, guard, health, limits, one_click, ses};
 use super::service::one_click_queue;
 use super::state::{AppState, AppStateInner};
 use super::store::{self, DynStore, OpenError};
@@ -221,6 +221,7 @@ impl Application {
             api_master: Arc::new(api_master),
             signers: Default::default(),
             overview: Default::default(),
+            logos: Default::default(),
         });
         {
             // Warm the overview's aggregates so the first view does not read the month.
@@ -246,6 +247,8 @@ impl Application {
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))
             .route("/u/{token}", post(one_click::one_click))
+            .route("/l/{list}/logo", get(branding::logo))
+            .route("/l/{list}/theme.css", get(branding::theme))
             .route("/admin/events.csv", get(admin_export::events_csv))
             .route("/admin/export/{name}/{format}", get(admin_import::export))
             .leptos_routes(&state, routes, move || shell(opts.clone()))
@@ -267,6 +270,15 @@ impl Application {
                 Router::new()
                     .route("/v2/{*rest}", any(ses::handle))
                     .route("/v1/links", post(crate::server::http::links::handle))
+                    .with_state(state.clone()),
+            )
+            // The logo upload: a body limit of its own (a file over the limit is read and
+            // refused with a message), sessions; the handler checks origin and role.
+            .merge(
+                Router::new()
+                    .route("/admin/logo/{name}", post(branding::upload))
+                    .layer(DefaultBodyLimit::max(branding::UPLOAD_BODY_LIMIT))
+                    .layer(session_layer.clone())
                     .with_state(state.clone()),
             )
             // Every request, body included, finishes in time or gets a 408.

@@ -45,6 +45,8 @@ pub struct AppStateInner {
     pub signers: crate::server::mail::pipeline::SignerCache,
     /// The dashboard overview's aggregates (opt-outs per day, list sizes).
     pub overview: crate::server::service::overview::OverviewCache,
+    /// List logos read on the public path (the logo route, the preference page).
+    pub logos: crate::server::service::branding::LogoCache,
 }
 
 impl AppStateInner {

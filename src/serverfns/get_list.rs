@@ -15,11 +15,19 @@ pub struct TopicRow {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct BrandingView {
     pub display_name: String,
-    pub logo_url: String,
     pub accent_color: String,
     pub privacy_url: String,
     pub footer_text: String,
     pub default_language: String,
+}
+
+/// The list's uploaded logo, as the preview shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LogoView {
+    /// The same-origin URL the preference page uses.
+    pub src: String,
+    pub content_type: String,
+    pub size: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -27,6 +35,9 @@ pub struct ListDetail {
     pub name: String,
     pub description: String,
     pub branding: BrandingView,
+    /// The list's stylesheet (accent colour), as the preference page links it.
+    pub theme_href: Option<String>,
+    pub logo: Option<LogoView>,
     pub topics: Vec<TopicRow>,
     pub can_edit: bool,
 }
@@ -39,13 +50,22 @@ pub async fn get_list(name: String) -> Result<ListDetail, ServerFnError> {
     let l = admin::get_list(&*state().store, &user, &name)
         .await
         .map_err(service)?;
+    let logo = crate::server::service::branding::logo(&*state().store, l.id)
+        .await
+        .map_err(service)?
+        .map(|g| LogoView {
+            src: crate::domain::branding::logo_src(l.name.as_str(), &g.version),
+            content_type: g.content_type,
+            size: g.bytes.len(),
+        });
     let b = l.branding;
     Ok(ListDetail {
         name: l.name.to_string(),
         description: l.description,
+        theme_href: crate::domain::branding::theme_href(l.name.as_str(), b.accent_color.as_deref()),
+        logo,
         branding: BrandingView {
             display_name: b.display_name.unwrap_or_default(),
-            logo_url: b.logo_url.unwrap_or_default(),
             accent_color: b.accent_color.unwrap_or_default(),
             privacy_url: b.privacy_url.unwrap_or_default(),
             footer_text: b.footer_text.unwrap_or_default(),

@@ -23,7 +23,13 @@ pub struct SavedView {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PrefPage {
     pub lang: Lang,
+    /// The list's name: the page's `data-brand`, which its stylesheet colours.
+    pub list: String,
     pub list_title: String,
+    /// The list's stylesheet (accent colour), same-origin.
+    pub theme_href: Option<String>,
+    /// The list's uploaded logo, same-origin.
+    pub logo_src: Option<String>,
     pub email_hint: Option<String>,
     pub unsubscribe_all: bool,
     pub topics: Vec<TopicView>,
@@ -133,8 +139,22 @@ pub async fn get_preferences(
                     .collect(),
             }
         });
+    // Without its logo the page still works: a failed read is logged, not shown.
+    let logo_src = match st.logos.get(&*st.store, r.list.id).await {
+        Ok(logo) => logo.map(|g| crate::domain::branding::logo_src(r.list.name.as_str(), &g.version)),
+        Err(e) => {
+            tracing::warn!(error = %e, "list logo unavailable");
+            None
+        }
+    };
     Ok(Ok(PrefPage {
         lang,
+        list: r.list.name.to_string(),
+        theme_href: crate::domain::branding::theme_href(
+            r.list.name.as_str(),
+            r.list.branding.accent_color.as_deref(),
+        ),
+        logo_src,
         list_title: r
             .list
             .branding

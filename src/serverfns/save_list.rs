@@ -8,7 +8,6 @@ pub async fn save_list(
     name: String,
     description: String,
     display_name: String,
-    logo_url: String,
     accent_color: String,
     privacy_url: String,
     footer_text: String,
@@ -21,7 +20,6 @@ pub async fn save_list(
     let d = admin::ListDetails {
         description,
         display_name,
-        logo_url,
         accent_color,
         privacy_url,
         footer_text,

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dashboard;
+pub mod images;
 pub mod ses;
 
 use optbox::server::config::Settings;

@@ -37,7 +37,8 @@ fn refusal(e: ServiceError) -> Response {
     }
 }
 
-async fn actor(state: &AppState, session: &Session) -> Result<auth::Actor, Response> {
+/// The signed-in caller of a dashboard route, or the 401/403 answer.
+pub(crate) async fn actor(state: &AppState, session: &Session) -> Result<auth::Actor, Response> {
     let Some(id) = session_user(session).await else {
         return Err((StatusCode::UNAUTHORIZED, "sign in first").into_response());
     };

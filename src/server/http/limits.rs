@@ -25,7 +25,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct LimitSettings {
-    /// Sustained requests per second per client address on `/u/*`; 0 turns the limit off.
+    /// Sustained requests per second per client address on `/u/*` and `/l/*`; 0 turns the
+    /// limit off.
     pub recipient_rate_per_ip: u32,
     /// Requests a client address may send at once before the sustained rate applies.
     pub recipient_burst: u32,
@@ -125,12 +126,16 @@ impl Limiter {
     }
 }
 
-/// Whether a path belongs to the recipient surface: links and the page's server functions.
+/// Whether a path belongs to the recipient surface: links, the page's server functions
+/// and the lists' branding assets (`/l/{list}/logo`, `/l/{list}/theme.css`).
 fn is_recipient_path(path: &str) -> bool {
-    path.starts_with("/u/") || path == "/api/preferences" || path == "/api/save_preferences"
+    path.starts_with("/u/")
+        || path.starts_with("/l/")
+        || path == "/api/preferences"
+        || path == "/api/save_preferences"
 }
 
-/// Middleware for the recipient surface (`/u/*` and the preference page's server
+/// Middleware for the recipient surface (`/u/*`, `/l/*` and the preference page's server
 /// functions): 429 with `Retry-After` once an address exceeds its rate.
 pub async fn recipient(
     State(limiter): State<Limiter>,

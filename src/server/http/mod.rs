@@ -1,8 +1,10 @@
 //! Plain axum handlers for external contracts (health, RFC 8058 one-click, the SES
-//! API and the `/v1/links` extension), plus the middleware that guards the dashboard.
+//! API and the `/v1/links` extension), the lists' branding assets, plus the middleware
+//! that guards the dashboard.
 
 pub mod admin_export;
 pub mod admin_import;
+pub mod branding;
 pub mod guard;
 pub mod health;
 pub mod limits;

@@ -61,24 +61,21 @@ fn opt(s: &str) -> Option<String> {
     (!t.is_empty()).then(|| t.to_owned())
 }
 
-/// Checks landing-page branding: links are http(s), the colour is `#rrggbb`, the
-/// language one the preference page speaks, texts of reasonable length.
+/// Checks landing-page branding: the link is http(s), the colour is `#rrggbb`, the
+/// language one the preference page speaks, texts of reasonable length. (The logo is an
+/// upload of its own: `service::branding`.)
 pub fn check_branding(b: &Branding) -> ServiceResult<()> {
     let bad = |m: &str| Err(ServiceError::BadRequest(m.into()));
-    for (what, url) in [("privacy link", &b.privacy_url), ("logo", &b.logo_url)] {
-        if let Some(u) = url
-            && !(u.starts_with("https://") || u.starts_with("http://"))
-        {
-            return bad(&format!(
-                "the {what} must be an http:// or https:// address"
-            ));
-        }
-        if url.as_ref().is_some_and(|u| u.len() > 2000) {
-            return bad(&format!("the {what} is longer than 2,000 characters"));
-        }
+    if let Some(u) = &b.privacy_url
+        && !(u.starts_with("https://") || u.starts_with("http://"))
+    {
+        return bad("the privacy link must be an http:// or https:// address");
+    }
+    if b.privacy_url.as_ref().is_some_and(|u| u.len() > 2000) {
+        return bad("the privacy link is longer than 2,000 characters");
     }
     if let Some(c) = &b.accent_color
-        && !(c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|x| x.is_ascii_hexdigit()))
+        && crate::domain::branding::parse_hex_colour(c).is_none()
     {
         return bad("the accent colour must look like #1f5fbf");
     }
@@ -108,7 +105,6 @@ pub fn check_branding(b: &Branding) -> ServiceResult<()> {
 pub struct ListDetails {
     pub description: String,
     pub display_name: String,
-    pub logo_url: String,
     pub accent_color: String,
     pub privacy_url: String,
     pub footer_text: String,
@@ -127,7 +123,6 @@ pub async fn save_details(
     let list = lists::get(store, name).await?;
     let branding = Branding {
         display_name: opt(&d.display_name),
-        logo_url: opt(&d.logo_url),
         accent_color: opt(&d.accent_color).map(|c| c.to_ascii_lowercase()),
         privacy_url: opt(&d.privacy_url),
         footer_text: opt(&d.footer_text),

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod admin_ops;
 pub mod api_keys;
 pub mod auth;
+pub mod branding;
 pub mod contacts;
 pub mod demo;
 pub mod dkim;

@@ -3,6 +3,7 @@
 
 mod admin;
 mod import;
+mod logos;
 mod mail;
 mod mail_queue;
 pub mod pending;
@@ -23,6 +24,7 @@ pub use admin::{AdminStore, FailureCounts};
 pub use import::{
     BatchProgress, ImportAction, ImportCounts, ImportJob, ImportRow, JobStatus, Predecessor,
 };
+pub use logos::{ListLogo, LogoStore};
 pub use mail::{DkimKeyRecord, MailEvent, MailStore};
 pub use mail_queue::{ClaimedMail, MailOutcome, MailQueueStore, MailRecord, MailState, NewMail};
 pub use postgres::PgStore;
@@ -236,7 +238,7 @@ pub struct ListSummary {
 /// conformance suite (`tests/store_conformance.rs`).
 #[async_trait]
 pub trait Store:
-    WebhookStore + MailStore + MailQueueStore + AdminStore + Send + Sync + 'static
+    WebhookStore + MailStore + MailQueueStore + AdminStore + LogoStore + Send + Sync + 'static
 {
     fn backend(&self) -> Backend;
     /// The admin-session store on the same database.

@@ -3,6 +3,7 @@
 
 use super::admin::impl_admin;
 use super::import::impl_import;
+use super::logos::impl_logos;
 use super::mail::impl_mail;
 use super::mail_queue::impl_mail_queue;
 use super::shared::{self, impl_store};
@@ -182,3 +183,4 @@ impl PgStore {
 impl_mail!(PgStore, sqlx::PgConnection);
 impl_mail_queue!(PgStore, sqlx::PgConnection, " FOR UPDATE SKIP LOCKED");
 impl_admin!(PgStore);
+impl_logos!(PgStore);

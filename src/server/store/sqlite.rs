@@ -4,6 +4,7 @@
 
 use super::admin::impl_admin;
 use super::import::impl_import;
+use super::logos::impl_logos;
 use super::mail::impl_mail;
 use super::mail_queue::impl_mail_queue;
 use super::shared::{self, impl_store};
@@ -380,6 +381,7 @@ impl SqliteStore {
 impl_mail!(SqliteStore, sqlx::SqliteConnection);
 impl_mail_queue!(SqliteStore, sqlx::SqliteConnection, "");
 impl_admin!(SqliteStore);
+impl_logos!(SqliteStore);
 
 /// The database file of a `sqlite:` URL; `None` for other schemes and in-memory databases.
 fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {

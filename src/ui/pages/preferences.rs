@@ -1,12 +1,14 @@
 //! `/u/{token}`: the recipient's preference page. Server-rendered and complete without
-//! JavaScript (plain form POSTs); hydrated, the same forms submit in place.
+//! JavaScript (plain form POSTs); hydrated, the same forms submit in place. The list's
+//! branding comes from same-origin URLs only (its stylesheet and uploaded logo, see
+//! `domain::branding`), so the strict CSP below needs no exception.
 
 use crate::serverfns::get_preferences::{PrefPage, get_preferences};
 use crate::serverfns::save_preferences::SavePreferences;
 use crate::ui::components::{error_alert, error_text};
 use crate::ui::i18n::{Lang, text};
 use leptos::prelude::*;
-use leptos_meta::{Html, Title};
+use leptos_meta::{Html, Stylesheet, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 /// Sets the page's Content-Security-Policy with this response's script nonce.
@@ -101,7 +103,10 @@ fn Preferences(
     view! {
         <Html {..} lang=lang />
         <Title text=format!("{} · {}", t.title, page.list_title) />
-        <main class="prefs" id="main">
+        {page.theme_href.clone().map(|href| view! { <Stylesheet id="list-theme" href /> })}
+        <main class="prefs" id="main" data-brand=page.list.clone()>
+            // The heading names the list, so the logo beside it is decorative.
+            {page.logo_src.clone().map(|src| view! { <img class="logo" id="list-logo" src=src alt="" /> })}
             <h1>{page.list_title.clone()}</h1>
             <p class="lead">{t.intro}</p>
             {page.email_hint.clone().map(|e| view! { <p class="muted">{t.for_address} " " <strong>{e}</strong></p> })}

@@ -1,18 +1,25 @@
 //! `/admin/lists` (every list, create one) and `/admin/lists/:name` (description,
-//! landing-page branding with a live preview, topics, deletion). Plain form POSTs without
-//! JavaScript; in place with it.
+//! landing-page branding with a live preview, the logo upload, topics, deletion). Plain
+//! form POSTs without JavaScript; in place with it (the logo upload is always a plain
+//! multipart POST to `/admin/logo/{name}`).
+//!
+//! The preview is coloured and shows the logo exactly as the preference page does: the
+//! list's stylesheet (`/l/{name}/theme.css`) and logo (`/l/{name}/logo`), on an element
+//! marked `data-brand`, with no inline style. While a colour is typed the hydrated page
+//! tints the preview through the CSSOM (which a CSP allows), until it is saved.
 
 use crate::serverfns::create_list::CreateList;
 use crate::serverfns::delete_list::DeleteList;
 use crate::serverfns::delete_topic::DeleteTopic;
+use crate::domain::branding;
 use crate::serverfns::get_list::{ListDetail, get_list};
 use crate::serverfns::get_lists::get_lists;
 use crate::serverfns::save_list::SaveList;
 use crate::serverfns::save_topic::SaveTopic;
 use crate::ui::components::{AdminFrame, ScrollTable, error_alert, outcome};
 use leptos::prelude::*;
-use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_meta::{Stylesheet, Title};
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 #[component]
 pub fn ListsPage() -> impl IntoView {
@@ -145,6 +152,8 @@ fn ListBody(
         name,
         description,
         branding,
+        theme_href,
+        logo,
         topics,
         can_edit,
     } = l;
@@ -163,12 +172,68 @@ fn ListBody(
             d
         }
     };
-    let accent_style = move || {
-        let c = accent.get();
-        let ok =
-            c.len() == 7 && c.starts_with('#') && c[1..].chars().all(|x| x.is_ascii_hexdigit());
-        format!("--pv-accent: {}", if ok { c.as_str() } else { "#1f5fbf" })
+    // An unsaved colour tints the preview through the CSSOM (no style attribute: a CSP
+    // without 'unsafe-inline' allows this); something not yet a colour shows the saved one.
+    let preview_ref = NodeRef::<leptos::html::Div>::new();
+    Effect::new(move |_| {
+        let typed = accent.get();
+        let typed = match typed.trim() {
+            "" => "#1f5fbf".to_owned(),
+            t => t.to_owned(),
+        };
+        let Some(el) = preview_ref.get() else { return };
+        let style = el.style();
+        match branding::accent(&typed) {
+            Some(a) => {
+                let _ = style.set_property("--accent", &a.accent);
+                let _ = style.set_property("--accent-fg", a.on_accent);
+                let _ = style.set_property("--accent-text", &a.text);
+            }
+            None => {
+                for p in ["--accent", "--accent-fg", "--accent-text"] {
+                    let _ = style.remove_property(p);
+                }
+            }
+        }
+    });
+    let query = use_query_map();
+    let logo_error = move || query.read().get("logo_error");
+    let logo_done = move || {
+        query.read().get("logo").and_then(|v| match v.as_str() {
+            "saved" => Some("Logo saved."),
+            "removed" => Some("Logo removed."),
+            _ => None,
+        })
     };
+    let has_logo = logo.is_some();
+    let logo_form = can_edit.then(|| {
+        let action = format!("/admin/logo/{name}");
+        let remove = has_logo.then(|| {
+            view! {
+                <form method="post" enctype="multipart/form-data" action=action.clone() id="logo-remove">
+                    <input type="hidden" name="action" value="remove" />
+                    <button type="submit" class="secondary">"Remove logo"</button>
+                </form>
+            }
+        });
+        view! {
+            <section aria-labelledby="logo-title" class="card" id="logo">
+                <h3 id="logo-title">"Logo"</h3>
+                <p class="hint" id="logo-hint">
+                    "PNG, JPEG, GIF or WebP, at most 256 KiB (SVG is not accepted). optbox serves it itself, above the list's name on the preference page: recipients' browsers never contact anyone else."
+                </p>
+                {move || logo_done().map(|m| view! { <p class="ok" role="status" id="logo-status">{m}</p> })}
+                {move || logo_error().map(|e| view! { <p class="error" role="alert" id="logo-error">{e}</p> })}
+                <form method="post" enctype="multipart/form-data" action=action class="stack" id="logo-form">
+                    <label for="logo-file">"Logo image"</label>
+                    <input id="logo-file" type="file" name="file" required aria-describedby="logo-hint"
+                        accept="image/png,image/jpeg,image/gif,image/webp" />
+                    <button type="submit">"Upload logo"</button>
+                </form>
+                {remove}
+            </section>
+        }
+    });
     let visible: Vec<_> = topics.iter().filter(|t| !t.hidden).cloned().collect();
     let contacts_href = format!("/admin/lists/{name}/contacts");
     let import_href = format!("/admin/lists/{name}/import");
@@ -184,9 +249,11 @@ fn ListBody(
                     on:input=move |ev| display.set(event_target_value(&ev)) />
                 <label for="accent_color">"Accent colour"</label>
                 <input id="accent_color" type="text" name="accent_color" placeholder="#1f5fbf"
+                    aria-describedby="accent-hint"
                     value=branding.accent_color.clone() on:input=move |ev| accent.set(event_target_value(&ev)) />
-                <label for="logo_url">"Logo URL"</label>
-                <input id="logo_url" type="text" name="logo_url" value=branding.logo_url.clone() />
+                <p class="hint" id="accent-hint">
+                    "#rrggbb, for buttons, links and the focus ring; the text on buttons is white or black, whichever reads better, and links are darkened if needed to stay readable."
+                </p>
                 <label for="privacy_url">"Privacy policy URL"</label>
                 <input id="privacy_url" type="text" name="privacy_url" value=branding.privacy_url.clone()
                     on:input=move |ev| privacy.set(event_target_value(&ev)) />
@@ -326,10 +393,13 @@ fn ListBody(
             <section aria-labelledby="details-title">
                 <h2 id="details-title">"Details and branding"</h2>
                 {details}
+                {logo_form}
             </section>
             <section aria-labelledby="preview-title">
                 <h2 id="preview-title">"Preference page preview"</h2>
-                <div class="preview" id="preview" style=accent_style>
+                {theme_href.map(|href| view! { <Stylesheet id="list-theme" href /> })}
+                <div class="preview" id="preview" data-brand=name.clone() node_ref=preview_ref>
+                    {logo.map(|g| view! { <img class="logo" id="preview-logo" src=g.src alt="" /> })}
                     <p class="pv-title">{title}</p>
                     <p class="pv-lead">"Choose which emails you receive."</p>
                     <ul class="pv-topics">

@@ -1,0 +1,271 @@
+//! A list's branding over HTTP, same-origin so the recipient page keeps its strict CSP:
+//!
+//! - `GET /l/{list}/logo`: the uploaded logo, with the type decided from its bytes when
+//!   it was uploaded, `nosniff` and a CSP of its own;
+//! - `GET /l/{list}/theme.css`: the accent colour as a stylesheet (`domain::branding`);
+//! - `POST /admin/logo/{name}` (multipart `file`, or `action=remove`): the dashboard's
+//!   upload, a plain form that works without JavaScript, with the session, role and
+//!   Origin checks of the other dashboard changes.
+//!
+//! The two GET routes are public (the preference page needs them) and rate-limited with
+//! the recipient routes (`limits::recipient`). Both answer from memory (the list cache
+//! and [`LogoCache`](crate::server::service::branding::LogoCache)). Their URLs carry a
+//! version (`?v=`: the colour, or a hash of the logo); a request for the current version
+//! may be cached for good, any other must revalidate (ETag), so a new upload or colour
+//! shows at once.
+
+use crate::domain::ListName;
+use crate::domain::branding::{MAX_LOGO_BYTES, theme_css};
+use crate::server::http::admin_import::actor;
+use crate::server::http::guard::same_origin;
+use crate::server::service::{ServiceError, auth, branding, lists};
+use crate::server::state::AppState;
+use crate::server::store::StoreError;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// The upload route's body limit: the 256 KiB logo and the form around it, with room for
+/// a larger file to be read and refused with a message rather than a reset connection.
+pub const UPLOAD_BODY_LIMIT: usize = 4 << 20;
+
+/// What the asset responses allow: nothing (an image or stylesheet opened on its own runs
+/// nothing and loads nothing).
+const ASSET_CSP: &str = "default-src 'none'; frame-ancestors 'none'; sandbox";
+
+#[derive(Debug, Deserialize)]
+pub struct Version {
+    v: Option<String>,
+}
+
+/// The list a public route names, from the list cache; `Err` is the response.
+async fn public_list(
+    state: &AppState,
+    name: &str,
+) -> Result<Arc<crate::domain::ContactList>, Response> {
+    if ListName::parse(name).is_err() {
+        return Err(StatusCode::NOT_FOUND.into_response());
+    }
+    match state.store.get_list_cached(name).await {
+        Ok(l) => Ok(l),
+        Err(StoreError::NotFound) => Err(StatusCode::NOT_FOUND.into_response()),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Response {
+    tracing::warn!(error = %e, "branding asset unavailable");
+    (StatusCode::SERVICE_UNAVAILABLE, "try again shortly").into_response()
+}
+
+/// A versioned asset: 304 when the client has it, cached for good when asked for by its
+/// current version, revalidated otherwise.
+fn asset(
+    headers: &HeaderMap,
+    content_type: &str,
+    version: &str,
+    requested: Option<&str>,
+    body: Vec<u8>,
+) -> Response {
+    let etag = format!("\"{version}\"");
+    let cache = if requested == Some(version) {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut res = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut r = body.into_response();
+        if let Ok(v) = HeaderValue::from_str(content_type) {
+            r.headers_mut().insert(header::CONTENT_TYPE, v);
+        }
+        r
+    };
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(ASSET_CSP),
+    );
+    h.insert(
+        "cross-origin-resource-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    res
+}
+
+/// `GET /l/{list}/logo`.
+pub async fn logo(
+    State(state): State<AppState>,
+    Path(list): Path<String>,
+    Query(q): Query<Version>,
+    headers: HeaderMap,
+) -> Response {
+    let l = match public_list(&state, &list).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    match state.logos.get(&*state.store, l.id).await {
+        Ok(Some(logo)) => asset(
+            &headers,
+            &logo.content_type,
+            &logo.version,
+            q.v.as_deref(),
+            logo.bytes.clone(),
+        ),
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// `GET /l/{list}/theme.css`.
+pub async fn theme(
+    State(state): State<AppState>,
+    Path(list): Path<String>,
+    Query(q): Query<Version>,
+    headers: HeaderMap,
+) -> Response {
+    let l = match public_list(&state, &list).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let colour = l.branding.accent_color.as_deref();
+    let version = crate::domain::branding::accent(colour.unwrap_or(""))
+        .map(|a| a.accent[1..].to_owned())
+        .unwrap_or_else(|| "none".into());
+    asset(
+        &headers,
+        "text/css; charset=utf-8",
+        &version,
+        q.v.as_deref(),
+        theme_css(l.name.as_str(), colour).into_bytes(),
+    )
+}
+
+/// Back to the list page with a message for the logo form.
+fn back(list: &str, key: &str, msg: &str) -> Response {
+    Redirect::to(&format!(
+        "/admin/lists/{list}?{key}={}",
+        crate::ui::components::query_escape(msg)
+    ))
+    .into_response()
+}
+
+/// `POST /admin/logo/{name}`: multipart with `file` (the new logo) or `action=remove`.
+/// Refusals of the caller are plain 401/403/404 answers; a bad file goes back to the list
+/// page with the reason, and stores nothing.
+pub async fn upload(
+    State(state): State<AppState>,
+    session: tower_sessions::Session,
+    Path(list): Path<String>,
+    headers: HeaderMap,
+    mut form: Multipart,
+) -> Response {
+    if !same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
+    }
+    let actor = match actor(&state, &session).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if let Err(e) = actor.require(auth::Role::Admin) {
+        return refusal(&list, e);
+    }
+    match lists::get(&*state.store, &list).await {
+        Ok(_) => {}
+        Err(ServiceError::NotFound(m) | ServiceError::BadRequest(m)) => {
+            return (StatusCode::NOT_FOUND, m).into_response();
+        }
+        Err(e) => return unavailable(e),
+    }
+    let mut file: Option<Vec<u8>> = None;
+    let mut too_large = false;
+    let mut remove = false;
+    loop {
+        let mut field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                too_large = true;
+                break;
+            }
+            Err(e) => return back(&list, "logo_error", &format!("the upload is malformed: {e}")),
+        };
+        match field.name().unwrap_or("") {
+            "action" => remove = field.text().await.unwrap_or_default() == "remove",
+            "file" => {
+                // Read to the end (so the browser gets the answer), keeping at most one
+                // byte over the limit.
+                let mut buf = Vec::new();
+                loop {
+                    match field.chunk().await {
+                        Ok(Some(chunk)) => {
+                            if buf.len() + chunk.len() > MAX_LOGO_BYTES {
+                                too_large = true;
+                            } else {
+                                buf.extend_from_slice(&chunk);
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                            too_large = true;
+                            break;
+                        }
+                        Err(e) => {
+                            return back(
+                                &list,
+                                "logo_error",
+                                &format!("the upload was interrupted: {e}"),
+                            );
+                        }
+                    }
+                }
+                file = Some(buf);
+            }
+            _ => {}
+        }
+        if too_large {
+            break;
+        }
+    }
+    if too_large {
+        return back(&list, "logo_error", branding::TOO_LARGE);
+    }
+    if remove {
+        return match branding::remove_logo(&*state.store, &state.logos, &actor, &list).await {
+            Ok(_) => back(&list, "logo", "removed"),
+            Err(e) => refusal(&list, e),
+        };
+    }
+    let bytes = file.unwrap_or_default();
+    match branding::upload_logo(&*state.store, &state.logos, &actor, &list, &bytes).await {
+        Ok(_) => back(&list, "logo", "saved"),
+        Err(e) => refusal(&list, e),
+    }
+}
+
+fn refusal(list: &str, e: ServiceError) -> Response {
+    match e {
+        ServiceError::BadRequest(m) | ServiceError::LimitExceeded(m) => {
+            back(list, "logo_error", &m)
+        }
+        ServiceError::NotFound(m) => (StatusCode::NOT_FOUND, m).into_response(),
+        ServiceError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m).into_response(),
+        ServiceError::Forbidden(m) => (StatusCode::FORBIDDEN, m).into_response(),
+        other => unavailable(other),
+    }
+}
