@@ -208,6 +208,7 @@ enum AdminCommand {
 
 fn main() -> ExitCode {
     no_huge_pages();
+    owner_only_files();
     let cli = Cli::parse();
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
@@ -240,6 +241,14 @@ fn no_huge_pages() {
         // Without it (an old kernel, a seccomp filter) the process just runs as before.
         let _ = rustix::thread::disable_transparent_huge_pages(true);
     }
+}
+
+/// Every file optbox creates (the SQLite database and its WAL, the one-click log,
+/// dashboard uploads, exports) is readable by its owner only: they hold addresses and,
+/// in dev mode, keys.
+fn owner_only_files() {
+    #[cfg(unix)]
+    let _ = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
 }
 
 fn fail(e: impl std::fmt::Display) -> ExitCode {
