@@ -94,7 +94,7 @@ pub enum ExistingHeaders {
     Preserve,
 }
 
-/// Settings of the sending pipeline (product.md §4).
+/// Settings of the sending pipeline.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 pub struct PipelineSettings {
     pub existing_headers: ExistingHeaders,

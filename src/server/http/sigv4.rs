@@ -601,8 +601,8 @@ mod tests {
     use proptest::prelude::*;
 
     // The vectors below were signed by real botocore 1.44.8 (Python 3.11), not written by
-    // hand. To regenerate: `python3 -m venv /tmp/sigv4-venv && /tmp/sigv4-venv/bin/pip
-    // install botocore`, then run a script that
+    // hand. To regenerate: in a scratch virtualenv (`python3 -m venv venv && venv/bin/pip
+    // install botocore`), run a script that
     //   - pins the clock: `botocore.auth.get_current_datetime = lambda remove_tzinfo=True:
     //     datetime.datetime(2026, 11, 24, 11, 4, 21)` (naive UTC; NOW below),
     //   - signs each request with `SigV4Auth(Credentials('AKIDEXAMPLE',
