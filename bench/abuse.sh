@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 export LEPTOS_OUTPUT_NAME=optbox
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 if [ -z "${BENCH_NO_BUILD:-}" ]; then
-  cargo leptos build --release
-  cargo build --release --features ssr --example ses_bench
+  # The server alone: the one-click POST and sign-in need no pages.
+  cargo build --release --features ssr --bin optbox --example ses_bench
 fi
 PORT=${BENCH_PORT:-3203}
 SMTP_PORT=${BENCH_SMTP_PORT:-2603}
