@@ -263,36 +263,24 @@ pub async fn export(
         "jsonl" => (Format::Jsonl, "application/jsonl; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
-    // The export writes to a plain `Write`, which is not `Send`: it runs on a blocking
-    // thread of its own.
-    let store = state.store.clone();
-    let l = list.clone();
-    let handle = tokio::runtime::Handle::current();
-    let done = tokio::task::spawn_blocking(move || {
-        let mut out: Vec<u8> = Vec::new();
-        handle
-            .block_on(admin::export(&*store, &actor, &l, format, &mut out))
-            .map(|_| out)
-    })
-    .await;
-    let out = match done {
-        Ok(Ok(out)) => out,
-        Ok(Err(e)) => return refusal(e),
-        Err(e) => return refusal(ServiceError::Internal(e.to_string())),
-    };
     let ext = if format == Format::Csv {
         "csv"
     } else {
         "jsonl"
     };
-    let name = format!("attachment; filename=\"{list}.{ext}\"");
-    (
-        [
-            (header::CONTENT_TYPE, ctype.to_owned()),
-            (header::CONTENT_DISPOSITION, name),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-        ],
-        out,
-    )
-        .into_response()
+    let headers = vec![
+        (header::CONTENT_TYPE, ctype.to_owned()),
+        (
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{list}.{ext}\""),
+        ),
+        (header::CACHE_CONTROL, "no-store".to_owned()),
+    ];
+    // The export writes to a plain `Write`: it runs on a blocking thread and streams.
+    let store = state.store.clone();
+    crate::server::http::download::stream(headers, refusal, move |out, rt| {
+        rt.block_on(admin::export(&*store, &actor, &list, format, out))
+            .map(|_| ())
+    })
+    .await
 }

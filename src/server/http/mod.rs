@@ -5,6 +5,7 @@
 pub mod admin_export;
 pub mod admin_import;
 pub mod branding;
+pub mod download;
 pub mod guard;
 pub mod health;
 pub mod limits;
