@@ -402,7 +402,7 @@ fn admin_unlock_forgets_failed_sign_ins(backend: &str) {
     });
     let env = [("OPTBOX_DATABASE_URL", db.url.as_str())];
     let out = optbox(
-        &["admin", "unlock", "--email", "Ann@Example.com"],
+        &["admin", "unlock", "--email", "ann@Example.COM"],
         &env,
         None,
     );
@@ -413,7 +413,7 @@ fn admin_unlock_forgets_failed_sign_ins(backend: &str) {
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "unlocked Ann@Example.com: 5 failed sign-ins forgotten"
+        "unlocked ann@Example.COM: 5 failed sign-ins forgotten"
     );
     rt.block_on(async {
         let store = db.store().await;
