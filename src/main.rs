@@ -335,10 +335,7 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
             let n = service::auth::unlock(&*store, &email)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!(
-                "unlocked {}: {n} failed sign-ins forgotten",
-                email.trim()
-            );
+            println!("unlocked {}: {n} failed sign-ins forgotten", email.trim());
             Ok(())
         }
     }

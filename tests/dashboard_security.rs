@@ -129,7 +129,10 @@ async fn password_checks_at_once_are_bounded_and_the_rest_told_to_retry() {
             assert!(status.is_redirection(), "{status}");
         }
     }
-    assert!(busy > 0, "24 sign-ins at once with one slot: some are turned away");
+    assert!(
+        busy > 0,
+        "24 sign-ins at once with one slot: some are turned away"
+    );
     app.stop().await;
 }
 
@@ -215,11 +218,7 @@ async fn attempts_count_before_the_hash(backend: &str) {
             other => panic!("{other:?}"),
         }
     }
-    assert_eq!(
-        (checked, refused),
-        (5, 7),
-        "only five guesses are checked"
-    );
+    assert_eq!((checked, refused), (5, 7), "only five guesses are checked");
     db.cleanup().await;
 }
 
@@ -281,7 +280,9 @@ async fn a_strangers_failures_do_not_lock_the_owner_out(backend: &str) {
     assert!(is_signed_in(&owner, &app).await);
     // Unlocking the account lets the locked client in again.
     assert_eq!(
-        auth::unlock(&*app.store, "owner@Example.COM").await.unwrap(),
+        auth::unlock(&*app.store, "owner@Example.COM")
+            .await
+            .unwrap(),
         5
     );
     let r = login(
@@ -543,8 +544,14 @@ async fn expired_sessions_are_deleted(backend: &str) {
         let sessions = store.sessions();
         sessions.migrate().await.unwrap();
         for (id, expiry) in [
-            (1i128, time::OffsetDateTime::now_utc() - time::Duration::hours(1)),
-            (2i128, time::OffsetDateTime::now_utc() + time::Duration::hours(1)),
+            (
+                1i128,
+                time::OffsetDateTime::now_utc() - time::Duration::hours(1),
+            ),
+            (
+                2i128,
+                time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+            ),
         ] {
             sessions
                 .save(&Record {
@@ -634,9 +641,7 @@ async fn a_new_keys_secret_is_in_its_response_and_nowhere_else(backend: &str) {
     assert!(!rows.is_empty());
     for data in rows {
         assert!(
-            !data
-                .windows(secret.len())
-                .any(|w| w == secret.as_bytes()),
+            !data.windows(secret.len()).any(|w| w == secret.as_bytes()),
             "the secret is in a session row"
         );
     }
@@ -769,11 +774,25 @@ async fn uploads_are_deleted_when_their_import_ends(backend: &str) {
     let loc = upload(&c, &app, &csv, "1").await;
     assert!(loc.contains("job="), "{loc}");
     assert_eq!(uploads_left(&app), Vec::<String>::new());
-    let page = c.get(app.url(&loc)).send().await.unwrap().text().await.unwrap();
+    let page = c
+        .get(app.url(&loc))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("COMPLETED"), "{page}");
     // Failed (an unknown column fails the job before anything is written).
     let loc = upload(&c, &app, "emailAddress,shoeSize\na@example.com,9\n", "1").await;
-    let page = c.get(app.url(&loc)).send().await.unwrap().text().await.unwrap();
+    let page = c
+        .get(app.url(&loc))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("FAILED"), "{page}");
     assert_eq!(uploads_left(&app), Vec::<String>::new());
     // Refused before a job exists (an empty file).

@@ -77,8 +77,7 @@ pub async fn session_check(
             Ok(true) => {
                 let now = time::OffsetDateTime::now_utc().unix_timestamp();
                 let stored = session.get::<i64>(STORED_EXPIRY).await.ok().flatten();
-                if stored.is_some_and(|at| at - now < auth::IDLE_TIMEOUT_SECS - SLIDE_AFTER_SECS)
-                {
+                if stored.is_some_and(|at| at - now < auth::IDLE_TIMEOUT_SECS - SLIDE_AFTER_SECS) {
                     let _ = session
                         .insert(STORED_EXPIRY, now + auth::IDLE_TIMEOUT_SECS)
                         .await;

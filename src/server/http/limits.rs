@@ -157,7 +157,7 @@ impl Limiter {
             recipient,
             sign_in,
             sign_in_slots: Arc::new(tokio::sync::Semaphore::new(
-                s.sign_in_concurrency.max(1) as usize,
+                s.sign_in_concurrency.max(1) as usize
             )),
             trusted: Arc::new(s.proxies()?),
         })
@@ -275,7 +275,10 @@ pub async fn sign_in(
         }
     }
     let Ok(_slot) = limiter.sign_in_slots.clone().try_acquire_owned() else {
-        tracing::warn!(route = "sign-in", "sign-in refused: every checking slot is busy");
+        tracing::warn!(
+            route = "sign-in",
+            "sign-in refused: every checking slot is busy"
+        );
         return sign_in_refusal(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(2),
