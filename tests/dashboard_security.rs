@@ -137,6 +137,36 @@ async fn password_checks_at_once_are_bounded_and_the_rest_told_to_retry() {
 }
 
 #[tokio::test]
+async fn a_slow_sender_holds_no_password_check_slot() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_with("sqlite", |s| {
+        s.limits.sign_in_per_minute = 0;
+        s.limits.sign_in_concurrency = 1;
+    })
+    .await;
+    auth::create_user(&*app.store, "ann@example.com", Role::Owner, PASSWORD)
+        .await
+        .unwrap();
+    // Headers and half a form, then nothing.
+    let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    slow.write_all(
+        format!(
+            "POST /api/login HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nemail=ann%40exa",
+            app.addr
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let c = client();
+    let r = login(&c, &app, "ann@example.com", PASSWORD, None).await;
+    assert_eq!(r.headers()["location"], "/admin", "{}", r.status());
+    drop(slow);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn each_client_address_and_ipv6_64_has_a_sign_in_rate() {
     let app = spawn_with("sqlite", |s| {
         s.limits.sign_in_per_minute = 3;

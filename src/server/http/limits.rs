@@ -244,10 +244,15 @@ fn sign_in_refusal(
     resp
 }
 
+/// The largest sign-in form read (an address and a password).
+const SIGN_IN_BODY_LIMIT: usize = 16 << 10;
+
 /// Middleware for the sign-in endpoint: a client (IPv4 address, IPv6 /64) over its rate
-/// gets 429, and when `sign_in_concurrency` sign-ins are already being checked the next
-/// gets 503 at once, before anything is read or hashed. The slot is held while the
-/// sign-in runs, so the password hashes in flight never exceed it.
+/// gets 429 before its body is read; then the form is read, and when
+/// `sign_in_concurrency` sign-ins are already being checked it gets 503 at once, before
+/// anything is looked up or hashed. The slot is held while the sign-in runs, so the
+/// password hashes in flight never exceed it; it is taken only once the form has
+/// arrived, so slow senders cannot hold the slots.
 pub async fn sign_in(
     State(limiter): State<Limiter>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -274,6 +279,17 @@ pub async fn sign_in(
             );
         }
     }
+    let (parts, body) = req.into_parts();
+    let Ok(form) = axum::body::to_bytes(body, SIGN_IN_BODY_LIMIT).await else {
+        return sign_in_refusal(
+            StatusCode::BAD_REQUEST,
+            Duration::from_secs(1),
+            &parts.headers,
+            "Sign-in failed",
+            "The sign-in form could not be read (too large, or cut off); try again.",
+        );
+    };
+    let req = Request::from_parts(parts, axum::body::Body::from(form));
     let Ok(_slot) = limiter.sign_in_slots.clone().try_acquire_owned() else {
         tracing::warn!(
             route = "sign-in",
