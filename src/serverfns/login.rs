@@ -5,7 +5,7 @@ use leptos::prelude::*;
 #[server(endpoint = "login")]
 pub async fn login(email: String, password: String) -> Result<(), ServerFnError> {
     use super::support::{internal, state};
-    use crate::server::http::limits::client_key;
+    use crate::server::conn_limit::client_key;
     use crate::server::service::{ServiceError, auth};
     use crate::server::sessions::{SESSION_EPOCH, SIGNED_IN_AT, USER_ID};
     let st = state();

@@ -9,6 +9,7 @@
 //! is far above what one provider sends to one sender, and stops one host from scanning
 //! tokens or hammering the preference page. Counters live in memory per instance.
 
+use crate::server::conn_limit::client_key;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -23,7 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// `recipient_rate_per_ip`, `recipient_burst`, `sign_in_per_minute`,
-/// `sign_in_concurrency`, `request_timeout_secs`, `trusted_proxies`.
+/// `sign_in_concurrency`, `request_timeout_secs`, the connection limits (see
+/// [`super::serve`]) and `trusted_proxies`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct LimitSettings {
@@ -40,6 +42,14 @@ pub struct LimitSettings {
     pub sign_in_concurrency: u32,
     /// Every HTTP request (headers, body and handler) must finish within this.
     pub request_timeout_secs: u64,
+    /// A connection must send a request's complete headers within this (also between
+    /// keep-alive requests), or it is closed.
+    pub header_read_timeout_secs: u64,
+    /// Open HTTP connections in all; more are closed at once.
+    pub max_connections: usize,
+    /// Open HTTP connections per client (IPv4 address, IPv6 /64; trusted proxies are
+    /// exempt); more are closed at once.
+    pub max_connections_per_ip: usize,
     /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed: the client
     /// is the right-most address in it that is not itself a trusted proxy.
     pub trusted_proxies: Vec<String>,
@@ -53,6 +63,9 @@ impl Default for LimitSettings {
             sign_in_per_minute: 10,
             sign_in_concurrency: 2,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            max_connections: 4096,
+            max_connections_per_ip: 128,
             trusted_proxies: Vec::new(),
         }
     }
@@ -93,23 +106,6 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
         }
     }
     client
-}
-
-/// The key a client is limited under: its IPv4 address, or the /64 of its IPv6 address
-/// (one host or site usually has a whole /64, so single IPv6 addresses cost it nothing).
-/// IPv4-mapped IPv6 addresses count as the IPv4 address.
-pub fn client_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let mut seg = v6.segments();
-                seg[4..].fill(0);
-                IpAddr::V6(std::net::Ipv6Addr::from(seg))
-            }
-        },
-    }
 }
 
 /// Per-client limits of one instance: the recipient routes' rate, the sign-in rate, and
@@ -352,16 +348,6 @@ mod tests {
         );
         // Garbage stops the walk at the last trusted hop.
         assert_eq!(client_ip(peer, &xff("nonsense"), &trusted), peer);
-    }
-
-    #[test]
-    fn clients_are_keyed_by_ipv4_address_and_ipv6_slash_64() {
-        let k = |s: &str| client_key(s.parse().unwrap());
-        assert_eq!(k("203.0.113.9"), k("203.0.113.9"));
-        assert_ne!(k("203.0.113.9"), k("203.0.113.10"));
-        assert_eq!(k("2001:db8:1:2:aaaa::1"), k("2001:db8:1:2:bbbb::2"));
-        assert_ne!(k("2001:db8:1:2::1"), k("2001:db8:1:3::1"));
-        assert_eq!(k("::ffff:203.0.113.9"), k("203.0.113.9"));
     }
 
     #[test]
