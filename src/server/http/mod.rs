@@ -4,6 +4,7 @@
 
 pub mod admin_export;
 pub mod admin_import;
+pub mod admin_keys;
 pub mod branding;
 pub mod download;
 pub mod guard;
