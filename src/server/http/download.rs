@@ -15,7 +15,8 @@ use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use std::io::{self, Write};
-use tokio::sync::{Semaphore, mpsc};
+use std::sync::mpsc;
+use tokio::sync::Semaphore;
 
 /// Downloads prepared at once (each holds a database connection and a blocking thread).
 pub const MAX_CONCURRENT: usize = 2;
@@ -23,9 +24,11 @@ pub static SLOTS: Semaphore = Semaphore::const_new(MAX_CONCURRENT);
 const CHUNK: usize = 64 * 1024;
 
 /// A `Write` whose bytes go to the response in chunks; fails once the client is gone.
+/// A plain (std) channel: the producer may write from inside `Handle::block_on`, where a
+/// tokio channel's blocking send is not allowed.
 pub struct ChunkWriter {
     buf: Vec<u8>,
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::SyncSender<Bytes>,
 }
 
 impl ChunkWriter {
@@ -35,7 +38,7 @@ impl ChunkWriter {
         }
         let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
         self.tx
-            .blocking_send(chunk)
+            .send(chunk)
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
     }
 }
@@ -74,7 +77,7 @@ where
         )
             .into_response();
     };
-    let (tx, mut rx) = mpsc::channel::<Bytes>(4);
+    let (tx, rx) = mpsc::sync_channel::<Bytes>(4);
     let handle = tokio::runtime::Handle::current();
     let task = tokio::task::spawn_blocking(move || {
         let _slot = slot;
@@ -86,51 +89,48 @@ where
         w.flush()
             .map_err(|e| ServiceError::Unavailable(e.to_string()))
     });
-    let mut task = Box::pin(async move {
+    let task = Box::pin(async move {
         task.await
             .unwrap_or_else(|e| Err(ServiceError::Internal(e.to_string())))
     });
-    let first = tokio::select! {
-        c = rx.recv() => c,
-        r = &mut task => {
-            // Finished before its first chunk was taken: everything it wrote is queued.
-            if let Err(e) = r {
-                return refuse(e);
-            }
-            let mut body = Vec::new();
-            while let Ok(c) = rx.try_recv() {
-                body.extend_from_slice(&c);
-            }
-            return respond(headers, Body::from(body));
-        }
-    };
-    let Some(first) = first else {
-        // The writer is gone without a chunk: the producer ended.
+    let (rx, first) = next(rx).await;
+    let (Some(rx), Some(first)) = (rx, first) else {
+        // The writer is gone without a chunk: the producer ended, well or not.
         return match task.await {
             Ok(()) => respond(headers, Body::empty()),
             Err(e) => refuse(e),
         };
     };
     let rest = futures_util::stream::unfold(
-        (Some(first), rx, Some(task)),
-        |(first, mut rx, task)| async move {
+        (Some(first), Some(rx), Some(task)),
+        |(first, rx, task)| async move {
             if let Some(c) = first {
                 return Some((Ok(c), (None, rx, task)));
             }
-            if let Some(c) = rx.recv().await {
-                return Some((Ok(c), (None, rx, task)));
+            if let (Some(rx), Some(c)) = next(rx?).await {
+                return Some((Ok(c), (None, Some(rx), task)));
             }
             // The producer dropped its writer: fail the body if it failed.
             match task?.await {
                 Ok(()) => None,
                 Err(e) => {
                     tracing::error!(error = %e, "download failed after its first bytes");
-                    Some((Err(io::Error::other(e.to_string())), (None, rx, None)))
+                    Some((Err(io::Error::other(e.to_string())), (None, None, None)))
                 }
             }
         },
     );
     respond(headers, Body::from_stream(rest))
+}
+
+/// The next chunk, waited for on a blocking thread; `None` once the producer is done.
+async fn next(rx: mpsc::Receiver<Bytes>) -> (Option<mpsc::Receiver<Bytes>>, Option<Bytes>) {
+    tokio::task::spawn_blocking(move || {
+        let c = rx.recv().ok();
+        (Some(rx), c)
+    })
+    .await
+    .unwrap_or((None, None))
 }
 
 fn respond(headers: Vec<(HeaderName, String)>, body: Body) -> Response {
