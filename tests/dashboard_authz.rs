@@ -405,7 +405,7 @@ async fn operations_use_cases_refuse_viewers(backend: &str) {
         ..Default::default()
     };
     forbidden(
-        admin_ops::save_webhook(&*store, &v, None, &hook)
+        admin_ops::save_webhook(&*store, optbox::server::config::Settings::default().webhook_rules(), &v, None, &hook)
             .await
             .map(|_| ()),
         "save_webhook",
@@ -415,7 +415,13 @@ async fn operations_use_cases_refuse_viewers(backend: &str) {
         "delete_webhook",
     );
     forbidden(
-        admin_ops::test_webhook(&*store, &Default::default(), &v, 1)
+        admin_ops::test_webhook(
+            &*store,
+            &Default::default(),
+            optbox::server::config::Settings::default().webhook_rules(),
+            &v,
+            1,
+        )
             .await
             .map(|_| ()),
         "test_webhook",

@@ -221,6 +221,12 @@ impl Settings {
         Ok(())
     }
 
+    /// What webhook URLs may name (https in production mode; public addresses unless
+    /// `webhook_allow_private`).
+    pub fn webhook_rules(&self) -> crate::server::events::UrlRules {
+        crate::server::events::UrlRules::new(self.mode, &self.webhooks)
+    }
+
     /// The public base URL without a trailing slash.
     pub fn public_base(&self) -> String {
         self.public_url
