@@ -193,6 +193,11 @@ impl Settings {
                 "api_key_master must be at least 32 characters".into(),
             ));
         }
+        if let Some(u) = &self.relay_url {
+            // Refused here, before anything starts, rather than when the relay worker does.
+            crate::server::mail::upstream::Upstream::from_url(u.expose(), &self.relay)
+                .map_err(ConfigError)?;
+        }
         if self.pipeline.unsubscribe_mailto.is_some() {
             return Err(ConfigError(UNSUBSCRIBE_MAILTO_UNSUPPORTED.into()));
         }
