@@ -767,9 +767,9 @@ async fn raw_request(app: &TestApp, head: &str, body: &str) -> (u16, String, Str
     let error_type = head
         .lines()
         .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("x-amzn-errortype:")
-                .map(|v| v.trim().to_owned())
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("x-amzn-errortype")
+                .then(|| value.trim().to_owned())
         })
         .unwrap_or_default();
     (status, error_type, body.to_owned())
