@@ -121,21 +121,24 @@ fn is_global_v6(a: Ipv6Addr) -> bool {
 /// now (DNS rebinding) is refused.
 pub struct PublicOnly;
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 impl reqwest::dns::Resolve for PublicOnly {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), 0)).await {
+                Ok(addrs) => addrs.collect(),
+                Err(e) => return Err(BoxError::from(e)),
+            };
             let public: Vec<SocketAddr> = found.into_iter().filter(|a| is_global(a.ip())).collect();
             if public.is_empty() {
-                return Err(format!(
+                return Err(BoxError::from(format!(
                     "{host} has no public address (private, loopback and link-local addresses are refused unless webhook_allow_private is set)"
-                )
-                .into());
+                )));
             }
-            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+            let addrs: reqwest::dns::Addrs = Box::new(public.into_iter());
+            Ok(addrs)
         })
     }
 }

@@ -959,7 +959,7 @@ pub async fn export(
                 rec.push(Cow::Borrowed(if c.unsubscribe_all { "true" } else { "false" }));
                 rec.push(neutralise(&c.attributes));
                 rec.extend(statuses.map(|s| Cow::Borrowed(s.as_api())));
-                w.write_record(rec.iter().map(|c| c.as_bytes()))
+                w.write_record(rec.iter().map(|cell| cell.as_bytes()))
                     .map_err(csv_err)?;
             } else {
                 let prefs: Vec<serde_json::Value> = list
