@@ -136,7 +136,10 @@ fn relay_credentials_without_required_tls_are_refused_at_start_up() {
     let out = optbox(
         &["serve"],
         &[
-            ("OPTBOX_RELAY_URL", "smtp://mailer:hunter2@relay.example:587?tls=required"),
+            (
+                "OPTBOX_RELAY_URL",
+                "smtp://mailer:hunter2@relay.example:587?tls=required",
+            ),
             ("OPTBOX_DATABASE_URL", "mysql://root@localhost/x"),
         ],
         None,

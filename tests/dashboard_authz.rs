@@ -405,9 +405,15 @@ async fn operations_use_cases_refuse_viewers(backend: &str) {
         ..Default::default()
     };
     forbidden(
-        admin_ops::save_webhook(&*store, optbox::server::config::Settings::default().webhook_rules(), &v, None, &hook)
-            .await
-            .map(|_| ()),
+        admin_ops::save_webhook(
+            &*store,
+            optbox::server::config::Settings::default().webhook_rules(),
+            &v,
+            None,
+            &hook,
+        )
+        .await
+        .map(|_| ()),
         "save_webhook",
     );
     forbidden(
@@ -422,8 +428,8 @@ async fn operations_use_cases_refuse_viewers(backend: &str) {
             &v,
             1,
         )
-            .await
-            .map(|_| ()),
+        .await
+        .map(|_| ()),
         "test_webhook",
     );
     forbidden(

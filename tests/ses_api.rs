@@ -756,9 +756,15 @@ async fn sigv4_failures_are_403s_in_ses_shape() {
 async fn raw_request(app: &TestApp, head: &str, body: &str) -> (u16, String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut conn = tokio::net::TcpStream::connect(app.addr).await.unwrap();
-    conn.write_all(format!("{head}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).as_bytes())
-        .await
-        .unwrap();
+    conn.write_all(
+        format!(
+            "{head}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
     let mut out = Vec::new();
     conn.read_to_end(&mut out).await.unwrap();
     let text = String::from_utf8_lossy(&out).into_owned();
@@ -809,10 +815,17 @@ async fn sigv4_refuses_paths_with_empty_or_dot_segments() {
             "",
         )
         .await;
-        assert_eq!((status, code.as_str()), (403, "InvalidSignatureException"), "{raw}: {body}");
+        assert_eq!(
+            (status, code.as_str()),
+            (403, "InvalidSignatureException"),
+            "{raw}: {body}"
+        );
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert!(
-            v["message"].as_str().unwrap().contains("'.' or '..' segments"),
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("'.' or '..' segments"),
             "{body}"
         );
     }
@@ -852,10 +865,16 @@ async fn sigv4_refuses_unsigned_payloads() {
     );
     let body: serde_json::Value = r.json().await.unwrap();
     assert!(
-        body["message"].as_str().unwrap().contains("UNSIGNED-PAYLOAD"),
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("UNSIGNED-PAYLOAD"),
         "{body}"
     );
-    assert!(app.store.get_list("evil").await.is_err(), "nothing was written");
+    assert!(
+        app.store.get_list("evil").await.is_err(),
+        "nothing was written"
+    );
     app.stop().await;
 }
 
@@ -896,9 +915,7 @@ async fn create_import_job_does_not_reveal_which_files_exist() {
         assert_eq!(m, &answers[0].1, "{url} is told apart: {answers:?}");
         assert!(!m.contains("exists.csv") && !m.contains("missing"), "{m}");
     }
-    let jobs = ses
-        .post("/v2/email/import-jobs/list", json!({}))
-        .await;
+    let jobs = ses.post("/v2/email/import-jobs/list", json!({})).await;
     assert_eq!(jobs.ok()["ImportJobs"], json!([]), "no job was created");
     app.stop().await;
 }
@@ -1197,17 +1214,21 @@ async fn a_one_click_opt_out_is_seen_by_every_surface_at_once(backend: &str) {
     assert_eq!(topic_status(c.ok(), "weekly"), "OPT_OUT", "GetContact");
     // ListContacts filtered by the topic's status
     let list = format!("{}/list", contacts_path("news"));
-    let filter = |status: &str| {
-        json!({"Filter": {"FilteredStatus": status, "TopicFilter": {"TopicName": "weekly", "UseDefaultIfPreferenceUnavailable": true}}})
-    };
+    let filter = |status: &str| json!({"Filter": {"FilteredStatus": status, "TopicFilter": {"TopicName": "weekly", "UseDefaultIfPreferenceUnavailable": true}}});
     let out = ses.post(&list, filter("OPT_OUT")).await;
-    assert_eq!(emails(out.ok()), vec!["ann@example.com"], "ListContacts OPT_OUT");
+    assert_eq!(
+        emails(out.ok()),
+        vec!["ann@example.com"],
+        "ListContacts OPT_OUT"
+    );
     let inn = ses.post(&list, filter("OPT_IN")).await;
-    assert_eq!(emails(inn.ok()), vec!["bob@example.com"], "ListContacts OPT_IN");
+    assert_eq!(
+        emails(inn.ok()),
+        vec!["bob@example.com"],
+        "ListContacts OPT_IN"
+    );
     // The export
-    let csv = app
-        .get_text(&app.url("/admin/export/news/csv"))
-        .await;
+    let csv = app.get_text(&app.url("/admin/export/news/csv")).await;
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let col = header
@@ -1222,9 +1243,7 @@ async fn a_one_click_opt_out_is_seen_by_every_surface_at_once(backend: &str) {
     assert_eq!(ann[col], "OPT_OUT", "export: {csv}");
     // The dashboard's contacts page, filtered by the topic's status
     let page = app
-        .get_text(&app.url(
-            "/admin/lists/news/contacts?topic=weekly&status=OPT_OUT",
-        ))
+        .get_text(&app.url("/admin/lists/news/contacts?topic=weekly&status=OPT_OUT"))
         .await;
     assert!(page.contains("ann@example.com"), "dashboard: {page}");
     assert!(!page.contains("bob@example.com"), "dashboard: {page}");
@@ -1345,10 +1364,15 @@ async fn a_topic_removed_and_added_again_keeps_its_opt_outs(backend: &str) {
     ]});
     ses.put(&format!("{LISTS}/news"), without_weekly).await.ok();
     // Bob leaves and is added again while the topic is gone.
-    ses.delete(&contact_path("news", "bob@example.com")).await.ok();
-    ses.post(&contacts_path("news"), json!({"EmailAddress": "bob@example.com"}))
+    ses.delete(&contact_path("news", "bob@example.com"))
         .await
         .ok();
+    ses.post(
+        &contacts_path("news"),
+        json!({"EmailAddress": "bob@example.com"}),
+    )
+    .await
+    .ok();
 
     // The topic comes back, subscribed by default.
     ses.put(
@@ -1359,15 +1383,23 @@ async fn a_topic_removed_and_added_again_keeps_its_opt_outs(backend: &str) {
     .ok();
     for who in ["ann@example.com", "bob@example.com"] {
         let c = ses.get(&contact_path("news", who)).await;
-        assert_eq!(topic_status(c.ok(), "weekly"), "OPT_OUT", "{who}: {:?}", c.json);
+        assert_eq!(
+            topic_status(c.ok(), "weekly"),
+            "OPT_OUT",
+            "{who}: {:?}",
+            c.json
+        );
         send(&ses, who, Some("weekly"))
             .await
             .err(400, "MessageRejected");
     }
     // Someone who never opted out gets the new default.
-    ses.post(&contacts_path("news"), json!({"EmailAddress": "cy@example.com"}))
-        .await
-        .ok();
+    ses.post(
+        &contacts_path("news"),
+        json!({"EmailAddress": "cy@example.com"}),
+    )
+    .await
+    .ok();
     let c = ses.get(&contact_path("news", "cy@example.com")).await;
     assert_eq!(topic_status(c.ok(), "weekly"), "OPT_IN");
     app.stop().await;

@@ -371,15 +371,28 @@ async fn events_arrive_signed_in_the_ses_subscription_shape(backend: &str) {
             .all(|d| d.status == DeliveryStatus::Delivered && d.attempts == 1)
     );
     // `webhooks test` sends a signed sample straight away.
-    assert_eq!(wh::test(store, &app_settings(), rules(), all).await.unwrap(), 200);
+    assert_eq!(
+        wh::test(store, &app_settings(), rules(), all)
+            .await
+            .unwrap(),
+        200
+    );
     let last = r.hits().pop().unwrap();
     assert!(last.event_id.starts_with("test-") && last.signature_ok);
     // The filtered destination saw nothing of list "news".
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(other.hits().is_empty());
     // Bad destinations are refused.
-    assert!(wh::add(store, rules(), "ftp://x", SECRET, &[], None).await.is_err());
-    assert!(wh::add(store, rules(), &r.url(), "short", &[], None).await.is_err());
+    assert!(
+        wh::add(store, rules(), "ftp://x", SECRET, &[], None)
+            .await
+            .is_err()
+    );
+    assert!(
+        wh::add(store, rules(), &r.url(), "short", &[], None)
+            .await
+            .is_err()
+    );
     assert!(
         wh::add(store, rules(), &r.url(), SECRET, &["bogus".into()], None)
             .await
@@ -672,7 +685,10 @@ async fn private_addresses_are_refused_and_failures_do_not_say_why(backend: &str
         .await
         .unwrap_err()
         .to_string();
-    assert_eq!(tested, tested_closed, "a listening port looks like a closed one");
+    assert_eq!(
+        tested, tested_closed,
+        "a listening port looks like a closed one"
+    );
 
     add_contact(store, &list, "ann@example.com").await;
     let t = Instant::now();
@@ -689,7 +705,10 @@ async fn private_addresses_are_refused_and_failures_do_not_say_why(backend: &str
         if errors.len() == 2 {
             break errors;
         }
-        assert!(t.elapsed() < Duration::from_secs(10), "no attempt: {errors:?}");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no attempt: {errors:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     for e in &errors {
@@ -714,14 +733,28 @@ async fn production_mode_requires_https_webhooks() {
     };
     let rules = prod.webhook_rules();
     assert!(rules.require_https);
-    let e = wh::add(&*store, rules, "http://hooks.example.com/optbox", SECRET, &[], None)
-        .await
-        .unwrap_err()
-        .to_string();
+    let e = wh::add(
+        &*store,
+        rules,
+        "http://hooks.example.com/optbox",
+        SECRET,
+        &[],
+        None,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("https:// in production mode"), "{e}");
-    wh::add(&*store, rules, "https://hooks.example.com/optbox", SECRET, &[], None)
-        .await
-        .unwrap();
+    wh::add(
+        &*store,
+        rules,
+        "https://hooks.example.com/optbox",
+        SECRET,
+        &[],
+        None,
+    )
+    .await
+    .unwrap();
     db.cleanup().await;
 }
 
@@ -771,7 +804,9 @@ async fn a_killed_instance_loses_no_delivery(backend: &str) {
     // Slow answers, so that requests are in flight when the process dies.
     r.delay_ms.store(150, Ordering::SeqCst);
     let list = make_list(&*store, "news").await;
-    wh::add(&*store, rules(), &r.url(), SECRET, &[], None).await.unwrap();
+    wh::add(&*store, rules(), &r.url(), SECRET, &[], None)
+        .await
+        .unwrap();
     for i in 0..40 {
         add_contact(&*store, &list, &format!("c{i}@example.com")).await;
     }
@@ -947,9 +982,16 @@ async fn two_instances_on_one_postgres_share_the_outbox() {
     let r = Receiver::start().await;
     r.delay_ms.store(5, Ordering::SeqCst);
     let list = make_list(&*store, "news").await;
-    wh::add(&*store, rules(), &r.url(), SECRET, &["contact.created".into()], None)
-        .await
-        .unwrap();
+    wh::add(
+        &*store,
+        rules(),
+        &r.url(),
+        SECRET,
+        &["contact.created".into()],
+        None,
+    )
+    .await
+    .unwrap();
     let a = spawn_optbox(&db.url);
     let b = spawn_optbox(&db.url);
     for i in 0..300 {

@@ -17,8 +17,8 @@ pub async fn test_webhook(id: i64) -> Result<(), ServerFnError> {
         &user,
         id,
     )
-        .await
-        .map_err(service)?;
+    .await
+    .map_err(service)?;
     leptos_axum::redirect(&format!("/admin/webhooks/{id}?tested={status}"));
     Ok(())
 }

@@ -88,9 +88,8 @@ fn is_global_v4(a: Ipv4Addr) -> bool {
 
 fn is_global_v6(a: Ipv6Addr) -> bool {
     let s = a.segments();
-    let embedded_v4 = |hi: u16, lo: u16| {
-        Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8)
-    };
+    let embedded_v4 =
+        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
     if let Some(v4) = a.to_ipv4_mapped() {
         return is_global_v4(v4);
     }
@@ -109,9 +108,12 @@ fn is_global_v6(a: Ipv6Addr) -> bool {
         [0x3fff, b, ..] if b < 0x1000 => false,
         // Unique local (fc00::/7), link-local (fe80::/10), site-local (fec0::/10),
         // multicast (ff00::/8).
-        [first, ..] => !((first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
-            || (first & 0xffc0) == 0xfec0
-            || (first & 0xff00) == 0xff00),
+        [first, ..] => {
+            !((first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || (first & 0xffc0) == 0xfec0
+                || (first & 0xff00) == 0xff00)
+        }
     }
 }
 

@@ -216,9 +216,7 @@ pub fn client(s: &WebhookSettings, rules: UrlRules) -> reqwest::Client {
         .user_agent(concat!("optbox-webhooks/", env!("CARGO_PKG_VERSION")))
         .pool_max_idle_per_host(s.webhook_concurrency.max(1));
     if !rules.allow_private {
-        b = b
-            .dns_resolver(Arc::new(destination::PublicOnly))
-            .no_proxy();
+        b = b.dns_resolver(Arc::new(destination::PublicOnly)).no_proxy();
     }
     b.build().expect("static client configuration")
 }
@@ -226,8 +224,7 @@ pub fn client(s: &WebhookSettings, rules: UrlRules) -> reqwest::Client {
 /// What the dashboard, the CLI and the delivery log show for an attempt that got no HTTP
 /// answer. The cause (refused, timed out, DNS, a refused address) is logged, not shown:
 /// telling them apart would let whoever can add a webhook probe hosts and ports.
-pub const NO_ANSWER: &str =
-    "no answer from the destination (the server log has the reason)";
+pub const NO_ANSWER: &str = "no answer from the destination (the server log has the reason)";
 
 /// Why an attempt failed: the HTTP status when there was one, the text users are shown,
 /// and the detail for the server log.

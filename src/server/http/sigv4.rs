@@ -1103,10 +1103,15 @@ mod tests {
             "v2/email/contact-lists",
             "/",
         ] {
-            let v = Vector { path, ..GET_CONTACT };
+            let v = Vector {
+                path,
+                ..GET_CONTACT
+            };
             assert_eq!(check(&v), Err(SigV4Error::UnnormalisedPath), "{path}");
         }
-        assert!(is_normalised("/v2/email/contact-lists/a.b/contacts/..x%40example.com"));
+        assert!(is_normalised(
+            "/v2/email/contact-lists/a.b/contacts/..x%40example.com"
+        ));
     }
 
     #[test]

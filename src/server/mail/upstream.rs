@@ -286,7 +286,9 @@ mod tests {
             "smtp://user:secret@relay.example:587?tls=opportunistic",
             "smtp://user@relay.example:2525",
         ] {
-            let e = parse(clear).err().unwrap_or_else(|| panic!("{clear} accepted"));
+            let e = parse(clear)
+                .err()
+                .unwrap_or_else(|| panic!("{clear} accepted"));
             assert_eq!(e, CLEAR_CREDENTIALS);
             assert!(!e.contains("secret"));
         }

@@ -11,6 +11,7 @@
 //! Empty cells and absent members leave an existing contact's value as it is.
 
 use super::{ServiceError, ServiceResult, lists};
+use crate::domain::spreadsheet::{neutralise, restore};
 use crate::domain::{
     ContactList, EmailAddress, SubscriptionStatus, TopicName, effective_status, validate_attributes,
 };
@@ -19,7 +20,6 @@ use crate::server::store::{
     JobStatus, Predecessor, Store,
 };
 use futures_util::stream::{FuturesOrdered, StreamExt};
-use crate::domain::spreadsheet::{neutralise, restore};
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -956,7 +956,11 @@ pub async fn export(
                 // spreadsheets (and restored by the importer).
                 let mut rec: Vec<Cow<'_, str>> = Vec::with_capacity(3 + list.topics.len());
                 rec.push(neutralise(c.email.as_str()));
-                rec.push(Cow::Borrowed(if c.unsubscribe_all { "true" } else { "false" }));
+                rec.push(Cow::Borrowed(if c.unsubscribe_all {
+                    "true"
+                } else {
+                    "false"
+                }));
                 rec.push(neutralise(&c.attributes));
                 rec.extend(statuses.map(|s| Cow::Borrowed(s.as_api())));
                 w.write_record(rec.iter().map(|cell| cell.as_bytes()))
