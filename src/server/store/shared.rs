@@ -3,7 +3,7 @@
 //! statements are written once and instantiated per backend by `impl_store!`. What truly
 //! differs (pool set-up, pragmas, migrations) stays in `sqlite.rs` and `postgres.rs`.
 
-use super::{Audit, StoreError};
+use super::{Audit, StoreError, StoreResult};
 use crate::domain::{
     Branding, Contact, EmailAddress, ListName, Preferences, SubscriptionStatus, Tag, Tombstone,
     Topic, TopicName, TopicPreference,

@@ -182,7 +182,8 @@ fn ListBody(
             t => t.to_owned(),
         };
         let Some(el) = preview_ref.get() else { return };
-        let style = el.style();
+        // `HtmlElement::style` (the CSSOM), not tachys' `ElementExt::style`.
+        let style = std::ops::Deref::deref(&el).style();
         match branding::accent(&typed) {
             Some(a) => {
                 let _ = style.set_property("--accent", &a.accent);
