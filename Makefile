@@ -83,7 +83,7 @@ fuzz:
 	fi
 	fuzz/run.sh
 
-# Every benchmark (release builds, both databases), then one table: README "Performance".
+# Every benchmark (release builds, both databases), then one table: docs/performance.md.
 bench: tools npm
 	bench/run.sh
 	bench/import.sh
@@ -93,7 +93,7 @@ bench: tools npm
 	bench/dashboard.sh
 	python3 bench/summary.py
 
-# End-to-end SMTP-in -> SMTP-out throughput (README "Performance").
+# End-to-end SMTP-in -> SMTP-out throughput (docs/performance.md).
 bench-smtp:
 	bench/smtp.sh
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Alternating A/B runs of the one-click POST on SQLite (the issue-3 goal: at least 0.5 x
+# Alternating A/B runs of the one-click POST on SQLite against the goal (at least 0.5 x
 # /healthz with p99 under 10 ms), for comparing two release builds of optbox:
 #
 #   bench/one_click_ab.sh OLD_DIR NEW_DIR [PAIRS]
@@ -9,7 +9,7 @@
 # database once (1,000,000 contacts, 600,000 links of distinct contacts, so no POST of a
 # run repeats a contact whose opt-out is still pending). Every run then starts from a
 # fresh copy of it: 10 s of /healthz, then 10 s of one-click POSTs, 64 connections, and
-# prints one line. Two lessons of session 17 are built in:
+# prints one line. Two precautions keep runs independent:
 # - the server is stopped with SIGKILL and waited for: after SIGTERM it spends a minute
 #   applying its backlog to the tables, on a core the next run needs;
 # - links come from distinct contacts (BENCH_SES_CONTACTS), else a second link of a

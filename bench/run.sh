@@ -2,7 +2,7 @@
 # The HTTP part of `make bench`: release build; on SQLite and on PostgreSQL, BENCH_CONTACTS
 # (default 1,000,000) contacts bulk-loaded on list `bench`, optbox started, and wrk (a
 # separate process) driving, for BENCH_DURATION each with BENCH_CONNECTIONS connections:
-#   /healthz (this machine's ceiling), the preference page (and at one connection, which
+#   /healthz (the server's ceiling), the preference page (and at one connection, which
 #   bounds server time), the RFC 8058 one-click POST (durable), SES GetContact and
 #   UpdateContact with SigV4 (pre-signed requests replayed), SES SendEmail with
 #   ListManagementOptions (pipeline + durable enqueue into the dev outbox), ListContacts pages of

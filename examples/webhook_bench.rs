@@ -6,9 +6,10 @@
 //! 2. lag at idle: one-click POST → the webhook request arriving, one probe at a time;
 //! 3. lag under load: the same probes while 32 clients send one-click POSTs at
 //!    BENCH_LOAD_RPS a second in all (default 1,500; each new opt-out is an event to
-//!    deliver too). Not flat out: on SQLite, while opt-outs arrive faster than 2,000 a
-//!    second the one-click log holds their events back until the burst ends (README
-//!    "Webhooks"), so a flat-out load measures the length of the burst, not the lag.
+//!    deliver too). Not flat out: on SQLite, while opt-outs arrive faster than 5,000 a
+//!    second the one-click log holds their events back until the burst ends
+//!    (`docs/performance.md`, Webhooks), so a flat-out load measures the length of the
+//!    burst, not the lag.
 //!
 //! Reference figures from the same client: `/healthz` latency (serial) and throughput.
 //! Uses the same configuration as `optbox` (OPTBOX_DATABASE_URL, OPTBOX_TOKEN_KEYS).

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// mimalloc instead of glibc's malloc: the HTTP request path allocates and frees many small
-/// buffers (README "Performance", session 10).
+/// buffers, and glibc's malloc and free were about a fifth of a request thread's time.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -208,6 +208,7 @@ enum AdminCommand {
 
 fn main() -> ExitCode {
     no_huge_pages();
+    owner_only_files();
     let cli = Cli::parse();
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
@@ -231,15 +232,23 @@ fn main() -> ExitCode {
 /// otherwise (mimalloc reads it too). mimalloc asks for huge pages on its arenas; during a
 /// burst of one-click POSTs the memory the backlog grows into was then faulted in 2 MiB at
 /// a time, each zeroed while a request thread or the one-click log writer waited, and
-/// every connection stalled with it. Off (with the pending map split up): p99 under 10 ms
-/// in every alternating run, against 13–50 ms (README "Performance", session 17). Redis
-/// and MongoDB advise the same for the same reason.
+/// every connection stalled with it. Off (with the pending map split up), the one-click
+/// POST's p99 stays under 10 ms (`docs/performance.md`). Redis and MongoDB advise the same
+/// for the same reason.
 fn no_huge_pages() {
     #[cfg(target_os = "linux")]
     if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
         // Without it (an old kernel, a seccomp filter) the process just runs as before.
         let _ = rustix::thread::disable_transparent_huge_pages(true);
     }
+}
+
+/// Every file optbox creates (the SQLite database and its WAL, the one-click log,
+/// dashboard uploads, exports) is readable by its owner only: they hold addresses and,
+/// in dev mode, keys.
+fn owner_only_files() {
+    #[cfg(unix)]
+    let _ = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
 }
 
 fn fail(e: impl std::fmt::Display) -> ExitCode {

@@ -87,6 +87,18 @@ fn production_mode_refuses_to_start_without_keys() {
 }
 
 #[test]
+fn dev_mode_listens_on_loopback_only() {
+    for (key, addr) in [
+        ("OPTBOX_LISTEN", "0.0.0.0:3000"),
+        ("OPTBOX_SMTP_LISTEN", "[::]:2525"),
+    ] {
+        let out = optbox(&["serve"], &[(key, addr)], None);
+        let err = one_line_error(&out);
+        assert!(err.contains("dev mode") && err.contains(addr), "{err}");
+    }
+}
+
+#[test]
 fn unsubscribe_mailto_is_refused_at_start_up() {
     // The database URL is unusable, so that were the setting accepted, the command would
     // fail on that instead (and never start serving).
@@ -159,6 +171,16 @@ fn migrate_creates_the_database_and_users_can_be_created() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(dir.path().join("sub/optbox.db").exists());
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["sub/optbox.db", "sub"] {
+            let mode = std::fs::metadata(dir.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{f} is {mode:o}: others may read it");
+        }
+    }
     let args = [
         "admin",
         "create-user",

@@ -279,7 +279,10 @@ async fn logo_flow(backend: &str) {
     )
     .await;
     let html = app.get_text(&app.url("/admin/lists/news")).await;
-    assert!(html.contains(r#"id="logo-form""#), "an admin gets the upload form");
+    assert!(
+        html.contains(r#"id="logo-form""#),
+        "an admin gets the upload form"
+    );
     assert!(!html.contains(r#"id="preview-logo""#), "no logo yet");
     assert!(!html.contains(r#"id="logo-remove""#));
 
@@ -326,7 +329,12 @@ async fn logo_flow(backend: &str) {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
     // Another (or no) version must be revalidated, never kept for good.
-    let r = app.client.get(app.url("/l/news/logo")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/l/news/logo"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["cache-control"], "no-cache");
     let css = app
         .client
@@ -346,18 +354,50 @@ async fn logo_flow(backend: &str) {
     let big = [PNG, &vec![0u8; 256 * 1024]].concat();
     let svg_as_png = common::images::SVG;
     for (name, mime, bytes, reason) in [
-        ("big.png", "image/png", big.as_slice(), "larger than 256 KiB"),
-        ("logo.svg", "image/svg+xml", common::images::SVG, "SVG is not accepted"),
-        ("logo.png", "image/png", svg_as_png, "must be a PNG, JPEG, GIF or WebP"),
-        ("notes.png", "image/png", b"just some text, renamed".as_slice(), "must be a PNG"),
-        ("empty.png", "image/png", b"".as_slice(), "the file is empty"),
+        (
+            "big.png",
+            "image/png",
+            big.as_slice(),
+            "larger than 256 KiB",
+        ),
+        (
+            "logo.svg",
+            "image/svg+xml",
+            common::images::SVG,
+            "SVG is not accepted",
+        ),
+        (
+            "logo.png",
+            "image/png",
+            svg_as_png,
+            "must be a PNG, JPEG, GIF or WebP",
+        ),
+        (
+            "notes.png",
+            "image/png",
+            b"just some text, renamed".as_slice(),
+            "must be a PNG",
+        ),
+        (
+            "empty.png",
+            "image/png",
+            b"".as_slice(),
+            "the file is empty",
+        ),
     ] {
         let (status, loc) = upload_logo(&app, &app.client, "news", name, mime, bytes).await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{name}");
-        assert!(loc.starts_with("/admin/lists/news?logo_error="), "{name}: {loc}");
+        assert!(
+            loc.starts_with("/admin/lists/news?logo_error="),
+            "{name}: {loc}"
+        );
         let html = app.get_text(&app.url(&loc)).await;
         assert!(html.contains(reason), "{name}: {reason}");
-        assert_eq!(stored_logo(&app, "news").await.unwrap().bytes, PNG, "{name}");
+        assert_eq!(
+            stored_logo(&app, "news").await.unwrap().bytes,
+            PNG,
+            "{name}"
+        );
     }
     // Far over the limit (beyond what the route reads at all): refused, nothing stored.
     // (The answer may race the rest of the body, so only "not saved" is asserted.)
@@ -424,7 +464,12 @@ async fn logo_flow(backend: &str) {
         .unwrap();
     assert_eq!(r.headers()["location"], "/admin/lists/news?logo=removed");
     assert!(stored_logo(&app, "news").await.is_none());
-    let r = app.client.get(app.url("/l/news/logo")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/l/news/logo"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let html = app.get_text(&app.url("/admin/lists/news")).await;
     assert!(!html.contains(r#"id="preview-logo""#));
@@ -445,7 +490,12 @@ async fn logo_flow(backend: &str) {
         .await
         .unwrap();
     assert!(stored_logo(&app, "news").await.is_none());
-    let r = app.client.get(app.url("/l/news/logo")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/l/news/logo"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     // A viewer may not upload.
@@ -454,7 +504,10 @@ async fn logo_flow(backend: &str) {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(stored_logo(&app, "news").await.is_none());
     let html = app.get_text(&app.url("/admin/lists/news")).await;
-    assert!(!html.contains(r#"id="logo-form""#), "no upload form for viewers");
+    assert!(
+        !html.contains(r#"id="logo-form""#),
+        "no upload form for viewers"
+    );
     app.stop().await;
 }
 

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::ses::SesClient;
 use common::{TestApp, spawn_with};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -129,12 +130,21 @@ async fn stalled_request(app: &TestApp, head: &str, body_part: &[u8]) -> (String
 #[tokio::test]
 async fn a_request_whose_body_stalls_gets_408_after_the_timeout() {
     let app = spawn_with("sqlite", |s| s.limits.request_timeout_secs = 1).await;
-    for (path, label) in [
-        (some_link_path(), "one-click"),
-        ("/v2/email/contact-lists", "SES API"),
+    // The SES API reads a body only for a caller with a key (anyone else is refused on
+    // the head alone).
+    let (id, secret) = api_key(&app).await;
+    let (auth, date) = SesClient::new(&app.base, &id, &secret).presign(
+        "POST",
+        "/v2/email/contact-lists",
+        Some(b"{}"),
+    );
+    let signed = format!("Authorization: {auth}\r\nX-Amz-Date: {date}\r\n");
+    for (path, label, extra) in [
+        (some_link_path(), "one-click", ""),
+        ("/v2/email/contact-lists", "SES API", signed.as_str()),
     ] {
         let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n",
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n{extra}\r\n",
             app.addr
         );
         let (status, took) = stalled_request(&app, &head, b"List-Unsub").await;
@@ -162,11 +172,20 @@ async fn oversized_bodies_are_refused_on_every_surface() {
             .unwrap();
         assert_eq!(r.status(), 413, "{path}");
     }
-    // The SES API answers in its own error shape.
+    // The SES API answers in its own error shape (to a caller with a key: anyone else
+    // is refused before the size matters).
+    let (id, secret) = api_key(&app).await;
+    let (auth, date) = SesClient::new(&app.base, &id, &secret).presign(
+        "POST",
+        "/v2/email/contact-lists",
+        Some(b"{}"),
+    );
     let r = app
         .client
         .post(app.url("/v2/email/contact-lists"))
         .header("content-type", "application/json")
+        .header("authorization", auth)
+        .header("x-amz-date", date)
         .body(big.clone())
         .send()
         .await
@@ -180,5 +199,267 @@ async fn oversized_bodies_are_refused_on_every_surface() {
             .contains("larger than the limit"),
         "{body}"
     );
+    app.stop().await;
+}
+
+/// Reads until the peer closes the connection (or `within` passes): whether it closed,
+/// and what it sent before.
+async fn closed_within(s: &mut tokio::net::TcpStream, within: Duration) -> (bool, String) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (true, String::from_utf8_lossy(&got).into()),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => return (false, String::from_utf8_lossy(&got).into()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_trickles_its_headers_is_closed_while_others_are_served() {
+    let app = spawn_with("sqlite", |s| s.limits.header_read_timeout_secs = 1).await;
+    let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let mut idle = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let start = Instant::now();
+    // One byte of header every 200 ms: the request timeout never starts, the header-read
+    // timeout does.
+    let head = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\nX-Slow: ", app.addr);
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let mut closed = false;
+    for _ in 0..25 {
+        if slow.write_all(b"a").await.is_err() {
+            closed = true;
+            break;
+        }
+        let (gone, _) = closed_within(&mut slow, Duration::from_millis(200)).await;
+        if gone {
+            closed = true;
+            break;
+        }
+        // Meanwhile a well-behaved client is served.
+        assert_eq!(
+            app.client
+                .get(app.url("/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    assert!(
+        closed,
+        "a slowloris connection was held for {:?}",
+        start.elapsed()
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+    // A connection opened and left silent is closed too.
+    let (gone, _) = closed_within(&mut idle, Duration::from_secs(3)).await;
+    assert!(gone, "an idle connection stays open");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn one_client_cannot_hold_more_than_its_share_of_connections() {
+    let app = spawn_with("sqlite", |s| {
+        s.limits.max_connections_per_ip = 4;
+        s.limits.header_read_timeout_secs = 2;
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(tokio::net::TcpStream::connect(app.addr).await.unwrap());
+    }
+    // Give the server a moment to count them.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut extra = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let start = Instant::now();
+    let (gone, _) = closed_within(&mut extra, Duration::from_secs(1)).await;
+    assert!(
+        gone,
+        "the fifth connection from one address is closed at once"
+    );
+    assert!(start.elapsed() < Duration::from_millis(900));
+    // Another client is not affected: 127.0.0.2 is another address (all of 127/8 is
+    // loopback on Linux).
+    let other = reqwest::Client::builder()
+        .local_address(Some("127.0.0.2".parse().unwrap()))
+        .build()
+        .unwrap();
+    let r = other.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Once the held connections are gone, the address gets its share back.
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    app.stop().await;
+}
+
+async fn smtp_line(s: &mut tokio::net::TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut b = [0u8; 1];
+    while !got.ends_with(b"\r\n") {
+        match tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await {
+            Ok(Ok(1)) => got.push(b[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&got).trim_end().to_owned()
+}
+
+#[tokio::test]
+async fn idle_smtp_sessions_are_capped_per_client_and_must_authenticate_in_time() {
+    let app = spawn_with("sqlite", |s| {
+        s.smtp.smtp_max_connections_per_ip = 3;
+        s.smtp.smtp_auth_timeout_secs = 1;
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut s = tokio::net::TcpStream::connect(app.smtp_addr).await.unwrap();
+        assert!(smtp_line(&mut s).await.starts_with("220 "));
+        held.push(s);
+    }
+    let mut extra = tokio::net::TcpStream::connect(app.smtp_addr).await.unwrap();
+    let line = smtp_line(&mut extra).await;
+    assert!(line.starts_with("421 4.7.0"), "{line}");
+    // A session that keeps the line busy without authenticating is closed at the deadline.
+    let start = Instant::now();
+    let s = &mut held[0];
+    s.write_all(b"EHLO client\r\n").await.unwrap();
+    let mut last = String::new();
+    for _ in 0..40 {
+        last = smtp_line(s).await;
+        if last.starts_with("421") || last.is_empty() {
+            break;
+        }
+        if last.starts_with("250 ") {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = s.write_all(b"NOOP\r\n").await;
+        }
+    }
+    assert!(
+        last.starts_with("421 4.7.0 Authentication timeout"),
+        "{last}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    app.stop().await;
+}
+
+async fn api_key(app: &TestApp) -> (String, String) {
+    let k = optbox::server::service::api_keys::create(&*app.store, &app.api_master, "hardening")
+        .await
+        .unwrap();
+    (k.access_key_id, k.secret_access_key)
+}
+
+/// Sends a request head declaring `length` bytes of body, sends none of it, and returns
+/// the status line the server answers with within `within` (empty if none).
+async fn head_only(app: &TestApp, path: &str, headers: &[(&str, String)], length: usize) -> String {
+    let mut s = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n",
+        app.addr
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 2048];
+    match tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await {
+        Ok(Ok(n)) => String::from_utf8_lossy(&buf[..n]).to_string(),
+        _ => String::new(),
+    }
+}
+
+#[tokio::test]
+async fn the_ses_api_refuses_a_stranger_before_reading_the_body() {
+    let app = spawn_with("sqlite", |_| {}).await;
+    let (id, secret) = api_key(&app).await;
+    let path = "/v2/email/outbound-emails";
+    let len = 10 << 20;
+    let signed = |key: &str, offset: i64| {
+        let mut c = SesClient::new(&app.base, key, &secret);
+        c.clock_offset = offset;
+        let (auth, date) = c.presign("POST", path, Some(b"{}"));
+        vec![("Authorization", auth), ("X-Amz-Date", date)]
+    };
+    let stranger = format!("OBX{}", "A".repeat(17));
+    for (label, headers, expect) in [
+        ("no Authorization", vec![], "MissingAuthenticationToken"),
+        ("unknown key", signed(&stranger, 0), "InvalidClientTokenId"),
+        ("skewed clock", signed(&id, 3600), "SignatureDoesNotMatch"),
+    ] {
+        let reply = head_only(&app, path, &headers, len).await;
+        assert!(
+            reply.starts_with("HTTP/1.1 403"),
+            "{label}: the server waited for 10 MiB of body it should not read: {reply:?}"
+        );
+        assert!(reply.contains(expect), "{label}: {reply}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn request_bodies_in_flight_are_bounded_across_the_process() {
+    let app = spawn_with("sqlite", |s| s.limits.request_timeout_secs = 20).await;
+    let (id, secret) = api_key(&app).await;
+    let path = "/v2/email/outbound-emails";
+    let (auth, date) = SesClient::new(&app.base, &id, &secret).presign("POST", path, Some(b"{}"));
+    let headers = [("Authorization", auth), ("X-Amz-Date", date)];
+    // Signed heads declaring 14 MiB each, whose bodies never come: the first ones hold
+    // their share of the 64 MiB budget, the next is told to retry.
+    let mut held = Vec::new();
+    let mut refused = None;
+    for i in 0..8 {
+        let mut s = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        let mut head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            app.addr,
+            14 << 20
+        );
+        for (k, v) in &headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 2048];
+        match tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {
+                refused = Some((i, String::from_utf8_lossy(&buf[..n]).to_string()));
+                break;
+            }
+            _ => held.push(s),
+        }
+    }
+    let (i, reply) = refused.expect("some request is refused once the budget is used");
+    assert_eq!(i, 4, "{reply}");
+    assert!(reply.starts_with("HTTP/1.1 429"), "{reply}");
+    assert!(reply.contains("TooManyRequestsException"), "{reply}");
+    // Small requests still get through while the large ones wait.
+    let ses = SesClient::new(&app.base, &id, &secret);
+    ses.call("GET", "/v2/email/contact-lists", &[], None)
+        .await
+        .ok();
+    drop(held);
     app.stop().await;
 }

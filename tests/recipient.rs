@@ -750,9 +750,10 @@ async fn a_batch_of_opt_outs_writes_each_change_once_on_postgres() {
     a_batch_of_opt_outs_writes_each_change_once("postgres").await;
 }
 
-/// An item that cannot be written (its list was deleted after the token was resolved)
-/// fails alone: the rest of the batch is committed.
-async fn a_failing_item_does_not_fail_its_batch(backend: &str) {
+/// An opt-out whose list was deleted after the token was resolved is not lost: it is
+/// kept for the list's name (a list of that name created again has it), and the rest of
+/// the batch is committed with it.
+async fn an_opt_out_for_a_list_deleted_meanwhile_is_kept_with_its_batch(backend: &str) {
     let app = spawn_app_on(backend).await;
     let list = seed(&app).await;
     add_contact(&app, &list, "bob@example.com", false).await;
@@ -768,8 +769,22 @@ async fn a_failing_item_does_not_fail_its_batch(backend: &str) {
         opt_out(&list, "Ann@Example.com", Some("news")),
     ];
     let results = app.store.apply_opt_outs(&items, None).await.unwrap();
-    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
-    assert!(results[1].is_err());
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    let again = app
+        .store
+        .create_list("gone", &ListDefinition::default(), None)
+        .await
+        .unwrap();
+    let tomb = app
+        .store
+        .get_tombstone(
+            &again,
+            &email_hash(&EmailAddress::parse("someone@example.com").unwrap()),
+        )
+        .await
+        .unwrap()
+        .expect("the opt-out is kept for the list's name");
+    assert!(tomb.unsubscribe_all);
     let bob = app
         .store
         .get_contact(&list, &EmailAddress::parse("bob@example.com").unwrap())
@@ -785,13 +800,13 @@ async fn a_failing_item_does_not_fail_its_batch(backend: &str) {
 }
 
 #[tokio::test]
-async fn a_failing_item_does_not_fail_its_batch_on_sqlite() {
-    a_failing_item_does_not_fail_its_batch("sqlite").await;
+async fn an_opt_out_for_a_list_deleted_meanwhile_is_kept_with_its_batch_on_sqlite() {
+    an_opt_out_for_a_list_deleted_meanwhile_is_kept_with_its_batch("sqlite").await;
 }
 
 #[tokio::test]
-async fn a_failing_item_does_not_fail_its_batch_on_postgres() {
-    a_failing_item_does_not_fail_its_batch("postgres").await;
+async fn an_opt_out_for_a_list_deleted_meanwhile_is_kept_with_its_batch_on_postgres() {
+    an_opt_out_for_a_list_deleted_meanwhile_is_kept_with_its_batch("postgres").await;
 }
 
 /// The recipient path reads lists through a short-lived cache; changes made through the
@@ -891,7 +906,12 @@ async fn the_page_shows_the_lists_logo_and_colour_from_its_own_origin(backend: &
     let html = app.get_text(&url).await;
     assert!(html.contains(r#"data-brand="shop""#), "{html}");
     assert!(!html.contains("/l/shop/"), "{html}");
-    let r = app.client.get(app.url("/l/shop/logo")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/l/shop/logo"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     // A light colour (black text on its buttons) and a PNG logo, as the dashboard saves them.
@@ -959,9 +979,7 @@ async fn the_page_shows_the_lists_logo_and_colour_from_its_own_origin(backend: &
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     assert!(r.headers().contains_key("content-security-policy"));
     assert_eq!(r.bytes().await.unwrap().as_ref(), common::images::PNG);
-    let css = app
-        .get_text(&app.url("/l/shop/theme.css?v=ffcc00"))
-        .await;
+    let css = app.get_text(&app.url("/l/shop/theme.css?v=ffcc00")).await;
     assert!(
         css.contains(r#"[data-brand="shop"]{--accent:#ffcc00;--accent-fg:#000000;--accent-text:#"#),
         "{css}"
@@ -998,7 +1016,12 @@ async fn the_branding_routes_share_the_recipient_rate_limit() {
             StatusCode::TOO_MANY_REQUESTS
         );
     }
-    let r = app.client.get(app.url("/l/shop/theme.css")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/l/shop/theme.css"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     app.stop().await;
 }

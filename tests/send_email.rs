@@ -304,7 +304,9 @@ async fn messages_optbox_cannot_send_whole_are_rejected_and_nothing_is_queued(ba
         .err(400, "MessageRejected")
         .to_owned();
     assert!(
-        m.contains("the DKIM signature of partner.example would break (h= covers List-Unsubscribe)"),
+        m.contains(
+            "the DKIM signature of partner.example would break (h= covers List-Unsubscribe)"
+        ),
         "{m}"
     );
     assert!(
@@ -312,7 +314,11 @@ async fn messages_optbox_cannot_send_whole_are_rejected_and_nothing_is_queued(ba
         "{m}"
     );
     assert!(
-        app.store.list_mail(None, None, 10).await.unwrap().is_empty(),
+        app.store
+            .list_mail(None, None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
         "nothing was queued"
     );
     // One recipient: sent, with its own link in place of the placeholder.

@@ -662,6 +662,43 @@ async fn limits_on_size_recipients_order_and_errors_have_their_replies() {
 }
 
 #[tokio::test]
+async fn commands_that_send_nothing_count_and_end_a_chattering_session() {
+    let app = spawn_with("sqlite", |_| {}).await;
+    let s = SmtpSettings {
+        smtp_require_auth: false,
+        ..Default::default()
+    };
+    // EHLO, then NOOP, RSET, HELP and VRFY round after round: nothing is ever sent.
+    let mut client = String::from("EHLO c\r\n");
+    for _ in 0..10 {
+        client.push_str("NOOP\r\nRSET\r\nHELP\r\nVRFY x\r\n");
+    }
+    client.push_str("QUIT\r\n");
+    let t = transcript(&app.state, s.clone(), "127.0.0.1:2525", client.as_bytes()).await;
+    let c = codes(&t);
+    assert_eq!(c.len(), 22, "{t}");
+    assert_eq!(c.last().map(String::as_str), Some("421"), "{t}");
+    assert!(
+        t.contains("421 4.7.0 Too many commands without a message"),
+        "{t}"
+    );
+    assert!(!t.contains("221 "), "the session ended before QUIT: {t}");
+
+    // A sender that sends messages may RSET between them for as long as it likes.
+    let mut client = String::from("EHLO c\r\n");
+    for i in 0..12 {
+        client.push_str(&format!(
+            "NOOP\r\nRSET\r\nMAIL FROM:<s@example.com>\r\nRCPT TO:<r{i}@example.net>\r\nDATA\r\nFrom: s@example.com\r\nTo: r{i}@example.net\r\nSubject: hi\r\n\r\nhello\r\n.\r\n"
+        ));
+    }
+    client.push_str("QUIT\r\n");
+    let t = transcript(&app.state, s, "127.0.0.1:2525", client.as_bytes()).await;
+    assert!(t.ends_with("221 2.0.0 Bye\r\n"), "{t}");
+    assert!(!t.contains("421"), "{t}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_database_that_is_down_gets_451_never_250() {
     let app = spawn_with("postgres", |_| {}).await;
     // Drop the app's database under it.
@@ -857,7 +894,11 @@ async fn messages_optbox_cannot_send_whole_get_a_permanent_refusal(backend: &str
         .await
         .unwrap_err();
     assert!(err.is_permanent(), "{err}");
-    assert_eq!(err.status().map(|c| c.to_string()), Some("554".into()), "{err}");
+    assert_eq!(
+        err.status().map(|c| c.to_string()),
+        Some("554".into()),
+        "{err}"
+    );
     assert!(
         err.to_string().contains("5.6.0 list-managed message with {{amazonSESUnsubscribeUrl}} to 2 recipients: send one message per recipient or set fan_out = true"),
         "{err}"
@@ -868,12 +909,26 @@ async fn messages_optbox_cannot_send_whole_get_a_permanent_refusal(backend: &str
         .await
         .unwrap_err();
     assert!(err.is_permanent(), "{err}");
-    assert_eq!(err.status().map(|c| c.to_string()), Some("550".into()), "{err}");
+    assert_eq!(
+        err.status().map(|c| c.to_string()),
+        Some("550".into()),
+        "{err}"
+    );
     let said = err.to_string();
-    assert!(said.contains("5.7.0 the DKIM signature of partner.example would break"), "{said}");
-    assert!(said.contains("optbox dkim generate --domain partner.example"), "{said}");
     assert!(
-        app.store.list_mail(None, None, 10).await.unwrap().is_empty(),
+        said.contains("5.7.0 the DKIM signature of partner.example would break"),
+        "{said}"
+    );
+    assert!(
+        said.contains("optbox dkim generate --domain partner.example"),
+        "{said}"
+    );
+    assert!(
+        app.store
+            .list_mail(None, None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
         "nothing was queued"
     );
     // To one recipient it is sent, with its own link.
@@ -885,7 +940,11 @@ async fn messages_optbox_cannot_send_whole_get_a_permanent_refusal(backend: &str
     let rows = app.store.list_mail(None, None, 10).await.unwrap();
     assert_eq!(rows.len(), 1);
     let full = app.store.get_mail(rows[0].id).await.unwrap();
-    assert!(!String::from_utf8_lossy(&full.data).replace("=\r\n", "").contains("amazonSESUnsubscribeUrl"));
+    assert!(
+        !String::from_utf8_lossy(&full.data)
+            .replace("=\r\n", "")
+            .contains("amazonSESUnsubscribeUrl")
+    );
     app.stop().await;
 }
 

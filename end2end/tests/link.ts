@@ -3,10 +3,10 @@ import path from "node:path";
 
 const root = path.resolve(__dirname, "../..");
 
-/** An unsubscribe link for a fresh contact of the demo list, made by `optbox link`. */
-export function linkFor(email: string, topic?: string): string {
+/** An unsubscribe link for a fresh contact of a list (demo unless named), made by `optbox link`. */
+export function linkFor(email: string, topic?: string, list = "demo"): string {
   const bin = process.env.E2E_SERVER_BIN ?? "target/debug/optbox";
-  const args = ["link", "--list", "demo", "--email", email, ...(topic ? ["--topic", topic] : [])];
+  const args = ["link", "--list", list, "--email", email, ...(topic ? ["--topic", topic] : [])];
   const out = execFileSync(bin, args, {
     cwd: root,
     encoding: "utf8",

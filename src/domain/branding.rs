@@ -137,7 +137,10 @@ mod tests {
         assert_eq!(sniff_image(&[0xff, 0xd8, 0xff, 0xe0]), Some("image/jpeg"));
         assert_eq!(sniff_image(b"GIF89a..."), Some("image/gif"));
         assert_eq!(sniff_image(b"RIFF\x10\0\0\0WEBPVP8 "), Some("image/webp"));
-        assert_eq!(sniff_image(b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>"), None);
+        assert_eq!(
+            sniff_image(b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>"),
+            None
+        );
         assert_eq!(sniff_image(b"<?xml version=\"1.0\"?><svg/>"), None);
         assert_eq!(sniff_image(b"just text, named logo.png"), None);
         assert_eq!(sniff_image(b"RIFF\0\0\0\0WAVE"), None);

@@ -94,7 +94,7 @@ pub enum ExistingHeaders {
     Preserve,
 }
 
-/// Settings of the sending pipeline (product.md §4).
+/// Settings of the sending pipeline.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 pub struct PipelineSettings {
     pub existing_headers: ExistingHeaders,
@@ -174,6 +174,14 @@ impl Settings {
             parse_token_keys(k.expose())?;
         }
         self.limits.proxies().map_err(ConfigError)?;
+        if self.limits.header_read_timeout_secs == 0
+            || self.limits.max_connections == 0
+            || self.limits.max_connections_per_ip == 0
+        {
+            return Err(ConfigError(
+                "header_read_timeout_secs, max_connections and max_connections_per_ip must be at least 1".into(),
+            ));
+        }
         if self.limits.request_timeout_secs == 0 {
             return Err(ConfigError(
                 "request_timeout_secs must be at least 1".into(),
@@ -200,6 +208,15 @@ impl Settings {
         }
         if self.pipeline.unsubscribe_mailto.is_some() {
             return Err(ConfigError(UNSUBSCRIBE_MAILTO_UNSUPPORTED.into()));
+        }
+        if self.mode == Mode::Dev {
+            for (key, addr) in [("listen", self.listen), ("smtp_listen", self.smtp_listen)] {
+                if !addr.ip().is_loopback() {
+                    return Err(ConfigError(format!(
+                        "dev mode keeps its keys in the database and listens on loopback only, not {key} = {addr}: set mode = \"production\" (OPTBOX_MODE) to listen on other addresses"
+                    )));
+                }
+            }
         }
         if self.mode == Mode::Production {
             if self.token_keys.is_none() {

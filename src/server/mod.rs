@@ -2,6 +2,7 @@
 //! HTTP surface. Compiled with the `ssr` feature only.
 
 pub mod config;
+pub mod conn_limit;
 pub mod events;
 pub mod fuzzing;
 pub mod hex;

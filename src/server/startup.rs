@@ -329,13 +329,8 @@ impl Application {
             self.smtp_listener,
         )
         .map_err(std::io::Error::other)?;
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await?;
+        let limits = self.state.settings.limits.clone();
+        crate::server::http::serve::serve(self.listener, self.router, &limits, shutdown).await?;
         // Opt-outs acknowledged from the one-click log are applied before we stop (what
         // is left after the wait is applied at the next start).
         if let Err(e) = self.state.store.pending().settle_all().await {

@@ -5,7 +5,16 @@
 //! Layout (then base64url without padding):
 //! `version(1) | key-id length(1) | key id | list length(1) | list | topic length(1) | topic
 //! | email hash(16) | tag(16)`, where tag = the first 16 bytes of HMAC-SHA256 over
-//! everything before it. A topic length of 0 means "no topic".
+//! everything before it (with the plain email hash). A topic length of 0 means "no topic".
+//!
+//! - **Version 2** (signed now): the email hash is masked, `hash XOR HMAC(key, "mask" |
+//!   tag)[..16]`, so a link tells nobody without the key which address it is for: the
+//!   plain hash is unkeyed (`store::email_hash`), and anyone holding it could confirm a
+//!   guessed address offline. The tag is computed over the plain hash, which makes it a
+//!   synthetic IV: tokens stay deterministic, and unmasking with the wrong key fails the
+//!   tag check.
+//! - **Version 1** (the hash in clear) still verifies, so links in mail already delivered
+//!   keep working. Every configured key verifies; only the first signs.
 
 use super::config::TokenKey;
 use crate::domain::{ListName, TopicName};
@@ -14,7 +23,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-const VERSION: u8 = 1;
+/// The version [`sign`] writes.
+const VERSION: u8 = 2;
+/// The first version, with the email hash in clear: still verified.
+const VERSION_CLEAR: u8 = 1;
 const HASH_LEN: usize = 16;
 const TAG_LEN: usize = 16;
 /// No valid token is longer than this many characters (v1 with maximal names).
@@ -46,6 +58,17 @@ fn mac(key: &TokenKey, data: &[u8]) -> Hmac<Sha256> {
     m
 }
 
+/// XORs the email hash at the end of `body` with the mask for `tag` (version 2).
+fn mask(key: &TokenKey, tag: &[u8], body: &mut [u8]) {
+    let mut m = mac(key, b"optbox token mask\0");
+    m.update(tag);
+    let pad = m.finalize().into_bytes();
+    let at = body.len() - HASH_LEN;
+    for (b, p) in body[at..].iter_mut().zip(pad.iter()) {
+        *b ^= p;
+    }
+}
+
 /// Signs a token with the first key.
 pub fn sign(keys: &[TokenKey], u: &Unsubscribe) -> String {
     let key = keys.first().expect("at least one token key is configured");
@@ -62,6 +85,7 @@ pub fn sign(keys: &[TokenKey], u: &Unsubscribe) -> String {
     }
     buf.extend_from_slice(&u.email_hash);
     let tag = mac(key, &buf).finalize().into_bytes();
+    mask(key, &tag[..TAG_LEN], &mut buf);
     buf.extend_from_slice(&tag[..TAG_LEN]);
     URL_SAFE_NO_PAD.encode(buf)
 }
@@ -74,10 +98,12 @@ pub fn verify(keys: &[TokenKey], token: &str) -> Result<Unsubscribe, TokenError>
     let raw = URL_SAFE_NO_PAD
         .decode(token)
         .map_err(|_| TokenError::Malformed)?;
-    if raw.len() < 1 + 3 + HASH_LEN + TAG_LEN || raw[0] != VERSION {
+    if raw.len() < 1 + 3 + HASH_LEN + TAG_LEN || !matches!(raw[0], VERSION | VERSION_CLEAR) {
         return Err(TokenError::Malformed);
     }
-    let (body, tag) = raw.split_at(raw.len() - TAG_LEN);
+    let mut raw = raw;
+    let tag = raw.split_off(raw.len() - TAG_LEN);
+    let body = &mut raw[..];
     let mut pos = 1;
     let mut field = || -> Result<&str, TokenError> {
         let len = *body.get(pos).ok_or(TokenError::Malformed)? as usize;
@@ -93,13 +119,18 @@ pub fn verify(keys: &[TokenKey], token: &str) -> Result<Unsubscribe, TokenError>
     if body.len() != pos + HASH_LEN {
         return Err(TokenError::Malformed);
     }
+    let (list, topic) = (list.to_owned(), topic.to_owned());
     let key = keys
         .iter()
         .find(|k| k.id == kid)
         .ok_or(TokenError::Invalid)?;
+    if body[0] == VERSION {
+        mask(key, &tag, body);
+    }
     mac(key, body)
-        .verify_truncated_left(tag)
+        .verify_truncated_left(&tag)
         .map_err(|_| TokenError::Invalid)?;
+    let (list, topic) = (list.as_str(), topic.as_str());
     Ok(Unsubscribe {
         list: ListName::parse(list).map_err(|_| TokenError::Malformed)?,
         topic: if topic.is_empty() {
@@ -158,6 +189,60 @@ mod tests {
         let same_id_other_secret = vec![key("k1", "ffffffffffffffffffffffffffffffff")];
         assert_eq!(
             verify(&same_id_other_secret, &tok),
+            Err(TokenError::Invalid)
+        );
+    }
+
+    /// A token as version 1 wrote it: the email hash in clear.
+    fn sign_v1(key: &TokenKey, u: &Unsubscribe) -> String {
+        let mut buf = vec![VERSION_CLEAR];
+        for part in [
+            key.id.as_str(),
+            u.list.as_str(),
+            u.topic.as_ref().map(|t| t.as_str()).unwrap_or(""),
+        ] {
+            buf.push(part.len() as u8);
+            buf.extend_from_slice(part.as_bytes());
+        }
+        buf.extend_from_slice(&u.email_hash);
+        let tag = mac(key, &buf).finalize().into_bytes();
+        buf.extend_from_slice(&tag[..TAG_LEN]);
+        URL_SAFE_NO_PAD.encode(buf)
+    }
+
+    #[test]
+    fn a_token_does_not_carry_the_address_hash_in_clear() {
+        let keys = vec![key("k1", "0123456789abcdef0123456789abcdef")];
+        let u = sample(Some("news"));
+        let raw = URL_SAFE_NO_PAD.decode(sign(&keys, &u)).unwrap();
+        assert_eq!(raw[0], 2);
+        assert!(
+            !raw.windows(HASH_LEN).any(|w| w == u.email_hash.as_slice()),
+            "the unkeyed hash would let anyone confirm a guessed address"
+        );
+        // Deterministic: the same recipient gets the same link.
+        assert_eq!(sign(&keys, &u), sign(&keys, &u));
+        // The same address on another key masks differently.
+        let other = vec![key("k2", "ffffffffffffffffffffffffffffffff")];
+        let a = URL_SAFE_NO_PAD.decode(sign(&keys, &u)).unwrap();
+        let b = URL_SAFE_NO_PAD.decode(sign(&other, &u)).unwrap();
+        assert_ne!(a[a.len() - 32..a.len() - 16], b[b.len() - 32..b.len() - 16]);
+    }
+
+    #[test]
+    fn links_already_delivered_keep_working_under_every_configured_key() {
+        let old = key("k1", "0123456789abcdef0123456789abcdef");
+        let u = sample(None);
+        let v1 = sign_v1(&old, &u);
+        let rotated = vec![key("k2", "ffffffffffffffffffffffffffffffff"), old.clone()];
+        assert_eq!(verify(&rotated, &v1), Ok(u.clone()));
+        let v2_old = sign(std::slice::from_ref(&old), &u);
+        assert_eq!(verify(&rotated, &v2_old), Ok(u.clone()));
+        // A v2 token relabelled as v1 (hash still masked) is refused.
+        let mut raw = URL_SAFE_NO_PAD.decode(&v2_old).unwrap();
+        raw[0] = 1;
+        assert_eq!(
+            verify(&rotated, &URL_SAFE_NO_PAD.encode(raw)),
             Err(TokenError::Invalid)
         );
     }

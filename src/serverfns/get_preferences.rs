@@ -141,7 +141,9 @@ pub async fn get_preferences(
         });
     // Without its logo the page still works: a failed read is logged, not shown.
     let logo_src = match st.logos.get(&*st.store, r.list.id).await {
-        Ok(logo) => logo.map(|g| crate::domain::branding::logo_src(r.list.name.as_str(), &g.version)),
+        Ok(logo) => {
+            logo.map(|g| crate::domain::branding::logo_src(r.list.name.as_str(), &g.version))
+        }
         Err(e) => {
             tracing::warn!(error = %e, "list logo unavailable");
             None

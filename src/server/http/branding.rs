@@ -203,7 +203,13 @@ pub async fn upload(
                 too_large = true;
                 break;
             }
-            Err(e) => return back(&list, "logo_error", &format!("the upload is malformed: {e}")),
+            Err(e) => {
+                return back(
+                    &list,
+                    "logo_error",
+                    &format!("the upload is malformed: {e}"),
+                );
+            }
         };
         match field.name().unwrap_or("") {
             "action" => remove = field.text().await.unwrap_or_default() == "remove",

@@ -21,7 +21,8 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// `recipient_rate_per_ip`, `recipient_burst`, `request_timeout_secs`, `trusted_proxies`.
+/// `recipient_rate_per_ip`, `recipient_burst`, `request_timeout_secs`, the connection
+/// limits (see [`super::serve`]) and `trusted_proxies`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct LimitSettings {
@@ -32,6 +33,14 @@ pub struct LimitSettings {
     pub recipient_burst: u32,
     /// Every HTTP request (headers, body and handler) must finish within this.
     pub request_timeout_secs: u64,
+    /// A connection must send a request's complete headers within this (also between
+    /// keep-alive requests), or it is closed.
+    pub header_read_timeout_secs: u64,
+    /// Open HTTP connections in all; more are closed at once.
+    pub max_connections: usize,
+    /// Open HTTP connections per client (IPv4 address, IPv6 /64; trusted proxies are
+    /// exempt); more are closed at once.
+    pub max_connections_per_ip: usize,
     /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed: the client
     /// is the right-most address in it that is not itself a trusted proxy.
     pub trusted_proxies: Vec<String>,
@@ -43,6 +52,9 @@ impl Default for LimitSettings {
             recipient_rate_per_ip: 50,
             recipient_burst: 500,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            max_connections: 4096,
+            max_connections_per_ip: 128,
             trusted_proxies: Vec::new(),
         }
     }

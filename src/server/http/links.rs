@@ -40,14 +40,8 @@ pub async fn handle(
 
 async fn serve(state: &AppState, peer: SocketAddr, req: Request) -> Result<String, ApiError> {
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(Body::new(body), BODY_LIMIT)
-        .await
-        .map_err(|_| {
-            ApiError::bad_request(format!(
-                "The request body is larger than the limit of {BODY_LIMIT} bytes."
-            ))
-        })?;
-    ses::authenticate(state, &parts, &body).await?;
+    let (body, _in_flight) =
+        ses::authenticated_body(state, &parts, Body::new(body), BODY_LIMIT).await?;
     let input: LinkIn = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
             "The body must be a JSON object {{\"list\", \"topic\"?, \"email\"}}: {e}"

@@ -10,5 +10,6 @@ pub mod health;
 pub mod limits;
 pub mod links;
 pub mod one_click;
+pub mod serve;
 pub mod ses;
 pub mod sigv4;

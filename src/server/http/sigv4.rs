@@ -117,40 +117,22 @@ fn incomplete(msg: impl Into<String>) -> SigV4Error {
 ///
 /// Checks, in order: the `Authorization` header's shape and credential scope (any
 /// region, service `ses`), that `host` is signed and every signed header is present,
-/// `X-Amz-Date` and its agreement with the scope date, the clock skew, the key, and
-/// finally the signature over the canonical request, compared in constant time.
+/// `X-Amz-Date` and its agreement with the scope date, the clock skew, that the path has
+/// no empty, `.` or `..` segment, the key, the payload hash (never `UNSIGNED-PAYLOAD`),
+/// and finally the signature over the canonical request, compared in constant time.
 pub fn verify(
     req: &SignedRequest,
     now_unix: i64,
     secret_for: impl Fn(&str) -> Option<String>,
 ) -> Result<Credential, SigV4Error> {
-    let auth = authorization(req.headers)?;
+    let Head {
+        auth,
+        signed,
+        amz_date,
+    } = head(req.headers, now_unix)?;
     if !is_normalised(req.raw_path) {
         return Err(SigV4Error::UnnormalisedPath);
     }
-    let signed = signed_header_names(auth.signed_headers, req.headers)?;
-
-    let amz_date = single_header(req.headers, AMZ_DATE)?.ok_or_else(|| {
-        incomplete("Authorization header requires existence of a 'X-Amz-Date' header.")
-    })?;
-    let (amz_date, request_time) = std::str::from_utf8(amz_date)
-        .ok()
-        .and_then(|d| Some((d, parse_amz_date(d)?)))
-        .ok_or_else(|| {
-            incomplete("X-Amz-Date must be in ISO-8601 basic format YYYYMMDD'T'HHMMSS'Z'.")
-        })?;
-    // Validated above: 16 ASCII bytes, so the slice is on a char boundary.
-    if auth.date != &amz_date[..8] {
-        return Err(incomplete(format!(
-            "Date in Credential scope does not match YYYYMMDD from X-Amz-Date: '{}' != '{}'.",
-            snippet(auth.date),
-            &amz_date[..8]
-        )));
-    }
-    if now_unix.abs_diff(request_time) > MAX_SKEW_SECS {
-        return Err(SigV4Error::Skewed);
-    }
-
     let secret = secret_for(auth.access_key_id).ok_or(SigV4Error::UnknownKey)?;
 
     let payload = payload_hash(req.headers, req.body)?;
@@ -171,6 +153,51 @@ pub fn verify(
     } else {
         Err(SigV4Error::Mismatch)
     }
+}
+
+/// What [`verify`] checks before it needs the key and the body.
+struct Head<'h> {
+    auth: Authorization<'h>,
+    signed: Vec<HeaderName>,
+    amz_date: &'h str,
+}
+
+/// The checks of [`verify`] that need neither the secret nor the body: the
+/// `Authorization` header's shape, the signed headers, `X-Amz-Date` and the clock skew.
+/// Returns the access key id, so a server can refuse a request before reading its body.
+pub fn check_head(headers: &HeaderMap, now_unix: i64) -> Result<String, SigV4Error> {
+    head(headers, now_unix).map(|h| h.auth.access_key_id.to_owned())
+}
+
+fn head(headers: &HeaderMap, now_unix: i64) -> Result<Head<'_>, SigV4Error> {
+    let auth = authorization(headers)?;
+    let signed = signed_header_names(auth.signed_headers, headers)?;
+
+    let amz_date = single_header(headers, AMZ_DATE)?.ok_or_else(|| {
+        incomplete("Authorization header requires existence of a 'X-Amz-Date' header.")
+    })?;
+    let (amz_date, request_time) = std::str::from_utf8(amz_date)
+        .ok()
+        .and_then(|d| Some((d, parse_amz_date(d)?)))
+        .ok_or_else(|| {
+            incomplete("X-Amz-Date must be in ISO-8601 basic format YYYYMMDD'T'HHMMSS'Z'.")
+        })?;
+    // Validated above: 16 ASCII bytes, so the slice is on a char boundary.
+    if auth.date != &amz_date[..8] {
+        return Err(incomplete(format!(
+            "Date in Credential scope does not match YYYYMMDD from X-Amz-Date: '{}' != '{}'.",
+            snippet(auth.date),
+            &amz_date[..8]
+        )));
+    }
+    if now_unix.abs_diff(request_time) > MAX_SKEW_SECS {
+        return Err(SigV4Error::Skewed);
+    }
+    Ok(Head {
+        auth,
+        signed,
+        amz_date,
+    })
 }
 
 /// The parts of a well-formed `Authorization` header.
@@ -596,8 +623,8 @@ mod tests {
     use proptest::prelude::*;
 
     // The vectors below were signed by real botocore 1.44.8 (Python 3.11), not written by
-    // hand. To regenerate: `python3 -m venv /tmp/sigv4-venv && /tmp/sigv4-venv/bin/pip
-    // install botocore`, then run a script that
+    // hand. To regenerate: in a scratch virtualenv (`python3 -m venv venv && venv/bin/pip
+    // install botocore`), run a script that
     //   - pins the clock: `botocore.auth.get_current_datetime = lambda remove_tzinfo=True:
     //     datetime.datetime(2026, 11, 24, 11, 4, 21)` (naive UTC; NOW below),
     //   - signs each request with `SigV4Auth(Credentials('AKIDEXAMPLE',

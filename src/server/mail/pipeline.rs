@@ -1,5 +1,5 @@
-//! The list-management pipeline every submitted message goes through (product.md §4
-//! steps 1–6): parse the options, refuse opted-out recipients, add the one-click headers,
+//! The list-management pipeline every submitted message goes through: parse the
+//! options, refuse opted-out recipients, add the one-click headers,
 //! fill the unsubscribe placeholder, DKIM-sign. Messages without options pass through
 //! untouched apart from DKIM.
 //!
@@ -238,7 +238,7 @@ pub struct Ctx<'a> {
     pub signers: &'a SignerCache,
 }
 
-/// Runs the pipeline (product.md §4 steps 1–6) and returns what to relay.
+/// Runs the pipeline and returns what to relay.
 pub async fn process(state: &AppState, s: Submission) -> Result<Processed, SendError> {
     let base = state.public_base();
     let ctx = Ctx {

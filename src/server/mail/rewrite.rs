@@ -654,14 +654,22 @@ mod tests {
         // Quoted-printable: split by a soft line break, braces encoded, and the
         // percent-encoded form behind QP (=25 is "%").
         assert!(detect(plain, qp, "Leave: {{amazonSESUn=\r\nsubscribeUrl}}"));
-        assert!(detect(html, qp, "<a href=3D\"=7B=7BamazonSESUnsubscribeUrl=7D=7D\">"));
+        assert!(detect(
+            html,
+            qp,
+            "<a href=3D\"=7B=7BamazonSESUnsubscribeUrl=7D=7D\">"
+        ));
         assert!(detect(
             html,
             qp,
             "<a href=3D\"=257B=257BamazonSESUnsubscribe=\r\nUrl=257D=257D\">"
         ));
         // Base64, folded across lines, with the literal and the percent-encoded form.
-        assert!(detect(plain, b, &b64("Leave: {{amazonSESUnsubscribeUrl}} now")));
+        assert!(detect(
+            plain,
+            b,
+            &b64("Leave: {{amazonSESUnsubscribeUrl}} now")
+        ));
         assert!(detect(
             html,
             b,
@@ -671,7 +679,11 @@ mod tests {
         let raw = "From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nno link here\r\n--b\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n\r\nPGEgaHJlZj0ie3thbWF6b25TRVNVbnN1YnNjcmliZVVybH19Ij54PC9hPg==\r\n--b--\r\n";
         assert!(has_placeholder(raw.as_bytes()).unwrap());
         // Not there: near misses, and an attachment (which is not filled either).
-        assert!(!detect(plain, "", "{{amazonSESUnsubscribeURL}} {amazonSESUnsubscribeUrl}"));
+        assert!(!detect(
+            plain,
+            "",
+            "{{amazonSESUnsubscribeURL}} {amazonSESUnsubscribeUrl}"
+        ));
         assert!(!detect(plain, "", "%7B%7BamazonSESUnsubscribeUrl%7D"));
         assert!(!detect(plain, b, &b64("nothing to see")));
         assert!(!detect(
@@ -719,14 +731,24 @@ mod tests {
             t,
             "<a href=\"https://optbox.example/u/T\">x</a> https://optbox.example/u/T\r\n"
         );
-        let (t, n) = fill("text/plain", "", "Leave: %7b%7bamazonSESUnsubscribeUrl%7d%7d.");
-        assert_eq!((t.as_str(), n), ("Leave: https://optbox.example/u/T.\r\n", 1));
+        let (t, n) = fill(
+            "text/plain",
+            "",
+            "Leave: %7b%7bamazonSESUnsubscribeUrl%7d%7d.",
+        );
+        assert_eq!(
+            (t.as_str(), n),
+            ("Leave: https://optbox.example/u/T.\r\n", 1)
+        );
         let (t, n) = fill(
             "text/plain",
             "Content-Transfer-Encoding: quoted-printable\r\n",
             "Leave: =257B=257BamazonSESUn=\r\nsubscribeUrl=257D=257D.",
         );
-        assert_eq!((t.as_str(), n), ("Leave: https://optbox.example/u/T.\r\n", 1));
+        assert_eq!(
+            (t.as_str(), n),
+            ("Leave: https://optbox.example/u/T.\r\n", 1)
+        );
         let (t, n) = fill(
             "text/html",
             "Content-Transfer-Encoding: base64\r\n",

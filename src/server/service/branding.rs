@@ -153,13 +153,18 @@ mod tests {
     fn uploads_are_checked_before_anything_is_stored() {
         assert!(matches!(check_logo(b""), Err(ServiceError::BadRequest(m)) if m == EMPTY));
         let big = [b"\x89PNG\r\n\x1a\n".as_slice(), &vec![0u8; MAX_LOGO_BYTES]].concat();
-        assert!(matches!(check_logo(&big), Err(ServiceError::LimitExceeded(_))));
+        assert!(matches!(
+            check_logo(&big),
+            Err(ServiceError::LimitExceeded(_))
+        ));
         assert_eq!(
             check_logo(&big[..MAX_LOGO_BYTES]).unwrap(),
             "image/png",
             "exactly 256 KiB is allowed"
         );
-        assert!(matches!(check_logo(b"<svg/>"), Err(ServiceError::BadRequest(m)) if m == WRONG_TYPE));
+        assert!(
+            matches!(check_logo(b"<svg/>"), Err(ServiceError::BadRequest(m)) if m == WRONG_TYPE)
+        );
         assert_eq!(version_of(b"a").len(), 16);
         assert_ne!(version_of(b"a"), version_of(b"b"));
     }

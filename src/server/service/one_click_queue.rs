@@ -15,7 +15,7 @@
 //!
 //! Why: one durable SQLite commit of random opt-outs dirties about six pages of 1M-row
 //! indexes per opt-out, which bounds the direct mode at a few thousand a second on a small
-//! machine; a log append is one sequential write per batch. README "Performance" has the
+//! machine; a log append is one sequential write per batch. `docs/performance.md` has the
 //! figures; the log is bounded by [`MAX_BACKLOG`] unapplied opt-outs.
 
 use crate::domain::{ContactList, TopicName};
@@ -466,7 +466,7 @@ impl Writer {
 /// [`MAX_BACKLOG`], it holds off altogether and marks the store [`Pending::quiet`], so the
 /// WAL checkpointer waits too: then the log's fsyncs have the disk to themselves. (At an
 /// eighth of the time, the applier's and the checkpointer's writes sat in front of the
-/// log's fdatasync often enough to set the POSTs' p99; README "Performance", session 14.)
+/// log's fdatasync often enough to set the POSTs' p99.)
 /// Past half the backlog it works an eighth of the time (it sleeps seven times as long
 /// as each batch took); a waiting reader gets it working at full speed at once, and so
 /// does the end of the burst.
@@ -507,10 +507,10 @@ async fn applier(store: DynStore, mut rx: mpsc::UnboundedReceiver<Logged>) {
 }
 
 /// Opt-outs acknowledged per second above which the applier yields to the front. Below
-/// the applier's own pace (about 6,000 a second on this 2-core machine, session 14's
-/// drain), so that it yields only in a burst it could not keep up with anyway: up to
-/// here it keeps the events, and their webhooks, within a second of the POST (session 15:
-/// at 2,000, a steady 4,000 POSTs a second held every event back until the load ended).
+/// the applier's own pace (about 6,000 a second on a 2-core machine), so that it yields
+/// only in a burst it could not keep up with anyway: up to here it keeps the events, and
+/// their webhooks, within a second of the POST (a lower threshold, such as 2,000, would
+/// hold every event back for as long as a steady 4,000 POSTs a second lasted).
 const BUSY_RATE: f64 = 5000.0;
 /// How long the applier sleeps between looks while it holds off.
 const HOLD_OFF_FOR: std::time::Duration = std::time::Duration::from_millis(50);

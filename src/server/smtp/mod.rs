@@ -3,6 +3,7 @@
 
 pub mod session;
 
+use crate::server::conn_limit::{PerClient, client_key};
 use crate::server::state::AppState;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -34,6 +35,12 @@ pub struct SmtpSettings {
     pub smtp_timeout_secs: u64,
     /// Concurrent connections; more are answered `421` and closed.
     pub smtp_max_connections: usize,
+    /// Concurrent connections from one client (IPv4 address, IPv6 /64); more are
+    /// answered `421` and closed.
+    pub smtp_max_connections_per_ip: usize,
+    /// With `smtp_require_auth`, a session must authenticate within this many seconds of
+    /// connecting, or it is closed with `421`.
+    pub smtp_auth_timeout_secs: u64,
 }
 
 impl Default for SmtpSettings {
@@ -47,6 +54,8 @@ impl Default for SmtpSettings {
             smtp_max_recipients: 50,
             smtp_timeout_secs: 120,
             smtp_max_connections: 256,
+            smtp_max_connections_per_ip: 32,
+            smtp_auth_timeout_secs: 30,
         }
     }
 }
@@ -143,9 +152,11 @@ pub fn start(
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let (stop, rx) = watch::channel(false);
     let max = settings.smtp_max_connections.max(1);
+    let per_ip = settings.smtp_max_connections_per_ip.max(1);
     let ctx = Arc::new(Context::new(state, settings, local, rx.clone())?);
     let handle = tokio::spawn(async move {
         let sem = Arc::new(Semaphore::new(max));
+        let clients = Arc::new(PerClient::default());
         let mut stopping = rx;
         loop {
             let (mut sock, peer) = tokio::select! {
@@ -159,11 +170,18 @@ pub fn start(
                 },
                 _ = stopping.changed() => break,
             };
-            let Ok(permit) = sem.clone().try_acquire_owned() else {
+            let slot = sem
+                .clone()
+                .try_acquire_owned()
+                .ok()
+                .and_then(|p| Some((p, clients.take(Some(client_key(peer.ip())), per_ip)?)));
+            let Some(permit) = slot else {
                 tokio::spawn(async move {
-                    let _ = sock
-                        .write_all(b"421 4.7.0 Too many connections, try again later\r\n")
-                        .await;
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(5),
+                        sock.write_all(b"421 4.7.0 Too many connections, try again later\r\n"),
+                    )
+                    .await;
                 });
                 continue;
             };

@@ -23,6 +23,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// Too many bad commands or failed logins end the session.
 const MAX_ERRORS: u32 = 10;
 const MAX_AUTH_FAILURES: u32 = 3;
+/// Commands that move no message forward (NOOP, RSET, HELP, VRFY, EHLO/HELO again) a
+/// session may send between two messages; more end it, so a client cannot hold a slot
+/// by chattering.
+const MAX_IDLE_COMMANDS: u32 = 20;
 
 /// Runs a connection: greeting, session, and after STARTTLS a fresh session on TLS.
 pub async fn serve<S>(ctx: &Context, mut stream: S, peer: SocketAddr) -> io::Result<()>
@@ -32,7 +36,8 @@ where
     let greeting = format!("220 {} ESMTP optbox ready\r\n", ctx.settings.smtp_hostname);
     stream.write_all(greeting.as_bytes()).await?;
     stream.flush().await?;
-    let mut session = Session::new(peer, false);
+    let started = tokio::time::Instant::now();
+    let mut session = Session::new(peer, false, started);
     match session.run(ctx, &mut stream).await? {
         End::StartTls => {}
         End::Closed => return Ok(()),
@@ -47,7 +52,7 @@ where
         Err(_) => return Ok(()),
     };
     // RFC 3207 §4.2: the client starts over with EHLO; nothing from before TLS is kept.
-    let mut session = Session::new(peer, true);
+    let mut session = Session::new(peer, true, started);
     session.run(ctx, &mut tls).await?;
     let _ = tls.shutdown().await;
     Ok(())
@@ -97,6 +102,10 @@ pub struct Session {
     rcpts: Vec<String>,
     errors: u32,
     auth_failures: u32,
+    /// Commands without progress since the last message (see [`MAX_IDLE_COMMANDS`]).
+    idle_commands: u32,
+    /// When the connection was accepted: the AUTH deadline counts from here.
+    started: tokio::time::Instant,
 }
 
 fn reply(out: &mut Vec<u8>, text: &str) {
@@ -105,8 +114,10 @@ fn reply(out: &mut Vec<u8>, text: &str) {
 }
 
 impl Session {
-    pub fn new(peer: SocketAddr, tls: bool) -> Self {
+    pub fn new(peer: SocketAddr, tls: bool, started: tokio::time::Instant) -> Self {
         Self {
+            idle_commands: 0,
+            started,
             peer,
             tls,
             helo: None,
@@ -145,7 +156,15 @@ impl Session {
                 out.clear();
             }
             let idle = matches!(input, Input::Command);
+            // With AUTH required, a session that has not authenticated in time is closed.
+            let must_auth = ctx.settings.smtp_require_auth && self.auth.is_none();
+            let auth_deadline =
+                self.started + Duration::from_secs(ctx.settings.smtp_auth_timeout_secs.max(1));
             let n = tokio::select! {
+                _ = tokio::time::sleep_until(auth_deadline), if must_auth => {
+                    let _ = stream.write_all(b"421 4.7.0 Authentication timeout, closing connection\r\n").await;
+                    return Ok(End::Closed);
+                }
                 r = tokio::time::timeout(timeout, stream.read(&mut buf)) => match r {
                     Ok(Ok(0)) => return Ok(End::Closed),
                     Ok(Ok(n)) => n,
@@ -255,6 +274,24 @@ impl Session {
 
     async fn command(&mut self, ctx: &Context, req: Request<String>, out: &mut Vec<u8>) -> Next {
         let s = &ctx.settings;
+        if matches!(
+            req,
+            Request::Ehlo { .. }
+                | Request::Helo { .. }
+                | Request::Rset
+                | Request::Noop { .. }
+                | Request::Vrfy { .. }
+                | Request::Help { .. }
+        ) {
+            self.idle_commands += 1;
+            if self.idle_commands > MAX_IDLE_COMMANDS {
+                reply(
+                    out,
+                    "421 4.7.0 Too many commands without a message, closing connection",
+                );
+                return Next::Close;
+            }
+        }
         match req {
             Request::Ehlo { host } => {
                 self.helo = Some(host);
@@ -498,6 +535,7 @@ impl Session {
 
     /// The end of DATA: the pipeline, the durable queue, and one reply.
     async fn deliver(&mut self, ctx: &Context, data: Vec<u8>, out: &mut Vec<u8>) {
+        self.idle_commands = 0;
         let sub = Submission {
             mail_from: self.mail_from.take().unwrap_or_default(),
             rcpts: std::mem::take(&mut self.rcpts),

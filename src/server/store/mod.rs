@@ -307,7 +307,11 @@ pub trait Store:
         after_id: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<Contact>>;
-    async fn get_tombstone(&self, list: &ContactList, hash: &[u8]) -> StoreResult<Option<Tombstone>>;
+    async fn get_tombstone(
+        &self,
+        list: &ContactList,
+        hash: &[u8],
+    ) -> StoreResult<Option<Tombstone>>;
     /// Records an opt-out for an address that has no contact (merged into any tombstone).
     async fn record_tombstone(
         &self,

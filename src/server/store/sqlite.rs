@@ -44,11 +44,11 @@ pub struct SqliteStore {
 /// commits in between is copied once. The writer still checkpoints by itself if the WAL
 /// ever passes `WRITER_CHECKPOINT_PAGES` (64 MiB), so the WAL stays bounded even if this
 /// task falls behind. The task ends with the store. On an idle server each tick only
-/// reads the WAL index. Figures: README "Performance", session 8.
+/// reads the WAL index.
 ///
 /// While a burst of one-click POSTs is being answered ([`Pending::quiet`]) it skips its
 /// ticks: a checkpoint ends with an fsync of the database file, and the log's next
-/// fdatasync waited behind those megabytes (README "Performance", session 14).
+/// fdatasync would wait behind those megabytes.
 ///
 /// [`Pending::quiet`]: super::pending::Pending::quiet
 struct Checkpointer(tokio::task::AbortHandle);
@@ -192,7 +192,7 @@ impl_webhooks!(SqliteStore, sqlx::SqliteConnection, "");
 /// several rows and may abort half-way (an ABORT constraint, or an immediate foreign key),
 /// copying every page the statement touches first, so that it can undo that statement
 /// alone; for 500-row inserts into indexes reached in random order that was a fifth of
-/// an import's time (README "Performance", session 13). Here a failed statement fails the
+/// an import's time. Here a failed statement fails the
 /// whole batch, whose transaction is rolled back anyway, so the inserts say `OR FAIL`,
 /// and the batch runs with foreign keys off: it checks the list itself, reads the topic
 /// ids in its transaction and deletes a contact's preferences before the contact.

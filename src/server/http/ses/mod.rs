@@ -184,30 +184,13 @@ pub async fn handle(
 
 async fn serve(state: &AppState, peer: SocketAddr, req: Request) -> Result<String, ApiError> {
     let (parts, body) = req.into_parts();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
     // SendEmail carries whole messages; everything else is small.
     let limit = if parts.method == Method::POST && parts.uri.path() == "/v2/email/outbound-emails" {
         send_email::BODY_LIMIT
     } else {
         BODY_LIMIT
     };
-    let too_large = || {
-        ApiError::bad_request(format!(
-            "The request body is larger than the limit of {limit} bytes."
-        ))
-    };
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    let body = axum::body::to_bytes(Body::new(body), limit)
-        .await
-        .map_err(|_| too_large())?;
-
-    authenticate(state, &parts, &body).await?;
+    let (body, _in_flight) = authenticated_body(state, &parts, body, limit).await?;
 
     let raw_path = parts.uri.path();
     let rest = raw_path
@@ -269,25 +252,63 @@ fn unknown(method: &Method, path: &str) -> ApiError {
     }
 }
 
-/// Verifies the request's SigV4 signature against the caller's API key (also used by
-/// `POST /v1/links`).
-pub(crate) async fn authenticate(
+/// Request bytes the API holds in memory at once, across all requests of the process,
+/// in KiB: a flood of large bodies gets `429 TooManyRequestsException` (which the AWS
+/// SDKs retry) instead of the memory.
+const IN_FLIGHT_KIB: usize = 64 * 1024;
+static IN_FLIGHT: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(IN_FLIGHT_KIB);
+
+/// A request's share of [`IN_FLIGHT`], held while its body is in memory.
+pub(crate) type InFlight = tokio::sync::SemaphorePermit<'static>;
+
+/// Authenticates a request (also `POST /v1/links`) and returns its body, at most `limit`
+/// bytes. Everything that needs no body is checked before a byte of it is read: the
+/// `Authorization` header, the clock skew and the key (looked up on every request, so
+/// revocation is immediate everywhere), the declared length, and the process-wide
+/// budget of bytes in flight; then the body is read and the signature verified.
+pub(crate) async fn authenticated_body(
     state: &AppState,
     parts: &axum::http::request::Parts,
-    body: &[u8],
-) -> Result<(), ApiError> {
+    body: Body,
+    limit: usize,
+) -> Result<(bytes::Bytes, InFlight), ApiError> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let key_id = sigv4::check_head(&parts.headers, now)?;
+    let secret = api_keys::secret_for(state.store.as_ref(), &state.api_master, &key_id)
+        .await?
+        .ok_or(sigv4::SigV4Error::UnknownKey)?;
+    let too_large = || {
+        ApiError::bad_request(format!(
+            "The request body is larger than the limit of {limit} bytes."
+        ))
+    };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let kib = declared
+        .unwrap_or(limit)
+        .div_ceil(1024)
+        .clamp(1, IN_FLIGHT_KIB) as u32;
+    let permit = IN_FLIGHT.try_acquire_many(kib).map_err(|_| ApiError {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        code: "TooManyRequestsException",
+        message: "Too many requests are being received at once; retry shortly.".into(),
+    })?;
+    let body = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())?;
     let signed = SignedRequest {
         method: parts.method.as_str(),
         raw_path: parts.uri.path(),
         raw_query: parts.uri.query(),
         headers: &parts.headers,
-        body,
+        body: &body,
     };
-    let secret = match sigv4::claimed_access_key(&parts.headers) {
-        Some(id) => api_keys::secret_for(state.store.as_ref(), &state.api_master, &id).await?,
-        None => None,
-    };
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    sigv4::verify(&signed, now, |_| secret.clone())?;
-    Ok(())
+    sigv4::verify(&signed, now, |_| Some(secret.clone()))?;
+    Ok((body, permit))
 }

@@ -297,7 +297,7 @@ async fn update_contact(api: &ApiRequest<'_>, list_name: &str, email: &str) -> O
     let email = contacts::parse_email(email)?;
     let list = load_list(api, list_name).await?;
     // optbox's UpdateContact: named topics are merged, absent members are kept (see the
-    // README, "SES API decisions").
+    // README, "SES v2 API", its Decisions).
     let change = ContactChange {
         unsubscribe_all: input.unsubscribe_all,
         preferences: prefs.map(|p| (PrefMode::Merge, p)),

@@ -8,10 +8,10 @@
 //! marked `data-brand`, with no inline style. While a colour is typed the hydrated page
 //! tints the preview through the CSSOM (which a CSP allows), until it is saved.
 
+use crate::domain::branding;
 use crate::serverfns::create_list::CreateList;
 use crate::serverfns::delete_list::DeleteList;
 use crate::serverfns::delete_topic::DeleteTopic;
-use crate::domain::branding;
 use crate::serverfns::get_list::{ListDetail, get_list};
 use crate::serverfns::get_lists::get_lists;
 use crate::serverfns::save_list::SaveList;
