@@ -1,7 +1,7 @@
 //! The HTML shell, the root component and the route table — nothing else.
 
 use crate::ui::pages::admin::{
-    keys::{ApiKeysPage, NewApiKeyPage},
+    keys::ApiKeysPage,
     outbox::{OutboxMessagePage, OutboxPage},
     settings::{SelfCheckPage, SettingsPage},
     users::UsersPage,
@@ -78,7 +78,6 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/admin/webhooks") view=WebhooksPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/webhooks/:id") view=WebhookPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/keys") view=ApiKeysPage ssr=SsrMode::Async />
-                <Route path=path!("/admin/keys/new") view=NewApiKeyPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/users") view=UsersPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/settings") view=SettingsPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/settings/check") view=SelfCheckPage ssr=SsrMode::Async />

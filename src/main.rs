@@ -204,6 +204,11 @@ enum AdminCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Let a user sign in again from everywhere now, forgetting their failed sign-ins.
+    Unlock {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -330,6 +335,16 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("created {} user {}", user.role, user.email);
+            Ok(())
+        }
+        Command::Admin(AdminCommand::Unlock { email }) => {
+            let store = startup::open_store(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            let n = service::auth::unlock(&*store, &email)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("unlocked {}: {n} failed sign-ins forgotten", email.trim());
             Ok(())
         }
     }

@@ -1,6 +1,8 @@
 //! The `optbox` binary as scripts use it: one clear line and a non-zero status for bad
-//! configuration; `migrate` and `admin create-user` do their jobs.
+//! configuration; `migrate`, `admin create-user` and `admin unlock` do their jobs.
 #![cfg(feature = "ssr")]
+
+mod common;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -431,4 +433,67 @@ fn keys_create_list_and_revoke() {
     );
     let err = one_line_error(&optbox(&["keys", "revoke", "OBXNOSUCHKEY"], &env, None));
     assert!(err.contains("OBXNOSUCHKEY"), "{err}");
+}
+
+/// `optbox admin unlock` lets a client locked out by failed sign-ins in again at once.
+fn admin_unlock_forgets_failed_sign_ins(backend: &str) {
+    use optbox::server::service::ServiceError;
+    use optbox::server::service::auth::{self, Role};
+    const PASSWORD: &str = "a sufficiently long password";
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(common::TestDb::new(backend));
+    rt.block_on(async {
+        let store = db.store().await;
+        auth::create_user(&*store, "ann@example.com", Role::Owner, PASSWORD)
+            .await
+            .unwrap();
+        for _ in 0..5 {
+            auth::authenticate(&*store, "ann@example.com", "a wrong guess", "ip-x")
+                .await
+                .unwrap_err();
+        }
+        let locked = auth::authenticate(&*store, "ann@example.com", PASSWORD, "ip-x").await;
+        assert!(
+            matches!(locked, Err(ServiceError::LimitExceeded(_))),
+            "{locked:?}"
+        );
+    });
+    let env = [("OPTBOX_DATABASE_URL", db.url.as_str())];
+    let out = optbox(
+        &["admin", "unlock", "--email", "ann@Example.COM"],
+        &env,
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "unlocked ann@Example.COM: 5 failed sign-ins forgotten"
+    );
+    rt.block_on(async {
+        let store = db.store().await;
+        auth::authenticate(&*store, "ann@example.com", PASSWORD, "ip-x")
+            .await
+            .expect("signs in again");
+    });
+    let out = optbox(
+        &["admin", "unlock", "--email", "nobody@example.com"],
+        &env,
+        None,
+    );
+    assert!(one_line_error(&out).contains("there is no user nobody@example.com"));
+    rt.block_on(db.cleanup());
+}
+
+#[test]
+fn admin_unlock_forgets_failed_sign_ins_on_sqlite() {
+    admin_unlock_forgets_failed_sign_ins("sqlite");
+}
+
+#[test]
+fn admin_unlock_forgets_failed_sign_ins_on_postgres() {
+    admin_unlock_forgets_failed_sign_ins("postgres");
 }

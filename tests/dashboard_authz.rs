@@ -239,16 +239,20 @@ async fn sign_ins_are_rate_limited(backend: &str) {
             .await
             .unwrap_err();
     }
-    // Per account: the right password from a fresh client is refused now.
-    let e = auth::authenticate(&*store, "ann@example.com", PASSWORD, "ip-c")
+    // Per account and client: the right password from that client is refused now …
+    let e = auth::authenticate(&*store, "ann@example.com", PASSWORD, "ip-b")
         .await
         .unwrap_err();
     assert!(
         matches!(&e, ServiceError::LimitExceeded(m) if m.contains("too many failed sign-ins")),
         "{e:?}"
     );
-    // Other accounts are unaffected by ann's lock.
-    auth::authenticate(&*store, "bob@example.com", PASSWORD, "ip-c")
+    // … but not from another client: a stranger cannot lock the owner out.
+    auth::authenticate(&*store, "ann@example.com", PASSWORD, "ip-c")
+        .await
+        .expect("another client signs in");
+    // Other accounts are unaffected by ann's lock, even from the locked client.
+    auth::authenticate(&*store, "bob@example.com", PASSWORD, "ip-b")
         .await
         .unwrap();
     // Per client: 20 failures from one client over many (unknown) accounts lock it out.

@@ -463,3 +463,91 @@ async fn request_bodies_in_flight_are_bounded_across_the_process() {
     drop(held);
     app.stop().await;
 }
+
+/// Exports and events.csv: streamed while written (no length known in advance), and at
+/// most `download::MAX_CONCURRENT` prepared at once; more get 503 until one ends.
+#[tokio::test]
+async fn downloads_are_streamed_and_only_a_few_are_prepared_at_once() {
+    use optbox::server::http::download;
+    use optbox::server::service::import::{self, ImportRequest};
+    use optbox::server::store::{Audit, ImportAction, Source};
+    let app = spawn_with("sqlite", |_| {}).await;
+    let (id, secret) = api_key(&app).await;
+    let ses = SesClient::new(&app.base, &id, &secret);
+    ses.call(
+        "POST",
+        "/v2/email/contact-lists",
+        &[],
+        Some(br#"{"ContactListName":"big"}"#),
+    )
+    .await
+    .ok();
+    // 20,000 contacts: an export of about 600 KB, many chunks.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.csv");
+    let mut csv = String::from("emailAddress\n");
+    for i in 0..20_000 {
+        csv.push_str(&format!("reader{i:05}@example.com\n"));
+    }
+    std::fs::write(&file, csv).unwrap();
+    let req = ImportRequest {
+        list: "big".into(),
+        path: file,
+        format: None,
+        action: ImportAction::Put,
+        override_opt_outs: false,
+    };
+    import::run(&*app.store, &req, &Audit::new(Source::Import), &mut |_| {}, &mut |_| {})
+        .await
+        .unwrap();
+    common::dashboard::sign_in(&app, optbox::server::service::auth::Role::Viewer).await;
+
+    let r = app.client.get(app.url("/admin/export/big/csv")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers().get("content-length").is_none(),
+        "a streamed export has no length up front: {:?}",
+        r.headers()
+    );
+    let body = r.text().await.unwrap();
+    assert_eq!(body.lines().count(), 20_001, "every contact and the header");
+    let r = app.client.get(app.url("/admin/events.csv")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().starts_with("id,created_at,kind"));
+
+    // Every slot taken (as by downloads in progress): the next waits its turn.
+    let held = download::SLOTS
+        .try_acquire_many(download::MAX_CONCURRENT as u32)
+        .unwrap();
+    for path in ["/admin/export/big/csv", "/admin/events.csv"] {
+        let r = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 503, "{path}");
+        assert!(r.text().await.unwrap().contains("try again"), "{path}");
+    }
+    drop(held);
+    assert_eq!(
+        app.client.get(app.url("/admin/export/big/csv")).send().await.unwrap().status(),
+        200
+    );
+
+    // A client that leaves in the middle gives its slot back: with every slot but one
+    // held, an abandoned download must not keep the last one.
+    let held = download::SLOTS
+        .try_acquire_many(download::MAX_CONCURRENT as u32 - 1)
+        .unwrap();
+    let mut r = app.client.get(app.url("/admin/export/big/csv")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let _first = r.chunk().await.unwrap();
+    drop(r);
+    let mut ok = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if download::SLOTS.available_permits() == 1 {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "an abandoned download still holds its slot");
+    drop(held);
+    app.stop().await;
+}

@@ -38,10 +38,19 @@ impl SessionStore for SessionBackend {
         }
     }
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        match self {
+        let mut record = match self {
             Self::Sqlite(s) => s.load(id).await,
             Self::Postgres(s) => s.load(id).await,
+        }?;
+        // The stored expiry is not otherwise visible to the request: put it where the
+        // guard can see when the session was last saved (see `STORED_EXPIRY`).
+        if let Some(r) = &mut record {
+            r.data.insert(
+                STORED_EXPIRY.to_owned(),
+                serde_json::Value::from(r.expiry_date.unix_timestamp()),
+            );
         }
+        Ok(record)
     }
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         match self {
@@ -66,3 +75,13 @@ pub const USER_ID: &str = "user_id";
 
 /// The session key holding the sign-in time (epoch ms), for the absolute expiry.
 pub const SIGNED_IN_AT: &str = "signed_in_at";
+
+/// The session key holding the user's session epoch at sign-in; the session stands only
+/// while the user row still has it (`auth::session_valid`).
+pub const SESSION_EPOCH: &str = "session_epoch";
+
+/// When the session expires as stored (Unix seconds), put in by [`SessionBackend::load`]
+/// at every load. A session is saved, and its expiry pushed back, only when something in
+/// it changes; the guard rewrites this entry when the stored expiry is over a minute old,
+/// so the idle timeout slides with use at one write a minute at most.
+pub const STORED_EXPIRY: &str = "stored_expiry";

@@ -2,7 +2,9 @@
 //! routes and middleware. Used by `optbox serve` and by the integration tests.
 
 use super::config::{Mode, Settings, TokenKey, parse_token_keys};
-use super::http::{admin_export, admin_import, branding, guard, health, limits, one_click, ses};
+use super::http::{
+    admin_export, admin_import, admin_keys, branding, guard, health, limits, one_click, ses,
+};
 use super::service::one_click_queue;
 use super::state::{AppState, AppStateInner};
 use super::store::{self, DynStore, OpenError};
@@ -126,6 +128,26 @@ pub struct Application {
     webhooks: Option<crate::server::events::Worker>,
     smtp_listener: TcpListener,
     relay: Option<crate::server::mail::relay::Worker>,
+    session_sweeper: tokio::task::JoinHandle<()>,
+}
+
+/// How often expired dashboard sessions are deleted from the database (also once at
+/// start).
+pub const SESSION_SWEEP_PERIOD: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Deletes expired sessions now and every `SESSION_SWEEP_PERIOD`; a failure is logged and
+/// tried again at the next turn.
+fn sweep_sessions(sessions: super::sessions::SessionBackend) -> tokio::task::JoinHandle<()> {
+    use tower_sessions::session_store::ExpiredDeletion;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SESSION_SWEEP_PERIOD);
+        loop {
+            tick.tick().await;
+            if let Err(e) = sessions.delete_expired().await {
+                tracing::warn!(error = %e, "could not delete expired sessions");
+            }
+        }
+    })
 }
 
 impl Application {
@@ -235,6 +257,7 @@ impl Application {
                 }
             });
         }
+        let session_sweeper = sweep_sessions(sessions.clone());
         let session_layer = SessionManagerLayer::new(sessions)
             .with_name("optbox_session")
             .with_http_only(true)
@@ -254,6 +277,10 @@ impl Application {
             .route("/l/{list}/theme.css", get(branding::theme))
             .route("/admin/events.csv", get(admin_export::events_csv))
             .route("/admin/export/{name}/{format}", get(admin_import::export))
+            .route(
+                "/admin/keys/new",
+                get(admin_keys::back).post(admin_keys::create),
+            )
             .leptos_routes(&state, routes, move || shell(opts.clone()))
             .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
             .layer(middleware::from_fn_with_state(
@@ -263,7 +290,15 @@ impl Application {
             .layer(middleware::from_fn(guard::require_login))
             .layer(middleware::from_fn(guard::csrf))
             .layer(middleware::from_fn(guard::recipient_headers))
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                guard::session_check,
+            ))
             .layer(session_layer.clone())
+            .layer(middleware::from_fn_with_state(
+                limiter.clone(),
+                limits::sign_in,
+            ))
             .layer(middleware::from_fn_with_state(limiter, limits::recipient))
             .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
             .with_state(state.clone())
@@ -281,6 +316,10 @@ impl Application {
                 Router::new()
                     .route("/admin/logo/{name}", post(branding::upload))
                     .layer(DefaultBodyLimit::max(branding::UPLOAD_BODY_LIMIT))
+                    .layer(middleware::from_fn_with_state(
+                        state.clone(),
+                        guard::session_check,
+                    ))
                     .layer(session_layer.clone())
                     .with_state(state.clone()),
             )
@@ -295,9 +334,15 @@ impl Application {
                 Router::new()
                     .route("/admin/upload/{name}", post(admin_import::upload))
                     .layer(DefaultBodyLimit::max(admin_import::MAX_UPLOAD))
+                    .layer(middleware::from_fn_with_state(
+                        state.clone(),
+                        guard::session_check,
+                    ))
                     .layer(session_layer)
                     .with_state(state.clone()),
-            );
+            )
+            // Every dashboard response, whichever router answered it.
+            .layer(middleware::from_fn(guard::admin_headers));
         Ok(Self {
             listener,
             router,
@@ -305,6 +350,7 @@ impl Application {
             webhooks,
             smtp_listener,
             relay,
+            session_sweeper,
         })
     }
 
@@ -343,6 +389,7 @@ impl Application {
         if let Some(w) = self.webhooks {
             w.shutdown().await;
         }
+        self.session_sweeper.abort();
         Ok(())
     }
 }

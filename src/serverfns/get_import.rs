@@ -46,10 +46,13 @@ pub async fn get_import(job: String) -> Result<ImportView, ServerFnError> {
         .await
         .map_err(service)?;
     let sidecar = crate::server::http::admin_import::lines_sidecar(std::path::Path::new(&j.source));
+    // The upload and its line count are deleted when the job ends; a completed job has
+    // read every line.
     let total_lines = tokio::fs::read_to_string(sidecar)
         .await
         .ok()
-        .and_then(|s| s.trim().parse().ok());
+        .and_then(|s| s.trim().parse().ok())
+        .or((j.status.as_str() == "COMPLETED").then_some(j.lines_done));
     Ok(ImportView {
         job_id: j.job_id,
         list: j.list_name,

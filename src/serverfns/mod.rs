@@ -3,7 +3,6 @@
 
 pub mod add_contact;
 pub mod add_user;
-pub mod create_api_key;
 pub mod create_list;
 pub mod delete_contact;
 pub mod delete_list;
@@ -28,7 +27,6 @@ pub mod get_webhook;
 pub mod get_webhooks;
 pub mod login;
 pub mod logout;
-pub mod new_api_key;
 pub mod replay_delivery;
 pub mod revoke_api_key;
 pub mod save_contact;
@@ -93,8 +91,6 @@ pub mod support {
         ("/api/test_webhook", Access::Role(Role::Admin)),
         ("/api/replay_delivery", Access::Role(Role::Admin)),
         ("/api/api_keys", Access::Role(Role::Viewer)),
-        ("/api/create_api_key", Access::Role(Role::Admin)),
-        ("/api/new_api_key", Access::Role(Role::Admin)),
         ("/api/revoke_api_key", Access::Role(Role::Admin)),
         ("/api/users", Access::Role(Role::Admin)),
         ("/api/add_user", Access::Role(Role::Owner)),

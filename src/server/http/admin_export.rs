@@ -2,6 +2,7 @@
 //! (`GET /admin/events.csv`, the page's filters as query parameters). Signed-in viewers
 //! and above; the role is checked by the service like every dashboard use-case.
 
+use crate::server::http::download;
 use crate::server::http::guard::session_user;
 use crate::server::service::{ServiceError, admin, auth};
 use crate::server::state::AppState;
@@ -10,6 +11,7 @@ use crate::serverfns::get_events::EventFilters;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use std::io::Write;
 use tower_sessions::Session;
 
 /// Most rows in one CSV download.
@@ -81,53 +83,52 @@ pub async fn events_csv(
         Ok(q) => q,
         Err(m) => return (StatusCode::BAD_REQUEST, m).into_response(),
     };
-    let mut out = String::from(
-        "id,created_at,kind,source,list,topic,contact,old_preferences,new_preferences,detail\n",
-    );
-    let mut rows = 0;
-    loop {
-        let (page, more) = match admin::events(&*state.store, &actor, &q).await {
-            Ok(p) => p,
-            Err(e) => return refusal(e),
-        };
-        for e in &page {
-            let cells = [
-                e.id.to_string(),
-                crate::serverfns::support::when(e.created_at),
-                e.kind.clone(),
-                e.source.clone().unwrap_or_default(),
-                e.list_name.clone().unwrap_or_default(),
-                e.topic_name.clone().unwrap_or_default(),
-                e.contact_email.clone().unwrap_or_default(),
-                e.old_prefs.clone().unwrap_or_default(),
-                e.new_prefs.clone().unwrap_or_default(),
-                e.detail.clone(),
-            ];
-            let line: Vec<String> = cells.iter().map(|c| csv_field(c)).collect();
-            out.push_str(&line.join(","));
-            out.push('\n');
+    let headers = vec![
+        (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+        (
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"optbox-events.csv\"".to_owned(),
+        ),
+        (header::CACHE_CONTROL, "no-store".to_owned()),
+    ];
+    let store = state.store.clone();
+    download::stream(headers, refusal, move |out, rt| {
+        let io = |e: std::io::Error| ServiceError::Unavailable(e.to_string());
+        out.write_all(
+            b"id,created_at,kind,source,list,topic,contact,old_preferences,new_preferences,detail\n",
+        )
+        .map_err(io)?;
+        let mut rows = 0;
+        loop {
+            let (page, more) = rt.block_on(admin::events(&*store, &actor, &q))?;
+            for e in &page {
+                let cells = [
+                    e.id.to_string(),
+                    crate::serverfns::support::when(e.created_at),
+                    e.kind.clone(),
+                    e.source.clone().unwrap_or_default(),
+                    e.list_name.clone().unwrap_or_default(),
+                    e.topic_name.clone().unwrap_or_default(),
+                    e.contact_email.clone().unwrap_or_default(),
+                    e.old_prefs.clone().unwrap_or_default(),
+                    e.new_prefs.clone().unwrap_or_default(),
+                    e.detail.clone(),
+                ];
+                let line: Vec<String> = cells.iter().map(|c| csv_field(c)).collect();
+                out.write_all(line.join(",").as_bytes()).map_err(io)?;
+                out.write_all(b"\n").map_err(io)?;
+            }
+            rows += page.len();
+            match page.last() {
+                Some(last) if more && rows < CSV_MAX_ROWS => q.before_id = Some(last.id),
+                _ => return Ok(()),
+            }
         }
-        rows += page.len();
-        match page.last() {
-            Some(last) if more && rows < CSV_MAX_ROWS => q.before_id = Some(last.id),
-            _ => break,
-        }
-    }
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"optbox-events.csv\"",
-            ),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        out,
-    )
-        .into_response()
+    })
+    .await
 }
 
-fn refusal(e: ServiceError) -> Response {
+pub(crate) fn refusal(e: ServiceError) -> Response {
     match e {
         ServiceError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m).into_response(),
         ServiceError::Forbidden(m) => (StatusCode::FORBIDDEN, m).into_response(),

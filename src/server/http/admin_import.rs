@@ -52,8 +52,33 @@ fn random_name() -> String {
     crate::server::hex::encode(&b)
 }
 
+/// An uploaded file (and its line count) that is deleted when this is dropped: when the
+/// upload is refused, and when its import job ends — finished, failed, or cancelled (its
+/// task dropped, as at shutdown). The contacts of a list do not stay on disk.
+struct Upload(std::path::PathBuf);
+
+impl Upload {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        for p in [self.0.clone(), lines_sidecar(&self.0)] {
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(path = %p.display(), error = %e, "cannot delete an upload")
+                }
+            }
+        }
+    }
+}
+
 /// The number of lines of an upload, kept next to it so the progress page can show a
-/// fraction (`lines_done` of the job against this).
+/// fraction (`lines_done` of the job against this) while the job runs.
 pub fn lines_sidecar(path: &std::path::Path) -> std::path::PathBuf {
     let mut p = path.as_os_str().to_owned();
     p.push(".lines");
@@ -87,7 +112,7 @@ pub async fn upload(
     }
     let mut format: Option<Format> = None;
     let mut action = ImportAction::Put;
-    let mut saved: Option<(std::path::PathBuf, u64, u64)> = None;
+    let mut saved: Option<(Upload, u64, u64)> = None;
     loop {
         let field = match form.next_field().await {
             Ok(Some(f)) => f,
@@ -146,6 +171,8 @@ pub async fn upload(
                         )));
                     }
                 };
+                // From here on every way out deletes the file.
+                let upload = Upload(path);
                 let (mut size, mut lines, mut last) = (0u64, 0u64, b'\n');
                 let mut field = field;
                 loop {
@@ -153,7 +180,6 @@ pub async fn upload(
                         Ok(Some(chunk)) => {
                             size += chunk.len() as u64;
                             if size as usize > MAX_UPLOAD {
-                                let _ = tokio::fs::remove_file(&path).await;
                                 return (
                                     StatusCode::PAYLOAD_TOO_LARGE,
                                     "the file is larger than 1 GiB",
@@ -170,7 +196,6 @@ pub async fn upload(
                         }
                         Ok(None) => break,
                         Err(e) => {
-                            let _ = tokio::fs::remove_file(&path).await;
                             return (
                                 StatusCode::BAD_REQUEST,
                                 format!("the upload was interrupted: {e}"),
@@ -187,18 +212,18 @@ pub async fn upload(
                 if last != b'\n' {
                     lines += 1;
                 }
-                saved = Some((path, size, lines));
+                saved = Some((upload, size, lines));
             }
             _ => {}
         }
     }
-    let Some((path, size, lines)) = saved else {
+    let Some((upload, size, lines)) = saved else {
         return (StatusCode::BAD_REQUEST, "choose a file to import").into_response();
     };
     if size == 0 {
-        let _ = tokio::fs::remove_file(&path).await;
         return back_with_error(js, &list, "the file is empty");
     }
+    let path = upload.path().to_path_buf();
     let _ = tokio::fs::write(lines_sidecar(&path), lines.to_string()).await;
     let req = ImportRequest {
         list: list.clone(),
@@ -210,7 +235,6 @@ pub async fn upload(
     let prepared = match admin::prepare_import(&*state.store, &actor, &req).await {
         Ok(p) => p,
         Err(ServiceError::BadRequest(m) | ServiceError::NotFound(m)) => {
-            let _ = tokio::fs::remove_file(&path).await;
             return back_with_error(js, &list, &m);
         }
         Err(e) => return refusal(e),
@@ -218,6 +242,8 @@ pub async fn upload(
     let job_id = prepared.job.job_id.clone();
     let store = state.store.clone();
     let run = tokio::spawn(async move {
+        // Deleted when the job ends, however it ends.
+        let _upload = upload;
         let audit = Audit::new(Source::Import);
         let failures = path.with_extension("errors.csv");
         let mut report = import::FailureReport::new(failures, false);
@@ -263,36 +289,24 @@ pub async fn export(
         "jsonl" => (Format::Jsonl, "application/jsonl; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
-    // The export writes to a plain `Write`, which is not `Send`: it runs on a blocking
-    // thread of its own.
-    let store = state.store.clone();
-    let l = list.clone();
-    let handle = tokio::runtime::Handle::current();
-    let done = tokio::task::spawn_blocking(move || {
-        let mut out: Vec<u8> = Vec::new();
-        handle
-            .block_on(admin::export(&*store, &actor, &l, format, &mut out))
-            .map(|_| out)
-    })
-    .await;
-    let out = match done {
-        Ok(Ok(out)) => out,
-        Ok(Err(e)) => return refusal(e),
-        Err(e) => return refusal(ServiceError::Internal(e.to_string())),
-    };
     let ext = if format == Format::Csv {
         "csv"
     } else {
         "jsonl"
     };
-    let name = format!("attachment; filename=\"{list}.{ext}\"");
-    (
-        [
-            (header::CONTENT_TYPE, ctype.to_owned()),
-            (header::CONTENT_DISPOSITION, name),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-        ],
-        out,
-    )
-        .into_response()
+    let headers = vec![
+        (header::CONTENT_TYPE, ctype.to_owned()),
+        (
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{list}.{ext}\""),
+        ),
+        (header::CACHE_CONTROL, "no-store".to_owned()),
+    ];
+    // The export writes to a plain `Write`: it runs on a blocking thread and streams.
+    let store = state.store.clone();
+    crate::server::http::download::stream(headers, refusal, move |out, rt| {
+        rt.block_on(admin::export(&*store, &actor, &list, format, out))
+            .map(|_| ())
+    })
+    .await
 }

@@ -1,9 +1,11 @@
-//! Dashboard guards: anonymous page requests under `/admin` go to the login page, server
-//! functions are refused to callers their access rule does not admit, and cross-site
-//! POSTs to server functions are refused (CSRF), on top of SameSite=Strict cookies.
+//! Dashboard guards: a session stands only while its user exists with the same session
+//! epoch (checked on every dashboard request) and slides with use; anonymous page
+//! requests under `/admin` go to the login page, server functions are refused to callers
+//! their access rule does not admit, cross-site POSTs to server functions are refused
+//! (CSRF), on top of SameSite=Strict cookies; dashboard responses may not be framed.
 
 use crate::server::service::auth::{self, Role};
-use crate::server::sessions::{SIGNED_IN_AT, USER_ID};
+use crate::server::sessions::{SESSION_EPOCH, SIGNED_IN_AT, STORED_EXPIRY, USER_ID};
 use crate::server::state::AppState;
 use crate::serverfns::support::{Access, access};
 use axum::extract::{Request, State};
@@ -26,10 +28,107 @@ pub async fn session_user(session: &Session) -> Option<i64> {
     }
 }
 
+/// Whether a path is part of the dashboard (its pages, uploads and downloads).
+fn is_admin_path(path: &str) -> bool {
+    path == "/admin" || path.starts_with("/admin/")
+}
+
+/// A session is saved again (its idle expiry pushed back, the cookie re-sent) once it was
+/// last saved this long ago.
+pub const SLIDE_AFTER_SECS: i64 = 60;
+
+/// A small dashboard page for a refusal that happens before any page can render. `title`
+/// and `message` are our own text, put in as they are.
+pub fn dashboard_page(status: StatusCode, title: &str, message: &str) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        format!(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title} · optbox</title><link rel=\"stylesheet\" href=\"/pkg/optbox.css\"></head>\n<body><main id=\"main\" class=\"page\"><section class=\"card narrow\"><h1>{title}</h1><p class=\"error\" role=\"alert\">{message}</p><p><a href=\"/admin/login\">Sign in</a></p></section></main></body></html>\n"
+        ),
+    )
+        .into_response()
+}
+
+/// Checks the signed-in session of every dashboard request (`/admin…` and the server
+/// functions) against its user before anything else sees it: a session whose user was
+/// removed, or whose role changed since sign-in (another session epoch), is emptied, so
+/// the request goes on as anonymous. A valid session last saved over a minute ago is
+/// marked changed, so it is saved with a new idle expiry (the idle timeout slides).
+pub async fn session_check(
+    State(state): State<AppState>,
+    session: Session,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path();
+    if !(is_admin_path(path) || path.starts_with("/api/")) {
+        return next.run(req).await;
+    }
+    if let Some(id) = session.get::<i64>(USER_ID).await.ok().flatten() {
+        let valid = match session.get::<i64>(SESSION_EPOCH).await.ok().flatten() {
+            Some(epoch) => auth::session_valid(&*state.store, id, epoch).await,
+            None => Ok(false),
+        };
+        match valid {
+            Ok(true) => {
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                let stored = session.get::<i64>(STORED_EXPIRY).await.ok().flatten();
+                if stored.is_some_and(|at| at - now < auth::IDLE_TIMEOUT_SECS - SLIDE_AFTER_SECS) {
+                    let _ = session
+                        .insert(STORED_EXPIRY, now + auth::IDLE_TIMEOUT_SECS)
+                        .await;
+                }
+            }
+            Ok(false) => {
+                let _ = session.flush().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "session check failed");
+                return dashboard_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Try again shortly",
+                    "The database is unavailable; try again shortly.",
+                );
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// The Content-Security-Policy of every dashboard response that did not set its own: no
+/// framing (clickjacking), no plugins, no base or form targets elsewhere.
+pub const ADMIN_CSP: &str =
+    "frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action 'self'";
+
+/// Headers for every dashboard response (`/admin…` and the sign-in endpoint): never
+/// framed, never sniffed, no referrer to other sites.
+pub async fn admin_headers(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let admin = is_admin_path(path) || path == crate::server::http::limits::SIGN_IN_PATH;
+    let mut res = next.run(req).await;
+    if admin {
+        let h = res.headers_mut();
+        h.entry(header::CONTENT_SECURITY_POLICY)
+            .or_insert(HeaderValue::from_static(ADMIN_CSP));
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        h.insert(
+            "x-content-type-options",
+            HeaderValue::from_static("nosniff"),
+        );
+        h.entry(header::REFERRER_POLICY)
+            .or_insert(HeaderValue::from_static("same-origin"));
+    }
+    res
+}
+
 /// Redirects anonymous requests for `/admin/...` pages (except the login page) to it.
 pub async fn require_login(session: Session, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    let protected = (path == "/admin" || path.starts_with("/admin/")) && path != "/admin/login";
+    let protected = is_admin_path(path) && path != "/admin/login";
     if protected {
         let signed_in = session_user(&session).await.is_some();
         if !signed_in {

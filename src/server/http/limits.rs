@@ -1,5 +1,6 @@
 //! Abuse limits on the public surface: the client's address (behind trusted proxies),
-//! per-IP rate limits on the recipient routes, and the settings for them and for the
+//! per-IP rate limits on the recipient routes, the dashboard sign-in's per-client rate
+//! and its bound on password hashes at once, and the settings for them and for the
 //! request timeout.
 //!
 //! The per-IP limit is deliberately generous: RFC 8058 one-click POSTs come from mailbox
@@ -8,6 +9,7 @@
 //! is far above what one provider sends to one sender, and stops one host from scanning
 //! tokens or hammering the preference page. Counters live in memory per instance.
 
+use crate::server::conn_limit::client_key;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -21,8 +23,9 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// `recipient_rate_per_ip`, `recipient_burst`, `request_timeout_secs`, the connection
-/// limits (see [`super::serve`]) and `trusted_proxies`.
+/// `recipient_rate_per_ip`, `recipient_burst`, `sign_in_per_minute`,
+/// `sign_in_concurrency`, `request_timeout_secs`, the connection limits (see
+/// [`super::serve`]) and `trusted_proxies`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct LimitSettings {
@@ -31,6 +34,12 @@ pub struct LimitSettings {
     pub recipient_rate_per_ip: u32,
     /// Requests a client address may send at once before the sustained rate applies.
     pub recipient_burst: u32,
+    /// Sign-in attempts a client (IPv4 address, IPv6 /64) may make per minute, all at
+    /// once if it likes; 0 turns the limit off.
+    pub sign_in_per_minute: u32,
+    /// Sign-ins whose password is checked at once (each argon2id check takes ~19 MiB and
+    /// a core for a moment); more are answered 503 at once. At least 1.
+    pub sign_in_concurrency: u32,
     /// Every HTTP request (headers, body and handler) must finish within this.
     pub request_timeout_secs: u64,
     /// A connection must send a request's complete headers within this (also between
@@ -51,6 +60,8 @@ impl Default for LimitSettings {
         Self {
             recipient_rate_per_ip: 50,
             recipient_burst: 500,
+            sign_in_per_minute: 10,
+            sign_in_concurrency: 2,
             request_timeout_secs: 30,
             header_read_timeout_secs: 10,
             max_connections: 4096,
@@ -97,11 +108,28 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
     client
 }
 
-/// Per-IP limits shared by the recipient routes of one instance.
+/// Per-client limits of one instance: the recipient routes' rate, the sign-in rate, and
+/// the sign-ins being checked at once.
 #[derive(Clone)]
 pub struct Limiter {
     recipient: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+    sign_in: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
+    sign_in_slots: Arc<tokio::sync::Semaphore>,
     trusted: Arc<Vec<IpNet>>,
+}
+
+/// Forgets idle keys of a limiter every minute so its table stays small.
+fn prune(limiter: &Arc<DefaultKeyedRateLimiter<IpAddr>>) {
+    let weak = Arc::downgrade(limiter);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let Some(l) = weak.upgrade() else { break };
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+    });
 }
 
 impl Limiter {
@@ -113,21 +141,20 @@ impl Limiter {
             let limiter = Arc::new(RateLimiter::keyed(
                 Quota::per_second(rate).allow_burst(burst),
             ));
-            // Forget idle addresses so the table stays small.
-            let weak = Arc::downgrade(&limiter);
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs(60));
-                loop {
-                    tick.tick().await;
-                    let Some(l) = weak.upgrade() else { break };
-                    l.retain_recent();
-                    l.shrink_to_fit();
-                }
-            });
+            prune(&limiter);
+            limiter
+        });
+        let sign_in = NonZeroU32::new(s.sign_in_per_minute).map(|rate| {
+            let limiter = Arc::new(RateLimiter::keyed(Quota::per_minute(rate)));
+            prune(&limiter);
             limiter
         });
         Ok(Self {
             recipient,
+            sign_in,
+            sign_in_slots: Arc::new(tokio::sync::Semaphore::new(
+                s.sign_in_concurrency.max(1) as usize
+            )),
             trusted: Arc::new(s.proxies()?),
         })
     }
@@ -176,6 +203,102 @@ pub async fn recipient(
             return resp;
         }
     }
+    next.run(req).await
+}
+
+/// The sign-in endpoint (the login page's server function).
+pub const SIGN_IN_PATH: &str = "/api/login";
+
+/// A refusal of a sign-in as the dashboard shows it: a small page for a browser's plain
+/// form POST (no JavaScript); for the page's own requests the message in the server
+/// functions' error encoding, which the login form shows under its fields.
+fn sign_in_refusal(
+    status: StatusCode,
+    retry_after: Duration,
+    headers: &HeaderMap,
+    title: &str,
+    message: &str,
+) -> Response {
+    let html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    let mut resp = if html {
+        super::guard::dashboard_page(status, title, message)
+    } else {
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("ServerError|{message}"),
+        )
+            .into_response()
+    };
+    let secs = retry_after.as_secs().max(1).to_string();
+    if let Ok(v) = HeaderValue::from_str(&secs) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+/// The largest sign-in form read (an address and a password).
+const SIGN_IN_BODY_LIMIT: usize = 16 << 10;
+
+/// Middleware for the sign-in endpoint: a client (IPv4 address, IPv6 /64) over its rate
+/// gets 429 before its body is read; then the form is read, and when
+/// `sign_in_concurrency` sign-ins are already being checked it gets 503 at once, before
+/// anything is looked up or hashed. The slot is held while the sign-in runs, so the
+/// password hashes in flight never exceed it; it is taken only once the form has
+/// arrived, so slow senders cannot hold the slots.
+pub async fn sign_in(
+    State(limiter): State<Limiter>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if req.uri().path() != SIGN_IN_PATH {
+        return next.run(req).await;
+    }
+    if let Some(l) = &limiter.sign_in {
+        let key = client_key(limiter.client(peer.ip(), req.headers()));
+        if let Err(not_until) = l.check_key(&key) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            tracing::warn!(route = "sign-in", "per-client sign-in rate exceeded");
+            return sign_in_refusal(
+                StatusCode::TOO_MANY_REQUESTS,
+                wait,
+                req.headers(),
+                "Too many sign-in attempts",
+                &format!(
+                    "Too many sign-in attempts from your network; wait {} seconds and try again.",
+                    wait.as_secs().max(1)
+                ),
+            );
+        }
+    }
+    let (parts, body) = req.into_parts();
+    let Ok(form) = axum::body::to_bytes(body, SIGN_IN_BODY_LIMIT).await else {
+        return sign_in_refusal(
+            StatusCode::BAD_REQUEST,
+            Duration::from_secs(1),
+            &parts.headers,
+            "Sign-in failed",
+            "The sign-in form could not be read (too large, or cut off); try again.",
+        );
+    };
+    let req = Request::from_parts(parts, axum::body::Body::from(form));
+    let Ok(_slot) = limiter.sign_in_slots.clone().try_acquire_owned() else {
+        tracing::warn!(
+            route = "sign-in",
+            "sign-in refused: every checking slot is busy"
+        );
+        return sign_in_refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(2),
+            req.headers(),
+            "Sign-in is busy",
+            "The server is checking other sign-ins right now; try again in a few seconds.",
+        );
+    };
     next.run(req).await
 }
 

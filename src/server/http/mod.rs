@@ -4,7 +4,9 @@
 
 pub mod admin_export;
 pub mod admin_import;
+pub mod admin_keys;
 pub mod branding;
+pub mod download;
 pub mod guard;
 pub mod health;
 pub mod limits;

@@ -1,10 +1,11 @@
 //! Dashboard users: argon2id password hashes (computed off the async runtime), roles, the
 //! `Actor` every dashboard use-case is called with, sign-in checks with rate limiting per
-//! account and per client, and user management (owners only).
+//! account and client and per client, sessions that end with their user's role, and user
+//! management (owners only).
 
 use super::{ServiceError, ServiceResult};
 use crate::domain::EmailAddress;
-use crate::server::store::{Store, StoreError, UserRecord};
+use crate::server::store::{FailureCounts, Store, StoreError, UserRecord};
 use argon2::Argon2;
 use argon2::password_hash::{
     PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
@@ -80,6 +81,17 @@ pub async fn actor(store: &dyn Store, user_id: i64) -> ServiceResult<Actor> {
     })
 }
 
+/// Whether a session made for user `user_id` at `epoch` still stands: the user exists and
+/// its session epoch is the same (a new role changes it; a removed user has none). Every
+/// request with a signed-in session checks this.
+pub async fn session_valid(store: &dyn Store, user_id: i64, epoch: i64) -> ServiceResult<bool> {
+    match store.get_user(user_id).await {
+        Ok(u) => Ok(u.session_epoch == epoch),
+        Err(StoreError::NotFound) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// A session ends after this long without a request (the cookie's inactivity expiry).
 pub const IDLE_TIMEOUT_SECS: i64 = 8 * 3600;
 /// A session ends this long after sign-in, however busy.
@@ -93,9 +105,12 @@ pub fn session_alive(signed_in_at: i64, now: i64) -> bool {
 
 /// The window over which failed sign-ins are counted.
 pub const FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
-/// Failed sign-ins per account within the window before the account is refused.
+/// Failed sign-ins for one account from one client within the window before that client
+/// is refused for that account. Other clients are not: a stranger who knows the address
+/// cannot lock its owner out.
 pub const MAX_FAILURES_PER_ACCOUNT: i64 = 5;
-/// Failed sign-ins per client (IP) within the window before the client is refused.
+/// Failed sign-ins from one client (whatever the accounts) within the window before the
+/// client is refused.
 pub const MAX_FAILURES_PER_CLIENT: i64 = 20;
 
 /// The shortest password accepted.
@@ -149,12 +164,14 @@ pub async fn create_user(
     }
 }
 
-/// Checks a sign-in from the client whose keyed IP hash is `client`. Unknown users cost
-/// the same hash as known ones. After `MAX_FAILURES_PER_ACCOUNT` failures for an address
-/// (known or not) or `MAX_FAILURES_PER_CLIENT` from one client within
+/// Checks a sign-in from the client whose keyed address hash is `client`. Unknown users
+/// cost the same hash as known ones. The attempt is counted before the password is
+/// checked (as a failure, forgotten if it succeeds), so concurrent guesses cannot slip
+/// past the limits: after `MAX_FAILURES_PER_ACCOUNT` for one address (known or not) from
+/// this client, or `MAX_FAILURES_PER_CLIENT` from this client, within
 /// `FAILURE_WINDOW_MS`, attempts are refused without checking the password
-/// (`LimitExceeded`), so guessing is slow even across instances (the counts are in the
-/// database).
+/// (`LimitExceeded`). The counts are in the database, so they hold across instances.
+/// The HTTP edge bounds how many sign-ins hash at once and how often one client may try.
 pub async fn authenticate(
     store: &dyn Store,
     email: &str,
@@ -162,14 +179,16 @@ pub async fn authenticate(
     client: &str,
 ) -> ServiceResult<UserRecord> {
     let denied = || ServiceError::Unauthorized("wrong email or password".into());
-    let key = EmailAddress::parse(email.trim())
-        .map(|e| e.key())
-        .unwrap_or_else(|_| email.trim().to_lowercase().chars().take(320).collect());
+    let key = account_key(email);
     let now = crate::server::store::now_ms();
-    let counts = store
-        .login_failures(&key, client, now - FAILURE_WINDOW_MS)
-        .await?;
-    if counts.account >= MAX_FAILURES_PER_ACCOUNT || counts.client >= MAX_FAILURES_PER_CLIENT {
+    let max = FailureCounts {
+        account_client: MAX_FAILURES_PER_ACCOUNT,
+        client: MAX_FAILURES_PER_CLIENT,
+    };
+    if !store
+        .record_login_attempt(&key, client, now, now - FAILURE_WINDOW_MS, max)
+        .await?
+    {
         return Err(ServiceError::LimitExceeded(
             "too many failed sign-ins; wait 15 minutes and try again".into(),
         ));
@@ -188,16 +207,37 @@ pub async fn authenticate(
     let ok = verify(password.to_owned(), phc).await;
     match user {
         Some(u) if ok => {
-            store.clear_login_failures(&key).await?;
+            store.clear_login_failures(&key, client).await?;
             Ok(u)
         }
-        _ => {
-            store
-                .record_login_failure(&key, client, now, now - FAILURE_WINDOW_MS)
-                .await?;
-            Err(denied())
-        }
+        _ => Err(denied()),
     }
+}
+
+/// The key sign-in attempts of an address are counted under: the normalised address, or
+/// for something that is not one, its lower-cased text (bounded).
+fn account_key(email: &str) -> String {
+    EmailAddress::parse(email.trim())
+        .map(|e| e.key())
+        .unwrap_or_else(|_| email.trim().to_lowercase().chars().take(320).collect())
+}
+
+/// Lets an account sign in again from everywhere at once, forgetting its failed sign-ins
+/// (`optbox admin unlock`). Returns how many were forgotten; `NotFound` when there is no
+/// such user.
+pub async fn unlock(store: &dyn Store, email: &str) -> ServiceResult<u64> {
+    let key = account_key(email);
+    match store.get_user_by_email(&key).await {
+        Ok(_) => {}
+        Err(StoreError::NotFound) => {
+            return Err(ServiceError::NotFound(format!(
+                "there is no user {}",
+                email.trim()
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(store.unlock_account(&key).await?)
 }
 
 /// A user as the users page shows it (never the hash).

@@ -206,6 +206,9 @@ pub struct UserRecord {
     pub role: String,
     pub password_hash: String,
     pub created_at: i64,
+    /// A session is valid only while it holds this value: it changes when the role
+    /// changes, and a new user starts at a random one.
+    pub session_epoch: i64,
 }
 
 /// An SES-API credential. The secret is derived from the salt and the server's

@@ -1014,6 +1014,7 @@ macro_rules! impl_store {
                     role: r.try_get("role")?,
                     password_hash: r.try_get("password_hash")?,
                     created_at: r.try_get("created_at")?,
+                    session_epoch: r.try_get("session_epoch")?,
                 })
             }
         }
@@ -1523,19 +1524,21 @@ macro_rules! impl_store {
 
             async fn create_user(&self, email: &str, role: &str, password_hash: &str) -> StoreResult<UserRecord> {
                 let r = sqlx::query(
-                    "INSERT INTO users (email, role, password_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id, email, role, password_hash, created_at",
+                    "INSERT INTO users (email, role, password_hash, created_at, session_epoch) VALUES ($1, $2, $3, $4, $5) RETURNING id, email, role, password_hash, created_at, session_epoch",
                 )
                 .bind(email)
                 .bind(role)
                 .bind(password_hash)
                 .bind(now_ms())
+                // A random first epoch: a session can only match the user it was made for.
+                .bind(i64::from(rand::random::<u32>()))
                 .fetch_one(&self.write)
                 .await?;
                 Self::user_from(&r)
             }
 
             async fn get_user_by_email(&self, email: &str) -> StoreResult<UserRecord> {
-                let r = sqlx::query("SELECT id, email, role, password_hash, created_at FROM users WHERE email = $1")
+                let r = sqlx::query("SELECT id, email, role, password_hash, created_at, session_epoch FROM users WHERE email = $1")
                     .bind(email)
                     .fetch_optional(&self.read)
                     .await?
@@ -1544,7 +1547,7 @@ macro_rules! impl_store {
             }
 
             async fn get_user(&self, id: i64) -> StoreResult<UserRecord> {
-                let r = sqlx::query("SELECT id, email, role, password_hash, created_at FROM users WHERE id = $1")
+                let r = sqlx::query("SELECT id, email, role, password_hash, created_at, session_epoch FROM users WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&self.read)
                     .await?

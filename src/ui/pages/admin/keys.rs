@@ -1,9 +1,8 @@
-//! `/admin/keys` (every SES-API key, create, revoke) and `/admin/keys/new` (the key just
-//! created with its secret — shown once: the page takes it out of the session).
+//! `/admin/keys`: every SES-API key, revoke, and the form that creates one. The form is
+//! a plain POST to `/admin/keys/new` (`server::http::admin_keys`), whose response is the
+//! page showing the new secret, once: the secret is never kept anywhere to show later.
 
-use crate::serverfns::create_api_key::CreateApiKey;
 use crate::serverfns::get_api_keys::get_api_keys;
-use crate::serverfns::new_api_key::new_api_key;
 use crate::serverfns::revoke_api_key::RevokeApiKey;
 use crate::ui::components::{AdminFrame, ScrollTable, error_alert, outcome};
 use leptos::prelude::*;
@@ -11,7 +10,6 @@ use leptos_meta::Title;
 
 #[component]
 pub fn ApiKeysPage() -> impl IntoView {
-    let create = ServerAction::<CreateApiKey>::new();
     let revoke = ServerAction::<RevokeApiKey>::new();
     let data = Resource::new(move || revoke.version().get(), |_| get_api_keys());
     view! {
@@ -91,14 +89,13 @@ pub fn ApiKeysPage() -> impl IntoView {
                                     view! {
                                         <section aria-labelledby="new-key-title" class="card">
                                             <h2 id="new-key-title">"New API key"</h2>
-                                            <ActionForm action=create attr:class="stack" attr:id="new-key">
+                                            <form method="post" action="/admin/keys/new" class="stack" id="new-key">
                                                 <label for="key-description">"Description"</label>
                                                 <input id="key-description" type="text" name="description" maxlength="200"
                                                     aria-describedby="key-description-hint" />
                                                 <p id="key-description-hint" class="hint">"Who or what uses it, e.g. “newsletter sender”."</p>
-                                                {move || outcome(create.value().get().map(|r| r.map(|_| String::new())))}
                                                 <button type="submit">"Create key"</button>
-                                            </ActionForm>
+                                            </form>
                                         </section>
                                     }
                                 });
@@ -107,48 +104,6 @@ pub fn ApiKeysPage() -> impl IntoView {
                     }
                 })}
             </Suspense>
-        </AdminFrame>
-    }
-}
-
-#[component]
-pub fn NewApiKeyPage() -> impl IntoView {
-    let data = Resource::new(|| (), |_| new_api_key());
-    view! {
-        <Title text="New API key · optbox" />
-        <AdminFrame current="keys">
-            <p class="crumbs"><a href="/admin/keys">"API keys"</a> " / new"</p>
-            <h1>"New API key"</h1>
-            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Err(e) => view! { {error_alert(&e)} }.into_any(),
-                        Ok(None) => {
-                            view! {
-                                <p id="no-new-key">
-                                    "There is no new key to show: a secret is shown only once, right after the key is created."
-                                </p>
-                            }
-                                .into_any()
-                        }
-                        Ok(Some(k)) => {
-                            view! {
-                                <p class="ok" role="status">
-                                    "Key created. Copy the secret now: it is not shown again and cannot be recovered."
-                                </p>
-                                <dl class="facts" id="new-key-result">
-                                    <dt>"Access key id"</dt>
-                                    <dd><code id="new-key-id">{k.access_key_id}</code></dd>
-                                    <dt>"Secret access key"</dt>
-                                    <dd><code id="new-key-secret" class="wrap">{k.secret_access_key}</code></dd>
-                                </dl>
-                            }
-                                .into_any()
-                        }
-                    }
-                })}
-            </Suspense>
-            <p><a href="/admin/keys">"Back to the API keys"</a></p>
         </AdminFrame>
     }
 }

@@ -1,0 +1,154 @@
+//! `POST /admin/keys/new` (form field `description`): creates an SES-API key and answers
+//! with the page that shows its secret. The secret exists only in this response (never
+//! stored, never kept in the session for a later page), which is `no-store`. A plain form
+//! POST, so it works the same with and without JavaScript; the session, role and Origin
+//! checks are those of the other dashboard changes. `GET /admin/keys/new` goes back to
+//! the key list.
+
+use crate::server::http::admin_import::actor;
+use crate::server::http::guard::same_origin;
+use crate::server::service::{ServiceError, admin_ops};
+use crate::server::state::AppState;
+use axum::Form;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+#[derive(Debug, Deserialize)]
+pub struct NewKeyForm {
+    #[serde(default)]
+    description: String,
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The dashboard's frame around `body` (the same navigation as the other pages).
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let nav = [
+        ("/admin", "Overview", false),
+        ("/admin/lists", "Lists", false),
+        ("/admin/events", "Event log", false),
+        ("/admin/webhooks", "Webhooks", false),
+        ("/admin/keys", "API keys", true),
+        ("/admin/users", "Users", false),
+        ("/admin/settings", "Settings", false),
+        ("/admin/outbox", "Outbox", false),
+    ]
+    .iter()
+    .map(|(href, label, current)| {
+        let cur = if *current {
+            " aria-current=\"page\""
+        } else {
+            ""
+        };
+        format!("<li><a href=\"{href}\"{cur}>{label}</a></li>")
+    })
+    .collect::<String>();
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title} · optbox</title><link rel=\"stylesheet\" href=\"/pkg/optbox.css\"></head>\n<body><a class=\"skip\" href=\"#main\">Skip to content</a><header class=\"topbar\"><a class=\"brand\" href=\"/admin\">optbox</a><nav aria-label=\"Dashboard\"><ul class=\"nav\">{nav}</ul></nav></header>\n<main id=\"main\" class=\"page\" tabindex=\"-1\"><p class=\"crumbs\"><a href=\"/admin/keys\">API keys</a> / new</p><h1>New API key</h1>\n{body}\n<p><a href=\"/admin/keys\">Back to the API keys</a></p></main></body></html>\n"
+    );
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            // The secret must not stay in any cache.
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+fn refused(status: StatusCode, message: &str) -> Response {
+    page(
+        status,
+        "New API key",
+        &format!(
+            "<p class=\"error\" role=\"alert\" id=\"new-key-error\">{}</p>",
+            escape(message)
+        ),
+    )
+}
+
+/// `GET /admin/keys/new`: nothing to show; the list has the form.
+pub async fn back() -> Redirect {
+    Redirect::to("/admin/keys")
+}
+
+/// `POST /admin/keys/new`.
+pub async fn create(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Form(form): Form<NewKeyForm>,
+) -> Response {
+    if !same_origin(&headers) {
+        return refused(StatusCode::FORBIDDEN, "cross-site request refused");
+    }
+    let user = match actor(&state, &session).await {
+        Ok(a) => a,
+        Err(r) if r.status() == StatusCode::UNAUTHORIZED => {
+            return refused(StatusCode::UNAUTHORIZED, "Sign in first.");
+        }
+        Err(_) => {
+            return refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The database is unavailable; try again shortly.",
+            );
+        }
+    };
+    match admin_ops::create_api_key(&*state.store, &state.api_master, &user, &form.description)
+        .await
+    {
+        Ok(key) => page(
+            StatusCode::OK,
+            "New API key",
+            &format!(
+                "<p class=\"ok\" role=\"status\">Key created. Copy the secret now: it is not shown again and cannot be recovered.</p>\n<dl class=\"facts\" id=\"new-key-result\"><dt>Access key id</dt><dd><code id=\"new-key-id\">{}</code></dd><dt>Secret access key</dt><dd><code id=\"new-key-secret\" class=\"wrap\">{}</code></dd></dl>",
+                escape(&key.access_key_id),
+                escape(&key.secret_access_key)
+            ),
+        ),
+        Err(ServiceError::Forbidden(m)) => refused(StatusCode::FORBIDDEN, &m),
+        Err(ServiceError::Unauthorized(m)) => refused(StatusCode::UNAUTHORIZED, &m),
+        Err(
+            ServiceError::BadRequest(m)
+            | ServiceError::NotFound(m)
+            | ServiceError::AlreadyExists(m)
+            | ServiceError::LimitExceeded(m),
+        ) => refused(StatusCode::BAD_REQUEST, &m),
+        Err(e) => {
+            tracing::error!(error = %e, "creating an API key failed");
+            refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The key could not be created; try again shortly.",
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn text_is_escaped() {
+        assert_eq!(
+            super::escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+}
