@@ -129,8 +129,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .await?;
         }
     }
+    // The receiver is on 127.0.0.1: private addresses are allowed here and in the child.
+    let rules = optbox::server::events::UrlRules {
+        require_https: false,
+        allow_private: true,
+    };
     webhooks::add(
         &*store,
+        rules,
         &hook_url,
         "bench-secret-0123456789",
         &["subscription".into()],
@@ -157,6 +163,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::process::Command::new(&bin)
             .arg("serve")
             .env("OPTBOX_LISTEN", format!("127.0.0.1:{port}"))
+            .env("OPTBOX_WEBHOOK_ALLOW_PRIVATE", "true")
             .stdout(std::process::Stdio::null())
             .spawn()?,
     );

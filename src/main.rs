@@ -537,9 +537,16 @@ async fn webhooks(cmd: WebhooksCommand, settings: Settings) -> Result<(), String
             events,
             list,
         } => {
-            let h = wh::add(store, &url, &secret, &events, list.as_deref())
-                .await
-                .map_err(err)?;
+            let h = wh::add(
+                store,
+                settings.webhook_rules(),
+                &url,
+                &secret,
+                &events,
+                list.as_deref(),
+            )
+            .await
+            .map_err(err)?;
             println!("{}", h.id);
         }
         WebhooksCommand::List => {
@@ -563,7 +570,9 @@ async fn webhooks(cmd: WebhooksCommand, settings: Settings) -> Result<(), String
             println!("removed webhook {id}");
         }
         WebhooksCommand::Test { id } => {
-            let status = wh::test(store, &settings.webhooks, id).await.map_err(err)?;
+            let status = wh::test(store, &settings.webhooks, settings.webhook_rules(), id)
+                .await
+                .map_err(err)?;
             println!("delivered: HTTP {status}");
         }
         WebhooksCommand::Deliveries { id, status, limit } => {

@@ -126,6 +126,42 @@ fn unsubscribe_mailto_is_refused_at_start_up() {
 }
 
 #[test]
+fn relay_credentials_without_required_tls_are_refused_at_start_up() {
+    // The database URL is unusable: were the relay_url accepted, the command would fail
+    // on that instead.
+    let want = "optbox: error: configuration: relay_url has credentials but does not require TLS, so they could be read on the way (a STARTTLS offer can be stripped): use smtps://user:pass@host or smtp://user:pass@host:587?tls=required";
+    for url in [
+        "smtp://mailer:hunter2@relay.example:25",
+        "smtp://mailer:hunter2@relay.example:587?tls=opportunistic",
+    ] {
+        let out = optbox(
+            &["serve"],
+            &[
+                ("OPTBOX_RELAY_URL", url),
+                ("OPTBOX_DATABASE_URL", "mysql://root@localhost/x"),
+            ],
+            None,
+        );
+        let err = one_line_error(&out);
+        assert_eq!(err, want, "{url}");
+        assert!(!err.contains("hunter2"));
+    }
+    // With TLS required the same credentials pass the check (and the database is next).
+    let out = optbox(
+        &["serve"],
+        &[
+            (
+                "OPTBOX_RELAY_URL",
+                "smtp://mailer:hunter2@relay.example:587?tls=required",
+            ),
+            ("OPTBOX_DATABASE_URL", "mysql://root@localhost/x"),
+        ],
+        None,
+    );
+    assert!(one_line_error(&out).contains("unsupported database URL scheme"));
+}
+
+#[test]
 fn migrate_creates_the_database_and_users_can_be_created() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("sub/optbox.db").display());

@@ -238,6 +238,8 @@ const SECRET: &str = "0123456789abcdef-secret";
 
 async fn webhooks_flow(backend: &str) {
     let app = spawn_with(backend, |s| {
+        // The receiver listens on 127.0.0.1.
+        s.webhooks.webhook_allow_private = true;
         s.webhooks.webhook_timeout_ms = 1_000;
         s.webhooks.webhook_retry_base_ms = 100;
         s.webhooks.webhook_retry_max_ms = 200;

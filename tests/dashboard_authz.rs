@@ -409,9 +409,15 @@ async fn operations_use_cases_refuse_viewers(backend: &str) {
         ..Default::default()
     };
     forbidden(
-        admin_ops::save_webhook(&*store, &v, None, &hook)
-            .await
-            .map(|_| ()),
+        admin_ops::save_webhook(
+            &*store,
+            optbox::server::config::Settings::default().webhook_rules(),
+            &v,
+            None,
+            &hook,
+        )
+        .await
+        .map(|_| ()),
         "save_webhook",
     );
     forbidden(
@@ -419,9 +425,15 @@ async fn operations_use_cases_refuse_viewers(backend: &str) {
         "delete_webhook",
     );
     forbidden(
-        admin_ops::test_webhook(&*store, &Default::default(), &v, 1)
-            .await
-            .map(|_| ()),
+        admin_ops::test_webhook(
+            &*store,
+            &Default::default(),
+            optbox::server::config::Settings::default().webhook_rules(),
+            &v,
+            1,
+        )
+        .await
+        .map(|_| ()),
         "test_webhook",
     );
     forbidden(

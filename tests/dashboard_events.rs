@@ -135,3 +135,39 @@ async fn the_event_log_filters_pages_and_exports_on_sqlite() {
 async fn the_event_log_filters_pages_and_exports_on_postgres() {
     events_flow("postgres").await;
 }
+
+/// The event log's CSV neutralises cells a spreadsheet would run, with the same function
+/// as the contacts export (here a valid address that reads as a formula).
+#[tokio::test]
+async fn the_event_log_csv_neutralises_formula_cells() {
+    let app = spawn_app_on("sqlite").await;
+    let list = optbox::server::service::demo::seed(&*app.store)
+        .await
+        .unwrap();
+    for e in ["=1+2@example.com", "-2+3@example.com"] {
+        app.store
+            .create_contact(
+                &list,
+                &NewContact {
+                    email: EmailAddress::parse(e).unwrap(),
+                    unsubscribe_all: false,
+                    preferences: vec![],
+                    attributes: String::new(),
+                },
+                &Audit::new(Source::Api),
+            )
+            .await
+            .unwrap();
+    }
+    sign_in(&app, Role::Viewer).await;
+    let csv = app
+        .get_text(&app.url("/admin/events.csv?kind=contact.created"))
+        .await;
+    for e in ["=1+2@example.com", "-2+3@example.com"] {
+        let cell = optbox::domain::spreadsheet::neutralise(e);
+        assert_eq!(cell, format!("'{e}"));
+        assert!(csv.contains(&format!(",{cell},")), "{csv}");
+        assert!(!csv.contains(&format!(",{e},")), "{csv}");
+    }
+    app.stop().await;
+}

@@ -47,6 +47,7 @@ both!(
     a_job_runs_in_one_process_at_a_time,
     an_existing_contact_the_sample_misses_keeps_its_opt_out,
     a_batch_commits_only_on_top_of_the_one_before,
+    formula_cells_are_neutralised_in_the_csv_export_and_read_back,
 );
 
 /// PostgreSQL applies two batches at once (`import::import_lanes`); SQLite one.
@@ -529,6 +530,49 @@ async fn export_import_export_round_trips(db: &TestDb) {
     assert_eq!(line, "user2@Example.COM,true,,OPT_OUT,OPT_OUT");
     let line = e.lines().find(|l| l.starts_with("user3@")).unwrap();
     assert_eq!(line, "user3@Example.COM,false,,OPT_IN,OPT_OUT");
+}
+
+/// Addresses a spreadsheet would run as formulas (valid addresses all) are exported with
+/// a leading `'`, and importing the export gives back the same contacts.
+async fn formula_cells_are_neutralised_in_the_csv_export_and_read_back(db: &TestDb) {
+    let store = db.store().await;
+    let src = make_list(&*store, "src").await;
+    let dst = make_list(&*store, "dst").await;
+    let risky = ["=1+2@example.com", "+cmd@example.com", "-2+3@example.com"];
+    for e in risky.iter().chain(&["plain@example.com"]) {
+        let nc = NewContact {
+            email: EmailAddress::parse(e).unwrap(),
+            unsubscribe_all: false,
+            preferences: vec![],
+            attributes: String::new(),
+        };
+        store
+            .create_contact(&src, &nc, &Audit::new(Source::Api))
+            .await
+            .unwrap();
+    }
+    let csv = export(&*store, "src", Format::Csv).await;
+    for line in csv.lines() {
+        assert!(
+            !line.starts_with(['=', '+', '-', '@', '\t', '\r']),
+            "a cell a spreadsheet would run: {csv}"
+        );
+    }
+    for e in risky {
+        assert!(
+            csv.lines().any(|l| l.starts_with(&format!("'{e},"))),
+            "{e}: {csv}"
+        );
+    }
+    assert!(csv.lines().any(|l| l.starts_with("plain@example.com,")));
+    let dir = tempfile::tempdir().unwrap();
+    let (out, errors) = put(&*store, "dst", &write(dir.path(), "e.csv", csv.as_bytes())).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(out.job.counts.created, 4);
+    for e in risky {
+        assert!(contact(&*store, &dst, e).await.is_some(), "{e} read back");
+    }
+    assert_eq!(export(&*store, "dst", Format::Csv).await, csv);
 }
 
 async fn a_killed_import_resumes_where_it_stopped(db: &TestDb) {

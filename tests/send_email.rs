@@ -341,3 +341,107 @@ both!(
     links_answer_the_url_and_exact_header_lines,
     messages_optbox_cannot_send_whole_are_rejected_and_nothing_is_queued
 );
+
+// ---------------------------------------------------------------- header injection
+
+/// A SendEmail body whose `field` carries a line break followed by a header of the
+/// caller's own; every other field is clean.
+fn injected(field: &str) -> serde_json::Value {
+    const EVIL: &str = "x\r\nBcc: victim@example.net";
+    let addr = |f: &str| {
+        if f == field {
+            format!("ann@example.org{EVIL}")
+        } else {
+            "ann@example.org".to_owned()
+        }
+    };
+    let mut dest = json!({"ToAddresses": [addr("To")]});
+    if field == "Cc" {
+        dest["CcAddresses"] = json!([addr("Cc")]);
+    }
+    if field == "Bcc" {
+        dest["BccAddresses"] = json!([addr("Bcc")]);
+    }
+    let header_value = if field.ends_with("Header") {
+        format!("v{EVIL}")
+    } else {
+        "v".to_owned()
+    };
+    let content = if field.starts_with("Template") {
+        json!({"Template": {
+            "TemplateContent": {"Subject": "Hello {{name}}", "Text": "Hi {{name}}."},
+            "TemplateData": json!({
+                "name": if field == "TemplateSubject" { format!("Ann{EVIL}") } else { "Ann".into() }
+            }).to_string(),
+            "Headers": [{"Name": "X-Campaign", "Value": header_value}],
+        }})
+    } else {
+        json!({"Simple": {
+            "Subject": {"Data": if field == "Subject" { format!("Hello{EVIL}") } else { "Hello".into() }},
+            "Body": {"Text": {"Data": "Hi."}},
+            "Headers": [{"Name": "X-Campaign", "Value": header_value}],
+        }})
+    };
+    let mut body = json!({
+        "FromEmailAddress": if field == "From" { format!("news@example.com{EVIL}") } else { "news@example.com".into() },
+        "Destination": dest,
+        "Content": content,
+    });
+    if field == "ReplyTo" {
+        body["ReplyToAddresses"] = json!([format!("help@example.com{EVIL}")]);
+    }
+    body
+}
+
+/// Each header field a request fills is refused with a line break in it, as SES's
+/// BadRequestException, and nothing is queued; the same message without it is sent.
+async fn a_line_break_is_refused_in(field: &str, what: &str) {
+    let app = spawn_with("sqlite", |_| {}).await;
+    let (ses, _) = client(&app).await;
+    let clean = ses
+        .post("/v2/email/outbound-emails", injected("none"))
+        .await;
+    assert!(clean.ok()["MessageId"].is_string());
+    let before = app.store.list_mail(None, None, 10).await.unwrap().len();
+    for evil in [
+        injected(field),
+        // A lone LF (or CR) ends a header line for many parsers too.
+        serde_json::from_str(&injected(field).to_string().replace("\\r\\n", "\\n")).unwrap(),
+    ] {
+        let reply = ses.post("/v2/email/outbound-emails", evil).await;
+        let m = reply.err(400, "BadRequestException");
+        assert!(m.contains(what), "{field}: {m}");
+        assert!(m.contains("line breaks"), "{field}: {m}");
+    }
+    assert_eq!(
+        app.store.list_mail(None, None, 10).await.unwrap().len(),
+        before,
+        "nothing was queued"
+    );
+    app.stop().await;
+}
+
+macro_rules! line_break_tests {
+    ($($name:ident: $field:literal => $what:literal),* $(,)?) => {
+        mod header_injection {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    super::a_line_break_is_refused_in($field, $what).await
+                }
+            )*
+        }
+    };
+}
+
+line_break_tests!(
+    simple_subject: "Subject" => "Subject",
+    template_subject_after_template_data: "TemplateSubject" => "Subject",
+    from_email_address: "From" => "FromEmailAddress",
+    to_addresses: "To" => "address",
+    cc_addresses: "Cc" => "address",
+    bcc_addresses: "Bcc" => "address",
+    reply_to_addresses: "ReplyTo" => "address",
+    simple_headers_value: "SimpleHeader" => "X-Campaign",
+    template_headers_value: "TemplateHeader" => "X-Campaign",
+);

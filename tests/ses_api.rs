@@ -750,6 +750,176 @@ async fn sigv4_failures_are_403s_in_ses_shape() {
     app.stop().await;
 }
 
+/// One HTTP/1.1 request written byte for byte (reqwest would normalise a path with
+/// `.` or `..` segments before sending it); returns the status, the
+/// `x-amzn-ErrorType` header and the body.
+async fn raw_request(app: &TestApp, head: &str, body: &str) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    conn.write_all(
+        format!(
+            "{head}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    conn.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head[9..12].parse().unwrap();
+    let error_type = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("x-amzn-errortype")
+                .then(|| value.trim().to_owned())
+        })
+        .unwrap_or_default();
+    (status, error_type, body.to_owned())
+}
+
+/// A signature over a path with empty, `.` or `..` segments is correct by botocore's
+/// rules (they are removed before signing), but the router would read another path:
+/// such paths are refused before anything runs.
+#[tokio::test]
+async fn sigv4_refuses_paths_with_empty_or_dot_segments() {
+    let app = spawn_app_on("sqlite").await;
+    let ses = client(&app).await;
+    ses.post(LISTS, news_list()).await.ok();
+    for raw in [
+        "/v2/email/contact-lists/other/../news",
+        "/v2/email/contact-lists/./news",
+        "/v2/email//contact-lists/news",
+        "/v2/email/contact-lists/news/",
+        "/v2/email/contact-lists/%2E/news",
+    ] {
+        let amz = common::ses::amz_date(time::OffsetDateTime::now_utc());
+        // What botocore signs for this path: the normalised one.
+        let auth = ses.sign_canonical(
+            "GET",
+            "/v2/email/contact-lists/news",
+            "",
+            &[("host", ses.host.clone()), ("x-amz-date", amz.clone())],
+            &common::ses::hex_sha256(b""),
+            &amz,
+        );
+        let (status, code, body) = raw_request(
+            &app,
+            &format!(
+                "GET {raw} HTTP/1.1\r\nHost: {}\r\nX-Amz-Date: {amz}\r\nAuthorization: {auth}\r\n",
+                ses.host
+            ),
+            "",
+        )
+        .await;
+        assert_eq!(
+            (status, code.as_str()),
+            (403, "InvalidSignatureException"),
+            "{raw}: {body}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("'.' or '..' segments"),
+            "{body}"
+        );
+    }
+    // The normalised path with the same kind of signature is served.
+    ses.get(&format!("{LISTS}/news")).await.ok();
+    app.stop().await;
+}
+
+/// `UNSIGNED-PAYLOAD` would leave the body (the whole request, for SES) unsigned: a
+/// captured request could carry any other body. Refused, and nothing is written.
+#[tokio::test]
+async fn sigv4_refuses_unsigned_payloads() {
+    let app = spawn_app_on("sqlite").await;
+    let ses = client(&app).await;
+    let amz = common::ses::amz_date(time::OffsetDateTime::now_utc());
+    let signed = [
+        ("content-type", "application/json".to_owned()),
+        ("host", ses.host.clone()),
+        ("x-amz-content-sha256", "UNSIGNED-PAYLOAD".to_owned()),
+        ("x-amz-date", amz.clone()),
+    ];
+    let auth = ses.sign_canonical("POST", LISTS, "", &signed, "UNSIGNED-PAYLOAD", &amz);
+    let r = reqwest::Client::new()
+        .post(app.url(LISTS))
+        .header("content-type", "application/json")
+        .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+        .header("x-amz-date", &amz)
+        .header("authorization", auth)
+        .body(json!({"ContactListName": "evil"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        r.headers()["x-amzn-errortype"].to_str().unwrap(),
+        "IncompleteSignature"
+    );
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("UNSIGNED-PAYLOAD"),
+        "{body}"
+    );
+    assert!(
+        app.store.get_list("evil").await.is_err(),
+        "nothing was written"
+    );
+    app.stop().await;
+}
+
+/// CreateImportJob answers the same for a file outside `import_dir` that exists and one
+/// that does not, so an API key cannot probe the server's files; inside `import_dir` a
+/// missing file gets that answer too.
+#[tokio::test]
+async fn create_import_job_does_not_reveal_which_files_exist() {
+    let app = spawn_app_on("sqlite").await;
+    let ses = client(&app).await;
+    ses.post(LISTS, news_list()).await.ok();
+    let outside = tempfile::tempdir().unwrap();
+    let real = outside.path().join("exists.csv");
+    std::fs::write(&real, "emailAddress\na@example.com\n").unwrap();
+    let missing = outside.path().join("missing.csv");
+    std::fs::create_dir_all(app.import_dir.join("b")).unwrap();
+    // A link inside import_dir to the file outside it.
+    std::os::unix::fs::symlink(&real, app.import_dir.join("b/link.csv")).unwrap();
+    std::os::unix::fs::symlink(&missing, app.import_dir.join("b/dangling.csv")).unwrap();
+    let mut answers = Vec::new();
+    for url in [
+        format!("file://{}", real.display()),
+        format!("file://{}", missing.display()),
+        "file:///etc/passwd".to_owned(),
+        "file:///etc/no-such-file".to_owned(),
+        format!("file://{}", app.import_dir.join("b/none.csv").display()),
+        "s3://b/link.csv".to_owned(),
+        "s3://b/dangling.csv".to_owned(),
+        "s3://b/none.csv".to_owned(),
+        format!("file://{}", app.import_dir.join("b").display()),
+    ] {
+        let r = ses
+            .post("/v2/email/import-jobs", import_job(&url, "CSV", "PUT"))
+            .await;
+        answers.push((url, r.err(400, "BadRequestException").to_owned()));
+    }
+    for (url, m) in &answers {
+        assert_eq!(m, &answers[0].1, "{url} is told apart: {answers:?}");
+        assert!(!m.contains("exists.csv") && !m.contains("missing"), "{m}");
+    }
+    let jobs = ses.post("/v2/email/import-jobs/list", json!({})).await;
+    assert_eq!(jobs.ok()["ImportJobs"], json!([]), "no job was created");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn revocation_is_seen_by_every_instance_on_one_postgres() {
     let app1 = spawn_app_on("postgres").await;

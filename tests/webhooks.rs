@@ -52,6 +52,7 @@ both!(
     a_killed_instance_loses_no_delivery,
     the_cli_adds_lists_tests_and_removes_webhooks,
     sigterm_lets_deliveries_in_flight_finish_and_records_them,
+    private_addresses_are_refused_and_failures_do_not_say_why,
 );
 
 // ---------------------------------------------------------------- the receiver
@@ -230,7 +231,9 @@ impl Receiver {
 
 // ---------------------------------------------------------------- helpers
 
+/// The receivers listen on 127.0.0.1: the tests opt in to private addresses.
 fn fast(s: &mut Settings) {
+    s.webhooks.webhook_allow_private = true;
     s.webhooks.webhook_timeout_ms = 1_000;
     s.webhooks.webhook_retry_base_ms = 100;
     s.webhooks.webhook_retry_max_ms = 400;
@@ -286,7 +289,7 @@ async fn event_ids(store: &dyn Store, kind: &str) -> Vec<String> {
 
 async fn hook(app: &TestApp, r: &Receiver, events: &[&str], list: Option<&str>) -> i64 {
     let events: Vec<String> = events.iter().map(|s| s.to_string()).collect();
-    wh::add(&*app.store, &r.url(), SECRET, &events, list)
+    wh::add(&*app.store, rules(), &r.url(), SECRET, &events, list)
         .await
         .unwrap()
         .id
@@ -368,17 +371,30 @@ async fn events_arrive_signed_in_the_ses_subscription_shape(backend: &str) {
             .all(|d| d.status == DeliveryStatus::Delivered && d.attempts == 1)
     );
     // `webhooks test` sends a signed sample straight away.
-    assert_eq!(wh::test(store, &app_settings(), all).await.unwrap(), 200);
+    assert_eq!(
+        wh::test(store, &app_settings(), rules(), all)
+            .await
+            .unwrap(),
+        200
+    );
     let last = r.hits().pop().unwrap();
     assert!(last.event_id.starts_with("test-") && last.signature_ok);
     // The filtered destination saw nothing of list "news".
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(other.hits().is_empty());
     // Bad destinations are refused.
-    assert!(wh::add(store, "ftp://x", SECRET, &[], None).await.is_err());
-    assert!(wh::add(store, &r.url(), "short", &[], None).await.is_err());
     assert!(
-        wh::add(store, &r.url(), SECRET, &["bogus".into()], None)
+        wh::add(store, rules(), "ftp://x", SECRET, &[], None)
+            .await
+            .is_err()
+    );
+    assert!(
+        wh::add(store, rules(), &r.url(), "short", &[], None)
+            .await
+            .is_err()
+    );
+    assert!(
+        wh::add(store, rules(), &r.url(), SECRET, &["bogus".into()], None)
             .await
             .is_err()
     );
@@ -391,6 +407,13 @@ fn app_settings() -> optbox::server::events::WebhookSettings {
     let mut s = Settings::default();
     fast(&mut s);
     s.webhooks
+}
+
+/// The URL rules of a dev-mode instance that allows private addresses (as `fast`).
+fn rules() -> optbox::server::events::UrlRules {
+    let mut s = Settings::default();
+    fast(&mut s);
+    s.webhook_rules()
 }
 
 async fn a_receiver_that_is_down_gets_every_event_once_it_is_back(backend: &str) {
@@ -583,6 +606,158 @@ async fn the_event_log_filters_and_pages_by_list_topic_contact_type_and_time(bac
     db.cleanup().await;
 }
 
+/// Without `webhook_allow_private` (the default) a webhook cannot reach loopback,
+/// private or link-local addresses: IP literals are refused when saved, names are
+/// resolved by a resolver that drops such addresses at every connection (here
+/// `localhost`, which resolves to 127.0.0.1 where a receiver listens), and the failure
+/// users see does not tell a listening port from a closed one.
+async fn private_addresses_are_refused_and_failures_do_not_say_why(backend: &str) {
+    let app = spawn_with(backend, |s| {
+        fast(s);
+        s.webhooks.webhook_allow_private = false;
+        s.webhooks.webhook_retry_window_secs = 1;
+    })
+    .await;
+    let rules = app.state.settings.webhook_rules();
+    assert!(!rules.allow_private && !rules.require_https);
+    let r = Receiver::start().await;
+    let store = &*app.store;
+    let list = make_list(store, "news").await;
+    let port = r.addr.port();
+    for url in [
+        r.url(),
+        format!("http://[::1]:{port}/hook"),
+        format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+        format!("http://0x7f.1:{port}/hook"),
+        "http://169.254.169.254/latest/meta-data/".into(),
+        "http://10.0.0.1/hook".into(),
+        "http://192.168.1.1/hook".into(),
+    ] {
+        let e = wh::add(store, rules, &url, SECRET, &[], None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a public address"), "{url}: {e}");
+        assert!(e.contains("webhook_allow_private"), "{url}: {e}");
+    }
+    assert!(wh::list(store).await.unwrap().is_empty());
+
+    // A name is accepted when saved; it is checked when connecting.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let open_hook = wh::add(
+        store,
+        rules,
+        &format!("http://localhost:{port}/hook"),
+        SECRET,
+        &[],
+        None,
+    )
+    .await
+    .unwrap()
+    .id;
+    let closed_hook = wh::add(
+        store,
+        rules,
+        &format!("http://localhost:{closed}/hook"),
+        SECRET,
+        &[],
+        None,
+    )
+    .await
+    .unwrap()
+    .id;
+    let tested = wh::test(store, &app.state.settings.webhooks, rules, open_hook)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        tested.ends_with(&format!(
+            "test delivery failed: {}",
+            optbox::server::events::NO_ANSWER
+        )),
+        "{tested}"
+    );
+    let tested_closed = wh::test(store, &app.state.settings.webhooks, rules, closed_hook)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        tested, tested_closed,
+        "a listening port looks like a closed one"
+    );
+
+    add_contact(store, &list, "ann@example.com").await;
+    let t = Instant::now();
+    let errors = loop {
+        let mut errors = Vec::new();
+        for id in [open_hook, closed_hook] {
+            let log = wh::deliveries(store, id, None, None, 10).await.unwrap();
+            errors.extend(
+                log.iter()
+                    .filter(|d| d.attempts > 0)
+                    .map(|d| (d.last_status, d.last_error.clone())),
+            );
+        }
+        if errors.len() == 2 {
+            break errors;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no attempt: {errors:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for e in &errors {
+        assert_eq!(
+            e,
+            &(None, Some(optbox::server::events::NO_ANSWER.to_owned())),
+            "{errors:?}"
+        );
+    }
+    assert!(r.hits().is_empty(), "the private receiver was reached");
+    app.stop().await;
+}
+
+/// Production mode takes https webhook URLs only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_mode_requires_https_webhooks() {
+    let db = TestDb::new("sqlite").await;
+    let store = db.store().await;
+    let prod = Settings {
+        mode: optbox::server::config::Mode::Production,
+        ..Default::default()
+    };
+    let rules = prod.webhook_rules();
+    assert!(rules.require_https);
+    let e = wh::add(
+        &*store,
+        rules,
+        "http://hooks.example.com/optbox",
+        SECRET,
+        &[],
+        None,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("https:// in production mode"), "{e}");
+    wh::add(
+        &*store,
+        rules,
+        "https://hooks.example.com/optbox",
+        SECRET,
+        &[],
+        None,
+    )
+    .await
+    .unwrap();
+    db.cleanup().await;
+}
+
 // ---------------------------------------------------------------- real processes
 
 struct Proc(std::process::Child);
@@ -614,6 +789,7 @@ fn spawn_optbox(url: &str) -> Proc {
         .env("OPTBOX_WEBHOOK_RETRY_MAX_MS", "400")
         .env("OPTBOX_WEBHOOK_POLL_MS", "20")
         .env("OPTBOX_WEBHOOK_CONCURRENCY", "8")
+        .env("OPTBOX_WEBHOOK_ALLOW_PRIVATE", "true")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -628,7 +804,9 @@ async fn a_killed_instance_loses_no_delivery(backend: &str) {
     // Slow answers, so that requests are in flight when the process dies.
     r.delay_ms.store(150, Ordering::SeqCst);
     let list = make_list(&*store, "news").await;
-    wh::add(&*store, &r.url(), SECRET, &[], None).await.unwrap();
+    wh::add(&*store, rules(), &r.url(), SECRET, &[], None)
+        .await
+        .unwrap();
     for i in 0..40 {
         add_contact(&*store, &list, &format!("c{i}@example.com")).await;
     }
@@ -668,7 +846,7 @@ async fn sigterm_lets_deliveries_in_flight_finish_and_records_them(backend: &str
     let r = Receiver::start().await;
     r.delay_ms.store(300, Ordering::SeqCst);
     let list = make_list(&*store, "news").await;
-    let id = wh::add(&*store, &r.url(), SECRET, &[], None)
+    let id = wh::add(&*store, rules(), &r.url(), SECRET, &[], None)
         .await
         .unwrap()
         .id;
@@ -724,6 +902,7 @@ async fn cli(url: &str, args: &[&str]) -> std::process::Output {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("OPTBOX_DATABASE_URL", url)
+            .env("OPTBOX_WEBHOOK_ALLOW_PRIVATE", "true")
             .output()
             .unwrap()
     })
@@ -803,9 +982,16 @@ async fn two_instances_on_one_postgres_share_the_outbox() {
     let r = Receiver::start().await;
     r.delay_ms.store(5, Ordering::SeqCst);
     let list = make_list(&*store, "news").await;
-    wh::add(&*store, &r.url(), SECRET, &["contact.created".into()], None)
-        .await
-        .unwrap();
+    wh::add(
+        &*store,
+        rules(),
+        &r.url(),
+        SECRET,
+        &["contact.created".into()],
+        None,
+    )
+    .await
+    .unwrap();
     let a = spawn_optbox(&db.url);
     let b = spawn_optbox(&db.url);
     for i in 0..300 {

@@ -5,6 +5,7 @@ pub mod branding;
 pub mod email;
 pub mod model;
 pub mod names;
+pub mod spreadsheet;
 pub mod status;
 
 pub use email::EmailAddress;

@@ -201,6 +201,11 @@ impl Settings {
                 "api_key_master must be at least 32 characters".into(),
             ));
         }
+        if let Some(u) = &self.relay_url {
+            // Refused here, before anything starts, rather than when the relay worker does.
+            crate::server::mail::upstream::Upstream::from_url(u.expose(), &self.relay)
+                .map_err(ConfigError)?;
+        }
         if self.pipeline.unsubscribe_mailto.is_some() {
             return Err(ConfigError(UNSUBSCRIBE_MAILTO_UNSUPPORTED.into()));
         }
@@ -236,6 +241,12 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// What webhook URLs may name (https in production mode; public addresses unless
+    /// `webhook_allow_private`).
+    pub fn webhook_rules(&self) -> crate::server::events::UrlRules {
+        crate::server::events::UrlRules::new(self.mode, &self.webhooks)
     }
 
     /// The public base URL without a trailing slash.

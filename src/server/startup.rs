@@ -215,10 +215,13 @@ impl Application {
             ),
             _ => None,
         };
-        let webhooks = settings
-            .webhooks
-            .webhook_worker
-            .then(|| crate::server::events::start_worker(store.clone(), settings.webhooks.clone()));
+        let webhooks = settings.webhooks.webhook_worker.then(|| {
+            crate::server::events::start_worker(
+                store.clone(),
+                settings.webhooks.clone(),
+                settings.webhook_rules(),
+            )
+        });
         let secure = settings.public_base().starts_with("https://");
         let limiter =
             super::http::limits::Limiter::new(&settings.limits).map_err(StartupError::Other)?;

@@ -28,7 +28,8 @@ pub async fn save_webhook(
         events,
         list,
     };
-    let hook = admin_ops::save_webhook(&*state().store, &user, id, &form)
+    let st = state();
+    let hook = admin_ops::save_webhook(&*st.store, st.settings.webhook_rules(), &user, id, &form)
         .await
         .map_err(service)?;
     leptos_axum::redirect(&format!("/admin/webhooks/{}?saved=1", hook.id));

@@ -10,9 +10,15 @@ pub async fn test_webhook(id: i64) -> Result<(), ServerFnError> {
     use crate::server::service::{admin_ops, auth::Role};
     let user = require(Role::Admin).await?;
     let st = state();
-    let status = admin_ops::test_webhook(&*st.store, &st.settings.webhooks, &user, id)
-        .await
-        .map_err(service)?;
+    let status = admin_ops::test_webhook(
+        &*st.store,
+        &st.settings.webhooks,
+        st.settings.webhook_rules(),
+        &user,
+        id,
+    )
+    .await
+    .map_err(service)?;
     leptos_axum::redirect(&format!("/admin/webhooks/{id}?tested={status}"));
     Ok(())
 }

@@ -47,6 +47,11 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The hex SHA-256 of `b` (a payload line).
+pub fn hex_sha256(b: &[u8]) -> String {
+    hex(&Sha256::digest(b))
+}
+
 #[derive(Clone)]
 pub struct SesClient {
     pub base: String,
@@ -112,7 +117,6 @@ impl SesClient {
     ) -> (String, String) {
         let now = time::OffsetDateTime::now_utc() + time::Duration::seconds(self.clock_offset);
         let amz_date = amz_date(now);
-        let date = &amz_date[..8];
         let body_bytes = body.unwrap_or(b"");
         let mut signed: Vec<(&str, String)> = vec![];
         if body.is_some() {
@@ -120,12 +124,34 @@ impl SesClient {
         }
         signed.push(("host", self.host.clone()));
         signed.push(("x-amz-date", amz_date.clone()));
+        let auth = self.sign_canonical(
+            method,
+            &quote(path, b"/"),
+            qs,
+            &signed,
+            &hex(&Sha256::digest(body_bytes)),
+            &amz_date,
+        );
+        (auth, amz_date)
+    }
+
+    /// The Authorization value for a canonical request made of these parts: the
+    /// canonical path as it goes into the request (already encoded), the signed headers
+    /// (lowercase, sorted, `host` and `x-amz-date` among them) and the payload line.
+    pub fn sign_canonical(
+        &self,
+        method: &str,
+        canonical_path: &str,
+        qs: &str,
+        signed: &[(&str, String)],
+        payload: &str,
+        amz_date: &str,
+    ) -> String {
+        let date = &amz_date[..8];
         let canonical_headers: String = signed.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
         let signed_names = signed.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(";");
         let canonical = format!(
-            "{method}\n{}\n{qs}\n{canonical_headers}\n{signed_names}\n{}",
-            quote(path, b"/"),
-            hex(&Sha256::digest(body_bytes))
+            "{method}\n{canonical_path}\n{qs}\n{canonical_headers}\n{signed_names}\n{payload}"
         );
         let scope = format!("{date}/{}/ses/aws4_request", self.region);
         let sts = format!(
@@ -137,11 +163,10 @@ impl SesClient {
         let k = hmac(&k, b"ses");
         let k = hmac(&k, b"aws4_request");
         let sig = hex(&hmac(&k, sts.as_bytes()));
-        let auth = format!(
+        format!(
             "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_names}, Signature={sig}",
             self.key_id
-        );
-        (auth, amz_date)
+        )
     }
 
     /// A pre-signed request without a query (valid for the 5-minute skew window).

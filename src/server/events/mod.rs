@@ -3,6 +3,10 @@
 //! `optbox serve` runs. The outbox itself (and why enqueueing is durable) is in
 //! `store/webhooks.rs`.
 
+pub mod destination;
+
+pub use destination::{UrlRules, check_url};
+
 use crate::server::store::{ClaimedDelivery, DeliveryOutcome, DynStore, EventRecord, now_ms};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -28,6 +32,9 @@ pub struct WebhookSettings {
     pub webhook_poll_ms: u64,
     /// Requests in flight per instance.
     pub webhook_concurrency: usize,
+    /// Let webhooks reach loopback, private, link-local and other non-public addresses
+    /// (off: such addresses are refused when a URL is saved and at every connection).
+    pub webhook_allow_private: bool,
 }
 
 impl Default for WebhookSettings {
@@ -40,6 +47,7 @@ impl Default for WebhookSettings {
             webhook_retry_window_secs: 86_400,
             webhook_poll_ms: 100,
             webhook_concurrency: 64,
+            webhook_allow_private: false,
         }
     }
 }
@@ -196,31 +204,61 @@ pub fn payload(e: &EventRecord) -> Value {
     out
 }
 
-/// Builds the HTTP client webhook requests use.
-pub fn client(s: &WebhookSettings) -> reqwest::Client {
+/// Builds the HTTP client webhook requests use. Unless `rules` allow private addresses
+/// its resolver drops non-public addresses, and it uses no proxy (a proxy would resolve
+/// and connect on optbox's behalf, past that check).
+pub fn client(s: &WebhookSettings, rules: UrlRules) -> reqwest::Client {
     let timeout = Duration::from_millis(s.webhook_timeout_ms.max(1));
-    reqwest::Client::builder()
+    let mut b = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("optbox-webhooks/", env!("CARGO_PKG_VERSION")))
-        .pool_max_idle_per_host(s.webhook_concurrency.max(1))
-        .build()
-        .expect("static client configuration")
+        .pool_max_idle_per_host(s.webhook_concurrency.max(1));
+    if !rules.allow_private {
+        b = b.dns_resolver(Arc::new(destination::PublicOnly)).no_proxy();
+    }
+    b.build().expect("static client configuration")
+}
+
+/// What the dashboard, the CLI and the delivery log show for an attempt that got no HTTP
+/// answer. The cause (refused, timed out, DNS, a refused address) is logged, not shown:
+/// telling them apart would let whoever can add a webhook probe hosts and ports.
+pub const NO_ANSWER: &str = "no answer from the destination (the server log has the reason)";
+
+/// Why an attempt failed: the HTTP status when there was one, the text users are shown,
+/// and the detail for the server log.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub status: Option<u16>,
+    pub shown: String,
+    pub detail: String,
 }
 
 /// The answer of one attempt: the HTTP status, or why there was none.
-pub type SendResult = Result<u16, (Option<u16>, String)>;
+pub type SendResult = Result<u16, Failure>;
 
-/// Sends one signed payload; success is any 2xx.
+/// Sends one signed payload; success is any 2xx. The URL is checked against `rules`
+/// again (it may have been saved under other settings).
 pub async fn send(
     client: &reqwest::Client,
+    rules: UrlRules,
     url: &str,
     secret: &str,
     event_id: &str,
     attempt: i64,
     body: Vec<u8>,
 ) -> SendResult {
+    let url = match check_url(url, rules) {
+        Ok(u) => u,
+        Err(why) => {
+            return Err(Failure {
+                status: None,
+                shown: why.clone(),
+                detail: why,
+            });
+        }
+    };
     let t = now_ms() / 1000;
     let sig = signature(secret.as_bytes(), t, &body);
     let resp = client
@@ -240,7 +278,11 @@ pub async fn send(
             if (200..300).contains(&status) {
                 Ok(status)
             } else {
-                Err((Some(status), format!("HTTP {status}")))
+                Err(Failure {
+                    status: Some(status),
+                    shown: format!("HTTP {status}"),
+                    detail: format!("HTTP {status}"),
+                })
             }
         }
         Err(e) => {
@@ -259,7 +301,11 @@ pub async fn send(
                 cause = c.source();
             }
             msg.truncate(500);
-            Err((None, msg))
+            Err(Failure {
+                status: None,
+                shown: NO_ANSWER.into(),
+                detail: msg,
+            })
         }
     }
 }
@@ -267,11 +313,13 @@ pub async fn send(
 async fn attempt(
     client: &reqwest::Client,
     s: &WebhookSettings,
+    rules: UrlRules,
     c: ClaimedDelivery,
 ) -> DeliveryOutcome {
     let body = serde_json::to_vec(&payload(&c.event)).unwrap_or_default();
     let result = send(
         client,
+        rules,
         &c.webhook.url,
         &c.webhook.secret,
         &c.event.id.to_string(),
@@ -284,7 +332,11 @@ async fn attempt(
             id: c.id,
             http_status: status as i64,
         },
-        Err((status, error)) => {
+        Err(Failure {
+            status,
+            shown,
+            detail,
+        }) => {
             let now = now_ms();
             let window_ms = (s.webhook_retry_window_secs as i64).saturating_mul(1000);
             let retry_at = if now - c.created_at >= window_ms {
@@ -300,7 +352,7 @@ async fn attempt(
                 event = c.event.id,
                 attempt = c.attempt,
                 dead = retry_at.is_none(),
-                %error,
+                error = %detail,
                 "webhook delivery failed"
             );
             DeliveryOutcome::Failed {
@@ -309,7 +361,7 @@ async fn attempt(
                 webhook_id: c.webhook.id,
                 event_id: c.event.id,
                 http_status: status.map(i64::from),
-                error,
+                error: shown,
                 retry_at,
             }
         }
@@ -336,9 +388,9 @@ impl Worker {
 /// Starts the outbox worker: claims due deliveries, sends them with up to
 /// `webhook_concurrency` requests in flight, and records outcomes in batches. Deliveries
 /// claimed by a process that dies are retried by any instance when their lease ends.
-pub fn start_worker(store: DynStore, s: WebhookSettings) -> Worker {
+pub fn start_worker(store: DynStore, s: WebhookSettings, rules: UrlRules) -> Worker {
     use std::sync::atomic::{AtomicBool, Ordering};
-    let client = client(&s);
+    let client = client(&s, rules);
     let s = Arc::new(s);
     let stop = Arc::new(AtomicBool::new(false));
     let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<DeliveryOutcome>();
@@ -405,7 +457,7 @@ pub fn start_worker(store: DynStore, s: WebhookSettings) -> Worker {
                 };
                 let (client, s, ack) = (client.clone(), s.clone(), ack_tx.clone());
                 tokio::spawn(async move {
-                    let outcome = attempt(&client, &s, c).await;
+                    let outcome = attempt(&client, &s, rules, c).await;
                     let _ = ack.send(outcome);
                     drop(permit);
                 });

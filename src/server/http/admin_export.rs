@@ -58,15 +58,11 @@ pub fn event_query(f: &EventFilters) -> Result<EventQuery, String> {
 
 fn csv_field(s: &str) -> String {
     // Cells that a spreadsheet would run as a formula are prefixed with a quote.
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    };
+    let s = crate::domain::spreadsheet::neutralise(s);
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s
+        s.into_owned()
     }
 }
 
@@ -157,6 +153,9 @@ mod tests {
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
         assert_eq!(csv_field("@cmd"), "'@cmd");
+        assert_eq!(csv_field("\tcmd"), "'\tcmd");
+        assert_eq!(csv_field("\rcmd"), "\"'\rcmd\"");
+        assert_eq!(csv_field("-1,2"), "\"'-1,2\"");
     }
 
     #[test]

@@ -20,7 +20,6 @@ pub const SERVICE: &str = "ses";
 pub const MAX_SKEW_SECS: u64 = 5 * 60;
 
 const TERMINATOR: &str = "aws4_request";
-const UNSIGNED_PAYLOAD: &[u8] = b"UNSIGNED-PAYLOAD";
 const AMZ_DATE: &str = "x-amz-date";
 const CONTENT_SHA256: &str = "x-amz-content-sha256";
 
@@ -67,6 +66,13 @@ pub enum SigV4Error {
         "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
     )]
     Mismatch,
+    /// The path has empty, `.` or `..` segments. The signature covers the path after
+    /// botocore's normalisation, which removes them, so the same signature would
+    /// authenticate a path the router reads differently.
+    #[error(
+        "The request path must not contain empty, '.' or '..' segments: the signature covers the normalised path, so send the path as the SDKs do."
+    )]
+    UnnormalisedPath,
     /// `X-Amz-Date` is more than five minutes away from the server clock.
     #[error(
         "Signature expired: the request's X-Amz-Date is more than 5 minutes away from the server's time. Check the client's clock."
@@ -80,6 +86,7 @@ impl SigV4Error {
         match self {
             SigV4Error::Missing => "MissingAuthenticationToken",
             SigV4Error::Incomplete(_) => "IncompleteSignature",
+            SigV4Error::UnnormalisedPath => "InvalidSignatureException",
             SigV4Error::UnknownKey => "InvalidClientTokenId",
             // AWS's query and JSON services report an expired signature under this code
             // too; botocore has no clock-skew retry that would want another one.
@@ -110,8 +117,9 @@ fn incomplete(msg: impl Into<String>) -> SigV4Error {
 ///
 /// Checks, in order: the `Authorization` header's shape and credential scope (any
 /// region, service `ses`), that `host` is signed and every signed header is present,
-/// `X-Amz-Date` and its agreement with the scope date, the clock skew, the key, and
-/// finally the signature over the canonical request, compared in constant time.
+/// `X-Amz-Date` and its agreement with the scope date, the clock skew, that the path has
+/// no empty, `.` or `..` segment, the key, the payload hash (never `UNSIGNED-PAYLOAD`),
+/// and finally the signature over the canonical request, compared in constant time.
 pub fn verify(
     req: &SignedRequest,
     now_unix: i64,
@@ -122,6 +130,9 @@ pub fn verify(
         signed,
         amz_date,
     } = head(req.headers, now_unix)?;
+    if !is_normalised(req.raw_path) {
+        return Err(SigV4Error::UnnormalisedPath);
+    }
     let secret = secret_for(auth.access_key_id).ok_or(SigV4Error::UnknownKey)?;
 
     let payload = payload_hash(req.headers, req.body)?;
@@ -379,15 +390,26 @@ fn parse_amz_date(s: &str) -> Option<i64> {
     )
 }
 
-/// The payload hash line: the body's SHA-256, or the client's `x-amz-content-sha256`.
+/// Whether `raw_path` is `/` followed by segments that are neither empty nor `.` or `..`
+/// (also when percent-encoded): the form botocore sends and its normalisation keeps.
+fn is_normalised(raw_path: &str) -> bool {
+    let Some(rest) = raw_path.strip_prefix('/') else {
+        return false;
+    };
+    rest.split('/').all(|seg| {
+        let decoded = percent_decode(seg.as_bytes());
+        !matches!(decoded.as_slice(), b"" | b"." | b"..")
+    })
+}
+
+/// The payload hash line: the body's SHA-256, or the client's `x-amz-content-sha256`
+/// when it is that hash. `UNSIGNED-PAYLOAD` (an S3 option) is refused: it would leave
+/// the body, the whole of an SES request, outside the signature.
 fn payload_hash(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, SigV4Error> {
     let body_hash = hex(&Sha256::digest(body));
     let Some(declared) = single_header(headers, CONTENT_SHA256)? else {
         return Ok(body_hash.into_bytes());
     };
-    if declared == UNSIGNED_PAYLOAD {
-        return Ok(declared.to_vec());
-    }
     if declared.len() == 64 && declared.iter().all(u8::is_ascii_hexdigit) {
         // The declared hash is what gets signed, so unless it is checked against the body
         // anyone could swap the body of a captured request.
@@ -400,7 +422,7 @@ fn payload_hash(headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, SigV4Error>
     // Streaming (chunk-signed) payloads are an S3 feature; accepting the marker without
     // checking the chunks would leave the body unauthenticated.
     Err(incomplete(
-        "x-amz-content-sha256 must be the hex SHA-256 of the body or UNSIGNED-PAYLOAD.",
+        "x-amz-content-sha256 must be the hex SHA-256 of the body; UNSIGNED-PAYLOAD and streaming payloads are not accepted.",
     ))
 }
 
@@ -844,8 +866,6 @@ mod tests {
         ("update_contact", UPDATE_CONTACT),
         ("postbox_region", POSTBOX_REGION),
         ("repeated_header", REPEATED_HEADER),
-        ("dot_segments", DOT_SEGMENTS),
-        ("unsigned_payload", UNSIGNED_PAYLOAD_POST),
         ("explicit_payload_hash", EXPLICIT_PAYLOAD_HASH),
         ("client_list_contacts", CLIENT_LIST_CONTACTS),
         ("client_get_contact", CLIENT_GET_CONTACT),
@@ -1086,13 +1106,39 @@ mod tests {
     }
 
     #[test]
-    fn an_unsigned_payload_does_not_cover_the_body() {
-        // Documented Postbox behaviour; the body is then protected only by TLS.
+    fn an_unsigned_payload_is_refused() {
+        // Correctly signed by botocore's rules, but the body would not be covered.
+        assert_incomplete(check(&UNSIGNED_PAYLOAD_POST));
         let v = Vector {
             body: r#"{"ContactListName":"other"}"#,
             ..UNSIGNED_PAYLOAD_POST
         };
-        assert!(check(&v).is_ok());
+        assert_incomplete(check(&v));
+    }
+
+    #[test]
+    fn paths_with_empty_or_dot_segments_are_refused() {
+        // Correctly signed (botocore's canonical path is /v2/email/contact-lists/news/).
+        assert_eq!(check(&DOT_SEGMENTS), Err(SigV4Error::UnnormalisedPath));
+        for path in [
+            "/v2/email/contact-lists/news/",
+            "/v2/email//contact-lists",
+            "/v2/email/./contact-lists",
+            "/v2/email/x/../contact-lists",
+            "/v2/email/%2E/contact-lists",
+            "/v2/email/%2e%2E/contact-lists",
+            "v2/email/contact-lists",
+            "/",
+        ] {
+            let v = Vector {
+                path,
+                ..GET_CONTACT
+            };
+            assert_eq!(check(&v), Err(SigV4Error::UnnormalisedPath), "{path}");
+        }
+        assert!(is_normalised(
+            "/v2/email/contact-lists/a.b/contacts/..x%40example.com"
+        ));
     }
 
     #[test]
@@ -1281,6 +1327,10 @@ mod tests {
         assert_eq!(SigV4Error::UnknownKey.code(), "InvalidClientTokenId");
         assert_eq!(SigV4Error::Mismatch.code(), "SignatureDoesNotMatch");
         assert_eq!(SigV4Error::Skewed.code(), "SignatureDoesNotMatch");
+        assert_eq!(
+            SigV4Error::UnnormalisedPath.code(),
+            "InvalidSignatureException"
+        );
         assert!(
             SigV4Error::Skewed
                 .message()

@@ -60,6 +60,9 @@ impl From<lettre::transport::smtp::Error> for SendError {
     }
 }
 
+/// Why a `relay_url` with credentials and without required TLS is refused.
+pub const CLEAR_CREDENTIALS: &str = "relay_url has credentials but does not require TLS, so they could be read on the way (a STARTTLS offer can be stripped): use smtps://user:pass@host or smtp://user:pass@host:587?tls=required";
+
 /// An upstream SMTP server with a pool of idle connections.
 pub struct Upstream {
     host: String,
@@ -120,6 +123,13 @@ impl Upstream {
             Some(p) => Some(Credentials::new(decode(u.username())?, decode(p)?)),
             None => None,
         };
+        // Credentials go over TLS or not at all: in clear anyone on the path reads them,
+        // and an opportunistic STARTTLS is dropped by removing it from the EHLO answer.
+        if (credentials.is_some() || !u.username().is_empty())
+            && !matches!(tls, Tls::Required(_) | Tls::Wrapper(_))
+        {
+            return Err(CLEAR_CREDENTIALS.into());
+        }
         let hello = match u.path().trim_matches('/') {
             "" => ClientId::default(),
             name => ClientId::Domain(name.to_owned()),
@@ -266,6 +276,27 @@ mod tests {
         ] {
             let e = parse(bad).err().unwrap_or_else(|| panic!("{bad} accepted"));
             assert!(e.starts_with("relay_url is not a usable SMTP URL"), "{e}");
+        }
+    }
+
+    #[test]
+    fn credentials_need_required_tls() {
+        for clear in [
+            "smtp://user:secret@relay.example",
+            "smtp://user:secret@relay.example:587?tls=opportunistic",
+            "smtp://user@relay.example:2525",
+        ] {
+            let e = parse(clear)
+                .err()
+                .unwrap_or_else(|| panic!("{clear} accepted"));
+            assert_eq!(e, CLEAR_CREDENTIALS);
+            assert!(!e.contains("secret"));
+        }
+        for tls in [
+            "smtp://user:secret@relay.example:587?tls=required",
+            "smtps://user:secret@relay.example",
+        ] {
+            assert!(parse(tls).unwrap().credentials.is_some(), "{tls}");
         }
     }
 }

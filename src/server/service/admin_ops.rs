@@ -6,7 +6,7 @@
 use super::auth::{Actor, Role};
 use super::{ServiceError, ServiceResult, api_keys, dkim, webhooks};
 use crate::server::config::{Settings, TokenKey};
-use crate::server::events::WebhookSettings;
+use crate::server::events::{UrlRules, WebhookSettings};
 use crate::server::store::{
     ApiKeyRecord, DeliveryRecord, DynStore, MailRecord, MailState, Store, StoreError, WebhookRecord,
 };
@@ -51,6 +51,7 @@ pub struct WebhookForm {
 /// Creates a destination (`id` None) or changes one.
 pub async fn save_webhook(
     store: &dyn Store,
+    rules: UrlRules,
     actor: &Actor,
     id: Option<i64>,
     f: &WebhookForm,
@@ -64,14 +65,14 @@ pub async fn save_webhook(
         .collect();
     let list = Some(f.list.trim()).filter(|l| !l.is_empty());
     match id {
-        None => webhooks::add(store, &f.url, &f.secret, &events, list).await,
+        None => webhooks::add(store, rules, &f.url, &f.secret, &events, list).await,
         Some(id) => {
             let secret = if f.secret.is_empty() {
                 webhooks::get(store, id).await?.secret
             } else {
                 f.secret.clone()
             };
-            webhooks::update(store, id, &f.url, &secret, &events, list).await
+            webhooks::update(store, rules, id, &f.url, &secret, &events, list).await
         }
     }
 }
@@ -86,11 +87,12 @@ pub async fn delete_webhook(store: &dyn Store, actor: &Actor, id: i64) -> Servic
 pub async fn test_webhook(
     store: &dyn Store,
     settings: &WebhookSettings,
+    rules: UrlRules,
     actor: &Actor,
     id: i64,
 ) -> ServiceResult<u16> {
     actor.require(Role::Admin)?;
-    webhooks::test(store, settings, id).await
+    webhooks::test(store, settings, rules, id).await
 }
 
 /// Queues dead-lettered deliveries again (one, or all of the destination's); how many.

@@ -11,6 +11,7 @@
 //! Empty cells and absent members leave an existing contact's value as it is.
 
 use super::{ServiceError, ServiceResult, lists};
+use crate::domain::spreadsheet::{neutralise, restore};
 use crate::domain::{
     ContactList, EmailAddress, SubscriptionStatus, TopicName, effective_status, validate_attributes,
 };
@@ -19,6 +20,7 @@ use crate::server::store::{
     JobStatus, Predecessor, Store,
 };
 use futures_util::stream::{FuturesOrdered, StreamExt};
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -706,9 +708,10 @@ fn csv_row(cols: &[Col], rec: &csv::ByteRecord, line: u64) -> Result<ImportRow, 
             .map_err(|_| "not valid UTF-8".to_owned())?
             .trim();
         match col {
-            Col::Email => email = Some(parse_email(v)?),
+            // An export's neutralised cells (see domain::spreadsheet) read back as written.
+            Col::Email => email = Some(parse_email(restore(v))?),
             Col::UnsubscribeAll => row.unsubscribe_all = parse_bool(v)?,
-            Col::Attributes => row.attributes = parse_attrs(v)?,
+            Col::Attributes => row.attributes = parse_attrs(restore(v))?,
             Col::Topic(t) => {
                 if let Some(s) = parse_status(t, v)? {
                     row.preferences.push((t.clone(), s));
@@ -950,12 +953,19 @@ pub async fn export(
                 )
             });
             if format == Format::Csv {
-                let mut rec: Vec<&str> = Vec::with_capacity(3 + list.topics.len());
-                rec.push(c.email.as_str());
-                rec.push(if c.unsubscribe_all { "true" } else { "false" });
-                rec.push(&c.attributes);
-                rec.extend(statuses.map(|s| s.as_api()));
-                w.write_record(&rec).map_err(csv_err)?;
+                // Addresses and attributes are the sender's data: neutralised for
+                // spreadsheets (and restored by the importer).
+                let mut rec: Vec<Cow<'_, str>> = Vec::with_capacity(3 + list.topics.len());
+                rec.push(neutralise(c.email.as_str()));
+                rec.push(Cow::Borrowed(if c.unsubscribe_all {
+                    "true"
+                } else {
+                    "false"
+                }));
+                rec.push(neutralise(&c.attributes));
+                rec.extend(statuses.map(|s| Cow::Borrowed(s.as_api())));
+                w.write_record(rec.iter().map(|cell| cell.as_bytes()))
+                    .map_err(csv_err)?;
             } else {
                 let prefs: Vec<serde_json::Value> = list
                     .topics

@@ -2,7 +2,7 @@
 //! queries. Delivery itself runs in the outbox worker (`server::events`).
 
 use super::{ServiceError, ServiceResult};
-use crate::server::events::{self, EVENT_KINDS, WebhookSettings};
+use crate::server::events::{self, EVENT_KINDS, UrlRules, WebhookSettings};
 use crate::server::store::{
     DeliveryRecord, DeliveryStatus, EventQuery, EventRecord, NewWebhook, Store, StoreError,
     WebhookRecord, now_ms,
@@ -16,21 +16,24 @@ fn not_found(id: i64) -> impl Fn(StoreError) -> ServiceError {
 }
 
 /// Validates and stores a destination. `events` empty means every kind except
-/// `webhook.failed`; `all` or `*` say the same explicitly.
+/// `webhook.failed`; `all` or `*` say the same explicitly. The URL must satisfy `rules`
+/// (https in production mode; no private IP literal unless allowed).
 pub async fn add(
     store: &dyn Store,
+    rules: UrlRules,
     url: &str,
     secret: &str,
     events: &[String],
     list: Option<&str>,
 ) -> ServiceResult<WebhookRecord> {
-    let new = validate(store, url, secret, events, list).await?;
+    let new = validate(store, rules, url, secret, events, list).await?;
     Ok(store.create_webhook(&new).await?)
 }
 
 /// Changes a destination (same rules as `add`); its delivery log is kept.
 pub async fn update(
     store: &dyn Store,
+    rules: UrlRules,
     id: i64,
     url: &str,
     secret: &str,
@@ -38,28 +41,20 @@ pub async fn update(
     list: Option<&str>,
 ) -> ServiceResult<WebhookRecord> {
     get(store, id).await?;
-    let new = validate(store, url, secret, events, list).await?;
+    let new = validate(store, rules, url, secret, events, list).await?;
     store.update_webhook(id, &new).await.map_err(not_found(id))
 }
 
 async fn validate(
     store: &dyn Store,
+    rules: UrlRules,
     url: &str,
     secret: &str,
     events: &[String],
     list: Option<&str>,
 ) -> ServiceResult<NewWebhook> {
     let url = url.trim();
-    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < 10 {
-        return Err(ServiceError::BadRequest(format!(
-            "the webhook URL must start with http:// or https://, got {url:?}"
-        )));
-    }
-    if reqwest::Url::parse(url).is_err() {
-        return Err(ServiceError::BadRequest(format!(
-            "{url:?} is not a valid URL"
-        )));
-    }
+    events::check_url(url, rules).map_err(ServiceError::BadRequest)?;
     if secret.len() < 16 {
         return Err(ServiceError::BadRequest(
             "the webhook secret must be at least 16 characters".into(),
@@ -109,8 +104,14 @@ pub async fn remove(store: &dyn Store, id: i64) -> ServiceResult<()> {
 }
 
 /// Sends a signed sample `Subscription` event straight to the destination (not through
-/// the outbox) and returns the HTTP status of a 2xx answer.
-pub async fn test(store: &dyn Store, settings: &WebhookSettings, id: i64) -> ServiceResult<u16> {
+/// the outbox) and returns the HTTP status of a 2xx answer. A failure without an HTTP
+/// answer is reported without its cause (see `events::NO_ANSWER`), which is logged.
+pub async fn test(
+    store: &dyn Store,
+    settings: &WebhookSettings,
+    rules: UrlRules,
+    id: i64,
+) -> ServiceResult<u16> {
     let hook = get(store, id).await?;
     let sample = EventRecord {
         id: 0,
@@ -133,11 +134,14 @@ pub async fn test(store: &dyn Store, settings: &WebhookSettings, id: i64) -> Ser
     let mut body = events::payload(&sample);
     let event_id = format!("test-{}", now_ms());
     body["eventId"] = event_id.clone().into();
-    let client = events::client(settings);
+    let client = events::client(settings, rules);
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
-    events::send(&client, &hook.url, &hook.secret, &event_id, 1, bytes)
+    events::send(&client, rules, &hook.url, &hook.secret, &event_id, 1, bytes)
         .await
-        .map_err(|(_, e)| ServiceError::BadRequest(format!("test delivery failed: {e}")))
+        .map_err(|f| {
+            tracing::warn!(webhook = id, error = %f.detail, "webhook test delivery failed");
+            ServiceError::BadRequest(format!("test delivery failed: {}", f.shown))
+        })
 }
 
 /// A destination's delivery log, newest first.

@@ -66,9 +66,15 @@ fn enum_error(v: &str, path: &str, set: &str) -> String {
     )
 }
 
+/// What CreateImportJob answers for a data source that is not a readable file inside
+/// `import_dir`, whatever the reason: telling "outside" from "does not exist" would let
+/// an API key find out which files the server has.
+pub const UNREADABLE_SOURCE: &str =
+    "The import data source does not exist inside import_dir or cannot be read.";
+
 /// The file an `S3Url` names, inside `dir`.
 fn resolve(dir: &Path, url: &str) -> Result<PathBuf, ApiError> {
-    let outside = || {
+    let malformed = || {
         ApiError::bad_request(format!(
             "ImportDataSource.S3Url must be s3://BUCKET/KEY (the file import_dir/BUCKET/KEY) or file:///PATH inside import_dir ({}).",
             dir.display()
@@ -79,31 +85,30 @@ fn resolve(dir: &Path, url: &str) -> Result<PathBuf, ApiError> {
         let clean =
             rest.contains('/') && rel.components().all(|c| matches!(c, Component::Normal(_)));
         if !clean {
-            return Err(outside());
+            return Err(malformed());
         }
         dir.join(rel)
     } else if let Some(p) = url.strip_prefix("file://") {
         let p = Path::new(p);
         if !p.is_absolute() {
-            return Err(outside());
+            return Err(malformed());
         }
         p.to_path_buf()
     } else {
-        return Err(outside());
+        return Err(malformed());
     };
-    let not_found = || {
-        ApiError::bad_request(format!(
-            "The import data source {} does not exist or cannot be read.",
-            url.chars().take(300).collect::<String>()
-        ))
+    // From here on every failure gets the same answer (the reason is logged).
+    let unreadable = |why: &str| {
+        tracing::info!(source = %url.chars().take(300).collect::<String>(), why, "import data source refused");
+        ApiError::bad_request(UNREADABLE_SOURCE)
     };
-    let real = std::fs::canonicalize(&path).map_err(|_| not_found())?;
-    let root = std::fs::canonicalize(dir).map_err(|_| not_found())?;
+    let root = std::fs::canonicalize(dir).map_err(|_| unreadable("import_dir is missing"))?;
+    let real = std::fs::canonicalize(&path).map_err(|_| unreadable("no such file"))?;
     if !real.starts_with(&root) {
-        return Err(outside());
+        return Err(unreadable("outside import_dir"));
     }
     if !real.is_file() {
-        return Err(not_found());
+        return Err(unreadable("not a file"));
     }
     Ok(real)
 }

@@ -144,6 +144,9 @@ fn addr_spec(s: &str) -> &str {
     }
 }
 
+/// Every header value taken from a request goes through this (or `check_headers`, whose
+/// printable-ASCII rule excludes line breaks too): a CR or LF would end the header and
+/// let the caller add its own (`Bcc:`, a second `From:`), past the pipeline's checks.
 fn check_header_line(what: &str, v: &str) -> Result<(), ApiError> {
     if v.contains(['\r', '\n']) {
         return Err(ApiError::bad_request(format!(
@@ -173,6 +176,7 @@ fn check_headers(headers: &[HeaderIn]) -> Result<Vec<(String, String)>, ApiError
                 "Header name {name:?} is invalid: 1-126 printable ASCII characters without ':'."
             )));
         }
+        check_header_line(&format!("The value of header {name}"), value)?;
         if value.is_empty()
             || value.len() > 995
             || !value.bytes().all(|b| (b' '..=b'~').contains(&b))
@@ -349,6 +353,7 @@ fn parse_input(api: &ApiRequest<'_>) -> Result<(Built, Option<ListOptions>), Api
             .subject
             .and_then(|p| p.data)
             .ok_or_else(|| ApiError::bad_request("Subject is required."))?;
+        check_header_line("Subject", &subject)?;
         let body = s.body.unwrap_or_default();
         let headers = check_headers(s.headers.as_deref().unwrap_or_default())?;
         build(
@@ -376,7 +381,9 @@ fn parse_input(api: &ApiRequest<'_>) -> Result<(Built, Option<ListOptions>), Api
                 .map_err(|_| ApiError::bad_request("TemplateData must be a JSON object."))?,
         };
         let headers = check_headers(t.headers.as_deref().unwrap_or_default())?;
+        // Checked after TemplateData is applied: a value can bring the line break.
         let subject = render(tc.subject.as_deref().unwrap_or(""), &data);
+        check_header_line("Subject", &subject)?;
         let text = tc.text.as_deref().map(|x| render(x, &data));
         let html = tc.html.as_deref().map(|x| render(x, &data));
         build(
