@@ -497,12 +497,23 @@ async fn downloads_are_streamed_and_only_a_few_are_prepared_at_once() {
         action: ImportAction::Put,
         override_opt_outs: false,
     };
-    import::run(&*app.store, &req, &Audit::new(Source::Import), &mut |_| {}, &mut |_| {})
-        .await
-        .unwrap();
+    import::run(
+        &*app.store,
+        &req,
+        &Audit::new(Source::Import),
+        &mut |_| {},
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
     common::dashboard::sign_in(&app, optbox::server::service::auth::Role::Viewer).await;
 
-    let r = app.client.get(app.url("/admin/export/big/csv")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/admin/export/big/csv"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(
         r.headers().get("content-length").is_none(),
@@ -511,7 +522,12 @@ async fn downloads_are_streamed_and_only_a_few_are_prepared_at_once() {
     );
     let body = r.text().await.unwrap();
     assert_eq!(body.lines().count(), 20_001, "every contact and the header");
-    let r = app.client.get(app.url("/admin/events.csv")).send().await.unwrap();
+    let r = app
+        .client
+        .get(app.url("/admin/events.csv"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().starts_with("id,created_at,kind"));
 
@@ -526,7 +542,12 @@ async fn downloads_are_streamed_and_only_a_few_are_prepared_at_once() {
     }
     drop(held);
     assert_eq!(
-        app.client.get(app.url("/admin/export/big/csv")).send().await.unwrap().status(),
+        app.client
+            .get(app.url("/admin/export/big/csv"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
         200
     );
 
@@ -535,7 +556,12 @@ async fn downloads_are_streamed_and_only_a_few_are_prepared_at_once() {
     let held = download::SLOTS
         .try_acquire_many(download::MAX_CONCURRENT as u32 - 1)
         .unwrap();
-    let mut r = app.client.get(app.url("/admin/export/big/csv")).send().await.unwrap();
+    let mut r = app
+        .client
+        .get(app.url("/admin/export/big/csv"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let _first = r.chunk().await.unwrap();
     drop(r);
