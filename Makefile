@@ -122,8 +122,10 @@ bench-pipeline:
 fmt:
 	cargo fmt
 
+# Licences and sources of every dependency (deny.toml's policy, offline).
 lint:
 	cargo fmt --check
+	python3 scripts/check_deps.py
 	cargo clippy --features ssr --all-targets -- -D warnings
 
 clean:
