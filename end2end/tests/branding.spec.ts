@@ -20,7 +20,7 @@ async function looks(page: Page, scope: string, logo: string) {
 }
 
 test("branding: the recipient page shows the logo and colour the dashboard preview shows", async ({ page }, info) => {
-  const name = `brand-${info.project.name}`;
+  const name = `brand-${info.project.name}-${Date.now().toString(36)}`;
   const violations: string[] = [];
   page.on("console", (m) => {
     if (/Content[- ]Security[- ]Policy/i.test(m.text())) violations.push(m.text());
