@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Licences and sources of every dependency in Cargo.lock, offline (`make lint`).
+"""Licences and sources of every dependency in Cargo.lock (`make lint`).
 
 The same policy as deny.toml (for `cargo deny check licenses sources bans` where
 cargo-deny is installed): every crate comes from crates.io or from this repository, and
@@ -58,7 +58,7 @@ def satisfiable(expr: str) -> bool:
 def main() -> int:
     meta = json.loads(
         subprocess.run(
-            ["cargo", "metadata", "--format-version", "1", "--locked", "--offline"],
+            ["cargo", "metadata", "--format-version", "1", "--locked"],
             check=True, capture_output=True, text=True,
         ).stdout
     )
