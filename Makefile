@@ -122,7 +122,7 @@ bench-pipeline:
 fmt:
 	cargo fmt
 
-# Licences and sources of every dependency (deny.toml's policy, offline).
+# Licences and sources of every dependency (deny.toml's policy; no advisory database needed).
 lint:
 	cargo fmt --check
 	python3 scripts/check_deps.py
