@@ -96,6 +96,38 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
 }
 
 #[tokio::test]
+async fn ipv6_clients_share_a_budget_per_64() {
+    let app = spawn_with("sqlite", |s| {
+        s.limits.recipient_rate_per_ip = 1;
+        s.limits.recipient_burst = 2;
+        s.limits.trusted_proxies = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    // Two addresses of one /64: a host cannot get a fresh budget per address.
+    for a in ["2001:db8:1:2::1", "2001:db8:1:2::2"] {
+        assert_ne!(
+            get(&app, some_link_path(), Some(a)).await.status(),
+            429,
+            "{a}"
+        );
+    }
+    assert_eq!(
+        get(&app, some_link_path(), Some("2001:db8:1:2:ffff::9"))
+            .await
+            .status(),
+        429
+    );
+    // Another /64 is another client.
+    assert_ne!(
+        get(&app, some_link_path(), Some("2001:db8:1:3::1"))
+            .await
+            .status(),
+        429
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn the_limit_can_be_turned_off() {
     let app = spawn_with("sqlite", |s| {
         s.limits.recipient_rate_per_ip = 0;

@@ -29,8 +29,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct LimitSettings {
-    /// Sustained requests per second per client address on `/u/*` and `/l/*`; 0 turns the
-    /// limit off.
+    /// Sustained requests per second per client (IPv4 address, IPv6 /64) on `/u/*` and
+    /// `/l/*`; 0 turns the limit off.
     pub recipient_rate_per_ip: u32,
     /// Requests a client address may send at once before the sustained rate applies.
     pub recipient_burst: u32,
@@ -187,7 +187,8 @@ pub async fn recipient(
         .as_ref()
         .filter(|_| is_recipient_path(req.uri().path()))
     {
-        let ip = limiter.client(peer.ip(), req.headers());
+        // IPv6 clients by their /64: one host usually holds the whole network.
+        let ip = crate::server::conn_limit::client_key(limiter.client(peer.ip(), req.headers()));
         if let Err(not_until) = l.check_key(&ip) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             tracing::warn!(route = "recipient", "per-IP rate limit exceeded");
