@@ -3,6 +3,7 @@
 
 pub mod branding;
 pub mod email;
+pub mod lang;
 pub mod model;
 pub mod names;
 pub mod spreadsheet;

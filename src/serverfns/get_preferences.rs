@@ -1,6 +1,6 @@
 //! The data of the recipient's preference page. Reads only: a GET never changes state.
 
-use crate::ui::i18n::Lang;
+use crate::domain::lang::Lang;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 

@@ -16,9 +16,9 @@ pub async fn save_preferences(
 ) -> Result<(), ServerFnError> {
     use super::support::{internal, state as app_state};
     use crate::domain::TopicName;
+    use crate::domain::lang::Lang;
     use crate::server::service::{ServiceError, recipient};
     use crate::server::store::{Audit, Source};
-    use crate::ui::i18n::Lang;
     let st = app_state();
     // Recipient pages send no Referer (Referrer-Policy: no-referrer), so a plain form POST
     // cannot be sent "back" on error: every outcome the visitor can cause is a redirect to

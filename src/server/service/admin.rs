@@ -80,7 +80,7 @@ pub fn check_branding(b: &Branding) -> ServiceResult<()> {
         return bad("the accent colour must look like #1f5fbf");
     }
     if let Some(l) = &b.default_language
-        && crate::ui::i18n::Lang::parse(l).is_none()
+        && crate::domain::lang::Lang::parse(l).is_none()
     {
         return bad("the default language must be one of en, ru, de, fr, es");
     }
