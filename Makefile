@@ -126,6 +126,7 @@ fmt:
 lint:
 	cargo fmt --check
 	python3 scripts/check_deps.py
+	python3 scripts/check_layers.py
 	cargo clippy --features ssr --all-targets -- -D warnings
 
 clean:

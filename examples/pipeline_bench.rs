@@ -11,7 +11,7 @@ use base64::Engine;
 use optbox::domain::{EmailAddress, ListName, TopicName};
 use optbox::server::config::TokenKey;
 use optbox::server::mail::dkim::{self, Algorithm, Signer};
-use optbox::server::mail::pipeline::{list_headers, public_host};
+use optbox::server::mail::headers::{list_headers, public_host};
 use optbox::server::mail::{options, rewrite};
 use optbox::server::service::recipient;
 use std::time::{Duration, Instant};

@@ -8,7 +8,7 @@
 //! smtp_bench SMTP_ADDR SINK_DIR N C
 
 use lettre::address::Envelope;
-use optbox::server::mail::relay::RelaySettings;
+use optbox::server::config::RelaySettings;
 use optbox::server::mail::upstream::Upstream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -215,7 +215,9 @@ fn main() -> ExitCode {
     no_huge_pages();
     owner_only_files();
     let cli = Cli::parse();
-    let settings = match Settings::load(cli.config.as_deref()) {
+    let loaded = Settings::load(cli.config.as_deref())
+        .and_then(|s| optbox::server::startup::check_settings(&s).map(|()| s));
+    let settings = match loaded {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
@@ -311,7 +313,7 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
             if headers {
-                let (_, lines) = optbox::server::mail::pipeline::unsubscribe_header_lines(&url);
+                let (_, lines) = optbox::server::mail::headers::unsubscribe_header_lines(&url);
                 print!("{lines}");
             } else {
                 println!("{url}");
@@ -539,7 +541,7 @@ async fn webhooks(cmd: WebhooksCommand, settings: Settings) -> Result<(), String
         } => {
             let h = wh::add(
                 store,
-                settings.webhook_rules(),
+                optbox::server::events::UrlRules::new(&settings),
                 &url,
                 &secret,
                 &events,
@@ -570,9 +572,14 @@ async fn webhooks(cmd: WebhooksCommand, settings: Settings) -> Result<(), String
             println!("removed webhook {id}");
         }
         WebhooksCommand::Test { id } => {
-            let status = wh::test(store, &settings.webhooks, settings.webhook_rules(), id)
-                .await
-                .map_err(err)?;
+            let status = wh::test(
+                store,
+                &settings.webhooks,
+                optbox::server::events::UrlRules::new(&settings),
+                id,
+            )
+            .await
+            .map_err(err)?;
             println!("delivered: HTTP {status}");
         }
         WebhooksCommand::Deliveries { id, status, limit } => {

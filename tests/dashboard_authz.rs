@@ -8,9 +8,9 @@
 mod common;
 
 use common::{TestApp, spawn_app_on};
+use optbox::server::http::guard::{ACCESS, Access, access};
 use optbox::server::service::ServiceError;
 use optbox::server::service::auth::{self, Actor, Role};
-use optbox::serverfns::support::{ACCESS, Access, access};
 use reqwest::StatusCode;
 
 const PASSWORD: &str = "correct horse battery";
@@ -73,7 +73,7 @@ async fn every_server_function_enforces_its_rule(backend: &str) {
     assert!(fns.len() >= ACCESS.len(), "{fns:?}");
     for path in &fns {
         let rule = access(path).unwrap_or_else(|| {
-            panic!("server function {path} has no entry in serverfns::support::ACCESS")
+            panic!("server function {path} has no entry in server::http::guard::ACCESS")
         });
         let Access::Role(min) = rule else { continue };
         assert_eq!(
@@ -411,7 +411,7 @@ async fn operations_use_cases_refuse_viewers(backend: &str) {
     forbidden(
         admin_ops::save_webhook(
             &*store,
-            optbox::server::config::Settings::default().webhook_rules(),
+            optbox::server::events::UrlRules::new(&optbox::server::config::Settings::default()),
             &v,
             None,
             &hook,
@@ -428,7 +428,7 @@ async fn operations_use_cases_refuse_viewers(backend: &str) {
         admin_ops::test_webhook(
             &*store,
             &Default::default(),
-            optbox::server::config::Settings::default().webhook_rules(),
+            optbox::server::events::UrlRules::new(&optbox::server::config::Settings::default()),
             &v,
             1,
         )

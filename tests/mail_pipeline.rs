@@ -11,8 +11,9 @@ mod common;
 use common::TestDb;
 use optbox::domain::{EmailAddress, ListDefinition, SubscriptionStatus, Topic, TopicName};
 use optbox::server::config::{ExistingHeaders, PipelineSettings, TokenKey};
-use optbox::server::mail::pipeline::{
-    Ctx, ListOptions, Processed, SendError, SignerCache, Submission, Via, process_with,
+use optbox::server::mail::options::ListOptions;
+use optbox::server::service::sending::{
+    Ctx, Processed, SendError, SignerCache, Submission, Via, process as process_with,
 };
 use optbox::server::service::{dkim, recipient};
 use optbox::server::store::{Audit, ContactChange, DynStore, EventQuery, PrefMode, Source};

@@ -9,10 +9,11 @@
 mod common;
 
 use common::{TestDb, spawn_with};
-use optbox::server::mail::pipeline::Outgoing;
-use optbox::server::mail::relay::{self, RelaySettings};
+use optbox::server::config::{RelaySettings, SmtpSettings};
+use optbox::server::mail::relay;
+use optbox::server::mail::relay::Outgoing;
 use optbox::server::service::api_keys;
-use optbox::server::smtp::{self, SmtpSettings};
+use optbox::server::smtp;
 use optbox::server::store::*;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -221,7 +222,7 @@ async fn queued_messages_reach_a_real_smtp_server_byte_for_byte(backend: &str) {
     let msgs: Vec<Outgoing> = (0..3)
         .map(|n| outgoing(n, &format!("r{n}@example.net")))
         .collect();
-    let mids = relay::enqueue_to(&store, true, &msgs).await.unwrap();
+    let mids = relay::enqueue(&store, true, &msgs).await.unwrap();
     assert_eq!(mids.len(), 3);
     assert!(mids.iter().all(|m| m == &mids[0]), "one submission, one id");
     // Committed before the worker even exists.
@@ -257,7 +258,7 @@ async fn an_upstream_that_is_down_gets_the_message_once_it_is_back(backend: &str
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     let port = free_port();
-    relay::enqueue_to(&store, true, &[outgoing(1, "late@example.net")])
+    relay::enqueue(&store, true, &[outgoing(1, "late@example.net")])
         .await
         .unwrap();
     let id = ids_of(&store).await[0];
@@ -292,7 +293,7 @@ async fn a_permanent_refusal_fails_the_message_and_logs_an_event(backend: &str) 
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     let sink = Sink::start();
-    relay::enqueue_to(
+    relay::enqueue(
         &store,
         true,
         &[
@@ -339,11 +340,11 @@ async fn without_an_upstream_messages_stay_in_the_outbox(backend: &str) {
     let store = db.store().await;
     let mut msgs = vec![outgoing(1, "a@example.net"), outgoing(2, "b@example.net")];
     msgs[1].message_id = "given-id".into();
-    let mids = relay::enqueue_to(&store, false, &msgs).await.unwrap();
+    let mids = relay::enqueue(&store, false, &msgs).await.unwrap();
     assert_eq!(mids[1], "given-id");
     assert!(mids[0].starts_with("0100"));
     msgs.push(outgoing(3, "c@example.net"));
-    relay::enqueue_to(&store, false, &msgs[2..]).await.unwrap();
+    relay::enqueue(&store, false, &msgs[2..]).await.unwrap();
     // A worker (as another instance with an upstream would run) never takes them.
     let sink = Sink::start();
     let worker = relay::start_worker(store.clone(), &sink.url(), fast()).unwrap();
@@ -388,7 +389,7 @@ async fn two_workers_on_one_postgres_send_each_message_once() {
         .map(|n| outgoing(n, &format!("r{n}@example.net")))
         .collect();
     for chunk in msgs.chunks(10) {
-        relay::enqueue_to(&a, true, chunk).await.unwrap();
+        relay::enqueue(&a, true, chunk).await.unwrap();
     }
     let s = RelaySettings {
         relay_concurrency: 8,

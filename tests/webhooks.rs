@@ -403,7 +403,7 @@ async fn events_arrive_signed_in_the_ses_subscription_shape(backend: &str) {
     app.stop().await;
 }
 
-fn app_settings() -> optbox::server::events::WebhookSettings {
+fn app_settings() -> optbox::server::config::WebhookSettings {
     let mut s = Settings::default();
     fast(&mut s);
     s.webhooks
@@ -413,7 +413,7 @@ fn app_settings() -> optbox::server::events::WebhookSettings {
 fn rules() -> optbox::server::events::UrlRules {
     let mut s = Settings::default();
     fast(&mut s);
-    s.webhook_rules()
+    optbox::server::events::UrlRules::new(&s)
 }
 
 async fn a_receiver_that_is_down_gets_every_event_once_it_is_back(backend: &str) {
@@ -618,7 +618,7 @@ async fn private_addresses_are_refused_and_failures_do_not_say_why(backend: &str
         s.webhooks.webhook_retry_window_secs = 1;
     })
     .await;
-    let rules = app.state.settings.webhook_rules();
+    let rules = optbox::server::events::UrlRules::new(&app.state.settings);
     assert!(!rules.allow_private && !rules.require_https);
     let r = Receiver::start().await;
     let store = &*app.store;
@@ -731,7 +731,7 @@ async fn production_mode_requires_https_webhooks() {
         mode: optbox::server::config::Mode::Production,
         ..Default::default()
     };
-    let rules = prod.webhook_rules();
+    let rules = optbox::server::events::UrlRules::new(&prod);
     assert!(rules.require_https);
     let e = wh::add(
         &*store,

@@ -1,15 +1,20 @@
 //! Types and rules shared by the server and the browser: names, addresses, statuses and
 //! the one effective-status function. Nothing here touches a database or the network.
 
+pub mod audit;
 pub mod branding;
 pub mod email;
+pub mod events;
 pub mod lang;
 pub mod model;
 pub mod names;
+pub mod query;
 pub mod spreadsheet;
 pub mod status;
 
+pub use audit::{Audit, Source};
 pub use email::EmailAddress;
+pub use events::EventFilters;
 pub use model::*;
 pub use names::{ListName, NameError, TopicName};
 pub use status::{SubscriptionStatus, effective_status};

@@ -1,7 +1,7 @@
 //! Builds the running application from settings: opens the store, resolves keys, wires
 //! routes and middleware. Used by `optbox serve` and by the integration tests.
 
-use super::config::{Mode, Settings, TokenKey, parse_token_keys};
+use super::config::{ConfigError, Mode, Settings, TokenKey, parse_token_keys};
 use super::http::{
     admin_export, admin_import, admin_keys, branding, guard, health, limits, one_click, ses,
 };
@@ -40,6 +40,17 @@ pub enum StartupError {
 
 /// The request body limit for every route not given its own.
 pub const BODY_LIMIT: usize = 1 << 20;
+
+/// The checks of the settings that need the parts they configure (config itself depends
+/// on nothing above it): the relay URL is parsed here, so a bad one is refused before
+/// anything starts rather than when the relay worker does.
+pub fn check_settings(settings: &Settings) -> Result<(), ConfigError> {
+    if let Some(u) = &settings.relay_url {
+        super::mail::upstream::Upstream::from_url(u.expose(), &settings.relay)
+            .map_err(ConfigError)?;
+    }
+    Ok(())
+}
 
 /// Opens the configured store, applying migrations.
 pub async fn open_store(settings: &Settings) -> Result<DynStore, StartupError> {
@@ -219,7 +230,7 @@ impl Application {
             crate::server::events::start_worker(
                 store.clone(),
                 settings.webhooks.clone(),
-                settings.webhook_rules(),
+                crate::server::events::UrlRules::new(&settings),
             )
         });
         let secure = settings.public_base().starts_with("https://");

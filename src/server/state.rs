@@ -42,7 +42,7 @@ pub struct AppStateInner {
     /// Per-IP limits and the trusted proxies that say who the client is.
     pub limiter: crate::server::http::limits::Limiter,
     /// DKIM signers by From domain (the sending pipeline).
-    pub signers: crate::server::mail::pipeline::SignerCache,
+    pub signers: crate::server::service::sending::SignerCache,
     /// The dashboard overview's aggregates (opt-outs per day, list sizes).
     pub overview: crate::server::service::overview::OverviewCache,
     /// List logos read on the public path (the logo route, the preference page).
@@ -58,6 +58,23 @@ impl AppStateInner {
         crate::server::hex::encode(&m.finalize().into_bytes()[..8])
     }
 
+    /// The audit record of a change a client made by a request: its keyed address hash
+    /// (behind trusted proxies, the client they name) and its `User-Agent`.
+    pub fn audit(
+        &self,
+        source: crate::domain::Source,
+        peer: Option<std::net::IpAddr>,
+        headers: &axum::http::HeaderMap,
+    ) -> crate::domain::Audit {
+        crate::domain::Audit::from_client(
+            source,
+            peer.map(|p| self.ip_hash(self.client_ip(p, headers))),
+            headers
+                .get(axum::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+        )
+    }
+
     /// The client's address: the peer, or what a trusted proxy says it forwarded.
     pub fn client_ip(
         &self,
@@ -70,6 +87,35 @@ impl AppStateInner {
     /// The public base URL without a trailing slash.
     pub fn public_base(&self) -> String {
         self.settings.public_base()
+    }
+
+    /// Runs the sending pipeline on a submission (SES SendEmail, the SMTP listener).
+    pub async fn process_mail(
+        &self,
+        s: crate::server::service::sending::Submission,
+    ) -> Result<
+        crate::server::service::sending::Processed,
+        crate::server::service::sending::SendError,
+    > {
+        let base = self.public_base();
+        let ctx = crate::server::service::sending::Ctx {
+            store: self.store.as_ref(),
+            settings: &self.settings.pipeline,
+            token_keys: &self.token_keys,
+            public_base: &base,
+            signers: &self.signers,
+        };
+        crate::server::service::sending::process(&ctx, s).await
+    }
+
+    /// Stores what the pipeline accepted in the relay queue (or the outbox without an
+    /// upstream) and returns the message ids.
+    pub async fn enqueue_mail(
+        &self,
+        msgs: &[crate::server::mail::relay::Outgoing],
+    ) -> Result<Vec<String>, crate::server::store::StoreError> {
+        crate::server::mail::relay::enqueue(&self.store, self.settings.relay_url.is_some(), msgs)
+            .await
     }
 }
 

@@ -12,7 +12,7 @@ pub async fn add_contact(list: String, email: String) -> Result<(), ServerFnErro
         .map_err(service)?;
     leptos_axum::redirect(&format!(
         "/admin/lists/{list}/contact?email={}",
-        super::support::query_escape(c.email.as_str())
+        crate::domain::query::query_escape(c.email.as_str())
     ));
     Ok(())
 }

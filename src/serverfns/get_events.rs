@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 pub use super::get_contact::EventRow;
+pub use crate::domain::EventFilters;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LogRow {
@@ -20,20 +21,6 @@ pub struct EventsPage {
     pub kinds: Vec<String>,
 }
 
-/// Filters as the page's GET form sends them; empty strings mean "any".
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[serde(default)]
-pub struct EventFilters {
-    pub list: String,
-    pub topic: String,
-    pub kind: String,
-    pub contact: String,
-    /// `YYYY-MM-DD`, inclusive (UTC).
-    pub since: String,
-    /// `YYYY-MM-DD`, inclusive (UTC).
-    pub until: String,
-}
-
 #[server(endpoint = "events")]
 pub async fn get_events(
     filters: EventFilters,
@@ -42,8 +29,7 @@ pub async fn get_events(
     use super::support::{require, service, state, when};
     use crate::server::service::{admin, auth::Role};
     let user = require(Role::Viewer).await?;
-    let mut q =
-        crate::server::http::admin_export::event_query(&filters).map_err(ServerFnError::new)?;
+    let mut q = admin::event_query(&filters).map_err(ServerFnError::new)?;
     q.before_id = before;
     q.limit = admin::EVENTS_PAGE;
     let (page, more) = admin::events(&*state().store, &user, &q)

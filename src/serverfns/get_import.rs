@@ -45,7 +45,7 @@ pub async fn get_import(job: String) -> Result<ImportView, ServerFnError> {
     let j = admin::import_job(&*state().store, &user, &job)
         .await
         .map_err(service)?;
-    let sidecar = crate::server::http::admin_import::lines_sidecar(std::path::Path::new(&j.source));
+    let sidecar = crate::server::service::import::lines_sidecar(std::path::Path::new(&j.source));
     // The upload and its line count are deleted when the job ends; a completed job has
     // read every line.
     let total_lines = tokio::fs::read_to_string(sidecar)

@@ -93,52 +93,21 @@ pub async fn get_preferences(
         }
         Err(e) => return Err(internal(e)),
     };
-    let contact_lang = r.contact.as_ref().and_then(|c| {
-        serde_json::from_str::<serde_json::Value>(&c.attributes)
-            .ok()
-            .and_then(|v| {
-                v.get("language")
-                    .and_then(|l| l.as_str())
-                    .map(str::to_owned)
-            })
-    });
-    let lang = Lang::negotiate(
+    let view = recipient::page(
+        &*st.store,
+        &r,
         lang.as_deref(),
-        contact_lang.as_deref(),
-        r.list.branding.default_language.as_deref(),
         accept.as_deref(),
-    );
-    let now = recipient::current_state(&*st.store, &r)
-        .await
-        .map_err(internal)?;
-    let visible: Vec<_> = recipient::visible_topics(&r.list).cloned().collect();
-    let saved = saved
-        .as_deref()
-        .and_then(recipient::PageState::decode)
-        .map(|before| {
-            let display = |n: &crate::domain::TopicName| {
-                visible
-                    .iter()
-                    .find(|t| &t.name == n)
-                    .map(|t| t.display_name.clone())
-                    .unwrap_or_else(|| n.to_string())
-            };
-            SavedView {
-                undo_state: before.encode(),
-                subscribed: now
-                    .opted_in
-                    .iter()
-                    .filter(|t| !before.opted_in.contains(t))
-                    .map(display)
-                    .collect(),
-                unsubscribed: before
-                    .opted_in
-                    .iter()
-                    .filter(|t| !now.opted_in.contains(t))
-                    .map(display)
-                    .collect(),
-            }
-        });
+        saved.as_deref(),
+    )
+    .await
+    .map_err(internal)?;
+    let (lang, now) = (view.lang, view.now);
+    let saved = view.saved.map(|s| SavedView {
+        undo_state: s.undo.encode(),
+        subscribed: s.subscribed,
+        unsubscribed: s.unsubscribed,
+    });
     // Without its logo the page still works: a failed read is logged, not shown.
     let logo_src = match st.logos.get(&*st.store, r.list.id).await {
         Ok(logo) => {
@@ -165,7 +134,8 @@ pub async fn get_preferences(
             .unwrap_or_else(|| r.list.name.to_string()),
         email_hint: r.contact.as_ref().map(|c| mask_email(c.email.as_str())),
         unsubscribe_all: now.unsubscribe_all,
-        topics: visible
+        topics: view
+            .topics
             .iter()
             .map(|t| TopicView {
                 name: t.name.to_string(),

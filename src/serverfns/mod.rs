@@ -42,71 +42,12 @@ pub mod test_webhook;
 #[cfg(feature = "ssr")]
 pub mod support {
     use crate::server::http::guard;
+    pub use crate::server::http::guard::{ACCESS, Access, access};
     use crate::server::service::ServiceError;
     use crate::server::service::auth::{self, Actor, Role};
     use crate::server::state::AppState;
     use leptos::prelude::*;
     use tower_sessions::Session;
-
-    /// Who may call a server function.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Access {
-        /// Anyone: sign-in, sign-out, and the recipient functions authorised by the
-        /// unsubscribe token in their arguments.
-        Public,
-        /// A signed-in user with at least this role.
-        Role(Role),
-    }
-
-    /// Every server function and who may call it. The `server_fn_access` guard refuses
-    /// any `/api/` path missing here (deny by default) before the function runs, and
-    /// `tests/dashboard_authz.rs` fails when a registered server function has no entry,
-    /// so a new function cannot ship without a decision. The functions check again
-    /// (`require`), and the dashboard use-cases check the actor's role a third time.
-    pub const ACCESS: &[(&str, Access)] = &[
-        ("/api/login", Access::Public),
-        ("/api/logout", Access::Public),
-        ("/api/preferences", Access::Public),
-        ("/api/save_preferences", Access::Public),
-        ("/api/overview", Access::Role(Role::Viewer)),
-        ("/api/lists", Access::Role(Role::Viewer)),
-        ("/api/list", Access::Role(Role::Viewer)),
-        ("/api/create_list", Access::Role(Role::Admin)),
-        ("/api/delete_list", Access::Role(Role::Admin)),
-        ("/api/save_list", Access::Role(Role::Admin)),
-        ("/api/save_topic", Access::Role(Role::Admin)),
-        ("/api/delete_topic", Access::Role(Role::Admin)),
-        ("/api/contacts", Access::Role(Role::Viewer)),
-        ("/api/contact", Access::Role(Role::Viewer)),
-        ("/api/add_contact", Access::Role(Role::Admin)),
-        ("/api/save_contact", Access::Role(Role::Admin)),
-        ("/api/delete_contact", Access::Role(Role::Admin)),
-        ("/api/events", Access::Role(Role::Viewer)),
-        ("/api/import_job", Access::Role(Role::Viewer)),
-        // Webhooks, API keys, users, settings and the development outbox.
-        ("/api/webhooks", Access::Role(Role::Viewer)),
-        ("/api/webhook", Access::Role(Role::Viewer)),
-        ("/api/save_webhook", Access::Role(Role::Admin)),
-        ("/api/delete_webhook", Access::Role(Role::Admin)),
-        ("/api/test_webhook", Access::Role(Role::Admin)),
-        ("/api/replay_delivery", Access::Role(Role::Admin)),
-        ("/api/api_keys", Access::Role(Role::Viewer)),
-        ("/api/revoke_api_key", Access::Role(Role::Admin)),
-        ("/api/users", Access::Role(Role::Admin)),
-        ("/api/add_user", Access::Role(Role::Owner)),
-        ("/api/set_user_role", Access::Role(Role::Owner)),
-        ("/api/delete_user", Access::Role(Role::Owner)),
-        ("/api/settings", Access::Role(Role::Viewer)),
-        ("/api/generate_dkim", Access::Role(Role::Admin)),
-        ("/api/self_check", Access::Role(Role::Viewer)),
-        ("/api/outbox", Access::Role(Role::Viewer)),
-        ("/api/outbox_message", Access::Role(Role::Viewer)),
-    ];
-
-    /// The access rule of a server-function path, if it has one.
-    pub fn access(path: &str) -> Option<Access> {
-        ACCESS.iter().find(|(p, _)| *p == path).map(|(_, a)| *a)
-    }
 
     pub fn state() -> AppState {
         expect_context::<AppState>()
@@ -152,11 +93,6 @@ pub mod support {
         }
     }
 
-    /// Percent-encodes a value for a query string.
-    pub fn query_escape(s: &str) -> String {
-        crate::ui::components::query_escape(s)
-    }
-
     /// An epoch-millisecond time as the dashboard shows it: `2026-11-25 00:31:05 UTC`.
     pub fn when(ms: i64) -> String {
         time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
@@ -177,22 +113,15 @@ pub mod support {
     /// The audit record of a dashboard change: source Admin, the client's keyed IP hash
     /// and user agent.
     pub async fn audit() -> crate::server::store::Audit {
-        use crate::server::store::{Audit, Source};
-        let headers: Option<axum::http::HeaderMap> = leptos_axum::extract().await.ok();
+        request_audit(crate::domain::Source::Admin).await
+    }
+
+    /// The audit record of a change made by this server function's request.
+    pub async fn request_audit(source: crate::domain::Source) -> crate::domain::Audit {
+        let headers: axum::http::HeaderMap = leptos_axum::extract().await.unwrap_or_default();
         let peer: Option<axum::extract::ConnectInfo<std::net::SocketAddr>> =
             leptos_axum::extract().await.ok();
-        Audit {
-            source: Source::Admin,
-            ip_hash: peer.map(|p| {
-                let st = state();
-                st.ip_hash(st.client_ip(p.0.ip(), &headers.clone().unwrap_or_default()))
-            }),
-            user_agent: headers
-                .as_ref()
-                .and_then(|h| h.get("user-agent"))
-                .and_then(|v| v.to_str().ok())
-                .map(|s| s.chars().take(256).collect()),
-        }
+        state().audit(source, peer.map(|p| p.0.ip()), &headers)
     }
 
     /// Logs the cause and answers a generic 500.

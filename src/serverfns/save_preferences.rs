@@ -15,10 +15,10 @@ pub async fn save_preferences(
     lang: Option<String>,
 ) -> Result<(), ServerFnError> {
     use super::support::{internal, state as app_state};
+    use crate::domain::Source;
     use crate::domain::TopicName;
     use crate::domain::lang::Lang;
     use crate::server::service::{ServiceError, recipient};
-    use crate::server::store::{Audit, Source};
     let st = app_state();
     // Recipient pages send no Referer (Referrer-Policy: no-referrer), so a plain form POST
     // cannot be sent "back" on error: every outcome the visitor can cause is a redirect to
@@ -65,17 +65,7 @@ pub async fn save_preferences(
         },
         _ => return back("error=invalid".into()),
     };
-    let headers: axum::http::HeaderMap = leptos_axum::extract().await?;
-    let peer: Option<axum::extract::ConnectInfo<std::net::SocketAddr>> =
-        leptos_axum::extract().await.ok();
-    let audit = Audit {
-        source: Source::LandingPage,
-        ip_hash: peer.map(|p| st.ip_hash(st.client_ip(p.0.ip(), &headers))),
-        user_agent: headers
-            .get("user-agent")
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(256).collect()),
-    };
+    let audit = super::support::request_audit(Source::LandingPage).await;
     match recipient::save(&*st.store, &r, &want, &audit).await {
         Ok(before) => back(format!("saved={}", before.encode())),
         Err(ServiceError::NotFound(_) | ServiceError::BadRequest(_)) => back("error=gone".into()),

@@ -29,9 +29,15 @@ pub async fn save_webhook(
         list,
     };
     let st = state();
-    let hook = admin_ops::save_webhook(&*st.store, st.settings.webhook_rules(), &user, id, &form)
-        .await
-        .map_err(service)?;
+    let hook = admin_ops::save_webhook(
+        &*st.store,
+        crate::server::events::UrlRules::new(&st.settings),
+        &user,
+        id,
+        &form,
+    )
+    .await
+    .map_err(service)?;
     leptos_axum::redirect(&format!("/admin/webhooks/{}?saved=1", hook.id));
     Ok(())
 }

@@ -13,7 +13,7 @@ pub async fn test_webhook(id: i64) -> Result<(), ServerFnError> {
     let status = admin_ops::test_webhook(
         &*st.store,
         &st.settings.webhooks,
-        st.settings.webhook_rules(),
+        crate::server::events::UrlRules::new(&st.settings),
         &user,
         id,
     )

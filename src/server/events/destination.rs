@@ -18,10 +18,12 @@ pub struct UrlRules {
 }
 
 impl UrlRules {
-    pub fn new(mode: Mode, s: &super::WebhookSettings) -> Self {
+    /// What the settings allow: https in production mode; public addresses unless
+    /// `webhook_allow_private`.
+    pub fn new(s: &crate::server::config::Settings) -> Self {
         Self {
-            require_https: mode == Mode::Production,
-            allow_private: s.webhook_allow_private,
+            require_https: s.mode == Mode::Production,
+            allow_private: s.webhooks.webhook_allow_private,
         }
     }
 }

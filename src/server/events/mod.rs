@@ -7,66 +7,13 @@ pub mod destination;
 
 pub use destination::{UrlRules, check_url};
 
+use crate::server::config::WebhookSettings;
 use crate::server::store::{ClaimedDelivery, DeliveryOutcome, DynStore, EventRecord, now_ms};
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
-
-/// Webhook delivery settings (`webhook_*` in `optbox.toml`, `OPTBOX_WEBHOOK_*` in the
-/// environment).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct WebhookSettings {
-    /// Run the delivery worker in `optbox serve` (several instances may all run it).
-    pub webhook_worker: bool,
-    /// Whole-request timeout of one attempt.
-    pub webhook_timeout_ms: u64,
-    /// First retry delay; doubles per attempt up to `webhook_retry_max_ms`, with jitter.
-    pub webhook_retry_base_ms: u64,
-    pub webhook_retry_max_ms: u64,
-    /// How long a delivery is retried before it is dead-lettered.
-    pub webhook_retry_window_secs: u64,
-    /// How often an idle worker looks for due deliveries.
-    pub webhook_poll_ms: u64,
-    /// Requests in flight per instance.
-    pub webhook_concurrency: usize,
-    /// Let webhooks reach loopback, private, link-local and other non-public addresses
-    /// (off: such addresses are refused when a URL is saved and at every connection).
-    pub webhook_allow_private: bool,
-}
-
-impl Default for WebhookSettings {
-    fn default() -> Self {
-        Self {
-            webhook_worker: true,
-            webhook_timeout_ms: 10_000,
-            webhook_retry_base_ms: 5_000,
-            webhook_retry_max_ms: 3_600_000,
-            webhook_retry_window_secs: 86_400,
-            webhook_poll_ms: 100,
-            webhook_concurrency: 64,
-            webhook_allow_private: false,
-        }
-    }
-}
-
-impl WebhookSettings {
-    /// How long a claim keeps other instances off a delivery: longer than any attempt.
-    pub fn lease_ms(&self) -> i64 {
-        (2 * self.webhook_timeout_ms + 2_000) as i64
-    }
-
-    /// The delay before retry number `attempt` (1 = after the first failure), before
-    /// jitter: base · 2^(attempt−1), capped.
-    pub fn retry_delay_ms(&self, attempt: i64) -> u64 {
-        let exp = (attempt.max(1) - 1).min(40) as u32;
-        self.webhook_retry_base_ms
-            .saturating_mul(1u64 << exp)
-            .min(self.webhook_retry_max_ms)
-    }
-}
 
 /// The event kinds a webhook can subscribe to.
 pub const EVENT_KINDS: &[&str] = &[

@@ -2,12 +2,11 @@
 //! (`GET /admin/events.csv`, the page's filters as query parameters). Signed-in viewers
 //! and above; the role is checked by the service like every dashboard use-case.
 
+use crate::domain::EventFilters;
 use crate::server::http::download;
 use crate::server::http::guard::session_user;
 use crate::server::service::{ServiceError, admin, auth};
 use crate::server::state::AppState;
-use crate::server::store::EventQuery;
-use crate::serverfns::get_events::EventFilters;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -16,45 +15,6 @@ use tower_sessions::Session;
 
 /// Most rows in one CSV download.
 pub const CSV_MAX_ROWS: usize = 1_000_000;
-
-fn day_ms(s: &str, what: &str) -> Result<i64, String> {
-    let bad = || format!("the {what} date must look like 2026-11-25");
-    let mut it = s.splitn(3, '-');
-    let (y, m, d) = (it.next(), it.next(), it.next());
-    let (Some(y), Some(m), Some(d)) = (y, m, d) else {
-        return Err(bad());
-    };
-    let y: i32 = y.parse().map_err(|_| bad())?;
-    let m: u8 = m.parse().map_err(|_| bad())?;
-    let d: u8 = d.parse().map_err(|_| bad())?;
-    let month = time::Month::try_from(m).map_err(|_| bad())?;
-    let date = time::Date::from_calendar_date(y, month, d).map_err(|_| bad())?;
-    Ok(date.midnight().assume_utc().unix_timestamp() * 1000)
-}
-
-/// The store query for the page's filters; a clear message for a bad date.
-pub fn event_query(f: &EventFilters) -> Result<EventQuery, String> {
-    let some = |s: &str| {
-        let t = s.trim();
-        (!t.is_empty()).then(|| t.to_owned())
-    };
-    Ok(EventQuery {
-        list: some(&f.list),
-        topic: some(&f.topic),
-        kind: some(&f.kind),
-        contact: some(&f.contact),
-        since_ms: match some(&f.since) {
-            Some(s) => Some(day_ms(&s, "from")?),
-            None => None,
-        },
-        until_ms: match some(&f.until) {
-            Some(s) => Some(day_ms(&s, "to")? + 86_400_000),
-            None => None,
-        },
-        before_id: None,
-        limit: 1000,
-    })
-}
 
 fn csv_field(s: &str) -> String {
     // Cells that a spreadsheet would run as a formula are prefixed with a quote.
@@ -79,7 +39,7 @@ pub async fn events_csv(
         Ok(a) => a,
         Err(e) => return refusal(e),
     };
-    let mut q = match event_query(&filters) {
+    let mut q = match admin::event_query(&filters) {
         Ok(q) => q,
         Err(m) => return (StatusCode::BAD_REQUEST, m).into_response(),
     };
@@ -156,22 +116,5 @@ mod tests {
         assert_eq!(csv_field("\tcmd"), "'\tcmd");
         assert_eq!(csv_field("\rcmd"), "\"'\rcmd\"");
         assert_eq!(csv_field("-1,2"), "\"'-1,2\"");
-    }
-
-    #[test]
-    fn dates_are_whole_utc_days() {
-        let f = EventFilters {
-            since: "2026-11-25".into(),
-            until: "2026-11-25".into(),
-            ..Default::default()
-        };
-        let q = event_query(&f).unwrap();
-        assert_eq!(q.since_ms, Some(1_795_564_800_000));
-        assert_eq!(q.until_ms, Some(1_795_564_800_000 + 86_400_000));
-        let bad = EventFilters {
-            since: "2026-02-30".into(),
-            ..Default::default()
-        };
-        assert!(event_query(&bad).unwrap_err().contains("from date"));
     }
 }

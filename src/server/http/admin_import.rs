@@ -65,7 +65,7 @@ impl Upload {
 
 impl Drop for Upload {
     fn drop(&mut self) {
-        for p in [self.0.clone(), lines_sidecar(&self.0)] {
+        for p in [self.0.clone(), import::lines_sidecar(&self.0)] {
             match std::fs::remove_file(&p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -75,14 +75,6 @@ impl Drop for Upload {
             }
         }
     }
-}
-
-/// The number of lines of an upload, kept next to it so the progress page can show a
-/// fraction (`lines_done` of the job against this) while the job runs.
-pub fn lines_sidecar(path: &std::path::Path) -> std::path::PathBuf {
-    let mut p = path.as_os_str().to_owned();
-    p.push(".lines");
-    p.into()
 }
 
 pub async fn upload(
@@ -224,7 +216,7 @@ pub async fn upload(
         return back_with_error(js, &list, "the file is empty");
     }
     let path = upload.path().to_path_buf();
-    let _ = tokio::fs::write(lines_sidecar(&path), lines.to_string()).await;
+    let _ = tokio::fs::write(import::lines_sidecar(&path), lines.to_string()).await;
     let req = ImportRequest {
         list: list.clone(),
         path: path.clone(),
@@ -269,7 +261,7 @@ pub async fn upload(
 fn back_with_error(_js: bool, list: &str, msg: &str) -> Response {
     Redirect::to(&format!(
         "/admin/lists/{list}/import?error={}",
-        crate::ui::components::query_escape(msg)
+        crate::domain::query::query_escape(msg)
     ))
     .into_response()
 }

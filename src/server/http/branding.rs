@@ -160,7 +160,7 @@ pub async fn theme(
 fn back(list: &str, key: &str, msg: &str) -> Response {
     Redirect::to(&format!(
         "/admin/lists/{list}?{key}={}",
-        crate::ui::components::query_escape(msg)
+        crate::domain::query::query_escape(msg)
     ))
     .into_response()
 }

@@ -4,10 +4,10 @@
 //! their access rule does not admit, cross-site POSTs to server functions are refused
 //! (CSRF), on top of SameSite=Strict cookies; dashboard responses may not be framed.
 
+use super::page::dashboard_page;
 use crate::server::service::auth::{self, Role};
 use crate::server::sessions::{SESSION_EPOCH, SIGNED_IN_AT, STORED_EXPIRY, USER_ID};
 use crate::server::state::AppState;
-use crate::serverfns::support::{Access, access};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -36,22 +36,6 @@ fn is_admin_path(path: &str) -> bool {
 /// A session is saved again (its idle expiry pushed back, the cookie re-sent) once it was
 /// last saved this long ago.
 pub const SLIDE_AFTER_SECS: i64 = 60;
-
-/// A small dashboard page for a refusal that happens before any page can render. `title`
-/// and `message` are our own text, put in as they are.
-pub fn dashboard_page(status: StatusCode, title: &str, message: &str) -> Response {
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        format!(
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title} · optbox</title><link rel=\"stylesheet\" href=\"/pkg/optbox.css\"></head>\n<body><main id=\"main\" class=\"page\"><section class=\"card narrow\"><h1>{title}</h1><p class=\"error\" role=\"alert\">{message}</p><p><a href=\"/admin/login\">Sign in</a></p></section></main></body></html>\n"
-        ),
-    )
-        .into_response()
-}
 
 /// Checks the signed-in session of every dashboard request (`/admin…` and the server
 /// functions) against its user before anything else sees it: a session whose user was
@@ -138,7 +122,67 @@ pub async fn require_login(session: Session, req: Request, next: Next) -> Respon
     next.run(req).await
 }
 
-/// Applies `serverfns::support::ACCESS` to `/api/` requests before any server function
+/// Who may call a server function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: sign-in, sign-out, and the recipient functions authorised by the
+    /// unsubscribe token in their arguments.
+    Public,
+    /// A signed-in user with at least this role.
+    Role(Role),
+}
+
+/// Every server function and who may call it. The `server_fn_access` guard refuses
+/// any `/api/` path missing here (deny by default) before the function runs, and
+/// `tests/dashboard_authz.rs` fails when a registered server function has no entry,
+/// so a new function cannot ship without a decision. The functions check again
+/// (`require`), and the dashboard use-cases check the actor's role a third time.
+pub const ACCESS: &[(&str, Access)] = &[
+    ("/api/login", Access::Public),
+    ("/api/logout", Access::Public),
+    ("/api/preferences", Access::Public),
+    ("/api/save_preferences", Access::Public),
+    ("/api/overview", Access::Role(Role::Viewer)),
+    ("/api/lists", Access::Role(Role::Viewer)),
+    ("/api/list", Access::Role(Role::Viewer)),
+    ("/api/create_list", Access::Role(Role::Admin)),
+    ("/api/delete_list", Access::Role(Role::Admin)),
+    ("/api/save_list", Access::Role(Role::Admin)),
+    ("/api/save_topic", Access::Role(Role::Admin)),
+    ("/api/delete_topic", Access::Role(Role::Admin)),
+    ("/api/contacts", Access::Role(Role::Viewer)),
+    ("/api/contact", Access::Role(Role::Viewer)),
+    ("/api/add_contact", Access::Role(Role::Admin)),
+    ("/api/save_contact", Access::Role(Role::Admin)),
+    ("/api/delete_contact", Access::Role(Role::Admin)),
+    ("/api/events", Access::Role(Role::Viewer)),
+    ("/api/import_job", Access::Role(Role::Viewer)),
+    // Webhooks, API keys, users, settings and the development outbox.
+    ("/api/webhooks", Access::Role(Role::Viewer)),
+    ("/api/webhook", Access::Role(Role::Viewer)),
+    ("/api/save_webhook", Access::Role(Role::Admin)),
+    ("/api/delete_webhook", Access::Role(Role::Admin)),
+    ("/api/test_webhook", Access::Role(Role::Admin)),
+    ("/api/replay_delivery", Access::Role(Role::Admin)),
+    ("/api/api_keys", Access::Role(Role::Viewer)),
+    ("/api/revoke_api_key", Access::Role(Role::Admin)),
+    ("/api/users", Access::Role(Role::Admin)),
+    ("/api/add_user", Access::Role(Role::Owner)),
+    ("/api/set_user_role", Access::Role(Role::Owner)),
+    ("/api/delete_user", Access::Role(Role::Owner)),
+    ("/api/settings", Access::Role(Role::Viewer)),
+    ("/api/generate_dkim", Access::Role(Role::Admin)),
+    ("/api/self_check", Access::Role(Role::Viewer)),
+    ("/api/outbox", Access::Role(Role::Viewer)),
+    ("/api/outbox_message", Access::Role(Role::Viewer)),
+];
+
+/// The access rule of a server-function path, if it has one.
+pub fn access(path: &str) -> Option<Access> {
+    ACCESS.iter().find(|(p, _)| *p == path).map(|(_, a)| *a)
+}
+
+/// Applies [`ACCESS`] to `/api/` requests before any server function
 /// runs: unknown paths are refused (403), anonymous callers of protected functions get
 /// 401, and callers below the function's role 403.
 pub async fn server_fn_access(

@@ -9,6 +9,7 @@
 //! is far above what one provider sends to one sender, and stops one host from scanning
 //! tokens or hammering the preference page. Counters live in memory per instance.
 
+use crate::server::config::LimitSettings;
 use crate::server::conn_limit::client_key;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -17,76 +18,10 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
-use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// `recipient_rate_per_ip`, `recipient_burst`, `sign_in_per_minute`,
-/// `sign_in_concurrency`, `request_timeout_secs`, the connection limits (see
-/// [`super::serve`]) and `trusted_proxies`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct LimitSettings {
-    /// Sustained requests per second per client (IPv4 address, IPv6 /64) on `/u/*` and
-    /// `/l/*`; 0 turns the limit off.
-    pub recipient_rate_per_ip: u32,
-    /// Requests a client address may send at once before the sustained rate applies.
-    pub recipient_burst: u32,
-    /// Sign-in attempts a client (IPv4 address, IPv6 /64) may make per minute, all at
-    /// once if it likes; 0 turns the limit off.
-    pub sign_in_per_minute: u32,
-    /// Sign-ins whose password is checked at once (each argon2id check takes ~19 MiB and
-    /// a core for a moment); more are answered 503 at once. At least 1.
-    pub sign_in_concurrency: u32,
-    /// Every HTTP request (headers, body and handler) must finish within this.
-    pub request_timeout_secs: u64,
-    /// A connection must send a request's complete headers within this (also between
-    /// keep-alive requests), or it is closed.
-    pub header_read_timeout_secs: u64,
-    /// Open HTTP connections in all; more are closed at once.
-    pub max_connections: usize,
-    /// Open HTTP connections per client (IPv4 address, IPv6 /64; trusted proxies are
-    /// exempt); more are closed at once.
-    pub max_connections_per_ip: usize,
-    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed: the client
-    /// is the right-most address in it that is not itself a trusted proxy.
-    pub trusted_proxies: Vec<String>,
-}
-
-impl Default for LimitSettings {
-    fn default() -> Self {
-        Self {
-            recipient_rate_per_ip: 50,
-            recipient_burst: 500,
-            sign_in_per_minute: 10,
-            sign_in_concurrency: 2,
-            request_timeout_secs: 30,
-            header_read_timeout_secs: 10,
-            max_connections: 4096,
-            max_connections_per_ip: 128,
-            trusted_proxies: Vec::new(),
-        }
-    }
-}
-
-impl LimitSettings {
-    /// The trusted proxies as networks, or the entry that is neither an address nor a CIDR.
-    pub fn proxies(&self) -> Result<Vec<IpNet>, String> {
-        self.trusted_proxies
-            .iter()
-            .map(|s| {
-                let s = s.trim();
-                s.parse::<IpNet>()
-                    .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| {
-                        format!("trusted_proxies: {s:?} is not an IP address or CIDR range")
-                    })
-            })
-            .collect()
-    }
-}
 
 /// The client's address: the peer, or — when the peer is a trusted proxy — the right-most
 /// untrusted address of `X-Forwarded-For`.
@@ -225,7 +160,7 @@ fn sign_in_refusal(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"));
     let mut resp = if html {
-        super::guard::dashboard_page(status, title, message)
+        super::page::dashboard_page(status, title, message)
     } else {
         (
             status,

@@ -4,10 +4,9 @@
 //! same shape.
 
 use super::ses::{self, ApiError};
-use crate::server::mail::pipeline;
+use crate::domain::Source;
 use crate::server::service::recipient;
 use crate::server::state::AppState;
-use crate::server::store::{Audit, Source};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
@@ -55,8 +54,7 @@ async fn serve(state: &AppState, peer: SocketAddr, req: Request) -> Result<Strin
         .email
         .filter(|e| !e.is_empty())
         .ok_or_else(|| ApiError::bad_request("email is required."))?;
-    let mut audit = Audit::new(Source::Api);
-    audit.ip_hash = Some(state.ip_hash(peer.ip()));
+    let audit = state.audit(Source::Api, Some(peer.ip()), &parts.headers);
     let base = state.public_base();
     let url = recipient::link(
         state.store.as_ref(),
@@ -68,6 +66,6 @@ async fn serve(state: &AppState, peer: SocketAddr, req: Request) -> Result<Strin
         &audit,
     )
     .await?;
-    let (headers, lines) = pipeline::unsubscribe_header_lines(&url);
+    let (headers, lines) = crate::server::mail::headers::unsubscribe_header_lines(&url);
     Ok(serde_json::json!({ "url": url, "headers": headers, "headerLines": lines }).to_string())
 }

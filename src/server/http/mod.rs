@@ -12,6 +12,7 @@ pub mod health;
 pub mod limits;
 pub mod links;
 pub mod one_click;
+pub mod page;
 pub mod serve;
 pub mod ses;
 pub mod sigv4;

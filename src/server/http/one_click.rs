@@ -2,9 +2,9 @@
 //! the signed token is the capability. The change is committed before the 200; the answer
 //! is never a redirect; a repeat gets the same 200 and writes nothing new.
 
+use crate::domain::Source;
 use crate::server::service::{ServiceError, recipient};
 use crate::server::state::AppState;
-use crate::server::store::{Audit, Source};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -115,14 +115,7 @@ pub async fn one_click(
         Ok(r) => r,
         Err(e) => return error_page(e),
     };
-    let audit = Audit {
-        source: Source::UnsubscribeHeader,
-        ip_hash: Some(state.ip_hash(state.client_ip(peer.ip(), headers))),
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(256).collect()),
-    };
+    let audit = state.audit(Source::UnsubscribeHeader, Some(peer.ip()), headers);
     match recipient::one_click(&state.one_click, resolved, audit).await {
         Ok(()) => page(
             StatusCode::OK,

@@ -13,7 +13,7 @@
 //!
 //! Each request carries `ConnectInfo<SocketAddr>` as `axum::serve` would give it.
 
-use super::limits::LimitSettings;
+use crate::server::config::LimitSettings;
 use crate::server::conn_limit::{PerClient, client_key};
 use axum::Router;
 use axum::extract::ConnectInfo;

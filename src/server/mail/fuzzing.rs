@@ -3,7 +3,7 @@
 //! must never panic the options parser or the MIME rewriter, and what the rewriter
 //! produces must keep the invariants checked here.
 
-use super::pipeline::ListOptions;
+use super::options::ListOptions;
 use super::{options, rewrite};
 
 /// Option parsing: never panics; an accepted value has a non-empty list name without

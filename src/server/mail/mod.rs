@@ -1,13 +1,12 @@
-//! Outbound mail: the list-management pipeline (options, suppression, headers, the
-//! unsubscribe placeholder, DKIM) and the durable relay queue that hands messages upstream.
-//!
-//! The two halves meet in one place: an edge (SES SendEmail, the SMTP listener) calls
-//! [`pipeline::process`] and then [`relay::enqueue`] with what it returns.
+//! Outbound mail, below the sending use-case (`service::sending`): parsing
+//! `X-SES-LIST-MANAGEMENT-OPTIONS`, the list header fields, byte-preserving MIME
+//! rewriting, DKIM keys and signing, the durable relay queue with its worker, and the
+//! upstream SMTP client pool.
 
 pub mod dkim;
 pub mod fuzzing;
+pub mod headers;
 pub mod options;
-pub mod pipeline;
 pub mod relay;
 pub mod rewrite;
 pub mod upstream;

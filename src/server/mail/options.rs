@@ -2,7 +2,13 @@
 //! syntax senders use (AWS `list; topic=t`, Postbox `contactListName=list; topicName=t`,
 //! case-insensitive keys, optional spaces).
 
-use super::pipeline::ListOptions;
+/// List-management options: the API's `ListManagementOptions`, or parsed from the
+/// `X-SES-LIST-MANAGEMENT-OPTIONS` header when `None` is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListOptions {
+    pub list: String,
+    pub topic: Option<String>,
+}
 
 /// The header that carries list-management options over SMTP (and in Raw API messages).
 pub const OPTIONS_HEADER: &str = "X-SES-LIST-MANAGEMENT-OPTIONS";

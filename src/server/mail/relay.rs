@@ -6,69 +6,25 @@
 //! only a message whose 250 arrived in the instant before the process was killed can be
 //! sent twice (the row's lease runs out and another attempt is made).
 
-use super::pipeline::Outgoing;
 use super::upstream::Upstream;
-use crate::server::state::AppState;
+use crate::server::config::RelaySettings;
 use crate::server::store::{
     ClaimedMail, DynStore, MailOutcome, MailRecord, MailState, NewMail, StoreError, StoreResult,
     now_ms,
 };
 use lettre::address::Envelope;
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
 
-/// Relay settings (`relay_*` in `optbox.toml`, `OPTBOX_RELAY_*` in the environment);
-/// `relay_url` itself is in [`crate::server::config::Settings`].
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RelaySettings {
-    /// Run the relay worker in `optbox serve` (several instances may all run it).
-    pub relay_worker: bool,
-    /// Timeout for reaching the upstream; a whole SMTP transaction gets three times it.
-    pub relay_timeout_ms: u64,
-    /// First retry delay after a temporary failure; doubles per attempt up to
-    /// `relay_retry_max_ms`, with jitter.
-    pub relay_retry_base_ms: u64,
-    pub relay_retry_max_ms: u64,
-    /// How long temporary failures are retried before the message is failed.
-    pub relay_retry_window_secs: u64,
-    /// How often an idle worker looks for due messages.
-    pub relay_poll_ms: u64,
-    /// SMTP transactions in flight per instance (also the connection pool size).
-    pub relay_concurrency: usize,
-}
-
-impl Default for RelaySettings {
-    fn default() -> Self {
-        Self {
-            relay_worker: true,
-            relay_timeout_ms: 60_000,
-            relay_retry_base_ms: 30_000,
-            relay_retry_max_ms: 3_600_000,
-            relay_retry_window_secs: 5 * 86_400,
-            relay_poll_ms: 100,
-            relay_concurrency: 16,
-        }
-    }
-}
-
-impl RelaySettings {
-    /// How long a claim keeps other instances off a message: longer than one SMTP
-    /// transaction (connect, EHLO, TLS, AUTH, MAIL, RCPT, DATA, each up to the timeout).
-    pub fn lease_ms(&self) -> i64 {
-        (8 * self.relay_timeout_ms + 5_000) as i64
-    }
-
-    /// The delay before retry number `attempt` (1 = after the first failure), before
-    /// jitter: base · 2^(attempt−1), capped.
-    pub fn retry_delay_ms(&self, attempt: i64) -> u64 {
-        let exp = (attempt.max(1) - 1).min(40) as u32;
-        self.relay_retry_base_ms
-            .saturating_mul(1u64 << exp)
-            .min(self.relay_retry_max_ms)
-    }
+/// A message ready for the relay queue: one envelope recipient, final bytes.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub message_id: String,
+    pub mail_from: String,
+    pub rcpt: String,
+    pub data: Vec<u8>,
 }
 
 /// A new SES-like opaque message id: time-ordered hex, random part, `-000000`.
@@ -90,15 +46,9 @@ pub fn new_message_id() -> String {
 
 /// Stores `msgs` durably (committed before this returns) and returns their message ids,
 /// in order. Messages without a message id get one, shared by all of this call's
-/// messages that lack one (the copies of one submission). With no `relay_url` they go
-/// to the local outbox instead of the queue.
-pub async fn enqueue(state: &AppState, msgs: &[Outgoing]) -> Result<Vec<String>, StoreError> {
-    let has_upstream = state.settings.relay_url.is_some();
-    enqueue_to(&state.store, has_upstream, msgs).await
-}
-
-/// [`enqueue`] without the application state.
-pub async fn enqueue_to(
+/// messages that lack one (the copies of one submission). Without an upstream
+/// (`relay_url`) they go to the local outbox instead of the queue.
+pub async fn enqueue(
     store: &DynStore,
     has_upstream: bool,
     msgs: &[Outgoing],

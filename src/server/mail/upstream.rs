@@ -9,7 +9,7 @@
 //! connections set `TCP_NODELAY`. Implicit TLS (`smtps://`) still connects through
 //! lettre's `connect_tokio1`, which has no socket hook, so it keeps that delay.
 
-use super::relay::RelaySettings;
+use crate::server::config::RelaySettings;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};

@@ -378,6 +378,45 @@ pub async fn delete_contact(
     contacts::delete(store, &list, &email, audit).await
 }
 
+fn day_ms(s: &str, what: &str) -> Result<i64, String> {
+    let bad = || format!("the {what} date must look like 2026-11-25");
+    let mut it = s.splitn(3, '-');
+    let (y, m, d) = (it.next(), it.next(), it.next());
+    let (Some(y), Some(m), Some(d)) = (y, m, d) else {
+        return Err(bad());
+    };
+    let y: i32 = y.parse().map_err(|_| bad())?;
+    let m: u8 = m.parse().map_err(|_| bad())?;
+    let d: u8 = d.parse().map_err(|_| bad())?;
+    let month = time::Month::try_from(m).map_err(|_| bad())?;
+    let date = time::Date::from_calendar_date(y, month, d).map_err(|_| bad())?;
+    Ok(date.midnight().assume_utc().unix_timestamp() * 1000)
+}
+
+/// The store query for the page's filters; a clear message for a bad date.
+pub fn event_query(f: &crate::domain::EventFilters) -> Result<EventQuery, String> {
+    let some = |s: &str| {
+        let t = s.trim();
+        (!t.is_empty()).then(|| t.to_owned())
+    };
+    Ok(EventQuery {
+        list: some(&f.list),
+        topic: some(&f.topic),
+        kind: some(&f.kind),
+        contact: some(&f.contact),
+        since_ms: match some(&f.since) {
+            Some(s) => Some(day_ms(&s, "from")?),
+            None => None,
+        },
+        until_ms: match some(&f.until) {
+            Some(s) => Some(day_ms(&s, "to")? + 86_400_000),
+            None => None,
+        },
+        before_id: None,
+        limit: 1000,
+    })
+}
+
 /// Most events on one page of the event log.
 pub const EVENTS_PAGE: u32 = 50;
 
@@ -442,4 +481,27 @@ pub async fn export(
 ) -> ServiceResult<u64> {
     actor.require(Role::Viewer)?;
     super::import::export(store, list, format, out).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::EventFilters;
+
+    #[test]
+    fn dates_are_whole_utc_days() {
+        let f = EventFilters {
+            since: "2026-11-25".into(),
+            until: "2026-11-25".into(),
+            ..Default::default()
+        };
+        let q = event_query(&f).unwrap();
+        assert_eq!(q.since_ms, Some(1_795_564_800_000));
+        assert_eq!(q.until_ms, Some(1_795_564_800_000 + 86_400_000));
+        let bad = EventFilters {
+            since: "2026-02-30".into(),
+            ..Default::default()
+        };
+        assert!(event_query(&bad).unwrap_err().contains("from date"));
+    }
 }

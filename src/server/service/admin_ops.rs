@@ -5,8 +5,9 @@
 
 use super::auth::{Actor, Role};
 use super::{ServiceError, ServiceResult, api_keys, dkim, webhooks};
+use crate::server::config::WebhookSettings;
 use crate::server::config::{Settings, TokenKey};
-use crate::server::events::{UrlRules, WebhookSettings};
+use crate::server::events::UrlRules;
 use crate::server::store::{
     ApiKeyRecord, DeliveryRecord, DynStore, MailRecord, MailState, Store, StoreError, WebhookRecord,
 };

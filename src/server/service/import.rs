@@ -27,6 +27,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The number of lines of an upload, kept next to it so the progress page can show a
+/// fraction (`lines_done` of the job against this) while the job runs.
+pub fn lines_sidecar(path: &std::path::Path) -> std::path::PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".lines");
+    p.into()
+}
+
 /// Rows per transaction. On SQLite a batch's cost is mostly rewriting the leaf pages of
 /// the address-hash index, which rows reach in random order, so a larger batch rewrites
 /// each page for more rows (a million rows in batches of 60,000 write about half the

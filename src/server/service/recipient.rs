@@ -2,6 +2,7 @@
 //! preferences. Every change is recorded in the same transaction as its event.
 
 use super::{ServiceError, ServiceResult};
+use crate::domain::lang::Lang;
 use crate::domain::{
     Contact, ContactList, EmailAddress, ListName, SubscriptionStatus, Tombstone, Topic, TopicName,
 };
@@ -155,6 +156,91 @@ pub async fn current_state(store: &dyn Store, r: &Resolved) -> ServiceResult<Pag
             })
             .map(|t| t.name.clone())
             .collect(),
+    })
+}
+
+/// The preference page of a resolved link: the visitor's language, the subscription
+/// now, the topics it shows, and what the last save changed (with the state to undo to).
+pub struct PageView {
+    pub lang: Lang,
+    pub now: PageState,
+    pub topics: Vec<Topic>,
+    pub saved: Option<SavedChanges>,
+}
+
+/// What the last save changed, by topic display name.
+pub struct SavedChanges {
+    pub undo: PageState,
+    pub subscribed: Vec<String>,
+    pub unsubscribed: Vec<String>,
+}
+
+/// The page's language: the one asked for in the link, else the contact's `language`
+/// attribute, else the list's default, else the browser's `Accept-Language`.
+pub fn page_lang(
+    asked: Option<&str>,
+    contact: Option<&Contact>,
+    list: &ContactList,
+    accept_language: Option<&str>,
+) -> Lang {
+    let contact_lang = contact.and_then(|c| {
+        serde_json::from_str::<serde_json::Value>(&c.attributes)
+            .ok()
+            .and_then(|v| {
+                v.get("language")
+                    .and_then(|l| l.as_str())
+                    .map(str::to_owned)
+            })
+    });
+    Lang::negotiate(
+        asked,
+        contact_lang.as_deref(),
+        list.branding.default_language.as_deref(),
+        accept_language,
+    )
+}
+
+/// Reads the page of a resolved link. `saved` is the state before the last save, as the
+/// page's `saved=` parameter carries it.
+pub async fn page(
+    store: &dyn Store,
+    r: &Resolved,
+    asked_lang: Option<&str>,
+    accept_language: Option<&str>,
+    saved: Option<&str>,
+) -> ServiceResult<PageView> {
+    let lang = page_lang(asked_lang, r.contact.as_ref(), &r.list, accept_language);
+    let now = current_state(store, r).await?;
+    let topics: Vec<Topic> = visible_topics(&r.list).cloned().collect();
+    let display = |n: &TopicName| {
+        topics
+            .iter()
+            .find(|t| &t.name == n)
+            .map(|t| t.display_name.clone())
+            .unwrap_or_else(|| n.to_string())
+    };
+    let saved = saved
+        .and_then(PageState::decode)
+        .map(|before| SavedChanges {
+            subscribed: now
+                .opted_in
+                .iter()
+                .filter(|t| !before.opted_in.contains(t))
+                .map(display)
+                .collect(),
+            unsubscribed: before
+                .opted_in
+                .iter()
+                .filter(|t| !now.opted_in.contains(t))
+                .map(display)
+                .collect(),
+            undo: before,
+        });
+    Ok(PageView {
+        lang,
+        now,
+        topics,
+        saved,
     })
 }
 

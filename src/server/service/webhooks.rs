@@ -2,7 +2,8 @@
 //! queries. Delivery itself runs in the outbox worker (`server::events`).
 
 use super::{ServiceError, ServiceResult};
-use crate::server::events::{self, EVENT_KINDS, UrlRules, WebhookSettings};
+use crate::server::config::WebhookSettings;
+use crate::server::events::{self, EVENT_KINDS, UrlRules};
 use crate::server::store::{
     DeliveryRecord, DeliveryStatus, EventQuery, EventRecord, NewWebhook, Store, StoreError,
     WebhookRecord, now_ms,

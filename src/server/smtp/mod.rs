@@ -3,11 +3,10 @@
 
 pub mod session;
 
+use crate::server::config::SmtpSettings;
 use crate::server::conn_limit::{PerClient, client_key};
 use crate::server::state::AppState;
-use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -15,50 +14,6 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
-
-/// SMTP listener settings (`smtp_*` in `optbox.toml`, `OPTBOX_SMTP_*` in the
-/// environment); `smtp_listen` itself is in [`crate::server::config::Settings`].
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct SmtpSettings {
-    /// The name in the greeting and the EHLO reply.
-    pub smtp_hostname: String,
-    /// PEM certificate chain and private key; STARTTLS is offered only when both are set.
-    pub smtp_tls_cert: Option<PathBuf>,
-    pub smtp_tls_key: Option<PathBuf>,
-    /// Require AUTH before MAIL. Turning it off is allowed only on a loopback listener.
-    pub smtp_require_auth: bool,
-    /// The SIZE limit of one message (DATA), in bytes.
-    pub smtp_max_message_bytes: usize,
-    /// Recipients per message (SES allows 50).
-    pub smtp_max_recipients: usize,
-    /// How long the server waits for the client's next bytes (command or DATA).
-    pub smtp_timeout_secs: u64,
-    /// Concurrent connections; more are answered `421` and closed.
-    pub smtp_max_connections: usize,
-    /// Concurrent connections from one client (IPv4 address, IPv6 /64); more are
-    /// answered `421` and closed.
-    pub smtp_max_connections_per_ip: usize,
-    /// With `smtp_require_auth`, a session must authenticate within this many seconds of
-    /// connecting, or it is closed with `421`.
-    pub smtp_auth_timeout_secs: u64,
-}
-
-impl Default for SmtpSettings {
-    fn default() -> Self {
-        Self {
-            smtp_hostname: "optbox".into(),
-            smtp_tls_cert: None,
-            smtp_tls_key: None,
-            smtp_require_auth: true,
-            smtp_max_message_bytes: 10 << 20,
-            smtp_max_recipients: 50,
-            smtp_timeout_secs: 120,
-            smtp_max_connections: 256,
-            smtp_max_connections_per_ip: 32,
-            smtp_auth_timeout_secs: 30,
-        }
-    }
-}
 
 /// Loads the STARTTLS certificate and key, when configured.
 pub fn tls_acceptor(s: &SmtpSettings) -> Result<Option<TlsAcceptor>, String> {

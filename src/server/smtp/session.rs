@@ -4,9 +4,8 @@
 //! commands are written together before the session waits for more input.
 
 use super::Context;
-use crate::server::mail::pipeline::{self, SendError, Submission, Via};
-use crate::server::mail::relay;
 use crate::server::service::api_keys;
+use crate::server::service::sending::{SendError, Submission, Via};
 use base64::Engine;
 use smtp_proto::request::receiver::{
     DataReceiver, DummyDataReceiver, LineReceiver, RequestReceiver,
@@ -544,7 +543,7 @@ impl Session {
             via: Via::Smtp,
         };
         let n_rcpts = sub.rcpts.len();
-        let processed = match pipeline::process(&ctx.state, sub).await {
+        let processed = match ctx.state.process_mail(sub).await {
             Ok(p) => p,
             Err(e) => {
                 reply(out, &send_error_reply(&e));
@@ -568,7 +567,7 @@ impl Session {
             }
             return;
         }
-        match relay::enqueue(&ctx.state, &processed.outgoing).await {
+        match ctx.state.enqueue_mail(&processed.outgoing).await {
             Ok(ids) => {
                 let id = ids.first().cloned().unwrap_or_default();
                 tracing::info!(peer = %self.peer, message_id = %id, recipients = n_rcpts, "SMTP message accepted");

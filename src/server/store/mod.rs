@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+pub use crate::domain::{Audit, Source};
 pub use admin::{AdminStore, FailureCounts};
 pub use import::{
     BatchProgress, ImportAction, ImportCounts, ImportJob, ImportRow, JobStatus, Predecessor,
@@ -79,51 +80,6 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub enum Backend {
     Sqlite,
     Postgres,
-}
-
-/// Where a change came from; recorded in the event log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Source {
-    UnsubscribeHeader,
-    LandingPage,
-    Api,
-    Admin,
-    Import,
-    Mailto,
-    Send,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::UnsubscribeHeader => "UnsubscribeHeader",
-            Source::LandingPage => "LandingPage",
-            Source::Api => "Api",
-            Source::Admin => "Admin",
-            Source::Import => "Import",
-            Source::Mailto => "Mailto",
-            Source::Send => "Send",
-        }
-    }
-}
-
-/// Who made a change, for the event written in the same transaction.
-#[derive(Debug, Clone)]
-pub struct Audit {
-    pub source: Source,
-    /// A keyed hash of the client IP, never the IP itself.
-    pub ip_hash: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-impl Audit {
-    pub fn new(source: Source) -> Self {
-        Self {
-            source,
-            ip_hash: None,
-            user_agent: None,
-        }
-    }
 }
 
 /// How a preference update treats topics it does not mention.

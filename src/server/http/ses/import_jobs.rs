@@ -224,12 +224,12 @@ fn job_json(dir: &Path, j: &ImportJob) -> Value {
         "ImportDestination": destination(j),
         "ImportDataSource": { "S3Url": format!("file://{}", j.source), "DataFormat": j.format },
         "JobStatus": j.status.as_str(),
-        "CreatedTimestamp": super::ops::ts(j.created_at),
+        "CreatedTimestamp": super::paging::ts(j.created_at),
         "ProcessedRecordsCount": processed(j),
         "FailedRecordsCount": j.failed,
     });
     if let Some(c) = j.completed_at {
-        out["CompletedTimestamp"] = super::ops::ts(c);
+        out["CompletedTimestamp"] = super::paging::ts(c);
     }
     let mut failure = serde_json::Map::new();
     if j.failed > 0 && failures_path(dir, &j.job_id).exists() {
@@ -258,7 +258,7 @@ pub async fn list(api: &ApiRequest<'_>, legacy: bool) -> OpResult {
     let input: ListImportJobsIn = wire::parse(api.body)?;
     let (size, token) = if legacy {
         (
-            super::ops::query_page_size(api)?.or(input.page_size),
+            super::paging::query_page_size(api)?.or(input.page_size),
             api.query_one("NextToken")
                 .map(str::to_owned)
                 .or(input.next_token),
@@ -280,13 +280,13 @@ pub async fn list(api: &ApiRequest<'_>, legacy: bool) -> OpResult {
         }
     });
     v.finish()?;
-    let limit = super::ops::page_size(size)?;
+    let limit = super::paging::page_size(size)?;
     let before = match token {
         Some(t) => Some(
-            super::ops::decode_token(&t)?
+            super::paging::decode_token(&t)?
                 .strip_prefix("j1:")
                 .and_then(|s| s.parse::<i64>().ok())
-                .ok_or_else(super::ops::invalid_token)?,
+                .ok_or_else(super::paging::invalid_token)?,
         ),
         None => None,
     };
@@ -299,7 +299,7 @@ pub async fn list(api: &ApiRequest<'_>, legacy: bool) -> OpResult {
     let next = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
         rows.last()
-            .map(|(id, _)| super::ops::encode_token(&format!("j1:{id}")))
+            .map(|(id, _)| super::paging::encode_token(&format!("j1:{id}")))
     } else {
         None
     };
@@ -309,12 +309,12 @@ pub async fn list(api: &ApiRequest<'_>, legacy: bool) -> OpResult {
                 "JobId": j.job_id,
                 "ImportDestination": destination(j),
                 "JobStatus": j.status.as_str(),
-                "CreatedTimestamp": super::ops::ts(j.created_at),
+                "CreatedTimestamp": super::paging::ts(j.created_at),
                 "ProcessedRecordsCount": processed(j),
                 "FailedRecordsCount": j.failed,
             });
             if let Some(c) = j.completed_at {
-                o["CompletedTimestamp"] = super::ops::ts(c);
+                o["CompletedTimestamp"] = super::paging::ts(c);
             }
             o
         }).collect::<Vec<_>>(),

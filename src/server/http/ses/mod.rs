@@ -9,6 +9,7 @@
 
 mod import_jobs;
 mod ops;
+mod paging;
 mod send_email;
 mod wire;
 
@@ -216,13 +217,7 @@ async fn serve(state: &AppState, peer: SocketAddr, req: Request) -> Result<Strin
                 .collect()
         })
         .unwrap_or_default();
-    let mut audit = Audit::new(Source::Api);
-    audit.ip_hash = Some(state.ip_hash(state.client_ip(peer.ip(), &parts.headers)));
-    audit.user_agent = parts
-        .headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(256).collect());
+    let audit = state.audit(Source::Api, Some(peer.ip()), &parts.headers);
     let api = ApiRequest {
         state,
         method: &parts.method,

@@ -4,8 +4,8 @@
 //! built (mail-builder), run through the list-management pipeline and queued for relay.
 
 use super::{ApiError, ApiRequest};
-use crate::server::mail::pipeline::{self, ListOptions, SendError, Submission, Via};
-use crate::server::mail::relay;
+use crate::server::mail::options::ListOptions;
+use crate::server::service::sending::{SendError, Submission, Via};
 use axum::http::StatusCode;
 use base64::Engine;
 use mail_builder::MessageBuilder;
@@ -460,17 +460,16 @@ impl From<SendError> for ApiError {
 /// `POST /v2/email/outbound-emails`.
 pub async fn send(api: &ApiRequest<'_>) -> Result<String, ApiError> {
     let (built, options) = parse_input(api)?;
-    let out = pipeline::process(
-        api.state,
-        Submission {
+    let out = api
+        .state
+        .process_mail(Submission {
             mail_from: built.envelope_from,
             rcpts: built.rcpts,
             data: built.data,
             options,
             via: Via::Api,
-        },
-    )
-    .await?;
+        })
+        .await?;
     if out.outgoing.is_empty() {
         let reasons: Vec<&str> = out.refused.iter().map(|r| r.reason.as_str()).collect();
         return Err(rejected(format!(
@@ -482,7 +481,8 @@ pub async fn send(api: &ApiRequest<'_>) -> Result<String, ApiError> {
             }
         )));
     }
-    relay::enqueue(api.state, &out.outgoing)
+    api.state
+        .enqueue_mail(&out.outgoing)
         .await
         .map_err(|e| ApiError::from(crate::server::service::ServiceError::from(e)))?;
     Ok(json!({ "MessageId": out.message_id }).to_string())

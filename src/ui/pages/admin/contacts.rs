@@ -3,12 +3,13 @@
 //! history, deletion). The search is a GET form; edits are form POSTs without
 //! JavaScript and in place with it.
 
+use crate::domain::query::query_escape;
 use crate::serverfns::add_contact::AddContact;
 use crate::serverfns::delete_contact::DeleteContact;
 use crate::serverfns::get_contact::{ContactDetail, get_contact};
 use crate::serverfns::get_contacts::{ContactsPage, get_contacts};
 use crate::serverfns::save_contact::SaveContact;
-use crate::ui::components::{AdminFrame, ScrollTable, error_alert, outcome, query_escape};
+use crate::ui::components::{AdminFrame, ScrollTable, error_alert, outcome};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;

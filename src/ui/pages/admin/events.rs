@@ -1,8 +1,9 @@
 //! `/admin/events`: the event log with filters (GET form), keyset paging to older
 //! events, and the same selection as a CSV download.
 
+use crate::domain::query::query_escape;
 use crate::serverfns::get_events::{EventFilters, EventsPage, get_events};
-use crate::ui::components::{AdminFrame, ScrollTable, error_alert, query_escape};
+use crate::ui::components::{AdminFrame, ScrollTable, error_alert};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;

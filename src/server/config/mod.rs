@@ -1,6 +1,10 @@
 //! Typed settings: defaults, then `optbox.toml` (or the file `--config` names), then
 //! `OPTBOX_*` environment variables, which win. Secrets never appear in `Debug` output.
 
+mod sections;
+
+pub use sections::{LimitSettings, RelaySettings, SmtpSettings, WebhookSettings};
+
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -68,16 +72,16 @@ pub struct Settings {
     pub import_dir: std::path::PathBuf,
     /// Webhook delivery (`webhook_*` keys; see README "Webhooks").
     #[serde(flatten)]
-    pub webhooks: crate::server::events::WebhookSettings,
+    pub webhooks: WebhookSettings,
     /// Rate limits, timeouts and trusted proxies (see README "Hardening").
     #[serde(flatten)]
-    pub limits: crate::server::http::limits::LimitSettings,
+    pub limits: LimitSettings,
     /// The SMTP submission listener (`smtp_*` keys; see README "SMTP").
     #[serde(flatten)]
-    pub smtp: crate::server::smtp::SmtpSettings,
+    pub smtp: SmtpSettings,
     /// The relay queue worker (`relay_*` keys; see README "SMTP").
     #[serde(flatten)]
-    pub relay: crate::server::mail::relay::RelaySettings,
+    pub relay: RelaySettings,
     /// The list-management pipeline (see README "Sending").
     #[serde(flatten)]
     pub pipeline: PipelineSettings,
@@ -201,11 +205,6 @@ impl Settings {
                 "api_key_master must be at least 32 characters".into(),
             ));
         }
-        if let Some(u) = &self.relay_url {
-            // Refused here, before anything starts, rather than when the relay worker does.
-            crate::server::mail::upstream::Upstream::from_url(u.expose(), &self.relay)
-                .map_err(ConfigError)?;
-        }
         if self.pipeline.unsubscribe_mailto.is_some() {
             return Err(ConfigError(UNSUBSCRIBE_MAILTO_UNSUPPORTED.into()));
         }
@@ -241,12 +240,6 @@ impl Settings {
             }
         }
         Ok(())
-    }
-
-    /// What webhook URLs may name (https in production mode; public addresses unless
-    /// `webhook_allow_private`).
-    pub fn webhook_rules(&self) -> crate::server::events::UrlRules {
-        crate::server::events::UrlRules::new(self.mode, &self.webhooks)
     }
 
     /// The public base URL without a trailing slash.

@@ -1,4 +1,4 @@
-//! The list-management pipeline every submitted message goes through: parse the
+//! Sending: the list-management pipeline every submitted message goes through: parse the
 //! options, refuse opted-out recipients, add the one-click headers,
 //! fill the unsubscribe placeholder, DKIM-sign. Messages without options pass through
 //! untouched apart from DKIM.
@@ -8,12 +8,13 @@
 //! `fan_out` off is refused), and no DKIM signature on it is broken (a sender's signature
 //! our changes would break is replaced by ours for its domain, or the message is refused).
 
-use super::dkim::{self, Signer};
-use super::{options, rewrite};
+use super::{ServiceError, contacts, recipient};
 use crate::domain::{ContactList, EmailAddress, SubscriptionStatus, Topic};
 use crate::server::config::{ExistingHeaders, PipelineSettings, TokenKey};
-use crate::server::service::{ServiceError, contacts, recipient};
-use crate::server::state::AppState;
+use crate::server::mail::dkim::{self, Signer};
+use crate::server::mail::headers::{list_headers, public_host};
+use crate::server::mail::relay::Outgoing;
+use crate::server::mail::{options, rewrite};
 use crate::server::store::{Audit, MailEvent, Source, Store, StoreError};
 use serde_json::json;
 use std::collections::HashMap;
@@ -27,14 +28,6 @@ pub enum Via {
     Smtp,
 }
 
-/// List-management options: the API's `ListManagementOptions`, or parsed from the
-/// `X-SES-LIST-MANAGEMENT-OPTIONS` header when `None` is given.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListOptions {
-    pub list: String,
-    pub topic: Option<String>,
-}
-
 /// One message as submitted: envelope plus the raw RFC 5322 bytes.
 #[derive(Debug, Clone)]
 pub struct Submission {
@@ -42,17 +35,8 @@ pub struct Submission {
     pub rcpts: Vec<String>,
     pub data: Vec<u8>,
     /// Options given out of band (API); `None` means "read the header, if any".
-    pub options: Option<ListOptions>,
+    pub options: Option<options::ListOptions>,
     pub via: Via,
-}
-
-/// A message ready for the relay queue: one envelope recipient, final bytes.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    pub message_id: String,
-    pub mail_from: String,
-    pub rcpt: String,
-    pub data: Vec<u8>,
 }
 
 /// A recipient the pipeline will not send to (opted out), with the reason to report.
@@ -155,61 +139,9 @@ impl SignerCache {
     }
 }
 
-/// The header lines for one recipient: `List-Unsubscribe` (the https link alone),
-/// `List-Unsubscribe-Post`, and `List-Id`.
-pub fn list_headers(
-    list: &ContactList,
-    url: &str,
-    public_host: &str,
-) -> Vec<(&'static str, String)> {
-    vec![
-        ("List-Unsubscribe", format!("<{url}>")),
-        (
-            "List-Unsubscribe-Post",
-            "List-Unsubscribe=One-Click".to_owned(),
-        ),
-        ("List-Id", list_id(list, public_host)),
-    ]
-}
-
-/// The RFC 8058 pair for senders that build their own messages (`/v1/links`,
-/// `optbox link --headers`): as a JSON object and as CRLF-terminated header lines.
-pub fn unsubscribe_header_lines(url: &str) -> (serde_json::Value, String) {
-    let lu = format!("<{url}>");
-    let post = "List-Unsubscribe=One-Click";
-    (
-        json!({ "List-Unsubscribe": lu, "List-Unsubscribe-Post": post }),
-        format!("List-Unsubscribe: {lu}\r\nList-Unsubscribe-Post: {post}\r\n"),
-    )
-}
-
-/// RFC 2919 `List-Id`: the list's name (or display name) as phrase, `<name.host>` as id.
-fn list_id(list: &ContactList, public_host: &str) -> String {
-    let id = format!(
-        "{}.{}",
-        list.name.as_str().to_ascii_lowercase().replace('_', "-"),
-        public_host
-    );
-    format!("{} <{id}>", list.name.as_str())
-}
-
-/// The host of the public URL (for `List-Id`).
-pub fn public_host(public_base: &str) -> String {
-    let rest = public_base
-        .split_once("://")
-        .map(|x| x.1)
-        .unwrap_or(public_base);
-    let host = rest.split(['/', ':']).next().unwrap_or("localhost");
-    if host.is_empty() {
-        "localhost".into()
-    } else {
-        host.to_ascii_lowercase()
-    }
-}
-
 fn new_message_id() -> String {
     // One format for every edge: the relay queue's SES-like id.
-    super::relay::new_message_id()
+    crate::server::mail::relay::new_message_id()
 }
 
 fn service_err(e: ServiceError) -> SendError {
@@ -228,8 +160,8 @@ fn store_err(e: StoreError) -> SendError {
     }
 }
 
-/// Everything `process` needs besides the message, so benchmarks and tests can run the
-/// pipeline on a store without an HTTP server.
+/// Everything `process` needs besides the message (the edges build it from their state;
+/// benchmarks and tests from a bare store).
 pub struct Ctx<'a> {
     pub store: &'a dyn Store,
     pub settings: &'a PipelineSettings,
@@ -239,20 +171,7 @@ pub struct Ctx<'a> {
 }
 
 /// Runs the pipeline and returns what to relay.
-pub async fn process(state: &AppState, s: Submission) -> Result<Processed, SendError> {
-    let base = state.public_base();
-    let ctx = Ctx {
-        store: state.store.as_ref(),
-        settings: &state.settings.pipeline,
-        token_keys: &state.token_keys,
-        public_base: &base,
-        signers: &state.signers,
-    };
-    process_with(&ctx, s).await
-}
-
-/// [`process`] on an explicit context.
-pub async fn process_with(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendError> {
+pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendError> {
     if s.rcpts.is_empty() {
         return Err(SendError::BadRequest(
             "the message has no recipients".into(),
