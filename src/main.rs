@@ -300,7 +300,7 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
             let keys = startup::token_keys(&settings, &store)
                 .await
                 .map_err(|e| e.to_string())?;
-            let audit = Audit::new(Source::Api);
+            let audit = Audit::new(Source::Cli);
             let url = service::recipient::link(
                 &*store,
                 &keys,

@@ -86,6 +86,7 @@ async fn run(
             data,
             options,
             via: Via::Smtp,
+            key_id: None,
         },
     )
     .await

@@ -1,17 +1,30 @@
-//! Who made a change: recorded with the event every change writes.
+//! Who made a change and why: recorded with the event every change writes.
+//!
+//! Every event says who acted ([`Actor`]: a recipient by link, one-click or mail; a
+//! dashboard user; an API key; an import job; the CLI), through which surface
+//! ([`Source`], the SES-shaped `source` of the webhooks), and which message caused it when
+//! that is known (the SES `MessageId` of a send). What it is about (list, topic, contact)
+//! and its kind-specific detail travel with the event itself.
 
 use serde::{Deserialize, Serialize};
 
-/// Where a change came from; recorded in the event log.
+/// The surface a change came through; the `source` of the event log and the webhooks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Source {
+    /// RFC 8058 one-click POST.
     UnsubscribeHeader,
+    /// The preference page.
     LandingPage,
+    /// The SES API or `/v1/links`.
     Api,
+    /// The dashboard.
     Admin,
+    /// An import job (CLI, SES CreateImportJob, dashboard upload).
     Import,
-    Mailto,
+    /// The sending pipeline (a recipient added because mail was sent to them).
     Send,
+    /// The `optbox` command line.
+    Cli,
 }
 
 impl Source {
@@ -22,8 +35,58 @@ impl Source {
             Source::Api => "Api",
             Source::Admin => "Admin",
             Source::Import => "Import",
-            Source::Mailto => "Mailto",
             Source::Send => "Send",
+            Source::Cli => "Cli",
+        }
+    }
+}
+
+/// Who acted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Actor {
+    /// The recipient, by their link (the page or one-click).
+    Recipient,
+    /// A dashboard user (the id is the user's).
+    User,
+    /// A sender's API key (SES API, `/v1/links`, SMTP AUTH; the id is the access key id).
+    ApiKey,
+    /// An import job (the id is the job's).
+    Import,
+    /// The operator at the command line.
+    Cli,
+}
+
+impl Actor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Actor::Recipient => "recipient",
+            Actor::User => "user",
+            Actor::ApiKey => "api_key",
+            Actor::Import => "import",
+            Actor::Cli => "cli",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Actor::Recipient,
+            Actor::User,
+            Actor::ApiKey,
+            Actor::Import,
+            Actor::Cli,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+    }
+
+    /// Who acts through `source` when nothing more is known.
+    pub fn of(source: Source) -> Self {
+        match source {
+            Source::UnsubscribeHeader | Source::LandingPage => Actor::Recipient,
+            Source::Api | Source::Send => Actor::ApiKey,
+            Source::Admin => Actor::User,
+            Source::Import => Actor::Import,
+            Source::Cli => Actor::Cli,
         }
     }
 }
@@ -32,6 +95,11 @@ impl Source {
 #[derive(Debug, Clone)]
 pub struct Audit {
     pub source: Source,
+    pub actor: Actor,
+    /// The actor's id: a dashboard user's id, an access key id, an import job id.
+    pub actor_id: Option<String>,
+    /// The message that caused the change, when known (its SES `MessageId`).
+    pub message_id: Option<String>,
     /// A keyed hash of the client IP, never the IP itself.
     pub ip_hash: Option<String>,
     pub user_agent: Option<String>,
@@ -42,6 +110,9 @@ impl Audit {
     pub fn new(source: Source) -> Self {
         Self {
             source,
+            actor: Actor::of(source),
+            actor_id: None,
+            message_id: None,
             ip_hash: None,
             user_agent: None,
         }
@@ -51,9 +122,50 @@ impl Audit {
     /// characters.
     pub fn from_client(source: Source, ip_hash: Option<String>, user_agent: Option<&str>) -> Self {
         Self {
-            source,
             ip_hash,
             user_agent: user_agent.map(|s| s.chars().take(256).collect()),
+            ..Self::new(source)
         }
+    }
+
+    /// The same change, made by the actor with this id.
+    pub fn by(mut self, actor_id: impl Into<String>) -> Self {
+        self.actor_id = Some(actor_id.into());
+        self
+    }
+
+    /// The same change, caused by the message with this id.
+    pub fn caused_by(mut self, message_id: impl Into<String>) -> Self {
+        self.message_id = Some(message_id.into());
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_source_has_an_actor_and_actors_round_trip() {
+        for s in [
+            Source::UnsubscribeHeader,
+            Source::LandingPage,
+            Source::Api,
+            Source::Admin,
+            Source::Import,
+            Source::Send,
+            Source::Cli,
+        ] {
+            let a = Audit::new(s);
+            assert_eq!(Actor::parse(a.actor.as_str()), Some(a.actor));
+        }
+        assert_eq!(Actor::of(Source::UnsubscribeHeader), Actor::Recipient);
+        assert_eq!(Actor::of(Source::Admin), Actor::User);
+        let a = Audit::from_client(Source::Api, None, Some(&"x".repeat(300)))
+            .by("AKIA1")
+            .caused_by("m-1");
+        assert_eq!(a.user_agent.unwrap().len(), 256);
+        assert_eq!(a.actor_id.as_deref(), Some("AKIA1"));
+        assert_eq!(a.message_id.as_deref(), Some("m-1"));
     }
 }

@@ -12,7 +12,7 @@ pub mod query;
 pub mod spreadsheet;
 pub mod status;
 
-pub use audit::{Audit, Source};
+pub use audit::{Actor, Audit, Source};
 pub use email::EmailAddress;
 pub use events::EventFilters;
 pub use model::*;

@@ -110,10 +110,19 @@ pub mod support {
             .unwrap_or_default()
     }
 
-    /// The audit record of a dashboard change: source Admin, the client's keyed IP hash
-    /// and user agent.
-    pub async fn audit() -> crate::server::store::Audit {
-        request_audit(crate::domain::Source::Admin).await
+    /// The audit record of a dashboard change: source Admin, the signed-in user, the
+    /// client's keyed IP hash and user agent.
+    pub async fn audit() -> crate::domain::Audit {
+        let audit = request_audit(crate::domain::Source::Admin).await;
+        let session: Option<Session> = leptos_axum::extract().await.ok();
+        let user = match &session {
+            Some(s) => guard::session_user(s).await,
+            None => None,
+        };
+        match user {
+            Some(id) => audit.by(id.to_string()),
+            None => audit,
+        }
     }
 
     /// The audit record of a change made by this server function's request.

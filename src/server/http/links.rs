@@ -39,9 +39,8 @@ pub async fn handle(
 
 async fn serve(state: &AppState, peer: SocketAddr, req: Request) -> Result<String, ApiError> {
     let (parts, body) = req.into_parts();
-    let (body, _in_flight) =
-        ses::authenticated_body(state, &parts, Body::new(body), BODY_LIMIT).await?;
-    let input: LinkIn = serde_json::from_slice(&body).map_err(|e| {
+    let auth = ses::authenticated_body(state, &parts, Body::new(body), BODY_LIMIT).await?;
+    let input: LinkIn = serde_json::from_slice(&auth.body).map_err(|e| {
         ApiError::bad_request(format!(
             "The body must be a JSON object {{\"list\", \"topic\"?, \"email\"}}: {e}"
         ))
@@ -54,7 +53,9 @@ async fn serve(state: &AppState, peer: SocketAddr, req: Request) -> Result<Strin
         .email
         .filter(|e| !e.is_empty())
         .ok_or_else(|| ApiError::bad_request("email is required."))?;
-    let audit = state.audit(Source::Api, Some(peer.ip()), &parts.headers);
+    let audit = state
+        .audit(Source::Api, Some(peer.ip()), &parts.headers)
+        .by(&auth.key_id);
     let base = state.public_base();
     let url = recipient::link(
         state.store.as_ref(),

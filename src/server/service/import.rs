@@ -307,6 +307,12 @@ pub async fn execute(
         size,
         format,
     } = p;
+    // What the job changes, the job did: its events name it.
+    let audit = &Audit {
+        actor: crate::domain::Actor::Import,
+        actor_id: Some(job.job_id.clone()),
+        ..audit.clone()
+    };
     let stale_before = crate::server::store::now_ms() - STALE_AFTER_MS;
     let me = format!("{}:{}", host_name(), std::process::id());
     let dead_owner = job

@@ -270,9 +270,9 @@ impl Record<'_> {
             hash,
             topic,
             audit: Audit {
-                source: Source::UnsubscribeHeader,
                 ip_hash: self.ip.map(Cow::into_owned),
                 user_agent: self.ua.map(Cow::into_owned),
+                ..Audit::new(Source::UnsubscribeHeader)
             },
         })
     }

@@ -37,6 +37,8 @@ pub struct Submission {
     /// Options given out of band (API); `None` means "read the header, if any".
     pub options: Option<options::ListOptions>,
     pub via: Via,
+    /// The access key id that submitted it (SES API, SMTP AUTH), when there is one.
+    pub key_id: Option<String>,
 }
 
 /// A recipient the pipeline will not send to (opted out), with the reason to report.
@@ -258,7 +260,8 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
     let topic_name = topic.as_ref().map(|t| t.name.as_str().to_owned());
 
     // Suppression, adding unknown recipients to the list (SES behaviour).
-    let audit = Audit::new(Source::Send);
+    let mut audit = Audit::new(Source::Send).caused_by(&message_id);
+    audit.actor_id = s.key_id.clone();
     let mut accepted: Vec<(String, EmailAddress)> = Vec::new();
     for rcpt in &s.rcpts {
         let email = EmailAddress::parse(rcpt)

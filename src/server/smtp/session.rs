@@ -541,6 +541,7 @@ impl Session {
             data,
             options: None,
             via: Via::Smtp,
+            key_id: self.auth.clone(),
         };
         let n_rcpts = sub.rcpts.len();
         let processed = match ctx.state.process_mail(sub).await {

@@ -191,7 +191,7 @@ async fn serve(state: &AppState, peer: SocketAddr, req: Request) -> Result<Strin
     } else {
         BODY_LIMIT
     };
-    let (body, _in_flight) = authenticated_body(state, &parts, body, limit).await?;
+    let auth = authenticated_body(state, &parts, body, limit).await?;
 
     let raw_path = parts.uri.path();
     let rest = raw_path
@@ -217,13 +217,15 @@ async fn serve(state: &AppState, peer: SocketAddr, req: Request) -> Result<Strin
                 .collect()
         })
         .unwrap_or_default();
-    let audit = state.audit(Source::Api, Some(peer.ip()), &parts.headers);
+    let audit = state
+        .audit(Source::Api, Some(peer.ip()), &parts.headers)
+        .by(&auth.key_id);
     let api = ApiRequest {
         state,
         method: &parts.method,
         segments,
         query,
-        body: &body,
+        body: &auth.body,
         audit,
     };
     ops::route(&api)
@@ -266,7 +268,7 @@ pub(crate) async fn authenticated_body(
     parts: &axum::http::request::Parts,
     body: Body,
     limit: usize,
-) -> Result<(bytes::Bytes, InFlight), ApiError> {
+) -> Result<Authenticated, ApiError> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let key_id = sigv4::check_head(&parts.headers, now)?;
     let secret = api_keys::secret_for(state.store.as_ref(), &state.api_master, &key_id)
@@ -305,5 +307,17 @@ pub(crate) async fn authenticated_body(
         body: &body,
     };
     sigv4::verify(&signed, now, |_| Some(secret.clone()))?;
-    Ok((body, permit))
+    Ok(Authenticated {
+        body,
+        key_id,
+        _in_flight: permit,
+    })
+}
+
+/// A request body whose signature checked out, the key that signed it, and its share of
+/// the bytes-in-flight budget (returned when this is dropped).
+pub(crate) struct Authenticated {
+    pub body: bytes::Bytes,
+    pub key_id: String,
+    _in_flight: InFlight,
 }

@@ -468,6 +468,7 @@ pub async fn send(api: &ApiRequest<'_>) -> Result<String, ApiError> {
             data: built.data,
             options,
             via: Via::Api,
+            key_id: api.audit.actor_id.clone(),
         })
         .await?;
     if out.outgoing.is_empty() {
