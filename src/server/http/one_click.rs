@@ -123,7 +123,7 @@ pub async fn one_click(
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(256).collect()),
     };
-    match recipient::one_click(&state.one_click, resolved, audit).await {
+    match recipient::one_click(&*state.store, resolved, audit).await {
         Ok(()) => page(
             StatusCode::OK,
             page_html!(
