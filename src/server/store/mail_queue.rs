@@ -1,16 +1,13 @@
 //! The durable relay queue (`mail_queue`): one row per envelope recipient, committed
-//! before the submitter is answered, claimed by relay workers, marked sent or failed.
-//!
-//! Claiming follows the webhook outbox (`store/webhooks.rs`): due `queued` rows are taken
-//! with `FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite has one writer, so the claim is
-//! serialised anyway), their `attempts` incremented and `next_attempt_at` pushed forward
-//! by a lease longer than one SMTP transaction. Two instances never hold one row at once;
-//! a killed instance's claims become due again when the lease runs out. Outcomes are
-//! fenced by the attempt number, so a late answer never overwrites a newer claim.
+//! before the submitter is answered, claimed by relay workers under a lease, marked sent
+//! or failed. Claims and outcomes follow the leased outbox (`outbox.rs`): two instances
+//! never hold one row at once, a killed instance's claims become due again when the
+//! lease runs out, and a late answer never overwrites a newer claim.
 
 use super::db::on_db;
 use super::events;
-use super::{Backend, SqlStore, StoreError, StoreResult, SystemStore, now_ms};
+use super::outbox::{MAIL_QUEUE, Value};
+use super::{SqlStore, StoreError, StoreResult, now_ms};
 use serde::{Deserialize, Serialize};
 
 /// Where a queued message stands.
@@ -209,16 +206,7 @@ impl MailQueueStore for SqlStore {
     }
 
     async fn mail_due(&self, now: i64) -> StoreResult<bool> {
-        let r: Option<i64> = on_db!(self.pools.read(), |p| {
-            sqlx::query_scalar(
-                "SELECT id FROM mail_queue WHERE state = 'queued' AND next_attempt_at <= $1 \
-                 LIMIT 1",
-            )
-            .bind(now)
-            .fetch_optional(p)
-            .await?
-        });
-        Ok(r.is_some())
+        MAIL_QUEUE.any_due(&self.pools, now).await
     }
 
     async fn claim_mail(
@@ -227,26 +215,15 @@ impl MailQueueStore for SqlStore {
         lease_until: i64,
         limit: u32,
     ) -> StoreResult<Vec<ClaimedMail>> {
-        let lock = match self.backend() {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        };
-        let sql = format!(
-            "UPDATE mail_queue SET attempts = attempts + 1, next_attempt_at = $1 \
-             WHERE id IN (SELECT id FROM mail_queue WHERE state = 'queued' \
-             AND next_attempt_at <= $2 ORDER BY next_attempt_at, id LIMIT $3{lock}) \
-             RETURNING id, attempts, message_id, mail_from, rcpt, data, created_at"
-        );
-        let mut tx = self.pools.write().begin().await?;
-        let mut out: Vec<ClaimedMail> = on_db!(tx.conn(), |c| {
-            sqlx::query_as(&sql)
-                .bind(lease_until)
-                .bind(now)
-                .bind(limit as i64)
-                .fetch_all(c)
-                .await?
-        });
-        tx.commit().await?;
+        let mut out: Vec<ClaimedMail> = MAIL_QUEUE
+            .claim(
+                &self.pools,
+                now,
+                lease_until,
+                limit,
+                "id, attempts, message_id, mail_from, rcpt, data, created_at",
+            )
+            .await?;
         out.sort_by_key(|c| c.id);
         Ok(out)
     }
@@ -254,68 +231,69 @@ impl MailQueueStore for SqlStore {
     async fn finish_mail(&self, outcomes: &[MailOutcome]) -> StoreResult<()> {
         let now = now_ms();
         let mut tx = self.pools.write().begin().await?;
+        // Sent is sent, whoever holds the claim now: no fencing needed.
+        let sent: Vec<i64> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                MailOutcome::Sent { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let done = [
+            ("state", Value::Text(Some("sent"))),
+            ("sent_at", Value::Int(Some(now))),
+            ("last_error", Value::Text(None)),
+        ];
+        MAIL_QUEUE.complete(tx.conn(), &sent, &done).await?;
         for o in outcomes {
             match o {
-                // Sent is sent, whoever holds the claim now: no fencing needed.
-                MailOutcome::Sent { id, .. } => on_db!(tx.conn(), |c| {
-                    sqlx::query(
-                        "UPDATE mail_queue SET state = 'sent', sent_at = $1, last_error = NULL \
-                         WHERE id = $2 AND state = 'queued'",
-                    )
-                    .bind(now)
-                    .bind(*id)
-                    .execute(c)
-                    .await?;
-                }),
+                MailOutcome::Sent { .. } => {}
                 MailOutcome::Retry {
                     id,
                     attempt,
                     error,
                     retry_at,
-                } => on_db!(tx.conn(), |c| {
-                    sqlx::query(
-                        "UPDATE mail_queue SET next_attempt_at = $1, last_error = $2 \
-                         WHERE id = $3 AND attempts = $4 AND state = 'queued'",
-                    )
-                    .bind(*retry_at)
-                    .bind(error)
-                    .bind(*id)
-                    .bind(*attempt)
-                    .execute(c)
-                    .await?;
-                }),
+                } => {
+                    let again = [
+                        ("next_attempt_at", Value::Int(Some(*retry_at))),
+                        ("last_error", Value::Text(Some(error))),
+                    ];
+                    MAIL_QUEUE.settle(tx.conn(), *id, *attempt, &again).await?;
+                }
                 MailOutcome::Failed { id, attempt, error } => {
-                    let failed: Option<(String, String, String)> = on_db!(tx.conn(), |c| {
-                        sqlx::query_as(
-                            "UPDATE mail_queue SET state = 'failed', last_error = $1 \
-                             WHERE id = $2 AND attempts = $3 AND state = 'queued' \
-                             RETURNING message_id, mail_from, rcpt",
-                        )
-                        .bind(error)
-                        .bind(*id)
-                        .bind(*attempt)
-                        .fetch_optional(c)
-                        .await?
-                    });
-                    if let Some((message_id, mail_from, rcpt)) = failed {
-                        let detail = serde_json::json!({
-                            "queueId": id,
-                            "messageId": message_id,
-                            "mailFrom": mail_from,
-                            "attempts": attempt,
-                            "error": error,
-                        });
-                        events::write_plain(
-                            tx.conn(),
-                            now,
-                            "delivery.failed",
-                            None,
-                            Some(&rcpt),
-                            &detail,
-                            None,
-                        )
-                        .await?;
+                    let failed = [
+                        ("state", Value::Text(Some("failed"))),
+                        ("last_error", Value::Text(Some(error))),
+                    ];
+                    if !MAIL_QUEUE.settle(tx.conn(), *id, *attempt, &failed).await? {
+                        continue;
                     }
+                    let (message_id, mail_from, rcpt): (String, String, String) =
+                        on_db!(tx.conn(), |c| {
+                            sqlx::query_as(
+                                "SELECT message_id, mail_from, rcpt FROM mail_queue WHERE id = $1",
+                            )
+                            .bind(*id)
+                            .fetch_one(c)
+                            .await?
+                        });
+                    let detail = serde_json::json!({
+                        "queueId": id,
+                        "messageId": message_id,
+                        "mailFrom": mail_from,
+                        "attempts": attempt,
+                        "error": error,
+                    });
+                    events::write_plain(
+                        tx.conn(),
+                        now,
+                        "delivery.failed",
+                        None,
+                        Some(&rcpt),
+                        &detail,
+                        None,
+                    )
+                    .await?;
                 }
             }
         }

@@ -15,6 +15,7 @@
 //! | `import.rs` | [`ImportStore`] | import jobs and their batches |
 //! | `webhooks.rs` | [`WebhookStore`] | webhook destinations and their delivery outbox |
 //! | `mail_queue.rs` | [`MailQueueStore`] | the relay queue |
+//! | `outbox.rs` | | how both outboxes (webhook deliveries, the relay queue) are claimed under a lease and settled |
 //! | `mail.rs` | [`MailStore`] | DKIM keys, the sending pipeline's events |
 //! | `logos.rs` | [`LogoStore`] | list logos |
 //! | `system.rs` | [`SystemStore`] | the engine, liveness, statistics, server secrets, start and stop |
@@ -36,6 +37,7 @@ mod mail;
 mod mail_queue;
 pub mod one_click;
 mod opt_outs;
+mod outbox;
 mod postgres;
 mod sql;
 mod sqlite;

@@ -1,18 +1,14 @@
 //! Webhook destinations and their durable outbox (`webhook_deliveries`).
 //!
 //! Enqueueing is part of writing an event (`events.rs`): one `webhook_deliveries` row per
-//! matching destination, in the event's transaction.
-//!
-//! Claiming takes due rows with `FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite has one
-//! writer, so the claim is serialised anyway) and pushes their `next_attempt_at` forward
-//! by a lease longer than the HTTP timeout: while one instance's request is in flight no
-//! other instance can claim the row, and if the instance dies the row becomes due again
-//! when the lease runs out.
+//! matching destination, in the event's transaction. Claiming a delivery under a lease,
+//! and recording how it ended, are the leased outbox's (`outbox.rs`).
 
 use super::db::{Conn, on_db};
 use super::events::{self, EventRecord};
+use super::outbox::{Value, WEBHOOK_DELIVERIES};
 use super::sql::placeholders;
-use super::{Backend, SqlStore, StoreError, StoreResult, SystemStore, now_ms};
+use super::{SqlStore, StoreError, StoreResult, now_ms};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -332,16 +328,7 @@ impl WebhookStore for SqlStore {
     }
 
     async fn deliveries_due(&self, now: i64) -> StoreResult<bool> {
-        let r: Option<i64> = on_db!(self.pools.read(), |p| {
-            sqlx::query_scalar(
-                "SELECT id FROM webhook_deliveries \
-                 WHERE status = 'pending' AND next_attempt_at <= $1 LIMIT 1",
-            )
-            .bind(now)
-            .fetch_optional(p)
-            .await?
-        });
-        Ok(r.is_some())
+        WEBHOOK_DELIVERIES.any_due(&self.pools, now).await
     }
 
     async fn claim_deliveries(
@@ -350,38 +337,28 @@ impl WebhookStore for SqlStore {
         lease_until: i64,
         limit: u32,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        let lock = match self.backend() {
-            Backend::Sqlite => "",
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        };
-        let sql = format!(
-            "UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = $1 \
-             WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
-             AND next_attempt_at <= $2 ORDER BY next_attempt_at, id LIMIT $3{lock}) \
-             RETURNING id, webhook_id, event_id, attempts, created_at"
-        );
-        let mut tx = self.pools.write().begin().await?;
-        let claims: Vec<ClaimRow> = on_db!(tx.conn(), |c| {
-            sqlx::query_as(&sql)
-                .bind(lease_until)
-                .bind(now)
-                .bind(limit as i64)
-                .fetch_all(c)
-                .await?
-        });
+        let claims: Vec<ClaimRow> = WEBHOOK_DELIVERIES
+            .claim(
+                &self.pools,
+                now,
+                lease_until,
+                limit,
+                "id, webhook_id, event_id, attempts, created_at",
+            )
+            .await?;
         if claims.is_empty() {
-            tx.commit().await?;
             return Ok(Vec::new());
         }
         let mut event_ids: Vec<i64> = claims.iter().map(|c| c.event_id).collect();
         event_ids.sort_unstable();
         event_ids.dedup();
-        let events = events::by_ids(tx.conn(), &event_ids).await?;
         let mut hook_ids: Vec<i64> = claims.iter().map(|c| c.webhook_id).collect();
         hook_ids.sort_unstable();
         hook_ids.dedup();
-        let hooks = webhooks_by_id(tx.conn(), &hook_ids).await?;
-        tx.commit().await?;
+        let mut c = self.pools.read().acquire().await?;
+        let events = events::by_ids(c.conn(), &event_ids).await?;
+        let hooks = webhooks_by_id(c.conn(), &hook_ids).await?;
+        // A claim whose destination was deleted meanwhile went with it.
         Ok(claims
             .into_iter()
             .filter_map(|c| {
@@ -399,7 +376,6 @@ impl WebhookStore for SqlStore {
     async fn finish_deliveries(&self, outcomes: &[DeliveryOutcome]) -> StoreResult<()> {
         let now = now_ms();
         let mut tx = self.pools.write().begin().await?;
-        // Delivered is delivered, whoever holds the claim now: no fencing needed.
         let delivered: Vec<(i64, i64)> = outcomes
             .iter()
             .filter_map(|o| match o {
@@ -407,26 +383,22 @@ impl WebhookStore for SqlStore {
                 _ => None,
             })
             .collect();
-        for chunk in delivered.chunks(500) {
-            let sql = format!(
-                "UPDATE webhook_deliveries SET status = 'delivered', delivered_at = $1, \
-                 last_status = $2, last_error = NULL WHERE status = 'pending' AND id IN ({})",
-                placeholders(3, chunk.len())
-            );
+        let ids: Vec<i64> = delivered.iter().map(|(id, _)| *id).collect();
+        // Most receivers answer 200; other 2xx codes are written one by one.
+        let done = [
+            ("status", Value::Text(Some("delivered"))),
+            ("delivered_at", Value::Int(Some(now))),
+            ("last_status", Value::Int(Some(200))),
+            ("last_error", Value::Text(None)),
+        ];
+        WEBHOOK_DELIVERIES.complete(tx.conn(), &ids, &done).await?;
+        for (id, s) in delivered.iter().filter(|(_, s)| *s != 200) {
             on_db!(tx.conn(), |c| {
-                // Most receivers answer 200; other 2xx codes are written one by one.
-                let mut q = sqlx::query(&sql).bind(now).bind(200i64);
-                for (id, _) in chunk {
-                    q = q.bind(*id);
-                }
-                q.execute(&mut *c).await?;
-                for (id, s) in chunk.iter().filter(|(_, s)| *s != 200) {
-                    sqlx::query("UPDATE webhook_deliveries SET last_status = $1 WHERE id = $2")
-                        .bind(*s)
-                        .bind(*id)
-                        .execute(&mut *c)
-                        .await?;
-                }
+                sqlx::query("UPDATE webhook_deliveries SET last_status = $1 WHERE id = $2")
+                    .bind(*s)
+                    .bind(*id)
+                    .execute(c)
+                    .await?;
             });
         }
         for o in outcomes {
@@ -442,29 +414,23 @@ impl WebhookStore for SqlStore {
             else {
                 continue;
             };
-            // Fenced by the attempt number: a claim taken over by another instance after
-            // the lease ran out is not overwritten.
-            let n: u64 = on_db!(tx.conn(), |c| {
-                sqlx::query(
-                    "UPDATE webhook_deliveries SET status = $1, next_attempt_at = $2, \
-                     last_status = $3, last_error = $4 \
-                     WHERE id = $5 AND attempts = $6 AND status = 'pending'",
-                )
-                .bind(if retry_at.is_some() {
-                    "pending"
-                } else {
-                    "dead"
-                })
-                .bind(retry_at.unwrap_or(now))
-                .bind(*http_status)
-                .bind(error)
-                .bind(*id)
-                .bind(*attempt)
-                .execute(c)
-                .await?
-                .rows_affected()
-            });
-            if n == 1 && retry_at.is_none() {
+            let ended = [
+                (
+                    "status",
+                    Value::Text(Some(if retry_at.is_some() {
+                        "pending"
+                    } else {
+                        "dead"
+                    })),
+                ),
+                ("next_attempt_at", Value::Int(Some(retry_at.unwrap_or(now)))),
+                ("last_status", Value::Int(*http_status)),
+                ("last_error", Value::Text(Some(error))),
+            ];
+            let settled = WEBHOOK_DELIVERIES
+                .settle(tx.conn(), *id, *attempt, &ended)
+                .await?;
+            if settled && retry_at.is_none() {
                 let hook: Option<(String, Option<String>)> = on_db!(tx.conn(), |c| {
                     sqlx::query_as("SELECT url, list_name FROM webhooks WHERE id = $1")
                         .bind(*webhook_id)
