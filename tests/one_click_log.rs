@@ -1,4 +1,4 @@
-//! The one-click log on SQLite (`service::one_click_queue`, logged mode): an opt-out is
+//! The one-click log on SQLite (`store::one_click`, logged mode): an opt-out is
 //! durable and answered before it reaches the tables, readers wait for the opt-outs they
 //! must see, and a restart applies what was acknowledged but not applied, exactly once.
 #![cfg(feature = "ssr")]
@@ -7,7 +7,7 @@ mod common;
 
 use common::{TestDb, spawn_app};
 use optbox::domain::*;
-use optbox::server::service::one_click_queue::{OneClickQueue, log_path};
+use optbox::server::store::one_click::log_path;
 use optbox::server::store::{
     self, Audit, ContactChange, DynStore, NewContact, OptOut, Source, email_hash,
 };
@@ -77,7 +77,7 @@ async fn the_post_is_answered_from_the_log_and_readers_wait_for_what_it_acknowle
     .expect("answered while the tables are locked")
     .unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(app.store.pending().backlog(), 1);
+    assert_eq!(app.store.one_click_backlog(), 1);
 
     // Readers of this contact, and list-wide readers, wait for it.
     let one = {
@@ -104,7 +104,7 @@ async fn the_post_is_answered_from_the_log_and_readers_wait_for_what_it_acknowle
     let c = one.await.unwrap().unwrap();
     assert!(c.unsubscribe_all, "the acknowledged opt-out is seen");
     assert_eq!(all.await.unwrap(), 1);
-    assert_eq!(app.store.pending().backlog(), 0);
+    assert_eq!(app.store.one_click_backlog(), 0);
     app.stop().await;
 }
 
@@ -124,9 +124,10 @@ fn crash_after_acknowledging(db: &TestDb, path: &std::path::Path, items: Vec<Opt
     let lock = rt.block_on(async {
         let s = db.store().await;
         let lock = hold_write_lock(&db.url).await;
-        let q = OneClickQueue::start_logged(s, path).await.unwrap();
+        s.start().await.unwrap();
+        assert_eq!(log_path(s.database_file().unwrap()), path);
         for item in items {
-            q.submit(item).await.unwrap();
+            s.opt_out_one_click(item).await.unwrap();
         }
         lock
     });
@@ -195,13 +196,13 @@ fn a_restart_applies_acknowledged_opt_outs_once_and_overwrites_a_torn_record() {
     // torn record) and dies too.
     main.block_on(async {
         let s = db.store().await;
-        let q = OneClickQueue::start_logged(s.clone(), &path).await.unwrap();
+        s.start().await.unwrap();
         let c = s.get_contact(&list, &ann()).await.unwrap();
         assert!(c.unsubscribe_all);
         assert_eq!(c.explicit("news"), Some(SubscriptionStatus::OptOut));
         assert_eq!(header_events(&s).await, 2);
         assert_eq!(s.one_click_log_applied().await.unwrap(), 2);
-        drop(q);
+        drop(s);
     });
     crash_after_acknowledging(&db, &path, vec![opt_out(&list, &bob, None)]);
     assert!(
@@ -212,7 +213,7 @@ fn a_restart_applies_acknowledged_opt_outs_once_and_overwrites_a_torn_record() {
     // Run 3 applies Bob's (the torn record did not hide it); then Ann changes her mind.
     main.block_on(async {
         let s = db.store().await;
-        let q = OneClickQueue::start_logged(s.clone(), &path).await.unwrap();
+        s.start().await.unwrap();
         assert!(s.get_contact(&list, &bob).await.unwrap().unsubscribe_all);
         assert_eq!(header_events(&s).await, 3);
         assert_eq!(s.one_click_log_applied().await.unwrap(), 3);
@@ -224,13 +225,13 @@ fn a_restart_applies_acknowledged_opt_outs_once_and_overwrites_a_torn_record() {
         s.update_contact(&list, &ann(), &change, &Audit::new(Source::LandingPage))
             .await
             .unwrap();
-        drop(q);
+        drop(s);
     });
 
     // Run 4: the log still holds all three, but they are applied: nothing is redone.
     main.block_on(async {
         let s = db.store().await;
-        let _q = OneClickQueue::start_logged(s.clone(), &path).await.unwrap();
+        s.start().await.unwrap();
         let c = s.get_contact(&list, &ann()).await.unwrap();
         assert!(
             !c.unsubscribe_all,
@@ -249,18 +250,16 @@ async fn a_log_locked_by_another_process_is_refused() {
     // An open file description of its own holds the lock, as another process would.
     let other = std::fs::File::create(&path).unwrap();
     other.lock().unwrap();
-    let err = OneClickQueue::start_logged(store, &path)
-        .await
-        .err()
-        .unwrap();
+    let err = store.start().await.err().unwrap().to_string();
     assert!(err.contains("another optbox server"), "{err}");
 }
 
 #[tokio::test]
 async fn servers_built_in_one_process_on_one_database_share_its_log() {
     let app = spawn_app().await;
-    let path = log_path(app.store.database_file().unwrap());
-    let again = OneClickQueue::start_logged(app.store.clone(), &path).await;
+    // A second server's store on the same database.
+    let other = app.db.store().await;
+    let again = other.start().await;
     assert!(again.is_ok(), "{:?}", again.err());
     app.stop().await;
 }
@@ -287,10 +286,7 @@ fn a_damaged_record_before_acknowledged_ones_stops_the_start_with_a_clear_error(
     f.write_all_at(&[b[0] ^ 1], 30).unwrap();
     main.block_on(async {
         let s = db.store().await;
-        let err = OneClickQueue::start_logged(s, &path)
-            .await
-            .err()
-            .expect("refused");
+        let err = s.start().await.expect_err("refused").to_string();
         assert!(
             err.contains("damaged") && err.contains("opt-out 2 follows"),
             "{err}"

@@ -8,6 +8,7 @@ pub mod fuzzing;
 pub mod hex;
 pub mod http;
 pub mod mail;
+pub mod outbox;
 pub mod service;
 pub mod sessions;
 pub mod smtp;

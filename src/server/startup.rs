@@ -5,7 +5,6 @@ use super::config::{ConfigError, Mode, Settings, TokenKey, parse_token_keys};
 use super::http::{
     admin_export, admin_import, admin_keys, branding, guard, health, limits, one_click, ses,
 };
-use super::service::one_click_queue;
 use super::state::{AppState, AppStateInner};
 use super::store::{self, DynStore, OpenError};
 use crate::app::{App, shell};
@@ -148,7 +147,7 @@ pub const SESSION_SWEEP_PERIOD: std::time::Duration = std::time::Duration::from_
 
 /// Deletes expired sessions now and every `SESSION_SWEEP_PERIOD`; a failure is logged and
 /// tried again at the next turn.
-fn sweep_sessions(sessions: super::sessions::SessionBackend) -> tokio::task::JoinHandle<()> {
+fn sweep_sessions(sessions: super::sessions::Sessions) -> tokio::task::JoinHandle<()> {
     use tower_sessions::session_store::ExpiredDeletion;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SESSION_SWEEP_PERIOD);
@@ -184,7 +183,7 @@ impl Application {
             .secret("ip_hash_key", &random_bytes(32))
             .await
             .map_err(|e| StartupError::Other(format!("cannot load the IP hash key: {e}")))?;
-        let sessions = store.sessions();
+        let sessions = super::sessions::Sessions::new(store.sessions());
         sessions
             .migrate()
             .await
@@ -237,18 +236,15 @@ impl Application {
         let limiter =
             super::http::limits::Limiter::new(&settings.limits).map_err(StartupError::Other)?;
         let timeout = std::time::Duration::from_secs(settings.limits.request_timeout_secs);
-        // SQLite: opt-outs are durable in the one-click log before the 200 and applied
-        // behind it; PostgreSQL (shared by many instances): group commit.
-        let one_click = match store.database_file().map(one_click_queue::log_path) {
-            Some(log) => one_click_queue::OneClickQueue::start_logged(store.clone(), &log)
-                .await
-                .map_err(StartupError::Other)?,
-            None => one_click_queue::OneClickQueue::start(store.clone()),
-        };
+        // SQLite: one-click opt-outs are durable in the one-click log before the 200 and
+        // applied behind it; PostgreSQL (shared by many instances): group commit.
+        store
+            .start()
+            .await
+            .map_err(|e| StartupError::Other(e.to_string()))?;
         let state = AppState::new(AppStateInner {
             limiter: limiter.clone(),
             leptos_options: leptos_options(&settings),
-            one_click,
             store,
             limits: Limits::new(settings.aws_strict),
             settings: Arc::new(settings),
@@ -390,7 +386,7 @@ impl Application {
         crate::server::http::serve::serve(self.listener, self.router, &limits, shutdown).await?;
         // Opt-outs acknowledged from the one-click log are applied before we stop (what
         // is left after the wait is applied at the next start).
-        if let Err(e) = self.state.store.pending().settle_all().await {
+        if let Err(e) = self.state.store.stop().await {
             tracing::warn!(error = %e, "one-click opt-outs left to apply at the next start");
         }
         smtp.shutdown().await;

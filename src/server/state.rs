@@ -33,8 +33,6 @@ pub struct AppStateInner {
     pub limits: Limits,
     /// Unsubscribe-token keys; the first signs.
     pub token_keys: Arc<Vec<TokenKey>>,
-    /// Group commit for RFC 8058 one-click opt-outs.
-    pub one_click: crate::server::service::one_click_queue::OneClickQueue,
     /// The master key SES-API secrets are derived from.
     pub api_master: Arc<Vec<u8>>,
     /// Key for hashing client IPs in the event log (IPs are never stored).

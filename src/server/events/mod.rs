@@ -1,19 +1,22 @@
 //! Webhook delivery: the payload (the SES `Subscription` event shape plus `eventId`), the
-//! `Optbox-Signature` header, the retry schedule, and the outbox worker that every
-//! `optbox serve` runs. The outbox itself (and why enqueueing is durable) is in
-//! `store/webhooks.rs`.
+//! `Optbox-Signature` header, the retry schedule, and how one delivery is made for the
+//! outbox worker every `optbox serve` runs (`server::outbox`). The outbox itself is in
+//! `store/webhooks.rs` and `store/outbox.rs`; why enqueueing is durable, in
+//! `store/events.rs`.
 
 pub mod destination;
 
 pub use destination::{UrlRules, check_url};
 
 use crate::server::config::WebhookSettings;
-use crate::server::store::{ClaimedDelivery, DeliveryOutcome, DynStore, EventRecord, now_ms};
+use crate::server::outbox;
+use crate::server::store::{
+    ClaimedDelivery, DeliveryOutcome, DynStore, EventRecord, StoreError, now_ms,
+};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, mpsc};
 
 /// The event kinds a webhook can subscribe to.
 pub const EVENT_KINDS: &[&str] = &[
@@ -316,19 +319,41 @@ async fn attempt(
 }
 
 /// A running outbox worker.
-pub struct Worker {
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    claimer: tokio::task::JoinHandle<()>,
-    acker: tokio::task::JoinHandle<()>,
+pub use outbox::Worker;
+
+/// The webhook outbox as the worker drains it.
+struct Deliveries {
+    store: DynStore,
+    client: reqwest::Client,
+    settings: WebhookSettings,
+    rules: UrlRules,
 }
 
-impl Worker {
-    /// Stops claiming, waits for the requests in flight (at most the timeout) and records
-    /// their outcomes, so a graceful shutdown leaves nothing to deliver twice.
-    pub async fn shutdown(self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        let _ = self.claimer.await;
-        let _ = self.acker.await;
+#[async_trait::async_trait]
+impl outbox::Outbox for Deliveries {
+    type Item = ClaimedDelivery;
+    type Outcome = DeliveryOutcome;
+    type Error = StoreError;
+
+    async fn due(&self, now: i64) -> Result<bool, StoreError> {
+        self.store.deliveries_due(now).await
+    }
+
+    async fn claim(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        self.store.claim_deliveries(now, lease_until, limit).await
+    }
+
+    async fn deliver(&self, c: ClaimedDelivery) -> DeliveryOutcome {
+        attempt(&self.client, &self.settings, self.rules, c).await
+    }
+
+    async fn record(&self, outcomes: &[DeliveryOutcome]) -> Result<(), StoreError> {
+        self.store.finish_deliveries(outcomes).await
     }
 }
 
@@ -336,89 +361,25 @@ impl Worker {
 /// `webhook_concurrency` requests in flight, and records outcomes in batches. Deliveries
 /// claimed by a process that dies are retried by any instance when their lease ends.
 pub fn start_worker(store: DynStore, s: WebhookSettings, rules: UrlRules) -> Worker {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let client = client(&s, rules);
-    let s = Arc::new(s);
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<DeliveryOutcome>();
-    let acker_store = store.clone();
-    let acker = tokio::spawn(async move {
-        let mut buf = Vec::with_capacity(1024);
-        while ack_rx.recv_many(&mut buf, 1024).await > 0 {
-            for n in 0.. {
-                match acker_store.finish_deliveries(&buf).await {
-                    Ok(()) => break,
-                    // Not recorded means delivered again after the lease: at least once.
-                    Err(e) if n >= 5 => {
-                        tracing::error!(error = %e, "cannot record webhook outcomes");
-                        break;
-                    }
-                    Err(_) => tokio::time::sleep(Duration::from_millis(200 << n)).await,
-                }
-            }
-            buf.clear();
-        }
-    });
-    let stopping = stop.clone();
-    let claimer = tokio::spawn(async move {
-        let max = s.webhook_concurrency.max(1);
-        let sem = Arc::new(Semaphore::new(max));
-        let poll = Duration::from_millis(s.webhook_poll_ms.max(1));
-        while !stopping.load(Ordering::SeqCst) {
-            let free = sem.available_permits();
-            if free == 0 {
-                drop(sem.acquire().await);
-                continue;
-            }
-            let now = now_ms();
-            match store.deliveries_due(now).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    tokio::time::sleep(poll).await;
-                    continue;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhook outbox unavailable");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            }
-            let claims = match store
-                .claim_deliveries(now, now + s.lease_ms(), free.min(256) as u32)
-                .await
-            {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot claim webhook deliveries");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            if claims.is_empty() {
-                tokio::time::sleep(poll).await;
-                continue;
-            }
-            for c in claims {
-                let Ok(permit) = sem.clone().acquire_owned().await else {
-                    return;
-                };
-                let (client, s, ack) = (client.clone(), s.clone(), ack_tx.clone());
-                tokio::spawn(async move {
-                    let outcome = attempt(&client, &s, rules, c).await;
-                    let _ = ack.send(outcome);
-                    drop(permit);
-                });
-            }
-        }
-        // Every permit back means every request in flight has answered; dropping the
-        // last sender then lets the acker record them and end.
-        let _ = sem.acquire_many(max as u32).await;
-    });
-    Worker {
-        stop,
-        claimer,
-        acker,
-    }
+    let worker = outbox::Settings {
+        concurrency: s.webhook_concurrency,
+        poll: Duration::from_millis(s.webhook_poll_ms),
+        lease_ms: s.lease_ms(),
+        claim_batch: 256,
+        record_batch: 1024,
+        names: outbox::Names {
+            unavailable: "webhook outbox unavailable",
+            cannot_claim: "cannot claim webhook deliveries",
+            cannot_record: "cannot record webhook outcomes",
+        },
+    };
+    let deliveries = Deliveries {
+        store,
+        client: client(&s, rules),
+        settings: s,
+        rules,
+    };
+    outbox::start(Arc::new(deliveries), worker)
 }
 
 #[cfg(test)]

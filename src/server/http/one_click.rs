@@ -116,7 +116,7 @@ pub async fn one_click(
         Err(e) => return error_page(e),
     };
     let audit = state.audit(Source::UnsubscribeHeader, Some(peer.ip()), headers);
-    match recipient::one_click(&state.one_click, resolved, audit).await {
+    match recipient::one_click(&*state.store, resolved, audit).await {
         Ok(()) => page(
             StatusCode::OK,
             page_html!(

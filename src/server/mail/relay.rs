@@ -8,15 +8,14 @@
 
 use super::upstream::Upstream;
 use crate::server::config::RelaySettings;
+use crate::server::outbox;
 use crate::server::store::{
     ClaimedMail, DynStore, MailOutcome, MailRecord, MailState, NewMail, StoreError, StoreResult,
     now_ms,
 };
 use lettre::address::Envelope;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::{Semaphore, mpsc};
 
 /// A message ready for the relay queue: one envelope recipient, final bytes.
 #[derive(Debug, Clone)]
@@ -180,19 +179,40 @@ async fn attempt(t: &Upstream, s: &RelaySettings, m: ClaimedMail) -> MailOutcome
 }
 
 /// A running relay worker.
-pub struct Worker {
-    stop: Arc<AtomicBool>,
-    claimer: tokio::task::JoinHandle<()>,
-    acker: tokio::task::JoinHandle<()>,
+pub use outbox::Worker;
+
+/// The relay queue as the worker drains it.
+struct Relay {
+    store: DynStore,
+    transport: Upstream,
+    settings: RelaySettings,
 }
 
-impl Worker {
-    /// Stops claiming, waits for the SMTP transactions in flight and records their
-    /// outcomes, so a graceful shutdown leaves nothing to send twice.
-    pub async fn shutdown(self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = self.claimer.await;
-        let _ = self.acker.await;
+#[async_trait::async_trait]
+impl outbox::Outbox for Relay {
+    type Item = ClaimedMail;
+    type Outcome = MailOutcome;
+    type Error = StoreError;
+
+    async fn due(&self, now: i64) -> Result<bool, StoreError> {
+        self.store.mail_due(now).await
+    }
+
+    async fn claim(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<ClaimedMail>, StoreError> {
+        self.store.claim_mail(now, lease_until, limit).await
+    }
+
+    async fn deliver(&self, m: ClaimedMail) -> MailOutcome {
+        attempt(&self.transport, &self.settings, m).await
+    }
+
+    async fn record(&self, outcomes: &[MailOutcome]) -> Result<(), StoreError> {
+        self.store.finish_mail(outcomes).await
     }
 }
 
@@ -200,88 +220,24 @@ impl Worker {
 /// pooled lettre client with up to `relay_concurrency` transactions in flight, records
 /// outcomes in batches.
 pub fn start_worker(store: DynStore, url: &str, s: RelaySettings) -> Result<Worker, String> {
-    let transport = Arc::new(transport(url, &s)?);
-    let s = Arc::new(s);
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<MailOutcome>();
-    let acker_store = store.clone();
-    let acker = tokio::spawn(async move {
-        let mut buf = Vec::with_capacity(256);
-        while ack_rx.recv_many(&mut buf, 256).await > 0 {
-            for n in 0.. {
-                match acker_store.finish_mail(&buf).await {
-                    Ok(()) => break,
-                    // Not recorded means sent again after the lease: at least once.
-                    Err(e) if n >= 5 => {
-                        tracing::error!(error = %e, "cannot record relay outcomes");
-                        break;
-                    }
-                    Err(_) => tokio::time::sleep(Duration::from_millis(200 << n)).await,
-                }
-            }
-            buf.clear();
-        }
-    });
-    let stopping = stop.clone();
-    let claimer = tokio::spawn(async move {
-        let max = s.relay_concurrency.max(1);
-        let sem = Arc::new(Semaphore::new(max));
-        let poll = Duration::from_millis(s.relay_poll_ms.max(1));
-        while !stopping.load(Ordering::SeqCst) {
-            let free = sem.available_permits();
-            if free == 0 {
-                drop(sem.acquire().await);
-                continue;
-            }
-            let now = now_ms();
-            match store.mail_due(now).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    tokio::time::sleep(poll).await;
-                    continue;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "relay queue unavailable");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            }
-            let claims = match store
-                .claim_mail(now, now + s.lease_ms(), free.min(64) as u32)
-                .await
-            {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot claim queued mail");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            if claims.is_empty() {
-                tokio::time::sleep(poll).await;
-                continue;
-            }
-            for c in claims {
-                let Ok(permit) = sem.clone().acquire_owned().await else {
-                    return;
-                };
-                let (t, s, ack) = (transport.clone(), s.clone(), ack_tx.clone());
-                tokio::spawn(async move {
-                    let outcome = attempt(&t, &s, c).await;
-                    let _ = ack.send(outcome);
-                    drop(permit);
-                });
-            }
-        }
-        // Every permit back means every transaction in flight has ended; dropping the
-        // last sender then lets the acker record them and end.
-        let _ = sem.acquire_many(max as u32).await;
-    });
-    Ok(Worker {
-        stop,
-        claimer,
-        acker,
-    })
+    let worker = outbox::Settings {
+        concurrency: s.relay_concurrency,
+        poll: Duration::from_millis(s.relay_poll_ms),
+        lease_ms: s.lease_ms(),
+        claim_batch: 64,
+        record_batch: 256,
+        names: outbox::Names {
+            unavailable: "relay queue unavailable",
+            cannot_claim: "cannot claim queued mail",
+            cannot_record: "cannot record relay outcomes",
+        },
+    };
+    let relay = Relay {
+        store,
+        transport: transport(url, &s)?,
+        settings: s,
+    };
+    Ok(outbox::start(Arc::new(relay), worker))
 }
 
 #[cfg(test)]

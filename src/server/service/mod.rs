@@ -11,7 +11,6 @@ pub mod demo;
 pub mod dkim;
 pub mod import;
 pub mod lists;
-pub mod one_click_queue;
 pub mod overview;
 pub mod recipient;
 pub mod sending;
@@ -43,7 +42,7 @@ pub enum ServiceError {
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(m) => ServiceError::Unavailable(m),
+            StoreError::Unavailable(m) => ServiceError::Unavailable(m.to_string()),
             other => ServiceError::Internal(other.to_string()),
         }
     }

@@ -109,19 +109,16 @@ pub async fn resolve_link(
 /// tombstone. A topic opt-out of a contact already unsubscribed from everything is still
 /// recorded: it stands if UnsubscribeAll is undone later. (A token whose topic was removed
 /// from the list since unsubscribes from everything: the recipient's intent is to stop
-/// mail.) `Ok` means the change is committed.
-pub async fn one_click(
-    queue: &super::one_click_queue::OneClickQueue,
-    r: Resolved,
-    audit: Audit,
-) -> ServiceResult<()> {
+/// mail.) `Ok` means the change is durable: committed, or fsynced in the one-click log
+/// (`store::one_click`).
+pub async fn one_click(store: &dyn Store, r: Resolved, audit: Audit) -> ServiceResult<()> {
     let item = OptOut {
         list: r.list,
         hash: r.hash,
         topic: r.topic.map(|t| t.name),
         audit,
     };
-    Ok(queue.submit(item).await?)
+    Ok(store.opt_out_one_click(item).await?)
 }
 
 /// The topics a recipient sees: all but hidden ones, in list order.

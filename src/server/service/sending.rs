@@ -126,10 +126,10 @@ impl SignerCache {
         let signer = match store.dkim_key_for(domain).await? {
             Some(k) => {
                 let alg = dkim::Algorithm::parse(&k.algorithm).ok_or_else(|| {
-                    StoreError::Other(format!("unknown DKIM algorithm {}", k.algorithm))
+                    StoreError::unreadable(format!("DKIM algorithm {:?}", k.algorithm))
                 })?;
                 let s = Signer::new(alg, &k.domain, &k.selector, &k.private_key)
-                    .map_err(|e| StoreError::Other(format!("DKIM key for {domain}: {e}")))?;
+                    .map_err(|e| StoreError::unreadable(format!("DKIM key for {domain} ({e})")))?;
                 Some(Arc::new(s))
             }
             None => None,
@@ -157,7 +157,7 @@ fn service_err(e: ServiceError) -> SendError {
 
 fn store_err(e: StoreError) -> SendError {
     match e {
-        StoreError::Unavailable(m) => SendError::Unavailable(m),
+        StoreError::Unavailable(m) => SendError::Unavailable(m.to_string()),
         other => SendError::Internal(other.to_string()),
     }
 }

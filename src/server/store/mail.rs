@@ -2,8 +2,12 @@
 //! `reject`, `send.warning`), which go through the same event log and webhook outbox as
 //! every other event.
 
+use super::db::on_db;
+use super::events::{self, NewEvent};
+use super::{Audit, Source, SqlStore, StoreResult, now_ms};
+
 /// A stored DKIM key.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DkimKeyRecord {
     pub id: i64,
     /// Lower-cased.
@@ -38,7 +42,7 @@ pub struct MailEvent<'a> {
     pub detail: serde_json::Value,
 }
 
-/// Pipeline storage; a supertrait of `Store`, implemented per backend by `impl_mail!`.
+/// Pipeline storage; a part of `Store`.
 #[async_trait::async_trait]
 pub trait MailStore {
     /// Stores a key; `Conflict` when the domain already has that selector.
@@ -49,87 +53,81 @@ pub trait MailStore {
         algorithm: &str,
         private_key: &[u8],
         public_key: &[u8],
-    ) -> super::StoreResult<DkimKeyRecord>;
+    ) -> StoreResult<DkimKeyRecord>;
     /// Every key, by domain then newest first.
-    async fn list_dkim_keys(&self) -> super::StoreResult<Vec<DkimKeyRecord>>;
+    async fn list_dkim_keys(&self) -> StoreResult<Vec<DkimKeyRecord>>;
     /// The newest key of a domain.
-    async fn dkim_key_for(&self, domain: &str) -> super::StoreResult<Option<DkimKeyRecord>>;
+    async fn dkim_key_for(&self, domain: &str) -> StoreResult<Option<DkimKeyRecord>>;
     /// Appends events (with their webhook deliveries) in one transaction.
-    async fn log_mail_events(&self, events: &[MailEvent<'_>]) -> super::StoreResult<()>;
+    async fn log_mail_events(&self, events: &[MailEvent<'_>]) -> StoreResult<()>;
 }
 
-macro_rules! impl_mail {
-    ($store:ty, $conn:ty) => {
-        impl $store {
-            fn dkim_from(r: &<<$conn as sqlx::Connection>::Database as sqlx::Database>::Row) -> StoreResult<DkimKeyRecord> {
-                Ok(DkimKeyRecord {
-                    id: r.try_get("id")?,
-                    domain: r.try_get("domain")?,
-                    selector: r.try_get("selector")?,
-                    algorithm: r.try_get("algorithm")?,
-                    private_key: r.try_get("private_key")?,
-                    public_key: r.try_get("public_key")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            }
-        }
+#[async_trait::async_trait]
+impl MailStore for SqlStore {
+    async fn create_dkim_key(
+        &self,
+        domain: &str,
+        selector: &str,
+        algorithm: &str,
+        private_key: &[u8],
+        public_key: &[u8],
+    ) -> StoreResult<DkimKeyRecord> {
+        Ok(on_db!(self.pools.write(), |p| {
+            sqlx::query_as(
+                "INSERT INTO dkim_keys (domain, selector, algorithm, private_key, public_key, \
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 RETURNING id, domain, selector, algorithm, private_key, public_key, created_at",
+            )
+            .bind(domain.to_ascii_lowercase())
+            .bind(selector)
+            .bind(algorithm)
+            .bind(private_key)
+            .bind(public_key)
+            .bind(now_ms())
+            .fetch_one(p)
+            .await?
+        }))
+    }
 
-        #[async_trait::async_trait]
-        impl MailStore for $store {
-            async fn create_dkim_key(&self, domain: &str, selector: &str, algorithm: &str, private_key: &[u8], public_key: &[u8]) -> StoreResult<DkimKeyRecord> {
-                let r = sqlx::query(
-                    "INSERT INTO dkim_keys (domain, selector, algorithm, private_key, public_key, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                     RETURNING id, domain, selector, algorithm, private_key, public_key, created_at",
-                )
+    async fn list_dkim_keys(&self) -> StoreResult<Vec<DkimKeyRecord>> {
+        Ok(on_db!(self.pools.read(), |p| {
+            sqlx::query_as("SELECT * FROM dkim_keys ORDER BY domain, id DESC")
+                .fetch_all(p)
+                .await?
+        }))
+    }
+
+    async fn dkim_key_for(&self, domain: &str) -> StoreResult<Option<DkimKeyRecord>> {
+        Ok(on_db!(self.pools.read(), |p| {
+            sqlx::query_as("SELECT * FROM dkim_keys WHERE domain = $1 ORDER BY id DESC LIMIT 1")
                 .bind(domain.to_ascii_lowercase())
-                .bind(selector)
-                .bind(algorithm)
-                .bind(private_key)
-                .bind(public_key)
-                .bind(now_ms())
-                .fetch_one(&self.write)
-                .await?;
-                Self::dkim_from(&r)
-            }
+                .fetch_optional(p)
+                .await?
+        }))
+    }
 
-            async fn list_dkim_keys(&self) -> StoreResult<Vec<DkimKeyRecord>> {
-                let rows = sqlx::query("SELECT * FROM dkim_keys ORDER BY domain, id DESC")
-                    .fetch_all(&self.read)
-                    .await?;
-                rows.iter().map(Self::dkim_from).collect()
-            }
-
-            async fn dkim_key_for(&self, domain: &str) -> StoreResult<Option<DkimKeyRecord>> {
-                let r = sqlx::query("SELECT * FROM dkim_keys WHERE domain = $1 ORDER BY id DESC LIMIT 1")
-                    .bind(domain.to_ascii_lowercase())
-                    .fetch_optional(&self.read)
-                    .await?;
-                r.as_ref().map(Self::dkim_from).transpose()
-            }
-
-            async fn log_mail_events(&self, events: &[MailEvent<'_>]) -> StoreResult<()> {
-                if events.is_empty() {
-                    return Ok(());
-                }
-                let audit = Audit::new(Source::Send);
-                let mut tx = self.write.begin().await?;
-                for e in events {
-                    Self::q_event(&mut *tx, shared::NewEvent {
-                        kind: e.kind,
-                        audit: Some(&audit),
-                        list_name: e.list_name,
-                        topic_name: e.topic_name,
-                        contact_email: e.contact_email,
-                        old: None,
-                        new: None,
-                        detail: e.detail.clone(),
-                    })
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
+    async fn log_mail_events(&self, events: &[MailEvent<'_>]) -> StoreResult<()> {
+        if events.is_empty() {
+            return Ok(());
         }
-    };
+        let audit = Audit::new(Source::Send);
+        let mut tx = self.pools.write().begin().await?;
+        for e in events {
+            events::write(
+                tx.conn(),
+                NewEvent {
+                    kind: e.kind,
+                    audit: Some(&audit),
+                    list_name: e.list_name,
+                    topic_name: e.topic_name,
+                    contact_email: e.contact_email,
+                    old: None,
+                    new: None,
+                    detail: e.detail.clone(),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await
+    }
 }
-pub(super) use impl_mail;

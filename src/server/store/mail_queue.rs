@@ -1,13 +1,13 @@
 //! The durable relay queue (`mail_queue`): one row per envelope recipient, committed
-//! before the submitter is answered, claimed by relay workers, marked sent or failed.
-//!
-//! Claiming follows the webhook outbox (`store/webhooks.rs`): due `queued` rows are taken
-//! with `FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite has one writer, so the claim is
-//! serialised anyway), their `attempts` incremented and `next_attempt_at` pushed forward
-//! by a lease longer than one SMTP transaction. Two instances never hold one row at once;
-//! a killed instance's claims become due again when the lease runs out. Outcomes are
-//! fenced by the attempt number, so a late answer never overwrites a newer claim.
+//! before the submitter is answered, claimed by relay workers under a lease, marked sent
+//! or failed. Claims and outcomes follow the leased outbox (`outbox.rs`): two instances
+//! never hold one row at once, a killed instance's claims become due again when the
+//! lease runs out, and a late answer never overwrites a newer claim.
 
+use super::db::on_db;
+use super::events;
+use super::outbox::{MAIL_QUEUE, Value};
+use super::{SqlStore, StoreError, StoreResult, now_ms};
 use serde::{Deserialize, Serialize};
 
 /// Where a queued message stands.
@@ -74,10 +74,11 @@ pub struct MailRecord {
 }
 
 /// A message claimed by this instance.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClaimedMail {
     pub id: i64,
     /// The attempt this claim is (1 for the first); the fencing token of the claim.
+    #[sqlx(rename = "attempts")]
     pub attempt: i64,
     pub message_id: String,
     pub mail_from: String,
@@ -109,210 +110,229 @@ pub enum MailOutcome {
     },
 }
 
-/// Relay-queue storage; a supertrait of `Store`, implemented per backend by
-/// `impl_mail_queue!`.
+/// Relay-queue storage; a part of `Store`.
 #[async_trait::async_trait]
 pub trait MailQueueStore {
     /// Stores the messages in one transaction (committed when this returns); their ids.
-    async fn enqueue_mail(&self, msgs: &[NewMail]) -> super::StoreResult<Vec<i64>>;
+    async fn enqueue_mail(&self, msgs: &[NewMail]) -> StoreResult<Vec<i64>>;
     /// A cheap read: is any queued message due at `now`?
-    async fn mail_due(&self, now: i64) -> super::StoreResult<bool>;
+    async fn mail_due(&self, now: i64) -> StoreResult<bool>;
     /// Claims up to `limit` due messages until `lease_until`.
     async fn claim_mail(
         &self,
         now: i64,
         lease_until: i64,
         limit: u32,
-    ) -> super::StoreResult<Vec<ClaimedMail>>;
+    ) -> StoreResult<Vec<ClaimedMail>>;
     /// Records outcomes in one transaction.
-    async fn finish_mail(&self, outcomes: &[MailOutcome]) -> super::StoreResult<()>;
+    async fn finish_mail(&self, outcomes: &[MailOutcome]) -> StoreResult<()>;
     /// Messages, newest first, optionally of one state; keyset-paged by id.
     async fn list_mail(
         &self,
         state: Option<MailState>,
         before_id: Option<i64>,
         limit: u32,
-    ) -> super::StoreResult<Vec<MailRecord>>;
+    ) -> StoreResult<Vec<MailRecord>>;
     /// One message with its bytes.
-    async fn get_mail(&self, id: i64) -> super::StoreResult<MailRecord>;
+    async fn get_mail(&self, id: i64) -> StoreResult<MailRecord>;
 }
 
-/// Store methods for the relay queue, instantiated per backend; `$lock` is the
-/// row-locking clause of the claim (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
-macro_rules! impl_mail_queue {
-    ($store:ty, $conn:ty, $lock:literal) => {
-        impl $store {
-            fn mail_from_row(r: &<<$conn as sqlx::Connection>::Database as sqlx::Database>::Row, with_data: bool) -> StoreResult<MailRecord> {
-                Ok(MailRecord {
-                    id: r.try_get("id")?,
-                    message_id: r.try_get("message_id")?,
-                    mail_from: r.try_get("mail_from")?,
-                    rcpt: r.try_get("rcpt")?,
-                    size: r.try_get("size")?,
-                    data: if with_data { r.try_get("data")? } else { Vec::new() },
-                    state: MailState::parse(&r.try_get::<String, _>("state")?)
-                        .ok_or_else(|| shared::corrupt("mail state"))?,
-                    attempts: r.try_get("attempts")?,
-                    next_attempt_at: r.try_get("next_attempt_at")?,
-                    last_error: r.try_get("last_error")?,
-                    created_at: r.try_get("created_at")?,
-                    sent_at: r.try_get("sent_at")?,
-                })
-            }
-        }
+/// A queue row as read.
+#[derive(sqlx::FromRow)]
+struct MailRow {
+    id: i64,
+    message_id: String,
+    mail_from: String,
+    rcpt: String,
+    size: i64,
+    #[sqlx(default)]
+    data: Vec<u8>,
+    state: String,
+    attempts: i64,
+    next_attempt_at: i64,
+    last_error: Option<String>,
+    created_at: i64,
+    sent_at: Option<i64>,
+}
 
-        #[async_trait::async_trait]
-        impl MailQueueStore for $store {
-            async fn enqueue_mail(&self, msgs: &[NewMail]) -> StoreResult<Vec<i64>> {
-                let now = now_ms();
-                let mut tx = self.write.begin().await?;
-                let mut ids = Vec::with_capacity(msgs.len());
-                for m in msgs {
-                    let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO mail_queue (message_id, mail_from, rcpt, data, state, attempts, next_attempt_at, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, 0, $6, $6) RETURNING id",
-                    )
-                    .bind(&m.message_id)
-                    .bind(&m.mail_from)
-                    .bind(&m.rcpt)
-                    .bind(&m.data)
-                    .bind(m.state.as_str())
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    ids.push(id);
-                }
-                tx.commit().await?;
-                Ok(ids)
-            }
+impl TryFrom<MailRow> for MailRecord {
+    type Error = StoreError;
 
-            async fn mail_due(&self, now: i64) -> StoreResult<bool> {
-                let r = sqlx::query("SELECT id FROM mail_queue WHERE state = 'queued' AND next_attempt_at <= $1 LIMIT 1")
-                    .bind(now)
-                    .fetch_optional(&self.read)
-                    .await?;
-                Ok(r.is_some())
-            }
+    fn try_from(r: MailRow) -> StoreResult<Self> {
+        Ok(MailRecord {
+            id: r.id,
+            message_id: r.message_id,
+            mail_from: r.mail_from,
+            rcpt: r.rcpt,
+            size: r.size,
+            data: r.data,
+            state: MailState::parse(&r.state)
+                .ok_or_else(|| StoreError::unreadable(format!("mail state {:?}", r.state)))?,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            sent_at: r.sent_at,
+        })
+    }
+}
 
-            async fn claim_mail(&self, now: i64, lease_until: i64, limit: u32) -> StoreResult<Vec<ClaimedMail>> {
-                let mut tx = self.write.begin().await?;
-                let rows = sqlx::query(concat!(
-                    "UPDATE mail_queue SET attempts = attempts + 1, next_attempt_at = $1 \
-                     WHERE id IN (SELECT id FROM mail_queue WHERE state = 'queued' AND next_attempt_at <= $2 \
-                     ORDER BY next_attempt_at, id LIMIT $3",
-                    $lock,
-                    ") RETURNING id, attempts, message_id, mail_from, rcpt, data, created_at"
-                ))
-                .bind(lease_until)
+#[async_trait::async_trait]
+impl MailQueueStore for SqlStore {
+    async fn enqueue_mail(&self, msgs: &[NewMail]) -> StoreResult<Vec<i64>> {
+        let now = now_ms();
+        let mut tx = self.pools.write().begin().await?;
+        let mut ids = Vec::with_capacity(msgs.len());
+        for m in msgs {
+            let id: i64 = on_db!(tx.conn(), |c| {
+                sqlx::query_scalar(
+                    "INSERT INTO mail_queue (message_id, mail_from, rcpt, data, state, attempts, \
+                     next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 0, $6, $6) \
+                     RETURNING id",
+                )
+                .bind(&m.message_id)
+                .bind(&m.mail_from)
+                .bind(&m.rcpt)
+                .bind(&m.data)
+                .bind(m.state.as_str())
                 .bind(now)
-                .bind(limit as i64)
-                .fetch_all(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                let mut out = Vec::with_capacity(rows.len());
-                for r in &rows {
-                    out.push(ClaimedMail {
-                        id: r.try_get("id")?,
-                        attempt: r.try_get("attempts")?,
-                        message_id: r.try_get("message_id")?,
-                        mail_from: r.try_get("mail_from")?,
-                        rcpt: r.try_get("rcpt")?,
-                        data: r.try_get("data")?,
-                        created_at: r.try_get("created_at")?,
-                    });
-                }
-                out.sort_by_key(|c| c.id);
-                Ok(out)
-            }
-
-            async fn finish_mail(&self, outcomes: &[MailOutcome]) -> StoreResult<()> {
-                let now = now_ms();
-                let mut tx = self.write.begin().await?;
-                for o in outcomes {
-                    match o {
-                        // Sent is sent, whoever holds the claim now: no fencing needed.
-                        MailOutcome::Sent { id, .. } => {
-                            sqlx::query(
-                                "UPDATE mail_queue SET state = 'sent', sent_at = $1, last_error = NULL WHERE id = $2 AND state = 'queued'",
-                            )
-                            .bind(now)
-                            .bind(*id)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                        MailOutcome::Retry { id, attempt, error, retry_at } => {
-                            sqlx::query(
-                                "UPDATE mail_queue SET next_attempt_at = $1, last_error = $2 \
-                                 WHERE id = $3 AND attempts = $4 AND state = 'queued'",
-                            )
-                            .bind(*retry_at)
-                            .bind(error)
-                            .bind(*id)
-                            .bind(*attempt)
-                            .execute(&mut *tx)
-                            .await?;
-                        }
-                        MailOutcome::Failed { id, attempt, error } => {
-                            let r = sqlx::query(
-                                "UPDATE mail_queue SET state = 'failed', last_error = $1 \
-                                 WHERE id = $2 AND attempts = $3 AND state = 'queued' RETURNING message_id, mail_from, rcpt",
-                            )
-                            .bind(error)
-                            .bind(*id)
-                            .bind(*attempt)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                            if let Some(r) = r {
-                                let rcpt: String = r.try_get("rcpt")?;
-                                let detail = serde_json::json!({
-                                    "queueId": id,
-                                    "messageId": r.try_get::<String, _>("message_id")?,
-                                    "mailFrom": r.try_get::<String, _>("mail_from")?,
-                                    "attempts": attempt,
-                                    "error": error,
-                                });
-                                let ev: i64 = sqlx::query_scalar(
-                                    "INSERT INTO events (created_at, kind, contact_email, detail) VALUES ($1, 'delivery.failed', $2, $3) RETURNING id",
-                                )
-                                .bind(now)
-                                .bind(&rcpt)
-                                .bind(detail.to_string())
-                                .fetch_one(&mut *tx)
-                                .await?;
-                                Self::q_enqueue_webhooks(&mut *tx, ev, "delivery.failed", None, None).await?;
-                            }
-                        }
-                    }
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn list_mail(&self, state: Option<MailState>, before_id: Option<i64>, limit: u32) -> StoreResult<Vec<MailRecord>> {
-                let rows = sqlx::query(
-                    "SELECT id, message_id, mail_from, rcpt, CAST(length(data) AS BIGINT) AS size, state, attempts, next_attempt_at, last_error, created_at, sent_at \
-                     FROM mail_queue WHERE id < $1 AND ($2 = '' OR state = $2) ORDER BY id DESC LIMIT $3",
-                )
-                .bind(before_id.unwrap_or(i64::MAX))
-                .bind(state.map(|s| s.as_str()).unwrap_or(""))
-                .bind(limit.clamp(1, 1000) as i64)
-                .fetch_all(&self.read)
-                .await?;
-                rows.iter().map(|r| Self::mail_from_row(r, false)).collect()
-            }
-
-            async fn get_mail(&self, id: i64) -> StoreResult<MailRecord> {
-                let r = sqlx::query(
-                    "SELECT id, message_id, mail_from, rcpt, CAST(length(data) AS BIGINT) AS size, data, state, attempts, next_attempt_at, last_error, created_at, sent_at \
-                     FROM mail_queue WHERE id = $1",
-                )
-                .bind(id)
-                .fetch_optional(&self.read)
+                .fetch_one(c)
                 .await?
-                .ok_or(StoreError::NotFound)?;
-                Self::mail_from_row(&r, true)
+            });
+            ids.push(id);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn mail_due(&self, now: i64) -> StoreResult<bool> {
+        MAIL_QUEUE.any_due(&self.pools, now).await
+    }
+
+    async fn claim_mail(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedMail>> {
+        let mut out: Vec<ClaimedMail> = MAIL_QUEUE
+            .claim(
+                &self.pools,
+                now,
+                lease_until,
+                limit,
+                "id, attempts, message_id, mail_from, rcpt, data, created_at",
+            )
+            .await?;
+        out.sort_by_key(|c| c.id);
+        Ok(out)
+    }
+
+    async fn finish_mail(&self, outcomes: &[MailOutcome]) -> StoreResult<()> {
+        let now = now_ms();
+        let mut tx = self.pools.write().begin().await?;
+        // Sent is sent, whoever holds the claim now: no fencing needed.
+        let sent: Vec<i64> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                MailOutcome::Sent { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let done = [
+            ("state", Value::Text(Some("sent"))),
+            ("sent_at", Value::Int(Some(now))),
+            ("last_error", Value::Text(None)),
+        ];
+        MAIL_QUEUE.complete(tx.conn(), &sent, &done).await?;
+        for o in outcomes {
+            match o {
+                MailOutcome::Sent { .. } => {}
+                MailOutcome::Retry {
+                    id,
+                    attempt,
+                    error,
+                    retry_at,
+                } => {
+                    let again = [
+                        ("next_attempt_at", Value::Int(Some(*retry_at))),
+                        ("last_error", Value::Text(Some(error))),
+                    ];
+                    MAIL_QUEUE.settle(tx.conn(), *id, *attempt, &again).await?;
+                }
+                MailOutcome::Failed { id, attempt, error } => {
+                    let failed = [
+                        ("state", Value::Text(Some("failed"))),
+                        ("last_error", Value::Text(Some(error))),
+                    ];
+                    if !MAIL_QUEUE.settle(tx.conn(), *id, *attempt, &failed).await? {
+                        continue;
+                    }
+                    let (message_id, mail_from, rcpt): (String, String, String) =
+                        on_db!(tx.conn(), |c| {
+                            sqlx::query_as(
+                                "SELECT message_id, mail_from, rcpt FROM mail_queue WHERE id = $1",
+                            )
+                            .bind(*id)
+                            .fetch_one(c)
+                            .await?
+                        });
+                    let detail = serde_json::json!({
+                        "queueId": id,
+                        "messageId": message_id,
+                        "mailFrom": mail_from,
+                        "attempts": attempt,
+                        "error": error,
+                    });
+                    events::write_plain(
+                        tx.conn(),
+                        now,
+                        "delivery.failed",
+                        None,
+                        Some(&rcpt),
+                        &detail,
+                        None,
+                    )
+                    .await?;
+                }
             }
         }
-    };
+        tx.commit().await
+    }
+
+    async fn list_mail(
+        &self,
+        state: Option<MailState>,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<MailRecord>> {
+        let rows: Vec<MailRow> = on_db!(self.pools.read(), |p| {
+            sqlx::query_as(
+                "SELECT id, message_id, mail_from, rcpt, CAST(length(data) AS BIGINT) AS size, \
+                 state, attempts, next_attempt_at, last_error, created_at, sent_at \
+                 FROM mail_queue WHERE id < $1 AND ($2 = '' OR state = $2) \
+                 ORDER BY id DESC LIMIT $3",
+            )
+            .bind(before_id.unwrap_or(i64::MAX))
+            .bind(state.map(|s| s.as_str()).unwrap_or(""))
+            .bind(limit.clamp(1, 1000) as i64)
+            .fetch_all(p)
+            .await?
+        });
+        rows.into_iter().map(MailRecord::try_from).collect()
+    }
+
+    async fn get_mail(&self, id: i64) -> StoreResult<MailRecord> {
+        let row: Option<MailRow> = on_db!(self.pools.read(), |p| {
+            sqlx::query_as(
+                "SELECT id, message_id, mail_from, rcpt, CAST(length(data) AS BIGINT) AS size, \
+                 data, state, attempts, next_attempt_at, last_error, created_at, sent_at \
+                 FROM mail_queue WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(p)
+            .await?
+        });
+        row.ok_or(StoreError::NotFound)?.try_into()
+    }
 }
-pub(super) use impl_mail_queue;

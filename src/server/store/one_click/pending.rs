@@ -1,6 +1,7 @@
-//! Opt-outs that are durable in the one-click log (`service::one_click_queue`) but not yet
-//! applied to the tables. The store consults this before it reads or writes contacts, so
-//! every reader sees an acknowledged opt-out as if it were already applied:
+//! Opt-outs that are durable in the one-click log (`log.rs`) but not yet applied to the
+//! tables. The store consults this before it reads or writes contacts
+//! ([`SqlStore::settled`](crate::server::store::SqlStore)), so every reader sees an
+//! acknowledged opt-out as if it were already applied:
 //! - a read or write of one contact waits only when that contact has an opt-out pending
 //!   ([`Pending::settle_key`]); with an empty backlog this is one atomic comparison;
 //! - list-wide reads (listings, counts, the event log, imports) wait until everything
@@ -9,7 +10,7 @@
 //! Sequence numbers are the log's: assigned in order by its single writer, applied in
 //! order by its single applier. Without a log (PostgreSQL) nothing is ever pending.
 
-use super::{StoreError, StoreResult};
+use super::super::{StoreError, StoreResult, Unavailable};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -26,9 +27,9 @@ pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(20);
 const SHARDS: usize = 64;
 
 /// A contact with an opt-out pending: its list and address hash. Address hashes are 16
-/// bytes ([`super::email_hash`]); any other length is folded into 16, which can only make
-/// two contacts share a key, so one of them waits for the other's opt-out too: never
-/// the other way round.
+/// bytes ([`email_hash`](crate::server::store::email_hash)); any other length is folded
+/// into 16, which can only make two contacts share a key, so one of them waits for the
+/// other's opt-out too: never the other way round.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Key {
     list: i64,
@@ -104,7 +105,7 @@ pub struct Pending {
     /// Readers waiting for the applier right now.
     waiters: AtomicUsize,
     /// Set while the applier holds off for a burst of one-click POSTs
-    /// (`one_click_queue::applier`): the log's fsyncs then have the disk to themselves, so
+    /// (`log::applier`): the log's fsyncs then have the disk to themselves, so
     /// the store's other background writer, the WAL checkpointer, waits too.
     quiet: AtomicBool,
 }
@@ -226,9 +227,7 @@ impl Pending {
         self.waiters.fetch_sub(1, Ordering::SeqCst);
         match waited {
             Ok(Ok(_)) => Ok(()),
-            _ => Err(StoreError::Unavailable(
-                "one-click opt-outs are still being applied; try again".into(),
-            )),
+            _ => Err(StoreError::Unavailable(Unavailable::Settling)),
         }
     }
 }

@@ -1,41 +1,67 @@
-//! How an RFC 8058 one-click opt-out becomes durable before its 200. Two modes:
+//! The one-click log on SQLite (logged mode, see the module above): each opt-out is
+//! appended to `<database>-oneclick.log` and fsynced together with the rest of its batch;
+//! then it is answered. An applier task applies the log to the tables behind it, in
+//! order, in transactions that also record how far they got (table `one_click_log`).
+//! Until then [`Pending`] makes readers wait for the opt-outs they must see, so nobody
+//! observes an acknowledged opt-out as missing. At start-up the part of the log the
+//! database has not recorded as applied is applied again; a torn last record (a crash in
+//! the middle of a write) was never acknowledged and is cut off. Once everything is
+//! applied the log starts again from its beginning.
 //!
-//! - **Direct** (PostgreSQL, or no database file): group commit. Opt-outs that arrive
-//!   while a batch is being written wait and are committed together in the next
-//!   transaction; each caller is answered after the commit that holds its change.
-//! - **Logged** (SQLite, the default there): each opt-out is appended to the one-click log,
-//!   a file beside the database (`<database>-oneclick.log`), and fsynced together with the
-//!   rest of its batch; then it is answered. An applier task applies the log to the tables
-//!   behind it, in order, in transactions that also record how far they got (table
-//!   `one_click_log`). Until then the store's [`Pending`] makes readers wait for the
-//!   opt-outs they must see, so nobody observes an acknowledged opt-out as missing. At
-//!   start-up the part of the log the database has not recorded as applied is applied
-//!   again; a torn last record (a crash in the middle of a write) was never acknowledged
-//!   and is cut off. Once everything is applied the log is truncated.
-//!
-//! Why: one durable SQLite commit of random opt-outs dirties about six pages of 1M-row
-//! indexes per opt-out, which bounds the direct mode at a few thousand a second on a small
-//! machine; a log append is one sequential write per batch. `docs/performance.md` has the
-//! figures; the log is bounded by [`MAX_BACKLOG`] unapplied opt-outs.
+//! Why: a durable SQLite commit of random opt-outs dirties about six pages of the
+//! contact indexes per opt-out, which bounds the direct mode's rate; a log append is one
+//! sequential write per batch. `docs/performance.md` has the figures; the log is bounded
+//! by [`MAX_BACKLOG`] unapplied opt-outs.
 
+use super::super::db::Pools;
+use super::super::{Audit, OptOut, Source, StoreError, Unavailable};
+use super::{Job, Pending, apply};
 use crate::domain::{ContactList, TopicName};
-use crate::server::store::pending::Pending;
-use crate::server::store::{Audit, DynStore, OptOut, Source, Store, StoreError};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::{Arc, Weak};
+use tokio::sync::mpsc;
 
-type Job = (OptOut, oneshot::Sender<Result<(), StoreError>>);
+/// A running log: where opt-outs are queued for its writer, and what it has
+/// acknowledged but not yet applied. Dropping the last handle stops the writer (which
+/// releases the file's lock); the applier finishes what the writer handed it.
+pub(super) struct Log {
+    pub tx: mpsc::Sender<Job>,
+    pub pending: Arc<Pending>,
+}
 
-/// Queues one-click opt-outs; see the module documentation.
-#[derive(Clone)]
-pub struct OneClickQueue {
-    tx: mpsc::Sender<Job>,
+/// Why the log could not be started; the server does not start then.
+#[derive(Debug, thiserror::Error)]
+pub enum OneClickLogError {
+    #[error("one-click log {}: {what}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("one-click log {}: cannot read the applied position: {source}", path.display())]
+    Applied {
+        path: PathBuf,
+        #[source]
+        source: StoreError,
+    },
+    /// A damaged line hides acknowledged opt-outs: the operator decides (README
+    /// "Recipients").
+    #[error(
+        "one-click log {}: damaged: byte {byte} is unreadable but opt-out {seq} follows it; \
+         move the file aside to start without it",
+        path.display()
+    )]
+    Damaged {
+        path: PathBuf,
+        byte: usize,
+        seq: u64,
+    },
 }
 
 /// The most opt-outs committed in one transaction (direct mode) or applied in one
@@ -62,54 +88,41 @@ pub fn log_path(database: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-impl OneClickQueue {
-    /// Direct mode: starts the group-commit writer task; it ends when every handle is
-    /// dropped.
-    pub fn start(store: DynStore) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Job>(4 * MAX_BATCH);
-        tokio::spawn(async move {
-            let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-            while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                let (items, replies): (Vec<OptOut>, Vec<_>) = batch.drain(..).unzip();
-                match store.apply_opt_outs(&items, None).await {
-                    Ok(results) => {
-                        for (reply, r) in replies.into_iter().zip(results) {
-                            let _ = reply.send(r);
-                        }
-                    }
-                    Err(e) => {
-                        for reply in replies {
-                            let _ = reply.send(Err(e.clone()));
-                        }
-                    }
-                }
-            }
-        });
-        Self { tx }
-    }
-
-    /// Logged mode on the log file at `path`: takes the file's lock (one process per
-    /// database; in one process, servers on the same database share the log), applies what an earlier run acknowledged but did not apply, and starts
-    /// the log writer (a thread: appends and fsyncs block) and the applier task.
-    pub async fn start_logged(store: DynStore, path: &Path) -> Result<Self, String> {
-        // Servers built in one process on one database (tests, embedders) share its log.
+impl Log {
+    /// Opens the log file at `path`: takes its lock (one process per database; in one
+    /// process, stores on the same database share the log), applies what an earlier run
+    /// acknowledged but did not apply, and starts the log writer (a thread: appends and
+    /// fsyncs block) and the applier task.
+    pub async fn open(
+        pools: Pools,
+        pending: Arc<Pending>,
+        path: &Path,
+    ) -> Result<Arc<Self>, OneClickLogError> {
         let mut open = OPEN.lock().await;
-        open.retain(|(_, tx)| tx.strong_count() > 0);
-        if let Some(tx) = open
+        open.retain(|(_, log)| log.strong_count() > 0);
+        if let Some(log) = open
             .iter()
             .find(|(p, _)| p == path)
-            .and_then(|(_, tx)| tx.upgrade())
+            .and_then(|(_, log)| log.upgrade())
         {
-            return Ok(Self { tx });
+            return Ok(log);
         }
-        let q = Self::open_log(store, path).await?;
-        open.push((path.to_owned(), q.tx.downgrade()));
-        Ok(q)
+        let log = Arc::new(Self::open_file(pools, pending, path).await?);
+        open.push((path.to_owned(), Arc::downgrade(&log)));
+        Ok(log)
     }
 
-    async fn open_log(store: DynStore, path: &Path) -> Result<Self, String> {
-        let fail = |what: &str, e: &dyn std::fmt::Display| {
-            format!("one-click log {}: {what}: {e}", path.display())
+    async fn open_file(
+        pools: Pools,
+        pending: Arc<Pending>,
+        path: &Path,
+    ) -> Result<Self, OneClickLogError> {
+        let fail = |what: &'static str| {
+            move |source: std::io::Error| OneClickLogError::Io {
+                path: path.to_owned(),
+                what,
+                source,
+            }
         };
         let mut file = std::fs::OpenOptions::new()
             .read(true)
@@ -117,11 +130,10 @@ impl OneClickQueue {
             .create(true)
             .truncate(false)
             .open(path)
-            .map_err(|e| fail("cannot open", &e))?;
-        lock(&file).await.map_err(|e| fail("cannot lock", &e))?;
+            .map_err(fail("cannot open"))?;
+        lock(&file).await.map_err(fail("cannot lock"))?;
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)
-            .map_err(|e| fail("cannot read", &e))?;
+        file.read_to_end(&mut bytes).map_err(fail("cannot read"))?;
         // Past the last valid record: zeros, records already applied before the log
         // restarted from its beginning, or a torn record (never acknowledged). The next
         // append overwrites it.
@@ -132,12 +144,15 @@ impl OneClickQueue {
             let zeros = vec![0u8; (size - bytes.len() as u64) as usize];
             file.write_all_at(&zeros, bytes.len() as u64)
                 .and_then(|_| file.sync_all())
-                .map_err(|e| fail("cannot grow", &e))?;
+                .map_err(fail("cannot grow"))?;
         }
-        let applied = store
-            .one_click_log_applied()
-            .await
-            .map_err(|e| fail("cannot read the applied position", &e))?;
+        let applied =
+            apply::applied_position(&pools)
+                .await
+                .map_err(|source| OneClickLogError::Applied {
+                    path: path.to_owned(),
+                    source,
+                })?;
         let last = records
             .iter()
             .map(|r| r.seq)
@@ -146,20 +161,17 @@ impl OneClickQueue {
             .max(applied);
         let base = records.last().map_or(applied, |r| r.seq);
         if let Some(seq) = hidden_record(&bytes[valid..], base, applied) {
-            // Starting would overwrite them: the operator decides (README "Recipients").
-            return Err(fail(
-                "damaged",
-                &format!(
-                    "byte {valid} is unreadable but opt-out {seq} follows it; \
-                     move the file aside to start without it"
-                ),
-            ));
+            // Starting would overwrite them: the operator decides.
+            return Err(OneClickLogError::Damaged {
+                path: path.to_owned(),
+                byte: valid,
+                seq,
+            });
         }
-        let pending = store.pending().clone();
         pending.start_at(applied);
 
         let (apply_tx, apply_rx) = mpsc::unbounded_channel::<Logged>();
-        tokio::spawn(applier(store.clone(), apply_rx));
+        tokio::spawn(applier(pools, pending.clone(), apply_rx));
         let replay: Vec<Logged> = records
             .into_iter()
             .filter(|r| r.seq > applied)
@@ -182,27 +194,19 @@ impl OneClickQueue {
             pos: valid as u64,
             size,
             next: last + 1,
-            pending,
+            pending: pending.clone(),
             apply_tx,
         };
         std::thread::Builder::new()
             .name("one-click-log".into())
             .spawn(move || writer.run(rx))
-            .map_err(|e| fail("cannot start the writer", &e))?;
-        Ok(Self { tx })
-    }
-
-    /// Queues one opt-out and waits until it is durable.
-    pub async fn submit(&self, item: OptOut) -> Result<(), StoreError> {
-        let (reply, rx) = oneshot::channel();
-        let gone = || StoreError::Unavailable("the one-click writer has stopped".into());
-        self.tx.send((item, reply)).await.map_err(|_| gone())?;
-        rx.await.map_err(|_| gone())?
+            .map_err(fail("cannot start the writer"))?;
+        Ok(Self { tx, pending })
     }
 }
 
 /// The logs open in this process.
-static OPEN: tokio::sync::Mutex<Vec<(PathBuf, mpsc::WeakSender<Job>)>> =
+static OPEN: tokio::sync::Mutex<Vec<(PathBuf, Weak<Log>)>> =
     tokio::sync::Mutex::const_new(Vec::new());
 
 /// Takes the log's exclusive lock, waiting a little for a server of this process that is
@@ -396,15 +400,21 @@ impl Writer {
     /// Appends the jobs' records and fsyncs; on success they are registered as pending
     /// and the first sequence number is returned.
     fn append(&mut self, jobs: &[Job], buf: &mut Vec<u8>) -> Result<u64, StoreError> {
-        let unavailable = |what: &str, e: &dyn std::fmt::Display| {
-            tracing::error!(error = %e, "one-click log: {what}");
-            StoreError::Unavailable(format!("the one-click log: {what}: {e}"))
-        };
+        fn unavailable<E>(what: &'static str) -> impl FnOnce(E) -> StoreError
+        where
+            E: std::error::Error + Send + Sync + 'static,
+        {
+            move |e| {
+                tracing::error!(error = %e, "one-click log: {what}");
+                StoreError::Unavailable(Unavailable::Log {
+                    what,
+                    source: Arc::new(e),
+                })
+            }
+        }
         use std::os::unix::fs::FileExt;
         if self.apply_tx.is_closed() {
-            return Err(StoreError::Unavailable(
-                "the one-click log is not accepting writes".into(),
-            ));
+            return Err(StoreError::Unavailable(Unavailable::LogClosed));
         }
         if self.pos >= RESTART_AT && self.pending.applied_seq() + 1 >= self.next {
             // Everything in the file is applied (and recorded as such in the database):
@@ -416,7 +426,7 @@ impl Writer {
             let mut hash = [0u8; 64];
             let n = B64
                 .encode_slice(&item.hash, &mut hash)
-                .map_err(|e| unavailable("cannot encode an address hash", &e))?;
+                .map_err(unavailable("cannot encode an address hash"))?;
             append_line(
                 buf,
                 &Record {
@@ -437,14 +447,14 @@ impl Writer {
             self.file
                 .write_all_at(&zeros, self.size)
                 .and_then(|_| self.file.sync_all())
-                .map_err(|e| unavailable("cannot grow the file", &e))?;
+                .map_err(unavailable("cannot grow the file"))?;
             self.size = size;
         }
         // A failed write leaves `pos` where it was: the next one overwrites the debris.
         self.file
             .write_all_at(buf, self.pos)
             .and_then(|_| self.file.sync_data())
-            .map_err(|e| unavailable("cannot write", &e))?;
+            .map_err(unavailable("cannot write"))?;
         self.pos = end;
         let first = self.next;
         self.next += jobs.len() as u64;
@@ -470,9 +480,8 @@ impl Writer {
 /// Past half the backlog it works an eighth of the time (it sleeps seven times as long
 /// as each batch took); a waiting reader gets it working at full speed at once, and so
 /// does the end of the burst.
-async fn applier(store: DynStore, mut rx: mpsc::UnboundedReceiver<Logged>) {
+async fn applier(pools: Pools, pending: Arc<Pending>, mut rx: mpsc::UnboundedReceiver<Logged>) {
     use std::time::{Duration, Instant};
-    let pending = store.pending().clone();
     let mut batch: Vec<Logged> = Vec::with_capacity(MAX_BATCH);
     let mut rate = Rate::new(pending.written_seq());
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -487,7 +496,7 @@ async fn applier(store: DynStore, mut rx: mpsc::UnboundedReceiver<Logged>) {
         pending.set_quiet(false);
         let started = Instant::now();
         let mut delay = Duration::from_millis(50);
-        while let Err(e) = apply(&*store, &batch).await {
+        while let Err(e) = apply(&pools, &batch).await {
             tracing::error!(error = %e, "one-click log: applying a batch failed; retrying");
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
@@ -506,11 +515,10 @@ async fn applier(store: DynStore, mut rx: mpsc::UnboundedReceiver<Logged>) {
     }
 }
 
-/// Opt-outs acknowledged per second above which the applier yields to the front. Below
-/// the applier's own pace (about 6,000 a second on a 2-core machine), so that it yields
-/// only in a burst it could not keep up with anyway: up to here it keeps the events, and
-/// their webhooks, within a second of the POST (a lower threshold, such as 2,000, would
-/// hold every event back for as long as a steady 4,000 POSTs a second lasted).
+/// Opt-outs acknowledged per second above which the applier yields to the front: just
+/// below the applier's own pace (`docs/performance.md`, "One-click POST"), so that it
+/// yields only in a burst it could not keep up with anyway; up to here it keeps the
+/// events, and their webhooks, within a second of the POST.
 const BUSY_RATE: f64 = 5000.0;
 /// How long the applier sleeps between looks while it holds off.
 const HOLD_OFF_FOR: std::time::Duration = std::time::Duration::from_millis(50);
@@ -542,11 +550,13 @@ impl Rate {
     }
 }
 
-async fn apply(store: &dyn Store, batch: &[Logged]) -> Result<(), StoreError> {
+/// Applies one batch of the log, and records how far the log is applied, in one
+/// transaction.
+async fn apply(pools: &Pools, batch: &[Logged]) -> Result<(), StoreError> {
     let mut lists: HashMap<i64, Option<Arc<ContactList>>> = HashMap::new();
     for l in batch {
         if let std::collections::hash_map::Entry::Vacant(slot) = lists.entry(l.list) {
-            slot.insert(match store.get_list_by_id(l.list).await {
+            slot.insert(match super::super::lists::by_id(pools, l.list).await {
                 Ok(list) => Some(Arc::new(list)),
                 Err(StoreError::NotFound) => None,
                 Err(e) => return Err(e),
@@ -570,9 +580,7 @@ async fn apply(store: &dyn Store, batch: &[Logged]) -> Result<(), StoreError> {
             "one-click log: opt-outs for lists deleted since"
         );
     }
-    let results = store
-        .apply_opt_outs(&items, batch.last().map(|l| l.seq))
-        .await?;
+    let results = apply::apply(pools, &items, batch.last().map(|l| l.seq)).await?;
     for (item, r) in items.iter().zip(results) {
         if let Err(e) = r {
             tracing::warn!(list = %item.list.name, error = %e, "one-click log: an opt-out could not be applied");

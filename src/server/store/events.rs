@@ -1,0 +1,325 @@
+//! The append-only event log. Every change writes its event in its own transaction, and
+//! writing an event inserts one `webhook_deliveries` row per matching destination in
+//! that transaction too: a committed event always has its deliveries, a rolled-back
+//! change has none. (A cursor over `events` would be simpler but is not safe on
+//! PostgreSQL: sequence values are not committed in order, so a cursor can pass an id
+//! whose transaction commits later.)
+
+use super::db::{Conn, on_db};
+use super::one_click::Sees;
+use super::sql::{placeholders, to_json};
+use super::{Audit, SqlStore, StoreResult, now_ms};
+use crate::domain::Preferences;
+use serde::{Deserialize, Serialize};
+
+/// An entry of the append-only event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct EventRecord {
+    pub id: i64,
+    pub created_at: i64,
+    pub kind: String,
+    pub source: Option<String>,
+    pub list_name: Option<String>,
+    pub topic_name: Option<String>,
+    pub contact_email: Option<String>,
+    pub old_prefs: Option<String>,
+    pub new_prefs: Option<String>,
+    pub ip_hash: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: String,
+}
+
+/// The columns of an [`EventRecord`].
+pub(super) const COLUMNS: &str = "id, created_at, kind, source, list_name, topic_name, \
+     contact_email, old_prefs, new_prefs, ip_hash, user_agent, detail";
+
+/// Event-log filters; every one optional. Results are newest first, keyset-paged by id.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub list: Option<String>,
+    pub topic: Option<String>,
+    pub contact: Option<String>,
+    pub kind: Option<String>,
+    /// Inclusive lower bound on `created_at` (epoch ms).
+    pub since_ms: Option<i64>,
+    /// Exclusive upper bound on `created_at` (epoch ms).
+    pub until_ms: Option<i64>,
+    /// Only events with a smaller id (the last id of the previous page).
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}
+
+/// Reading the event log.
+#[async_trait::async_trait]
+pub trait EventStore {
+    async fn list_events(
+        &self,
+        list_name: Option<&str>,
+        kind: Option<&str>,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<EventRecord>>;
+    /// The event log, filtered and keyset-paged.
+    async fn query_events(&self, q: &EventQuery) -> StoreResult<Vec<EventRecord>>;
+}
+
+/// An event about to be written inside a store transaction.
+pub(super) struct NewEvent<'a> {
+    pub kind: &'a str,
+    pub audit: Option<&'a Audit>,
+    pub list_name: Option<&'a str>,
+    pub topic_name: Option<&'a str>,
+    pub contact_email: Option<&'a str>,
+    pub old: Option<&'a Preferences>,
+    pub new: Option<&'a Preferences>,
+    pub detail: serde_json::Value,
+}
+
+/// Writes an event and its webhook deliveries, in the caller's transaction.
+pub(super) async fn write(mut c: Conn<'_>, e: NewEvent<'_>) -> StoreResult<()> {
+    let id: i64 = on_db!(c.re(), |c| {
+        sqlx::query_scalar(
+            "INSERT INTO events (created_at, kind, source, list_name, topic_name, \
+             contact_email, old_prefs, new_prefs, ip_hash, user_agent, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+        )
+        .bind(now_ms())
+        .bind(e.kind)
+        .bind(e.audit.map(|a| a.source.as_str()))
+        .bind(e.list_name)
+        .bind(e.topic_name)
+        .bind(e.contact_email)
+        .bind(e.old.map(to_json))
+        .bind(e.new.map(to_json))
+        .bind(e.audit.and_then(|a| a.ip_hash.clone()))
+        .bind(e.audit.and_then(|a| a.user_agent.clone()))
+        .bind(e.detail.to_string())
+        .fetch_one(c)
+        .await?
+    });
+    enqueue_deliveries(c, id, e.kind, e.list_name, None).await
+}
+
+/// Writes an event without an audit or preferences (`webhook.failed`,
+/// `delivery.failed`) at `now`, and its webhook deliveries (to every matching
+/// destination but `exclude`), in the caller's transaction.
+pub(super) async fn write_plain(
+    mut c: Conn<'_>,
+    now: i64,
+    kind: &str,
+    list_name: Option<&str>,
+    contact_email: Option<&str>,
+    detail: &serde_json::Value,
+    exclude: Option<i64>,
+) -> StoreResult<()> {
+    let id: i64 = on_db!(c.re(), |c| {
+        sqlx::query_scalar(
+            "INSERT INTO events (created_at, kind, list_name, contact_email, detail) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(now)
+        .bind(kind)
+        .bind(list_name)
+        .bind(contact_email)
+        .bind(detail.to_string())
+        .fetch_one(c)
+        .await?
+    });
+    enqueue_deliveries(c, id, kind, list_name, exclude).await
+}
+
+/// Queues the event for every matching destination (other than `exclude`), in the
+/// caller's transaction.
+async fn enqueue_deliveries(
+    c: Conn<'_>,
+    event_id: i64,
+    kind: &str,
+    list_name: Option<&str>,
+    exclude: Option<i64>,
+) -> StoreResult<()> {
+    let now = now_ms();
+    on_db!(c, |c| {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries \
+             (webhook_id, event_id, status, attempts, next_attempt_at, created_at) \
+             SELECT id, $1, 'pending', 0, $2, $2 FROM webhooks \
+             WHERE ((event_types = '*' AND $3 <> 'webhook.failed') OR event_types LIKE $4) \
+             AND (list_name IS NULL OR list_name = $5) AND id <> $6",
+        )
+        .bind(event_id)
+        .bind(now)
+        .bind(kind)
+        .bind(format!("%,{kind},%"))
+        .bind(list_name)
+        .bind(exclude.unwrap_or(-1))
+        .execute(c)
+        .await?;
+    });
+    Ok(())
+}
+
+/// A `subscription` event of a batch ([`write_subscriptions`]), its JSON ready.
+pub(super) struct Subscription<'a> {
+    pub audit: &'a Audit,
+    pub topic: Option<String>,
+    pub email: Option<String>,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    pub detail: String,
+}
+
+/// Writes many `subscription` events of one list, then their webhook deliveries, with
+/// a few multi-row statements (the same rows as [`write`] one by one).
+pub(super) async fn write_subscriptions(
+    mut c: Conn<'_>,
+    list_name: &str,
+    now: i64,
+    events: &[Subscription<'_>],
+) -> StoreResult<()> {
+    const CHUNK: usize = 500;
+    for chunk in events.chunks(CHUNK) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let cols: Vec<String> = (1..=11).map(|k| format!("${}", 11 * i + k)).collect();
+                format!("({})", cols.join(", "))
+            })
+            .collect();
+        let sql = c.fast(format!(
+            "INSERT INTO events (created_at, kind, source, list_name, topic_name, \
+             contact_email, old_prefs, new_prefs, ip_hash, user_agent, detail) \
+             VALUES {} RETURNING id",
+            values.join(", ")
+        ));
+        let mut ids: Vec<i64> = on_db!(c.re(), |c| {
+            let mut q = sqlx::query_scalar(&sql);
+            for e in chunk {
+                q = q
+                    .bind(now)
+                    .bind("subscription")
+                    .bind(e.audit.source.as_str())
+                    .bind(list_name)
+                    .bind(e.topic.as_deref())
+                    .bind(e.email.as_deref())
+                    .bind(e.old.as_deref())
+                    .bind(e.new.as_deref())
+                    .bind(e.audit.ip_hash.as_deref())
+                    .bind(e.audit.user_agent.as_deref())
+                    .bind(e.detail.as_str());
+            }
+            q.fetch_all(c).await?
+        });
+        ids.sort_unstable();
+        // As `enqueue_deliveries` for kind `subscription` on this list.
+        let sql = c.fast(format!(
+            "INSERT INTO webhook_deliveries \
+             (webhook_id, event_id, status, attempts, next_attempt_at, created_at) \
+             SELECT w.id, e.id, 'pending', 0, e.created_at, e.created_at \
+             FROM events e, webhooks w WHERE e.id IN ({}) \
+             AND (w.event_types = '*' OR w.event_types LIKE '%,subscription,%') \
+             AND (w.list_name IS NULL OR w.list_name = e.list_name) ORDER BY e.id, w.id",
+            placeholders(1, ids.len())
+        ));
+        on_db!(c.re(), |c| {
+            let mut q = sqlx::query(&sql);
+            for id in &ids {
+                q = q.bind(*id);
+            }
+            q.execute(c).await?;
+        });
+    }
+    Ok(())
+}
+
+/// Events by id, in chunks.
+pub(super) async fn by_ids(
+    mut c: Conn<'_>,
+    ids: &[i64],
+) -> StoreResult<std::collections::HashMap<i64, EventRecord>> {
+    let mut out = std::collections::HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let rows: Vec<EventRecord> = on_db!(c.re(), |c| {
+            let mut q = sqlx::query_as(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.fetch_all(c).await?
+        });
+        out.extend(rows.into_iter().map(|e| (e.id, e)));
+    }
+    Ok(out)
+}
+
+/// A bound parameter of a dynamically built query.
+enum Arg {
+    Text(String),
+    Int(i64),
+}
+
+#[async_trait::async_trait]
+impl EventStore for SqlStore {
+    async fn list_events(
+        &self,
+        list_name: Option<&str>,
+        kind: Option<&str>,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<EventRecord>> {
+        self.query_events(&EventQuery {
+            list: list_name.map(str::to_owned),
+            kind: kind.map(str::to_owned),
+            before_id,
+            limit,
+            ..Default::default()
+        })
+        .await
+    }
+
+    async fn query_events(&self, f: &EventQuery) -> StoreResult<Vec<EventRecord>> {
+        let db = self.settled(Sees::All).await?;
+        // Only the filters given become conditions, so each shape of query gets a plan
+        // that uses its index.
+        let mut conds = vec!["id < $1".to_owned()];
+        let mut args = vec![Arg::Int(f.before_id.unwrap_or(i64::MAX))];
+        let mut add = |col: &str, op: &str, a: Arg| {
+            args.push(a);
+            conds.push(format!("{col} {op} ${}", args.len()));
+        };
+        if let Some(v) = &f.list {
+            add("list_name", "=", Arg::Text(v.clone()));
+        }
+        if let Some(v) = &f.topic {
+            add("topic_name", "=", Arg::Text(v.clone()));
+        }
+        if let Some(v) = &f.contact {
+            add("contact_email", "=", Arg::Text(v.clone()));
+        }
+        if let Some(v) = &f.kind {
+            add("kind", "=", Arg::Text(v.clone()));
+        }
+        if let Some(v) = f.since_ms {
+            add("created_at", ">=", Arg::Int(v));
+        }
+        if let Some(v) = f.until_ms {
+            add("created_at", "<", Arg::Int(v));
+        }
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE {} ORDER BY id DESC LIMIT {}",
+            conds.join(" AND "),
+            f.limit.clamp(1, 1000)
+        );
+        Ok(on_db!(db.read(), |p| {
+            let mut q = sqlx::query_as(&sql);
+            for a in args {
+                q = match a {
+                    Arg::Text(s) => q.bind(s),
+                    Arg::Int(i) => q.bind(i),
+                };
+            }
+            q.fetch_all(p).await?
+        }))
+    }
+}

@@ -1,0 +1,89 @@
+//! The database itself: which engine, whether it answers, planner statistics, the
+//! server's own secrets, and the background work a server starts and stops with the
+//! store.
+
+use super::db::on_db;
+use super::one_click::OneClickLogError;
+use super::{Backend, SqlStore, StoreResult, now_ms};
+
+/// The store as a whole; a part of `Store`.
+#[async_trait::async_trait]
+pub trait SystemStore {
+    fn backend(&self) -> Backend;
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Refreshes the planner's statistics of the contact tables (PostgreSQL `ANALYZE`;
+    /// nothing on SQLite, whose plans do not depend on them). A bulk import calls it as
+    /// a list grows, so lookups keep using the right index.
+    async fn refresh_statistics(&self) -> StoreResult<()>;
+    /// Returns the secret stored under `name`, storing `candidate` first if there is none.
+    /// Concurrent callers all get the same value.
+    async fn secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
+    /// The database file (SQLite on disk), beside which the one-click log lives.
+    fn database_file(&self) -> Option<&std::path::Path>;
+    /// Starts what a server needs beyond the tables: on SQLite on disk, the one-click log
+    /// (it takes the log's lock and applies what an earlier run acknowledged but did not
+    /// apply). Until then, and on PostgreSQL, one-click opt-outs are group-committed.
+    /// Starting again does nothing.
+    async fn start(&self) -> Result<(), OneClickLogError>;
+    /// Applies the one-click opt-outs acknowledged so far before the server stops (what
+    /// is left after the wait is applied at the next start).
+    async fn stop(&self) -> StoreResult<()>;
+}
+
+#[async_trait::async_trait]
+impl SystemStore for SqlStore {
+    fn backend(&self) -> Backend {
+        self.pools.backend()
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        on_db!(self.pools.read(), |p| {
+            sqlx::query("SELECT 1").execute(p).await?;
+        });
+        Ok(())
+    }
+
+    async fn refresh_statistics(&self) -> StoreResult<()> {
+        if self.backend() == Backend::Postgres {
+            on_db!(self.pools.write(), |p| {
+                sqlx::query("ANALYZE contacts, contact_topic_prefs, tombstones")
+                    .execute(p)
+                    .await?;
+            });
+        }
+        Ok(())
+    }
+
+    async fn secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
+        Ok(on_db!(self.pools.write(), |p| {
+            sqlx::query(
+                "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name)
+            .bind(candidate)
+            .bind(now_ms())
+            .execute(p)
+            .await?;
+            sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_one(p)
+                .await?
+        }))
+    }
+
+    fn database_file(&self) -> Option<&std::path::Path> {
+        self.file.as_deref()
+    }
+
+    async fn start(&self) -> Result<(), OneClickLogError> {
+        self.one_click
+            .start(&self.pools, self.file.as_deref())
+            .await
+    }
+
+    async fn stop(&self) -> StoreResult<()> {
+        self.one_click.stop().await
+    }
+}
