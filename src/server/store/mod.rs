@@ -45,7 +45,6 @@ mod system;
 mod webhooks;
 
 use crate::domain::EmailAddress;
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 pub use crate::domain::{Audit, Source};
