@@ -1105,3 +1105,152 @@ async fn postgres_reads_skip_preferences_of_deleted_topics_and_contacts() {
     assert_eq!(by_prefix[0].preferences, c.preferences);
     db.cleanup().await;
 }
+
+/// One event model: each event names who acted (with the actor's id), the message that
+/// caused it, and its contact by a keyed hash, with the address kept apart: forgetting
+/// the address leaves every event in place, found by the address's key, without it.
+#[tokio::test]
+async fn events_name_their_actor_and_message_and_keep_the_address_apart() {
+    for backend in ["sqlite", "postgres"] {
+        let db = TestDb::new(backend).await;
+        let s = db.store().await;
+        let list = s.create_list("l", &def(vec![]), None).await.unwrap();
+        let who = email("Ann@Example.com");
+        s.create_contact(
+            &list,
+            &new_contact(who.as_str(), &[]),
+            &Audit::new(Source::Api).by("AKIDEXAMPLE"),
+        )
+        .await
+        .unwrap();
+        let change = ContactChange {
+            unsubscribe_all: Some(true),
+            preferences: None,
+            attributes: None,
+        };
+        s.update_contact(&list, &who, &change, &Audit::new(Source::Admin).by("7"))
+            .await
+            .unwrap();
+        s.log_mail_events(
+            &Audit::new(Source::Send).by("AKIDEXAMPLE").caused_by("m-1"),
+            &[MailEvent {
+                kind: "reject",
+                list_name: Some("l"),
+                topic_name: None,
+                contact_email: Some(who.as_str()),
+                detail: serde_json::json!({ "messageId": "m-1" }),
+            }],
+        )
+        .await
+        .unwrap();
+        let by_contact = |c: &str| EventQuery {
+            contact: Some(c.into()),
+            limit: 10,
+            ..Default::default()
+        };
+        // The domain matches in any case, as SES matches addresses.
+        let evs = s
+            .query_events(&by_contact("Ann@EXAMPLE.COM"))
+            .await
+            .unwrap();
+        let kinds: Vec<&str> = evs.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["reject", "subscription", "contact.created"],
+            "{backend}"
+        );
+        let actors: Vec<(Option<&str>, Option<&str>)> = evs
+            .iter()
+            .map(|e| (e.actor.as_deref(), e.actor_id.as_deref()))
+            .collect();
+        assert_eq!(
+            actors,
+            [
+                (Some("api_key"), Some("AKIDEXAMPLE")),
+                (Some("user"), Some("7")),
+                (Some("api_key"), Some("AKIDEXAMPLE")),
+            ]
+        );
+        assert_eq!(evs[0].message_id.as_deref(), Some("m-1"));
+        assert_eq!(evs[1].message_id, None);
+        assert!(
+            evs.iter()
+                .all(|e| e.contact_email.as_deref() == Some("Ann@Example.com"))
+        );
+        // The address is stored once, apart from the log; the log holds only its key.
+        assert_eq!(
+            scalar(&db.url, "SELECT COUNT(*) FROM event_contacts").await,
+            1
+        );
+        assert_eq!(
+            scalar(
+                &db.url,
+                "SELECT COUNT(*) FROM events WHERE contact_email IS NOT NULL"
+            )
+            .await,
+            0
+        );
+        assert_eq!(s.forget_event_contact(&who).await.unwrap(), 1);
+        assert_eq!(s.forget_event_contact(&who).await.unwrap(), 0);
+        let after = s.query_events(&by_contact(who.as_str())).await.unwrap();
+        assert_eq!(after.len(), 3, "the events stay");
+        assert!(after.iter().all(|e| e.contact_email.is_none()));
+        db.cleanup().await;
+    }
+}
+
+/// Events written before the event model kept their address in the log itself: opening
+/// the store moves it apart (keyed like new events) and the log reads as before.
+#[tokio::test]
+async fn opening_the_store_moves_addresses_of_older_events_apart() {
+    for backend in ["sqlite", "postgres"] {
+        let db = TestDb::new(backend).await;
+        let s = db.store().await;
+        let list = s.create_list("l", &def(vec![]), None).await.unwrap();
+        s.create_contact(&list, &new_contact("new@example.com", &[]), &api())
+            .await
+            .unwrap();
+        drop(s);
+        let insert = "INSERT INTO events (created_at, kind, source, list_name, contact_email, detail) \
+                      VALUES (1, 'contact.created', 'Api', 'l', 'old@example.com', '{}'), \
+                      (2, 'contact.deleted', 'Api', 'l', 'old@example.com', '{}')";
+        if backend == "sqlite" {
+            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+            sqlx::query(insert).execute(&pool).await.unwrap();
+            pool.close().await;
+        } else {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            sqlx::query(insert).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        let s = db.store().await;
+        assert_eq!(
+            scalar(
+                &db.url,
+                "SELECT COUNT(*) FROM events WHERE contact_email IS NOT NULL"
+            )
+            .await,
+            0,
+            "{backend}"
+        );
+        assert_eq!(
+            scalar(&db.url, "SELECT COUNT(*) FROM event_contacts").await,
+            2
+        );
+        let old = s
+            .query_events(&EventQuery {
+                contact: Some("old@example.com".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(old.len(), 2);
+        assert!(
+            old.iter()
+                .all(|e| e.contact_email.as_deref() == Some("old@example.com"))
+        );
+        drop(s);
+        db.cleanup().await;
+    }
+}

@@ -146,6 +146,8 @@ pub fn payload(e: &EventRecord) -> Value {
         "kind": e.kind,
         "timestamp": iso(e.created_at),
         "source": e.source,
+        "actor": e.actor.as_ref().map(|a| json!({ "type": a, "id": e.actor_id })),
+        "messageId": e.message_id,
         "contactList": e.list_name,
         "topicName": e.topic_name,
         "contact": e.contact_email,
@@ -426,11 +428,16 @@ mod tests {
             ip_hash: None,
             user_agent: None,
             detail: "{}".into(),
+            actor: Some("recipient".into()),
+            actor_id: None,
+            message_id: None,
         };
         let p = payload(&e);
         assert_eq!(p["eventId"], "7");
         assert_eq!(p["eventType"], "Subscription");
         assert_eq!(p["mail"]["destination"][0], "a@example.com");
+        assert_eq!(p["optbox"]["actor"]["type"], "recipient");
+        assert!(p["optbox"]["messageId"].is_null());
         let sub = &p["subscription"];
         assert_eq!(sub["contactList"], "news");
         assert_eq!(sub["source"], "UnsubscribeHeader");

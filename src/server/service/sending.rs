@@ -195,6 +195,9 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
         },
     };
     let message_id = new_message_id();
+    // Whatever this submission changes or logs, the key that sent it did, for this message.
+    let mut audit = Audit::new(Source::Send).caused_by(&message_id);
+    audit.actor_id = s.key_id.clone();
     let mut out = Processed {
         message_id: message_id.clone(),
         ..Default::default()
@@ -237,7 +240,7 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
             "messageId": message_id, "via": via, "recipients": s.rcpts.len(), "listManagement": false,
             "dkim": ours,
         })));
-        finish(ctx, &mut out, events).await?;
+        finish(ctx, &audit, &mut out, events).await?;
         return Ok(out);
     };
 
@@ -260,8 +263,6 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
     let topic_name = topic.as_ref().map(|t| t.name.as_str().to_owned());
 
     // Suppression, adding unknown recipients to the list (SES behaviour).
-    let mut audit = Audit::new(Source::Send).caused_by(&message_id);
-    audit.actor_id = s.key_id.clone();
     let mut accepted: Vec<(String, EmailAddress)> = Vec::new();
     for rcpt in &s.rcpts {
         let email = EmailAddress::parse(rcpt)
@@ -397,7 +398,7 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
             ));
         }
     }
-    finish(ctx, &mut out, events).await?;
+    finish(ctx, &audit, &mut out, events).await?;
     Ok(out)
 }
 
@@ -542,7 +543,12 @@ fn send_event(
 }
 
 /// Writes the events (and warnings as `send.warning` events) in one transaction.
-async fn finish(ctx: &Ctx<'_>, out: &mut Processed, mut events: Vec<Ev>) -> Result<(), SendError> {
+async fn finish(
+    ctx: &Ctx<'_>,
+    audit: &Audit,
+    out: &mut Processed,
+    mut events: Vec<Ev>,
+) -> Result<(), SendError> {
     for w in &out.warnings {
         if !events
             .iter()
@@ -567,5 +573,8 @@ async fn finish(ctx: &Ctx<'_>, out: &mut Processed, mut events: Vec<Ev>) -> Resu
             detail: d.clone(),
         })
         .collect();
-    ctx.store.log_mail_events(&evs).await.map_err(store_err)
+    ctx.store
+        .log_mail_events(audit, &evs)
+        .await
+        .map_err(store_err)
 }

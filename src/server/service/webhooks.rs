@@ -131,6 +131,9 @@ pub async fn test(
         ip_hash: None,
         user_agent: None,
         detail: r#"{"test":true}"#.into(),
+        actor: Some("recipient".into()),
+        actor_id: None,
+        message_id: None,
     };
     let mut body = events::payload(&sample);
     let event_id = format!("test-{}", now_ms());

@@ -3,7 +3,7 @@
 //! tombstone, deleting a contact leaves one.
 
 use super::db::{Conn, on_db};
-use super::events::{self, NewEvent};
+use super::events::{self, ContactKeyer, NewEvent};
 use super::lists::topic_ids;
 use super::one_click::Sees;
 use super::opt_outs;
@@ -179,6 +179,7 @@ async fn put_prefs(
 /// Applies a change in the caller's transaction (see [`ContactStore::update_contact`]).
 pub(super) async fn update(
     mut c: Conn<'_>,
+    keyer: &ContactKeyer,
     list: &ContactList,
     email: &EmailAddress,
     change: &ContactChange,
@@ -228,6 +229,7 @@ pub(super) async fn update(
     if prefs_changed {
         events::write(
             c,
+            keyer,
             NewEvent {
                 kind: "subscription",
                 audit: Some(audit),
@@ -306,6 +308,7 @@ impl ContactStore for SqlStore {
         let contact = read(tx.conn(), list.id, By::Key(&new.email.key())).await?;
         events::write(
             tx.conn(),
+            self.pools.keyer(),
             NewEvent {
                 kind: "contact.created",
                 audit: Some(audit),
@@ -347,7 +350,7 @@ impl ContactStore for SqlStore {
             .settled(Sees::Contact(list.id, &email_hash(email)))
             .await?;
         let mut tx = db.write().begin().await?;
-        let r = update(tx.conn(), list, email, change, audit).await?;
+        let r = update(tx.conn(), self.pools.keyer(), list, email, change, audit).await?;
         tx.commit().await?;
         Ok(r)
     }
@@ -388,6 +391,7 @@ impl ContactStore for SqlStore {
         });
         events::write(
             tx.conn(),
+            self.pools.keyer(),
             NewEvent {
                 kind: "contact.deleted",
                 audit: Some(audit),

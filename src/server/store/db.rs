@@ -8,6 +8,7 @@
 //! once. What truly differs (pool set-up, pragmas, migrations, an import batch's bulk
 //! statements) stays in `sqlite.rs` and `postgres.rs`.
 
+use super::contact_key::ContactKeyer;
 use super::{Backend, StoreResult};
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool};
@@ -121,11 +122,16 @@ pub(crate) struct SqlitePools {
     pub foreign_keys_off: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// A store's connection pools: on PostgreSQL one pool reads and writes.
+/// A store's connection pools (on PostgreSQL one pool reads and writes), and the key
+/// that names contacts in the event log, which every writer of events needs.
 #[derive(Clone)]
-pub(crate) struct Pools(pub Db<SqlitePools, PgPool>);
+pub(crate) struct Pools(pub Db<SqlitePools, PgPool>, pub ContactKeyer);
 
 impl Pools {
+    pub fn keyer(&self) -> &ContactKeyer {
+        &self.1
+    }
+
     pub fn read(&self) -> Pool<'_> {
         match &self.0 {
             Db::Sqlite(p) => Db::Sqlite(&p.read),

@@ -4,12 +4,18 @@
 //! change has none. (A cursor over `events` would be simpler but is not safe on
 //! PostgreSQL: sequence values are not committed in order, so a cursor can pass an id
 //! whose transaction commits later.)
+//!
+//! Each event says who acted (`actor`, `actor_id`), which message caused it when known
+//! (`message_id`), and names its contact by a keyed hash of the address (`contact_key`,
+//! [`ContactKeyer`]); the address itself is kept apart, in `event_contacts`, so that an
+//! erasure removes it ([`EventStore::forget_event_contact`]) and leaves the log whole.
 
+pub(crate) use super::contact_key::ContactKeyer;
 use super::db::{Conn, on_db};
 use super::one_click::Sees;
 use super::sql::{placeholders, to_json};
 use super::{Audit, SqlStore, StoreResult, now_ms};
-use crate::domain::Preferences;
+use crate::domain::{EmailAddress, Preferences};
 use serde::{Deserialize, Serialize};
 
 /// An entry of the append-only event log.
@@ -27,11 +33,38 @@ pub struct EventRecord {
     pub ip_hash: Option<String>,
     pub user_agent: Option<String>,
     pub detail: String,
+    /// Who acted: `recipient`, `user`, `api_key`, `import` or `cli`; `None` for optbox
+    /// itself (a delivery that failed).
+    pub actor: Option<String>,
+    /// The actor's id: a dashboard user's id, an access key id, an import job id.
+    pub actor_id: Option<String>,
+    /// The message that caused the event, when known (its SES `MessageId`).
+    pub message_id: Option<String>,
 }
 
-/// The columns of an [`EventRecord`].
-pub(super) const COLUMNS: &str = "id, created_at, kind, source, list_name, topic_name, \
-     contact_email, old_prefs, new_prefs, ip_hash, user_agent, detail";
+/// The columns of an [`EventRecord`], from `events e` joined with the addresses kept
+/// apart (`event_contacts c`).
+pub(super) const COLUMNS: &str = "e.id, e.created_at, e.kind, e.source, e.list_name, \
+     e.topic_name, COALESCE(c.email, e.contact_email) AS contact_email, e.old_prefs, \
+     e.new_prefs, e.ip_hash, e.user_agent, e.detail, e.actor, e.actor_id, e.message_id";
+
+/// `events e` with the addresses of their contacts.
+const FROM: &str = "events e LEFT JOIN event_contacts c ON c.contact_key = e.contact_key";
+
+/// Stores an event's address apart from it, once per contact.
+async fn keep_contact(c: Conn<'_>, key: &[u8], email: &str) -> StoreResult<()> {
+    on_db!(c, |c| {
+        sqlx::query(
+            "INSERT INTO event_contacts (contact_key, email) VALUES ($1, $2) \
+             ON CONFLICT (contact_key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(email)
+        .execute(c)
+        .await?;
+    });
+    Ok(())
+}
 
 /// Event-log filters; every one optional. Results are newest first, keyset-paged by id.
 #[derive(Debug, Clone, Default)]
@@ -61,6 +94,9 @@ pub trait EventStore {
     ) -> StoreResult<Vec<EventRecord>>;
     /// The event log, filtered and keyset-paged.
     async fn query_events(&self, q: &EventQuery) -> StoreResult<Vec<EventRecord>>;
+    /// Removes an address from the event log (its events stay, naming the contact only
+    /// by its keyed hash); returns how many addresses were removed (0 or 1).
+    async fn forget_event_contact(&self, email: &EmailAddress) -> StoreResult<u64>;
 }
 
 /// An event about to be written inside a store transaction.
@@ -76,52 +112,78 @@ pub(super) struct NewEvent<'a> {
 }
 
 /// Writes an event and its webhook deliveries, in the caller's transaction.
-pub(super) async fn write(mut c: Conn<'_>, e: NewEvent<'_>) -> StoreResult<()> {
+pub(super) async fn write(
+    mut c: Conn<'_>,
+    keyer: &ContactKeyer,
+    e: NewEvent<'_>,
+) -> StoreResult<()> {
+    let contact_key = match e.contact_email {
+        Some(email) => {
+            let key = keyer.hash(email)?;
+            keep_contact(c.re(), &key, email).await?;
+            Some(key)
+        }
+        None => None,
+    };
     let id: i64 = on_db!(c.re(), |c| {
         sqlx::query_scalar(
             "INSERT INTO events (created_at, kind, source, list_name, topic_name, \
-             contact_email, old_prefs, new_prefs, ip_hash, user_agent, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+             contact_key, old_prefs, new_prefs, ip_hash, user_agent, detail, actor, \
+             actor_id, message_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
         )
         .bind(now_ms())
         .bind(e.kind)
         .bind(e.audit.map(|a| a.source.as_str()))
         .bind(e.list_name)
         .bind(e.topic_name)
-        .bind(e.contact_email)
+        .bind(contact_key.as_deref())
         .bind(e.old.map(to_json))
         .bind(e.new.map(to_json))
         .bind(e.audit.and_then(|a| a.ip_hash.clone()))
         .bind(e.audit.and_then(|a| a.user_agent.clone()))
         .bind(e.detail.to_string())
+        .bind(e.audit.map(|a| a.actor.as_str()))
+        .bind(e.audit.and_then(|a| a.actor_id.as_deref()))
+        .bind(e.audit.and_then(|a| a.message_id.as_deref()))
         .fetch_one(c)
         .await?
     });
     enqueue_deliveries(c, id, e.kind, e.list_name, None).await
 }
 
-/// Writes an event without an audit or preferences (`webhook.failed`,
-/// `delivery.failed`) at `now`, and its webhook deliveries (to every matching
-/// destination but `exclude`), in the caller's transaction.
+/// Writes an event of optbox's own, without an audit or preferences (`webhook.failed`,
+/// `delivery.failed`), and its webhook deliveries (to every matching destination but
+/// `exclude`), in the caller's transaction.
 pub(super) async fn write_plain(
     mut c: Conn<'_>,
-    now: i64,
+    keyer: &ContactKeyer,
     kind: &str,
     list_name: Option<&str>,
     contact_email: Option<&str>,
     detail: &serde_json::Value,
     exclude: Option<i64>,
 ) -> StoreResult<()> {
+    let contact_key = match contact_email {
+        Some(email) => {
+            let key = keyer.hash(email)?;
+            keep_contact(c.re(), &key, email).await?;
+            Some(key)
+        }
+        None => None,
+    };
+    let message_id = detail.get("messageId").and_then(|m| m.as_str());
     let id: i64 = on_db!(c.re(), |c| {
         sqlx::query_scalar(
-            "INSERT INTO events (created_at, kind, list_name, contact_email, detail) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO events (created_at, kind, list_name, contact_key, detail, message_id) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
-        .bind(now)
+        .bind(now_ms())
         .bind(kind)
         .bind(list_name)
-        .bind(contact_email)
+        .bind(contact_key.as_deref())
         .bind(detail.to_string())
+        .bind(message_id)
         .fetch_one(c)
         .await?
     });
@@ -172,39 +234,70 @@ pub(super) struct Subscription<'a> {
 /// a few multi-row statements (the same rows as [`write`] one by one).
 pub(super) async fn write_subscriptions(
     mut c: Conn<'_>,
+    keyer: &ContactKeyer,
     list_name: &str,
     now: i64,
     events: &[Subscription<'_>],
 ) -> StoreResult<()> {
     const CHUNK: usize = 500;
     for chunk in events.chunks(CHUNK) {
+        let keys = chunk
+            .iter()
+            .map(|e| e.email.as_deref().map(|m| keyer.hash(m)).transpose())
+            .collect::<StoreResult<Vec<_>>>()?;
+        let contacts: Vec<(&[u8], &str)> = chunk
+            .iter()
+            .zip(&keys)
+            .filter_map(|(e, k)| Some((k.as_deref()?, e.email.as_deref()?)))
+            .collect();
+        if !contacts.is_empty() {
+            let values: Vec<String> = (0..contacts.len())
+                .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+                .collect();
+            let sql = c.fast(format!(
+                "INSERT INTO event_contacts (contact_key, email) VALUES {} \
+                 ON CONFLICT (contact_key) DO NOTHING",
+                values.join(", ")
+            ));
+            on_db!(c.re(), |c| {
+                let mut q = sqlx::query(&sql);
+                for (k, m) in &contacts {
+                    q = q.bind(*k).bind(*m);
+                }
+                q.execute(c).await?;
+            });
+        }
+        const COLS: usize = 14;
         let values: Vec<String> = (0..chunk.len())
             .map(|i| {
-                let cols: Vec<String> = (1..=11).map(|k| format!("${}", 11 * i + k)).collect();
+                let cols: Vec<String> = (1..=COLS).map(|k| format!("${}", COLS * i + k)).collect();
                 format!("({})", cols.join(", "))
             })
             .collect();
         let sql = c.fast(format!(
             "INSERT INTO events (created_at, kind, source, list_name, topic_name, \
-             contact_email, old_prefs, new_prefs, ip_hash, user_agent, detail) \
-             VALUES {} RETURNING id",
+             contact_key, old_prefs, new_prefs, ip_hash, user_agent, detail, actor, \
+             actor_id, message_id) VALUES {} RETURNING id",
             values.join(", ")
         ));
         let mut ids: Vec<i64> = on_db!(c.re(), |c| {
             let mut q = sqlx::query_scalar(&sql);
-            for e in chunk {
+            for (e, key) in chunk.iter().zip(&keys) {
                 q = q
                     .bind(now)
                     .bind("subscription")
                     .bind(e.audit.source.as_str())
                     .bind(list_name)
                     .bind(e.topic.as_deref())
-                    .bind(e.email.as_deref())
+                    .bind(key.as_deref())
                     .bind(e.old.as_deref())
                     .bind(e.new.as_deref())
                     .bind(e.audit.ip_hash.as_deref())
                     .bind(e.audit.user_agent.as_deref())
-                    .bind(e.detail.as_str());
+                    .bind(e.detail.as_str())
+                    .bind(e.audit.actor.as_str())
+                    .bind(e.audit.actor_id.as_deref())
+                    .bind(e.audit.message_id.as_deref());
             }
             q.fetch_all(c).await?
         });
@@ -238,7 +331,7 @@ pub(super) async fn by_ids(
     let mut out = std::collections::HashMap::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
         let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE id IN ({})",
+            "SELECT {COLUMNS} FROM {FROM} WHERE e.id IN ({})",
             placeholders(1, chunk.len())
         );
         let rows: Vec<EventRecord> = on_db!(c.re(), |c| {
@@ -257,6 +350,7 @@ pub(super) async fn by_ids(
 enum Arg {
     Text(String),
     Int(i64),
+    Bytes(Vec<u8>),
 }
 
 #[async_trait::async_trait]
@@ -282,32 +376,36 @@ impl EventStore for SqlStore {
         let db = self.settled(Sees::All).await?;
         // Only the filters given become conditions, so each shape of query gets a plan
         // that uses its index.
-        let mut conds = vec!["id < $1".to_owned()];
+        let mut conds = vec!["e.id < $1".to_owned()];
         let mut args = vec![Arg::Int(f.before_id.unwrap_or(i64::MAX))];
         let mut add = |col: &str, op: &str, a: Arg| {
             args.push(a);
             conds.push(format!("{col} {op} ${}", args.len()));
         };
         if let Some(v) = &f.list {
-            add("list_name", "=", Arg::Text(v.clone()));
+            add("e.list_name", "=", Arg::Text(v.clone()));
         }
         if let Some(v) = &f.topic {
-            add("topic_name", "=", Arg::Text(v.clone()));
+            add("e.topic_name", "=", Arg::Text(v.clone()));
         }
         if let Some(v) = &f.contact {
-            add("contact_email", "=", Arg::Text(v.clone()));
+            add(
+                "e.contact_key",
+                "=",
+                Arg::Bytes(self.pools.keyer().hash(v)?),
+            );
         }
         if let Some(v) = &f.kind {
-            add("kind", "=", Arg::Text(v.clone()));
+            add("e.kind", "=", Arg::Text(v.clone()));
         }
         if let Some(v) = f.since_ms {
-            add("created_at", ">=", Arg::Int(v));
+            add("e.created_at", ">=", Arg::Int(v));
         }
         if let Some(v) = f.until_ms {
-            add("created_at", "<", Arg::Int(v));
+            add("e.created_at", "<", Arg::Int(v));
         }
         let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE {} ORDER BY id DESC LIMIT {}",
+            "SELECT {COLUMNS} FROM {FROM} WHERE {} ORDER BY e.id DESC LIMIT {}",
             conds.join(" AND "),
             f.limit.clamp(1, 1000)
         );
@@ -317,9 +415,63 @@ impl EventStore for SqlStore {
                 q = match a {
                     Arg::Text(s) => q.bind(s),
                     Arg::Int(i) => q.bind(i),
+                    Arg::Bytes(b) => q.bind(b),
                 };
             }
             q.fetch_all(p).await?
         }))
+    }
+
+    async fn forget_event_contact(&self, email: &EmailAddress) -> StoreResult<u64> {
+        let key = self.pools.keyer().hash(email.as_str())?;
+        Ok(on_db!(self.pools.write(), |p| {
+            sqlx::query("DELETE FROM event_contacts WHERE contact_key = $1")
+                .bind(&key)
+                .execute(p)
+                .await?
+                .rows_affected()
+        }))
+    }
+}
+
+/// Loads the contact key (made on first use) and moves the addresses of events written
+/// before the key existed into `event_contacts`, a batch per transaction; run when the
+/// store opens. Nothing is left to move after the first run.
+pub(super) async fn prepare(store: &SqlStore) -> StoreResult<()> {
+    use super::SystemStore;
+    let mut fresh = vec![0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut fresh);
+    let key = store.secret(ContactKeyer::SECRET, &fresh).await?;
+    store.pools.keyer().set(key);
+    let mut after = 0i64;
+    loop {
+        let rows: Vec<(i64, String)> = on_db!(store.pools.write(), |p| {
+            sqlx::query_as(
+                "SELECT id, contact_email FROM events WHERE id > $1 \
+                 AND contact_email IS NOT NULL ORDER BY id LIMIT 2000",
+            )
+            .bind(after)
+            .fetch_all(p)
+            .await?
+        });
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        after = last.0;
+        let mut tx = store.pools.write().begin().await?;
+        for (id, email) in &rows {
+            let key = store.pools.keyer().hash(email)?;
+            keep_contact(tx.conn(), &key, email).await?;
+            on_db!(tx.conn(), |c| {
+                sqlx::query(
+                    "UPDATE events SET contact_key = $1, contact_email = NULL WHERE id = $2",
+                )
+                .bind(&key)
+                .bind(id)
+                .execute(c)
+                .await?;
+            });
+        }
+        tx.commit().await?;
     }
 }

@@ -4,7 +4,7 @@
 
 use super::db::on_db;
 use super::events::{self, NewEvent};
-use super::{Audit, Source, SqlStore, StoreResult, now_ms};
+use super::{Audit, SqlStore, StoreResult, now_ms};
 
 /// A stored DKIM key.
 #[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -59,7 +59,7 @@ pub trait MailStore {
     /// The newest key of a domain.
     async fn dkim_key_for(&self, domain: &str) -> StoreResult<Option<DkimKeyRecord>>;
     /// Appends events (with their webhook deliveries) in one transaction.
-    async fn log_mail_events(&self, events: &[MailEvent<'_>]) -> StoreResult<()>;
+    async fn log_mail_events(&self, audit: &Audit, events: &[MailEvent<'_>]) -> StoreResult<()>;
 }
 
 #[async_trait::async_trait]
@@ -106,18 +106,18 @@ impl MailStore for SqlStore {
         }))
     }
 
-    async fn log_mail_events(&self, events: &[MailEvent<'_>]) -> StoreResult<()> {
+    async fn log_mail_events(&self, audit: &Audit, events: &[MailEvent<'_>]) -> StoreResult<()> {
         if events.is_empty() {
             return Ok(());
         }
-        let audit = Audit::new(Source::Send);
         let mut tx = self.pools.write().begin().await?;
         for e in events {
             events::write(
                 tx.conn(),
+                self.pools.keyer(),
                 NewEvent {
                     kind: e.kind,
-                    audit: Some(&audit),
+                    audit: Some(audit),
                     list_name: e.list_name,
                     topic_name: e.topic_name,
                     contact_email: e.contact_email,

@@ -286,7 +286,7 @@ impl MailQueueStore for SqlStore {
                     });
                     events::write_plain(
                         tx.conn(),
-                        now,
+                        self.pools.keyer(),
                         "delivery.failed",
                         None,
                         Some(&rcpt),

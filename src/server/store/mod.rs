@@ -27,6 +27,7 @@
 mod accounts;
 mod admin;
 mod api_keys;
+mod contact_key;
 mod contacts;
 mod db;
 mod events;
@@ -280,6 +281,12 @@ pub enum OpenError {
         #[source]
         source: sqlx::migrate::MigrateError,
     },
+    #[error("cannot prepare the event log of {url}: {source}")]
+    Prepare {
+        url: String,
+        #[source]
+        source: StoreError,
+    },
 }
 
 /// The URL with any password replaced, for messages and logs.
@@ -300,13 +307,20 @@ pub fn redact_url(url: &str) -> String {
 /// `sqlite:` and `postgres:`/`postgresql:` is refused. Background work a server needs
 /// (the one-click log on SQLite) starts with [`SystemStore::start`].
 pub async fn open(url: &str, migrate: bool) -> Result<DynStore, OpenError> {
-    if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::open(url, migrate).await?))
+    let store = if url.starts_with("sqlite:") {
+        sqlite::open(url, migrate).await?
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::open(url, migrate).await?))
+        postgres::open(url, migrate).await?
     } else {
-        Err(OpenError::Scheme(redact_url(url)))
-    }
+        return Err(OpenError::Scheme(redact_url(url)));
+    };
+    events::prepare(&store)
+        .await
+        .map_err(|source| OpenError::Prepare {
+            url: redact_url(url),
+            source,
+        })?;
+    Ok(Arc::new(store))
 }
 
 #[cfg(test)]

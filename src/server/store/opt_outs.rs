@@ -4,7 +4,7 @@
 //! (or a topic of the same name) gets them back.
 
 use super::db::{Conn, on_db};
-use super::events::{self, NewEvent};
+use super::events::{self, ContactKeyer, NewEvent};
 use super::one_click::Sees;
 use super::sql::{placeholders, to_json, tombstone_from, topic_name};
 use super::{Audit, SqlStore, StoreResult, now_ms};
@@ -60,7 +60,7 @@ impl OptOutStore for SqlStore {
     ) -> StoreResult<()> {
         let db = self.settled(Sees::Contact(list.id, hash)).await?;
         let mut tx = db.write().begin().await?;
-        record(tx.conn(), list, hash, tomb, audit).await?;
+        record(tx.conn(), self.pools.keyer(), list, hash, tomb, audit).await?;
         tx.commit().await
     }
 }
@@ -333,6 +333,7 @@ pub(super) async fn restore_topic(
 /// `subscription` event, in the caller's transaction.
 pub(super) async fn record(
     mut c: Conn<'_>,
+    keyer: &ContactKeyer,
     list: &ContactList,
     hash: &[u8],
     tomb: &Tombstone,
@@ -346,6 +347,7 @@ pub(super) async fn record(
         put(c.re(), list.name.as_str(), hash, &merged).await?;
         events::write(
             c,
+            keyer,
             NewEvent {
                 kind: "subscription",
                 audit: Some(audit),

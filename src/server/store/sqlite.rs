@@ -139,11 +139,14 @@ pub(super) async fn open(url: &str, migrate: bool) -> Result<SqlStore, OpenError
         .await
         .map_err(|e| fail(e.into()))?;
     Ok(SqlStore {
-        pools: Pools(Db::Sqlite(SqlitePools {
-            read,
-            write,
-            foreign_keys_off,
-        })),
+        pools: Pools(
+            Db::Sqlite(SqlitePools {
+                read,
+                write,
+                foreign_keys_off,
+            }),
+            Default::default(),
+        ),
         lists: Default::default(),
         one_click,
         file: sqlite_file(url),

@@ -452,7 +452,7 @@ impl WebhookStore for SqlStore {
                 });
                 events::write_plain(
                     tx.conn(),
-                    now,
+                    self.pools.keyer(),
                     "webhook.failed",
                     list.as_deref(),
                     None,

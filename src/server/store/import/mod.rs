@@ -10,7 +10,7 @@ mod postgres;
 mod sqlite;
 
 use super::db::{Conn, Db, PoolConn, Pools, on_db};
-use super::events::{self, NewEvent};
+use super::events::{self, ContactKeyer, NewEvent};
 use super::lists::topic_ids;
 use super::one_click::Sees;
 use super::opt_outs;
@@ -454,6 +454,7 @@ impl ImportStore for SqlStore {
             override_opt_outs,
             audit,
             progress,
+            keyer: db.keyer(),
         };
         match batch.apply(db, true).await {
             Err(StoreError::Conflict) => batch.apply(db, false).await,
@@ -509,6 +510,7 @@ impl ImportStore for SqlStore {
         let job = job(tx.conn(), job_id).await?;
         events::write(
             tx.conn(),
+            self.pools.keyer(),
             NewEvent {
                 kind: "import",
                 audit: Some(audit),
@@ -553,6 +555,7 @@ struct Batch<'a> {
     override_opt_outs: bool,
     audit: &'a Audit,
     progress: Option<BatchProgress<'a>>,
+    keyer: &'a ContactKeyer,
 }
 
 /// Inserts and deletes of a batch are chunked to this many rows per statement.
@@ -780,6 +783,7 @@ impl Batch<'_> {
                     counts.opt_outs_overridden += 1;
                     events::write(
                         c.re(),
+                        self.keyer,
                         NewEvent {
                             kind: "subscription",
                             audit: Some(audit),
@@ -930,6 +934,7 @@ impl Batch<'_> {
                     .flatten();
                 events::write(
                     c.re(),
+                    self.keyer,
                     NewEvent {
                         kind: "subscription",
                         audit: Some(audit),

@@ -3,7 +3,7 @@
 
 use super::super::contacts::{self, By, ContactChange, PrefMode};
 use super::super::db::{Conn, Pools, on_db};
-use super::super::events::{self, Subscription};
+use super::super::events::{self, ContactKeyer, Subscription};
 use super::super::lists::topic_ids;
 use super::super::opt_outs::{self, OptOut};
 use super::super::sql::{ContactRow, placeholders, preference, prefs_of, to_json};
@@ -23,7 +23,7 @@ pub(super) async fn apply(
         return Ok(Vec::new());
     }
     let mut tx = pools.write().begin().await?;
-    match bulk(tx.conn(), items).await {
+    match bulk(tx.conn(), pools.keyer(), items).await {
         Ok(results) => {
             record_position(tx.conn(), log_seq).await?;
             tx.commit().await?;
@@ -41,7 +41,7 @@ pub(super) async fn apply(
     for item in items {
         // A savepoint per item: one failure rolls back only itself.
         let mut sp = c.begin().await?;
-        match one(sp.conn(), item).await {
+        match one(sp.conn(), pools.keyer(), item).await {
             Ok(()) => {
                 sp.commit().await?;
                 results.push(Ok(()));
@@ -85,7 +85,7 @@ async fn record_position(c: Conn<'_>, log_seq: Option<u64>) -> StoreResult<()> {
 
 /// One opt-out inside a transaction: the contact found by hash, or a tombstone when
 /// there is none.
-async fn one(mut c: Conn<'_>, item: &OptOut) -> StoreResult<()> {
+async fn one(mut c: Conn<'_>, keyer: &ContactKeyer, item: &OptOut) -> StoreResult<()> {
     match contacts::read(c.re(), item.list.id, By::Hash(&item.hash)).await {
         Ok(found) => {
             let change = match &item.topic {
@@ -103,7 +103,7 @@ async fn one(mut c: Conn<'_>, item: &OptOut) -> StoreResult<()> {
                     attributes: None,
                 },
             };
-            contacts::update(c, &item.list, &found.email, &change, &item.audit)
+            contacts::update(c, keyer, &item.list, &found.email, &change, &item.audit)
                 .await
                 .map(|_| ())
         }
@@ -118,7 +118,7 @@ async fn one(mut c: Conn<'_>, item: &OptOut) -> StoreResult<()> {
                     opted_out_topics: vec![],
                 },
             };
-            opt_outs::record(c, &item.list, &item.hash, &tomb, &item.audit).await
+            opt_outs::record(c, keyer, &item.list, &item.hash, &tomb, &item.audit).await
         }
         Err(e) => Err(e),
     }
@@ -153,7 +153,11 @@ struct Writes<'a> {
 /// decisions in memory in arrival order (an opt-out already in place writes nothing),
 /// then a few multi-row statements. Same outcome and events as [`one`] item by item; an
 /// error fails the whole batch (the caller then retries item by item).
-async fn bulk(mut c: Conn<'_>, items: &[OptOut]) -> StoreResult<Vec<StoreResult<()>>> {
+async fn bulk(
+    mut c: Conn<'_>,
+    keyer: &ContactKeyer,
+    items: &[OptOut],
+) -> StoreResult<Vec<StoreResult<()>>> {
     let now = now_ms();
     let mut results: Vec<StoreResult<()>> = items.iter().map(|_| Ok(())).collect();
     let mut list_ids: Vec<i64> = items.iter().map(|i| i.list.id).collect();
@@ -197,7 +201,7 @@ async fn bulk(mut c: Conn<'_>, items: &[OptOut]) -> StoreResult<Vec<StoreResult<
                 decide_tombstone(&mut tombs, item, &mut w);
             }
         }
-        write(c.re(), list.name.as_str(), now, &tombs, &w).await?;
+        write(c.re(), keyer, list.name.as_str(), now, &tombs, &w).await?;
     }
     Ok(results)
 }
@@ -325,6 +329,7 @@ fn decide_tombstone<'a>(
 /// their webhook deliveries).
 async fn write(
     mut c: Conn<'_>,
+    keyer: &ContactKeyer,
     list_name: &str,
     now: i64,
     tombs: &HashMap<Vec<u8>, Tombstone>,
@@ -405,5 +410,5 @@ async fn write(
             q.execute(c).await?;
         });
     }
-    events::write_subscriptions(c, list_name, now, &w.events).await
+    events::write_subscriptions(c, keyer, list_name, now, &w.events).await
 }
