@@ -1,6 +1,6 @@
 //! Bulk import and export of contacts, streamed: a blocking parser thread turns the file
 //! into batches while the store applies the previous batch, so memory stays flat and
-//! both cores work.
+//! parsing overlaps writing.
 //!
 //! Formats (SES `CreateImportJob` and what operators have at hand):
 //! - SES CSV: `emailAddress,unsubscribeAll,attributesData,topicPreferences.<Topic>,…`;
@@ -554,8 +554,8 @@ async fn apply(
 }
 
 /// Batches applied side by side. PostgreSQL spends an import batch's time in one backend
-/// on one core, mostly inserting index entries, so a second batch on a second connection
-/// keeps another core busy; SQLite has one writer. At most two: a batch is checked for
+/// process, mostly inserting index entries, so a second batch on a second connection
+/// runs beside it; SQLite has one writer. At most two: a batch is checked for
 /// addresses shared with the one batch before it (`Batch::overlaps_previous`).
 pub fn import_lanes(backend: crate::server::store::Backend) -> usize {
     match backend {
