@@ -42,5 +42,5 @@ for b in backends:
 os.makedirs(os.path.join(d, ".."), exist_ok=True)
 json.dump(out, open(os.path.join(d, "..", "http.json"), "w"), indent=2)
 if not ok:
-    print("bench: a run had non-2xx answers or a contact with two one-click events", file=sys.stderr)
+    print("bench: a run had non-2xx answers or a link with two one-click events", file=sys.stderr)
 sys.exit(0 if ok else 1)

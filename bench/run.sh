@@ -74,8 +74,9 @@ for backend in $BACKENDS; do
   awk '/VmHWM/{print $2}' /proc/$pid/status > "$dir/$backend-peak_rss_kb"
   curl -s "$base$(head -n1 "$dir/paths-$backend.txt")" | wc -c > "$dir/$backend-page_bytes"
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  # Idempotence: subscription events per contact from the one-click run.
-  q="SELECT COUNT(*), COUNT(DISTINCT contact_email) FROM events WHERE kind = 'subscription' AND source = 'UnsubscribeHeader'"
+  # Idempotence: one subscription event per link (contact and topic) of the one-click run.
+  w="kind = 'subscription' AND source = 'UnsubscribeHeader'"
+  q="SELECT COUNT(*), (SELECT COUNT(*) FROM (SELECT DISTINCT contact_key, topic_name FROM events WHERE $w) d) FROM events WHERE $w"
   if [ "$backend" = sqlite ]; then
     python3 -c "import sqlite3,sys; print(*sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone())" "$dir/bench.db" "$q" > "$dir/$backend-events"
   else

@@ -29,7 +29,7 @@ if http:
             row(b, f"SES ListContacts 1,000/page, {k}", None, None, v["p50_ms"], v["p99_ms"], f"{v['pages']} pages")
         row(b, "RSS idle / peak", note=f"{res['idle_rss_kb']//1024} / {res['peak_rss_kb']//1024} MiB")
         c = res["one_click_check"]
-        row(b, "one-click events / distinct contacts", note=f"{c['subscription_events']} / {c['distinct_contacts']}")
+        row(b, "one-click events / distinct links", note=f"{c['subscription_events']} / {c['distinct_contacts']}")
         if "one_click_drain_s" in res:
             row(b, "one-click log applied after the run", note=f"{res['one_click_drain_s']:.1f} s")
 if imp:
