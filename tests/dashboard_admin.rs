@@ -769,6 +769,7 @@ async fn outbox_flow(backend: &str) {
             rcpt: "ann@example.com".into(),
             data,
             state: MailState::Outbox,
+            send: Default::default(),
         }])
         .await
         .unwrap();

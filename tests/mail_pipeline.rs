@@ -87,6 +87,8 @@ async fn run(
             options,
             via: Via::Smtp,
             key_id: None,
+            configuration_set: None,
+            tags: Vec::new(),
         },
     )
     .await

@@ -256,6 +256,84 @@ macro_rules! both {
     };
 }
 
+/// Every recipient of a relayed message gets a send record under the SendEmail answer's
+/// MessageId: list and topic for list-managed mail, the From domain as identity, and the
+/// configuration set and tags the sender gave; a refused recipient gets none.
+async fn every_relayed_recipient_gets_a_send_record(backend: &str) {
+    let app = spawn_with(backend, |_| {}).await;
+    let (ses, _) = client(&app).await;
+    setup(&app, &ses).await;
+    let body = |to: Vec<&str>, list: bool| {
+        let mut b = json!({
+            "FromEmailAddress": "News <news@example.com>",
+            "Destination": {"ToAddresses": to},
+            "Content": {"Simple": {"Subject": {"Data": "Hi"}, "Body": {"Text": {"Data": "Hello."}}}},
+            "ConfigurationSetName": "marketing",
+            "EmailTags": [{"Name": "campaign", "Value": "dec-1"}]
+        });
+        if list {
+            b["ListManagementOptions"] = json!({"ContactListName": "news", "TopicName": "weekly"});
+        }
+        b
+    };
+    let listed = ses
+        .post(
+            "/v2/email/outbound-emails",
+            body(vec!["ann@example.org"], true),
+        )
+        .await
+        .ok()["MessageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let recs = app.store.send_records_of(&listed).await.unwrap();
+    assert_eq!(recs.len(), 1, "{backend}");
+    let r = &recs[0];
+    assert_eq!(r.rcpt, "ann@example.org");
+    assert_eq!(r.info.list_name.as_deref(), Some("news"));
+    assert_eq!(r.info.topic_name.as_deref(), Some("weekly"));
+    assert_eq!(r.info.identity.as_deref(), Some("example.com"));
+    assert_eq!(r.info.configuration_set.as_deref(), Some("marketing"));
+    assert_eq!(r.info.tags, [("campaign".to_owned(), "dec-1".to_owned())]);
+    assert_eq!(app.store.get_send_record(r.id).await.unwrap(), *r);
+    // Transactional, to two recipients: two records without a list.
+    let plain = ses
+        .post(
+            "/v2/email/outbound-emails",
+            body(vec!["ann@example.org", "bea@example.org"], false),
+        )
+        .await
+        .ok()["MessageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let recs = app.store.send_records_of(&plain).await.unwrap();
+    let rcpts: Vec<&str> = recs.iter().map(|r| r.rcpt.as_str()).collect();
+    assert_eq!(rcpts, ["ann@example.org", "bea@example.org"]);
+    assert!(recs.iter().all(|r| r.info.list_name.is_none() && r.id > 0));
+    assert_ne!(recs[0].id, recs[1].id);
+    // The opted-out contact is refused: no record for them.
+    let both = ses
+        .post(
+            "/v2/email/outbound-emails",
+            json!({
+                "FromEmailAddress": "news@example.com",
+                "Destination": {"ToAddresses": ["out@example.org"]},
+                "Content": {"Simple": {"Subject": {"Data": "Hi"}, "Body": {"Text": {"Data": "x"}}}},
+                "ListManagementOptions": {"ContactListName": "news", "TopicName": "weekly"}
+            }),
+        )
+        .await
+        .err(400, "MessageRejected")
+        .to_owned();
+    assert!(both.contains("out@example.org"), "{both}");
+    assert!(matches!(
+        app.store.get_send_record(9_999_999).await,
+        Err(optbox::server::store::StoreError::NotFound)
+    ));
+    app.stop().await;
+}
+
 async fn messages_optbox_cannot_send_whole_are_rejected_and_nothing_is_queued(backend: &str) {
     let app = spawn_with(backend, |_| {}).await;
     let (ses, _) = client(&app).await;
@@ -338,6 +416,7 @@ async fn messages_optbox_cannot_send_whole_are_rejected_and_nothing_is_queued(ba
 
 both!(
     the_aws_cli_and_boto3_send_through_the_pipeline,
+    every_relayed_recipient_gets_a_send_record,
     links_answer_the_url_and_exact_header_lines,
     messages_optbox_cannot_send_whole_are_rejected_and_nothing_is_queued
 );

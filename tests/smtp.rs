@@ -174,6 +174,7 @@ fn outgoing(n: usize, rcpt: &str) -> Outgoing {
         mail_from: "sender@example.com".into(),
         rcpt: rcpt.into(),
         data: message(n),
+        send: Default::default(),
     }
 }
 

@@ -9,6 +9,7 @@
 use super::upstream::Upstream;
 use crate::server::config::RelaySettings;
 use crate::server::outbox;
+use crate::server::store::SendInfo;
 use crate::server::store::{
     ClaimedMail, DynStore, MailOutcome, MailRecord, MailState, NewMail, StoreError, StoreResult,
     now_ms,
@@ -24,6 +25,8 @@ pub struct Outgoing {
     pub mail_from: String,
     pub rcpt: String,
     pub data: Vec<u8>,
+    /// What its send record holds besides the message id and the recipient.
+    pub send: SendInfo,
 }
 
 /// A new SES-like opaque message id: time-ordered hex, random part, `-000000`.
@@ -73,6 +76,7 @@ pub async fn enqueue(
             } else {
                 MailState::Outbox
             },
+            send: m.send.clone(),
         })
         .collect();
     store.enqueue_mail(&rows).await?;

@@ -15,7 +15,7 @@ use crate::server::mail::dkim::{self, Signer};
 use crate::server::mail::headers::{list_headers, public_host};
 use crate::server::mail::relay::Outgoing;
 use crate::server::mail::{options, rewrite};
-use crate::server::store::{Audit, MailEvent, Source, Store, StoreError};
+use crate::server::store::{Audit, MailEvent, SendInfo, Source, Store, StoreError};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -39,6 +39,9 @@ pub struct Submission {
     pub via: Via,
     /// The access key id that submitted it (SES API, SMTP AUTH), when there is one.
     pub key_id: Option<String>,
+    /// SES `ConfigurationSetName` and `EmailTags`, kept with each send record.
+    pub configuration_set: Option<String>,
+    pub tags: Vec<(String, String)>,
 }
 
 /// A recipient the pipeline will not send to (opted out), with the reason to report.
@@ -225,6 +228,12 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
         from_signer: signer.as_ref(),
     };
 
+    let mut send_info = SendInfo {
+        identity: ins.from_domain.clone(),
+        configuration_set: s.configuration_set.clone(),
+        tags: s.tags.clone(),
+        ..Default::default()
+    };
     let Some(opts) = opts else {
         // Transactional mail: untouched apart from DKIM.
         let (signed, ours) = dkim.seal(data.clone(), &[]).await?;
@@ -234,6 +243,7 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
                 mail_from: s.mail_from.clone(),
                 rcpt: rcpt.clone(),
                 data: signed.clone(),
+                send: send_info.clone(),
             });
         }
         events.push(("send".into(), None, None, None, json!({
@@ -261,6 +271,8 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
         None => None,
     };
     let topic_name = topic.as_ref().map(|t| t.name.as_str().to_owned());
+    send_info.list_name = Some(list.name.to_string());
+    send_info.topic_name = topic_name.clone();
 
     // Suppression, adding unknown recipients to the list (SES behaviour).
     let mut accepted: Vec<(String, EmailAddress)> = Vec::new();
@@ -347,6 +359,7 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
                 mail_from: s.mail_from.clone(),
                 rcpt: rcpt.clone(),
                 data: bytes.clone(),
+                send: send_info.clone(),
             });
             events.push(send_event(
                 &message_id,
@@ -386,6 +399,7 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
                 mail_from: s.mail_from.clone(),
                 rcpt: rcpt.clone(),
                 data: bytes,
+                send: send_info.clone(),
             });
             events.push(send_event(
                 &message_id,

@@ -542,6 +542,8 @@ impl Session {
             options: None,
             via: Via::Smtp,
             key_id: self.auth.clone(),
+            configuration_set: None,
+            tags: Vec::new(),
         };
         let n_rcpts = sub.rcpts.len();
         let processed = match ctx.state.process_mail(sub).await {

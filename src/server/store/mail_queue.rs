@@ -53,6 +53,8 @@ pub struct NewMail {
     pub data: Vec<u8>,
     /// `Queued` or `Outbox`.
     pub state: MailState,
+    /// What its send record holds besides the message id and the recipient.
+    pub send: super::SendInfo,
 }
 
 /// One row of the queue; `data` is empty in listings.
@@ -184,11 +186,13 @@ impl MailQueueStore for SqlStore {
         let mut tx = self.pools.write().begin().await?;
         let mut ids = Vec::with_capacity(msgs.len());
         for m in msgs {
+            let send_id =
+                super::sends::insert(tx.conn(), &m.message_id, &m.rcpt, &m.send, now).await?;
             let id: i64 = on_db!(tx.conn(), |c| {
                 sqlx::query_scalar(
                     "INSERT INTO mail_queue (message_id, mail_from, rcpt, data, state, attempts, \
-                     next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 0, $6, $6) \
-                     RETURNING id",
+                     next_attempt_at, created_at, send_id) \
+                     VALUES ($1, $2, $3, $4, $5, 0, $6, $6, $7) RETURNING id",
                 )
                 .bind(&m.message_id)
                 .bind(&m.mail_from)
@@ -196,6 +200,7 @@ impl MailQueueStore for SqlStore {
                 .bind(&m.data)
                 .bind(m.state.as_str())
                 .bind(now)
+                .bind(send_id)
                 .fetch_one(c)
                 .await?
             });

@@ -40,6 +40,7 @@ pub mod one_click;
 mod opt_outs;
 mod outbox;
 mod postgres;
+mod sends;
 mod sql;
 mod sqlite;
 mod system;
@@ -65,6 +66,7 @@ pub use mail::{DkimKeyRecord, MailEvent, MailStore};
 pub use mail_queue::{ClaimedMail, MailOutcome, MailQueueStore, MailRecord, MailState, NewMail};
 pub use one_click::{OneClickLogError, OneClickStore};
 pub use opt_outs::{OptOut, OptOutStore};
+pub use sends::{SendInfo, SendRecord, SendStore};
 pub use system::SystemStore;
 pub use webhooks::{
     ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DeliveryStatus, NewWebhook, WebhookRecord,
@@ -214,6 +216,7 @@ pub trait Store:
     + MailQueueStore
     + MailStore
     + LogoStore
+    + SendStore
     + Send
     + Sync
     + 'static
@@ -235,6 +238,7 @@ impl<T> Store for T where
         + MailQueueStore
         + MailStore
         + LogoStore
+        + SendStore
         + Send
         + Sync
         + 'static

@@ -1,6 +1,6 @@
 //! SES v2 `SendEmail` (`POST /v2/email/outbound-emails`): Simple, Raw and Template (inline
 //! `TemplateContent`) content, `Destination`, `ReplyToAddresses`, `EmailTags`,
-//! `ConfigurationSetName` (accepted, not used) and `ListManagementOptions`. The message is
+//! `ConfigurationSetName` (kept with the send records) and `ListManagementOptions`. The message is
 //! built (mail-builder), run through the list-management pipeline and queued for relay.
 
 use super::{ApiError, ApiRequest};
@@ -228,6 +228,9 @@ struct Built {
     data: Vec<u8>,
     envelope_from: String,
     rcpts: Vec<String>,
+    /// `ConfigurationSetName` and `EmailTags`, for the send records.
+    configuration_set: Option<String>,
+    tags: Vec<(String, String)>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -275,7 +278,6 @@ fn build(
 
 fn parse_input(api: &ApiRequest<'_>) -> Result<(Built, Option<ListOptions>), ApiError> {
     let input: SendEmailIn = super::wire::parse(api.body)?;
-    let _ = &input.configuration_set_name;
     for t in input.email_tags.as_deref().unwrap_or_default() {
         for (what, v) in [("Name", &t.name), ("Value", &t.value)] {
             let v = v.as_deref().unwrap_or("");
@@ -439,6 +441,13 @@ fn parse_input(api: &ApiRequest<'_>) -> Result<(Built, Option<ListOptions>), Api
             data,
             envelope_from,
             rcpts,
+            configuration_set: input.configuration_set_name.filter(|c| !c.is_empty()),
+            tags: input
+                .email_tags
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| (t.name.unwrap_or_default(), t.value.unwrap_or_default()))
+                .collect(),
         },
         options,
     ))
@@ -469,6 +478,8 @@ pub async fn send(api: &ApiRequest<'_>) -> Result<String, ApiError> {
             options,
             via: Via::Api,
             key_id: api.audit.actor_id.clone(),
+            configuration_set: built.configuration_set,
+            tags: built.tags,
         })
         .await?;
     if out.outgoing.is_empty() {
