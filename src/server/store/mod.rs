@@ -223,27 +223,7 @@ pub trait Store:
 {
 }
 
-impl<T> Store for T where
-    T: SystemStore
-        + ListStore
-        + ContactStore
-        + OptOutStore
-        + OneClickStore
-        + EventStore
-        + AccountStore
-        + AdminStore
-        + ApiKeyStore
-        + ImportStore
-        + WebhookStore
-        + MailQueueStore
-        + MailStore
-        + LogoStore
-        + SendStore
-        + Send
-        + Sync
-        + 'static
-{
-}
+impl Store for SqlStore {}
 
 /// A shared handle to the configured store.
 pub type DynStore = Arc<dyn Store>;
