@@ -331,6 +331,24 @@ async fn every_relayed_recipient_gets_a_send_record(backend: &str) {
         app.store.get_send_record(9_999_999).await,
         Err(optbox::server::store::StoreError::NotFound)
     ));
+    // What would be kept with every record is bounded as SES bounds it.
+    let mut long = body(vec!["ann@example.org"], false);
+    long["ConfigurationSetName"] = json!("x".repeat(65));
+    let m = ses
+        .post("/v2/email/outbound-emails", long)
+        .await
+        .err(400, "BadRequestException")
+        .to_owned();
+    assert!(m.contains("ConfigurationSetName"), "{m}");
+    let mut many = body(vec!["ann@example.org"], false);
+    many["EmailTags"] = json!(
+        (0..51)
+            .map(|i| json!({"Name": format!("t{i}"), "Value": "v"}))
+            .collect::<Vec<_>>()
+    );
+    ses.post("/v2/email/outbound-emails", many)
+        .await
+        .err(400, "BadRequestException");
     app.stop().await;
 }
 

@@ -111,20 +111,27 @@ pub(super) struct NewEvent<'a> {
     pub detail: serde_json::Value,
 }
 
+/// The key an event names its contact by, the address stored apart first.
+async fn contact(
+    c: Conn<'_>,
+    keyer: &ContactKeyer,
+    email: Option<&str>,
+) -> StoreResult<Option<Vec<u8>>> {
+    let Some(email) = email else {
+        return Ok(None);
+    };
+    let key = keyer.hash(email)?;
+    keep_contact(c, &key, email).await?;
+    Ok(Some(key))
+}
+
 /// Writes an event and its webhook deliveries, in the caller's transaction.
 pub(super) async fn write(
     mut c: Conn<'_>,
     keyer: &ContactKeyer,
     e: NewEvent<'_>,
 ) -> StoreResult<()> {
-    let contact_key = match e.contact_email {
-        Some(email) => {
-            let key = keyer.hash(email)?;
-            keep_contact(c.re(), &key, email).await?;
-            Some(key)
-        }
-        None => None,
-    };
+    let contact_key = contact(c.re(), keyer, e.contact_email).await?;
     let id: i64 = on_db!(c.re(), |c| {
         sqlx::query_scalar(
             "INSERT INTO events (created_at, kind, source, list_name, topic_name, \
@@ -164,14 +171,7 @@ pub(super) async fn write_plain(
     detail: &serde_json::Value,
     exclude: Option<i64>,
 ) -> StoreResult<()> {
-    let contact_key = match contact_email {
-        Some(email) => {
-            let key = keyer.hash(email)?;
-            keep_contact(c.re(), &key, email).await?;
-            Some(key)
-        }
-        None => None,
-    };
+    let contact_key = contact(c.re(), keyer, contact_email).await?;
     let message_id = detail.get("messageId").and_then(|m| m.as_str());
     let id: i64 = on_db!(c.re(), |c| {
         sqlx::query_scalar(

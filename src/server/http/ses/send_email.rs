@@ -278,6 +278,23 @@ fn build(
 
 fn parse_input(api: &ApiRequest<'_>) -> Result<(Built, Option<ListOptions>), ApiError> {
     let input: SendEmailIn = super::wire::parse(api.body)?;
+    // SES's limits: a configuration set name of 1-64 letters, digits, '_' or '-', and at
+    // most 50 tags (each kept with every recipient's send record).
+    if let Some(c) = &input.configuration_set_name
+        && (c.is_empty()
+            || c.len() > 64
+            || !c
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+    {
+        return Err(ApiError::bad_request(format!(
+            "ConfigurationSetName {:?} is invalid: 1-64 ASCII letters, digits, '_' or '-'.",
+            c.chars().take(80).collect::<String>()
+        )));
+    }
+    if input.email_tags.as_ref().is_some_and(|t| t.len() > 50) {
+        return Err(ApiError::bad_request("EmailTags can hold at most 50 tags."));
+    }
     for t in input.email_tags.as_deref().unwrap_or_default() {
         for (what, v) in [("Name", &t.name), ("Value", &t.value)] {
             let v = v.as_deref().unwrap_or("");
@@ -441,7 +458,7 @@ fn parse_input(api: &ApiRequest<'_>) -> Result<(Built, Option<ListOptions>), Api
             data,
             envelope_from,
             rcpts,
-            configuration_set: input.configuration_set_name.filter(|c| !c.is_empty()),
+            configuration_set: input.configuration_set_name,
             tags: input
                 .email_tags
                 .unwrap_or_default()
