@@ -11,6 +11,7 @@ pub mod names;
 pub mod query;
 pub mod spreadsheet;
 pub mod status;
+pub mod suppression;
 
 pub use audit::{Actor, Audit, Source};
 pub use email::EmailAddress;
@@ -18,3 +19,4 @@ pub use events::EventFilters;
 pub use model::*;
 pub use names::{ListName, NameError, TopicName};
 pub use status::{SubscriptionStatus, effective_status};
+pub use suppression::SuppressionReason;

@@ -12,3 +12,15 @@ pub fn query_escape(s: &str) -> String {
     }
     out
 }
+
+/// Escapes `%`, `_` and `\` for a SQL `LIKE` pattern with `ESCAPE '\'`.
+pub fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

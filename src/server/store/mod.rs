@@ -18,6 +18,8 @@
 //! | `outbox.rs` | | how both outboxes (webhook deliveries, the relay queue) are claimed under a lease and settled |
 //! | `mail.rs` | [`MailStore`] | DKIM keys, the sending pipeline's events |
 //! | `logos.rs` | [`LogoStore`] | list logos |
+//! | `sends.rs` | [`SendStore`] | send records: one per recipient of every relayed message |
+//! | `suppressions.rs` | [`SuppressionStore`] | the account suppression list, the relay's breaker |
 //! | `system.rs` | [`SystemStore`] | the engine, liveness, statistics, server secrets, start and stop |
 //!
 //! `db.rs` has the store type and how one body of SQL code runs on either backend;
@@ -43,6 +45,7 @@ mod postgres;
 mod sends;
 mod sql;
 mod sqlite;
+mod suppressions;
 mod system;
 mod webhooks;
 
@@ -67,6 +70,7 @@ pub use mail_queue::{ClaimedMail, MailOutcome, MailQueueStore, MailRecord, MailS
 pub use one_click::{OneClickLogError, OneClickStore};
 pub use opt_outs::{OptOut, OptOutStore};
 pub use sends::{SendInfo, SendRecord, SendStore};
+pub use suppressions::{NewSuppression, Suppression, SuppressionQuery, SuppressionStore};
 pub use system::SystemStore;
 pub use webhooks::{
     ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DeliveryStatus, NewWebhook, WebhookRecord,
@@ -217,6 +221,7 @@ pub trait Store:
     + MailStore
     + LogoStore
     + SendStore
+    + SuppressionStore
     + Send
     + Sync
     + 'static
