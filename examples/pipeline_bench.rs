@@ -94,7 +94,7 @@ fn run(label: &str, secs: f64, msg: &[u8], signer: Option<&Signer>) {
                 "List-Unsubscribe-Post",
                 "List-Id",
             ],
-            add_headers: list_headers(&list, &url, &host),
+            add_headers: list_headers(&list, &url, None, &host),
             url: Some(url),
         };
         let out = rewrite::rewrite(&data, &plan).expect("rewrite");

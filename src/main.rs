@@ -130,6 +130,10 @@ enum OutboxCommand {
     },
     /// Print one message's envelope and raw bytes.
     Show { id: i64 },
+    /// Whether the relay is paused by its breaker, and why.
+    Status,
+    /// Resume a relay its breaker paused.
+    Resume,
 }
 
 #[derive(Subcommand)]
@@ -519,6 +523,20 @@ async fn outbox(cmd: OutboxCommand, settings: Settings) -> Result<(), String> {
             );
             let mut out = std::io::stdout().lock();
             out.write_all(&m.data).map_err(|e| e.to_string())?;
+        }
+        OutboxCommand::Status => match store.relay_paused().await.map_err(|e| e.to_string())? {
+            Some((why, _)) => println!("paused: {why}"),
+            None => println!("running"),
+        },
+        OutboxCommand::Resume => {
+            let bounces =
+                optbox::server::service::bounces::Bounces::new(store.clone(), &settings.inbound);
+            let audit = optbox::domain::Audit::new(optbox::domain::Source::Cli);
+            if bounces.resume(&audit).await.map_err(|e| e.to_string())? {
+                println!("the relay is running again");
+            } else {
+                println!("the relay was not paused");
+            }
         }
     }
     Ok(())

@@ -101,10 +101,10 @@ fn dev_mode_listens_on_loopback_only() {
 }
 
 #[test]
-fn unsubscribe_mailto_is_refused_at_start_up() {
+fn the_old_unsubscribe_mailto_setting_is_refused_at_start_up() {
     // The database URL is unusable, so that were the setting accepted, the command would
     // fail on that instead (and never start serving).
-    let want = "optbox: error: configuration: unsubscribe_mailto is not supported: optbox does not yet receive mail at that address, so unsubscribe requests sent there would be lost; remove the setting";
+    let want = "optbox: error: configuration: unsubscribe_mailto is no longer a setting: optbox receives unsubscribe mail itself at addresses under inbound_domain (see README \"Inbound mail\"); remove it";
     let out = optbox(
         &["serve"],
         &[

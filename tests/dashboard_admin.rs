@@ -764,6 +764,7 @@ async fn outbox_flow(backend: &str) {
     let ids = app
         .store
         .enqueue_mail(&[NewMail {
+            send_id: 1,
             message_id: "m1@example.com".into(),
             mail_from: "news@example.com".into(),
             rcpt: "ann@example.com".into(),

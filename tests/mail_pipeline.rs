@@ -77,6 +77,7 @@ async fn run(
         token_keys: &k,
         public_base: BASE,
         signers,
+        inbound_domain: None,
     };
     process_with(
         &ctx,
@@ -401,11 +402,9 @@ async fn several_recipients_follow_the_ses_rule_or_fan_out(backend: &str) {
 async fn preserve_keeps_the_senders_header_and_adds_no_post(backend: &str) {
     let (db, store) = setup(backend).await;
     let signers = SignerCache::default();
-    // `unsubscribe_mailto` is refused at start-up; even set here, past that check, no
-    // mailto is ever advertised (nothing reads that mailbox).
+    // Without inbound_domain no mailto is ever advertised.
     let keep = PipelineSettings {
         existing_headers: ExistingHeaders::Preserve,
-        unsubscribe_mailto: Some("unsubscribe@example.com".into()),
         ..Default::default()
     };
     let data = msg(
@@ -435,10 +434,7 @@ async fn preserve_keeps_the_senders_header_and_adds_no_post(backend: &str) {
         "no mailto anywhere"
     );
     // The same with override.
-    let over = PipelineSettings {
-        unsubscribe_mailto: Some("unsubscribe@example.com".into()),
-        ..Default::default()
-    };
+    let over = PipelineSettings::default();
     let data = msg("X-SES-LIST-MANAGEMENT-OPTIONS: news\r\n", "x");
     let out = run(&store, &over, &signers, &["a@example.org"], data, None)
         .await

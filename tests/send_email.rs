@@ -166,11 +166,9 @@ async fn the_aws_cli_and_boto3_send_through_the_pipeline(backend: &str) {
 }
 
 async fn links_answer_the_url_and_exact_header_lines(backend: &str) {
-    // `unsubscribe_mailto` is refused at start-up; set here past that check, it still
-    // adds nothing: the only link is the https one.
+    // Without inbound_domain the only link is the https one.
     let app = spawn_with(backend, |s| {
         s.public_url = Some("https://optbox.example".into());
-        s.pipeline.unsubscribe_mailto = Some("unsubscribe@example.com".into());
     })
     .await;
     let (ses, _) = client(&app).await;

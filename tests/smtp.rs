@@ -51,6 +51,8 @@ both!(
     lettre_and_smtplib_submit_through_starttls_and_auth_to_the_upstream,
     a_killed_instance_loses_no_accepted_message,
     messages_optbox_cannot_send_whole_get_a_permanent_refusal,
+    inbound_mail_unsubscribes_bounces_and_complains,
+    the_breaker_pauses_the_relay_until_an_operator_resumes_it,
 );
 
 // ---------------------------------------------------------------- the sink
@@ -170,6 +172,7 @@ fn message(n: usize) -> Vec<u8> {
 
 fn outgoing(n: usize, rcpt: &str) -> Outgoing {
     Outgoing {
+        send_id: optbox::server::mail::issued::new_send_id(),
         message_id: String::new(),
         mail_from: "sender@example.com".into(),
         rcpt: rcpt.into(),
@@ -233,7 +236,13 @@ async fn queued_messages_reach_a_real_smtp_server_byte_for_byte(backend: &str) {
         store.get_mail(ids[0]).await.unwrap().state == MailState::Queued,
         "stored as queued"
     );
-    let worker = relay::start_worker(store.clone(), &sink.url(), fast()).unwrap();
+    let worker = relay::start_worker(
+        store.clone(),
+        &sink.url(),
+        fast(),
+        std::sync::Arc::new(relay::NoObserver),
+    )
+    .unwrap();
     let got = sink.wait_for(3, 20).await;
     assert_eq!(got.len(), 3, "the sink got every message");
     for (env, data) in &got {
@@ -263,8 +272,13 @@ async fn an_upstream_that_is_down_gets_the_message_once_it_is_back(backend: &str
         .await
         .unwrap();
     let id = ids_of(&store).await[0];
-    let worker =
-        relay::start_worker(store.clone(), &format!("smtp://127.0.0.1:{port}"), fast()).unwrap();
+    let worker = relay::start_worker(
+        store.clone(),
+        &format!("smtp://127.0.0.1:{port}"),
+        fast(),
+        std::sync::Arc::new(relay::NoObserver),
+    )
+    .unwrap();
     // Nobody listens: temporary failures, retried with backoff.
     let start = Instant::now();
     let m = loop {
@@ -305,7 +319,13 @@ async fn a_permanent_refusal_fails_the_message_and_logs_an_event(backend: &str) 
     .await
     .unwrap();
     let ids = ids_of(&store).await;
-    let worker = relay::start_worker(store.clone(), &sink.url(), fast()).unwrap();
+    let worker = relay::start_worker(
+        store.clone(),
+        &sink.url(),
+        fast(),
+        std::sync::Arc::new(relay::NoObserver),
+    )
+    .unwrap();
     let failed = wait_state(&store, ids[0], MailState::Failed, 15).await;
     assert_eq!(failed.state, MailState::Failed);
     assert_eq!(failed.attempts, 1, "a 5xx is not retried");
@@ -348,7 +368,13 @@ async fn without_an_upstream_messages_stay_in_the_outbox(backend: &str) {
     relay::enqueue(&store, false, &msgs[2..]).await.unwrap();
     // A worker (as another instance with an upstream would run) never takes them.
     let sink = Sink::start();
-    let worker = relay::start_worker(store.clone(), &sink.url(), fast()).unwrap();
+    let worker = relay::start_worker(
+        store.clone(),
+        &sink.url(),
+        fast(),
+        std::sync::Arc::new(relay::NoObserver),
+    )
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     worker.shutdown().await;
     assert!(sink.messages().is_empty());
@@ -396,8 +422,20 @@ async fn two_workers_on_one_postgres_send_each_message_once() {
         relay_concurrency: 8,
         ..fast()
     };
-    let wa = relay::start_worker(a.clone(), &sink.url(), s.clone()).unwrap();
-    let wb = relay::start_worker(b.clone(), &sink.url(), s).unwrap();
+    let wa = relay::start_worker(
+        a.clone(),
+        &sink.url(),
+        s.clone(),
+        std::sync::Arc::new(relay::NoObserver),
+    )
+    .unwrap();
+    let wb = relay::start_worker(
+        b.clone(),
+        &sink.url(),
+        s,
+        std::sync::Arc::new(relay::NoObserver),
+    )
+    .unwrap();
     let got = sink.wait_for(120, 60).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     wa.shutdown().await;
@@ -431,7 +469,8 @@ async fn transcript(
 ) -> String {
     let local: SocketAddr = local.parse().unwrap();
     let (_tx, rx) = tokio::sync::watch::channel(false);
-    let ctx = smtp::Context::new(state.clone(), settings, local, rx).unwrap();
+    let ctx =
+        smtp::Context::new(state.clone(), settings, local, rx, smtp::Role::Submission).unwrap();
     let (mut c, s) = tokio::io::duplex(1 << 20);
     let server = tokio::spawn(async move {
         smtp::session::serve(&ctx, s, "127.0.0.1:40000".parse().unwrap())
@@ -609,6 +648,7 @@ async fn a_public_listener_without_tls_refuses_plain_text_auth() {
         },
         "192.0.2.1:587".parse().unwrap(),
         rx,
+        smtp::Role::Submission,
     )
     .err()
     .unwrap();
@@ -1088,4 +1128,530 @@ async fn a_killed_instance_loses_no_accepted_message(backend: &str) {
         twice
     );
     db.cleanup().await;
+}
+
+// ---------------------------------------------------------------- inbound mail
+
+const INBOUND: &str = "in.optbox.test";
+
+/// Python's smtplib sending one message of `kind` to the inbound listener
+/// (tests/compat/inbound_peer.py); returns its "OK 250" or "REFUSED code text" line.
+fn peer(port: u16, mail_from: &str, rcpt: &str, kind: &str, args: &[&str]) -> String {
+    let out = Command::new(python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/inbound_peer.py"))
+        .arg(port.to_string())
+        .arg(mail_from)
+        .arg(rcpt)
+        .arg(kind)
+        .args(args)
+        .output()
+        .expect("run the inbound peer");
+    assert!(
+        out.status.success(),
+        "inbound peer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The addresses optbox put on the copy the sink received for `rcpt`: (envelope
+/// sender, the mailto of List-Unsubscribe).
+fn issued_for(msgs: &[(serde_json::Value, Vec<u8>)], rcpt: &str) -> (String, Option<String>) {
+    let (env, data) = msgs
+        .iter()
+        .find(|(e, _)| e["rcpt_tos"][0] == rcpt)
+        .unwrap_or_else(|| panic!("no message for {rcpt}"));
+    let text = String::from_utf8_lossy(data);
+    let mailto = text
+        .split("<mailto:")
+        .nth(1)
+        .map(|r| r.split('?').next().unwrap().to_owned());
+    (env["mail_from"].as_str().unwrap().to_owned(), mailto)
+}
+
+async fn inbound_app(backend: &str, sink: &Sink) -> common::TestApp {
+    let url = sink.url();
+    spawn_with(backend, move |s| {
+        s.relay_url = Some(optbox::server::config::Secret::new(url));
+        s.relay = fast();
+        s.inbound.inbound_listen = Some("127.0.0.1:0".parse().unwrap());
+        s.inbound.inbound_domain = Some(INBOUND.into());
+        s.inbound.inbound_report_address = Some("fbl@reports.example".into());
+    })
+    .await
+}
+
+/// Sends a message through the pipeline and waits until the sink has `total` messages.
+async fn send_through(
+    app: &common::TestApp,
+    sink: &Sink,
+    rcpts: &[&str],
+    list_managed: bool,
+    total: usize,
+) -> String {
+    use optbox::server::service::sending::{Submission, Via};
+    let head = if list_managed {
+        "X-SES-LIST-MANAGEMENT-OPTIONS: news; topic=news\r\n"
+    } else {
+        ""
+    };
+    let data = format!(
+        "From: news@example.com\r\nTo: you@example.org\r\nSubject: News\r\n{head}\r\nHello.\r\n"
+    );
+    let mut message_id = String::new();
+    for rcpt in rcpts {
+        let p = app
+            .state
+            .process_mail(Submission {
+                mail_from: "news@example.com".into(),
+                rcpts: vec![(*rcpt).to_owned()],
+                data: data.clone().into_bytes(),
+                options: None,
+                via: Via::Api,
+                key_id: None,
+                configuration_set: Some("marketing".into()),
+                tags: vec![("campaign".into(), "dec".into())],
+            })
+            .await
+            .unwrap();
+        message_id = app.state.enqueue_mail(&p.outgoing).await.unwrap()[0].clone();
+    }
+    let got = sink.wait_for(total, 20).await;
+    assert!(got.len() >= total, "the sink got {} of {total}", got.len());
+    message_id
+}
+
+async fn status(app: &common::TestApp, email: &str) -> optbox::domain::SubscriptionStatus {
+    let list = app.store.get_list("news").await.unwrap();
+    let c = app
+        .store
+        .get_contact(&list, &optbox::domain::EmailAddress::parse(email).unwrap())
+        .await
+        .unwrap();
+    c.status_for(list.topic("news").unwrap())
+}
+
+async fn events_of(app: &common::TestApp, kind: &str) -> Vec<EventRecord> {
+    app.store
+        .query_events(&EventQuery {
+            kind: Some(kind.into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+}
+
+async fn inbound_mail_unsubscribes_bounces_and_complains(backend: &str) {
+    use optbox::domain::{SubscriptionStatus, SuppressionReason};
+    let sink = Sink::start();
+    let app = inbound_app(backend, &sink).await;
+    let port = app.inbound_addr.expect("the inbound listener runs").port();
+    app.store
+        .create_list("news", &common::news_list(), None)
+        .await
+        .unwrap();
+    let people = [
+        "ann@example.org",
+        "bea@example.org",
+        "dan@example.org",
+        "eve@example.org",
+        "fay@example.org",
+    ];
+    let news_id = send_through(&app, &sink, &people, true, people.len()).await;
+    let plain_id = send_through(
+        &app,
+        &sink,
+        &["bob@example.org", "carl@example.org"],
+        false,
+        7,
+    )
+    .await;
+    let msgs = sink.messages();
+
+    // Every relayed copy has a VERP envelope sender; list-managed ones also the mailto
+    // after the https link.
+    let (ann_bounce, ann_unsub) = issued_for(&msgs, "ann@example.org");
+    let ann_unsub = ann_unsub.expect("a mailto in List-Unsubscribe");
+    assert!(
+        ann_bounce.starts_with("bounce-") && ann_bounce.ends_with(INBOUND),
+        "{ann_bounce}"
+    );
+    assert!(
+        ann_unsub.starts_with("unsub-") && ann_unsub.ends_with(INBOUND),
+        "{ann_unsub}"
+    );
+    assert!(
+        ann_unsub.split('@').next().unwrap().len() <= 40,
+        "{ann_unsub}"
+    );
+    let (_, ann_data) = msgs
+        .iter()
+        .find(|(e, _)| e["rcpt_tos"][0] == "ann@example.org")
+        .unwrap();
+    let lu = String::from_utf8_lossy(ann_data);
+    assert!(
+        lu.contains(&format!(", <mailto:{ann_unsub}?subject=unsubscribe>")),
+        "the https link first, then the mailto: {lu}"
+    );
+    let (bob_bounce, bob_unsub) = issued_for(&msgs, "bob@example.org");
+    assert!(
+        bob_bounce.starts_with("bounce-"),
+        "transactional mail is VERP too"
+    );
+    assert!(
+        bob_unsub.is_none(),
+        "transactional mail gets no list headers"
+    );
+    let (carl_bounce, _) = issued_for(&msgs, "carl@example.org");
+    let (bea_bounce, bea_unsub) = issued_for(&msgs, "bea@example.org");
+    let bea_unsub = bea_unsub.unwrap();
+    let (dan_bounce, _) = issued_for(&msgs, "dan@example.org");
+    let (eve_bounce, _) = issued_for(&msgs, "eve@example.org");
+
+    // Unsubscribe by email: a person's mail opts ann out of the message's topic.
+    assert_eq!(
+        peer(port, "ann@example.org", &ann_unsub, "unsubscribe", &[]),
+        "OK 250"
+    );
+    assert_eq!(
+        status(&app, "ann@example.org").await,
+        SubscriptionStatus::OptOut
+    );
+    let subs = events_of(&app, "subscription").await;
+    let mailto: Vec<_> = subs
+        .iter()
+        .filter(|e| e.source.as_deref() == Some("Mailto"))
+        .collect();
+    assert_eq!(mailto.len(), 1, "{subs:?}");
+    assert_eq!(mailto[0].message_id.as_deref(), Some(news_id.as_str()));
+    assert_eq!(mailto[0].actor.as_deref(), Some("recipient"));
+    // Again: idempotent, no second event.
+    assert_eq!(
+        peer(
+            port,
+            "ann@example.org",
+            &ann_unsub.to_uppercase(),
+            "unsubscribe",
+            &[]
+        ),
+        "OK 250"
+    );
+    let again = events_of(&app, "subscription").await;
+    assert_eq!(
+        again
+            .iter()
+            .filter(|e| e.source.as_deref() == Some("Mailto"))
+            .count(),
+        1
+    );
+    // An auto-reply and a null sender unsubscribe nobody.
+    assert_eq!(
+        peer(port, "bea@example.org", &bea_unsub, "autoreply", &[]),
+        "OK 250"
+    );
+    assert_eq!(peer(port, "-", &bea_unsub, "unsubscribe", &[]), "OK 250");
+    assert_eq!(
+        status(&app, "bea@example.org").await,
+        SubscriptionStatus::OptIn
+    );
+
+    // Recipients it never issued are refused at RCPT; it is nobody's relay.
+    let mut forged = bea_unsub.clone().into_bytes();
+    forged[8] = if forged[8] == b'a' { b'b' } else { b'a' };
+    let forged = String::from_utf8(forged).unwrap();
+    let r = peer(port, "x@example.org", &forged, "unsubscribe", &[]);
+    assert!(r.starts_with("REFUSED 550"), "{r}");
+    let r = peer(
+        port,
+        "x@example.org",
+        "someone@elsewhere.example",
+        "unsubscribe",
+        &[],
+    );
+    assert!(r.starts_with("REFUSED 550 5.7.1"), "{r}");
+    let r = peer(
+        port,
+        "x@example.org",
+        &format!("random@{INBOUND}"),
+        "unsubscribe",
+        &[],
+    );
+    assert!(r.starts_with("REFUSED 550 5.1.1"), "{r}");
+    assert_eq!(
+        status(&app, "bea@example.org").await,
+        SubscriptionStatus::OptIn
+    );
+    // postmaster@ takes mail; a message for people is logged, not acted on.
+    assert_eq!(
+        peer(
+            port,
+            "x@example.org",
+            &format!("postmaster@{INBOUND}"),
+            "unsubscribe",
+            &[]
+        ),
+        "OK 250"
+    );
+    assert_eq!(events_of(&app, "inbound.message").await.len(), 1);
+
+    // A DSN saying bob's mailbox does not exist suppresses bob; a 5.7.1 policy refusal
+    // of carl's copy is a bounce event and suppresses nobody.
+    assert_eq!(
+        peer(port, "-", &bob_bounce, "dsn", &["5.1.1", "bob@example.org"]),
+        "OK 250"
+    );
+    assert_eq!(
+        peer(
+            port,
+            "-",
+            &carl_bounce,
+            "dsn",
+            &["5.7.1", "carl@example.org"]
+        ),
+        "OK 250"
+    );
+    // A transient delay suppresses nobody either.
+    assert_eq!(
+        peer(port, "-", &eve_bounce, "dsn", &["4.2.2", "eve@example.org"]),
+        "OK 250"
+    );
+    let bob = app
+        .store
+        .get_suppression("bob@example.org")
+        .await
+        .unwrap()
+        .expect("bob suppressed");
+    assert_eq!(bob.reason, SuppressionReason::Bounce);
+    assert_eq!(bob.message_id.as_deref(), Some(plain_id.as_str()));
+    assert!(
+        app.store
+            .get_suppression("carl@example.org")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        app.store
+            .get_suppression("eve@example.org")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let bounces = events_of(&app, "bounce").await;
+    assert_eq!(bounces.len(), 3, "{bounces:?}");
+    let of = |who: &str| {
+        bounces
+            .iter()
+            .find(|e| e.contact_email.as_deref() == Some(who))
+            .unwrap_or_else(|| panic!("no bounce event for {who}"))
+    };
+    let bob_ev = optbox::server::events::payload(of("bob@example.org"));
+    assert_eq!(bob_ev["eventType"], "Bounce");
+    assert_eq!(bob_ev["bounce"]["bounceType"], "Permanent");
+    assert_eq!(bob_ev["bounce"]["bounceSubType"], "NoEmail");
+    assert_eq!(
+        bob_ev["bounce"]["bouncedRecipients"][0]["emailAddress"],
+        "bob@example.org"
+    );
+    assert_eq!(bob_ev["bounce"]["bouncedRecipients"][0]["status"], "5.1.1");
+    assert_eq!(bob_ev["mail"]["messageId"], plain_id.as_str());
+    assert_eq!(bob_ev["mail"]["destination"][0], "bob@example.org");
+    assert_eq!(bob_ev["mail"]["tags"]["campaign"][0], "dec");
+    assert_eq!(
+        bob_ev["mail"]["tags"]["ses:configuration-set"][0],
+        "marketing"
+    );
+    let carl_ev = optbox::server::events::payload(of("carl@example.org"));
+    assert_eq!(carl_ev["bounce"]["bounceSubType"], "General");
+    assert_eq!(carl_ev["optbox"]["detail"]["suppressed"], false);
+    let eve_ev = optbox::server::events::payload(of("eve@example.org"));
+    assert_eq!(eve_ev["bounce"]["bounceType"], "Transient");
+
+    // A complaint (ARF) at abuse@ about dan's copy, named by the VERP address in the
+    // included headers: suppressed, a complaint event, and dan opted out of the topic.
+    let r = peer(
+        port,
+        "-",
+        &format!("abuse@{INBOUND}"),
+        "arf",
+        &[&dan_bounce, "dan@example.org"],
+    );
+    assert_eq!(r, "OK 250");
+    let dan = app
+        .store
+        .get_suppression("dan@example.org")
+        .await
+        .unwrap()
+        .expect("dan suppressed");
+    assert_eq!(dan.reason, SuppressionReason::Complaint);
+    assert_eq!(
+        status(&app, "dan@example.org").await,
+        SubscriptionStatus::OptOut
+    );
+    let complaints = events_of(&app, "complaint").await;
+    assert_eq!(complaints.len(), 1);
+    let c = optbox::server::events::payload(&complaints[0]);
+    assert_eq!(c["eventType"], "Complaint");
+    assert_eq!(
+        c["complaint"]["complainedRecipients"][0]["emailAddress"],
+        "dan@example.org"
+    );
+    assert_eq!(c["complaint"]["complaintFeedbackType"], "abuse");
+    assert_eq!(c["mail"]["messageId"], news_id.as_str());
+    // The real-world sample (RFC 5965's example report) at the report address, naming
+    // fay's copy: its own claims (Original-Rcpt-To user@example.com) are not believed.
+    let sample =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/fixtures/arf_rfc5965.eml");
+    let (fay_bounce, _) = issued_for(&msgs, "fay@example.org");
+    let r = peer(
+        port,
+        "-",
+        "fbl@reports.example",
+        "sample",
+        &[sample.to_str().unwrap(), &fay_bounce],
+    );
+    assert_eq!(r, "OK 250");
+    assert!(
+        app.store
+            .get_suppression("fay@example.org")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        app.store
+            .get_suppression("user@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A report about a message optbox never sent, a forged VERP address in a report, and
+    // a malformed report: a 250 and nothing done.
+    let r = peer(
+        port,
+        "-",
+        &format!("abuse@{INBOUND}"),
+        "arf",
+        &["someone@elsewhere.example", "bea@example.org"],
+    );
+    assert_eq!(r, "OK 250");
+    let forged_verp = bea_bounce.replacen("bounce-", "bounce-a", 1);
+    let r = peer(
+        port,
+        "-",
+        &format!("abuse@{INBOUND}"),
+        "arf",
+        &[&forged_verp, "bea@example.org"],
+    );
+    assert_eq!(r, "OK 250");
+    assert_eq!(peer(port, "-", &bea_bounce, "garbage", &[]), "OK 250");
+    assert!(
+        app.store
+            .get_suppression("bea@example.org")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(events_of(&app, "complaint").await.len(), 2);
+
+    // The upstream's own refusals: 550 5.1.1 suppresses, 550 5.7.1 does not.
+    send_through(
+        &app,
+        &sink,
+        &["reject-gil@example.org", "policy-hal@example.org"],
+        false,
+        7,
+    )
+    .await;
+    let start = Instant::now();
+    while events_of(&app, "bounce").await.len() < 5 && start.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let gil = app
+        .store
+        .get_suppression("reject-gil@example.org")
+        .await
+        .unwrap();
+    assert_eq!(gil.map(|g| g.reason), Some(SuppressionReason::Bounce));
+    assert!(
+        app.store
+            .get_suppression("policy-hal@example.org")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let hal = events_of(&app, "bounce").await;
+    let hal = hal
+        .iter()
+        .find(|e| e.contact_email.as_deref() == Some("policy-hal@example.org"))
+        .expect("a bounce event for hal");
+    assert!(hal.detail.contains("\"via\":\"relay\""), "{}", hal.detail);
+    app.stop().await;
+}
+
+async fn the_breaker_pauses_the_relay_until_an_operator_resumes_it(backend: &str) {
+    let sink = Sink::start();
+    let url = sink.url();
+    let app = spawn_with(backend, move |s| {
+        s.relay_url = Some(optbox::server::config::Secret::new(url));
+        s.relay = fast();
+        s.inbound.inbound_domain = Some(INBOUND.into());
+        s.inbound.relay_breaker_window = 10;
+        s.inbound.relay_breaker_share = 0.5;
+    })
+    .await;
+    // 4 delivered, then refusals until more than half of the last 10 failed.
+    let rcpts: Vec<String> = (0..4)
+        .map(|i| format!("ok{i}@example.org"))
+        .chain((0..6).map(|i| format!("reject{i}@example.org")))
+        .collect();
+    for (i, r) in rcpts.iter().enumerate() {
+        // The four deliveries first, so the tenth outcome is a refusal.
+        let wait = if i < 4 { i + 1 } else { 4 };
+        send_through(&app, &sink, &[r.as_str()], false, wait).await;
+    }
+    let start = Instant::now();
+    while app.store.relay_paused().await.unwrap().is_none()
+        && start.elapsed() < Duration::from_secs(20)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (why, _) = app
+        .store
+        .relay_paused()
+        .await
+        .unwrap()
+        .expect("the breaker tripped");
+    assert!(
+        why.contains("of the last 10 deliveries failed permanently"),
+        "{why}"
+    );
+    assert_eq!(events_of(&app, "relay.paused").await.len(), 1);
+    // While paused nothing is delivered and no bounce suppresses anyone.
+    let before = sink.messages().len();
+    send_through(&app, &sink, &["later@example.org"], false, 0).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        sink.messages().len(),
+        before,
+        "the relay delivers nothing while paused"
+    );
+    let rec = {
+        let mut r = app.store.suppressed_among(&rcpts).await.unwrap();
+        r.sort_by(|a, b| a.email.cmp(&b.email));
+        r
+    };
+    assert!(
+        rec.len() < 6,
+        "the refusal that tripped the breaker suppressed nobody: {rec:?}"
+    );
+    // The operator resumes it (`optbox outbox resume` does the same): the message goes.
+    let audit = optbox::domain::Audit::new(optbox::domain::Source::Cli);
+    assert!(app.state.bounces.resume(&audit).await.unwrap());
+    assert!(app.store.relay_paused().await.unwrap().is_none());
+    let got = sink.wait_for(before + 1, 20).await;
+    assert_eq!(got.len(), before + 1);
+    assert_eq!(events_of(&app, "relay.resumed").await.len(), 1);
+    app.stop().await;
 }

@@ -25,6 +25,11 @@ pub enum Source {
     Send,
     /// The `optbox` command line.
     Cli,
+    /// Mail to an unsubscribe address optbox issued (`List-Unsubscribe`'s mailto).
+    Mailto,
+    /// A report about a message: a delivery status notification, a feedback (complaint)
+    /// report, or the upstream relay's refusal.
+    Report,
 }
 
 impl Source {
@@ -37,6 +42,8 @@ impl Source {
             Source::Import => "Import",
             Source::Send => "Send",
             Source::Cli => "Cli",
+            Source::Mailto => "Mailto",
+            Source::Report => "Report",
         }
     }
 }
@@ -54,6 +61,8 @@ pub enum Actor {
     Import,
     /// The operator at the command line.
     Cli,
+    /// A mail system: a bounce, or the upstream relay's refusal.
+    MailSystem,
 }
 
 impl Actor {
@@ -64,6 +73,7 @@ impl Actor {
             Actor::ApiKey => "api_key",
             Actor::Import => "import",
             Actor::Cli => "cli",
+            Actor::MailSystem => "mail_system",
         }
     }
 
@@ -74,6 +84,7 @@ impl Actor {
             Actor::ApiKey,
             Actor::Import,
             Actor::Cli,
+            Actor::MailSystem,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
@@ -82,7 +93,8 @@ impl Actor {
     /// Who acts through `source` when nothing more is known.
     pub fn of(source: Source) -> Self {
         match source {
-            Source::UnsubscribeHeader | Source::LandingPage => Actor::Recipient,
+            Source::UnsubscribeHeader | Source::LandingPage | Source::Mailto => Actor::Recipient,
+            Source::Report => Actor::MailSystem,
             Source::Api | Source::Send => Actor::ApiKey,
             Source::Admin => Actor::User,
             Source::Import => Actor::Import,
@@ -155,6 +167,8 @@ mod tests {
             Source::Import,
             Source::Send,
             Source::Cli,
+            Source::Mailto,
+            Source::Report,
         ] {
             let a = Audit::new(s);
             assert_eq!(Actor::parse(a.actor.as_str()), Some(a.actor));

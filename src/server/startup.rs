@@ -137,6 +137,8 @@ pub struct Application {
     pub state: AppState,
     webhooks: Option<crate::server::events::Worker>,
     smtp_listener: TcpListener,
+    /// The inbound listener (MX), when `inbound_listen` is set.
+    inbound_listener: Option<TcpListener>,
     relay: Option<crate::server::mail::relay::Worker>,
     session_sweeper: tokio::task::JoinHandle<()>,
 }
@@ -214,12 +216,30 @@ impl Application {
             )));
         }
         crate::server::smtp::tls_acceptor(&settings.smtp).map_err(StartupError::Other)?;
+        let inbound_listener = match settings.inbound.inbound_listen {
+            Some(addr) => {
+                Some(
+                    TcpListener::bind(addr)
+                        .await
+                        .map_err(|e| StartupError::Listen {
+                            addr,
+                            cause: e.to_string(),
+                        })?,
+                )
+            }
+            None => None,
+        };
+        let bounces = Arc::new(crate::server::service::bounces::Bounces::new(
+            store.clone(),
+            &settings.inbound,
+        ));
         let relay = match (&settings.relay_url, settings.relay.relay_worker) {
             (Some(url), true) => Some(
                 crate::server::mail::relay::start_worker(
                     store.clone(),
                     url.expose(),
                     settings.relay.clone(),
+                    bounces.clone(),
                 )
                 .map_err(StartupError::Other)?,
             ),
@@ -254,6 +274,7 @@ impl Application {
             signers: Default::default(),
             overview: Default::default(),
             logos: Default::default(),
+            bounces,
         });
         {
             // Warm the overview's aggregates so the first view does not read the month.
@@ -356,6 +377,7 @@ impl Application {
             state,
             webhooks,
             smtp_listener,
+            inbound_listener,
             relay,
             session_sweeper,
         })
@@ -370,6 +392,13 @@ impl Application {
         self.smtp_listener.local_addr().expect("bound listener")
     }
 
+    /// The bound address of the inbound listener, when there is one.
+    pub fn inbound_addr(&self) -> Option<SocketAddr> {
+        self.inbound_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("bound listener"))
+    }
+
     /// Serves HTTP and SMTP until `shutdown` resolves, then finishes in-flight requests,
     /// SMTP sessions, and the relay and webhook transactions in flight.
     pub async fn run_until(
@@ -380,8 +409,21 @@ impl Application {
             self.state.clone(),
             self.state.settings.smtp.clone(),
             self.smtp_listener,
+            crate::server::smtp::Role::Submission,
         )
         .map_err(std::io::Error::other)?;
+        let inbound = match self.inbound_listener {
+            Some(l) => Some(
+                crate::server::smtp::start(
+                    self.state.clone(),
+                    self.state.settings.smtp.clone(),
+                    l,
+                    crate::server::smtp::Role::Inbound,
+                )
+                .map_err(std::io::Error::other)?,
+            ),
+            None => None,
+        };
         let limits = self.state.settings.limits.clone();
         crate::server::http::serve::serve(self.listener, self.router, &limits, shutdown).await?;
         // Opt-outs acknowledged from the one-click log are applied before we stop (what
@@ -390,6 +432,9 @@ impl Application {
             tracing::warn!(error = %e, "one-click opt-outs left to apply at the next start");
         }
         smtp.shutdown().await;
+        if let Some(s) = inbound {
+            s.shutdown().await;
+        }
         if let Some(w) = self.relay {
             w.shutdown().await;
         }

@@ -45,9 +45,22 @@ pub struct AppStateInner {
     pub overview: crate::server::service::overview::OverviewCache,
     /// List logos read on the public path (the logo route, the preference page).
     pub logos: crate::server::service::branding::LogoCache,
+    /// Bounce and complaint handling and the relay's breaker (the relay worker shares it).
+    pub bounces: Arc<crate::server::service::bounces::Bounces>,
 }
 
 impl AppStateInner {
+    /// What the inbound listener needs, when `inbound_domain` is set.
+    pub fn inbound<'a>(&'a self, domain: &'a str) -> crate::server::service::inbound::Inbound<'a> {
+        crate::server::service::inbound::Inbound {
+            store: &self.store,
+            bounces: &self.bounces,
+            keys: &self.token_keys,
+            domain,
+            report_address: self.settings.inbound.inbound_report_address.as_deref(),
+        }
+    }
+
     /// A keyed hash of a client IP: stable per instance group, not reversible.
     pub fn ip_hash(&self, ip: std::net::IpAddr) -> String {
         use hmac::{Hmac, Mac};
@@ -96,12 +109,14 @@ impl AppStateInner {
         crate::server::service::sending::SendError,
     > {
         let base = self.public_base();
+        let inbound = self.settings.inbound.domain();
         let ctx = crate::server::service::sending::Ctx {
             store: self.store.as_ref(),
             settings: &self.settings.pipeline,
             token_keys: &self.token_keys,
             public_base: &base,
             signers: &self.signers,
+            inbound_domain: inbound.as_deref(),
         };
         crate::server::service::sending::process(&ctx, s).await
     }

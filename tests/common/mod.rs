@@ -108,6 +108,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     /// The SMTP submission listener.
     pub smtp_addr: SocketAddr,
+    /// The inbound listener, when `inbound_listen` is set.
+    pub inbound_addr: Option<SocketAddr>,
     pub state: optbox::server::state::AppState,
     pub base: String,
     pub store: DynStore,
@@ -178,6 +180,7 @@ pub async fn spawn_with(backend: &str, tweak: impl FnOnce(&mut Settings)) -> Tes
     let store = app.state.store.clone();
     let state = app.state.clone();
     let smtp_addr = app.smtp_addr();
+    let inbound_addr = app.inbound_addr();
     let keys = app.state.token_keys.as_ref().clone();
     let api_master = app.state.api_master.as_ref().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -192,6 +195,7 @@ pub async fn spawn_with(backend: &str, tweak: impl FnOnce(&mut Settings)) -> Tes
     TestApp {
         addr,
         smtp_addr,
+        inbound_addr,
         state,
         base: format!("http://{addr}"),
         store,

@@ -1,6 +1,7 @@
 """A real SMTP server (aiosmtpd) for the relay tests: stores every message it accepts in
 DIR as N.eml (the bytes) and N.json (the envelope), and refuses some recipients:
-reject*@ -> 550 (permanent), tempfail*@ -> 451 (temporary).
+reject*@ -> 550 5.1.1 (no such mailbox), policy*@ -> 550 5.7.1 (a policy refusal),
+tempfail*@ -> 451 (temporary).
 
 usage: smtp_sink.py DIR PORT   (PORT 0 picks one; prints "READY <port>" when listening)
 """
@@ -23,6 +24,8 @@ class Handler:
         local = address.split("@", 1)[0].lower()
         if local.startswith("reject"):
             return "550 5.1.1 <%s>: mailbox unavailable" % address
+        if local.startswith("policy"):
+            return "550 5.7.1 Message rejected under our spam policy"
         if local.startswith("tempfail"):
             return "451 4.3.0 try again later"
         envelope.rcpt_tos.append(address)

@@ -3,7 +3,7 @@
 
 mod sections;
 
-pub use sections::{LimitSettings, RelaySettings, SmtpSettings, WebhookSettings};
+pub use sections::{InboundSettings, LimitSettings, RelaySettings, SmtpSettings, WebhookSettings};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -82,6 +82,9 @@ pub struct Settings {
     /// The relay queue worker (`relay_*` keys; see README "SMTP").
     #[serde(flatten)]
     pub relay: RelaySettings,
+    /// The inbound listener and the relay's breaker (see README "Inbound mail").
+    #[serde(flatten)]
+    pub inbound: InboundSettings,
     /// The list-management pipeline (see README "Sending").
     #[serde(flatten)]
     pub pipeline: PipelineSettings,
@@ -105,10 +108,6 @@ pub struct PipelineSettings {
     /// Split a list-managed message to several recipients into one copy each (each with
     /// its own link); by default such a message gets no list headers (SES).
     pub fan_out: bool,
-    /// Not supported: optbox does not receive mail, so an unsubscribe address in
-    /// `List-Unsubscribe` would lose every request sent there. Read only to refuse it at
-    /// start-up.
-    pub unsubscribe_mailto: Option<String>,
 }
 
 impl Default for Settings {
@@ -130,13 +129,14 @@ impl Default for Settings {
             limits: Default::default(),
             smtp: Default::default(),
             relay: Default::default(),
+            inbound: Default::default(),
             pipeline: Default::default(),
         }
     }
 }
 
-/// Why `unsubscribe_mailto` is refused.
-pub const UNSUBSCRIBE_MAILTO_UNSUPPORTED: &str = "unsubscribe_mailto is not supported: optbox does not yet receive mail at that address, so unsubscribe requests sent there would be lost; remove the setting";
+/// Why the old `unsubscribe_mailto` setting is refused.
+pub const UNSUBSCRIBE_MAILTO_GONE: &str = "unsubscribe_mailto is no longer a setting: optbox receives unsubscribe mail itself at addresses under inbound_domain (see README \"Inbound mail\"); remove it";
 
 /// A configuration problem, as one line for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +159,9 @@ impl Settings {
             None => fig = fig.merge(Toml::file("optbox.toml")),
         }
         let fig = fig.merge(Env::prefixed("OPTBOX_").ignore(&["config"]));
+        if fig.find_value("unsubscribe_mailto").is_ok() {
+            return Err(ConfigError(UNSUBSCRIBE_MAILTO_GONE.into()));
+        }
         let s: Settings = fig
             .extract()
             .map_err(|e| ConfigError(e.to_string().replace('\n', " ")))?;
@@ -205,11 +208,13 @@ impl Settings {
                 "api_key_master must be at least 32 characters".into(),
             ));
         }
-        if self.pipeline.unsubscribe_mailto.is_some() {
-            return Err(ConfigError(UNSUBSCRIBE_MAILTO_UNSUPPORTED.into()));
-        }
+        self.inbound.check().map_err(ConfigError)?;
         if self.mode == Mode::Dev {
-            for (key, addr) in [("listen", self.listen), ("smtp_listen", self.smtp_listen)] {
+            let inbound = self.inbound.inbound_listen.map(|a| ("inbound_listen", a));
+            for (key, addr) in [("listen", self.listen), ("smtp_listen", self.smtp_listen)]
+                .into_iter()
+                .chain(inbound)
+            {
                 if !addr.ip().is_loopback() {
                     return Err(ConfigError(format!(
                         "dev mode keeps its keys in the database and listens on loopback only, not {key} = {addr}: set mode = \"production\" (OPTBOX_MODE) to listen on other addresses"
@@ -330,12 +335,29 @@ mod tests {
     }
 
     #[test]
-    fn unsubscribe_mailto_is_refused_with_the_reason() {
+    fn inbound_settings_are_checked() {
         let mut s = Settings::default();
-        s.pipeline.unsubscribe_mailto = Some("unsubscribe@example.com".into());
-        let e = s.validate().unwrap_err().0;
-        assert_eq!(e, UNSUBSCRIBE_MAILTO_UNSUPPORTED);
-        assert!(e.contains("remove the setting"), "{e}");
+        s.inbound.inbound_listen = Some("127.0.0.1:2526".parse().unwrap());
+        assert!(s.validate().unwrap_err().0.contains("needs inbound_domain"));
+        s.inbound.inbound_domain = Some("Bounces.Example.com.".into());
+        s.validate().unwrap();
+        assert_eq!(s.inbound.domain().as_deref(), Some("bounces.example.com"));
+        s.inbound.inbound_domain = Some("not a domain".into());
+        assert!(s.validate().unwrap_err().0.contains("not a domain name"));
+        s.inbound.inbound_domain = Some("mx.example.com".into());
+        s.inbound.inbound_report_address = Some("nope".into());
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .0
+                .contains("inbound_report_address")
+        );
+        s.inbound.inbound_report_address = None;
+        s.inbound.relay_breaker_share = 1.5;
+        assert!(s.validate().unwrap_err().0.contains("relay_breaker_share"));
+        s.inbound.relay_breaker_share = 0.1;
+        s.inbound.inbound_listen = Some("0.0.0.0:25".parse().unwrap());
+        assert!(s.validate().unwrap_err().0.contains("inbound_listen"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 /// SMTP listener settings (`smtp_*` in `optbox.toml`, `OPTBOX_SMTP_*` in the
@@ -217,5 +217,86 @@ impl WebhookSettings {
         self.webhook_retry_base_ms
             .saturating_mul(1u64 << exp)
             .min(self.webhook_retry_max_ms)
+    }
+}
+
+/// The inbound listener (an MX) for unsubscribe mail, bounces and complaints, and the
+/// relay's breaker. STARTTLS, the host name and the size, time and connection limits are
+/// the SMTP listener's (`smtp_*`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct InboundSettings {
+    /// Where the inbound listener accepts mail from the internet; off when unset.
+    pub inbound_listen: Option<SocketAddr>,
+    /// The domain of the addresses optbox issues (unsubscribe, VERP bounce); its MX
+    /// points at `inbound_listen`. Unset: no mailto unsubscribe, no VERP.
+    pub inbound_domain: Option<String>,
+    /// A further address the feedback-loop reports are sent to (besides `abuse@` and
+    /// `postmaster@` of `inbound_domain`).
+    pub inbound_report_address: Option<String>,
+    /// The breaker: when more than this share of the relay's recent deliveries failed
+    /// permanently, the relay pauses until an operator resumes it (0 turns it off).
+    pub relay_breaker_share: f64,
+    /// How many recent deliveries the share is taken over (at least this many must be
+    /// known before the breaker can trip).
+    pub relay_breaker_window: usize,
+}
+
+impl Default for InboundSettings {
+    fn default() -> Self {
+        Self {
+            inbound_listen: None,
+            inbound_domain: None,
+            inbound_report_address: None,
+            relay_breaker_share: 0.1,
+            relay_breaker_window: 200,
+        }
+    }
+}
+
+impl InboundSettings {
+    /// The issued addresses' domain, lower-cased, when set.
+    pub fn domain(&self) -> Option<String> {
+        self.inbound_domain
+            .as_deref()
+            .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
+            .filter(|d| !d.is_empty())
+    }
+
+    pub(super) fn check(&self) -> Result<(), String> {
+        if let Some(d) = self.domain() {
+            let ok = d.contains('.')
+                && d.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && !l.starts_with('-')
+                        && !l.ends_with('-')
+                        && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if !ok || d.len() > 200 {
+                return Err(format!(
+                    "inbound_domain {d:?} is not a domain name (like bounces.example.com)"
+                ));
+            }
+        }
+        if self.inbound_listen.is_some() && self.domain().is_none() {
+            return Err("inbound_listen needs inbound_domain: the listener accepts only the addresses optbox issues under it".into());
+        }
+        if let Some(a) = &self.inbound_report_address
+            && a.parse::<lettre::Address>().is_err()
+        {
+            return Err(format!(
+                "inbound_report_address {a:?} is not an email address"
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.relay_breaker_share) {
+            return Err(
+                "relay_breaker_share must be between 0 and 1 (0 turns the breaker off)".into(),
+            );
+        }
+        if self.relay_breaker_window < 10 {
+            return Err("relay_breaker_window must be at least 10".into());
+        }
+        Ok(())
     }
 }

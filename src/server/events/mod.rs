@@ -29,6 +29,13 @@ pub const EVENT_KINDS: &[&str] = &[
     "reject",
     "send.warning",
     "delivery.failed",
+    "bounce",
+    "complaint",
+    "suppression.put",
+    "suppression.delete",
+    "relay.paused",
+    "relay.resumed",
+    "inbound.message",
 ];
 
 /// `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
@@ -127,6 +134,42 @@ pub fn payload(e: &EventRecord) -> Value {
     });
     if let Some(email) = &e.contact_email {
         out["mail"] = json!({ "destination": [email] });
+    }
+    // Bounces and complaints carry the `mail` object of their send record.
+    if let Some(mail) = detail.get("mail").filter(|m| m.is_object()) {
+        out["mail"] = mail.clone();
+    }
+    match e.kind.as_str() {
+        "bounce" => {
+            let mut r = json!({ "emailAddress": detail["recipient"] });
+            if let Some(s) = detail["status"].as_str() {
+                r["status"] = json!(s);
+                r["action"] = json!(if s.starts_with('5') {
+                    "failed"
+                } else {
+                    "delayed"
+                });
+            }
+            if let Some(d) = detail["diagnosticCode"].as_str() {
+                r["diagnosticCode"] = json!(d);
+            }
+            out["bounce"] = json!({
+                "bounceType": detail["bounceType"],
+                "bounceSubType": detail["bounceSubType"],
+                "bouncedRecipients": [r],
+                "timestamp": iso(e.created_at),
+                "feedbackId": detail.get("feedbackId").cloned().unwrap_or_else(|| json!(e.id.to_string())),
+            });
+        }
+        "complaint" => {
+            out["complaint"] = json!({
+                "complainedRecipients": [{ "emailAddress": detail["recipient"] }],
+                "timestamp": iso(e.created_at),
+                "feedbackId": detail.get("feedbackId").cloned().unwrap_or_else(|| json!(e.id.to_string())),
+                "complaintFeedbackType": detail["complaintFeedbackType"],
+            });
+        }
+        _ => {}
     }
     if e.kind == "subscription" {
         let mut sub = json!({

@@ -4,15 +4,20 @@
 use crate::domain::ContactList;
 use serde_json::json;
 
-/// The header lines for one recipient: `List-Unsubscribe` (the https link alone),
-/// `List-Unsubscribe-Post`, and `List-Id`.
+/// The header lines for one recipient: `List-Unsubscribe` (the https link, then the
+/// unsubscribe address when optbox receives mail), `List-Unsubscribe-Post`, and `List-Id`.
 pub fn list_headers(
     list: &ContactList,
     url: &str,
+    mailto: Option<&str>,
     public_host: &str,
 ) -> Vec<(&'static str, String)> {
+    let unsubscribe = match mailto {
+        Some(m) => format!("<{url}>, <mailto:{m}?subject=unsubscribe>"),
+        None => format!("<{url}>"),
+    };
     vec![
-        ("List-Unsubscribe", format!("<{url}>")),
+        ("List-Unsubscribe", unsubscribe),
         (
             "List-Unsubscribe-Post",
             "List-Unsubscribe=One-Click".to_owned(),

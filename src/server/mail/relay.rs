@@ -21,6 +21,8 @@ use std::time::Duration;
 /// A message ready for the relay queue: one envelope recipient, final bytes.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
+    /// The id of its send record (`issued::new_send_id`).
+    pub send_id: i64,
     pub message_id: String,
     pub mail_from: String,
     pub rcpt: String,
@@ -63,6 +65,7 @@ pub async fn enqueue(
     let rows: Vec<NewMail> = msgs
         .iter()
         .map(|m| NewMail {
+            send_id: m.send_id,
             message_id: if m.message_id.is_empty() {
                 generated.clone()
             } else {
@@ -122,7 +125,29 @@ fn envelope(m: &ClaimedMail) -> Result<Envelope, String> {
     Envelope::new(from, vec![to]).map_err(|e| e.to_string())
 }
 
-async fn attempt(t: &Upstream, s: &RelaySettings, m: ClaimedMail) -> MailOutcome {
+/// What the relay tells about its deliveries (the bounce handling of `service`), and
+/// whether it may deliver at all (the breaker).
+#[async_trait::async_trait]
+pub trait Observer: Send + Sync {
+    /// The upstream accepted a message (`refused` false), or refused its recipient
+    /// permanently at RCPT or DATA with this reply.
+    async fn delivered(&self, m: &ClaimedMail, refused: Option<&str>);
+    /// False while the relay is paused.
+    async fn may_deliver(&self) -> bool;
+}
+
+/// An observer that sees nothing and never pauses (tests, tools).
+pub struct NoObserver;
+
+#[async_trait::async_trait]
+impl Observer for NoObserver {
+    async fn delivered(&self, _: &ClaimedMail, _: Option<&str>) {}
+    async fn may_deliver(&self) -> bool {
+        true
+    }
+}
+
+async fn attempt(t: &Upstream, s: &RelaySettings, o: &dyn Observer, m: ClaimedMail) -> MailOutcome {
     let env = match envelope(&m) {
         Ok(e) => e,
         Err(error) => {
@@ -138,6 +163,7 @@ async fn attempt(t: &Upstream, s: &RelaySettings, m: ClaimedMail) -> MailOutcome
     let body = m.data.strip_suffix(b"\r\n").unwrap_or(&m.data);
     let err = match t.send_raw(&env, body).await {
         Ok(_) => {
+            o.delivered(&m, None).await;
             return MailOutcome::Sent {
                 id: m.id,
                 attempt: m.attempt,
@@ -146,6 +172,9 @@ async fn attempt(t: &Upstream, s: &RelaySettings, m: ClaimedMail) -> MailOutcome
         Err(e) => e,
     };
     let permanent = err.permanent;
+    if permanent {
+        o.delivered(&m, Some(&err.message)).await;
+    }
     let mut error = err.message;
     if error.len() > 500 {
         let mut cut = 500;
@@ -190,6 +219,7 @@ struct Relay {
     store: DynStore,
     transport: Upstream,
     settings: RelaySettings,
+    observer: Arc<dyn Observer>,
 }
 
 #[async_trait::async_trait]
@@ -199,6 +229,9 @@ impl outbox::Outbox for Relay {
     type Error = StoreError;
 
     async fn due(&self, now: i64) -> Result<bool, StoreError> {
+        if !self.observer.may_deliver().await {
+            return Ok(false);
+        }
         self.store.mail_due(now).await
     }
 
@@ -212,7 +245,7 @@ impl outbox::Outbox for Relay {
     }
 
     async fn deliver(&self, m: ClaimedMail) -> MailOutcome {
-        attempt(&self.transport, &self.settings, m).await
+        attempt(&self.transport, &self.settings, self.observer.as_ref(), m).await
     }
 
     async fn record(&self, outcomes: &[MailOutcome]) -> Result<(), StoreError> {
@@ -222,8 +255,13 @@ impl outbox::Outbox for Relay {
 
 /// Starts the relay worker for `relay_url`: claims due messages, sends them through a
 /// pooled lettre client with up to `relay_concurrency` transactions in flight, records
-/// outcomes in batches.
-pub fn start_worker(store: DynStore, url: &str, s: RelaySettings) -> Result<Worker, String> {
+/// outcomes in batches, and tells `observer` how deliveries went.
+pub fn start_worker(
+    store: DynStore,
+    url: &str,
+    s: RelaySettings,
+    observer: Arc<dyn Observer>,
+) -> Result<Worker, String> {
     let worker = outbox::Settings {
         concurrency: s.relay_concurrency,
         poll: Duration::from_millis(s.relay_poll_ms),
@@ -240,6 +278,7 @@ pub fn start_worker(store: DynStore, url: &str, s: RelaySettings) -> Result<Work
         store,
         transport: transport(url, &s)?,
         settings: s,
+        observer,
     };
     Ok(outbox::start(Arc::new(relay), worker))
 }

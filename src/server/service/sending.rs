@@ -13,6 +13,7 @@ use crate::domain::{ContactList, EmailAddress, SubscriptionStatus, Topic};
 use crate::server::config::{ExistingHeaders, PipelineSettings, TokenKey};
 use crate::server::mail::dkim::{self, Signer};
 use crate::server::mail::headers::{list_headers, public_host};
+use crate::server::mail::issued::{self, Purpose, new_send_id};
 use crate::server::mail::relay::Outgoing;
 use crate::server::mail::{options, rewrite};
 use crate::server::store::{Audit, MailEvent, SendInfo, Source, Store, StoreError};
@@ -173,6 +174,8 @@ pub struct Ctx<'a> {
     pub token_keys: &'a [TokenKey],
     pub public_base: &'a str,
     pub signers: &'a SignerCache,
+    /// `inbound_domain`: the unsubscribe mailto and the VERP envelope sender, when set.
+    pub inbound_domain: Option<&'a str>,
 }
 
 /// Runs the pipeline and returns what to relay.
@@ -238,13 +241,15 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
         // Transactional mail: untouched apart from DKIM.
         let (signed, ours) = dkim.seal(data.clone(), &[]).await?;
         for (i, rcpt) in s.rcpts.iter().enumerate() {
-            out.outgoing.push(Outgoing {
-                message_id: copy_id(&message_id, i, s.rcpts.len()),
-                mail_from: s.mail_from.clone(),
-                rcpt: rcpt.clone(),
-                data: signed.clone(),
-                send: send_info.clone(),
-            });
+            out.outgoing.push(outgoing(
+                ctx,
+                new_send_id(),
+                copy_id(&message_id, i, s.rcpts.len()),
+                &s.mail_from,
+                rcpt,
+                signed.clone(),
+                &send_info,
+            ));
         }
         events.push(("send".into(), None, None, None, json!({
             "messageId": message_id, "via": via, "recipients": s.rcpts.len(), "listManagement": false,
@@ -354,13 +359,15 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
         let rw = rewrite::rewrite(&data, &plan).map_err(|e| SendError::BadRequest(e.0))?;
         let (bytes, ours) = dkim.seal(rw.data, &changed_headers(&ins, &plan)).await?;
         for (i, (rcpt, email)) in accepted.iter().enumerate() {
-            out.outgoing.push(Outgoing {
-                message_id: copy_id(&message_id, i, accepted.len()),
-                mail_from: s.mail_from.clone(),
-                rcpt: rcpt.clone(),
-                data: bytes.clone(),
-                send: send_info.clone(),
-            });
+            out.outgoing.push(outgoing(
+                ctx,
+                new_send_id(),
+                copy_id(&message_id, i, accepted.len()),
+                &s.mail_from,
+                rcpt,
+                bytes.clone(),
+                &send_info,
+            ));
             events.push(send_event(
                 &message_id,
                 via,
@@ -380,7 +387,11 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
                 topic.as_ref().map(|t| t.name.clone()),
                 email,
             );
-            let mut add = list_headers(&list, &url, &host);
+            let send_id = new_send_id();
+            let mailto = ctx
+                .inbound_domain
+                .map(|d| issued::address(ctx.token_keys, d, Purpose::Unsubscribe, send_id));
+            let mut add = list_headers(&list, &url, mailto.as_deref(), &host);
             if preserve {
                 add.retain(|(n, _)| *n == "List-Id");
             }
@@ -394,13 +405,15 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
             };
             let rw = rewrite::rewrite(&data, &plan).map_err(|e| SendError::BadRequest(e.0))?;
             let (bytes, ours) = dkim.seal(rw.data, &changed_headers(&ins, &plan)).await?;
-            out.outgoing.push(Outgoing {
-                message_id: copy_id(&message_id, i, accepted.len()),
-                mail_from: s.mail_from.clone(),
-                rcpt: rcpt.clone(),
-                data: bytes,
-                send: send_info.clone(),
-            });
+            out.outgoing.push(outgoing(
+                ctx,
+                send_id,
+                copy_id(&message_id, i, accepted.len()),
+                &s.mail_from,
+                rcpt,
+                bytes,
+                &send_info,
+            ));
             events.push(send_event(
                 &message_id,
                 via,
@@ -530,6 +543,31 @@ fn broken(domain: &str, body_changed: bool, covered: &[&str]) -> String {
         "the DKIM signature of {domain} would break ({}) and optbox has no DKIM key for {domain}: sign after optbox, leave List-Unsubscribe, List-Unsubscribe-Post and List-Id out of h=, or store a key with `optbox dkim generate --domain {domain} --selector SELECTOR`",
         why.join("; ")
     )
+}
+
+/// One recipient's copy. With `inbound_domain` set its envelope sender is the send
+/// record's bounce address (VERP), so bounces and complaints come back to optbox naming it.
+fn outgoing(
+    ctx: &Ctx<'_>,
+    send_id: i64,
+    message_id: String,
+    mail_from: &str,
+    rcpt: &str,
+    data: Vec<u8>,
+    send: &SendInfo,
+) -> Outgoing {
+    let mail_from = match ctx.inbound_domain {
+        Some(d) => issued::address(ctx.token_keys, d, Purpose::Bounce, send_id),
+        None => mail_from.to_owned(),
+    };
+    Outgoing {
+        send_id,
+        message_id,
+        mail_from,
+        rcpt: rcpt.to_owned(),
+        data,
+        send: send.clone(),
+    }
 }
 
 fn copy_id(base: &str, _i: usize, _n: usize) -> String {

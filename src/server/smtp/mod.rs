@@ -1,5 +1,7 @@
-//! The SMTP submission listener: settings, TLS, the accept loop with its connection
-//! limit and graceful shutdown. The protocol itself is in [`session`].
+//! The SMTP listeners: submission (senders, with AUTH) and inbound (the MX of
+//! `inbound_domain`, without AUTH, for the addresses optbox issued): settings, TLS, the
+//! accept loop with its connection limit and graceful shutdown. The protocol itself is
+//! in [`session`].
 
 pub mod session;
 
@@ -47,8 +49,18 @@ pub fn tls_acceptor(s: &SmtpSettings) -> Result<Option<TlsAcceptor>, String> {
     Ok(Some(TlsAcceptor::from(Arc::new(config))))
 }
 
+/// Which listener a session belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Mail from senders to be relayed (AUTH with an API key).
+    Submission,
+    /// Mail from the internet to the addresses optbox issued; never relayed.
+    Inbound,
+}
+
 /// What every session of one listener shares.
 pub struct Context {
+    pub role: Role,
     pub state: AppState,
     pub settings: SmtpSettings,
     pub tls: Option<TlsAcceptor>,
@@ -65,15 +77,20 @@ impl Context {
         settings: SmtpSettings,
         local: SocketAddr,
         shutdown: watch::Receiver<bool>,
+        role: Role,
     ) -> Result<Self, String> {
         let loopback = local.ip().is_loopback();
-        if !settings.smtp_require_auth && !loopback {
+        if role == Role::Inbound && state.settings.inbound.domain().is_none() {
+            return Err("the inbound listener needs inbound_domain".into());
+        }
+        if role == Role::Submission && !settings.smtp_require_auth && !loopback {
             return Err(format!(
                 "smtp_require_auth = false is only allowed on a loopback listener, not {local}"
             ));
         }
         let tls = tls_acceptor(&settings)?;
         Ok(Self {
+            role,
             state,
             settings,
             tls,
@@ -103,12 +120,13 @@ pub fn start(
     state: AppState,
     settings: SmtpSettings,
     listener: TcpListener,
+    role: Role,
 ) -> Result<Server, String> {
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     let (stop, rx) = watch::channel(false);
     let max = settings.smtp_max_connections.max(1);
     let per_ip = settings.smtp_max_connections_per_ip.max(1);
-    let ctx = Arc::new(Context::new(state, settings, local, rx.clone())?);
+    let ctx = Arc::new(Context::new(state, settings, local, rx.clone(), role)?);
     let handle = tokio::spawn(async move {
         let sem = Arc::new(Semaphore::new(max));
         let clients = Arc::new(PerClient::default());

@@ -3,8 +3,9 @@
 //! Commands and DATA are parsed by `smtp-proto` (Stalwart's parser); replies to pipelined
 //! commands are written together before the session waits for more input.
 
-use super::Context;
+use super::{Context, Role};
 use crate::server::service::api_keys;
+use crate::server::service::inbound::Recipient;
 use crate::server::service::sending::{SendError, Submission, Via};
 use base64::Engine;
 use smtp_proto::request::receiver::{
@@ -99,6 +100,8 @@ pub struct Session {
     auth: Option<String>,
     mail_from: Option<String>,
     rcpts: Vec<String>,
+    /// The inbound listener's recipients, as accepted.
+    inbound_rcpts: Vec<Recipient>,
     errors: u32,
     auth_failures: u32,
     /// Commands without progress since the last message (see [`MAX_IDLE_COMMANDS`]).
@@ -123,6 +126,7 @@ impl Session {
             auth: None,
             mail_from: None,
             rcpts: Vec::new(),
+            inbound_rcpts: Vec::new(),
             errors: 0,
             auth_failures: 0,
         }
@@ -131,10 +135,16 @@ impl Session {
     fn reset(&mut self) {
         self.mail_from = None;
         self.rcpts.clear();
+        self.inbound_rcpts.clear();
     }
 
     fn auth_allowed(&self, ctx: &Context) -> bool {
-        self.tls || ctx.loopback
+        ctx.role == Role::Submission && (self.tls || ctx.loopback)
+    }
+
+    /// Whether this session must authenticate before MAIL.
+    fn must_auth(&self, ctx: &Context) -> bool {
+        ctx.role == Role::Submission && ctx.settings.smtp_require_auth && self.auth.is_none()
     }
 
     /// Reads and answers commands until the session ends.
@@ -156,7 +166,7 @@ impl Session {
             }
             let idle = matches!(input, Input::Command);
             // With AUTH required, a session that has not authenticated in time is closed.
-            let must_auth = ctx.settings.smtp_require_auth && self.auth.is_none();
+            let must_auth = self.must_auth(ctx);
             let auth_deadline =
                 self.started + Duration::from_secs(ctx.settings.smtp_auth_timeout_secs.max(1));
             let n = tokio::select! {
@@ -316,7 +326,7 @@ impl Session {
             Request::Mail { from } => {
                 if self.helo.is_none() {
                     reply(out, "503 5.5.1 Send EHLO first");
-                } else if s.smtp_require_auth && self.auth.is_none() {
+                } else if self.must_auth(ctx) {
                     reply(out, "530 5.7.0 Authentication required");
                 } else if self.mail_from.is_some() {
                     reply(out, "503 5.5.1 Nested MAIL command");
@@ -340,7 +350,9 @@ impl Session {
             Request::Rcpt { to } => {
                 if self.mail_from.is_none() {
                     reply(out, "503 5.5.1 Send MAIL first");
-                } else if to.address.parse::<lettre::Address>().is_err() {
+                } else if to.address.parse::<lettre::Address>().is_err()
+                    && !(ctx.role == Role::Inbound && to.address.eq_ignore_ascii_case("postmaster"))
+                {
                     reply(out, "553 5.1.3 Invalid recipient address");
                 } else if self.rcpts.len() >= s.smtp_max_recipients {
                     reply(
@@ -350,6 +362,8 @@ impl Session {
                             s.smtp_max_recipients
                         ),
                     );
+                } else if ctx.role == Role::Inbound {
+                    self.inbound_rcpt(ctx, to.address, out);
                 } else {
                     if !self.rcpts.contains(&to.address) {
                         self.rcpts.push(to.address);
@@ -440,7 +454,12 @@ impl Session {
             Request::Help { .. } => {
                 reply(
                     out,
-                    "214 2.0.0 optbox submission: EHLO, AUTH, MAIL, RCPT, DATA, QUIT",
+                    match ctx.role {
+                        Role::Submission => {
+                            "214 2.0.0 optbox submission: EHLO, AUTH, MAIL, RCPT, DATA, QUIT"
+                        }
+                        Role::Inbound => "214 2.0.0 optbox inbound: EHLO, MAIL, RCPT, DATA, QUIT",
+                    },
                 );
             }
             Request::Lhlo { .. } => {
@@ -532,9 +551,66 @@ impl Session {
         }
     }
 
+    /// RCPT on the inbound listener: the addresses optbox issued and the report
+    /// mailboxes, nothing else.
+    fn inbound_rcpt(&mut self, ctx: &Context, address: String, out: &mut Vec<u8>) {
+        let Some(domain) = ctx.state.settings.inbound.domain() else {
+            reply(out, "550 5.7.1 This server takes no mail");
+            return;
+        };
+        match ctx.state.inbound(&domain).accept(&address) {
+            Ok(r) => {
+                if !self.inbound_rcpts.contains(&r) {
+                    self.inbound_rcpts.push(r);
+                    self.rcpts.push(address);
+                }
+                reply(out, "250 2.1.5 Recipient OK");
+            }
+            Err(text) => {
+                self.errors += 1;
+                tracing::info!(peer = %self.peer, %address, "inbound recipient refused");
+                reply(out, text);
+            }
+        }
+    }
+
+    /// The end of DATA on the inbound listener: acted on durably before the 250.
+    async fn receive(&mut self, ctx: &Context, data: Vec<u8>, out: &mut Vec<u8>) {
+        let mail_from = self.mail_from.take().unwrap_or_default();
+        let rcpts = std::mem::take(&mut self.inbound_rcpts);
+        self.rcpts.clear();
+        let Some(domain) = ctx.state.settings.inbound.domain() else {
+            reply(out, "554 5.7.1 This server takes no mail");
+            return;
+        };
+        match ctx
+            .state
+            .inbound(&domain)
+            .receive(&mail_from, &rcpts, &data)
+            .await
+        {
+            Ok(notes) => {
+                for n in &notes {
+                    tracing::info!(peer = %self.peer, "inbound: {n}");
+                }
+                reply(out, "250 2.0.0 Ok");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "inbound message not taken");
+                reply(
+                    out,
+                    "451 4.3.0 The message could not be processed, try again later",
+                );
+            }
+        }
+    }
+
     /// The end of DATA: the pipeline, the durable queue, and one reply.
     async fn deliver(&mut self, ctx: &Context, data: Vec<u8>, out: &mut Vec<u8>) {
         self.idle_commands = 0;
+        if ctx.role == Role::Inbound {
+            return self.receive(ctx, data, out).await;
+        }
         let sub = Submission {
             mail_from: self.mail_from.take().unwrap_or_default(),
             rcpts: std::mem::take(&mut self.rcpts),

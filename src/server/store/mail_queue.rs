@@ -47,6 +47,8 @@ impl MailState {
 /// A message to store: one envelope recipient.
 #[derive(Debug, Clone)]
 pub struct NewMail {
+    /// The id of its send record, chosen by the pipeline.
+    pub send_id: i64,
     pub message_id: String,
     pub mail_from: String,
     pub rcpt: String,
@@ -87,6 +89,8 @@ pub struct ClaimedMail {
     pub rcpt: String,
     pub data: Vec<u8>,
     pub created_at: i64,
+    /// Its send record (none for rows queued before send records existed).
+    pub send_id: Option<i64>,
 }
 
 /// How an attempt ended.
@@ -187,7 +191,8 @@ impl MailQueueStore for SqlStore {
         let mut ids = Vec::with_capacity(msgs.len());
         for m in msgs {
             let send_id =
-                super::sends::insert(tx.conn(), &m.message_id, &m.rcpt, &m.send, now).await?;
+                super::sends::insert(tx.conn(), m.send_id, &m.message_id, &m.rcpt, &m.send, now)
+                    .await?;
             let id: i64 = on_db!(tx.conn(), |c| {
                 sqlx::query_scalar(
                     "INSERT INTO mail_queue (message_id, mail_from, rcpt, data, state, attempts, \
@@ -226,7 +231,7 @@ impl MailQueueStore for SqlStore {
                 now,
                 lease_until,
                 limit,
-                "id, attempts, message_id, mail_from, rcpt, data, created_at",
+                "id, attempts, message_id, mail_from, rcpt, data, created_at, send_id",
             )
             .await?;
         out.sort_by_key(|c| c.id);

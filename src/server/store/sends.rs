@@ -70,9 +70,11 @@ impl TryFrom<Row> for SendRecord {
 const COLUMNS: &str = "id, message_id, rcpt, list_name, topic_name, identity, \
      configuration_set, tags, created_at";
 
-/// Writes a send record in the caller's transaction and returns its id.
+/// Writes a send record under the id the pipeline chose for it (its issued addresses
+/// carry it), in the caller's transaction, and returns the id.
 pub(super) async fn insert(
     c: Conn<'_>,
+    id: i64,
     message_id: &str,
     rcpt: &str,
     info: &SendInfo,
@@ -81,10 +83,11 @@ pub(super) async fn insert(
     let tags = serde_json::to_string(&info.tags).expect("strings serialise");
     Ok(on_db!(c, |c| {
         sqlx::query_scalar(
-            "INSERT INTO send_records (message_id, rcpt, list_name, topic_name, identity, \
-             configuration_set, tags, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+            "INSERT INTO send_records (id, message_id, rcpt, list_name, topic_name, identity, \
+             configuration_set, tags, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              RETURNING id",
         )
+        .bind(id)
         .bind(message_id)
         .bind(rcpt)
         .bind(info.list_name.as_deref())
@@ -103,7 +106,7 @@ pub(super) async fn insert(
 pub trait SendStore {
     /// One record by its compact id.
     async fn get_send_record(&self, id: i64) -> StoreResult<SendRecord>;
-    /// The records of one message (one per recipient), in the order they were written.
+    /// The records of one message (one per recipient), oldest first, then by recipient (ids are random).
     async fn send_records_of(&self, message_id: &str) -> StoreResult<Vec<SendRecord>>;
 }
 
@@ -118,7 +121,9 @@ impl SendStore for SqlStore {
     }
 
     async fn send_records_of(&self, message_id: &str) -> StoreResult<Vec<SendRecord>> {
-        let sql = format!("SELECT {COLUMNS} FROM send_records WHERE message_id = $1 ORDER BY id");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM send_records WHERE message_id = $1 ORDER BY created_at, rcpt, id"
+        );
         let rows: Vec<Row> = on_db!(self.pools.read(), |p| {
             sqlx::query_as(&sql).bind(message_id).fetch_all(p).await?
         });

@@ -112,7 +112,10 @@ pub trait SuppressionStore {
     ) -> StoreResult<bool>;
 }
 
-fn write_events<'a>(audit: &'a Audit, events: &'a [MailEvent<'a>]) -> impl Iterator<Item = NewEvent<'a>> {
+fn write_events<'a>(
+    audit: &'a Audit,
+    events: &'a [MailEvent<'a>],
+) -> impl Iterator<Item = NewEvent<'a>> {
     events.iter().map(move |e| NewEvent {
         kind: e.kind,
         audit: Some(audit),
