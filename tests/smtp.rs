@@ -1188,7 +1188,7 @@ async fn send_through(
     rcpts: &[&str],
     list_managed: bool,
     total: usize,
-) -> String {
+) -> Vec<String> {
     use optbox::server::service::sending::{Submission, Via};
     let head = if list_managed {
         "X-SES-LIST-MANAGEMENT-OPTIONS: news; topic=news\r\n"
@@ -1198,7 +1198,7 @@ async fn send_through(
     let data = format!(
         "From: news@example.com\r\nTo: you@example.org\r\nSubject: News\r\n{head}\r\nHello.\r\n"
     );
-    let mut message_id = String::new();
+    let mut ids = Vec::new();
     for rcpt in rcpts {
         let p = app
             .state
@@ -1214,11 +1214,11 @@ async fn send_through(
             })
             .await
             .unwrap();
-        message_id = app.state.enqueue_mail(&p.outgoing).await.unwrap()[0].clone();
+        ids.push(app.state.enqueue_mail(&p.outgoing).await.unwrap()[0].clone());
     }
     let got = sink.wait_for(total, 20).await;
     assert!(got.len() >= total, "the sink got {} of {total}", got.len());
-    message_id
+    ids
 }
 
 async fn status(app: &common::TestApp, email: &str) -> optbox::domain::SubscriptionStatus {
@@ -1258,8 +1258,8 @@ async fn inbound_mail_unsubscribes_bounces_and_complains(backend: &str) {
         "eve@example.org",
         "fay@example.org",
     ];
-    let news_id = send_through(&app, &sink, &people, true, people.len()).await;
-    let plain_id = send_through(
+    let news_ids = send_through(&app, &sink, &people, true, people.len()).await;
+    let plain_ids = send_through(
         &app,
         &sink,
         &["bob@example.org", "carl@example.org"],
@@ -1324,7 +1324,7 @@ async fn inbound_mail_unsubscribes_bounces_and_complains(backend: &str) {
         .filter(|e| e.source.as_deref() == Some("Mailto"))
         .collect();
     assert_eq!(mailto.len(), 1, "{subs:?}");
-    assert_eq!(mailto[0].message_id.as_deref(), Some(news_id.as_str()));
+    assert_eq!(mailto[0].message_id.as_deref(), Some(news_ids[0].as_str()));
     assert_eq!(mailto[0].actor.as_deref(), Some("recipient"));
     // Again: idempotent, no second event.
     assert_eq!(
@@ -1423,7 +1423,7 @@ async fn inbound_mail_unsubscribes_bounces_and_complains(backend: &str) {
         .unwrap()
         .expect("bob suppressed");
     assert_eq!(bob.reason, SuppressionReason::Bounce);
-    assert_eq!(bob.message_id.as_deref(), Some(plain_id.as_str()));
+    assert_eq!(bob.message_id.as_deref(), Some(plain_ids[0].as_str()));
     assert!(
         app.store
             .get_suppression("carl@example.org")
@@ -1455,7 +1455,7 @@ async fn inbound_mail_unsubscribes_bounces_and_complains(backend: &str) {
         "bob@example.org"
     );
     assert_eq!(bob_ev["bounce"]["bouncedRecipients"][0]["status"], "5.1.1");
-    assert_eq!(bob_ev["mail"]["messageId"], plain_id.as_str());
+    assert_eq!(bob_ev["mail"]["messageId"], plain_ids[0].as_str());
     assert_eq!(bob_ev["mail"]["destination"][0], "bob@example.org");
     assert_eq!(bob_ev["mail"]["tags"]["campaign"][0], "dec");
     assert_eq!(
@@ -1498,7 +1498,7 @@ async fn inbound_mail_unsubscribes_bounces_and_complains(backend: &str) {
         "dan@example.org"
     );
     assert_eq!(c["complaint"]["complaintFeedbackType"], "abuse");
-    assert_eq!(c["mail"]["messageId"], news_id.as_str());
+    assert_eq!(c["mail"]["messageId"], news_ids[2].as_str());
     // The real-world sample (RFC 5965's example report) at the report address, naming
     // fay's copy: its own claims (Original-Rcpt-To user@example.com) are not believed.
     let sample =

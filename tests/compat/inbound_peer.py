@@ -16,6 +16,7 @@ import smtplib
 import sys
 from email.message import EmailMessage
 from email.mime.base import MIMEBase
+from email.parser import HeaderParser
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
@@ -44,8 +45,12 @@ def report(report_type, machine, original_headers, human):
     outer["From"] = "mailer-daemon@mx.receiver.example"
     outer["Subject"] = "report"
     outer.attach(MIMEText(human))
+    # The machine-readable part as the email package models it: message/delivery-status
+    # is a list of field blocks, message/feedback-report one block.
+    blocks = [HeaderParser().parsestr(b.strip("\r\n") + "\r\n\r\n") for b in machine.split("\r\n\r\n") if b.strip()]
     part = MIMEBase("message", report_type)
-    part.set_payload(machine)
+    del part["MIME-Version"]
+    part.set_payload(blocks)
     outer.attach(part)
     hdrs = MIMEBase("text", "rfc822-headers")
     hdrs.set_payload(original_headers)
