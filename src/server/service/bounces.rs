@@ -231,10 +231,13 @@ impl Bounces {
 pub fn mail_object(r: &SendRecord) -> serde_json::Value {
     let mut tags = serde_json::Map::new();
     for (k, v) in &r.info.tags {
-        tags.entry(k.clone())
+        if let Some(a) = tags
+            .entry(k.clone())
             .or_insert_with(|| json!([]))
             .as_array_mut()
-            .map(|a| a.push(json!(v)));
+        {
+            a.push(json!(v));
+        }
     }
     if let Some(c) = &r.info.configuration_set {
         tags.insert("ses:configuration-set".into(), json!([c]));
