@@ -14,7 +14,7 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 export LEPTOS_OUTPUT_NAME := optbox
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup tools chromium npm compat build test-rust test-e2e fuzz bench bench-http bench-import bench-webhooks bench-smtp bench-pipeline bench-dashboard fmt lint clean
+.PHONY: run test setup tools chromium npm compat build test-rust test-e2e fuzz bench bench-http bench-import bench-webhooks bench-smtp bench-inbound bench-pipeline bench-dashboard fmt lint clean
 
 run: tools npm
 	cargo leptos build --release
@@ -96,6 +96,10 @@ bench: tools npm
 # End-to-end SMTP-in -> SMTP-out throughput (docs/performance.md).
 bench-smtp:
 	bench/smtp.sh
+
+# Unsubscribe mails per second through the inbound listener (each 250 durable).
+bench-inbound:
+	bench/inbound.sh
 
 # The dashboard part of the benchmark alone (contacts page and overview at 1M).
 bench-dashboard: tools
