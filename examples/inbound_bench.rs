@@ -119,10 +119,10 @@ async fn main() {
                 let body = format!(
                     "From: {from}\r\nTo: {to}\r\nSubject: unsubscribe\r\n\r\nPlease remove me."
                 );
-                if let Err(e) = client.send_raw(&env, body.as_bytes()).await {
-                    if failed.fetch_add(1, Ordering::Relaxed) < 3 {
-                        eprintln!("refused: {}", e.message);
-                    }
+                if let Err(e) = client.send_raw(&env, body.as_bytes()).await
+                    && failed.fetch_add(1, Ordering::Relaxed) < 3
+                {
+                    eprintln!("refused: {}", e.message);
                 }
             }
         }));

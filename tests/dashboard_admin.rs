@@ -810,3 +810,73 @@ async fn the_outbox_is_closed_when_a_relay_is_configured() {
     assert!(html.contains("a relay is configured"), "{html}");
     app.stop().await;
 }
+
+async fn relay_breaker_flow(backend: &str) {
+    let app = spawn_app_on(backend).await;
+    let viewer = client_for(&app, "viewer@example.com", Role::Viewer).await;
+    sign_in(&app, Role::Admin).await;
+    let html = app.get_text(&app.url("/admin")).await;
+    assert!(
+        !html.contains("relay-paused"),
+        "nothing to say while it runs"
+    );
+    app.store
+        .set_relay_paused(
+            Some("120 of the last 200 deliveries failed permanently"),
+            &Audit::new(Source::Report),
+            &[],
+        )
+        .await
+        .unwrap();
+    let html = app.get_text(&app.url("/admin")).await;
+    assert!(html.contains("id=\"relay-paused\""), "{html}");
+    assert!(html.contains("The relay is paused"), "{html}");
+    assert!(html.contains("120 of the last 200 deliveries failed permanently"));
+    // A viewer sees it but cannot resume.
+    assert!(
+        viewer
+            .get(app.url("/admin"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("relay-paused")
+    );
+    assert_eq!(
+        post_as(&viewer, &app, "/api/resume_relay", &[]).await,
+        StatusCode::FORBIDDEN
+    );
+    assert!(app.store.relay_paused().await.unwrap().is_some());
+    // An admin resumes it from the form, and the event names them.
+    assert_eq!(
+        form(&app, "/api/resume_relay", "/admin", &[]).await,
+        "/admin"
+    );
+    assert!(app.store.relay_paused().await.unwrap().is_none());
+    let ev = app
+        .store
+        .query_events(&optbox::server::store::EventQuery {
+            kind: Some("relay.resumed".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].actor.as_deref(), Some("user"));
+    let html = app.get_text(&app.url("/admin")).await;
+    assert!(!html.contains("relay-paused"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn relay_breaker_on_sqlite() {
+    relay_breaker_flow("sqlite").await;
+}
+
+#[tokio::test]
+async fn relay_breaker_on_postgres() {
+    relay_breaker_flow("postgres").await;
+}

@@ -33,15 +33,20 @@ pub struct Overview {
     pub total: i64,
     /// When the figures were read, `YYYY-MM-DD HH:MM:SS` UTC.
     pub as_of: String,
+    /// Why the relay is paused, when its breaker tripped.
+    pub relay_paused: Option<String>,
 }
 
 #[server(endpoint = "overview")]
 pub async fn get_overview() -> Result<Overview, ServerFnError> {
     use super::support::{require, service, state};
-    use crate::server::service::{auth::Role, overview};
+    use crate::server::service::{admin_ops, auth::Role, overview};
     let user = require(Role::Viewer).await?;
     let st = state();
     let snap = overview::overview(&st.overview, &st.store, &user)
+        .await
+        .map_err(service)?;
+    let relay_paused = admin_ops::relay_paused(&st.store, &user)
         .await
         .map_err(service)?;
     let rows = |v: &[overview::Series]| {
@@ -85,5 +90,6 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
         by_source: rows(&snap.by_source),
         total: snap.total,
         as_of: format!("{d} {t} UTC"),
+        relay_paused,
     })
 }

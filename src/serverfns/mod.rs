@@ -28,6 +28,7 @@ pub mod get_webhooks;
 pub mod login;
 pub mod logout;
 pub mod replay_delivery;
+pub mod resume_relay;
 pub mod revoke_api_key;
 pub mod save_contact;
 pub mod save_list;

@@ -175,6 +175,7 @@ pub const ACCESS: &[(&str, Access)] = &[
     ("/api/self_check", Access::Role(Role::Viewer)),
     ("/api/outbox", Access::Role(Role::Viewer)),
     ("/api/outbox_message", Access::Role(Role::Viewer)),
+    ("/api/resume_relay", Access::Role(Role::Admin)),
 ];
 
 /// The access rule of a server-function path, if it has one.

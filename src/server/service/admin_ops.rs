@@ -442,6 +442,22 @@ pub async fn outbox(
     Ok((page, more))
 }
 
+/// Resumes a relay its breaker paused; false when it was running.
+pub async fn resume_relay(
+    bounces: &super::bounces::Bounces,
+    actor: &Actor,
+    audit: &crate::domain::Audit,
+) -> ServiceResult<bool> {
+    actor.require(Role::Admin)?;
+    Ok(bounces.resume(audit).await?)
+}
+
+/// Why the relay is paused, when its breaker tripped.
+pub async fn relay_paused(store: &DynStore, actor: &Actor) -> ServiceResult<Option<String>> {
+    actor.require(Role::Viewer)?;
+    Ok(store.relay_paused().await?.map(|(why, _)| why))
+}
+
 /// One message of the development outbox with its raw bytes.
 pub async fn outbox_message(
     store: &DynStore,

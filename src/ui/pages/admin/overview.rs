@@ -4,6 +4,7 @@
 
 use crate::serverfns::get_overview::{Overview, SeriesRow, get_overview};
 use crate::serverfns::logout::Logout;
+use crate::serverfns::resume_relay::ResumeRelay;
 use crate::ui::components::{AdminFrame, ScrollTable, error_alert};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -216,7 +217,21 @@ fn OverviewBody(o: Overview, logout: ServerAction<Logout>) -> impl IntoView {
         by_source,
         total,
         as_of,
+        relay_paused,
     } = o;
+    let resume = ServerAction::<ResumeRelay>::new();
+    let paused = relay_paused.map(|why| {
+        view! {
+            <section class="card danger-zone" id="relay-paused" role="alert">
+                <h2>"The relay is paused"</h2>
+                <p>{why}</p>
+                <ActionForm action=resume>
+                    {move || crate::ui::components::outcome(resume.value().get().map(|r| r.map(|_| String::new())))}
+                    <button type="submit">"Resume the relay"</button>
+                </ActionForm>
+            </section>
+        }
+    });
     let lists_view = if lists.is_empty() {
         view! { <p id="no-lists">"No contact lists yet."</p> }.into_any()
     } else {
@@ -258,6 +273,7 @@ fn OverviewBody(o: Overview, logout: ServerAction<Logout>) -> impl IntoView {
                 <button type="submit" class="secondary">"Sign out"</button>
             </ActionForm>
         </div>
+        {paused}
         <p class="muted" id="as-of">
             {total} " opt-outs in the last 30 days (UTC days) · figures as of " {as_of}
         </p>
