@@ -611,6 +611,7 @@ impl Session {
         if ctx.role == Role::Inbound {
             return self.receive(ctx, data, out).await;
         }
+        let (configuration_set, tags) = ses_headers(&data);
         let sub = Submission {
             mail_from: self.mail_from.take().unwrap_or_default(),
             rcpts: std::mem::take(&mut self.rcpts),
@@ -618,8 +619,8 @@ impl Session {
             options: None,
             via: Via::Smtp,
             key_id: self.auth.clone(),
-            configuration_set: None,
-            tags: Vec::new(),
+            configuration_set,
+            tags,
         };
         let n_rcpts = sub.rcpts.len();
         let processed = match ctx.state.process_mail(sub).await {
@@ -673,6 +674,37 @@ impl Session {
     }
 }
 
+/// SES's `X-SES-CONFIGURATION-SET` and `X-SES-MESSAGE-TAGS` (`name=value, name=value`)
+/// of a submitted message, kept with its send records (values SES would refuse are
+/// dropped: at most 64 characters of `[A-Za-z0-9_-]`, 50 tags).
+pub fn ses_headers(data: &[u8]) -> (Option<String>, Vec<(String, String)>) {
+    let valid = |v: &str| {
+        !v.is_empty()
+            && v.len() <= 256
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    let Some(m) = mail_parser::MessageParser::new().parse_headers(data) else {
+        return (None, Vec::new());
+    };
+    let set = m
+        .header_raw("X-SES-CONFIGURATION-SET")
+        .map(|v| v.trim().to_owned())
+        .filter(|v| v.len() <= 64 && valid(v));
+    let tags = m
+        .header_raw("X-SES-MESSAGE-TAGS")
+        .map(|v| {
+            v.split(',')
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .filter(|(k, v)| valid(k) && valid(v))
+                .take(50)
+                .collect()
+        })
+        .unwrap_or_default();
+    (set, tags)
+}
+
 /// The SMTP reply for a message the pipeline refused as a whole.
 pub fn send_error_reply(e: &SendError) -> String {
     match e {
@@ -698,6 +730,29 @@ fn too_big(ctx: &Context, out: &mut Vec<u8>) {
             ctx.settings.smtp_max_message_bytes
         ),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ses_configuration_set_and_tags_are_read() {
+        let (set, tags) = super::ses_headers(
+            b"X-SES-CONFIGURATION-SET: marketing\r\nX-SES-MESSAGE-TAGS: campaign=dec, kind=news,bad tag=x\r\n\r\nbody",
+        );
+        assert_eq!(set.as_deref(), Some("marketing"));
+        assert_eq!(
+            tags,
+            [
+                ("campaign".to_owned(), "dec".to_owned()),
+                ("kind".to_owned(), "news".to_owned())
+            ]
+        );
+        assert_eq!(super::ses_headers(b"Subject: x\r\n\r\n"), (None, vec![]));
+        assert_eq!(
+            super::ses_headers(b"X-SES-CONFIGURATION-SET: a b\r\n\r\n").0,
+            None
+        );
+    }
 }
 
 fn constant_eq(a: &[u8], b: &[u8]) -> bool {
