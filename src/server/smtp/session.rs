@@ -732,6 +732,11 @@ fn too_big(ctx: &Context, out: &mut Vec<u8>) {
     );
 }
 
+fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -753,9 +758,4 @@ mod tests {
             None
         );
     }
-}
-
-fn constant_eq(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    a.len() == b.len() && bool::from(a.ct_eq(b))
 }
