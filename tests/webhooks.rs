@@ -46,6 +46,7 @@ macro_rules! both {
 
 both!(
     events_arrive_signed_in_the_ses_subscription_shape,
+    bounces_and_complaints_arrive_signed_in_the_ses_shapes,
     a_receiver_that_is_down_gets_every_event_once_it_is_back,
     deliveries_are_dead_lettered_after_the_window_and_replayable,
     the_event_log_filters_and_pages_by_list_topic_contact_type_and_time,
@@ -296,6 +297,90 @@ async fn hook(app: &TestApp, r: &Receiver, events: &[&str], list: Option<&str>) 
 }
 
 // ---------------------------------------------------------------- tests
+
+async fn bounces_and_complaints_arrive_signed_in_the_ses_shapes(backend: &str) {
+    use optbox::server::mail::issued::Purpose;
+    use optbox::server::service::inbound::Recipient;
+    use optbox::server::service::sending::{Submission, Via};
+    let app = spawn_with(backend, |s| {
+        fast(s);
+        s.inbound.inbound_domain = Some("in.example.test".into());
+    })
+    .await;
+    let r = Receiver::start().await;
+    make_list(&*app.store, "news").await;
+    hook(&app, &r, &["bounce", "complaint"], None).await;
+    let p = app
+        .state
+        .process_mail(Submission {
+            mail_from: "news@example.com".into(),
+            rcpts: vec!["ann@example.com".into()],
+            data: b"From: news@example.com\r\nTo: ann@example.com\r\nSubject: Hi\r\nX-SES-LIST-MANAGEMENT-OPTIONS: news; topic=weekly\r\n\r\nHello.\r\n".to_vec(),
+            options: None,
+            via: Via::Api,
+            key_id: None,
+            configuration_set: Some("marketing".into()),
+            tags: vec![("campaign".into(), "dec".into())],
+        })
+        .await
+        .unwrap();
+    let message_id = app.state.enqueue_mail(&p.outgoing).await.unwrap()[0].clone();
+    let to = [Recipient::Issued(Purpose::Bounce, p.outgoing[0].send_id)];
+    let report = |kind: &str, part: &str| {
+        format!(
+            "From: mailer-daemon@mx.example\r\nSubject: report\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/report; report-type={kind}; boundary=\"b\"\r\n\r\n\
+             --b\r\nContent-Type: text/plain\r\n\r\nA report.\r\n\
+             --b\r\nContent-Type: message/{kind}\r\n\r\n{part}\r\n--b--\r\n"
+        )
+    };
+    let dsn = report(
+        "delivery-status",
+        "Reporting-MTA: dns; mx.example\r\n\r\nFinal-Recipient: rfc822; ann@example.com\r\n\
+         Action: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 no such user\r\n",
+    );
+    let arf = report(
+        "feedback-report",
+        "Feedback-Type: abuse\r\nUser-Agent: FBL/1\r\nVersion: 1\r\n",
+    );
+    let inbound = app.state.inbound("in.example.test");
+    inbound.receive("", &to, dsn.as_bytes()).await.unwrap();
+    inbound.receive("", &to, arf.as_bytes()).await.unwrap();
+    let mut ids = event_ids(&*app.store, "bounce").await;
+    ids.extend(event_ids(&*app.store, "complaint").await);
+    assert_eq!(ids.len(), 2);
+    r.wait_for(&ids, Duration::from_secs(10)).await;
+    let hits = r.hits();
+    assert!(hits.iter().all(|h| h.signature_ok));
+    let of = |t: &str| {
+        hits.iter()
+            .find(|h| h.body["eventType"] == t)
+            .unwrap_or_else(|| panic!("no {t} delivered: {hits:?}"))
+            .body
+            .clone()
+    };
+    let b = of("Bounce");
+    assert_eq!(b["bounce"]["bounceType"], "Permanent");
+    assert_eq!(b["bounce"]["bounceSubType"], "NoEmail");
+    assert_eq!(
+        b["bounce"]["bouncedRecipients"][0]["emailAddress"],
+        "ann@example.com"
+    );
+    assert_eq!(b["bounce"]["bouncedRecipients"][0]["status"], "5.1.1");
+    assert_eq!(b["mail"]["messageId"], message_id.as_str());
+    assert_eq!(b["mail"]["destination"][0], "ann@example.com");
+    assert_eq!(b["mail"]["tags"]["campaign"][0], "dec");
+    assert_eq!(b["mail"]["tags"]["ses:configuration-set"][0], "marketing");
+    let c = of("Complaint");
+    assert_eq!(
+        c["complaint"]["complainedRecipients"][0]["emailAddress"],
+        "ann@example.com"
+    );
+    assert_eq!(c["complaint"]["complaintFeedbackType"], "abuse");
+    assert_eq!(c["mail"]["messageId"], message_id.as_str());
+    assert_eq!(c["optbox"]["actor"]["type"], "recipient");
+    app.stop().await;
+}
 
 async fn events_arrive_signed_in_the_ses_subscription_shape(backend: &str) {
     let app = spawn_with(backend, fast).await;
