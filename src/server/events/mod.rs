@@ -29,6 +29,9 @@ pub const EVENT_KINDS: &[&str] = &[
     "reject",
     "send.warning",
     "delivery.failed",
+    "bounce",
+    "suppression.put",
+    "suppression.delete",
 ];
 
 /// `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
