@@ -289,7 +289,10 @@ async fn the_ses_api_puts_gets_lists_and_deletes(backend: &str) {
         "1 validation error detected: Value 'SPAM' at 'reason' failed to satisfy constraint: Member must satisfy enum value set: [BOUNCE, COMPLAINT]"
     );
     let r = ses
-        .put(ADDRESSES, json!({"EmailAddress": "not-an-address", "Reason": "BOUNCE"}))
+        .put(
+            ADDRESSES,
+            json!({"EmailAddress": "not-an-address", "Reason": "BOUNCE"}),
+        )
         .await;
     assert_eq!(
         r.err(400, "BadRequestException"),
@@ -321,7 +324,10 @@ async fn the_ses_api_puts_gets_lists_and_deletes(backend: &str) {
         .iter()
         .map(|x| x["EmailAddress"].as_str().unwrap())
         .collect();
-    assert_eq!(all, ["cem@example.com", "bob@example.com", "ann+x@example.com"]);
+    assert_eq!(
+        all,
+        ["cem@example.com", "bob@example.com", "ann+x@example.com"]
+    );
     assert!(r.json.get("NextToken").is_none());
     let r = ses
         .call("GET", ADDRESSES, &[("Reason", "COMPLAINT")], None)
@@ -334,7 +340,11 @@ async fn the_ses_api_puts_gets_lists_and_deletes(backend: &str) {
     let mut seen = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let mut q = vec![("PageSize", "1"), ("Reason", "BOUNCE"), ("Reason", "COMPLAINT")];
+        let mut q = vec![
+            ("PageSize", "1"),
+            ("Reason", "BOUNCE"),
+            ("Reason", "COMPLAINT"),
+        ];
         if let Some(t) = &token {
             q.push(("NextToken", t.as_str()));
         }
@@ -361,7 +371,12 @@ async fn the_ses_api_puts_gets_lists_and_deletes(backend: &str) {
             .is_empty()
     );
     let r = ses
-        .call("GET", ADDRESSES, &[("EndDate", "2000-01-01T00:00:00Z")], None)
+        .call(
+            "GET",
+            ADDRESSES,
+            &[("EndDate", "2000-01-01T00:00:00Z")],
+            None,
+        )
         .await;
     assert!(
         r.ok()["SuppressedDestinationSummaries"]
@@ -452,7 +467,10 @@ async fn send_email_accepts_a_suppressed_address_and_queues_nothing_for_it(backe
     let app = spawn_with(backend, |_| {}).await;
     let ses = client(&app).await;
     setup_list(&ses).await;
-    for (email, reason) in [("gone@example.org", "BOUNCE"), ("angry@example.org", "COMPLAINT")] {
+    for (email, reason) in [
+        ("gone@example.org", "BOUNCE"),
+        ("angry@example.org", "COMPLAINT"),
+    ] {
         ses.put(ADDRESSES, json!({"EmailAddress": email, "Reason": reason}))
             .await
             .ok();
@@ -460,18 +478,32 @@ async fn send_email_accepts_a_suppressed_address_and_queues_nothing_for_it(backe
     let outbound = "/v2/email/outbound-emails";
     // Transactional, to a suppressed address only (given in another case): 200 and a
     // MessageId, nothing queued, one bounce event.
-    let r = ses.post(outbound, simple(&["Gone@Example.org"], None)).await;
+    let r = ses
+        .post(outbound, simple(&["Gone@Example.org"], None))
+        .await;
     let mid = r.ok()["MessageId"].as_str().unwrap().to_owned();
-    assert!(app.store.list_mail(None, None, 10).await.unwrap().is_empty());
+    assert!(
+        app.store
+            .list_mail(None, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let b = bounces(&app.store, &mid).await;
     assert_eq!(b.len(), 1);
-    assert_eq!(detail(&b[0]), expected_bounce(&mid, "Gone@Example.org", "BOUNCE"));
+    assert_eq!(
+        detail(&b[0]),
+        expected_bounce(&mid, "Gone@Example.org", "BOUNCE")
+    );
     assert_eq!(b[0].contact_email.as_deref(), Some("Gone@Example.org"));
     assert_eq!(b[0].list_name, None);
     assert_eq!(b[0].message_id.as_deref(), Some(mid.as_str()));
     // One suppressed and one deliverable recipient: only the second is queued.
     let r = ses
-        .post(outbound, simple(&["angry@example.org", "fine@example.org"], None))
+        .post(
+            outbound,
+            simple(&["angry@example.org", "fine@example.org"], None),
+        )
         .await;
     let mid = r.ok()["MessageId"].as_str().unwrap().to_owned();
     let queued = app.store.list_mail(None, None, 10).await.unwrap();
@@ -495,21 +527,28 @@ async fn send_email_accepts_a_suppressed_address_and_queues_nothing_for_it(backe
     assert_eq!(app.store.list_mail(None, None, 10).await.unwrap().len(), 1);
     let b = bounces(&app.store, &mid).await;
     assert_eq!(b.len(), 1);
-    assert_eq!(detail(&b[0]), expected_bounce(&mid, "gone@example.org", "BOUNCE"));
+    assert_eq!(
+        detail(&b[0]),
+        expected_bounce(&mid, "gone@example.org", "BOUNCE")
+    );
     assert_eq!(b[0].list_name.as_deref(), Some("news"));
     assert_eq!(b[0].topic_name.as_deref(), Some("weekly"));
     assert_eq!(b[0].contact_email.as_deref(), Some("gone@example.org"));
     // No send event for a message nobody gets.
     let sends = events_of(&app.store, "send").await;
     assert!(
-        sends.iter().all(|e| e.contact_email.as_deref() != Some("gone@example.org")),
+        sends
+            .iter()
+            .all(|e| e.contact_email.as_deref() != Some("gone@example.org")),
         "{sends:?}"
     );
     // Off the list, the address gets mail again.
     ses.delete(&format!("{ADDRESSES}/{}", label("gone@example.org")))
         .await
         .ok();
-    let r = ses.post(outbound, simple(&["gone@example.org"], None)).await;
+    let r = ses
+        .post(outbound, simple(&["gone@example.org"], None))
+        .await;
     r.ok();
     let queued = app.store.list_mail(None, None, 10).await.unwrap();
     assert!(queued.iter().any(|m| m.rcpt == "gone@example.org"));
@@ -545,7 +584,8 @@ async fn smtp_session(app: &TestApp, client: &str) -> String {
 fn smtp_script(id: &str, secret: &str, rcpts: &[&str], headers: &str) -> String {
     use base64::Engine;
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("\0{id}\0{secret}"));
-    let mut s = format!("EHLO client.example\r\nAUTH PLAIN {auth}\r\nMAIL FROM:<sender@example.com>\r\n");
+    let mut s =
+        format!("EHLO client.example\r\nAUTH PLAIN {auth}\r\nMAIL FROM:<sender@example.com>\r\n");
     for r in rcpts {
         s.push_str(&format!("RCPT TO:<{r}>\r\n"));
     }
@@ -580,10 +620,19 @@ async fn smtp_accepts_a_suppressed_address_and_queues_nothing_for_it(backend: &s
     let t = smtp_session(&app, &smtp_script(&id, &secret, &["gone@example.org"], "")).await;
     assert!(!t.contains("\r\n5"), "no refusal: {t}");
     let mid = queued_id(&t);
-    assert!(app.store.list_mail(None, None, 10).await.unwrap().is_empty());
+    assert!(
+        app.store
+            .list_mail(None, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let b = bounces(&app.store, &mid).await;
     assert_eq!(b.len(), 1, "{t}");
-    assert_eq!(detail(&b[0]), expected_bounce(&mid, "gone@example.org", "BOUNCE"));
+    assert_eq!(
+        detail(&b[0]),
+        expected_bounce(&mid, "gone@example.org", "BOUNCE")
+    );
     // With another recipient: that one is queued.
     let t = smtp_session(
         &app,
@@ -701,7 +750,10 @@ async fn import_jobs_put_and_delete_suppressions(backend: &str) {
     let r = ses.get(ADDRESSES).await;
     let v = r.ok();
     assert_eq!(
-        v["SuppressedDestinationSummaries"].as_array().unwrap().len(),
+        v["SuppressedDestinationSummaries"]
+            .as_array()
+            .unwrap()
+            .len(),
         1000
     );
     let token = v["NextToken"].as_str().expect("a second page").to_owned();
@@ -710,7 +762,10 @@ async fn import_jobs_put_and_delete_suppressions(backend: &str) {
         .await;
     let v = r.ok();
     assert_eq!(
-        v["SuppressedDestinationSummaries"].as_array().unwrap().len(),
+        v["SuppressedDestinationSummaries"]
+            .as_array()
+            .unwrap()
+            .len(),
         500
     );
     assert!(v.get("NextToken").is_none());
@@ -815,7 +870,10 @@ async fn the_dashboard_lists_searches_and_removes_with_a_reason(backend: &str) {
     sign_in(&app, Role::Admin).await;
     let page = "/admin/suppressions";
     let html = app.get_text(&app.url(page)).await;
-    assert!(html.contains(r#"href="/admin/suppressions""#), "a nav entry: {html}");
+    assert!(
+        html.contains(r#"href="/admin/suppressions""#),
+        "a nav entry: {html}"
+    );
     assert!(html.contains(r#"<table id="suppressions""#), "{html}");
     let first = html.find("user59@example.com").expect("newest first");
     assert!(html.find("user58@example.com").unwrap() > first);
@@ -824,7 +882,11 @@ async fn the_dashboard_lists_searches_and_removes_with_a_reason(backend: &str) {
     let next = {
         let i = html.find(r#"id="next-page""#).unwrap();
         let h = html[..i].rfind("href=\"").unwrap();
-        html[h + 6..].split('"').next().unwrap().replace("&amp;", "&")
+        html[h + 6..]
+            .split('"')
+            .next()
+            .unwrap()
+            .replace("&amp;", "&")
     };
     let html = app.get_text(&app.url(&next)).await;
     assert!(html.contains("user09@example.com") && html.contains("user00@example.com"));
@@ -917,7 +979,10 @@ async fn viewers_see_the_list_but_cannot_remove() {
     sign_in(&app, Role::Viewer).await;
     let html = app.get_text(&app.url("/admin/suppressions")).await;
     assert!(html.contains("x@example.com"), "{html}");
-    assert!(!html.contains("remove-suppression"), "no remove form: {html}");
+    assert!(
+        !html.contains("remove-suppression"),
+        "no remove form: {html}"
+    );
     let r = app
         .client
         .post(app.url("/api/remove_suppression"))

@@ -494,7 +494,11 @@ fn parse_csv<R: Read>(
                 let parsed = if too_long(&rec) {
                     long()
                 } else {
-                    row(action, &field(&rec, Some(email_col)), &field(&rec, reason_col))
+                    row(
+                        action,
+                        &field(&rec, Some(email_col)),
+                        &field(&rec, reason_col),
+                    )
                 };
                 batcher.push(line, parsed)?;
             }
@@ -602,7 +606,7 @@ mod tests {
         let b = parse(
             Format::Csv,
             ImportAction::Put,
-            "reason,emailAddress\nBOUNCE,Ann@Example.com\ncomplaint,bob@example.com\nBOUNCE,nope\n\nMAYBE,c@example.com\n",
+            "reason,emailAddress\nBOUNCE,Ann@Example.com\ncomplaint,bob@example.com\nBOUNCE,nope\nMAYBE,c@example.com\n",
         )
         .unwrap();
         let rows: Vec<_> = b.iter().flat_map(|b| &b.rows).collect();
@@ -610,11 +614,23 @@ mod tests {
         assert_eq!(rows[0].email, "ann@example.com");
         assert_eq!(rows[1].reason, Some(SuppressionReason::Complaint));
         let errors: Vec<u64> = b.iter().flat_map(|b| &b.errors).map(|e| e.line).collect();
-        assert_eq!(errors, vec![4, 6]);
+        assert_eq!(errors, vec![4, 5]);
         let b = parse(Format::Csv, ImportAction::Put, "a@example.com,BOUNCE\n").unwrap();
         assert_eq!(b[0].rows.len(), 1);
-        assert!(parse(Format::Csv, ImportAction::Put, "emailAddress\na@example.com\n").is_err());
-        let b = parse(Format::Csv, ImportAction::Delete, "emailAddress\na@example.com\n").unwrap();
+        assert!(
+            parse(
+                Format::Csv,
+                ImportAction::Put,
+                "emailAddress\na@example.com\n"
+            )
+            .is_err()
+        );
+        let b = parse(
+            Format::Csv,
+            ImportAction::Delete,
+            "emailAddress\na@example.com\n",
+        )
+        .unwrap();
         assert_eq!(b[0].rows[0].reason, None);
     }
 

@@ -6,8 +6,8 @@ use super::db::on_db;
 use super::events::{self, NewEvent};
 use super::import::save_progress;
 use super::{
-    Audit, BatchProgress, ImportAction, ImportCounts, MailEvent, SqlStore, StoreError,
-    StoreResult, now_ms,
+    Audit, BatchProgress, ImportAction, ImportCounts, MailEvent, SqlStore, StoreError, StoreResult,
+    now_ms,
 };
 use crate::domain::SuppressionReason;
 
@@ -129,7 +129,10 @@ pub trait SuppressionStore {
     ) -> StoreResult<bool>;
 }
 
-fn write_events<'a>(audit: &'a Audit, events: &'a [MailEvent<'a>]) -> impl Iterator<Item = NewEvent<'a>> {
+fn write_events<'a>(
+    audit: &'a Audit,
+    events: &'a [MailEvent<'a>],
+) -> impl Iterator<Item = NewEvent<'a>> {
     events.iter().map(move |e| NewEvent {
         kind: e.kind,
         audit: Some(audit),

@@ -255,8 +255,7 @@ async fn create_suppression_job(
     tokio::spawn(async move {
         let mut report = FailureReport::new(errors_at, true);
         let mut on_error = |e: &RowError| report.write(e);
-        match suppressions::execute_import(store.as_ref(), prepared, &audit, &mut on_error).await
-        {
+        match suppressions::execute_import(store.as_ref(), prepared, &audit, &mut on_error).await {
             Ok(j) => {
                 tracing::info!(job = %j.job_id, counts = ?j.counts, failed = j.failed, "suppression import job completed")
             }

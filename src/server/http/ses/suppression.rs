@@ -44,7 +44,9 @@ pub async fn put(api: &ApiRequest<'_>) -> OpResult {
     });
     v.finish()?;
     let (Some(email), Some(reason)) = (email, reason) else {
-        return Err(ApiError::bad_request("EmailAddress and Reason are required."));
+        return Err(ApiError::bad_request(
+            "EmailAddress and Reason are required.",
+        ));
     };
     suppressions::put(api.state.store.as_ref(), &email, reason, &api.audit, None).await?;
     Ok("{}".into())
