@@ -272,6 +272,46 @@ async fn the_ses_api_puts_gets_lists_and_deletes(backend: &str) {
     let t = d["LastUpdateTime"].as_f64().expect("epoch seconds");
     assert!(t >= before && t < before + 120.0, "{t}");
     assert!(d.get("Attributes").is_none(), "{d}");
+    // An entry a bounce put there names its message and feedback.
+    app.store
+        .put_suppressions(
+            &[NewSuppression {
+                email: "dee@example.com",
+                reason: Bounce,
+                message_id: Some("0100019-abc"),
+                feedback_id: Some("fb-1"),
+            }],
+            &api_audit(),
+            &[],
+        )
+        .await
+        .unwrap();
+    let r = ses
+        .get(&format!("{ADDRESSES}/{}", label("dee@example.com")))
+        .await;
+    assert_eq!(
+        r.ok()["SuppressedDestination"]["Attributes"],
+        json!({"MessageId": "0100019-abc", "FeedbackId": "fb-1"})
+    );
+    let mut partial = new("eve@example.com", Complaint);
+    partial.message_id = Some("0100019-def");
+    app.store
+        .put_suppressions(&[partial], &api_audit(), &[])
+        .await
+        .unwrap();
+    let r = ses
+        .get(&format!("{ADDRESSES}/{}", label("eve@example.com")))
+        .await;
+    assert_eq!(
+        r.ok()["SuppressedDestination"]["Attributes"],
+        json!({"MessageId": "0100019-def"})
+    );
+    for gone in ["dee@example.com", "eve@example.com"] {
+        app.store
+            .delete_suppression(gone, &api_audit(), &[])
+            .await
+            .unwrap();
+    }
     // Errors in SES's shapes.
     let r = ses
         .get(&format!("{ADDRESSES}/{}", label("nobody@example.com")))
