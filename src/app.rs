@@ -4,6 +4,7 @@ use crate::ui::pages::admin::{
     keys::ApiKeysPage,
     outbox::{OutboxMessagePage, OutboxPage},
     settings::{SelfCheckPage, SettingsPage},
+    suppressions::SuppressionsPageView,
     users::UsersPage,
     webhooks::{WebhookPage, WebhooksPage},
 };
@@ -74,6 +75,11 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/admin/lists/:name/contact") view=ContactPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/lists/:name/import") view=ImportPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/events") view=EventsPageView ssr=SsrMode::Async />
+                <Route
+                    path=path!("/admin/suppressions")
+                    view=SuppressionsPageView
+                    ssr=SsrMode::Async
+                />
                 <Route path=path!("/u/:token") view=PreferencesPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/webhooks") view=WebhooksPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/webhooks/:id") view=WebhookPage ssr=SsrMode::Async />

@@ -1118,13 +1118,16 @@ async fn import_jobs(backend: &str) {
     ses.post("/v2/email/import-jobs", unknown)
         .await
         .err(404, "NotFoundException");
+    // A suppression-list destination without its action (those jobs: tests/suppressions.rs).
     let sup = json!({
-        "ImportDestination": {"SuppressionListDestination": {"SuppressionListImportAction": "PUT"}},
+        "ImportDestination": {"SuppressionListDestination": {}},
         "ImportDataSource": {"S3Url": "s3://uploads/c.csv", "DataFormat": "CSV"}
     });
-    ses.post("/v2/email/import-jobs", sup)
-        .await
-        .err(400, "BadRequestException");
+    let m = ses.post("/v2/email/import-jobs", sup).await;
+    assert!(
+        m.err(400, "BadRequestException")
+            .contains("suppressionListImportAction")
+    );
     ses.get("/v2/email/import-jobs/0123456789abcdef")
         .await
         .err(404, "NotFoundException");

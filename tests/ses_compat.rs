@@ -1,6 +1,7 @@
 //! The real AWS CLI and boto3 (pinned in tests/compat/requirements.txt, installed into
 //! target/compat-venv by `make setup`) against a running optbox, on SQLite and
-//! PostgreSQL, in relaxed and in aws_strict mode. A missing venv fails the test: it is
+//! PostgreSQL, in relaxed and in aws_strict mode; and the account suppression list
+//! (`suppression_compat.py`) on both. A missing venv fails the test: it is
 //! never skipped.
 #![cfg(feature = "ssr")]
 
@@ -25,12 +26,21 @@ fn venv_bin(name: &str) -> PathBuf {
 }
 
 async fn run_suite(app: &TestApp, strict: bool) {
+    let args: &[&str] = if strict { &["--strict"] } else { &[] };
+    run_script(app, "sesv2_compat.py", args).await;
+}
+
+/// Runs one script of `tests/compat` against the app, with a fresh key.
+async fn run_script(app: &TestApp, name: &str, args: &[&str]) {
     let key = api_keys::create(&*app.store, &app.api_master, "compat")
         .await
         .unwrap();
     let python = venv_bin("python");
     let aws = venv_bin("aws");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/compat/sesv2_compat.py");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/compat")
+        .join(name);
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     let base = app.base.clone();
     let import_dir = app.import_dir.clone();
     let out = tokio::task::spawn_blocking(move || {
@@ -51,9 +61,7 @@ async fn run_suite(app: &TestApp, strict: bool) {
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_SESSION_TOKEN");
-        if strict {
-            cmd.arg("--strict");
-        }
+        cmd.args(&args);
         cmd.output().expect("run the compatibility suite")
     })
     .await
@@ -86,5 +94,19 @@ async fn aws_cli_and_boto3_work_against_postgres() {
 async fn boto3_sees_ses_limits_in_strict_mode() {
     let app = spawn_with("sqlite", |s| s.aws_strict = true).await;
     run_suite(&app, true).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_suppression_list_works_with_the_aws_cli_and_boto3_on_sqlite() {
+    let app = spawn_with("sqlite", |_| {}).await;
+    run_script(&app, "suppression_compat.py", &[]).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_suppression_list_works_with_the_aws_cli_and_boto3_on_postgres() {
+    let app = spawn_with("postgres", |_| {}).await;
+    run_script(&app, "suppression_compat.py", &[]).await;
     app.stop().await;
 }

@@ -33,6 +33,16 @@ pub struct ContactDetail {
     pub created: String,
     pub events: Vec<EventRow>,
     pub can_edit: bool,
+    /// The address's entry on the account suppression list, if it has one.
+    pub suppression: Option<SuppressionNote>,
+}
+
+/// Why an address is suppressed and since when.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SuppressionNote {
+    /// `BOUNCE` or `COMPLAINT`.
+    pub reason: String,
+    pub since: String,
 }
 
 #[server(endpoint = "contact")]
@@ -41,7 +51,12 @@ pub async fn get_contact(list: String, email: String) -> Result<ContactDetail, S
     use crate::domain::{SubscriptionStatus, effective_status};
     use crate::server::service::{admin, auth::Role};
     let user = require(Role::Viewer).await?;
-    let (l, c, events) = admin::contact(&*state().store, &user, &list, &email)
+    let admin::ContactView {
+        list: l,
+        contact: c,
+        events,
+        suppression,
+    } = admin::contact(&*state().store, &user, &list, &email)
         .await
         .map_err(service)?;
     Ok(ContactDetail {
@@ -87,5 +102,9 @@ pub async fn get_contact(list: String, email: String) -> Result<ContactDetail, S
             })
             .collect(),
         can_edit: user.role >= Role::Admin,
+        suppression: suppression.map(|s| SuppressionNote {
+            reason: s.reason.as_str().to_owned(),
+            since: when(s.updated_at),
+        }),
     })
 }

@@ -157,6 +157,8 @@ pub const ACCESS: &[(&str, Access)] = &[
     ("/api/delete_contact", Access::Role(Role::Admin)),
     ("/api/events", Access::Role(Role::Viewer)),
     ("/api/import_job", Access::Role(Role::Viewer)),
+    ("/api/suppressions", Access::Role(Role::Viewer)),
+    ("/api/remove_suppression", Access::Role(Role::Admin)),
     // Webhooks, API keys, users, settings and the development outbox.
     ("/api/webhooks", Access::Role(Role::Viewer)),
     ("/api/webhook", Access::Role(Role::Viewer)),

@@ -3,13 +3,14 @@
 //! then delegates to the same services the API and the CLI use.
 
 use super::auth::{Actor, Role};
-use super::{ServiceError, ServiceResult, contacts, lists};
+use super::{ServiceError, ServiceResult, contacts, lists, suppressions};
 use crate::domain::{
-    Branding, Contact, ContactList, Limits, ListDefinition, SubscriptionStatus, Topic, TopicName,
+    Branding, Contact, ContactList, Limits, ListDefinition, SubscriptionStatus, SuppressionReason,
+    Topic, TopicName,
 };
 use crate::server::store::{
     Audit, ContactChange, ContactFilter, EventQuery, EventRecord, ListStats, NewContact, PrefMode,
-    Store, TopicFilter,
+    Store, Suppression, SuppressionQuery, TopicFilter,
 };
 
 /// Lists with their topic and contact counts, for the overview.
@@ -283,13 +284,23 @@ pub async fn contacts(
     Ok((list, page, more))
 }
 
-/// One contact with its recent history (newest first).
+/// One contact as its page shows it.
+pub struct ContactView {
+    pub list: ContactList,
+    pub contact: Contact,
+    /// Its recent history, newest first.
+    pub events: Vec<EventRecord>,
+    /// Its entry on the account suppression list, if it has one.
+    pub suppression: Option<Suppression>,
+}
+
+/// One contact with its recent history and whether the address is suppressed.
 pub async fn contact(
     store: &dyn Store,
     actor: &Actor,
     list: &str,
     email: &str,
-) -> ServiceResult<(ContactList, Contact, Vec<EventRecord>)> {
+) -> ServiceResult<ContactView> {
     actor.require(Role::Viewer)?;
     let list = lists::get(store, list).await?;
     let email = contacts::parse_email(email.trim())?;
@@ -302,7 +313,61 @@ pub async fn contact(
             ..Default::default()
         })
         .await?;
-    Ok((list, c, events))
+    let suppression = suppressions::find(store, c.email.as_str()).await?;
+    Ok(ContactView {
+        list,
+        contact: c,
+        events,
+        suppression,
+    })
+}
+
+/// Most entries on one page of the suppression list.
+pub const SUPPRESSIONS_PAGE: u32 = 50;
+
+/// A page of the account suppression list (newest first): addresses containing
+/// `search`, of one reason or all, after the last entry of the previous page; and
+/// whether another page follows.
+pub async fn suppressions(
+    store: &dyn Store,
+    actor: &Actor,
+    search: &str,
+    reason: Option<SuppressionReason>,
+    after: Option<(i64, String)>,
+) -> ServiceResult<(Vec<Suppression>, bool)> {
+    actor.require(Role::Viewer)?;
+    let q = SuppressionQuery {
+        reasons: reason.into_iter().collect(),
+        search: Some(search.to_owned()),
+        after,
+        limit: SUPPRESSIONS_PAGE,
+        ..Default::default()
+    };
+    suppressions::list(store, &q).await
+}
+
+/// Takes an address off the suppression list (admins), saying why: the reason is kept
+/// in the `suppression.delete` event.
+pub async fn remove_suppression(
+    store: &dyn Store,
+    actor: &Actor,
+    email: &str,
+    why: &str,
+    audit: &Audit,
+) -> ServiceResult<()> {
+    actor.require(Role::Admin)?;
+    let why = why.trim();
+    if why.is_empty() {
+        return Err(ServiceError::BadRequest(
+            "say why the address may receive mail again".into(),
+        ));
+    }
+    if why.chars().count() > 500 {
+        return Err(ServiceError::BadRequest(
+            "the reason can contain up to 500 characters".into(),
+        ));
+    }
+    suppressions::delete(store, email.trim(), audit, Some(why)).await
 }
 
 /// Adds a contact with no explicit preferences (an address deleted with opt-outs gets
@@ -437,12 +502,15 @@ pub async fn events(
 }
 
 /// The known event kinds, for the filter.
-pub const EVENT_KINDS: [&str; 5] = [
+pub const EVENT_KINDS: [&str; 8] = [
     "subscription",
     "contact.created",
     "contact.deleted",
     "import",
     "webhook.failed",
+    "bounce",
+    "suppression.put",
+    "suppression.delete",
 ];
 
 /// Starts an import of an uploaded file into a list (admins): checks the list and the

@@ -16,8 +16,8 @@ use crate::domain::{
     ContactList, EmailAddress, SubscriptionStatus, TopicName, effective_status, validate_attributes,
 };
 use crate::server::store::{
-    Audit, BatchProgress, ContactFilter, ImportAction, ImportCounts, ImportJob, ImportRow,
-    JobStatus, Predecessor, Store,
+    Audit, BatchProgress, ContactFilter, ImportAction, ImportCounts, ImportDestination, ImportJob,
+    ImportRow, JobStatus, Predecessor, Store,
 };
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use std::borrow::Cow;
@@ -166,13 +166,17 @@ pub async fn job(store: &dyn Store, job_id: &str) -> ServiceResult<ImportJob> {
     })
 }
 
-/// Import jobs, newest first, each with its keyset cursor.
+/// Import jobs (of one destination, or all), newest first, each with its keyset cursor.
 pub async fn jobs(
     store: &dyn Store,
+    destination: Option<ImportDestination>,
     before: Option<i64>,
     limit: u32,
 ) -> ServiceResult<Vec<(i64, ImportJob)>> {
-    Ok(store.list_import_jobs(before, limit).await?)
+    Ok(match destination {
+        Some(d) => store.list_import_jobs_to(d, before, limit).await?,
+        None => store.list_import_jobs(before, limit).await?,
+    })
 }
 
 /// What the parser hands the writer.
@@ -262,6 +266,7 @@ pub async fn prepare(store: &dyn Store, req: &ImportRequest) -> ServiceResult<Pr
         None => {
             let job = ImportJob {
                 job_id: new_job_id(),
+                destination: ImportDestination::ContactList,
                 list_name: list.name.as_str().to_owned(),
                 action: req.action,
                 format: format.as_str().to_owned(),
@@ -313,21 +318,7 @@ pub async fn execute(
         actor_id: Some(job.job_id.clone()),
         ..audit.clone()
     };
-    let stale_before = crate::server::store::now_ms() - STALE_AFTER_MS;
-    let me = format!("{}:{}", host_name(), std::process::id());
-    let dead_owner = job
-        .claimed_by
-        .as_deref()
-        .filter(|owner| owner_is_dead(owner));
-    if !store
-        .claim_import_job(&job.job_id, &me, stale_before, dead_owner)
-        .await?
-    {
-        return Err(ServiceError::AlreadyExists(format!(
-            "import job {} is being run by another process; try again when it has finished",
-            job.job_id
-        )));
-    }
+    claim(store, &job).await?;
     let outcome = apply(
         store,
         &list,
@@ -363,6 +354,26 @@ pub async fn execute(
     })
 }
 
+/// Claims a job for this process; refused while another process is running it.
+pub(super) async fn claim(store: &dyn Store, job: &ImportJob) -> ServiceResult<()> {
+    let stale_before = crate::server::store::now_ms() - STALE_AFTER_MS;
+    let me = format!("{}:{}", host_name(), std::process::id());
+    let dead_owner = job
+        .claimed_by
+        .as_deref()
+        .filter(|owner| owner_is_dead(owner));
+    if !store
+        .claim_import_job(&job.job_id, &me, stale_before, dead_owner)
+        .await?
+    {
+        return Err(ServiceError::AlreadyExists(format!(
+            "import job {} is being run by another process; try again when it has finished",
+            job.job_id
+        )));
+    }
+    Ok(())
+}
+
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
@@ -395,7 +406,7 @@ pub async fn run(
     execute(store, p, audit, on_progress, on_error).await
 }
 
-fn new_job_id() -> String {
+pub(super) fn new_job_id() -> String {
     use rand::RngCore;
     let mut b = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut b);

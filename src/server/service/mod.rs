@@ -16,6 +16,7 @@ pub mod lists;
 pub mod overview;
 pub mod recipient;
 pub mod sending;
+pub mod suppressions;
 pub mod webhooks;
 
 use super::store::StoreError;

@@ -1,7 +1,9 @@
 //! Sending: the list-management pipeline every submitted message goes through: parse the
 //! options, refuse opted-out recipients, add the one-click headers,
 //! fill the unsubscribe placeholder, DKIM-sign. Messages without options pass through
-//! untouched apart from DKIM.
+//! untouched apart from DKIM. No message, list-managed or not, goes to an address on the
+//! account suppression list: as SES does, the message is accepted, that recipient's copy
+//! is dropped and a `bounce` event (`OnAccountSuppressionList`) is logged.
 //!
 //! Two promises hold for everything that leaves: no recipient gets the literal
 //! placeholder (a list-managed message that carries it to several recipients with
@@ -9,7 +11,7 @@
 //! our changes would break is replaced by ours for its domain, or the message is refused).
 
 use super::{ServiceError, contacts, recipient};
-use crate::domain::{ContactList, EmailAddress, SubscriptionStatus, Topic};
+use crate::domain::{ContactList, EmailAddress, SubscriptionStatus, SuppressionReason, Topic};
 use crate::server::config::{ExistingHeaders, PipelineSettings, TokenKey};
 use crate::server::mail::dkim::{self, Signer};
 use crate::server::mail::headers::{list_headers, public_host};
@@ -57,6 +59,9 @@ pub struct Refusal {
 pub struct Processed {
     pub outgoing: Vec<Outgoing>,
     pub refused: Vec<Refusal>,
+    /// Recipients on the account suppression list: accepted (the message is not refused
+    /// for them) but not in `outgoing`; each has a `bounce` event.
+    pub suppressed: Vec<String>,
     /// The id of the submission (the SES `MessageId`); every copy's
     /// `Outgoing::message_id` is this.
     pub message_id: String,
@@ -237,24 +242,48 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
         tags: s.tags.clone(),
         ..Default::default()
     };
+    // The account suppression list, for every recipient at once.
+    let lowered: Vec<String> = s.rcpts.iter().map(|r| r.trim().to_lowercase()).collect();
+    let on_list: HashMap<String, SuppressionReason> = ctx
+        .store
+        .suppressed_among(&lowered)
+        .await
+        .map_err(store_err)?
+        .into_iter()
+        .map(|x| (x.email, x.reason))
+        .collect();
+    let suppressed = |rcpt: &str| on_list.get(&rcpt.trim().to_lowercase()).copied();
+
     let Some(opts) = opts else {
         // Transactional mail: untouched apart from DKIM.
-        let (signed, ours) = dkim.seal(data.clone(), &[]).await?;
-        for (i, rcpt) in s.rcpts.iter().enumerate() {
-            out.outgoing.push(outgoing(
-                ctx,
-                new_send_id(),
-                copy_id(&message_id, i, s.rcpts.len()),
-                &s.mail_from,
-                rcpt,
-                signed.clone(),
-                &send_info,
-            ));
+        let mut to: Vec<&String> = Vec::new();
+        for rcpt in &s.rcpts {
+            match suppressed(rcpt) {
+                Some(reason) => {
+                    events.push(bounce_event(&message_id, rcpt, None, None, rcpt, reason));
+                    out.suppressed.push(rcpt.clone());
+                }
+                None => to.push(rcpt),
+            }
         }
-        events.push(("send".into(), None, None, None, json!({
-            "messageId": message_id, "via": via, "recipients": s.rcpts.len(), "listManagement": false,
-            "dkim": ours,
-        })));
+        if !to.is_empty() {
+            let (signed, ours) = dkim.seal(data.clone(), &[]).await?;
+            for (i, rcpt) in to.iter().enumerate() {
+                out.outgoing.push(outgoing(
+                    ctx,
+                    new_send_id(),
+                    copy_id(&message_id, i, to.len()),
+                    &s.mail_from,
+                    rcpt,
+                    signed.clone(),
+                    &send_info,
+                ));
+            }
+            events.push(("send".into(), None, None, None, json!({
+                "messageId": message_id, "via": via, "recipients": to.len(), "listManagement": false,
+                "dkim": ours,
+            })));
+        }
         finish(ctx, &audit, &mut out, events).await?;
         return Ok(out);
     };
@@ -312,6 +341,16 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
                 rcpt: rcpt.clone(),
                 reason,
             });
+        } else if let Some(reason) = suppressed(rcpt) {
+            events.push(bounce_event(
+                &message_id,
+                rcpt,
+                Some(list.name.as_str()),
+                topic_name.as_deref(),
+                email.as_str(),
+                reason,
+            ));
+            out.suppressed.push(rcpt.clone());
         } else {
             accepted.push((rcpt.clone(), email));
         }
@@ -591,6 +630,34 @@ fn send_event(
         topic.clone(),
         Some(email.to_string()),
         json!({ "messageId": message_id, "via": via, "listManagement": true, "listHeaders": headers, "dkim": dkim }),
+    )
+}
+
+/// The `bounce` event of a recipient on the suppression list (the SES bounce of
+/// subtype `OnAccountSuppressionList`; `suppressed` false: this bounce puts nobody on
+/// the list).
+fn bounce_event(
+    message_id: &str,
+    rcpt: &str,
+    list: Option<&str>,
+    topic: Option<&str>,
+    contact: &str,
+    reason: SuppressionReason,
+) -> Ev {
+    (
+        "bounce".into(),
+        list.map(str::to_owned),
+        topic.map(str::to_owned),
+        Some(contact.to_owned()),
+        json!({
+            "messageId": message_id,
+            "recipient": rcpt,
+            "bounceType": "Permanent",
+            "bounceSubType": "OnAccountSuppressionList",
+            "suppressed": false,
+            "via": "suppression",
+            "reason": reason.as_str(),
+        }),
     )
 }
 

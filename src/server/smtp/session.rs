@@ -635,7 +635,7 @@ impl Session {
             .iter()
             .map(|r| format!("<{}> {}", r.rcpt, r.reason))
             .collect();
-        if processed.outgoing.is_empty() {
+        if processed.outgoing.is_empty() && processed.suppressed.is_empty() {
             if refused.is_empty() {
                 reply(out, "554 5.7.1 No recipient left to send to");
             } else {
@@ -647,7 +647,14 @@ impl Session {
             }
             return;
         }
-        match ctx.state.enqueue_mail(&processed.outgoing).await {
+        // Recipients on the suppression list are accepted with the rest (as SES does)
+        // and not queued: when nobody else is left, nothing is stored.
+        let queued = if processed.outgoing.is_empty() {
+            Ok(vec![processed.message_id.clone()])
+        } else {
+            ctx.state.enqueue_mail(&processed.outgoing).await
+        };
+        match queued {
             Ok(ids) => {
                 let id = ids.first().cloned().unwrap_or_default();
                 tracing::info!(peer = %self.peer, message_id = %id, recipients = n_rcpts, "SMTP message accepted");

@@ -59,8 +59,8 @@ pub use api_keys::{ApiKeyRecord, ApiKeyStore};
 pub use contacts::{ContactChange, ContactFilter, ContactStore, NewContact, PrefMode, TopicFilter};
 pub use events::{EventQuery, EventRecord, EventStore};
 pub use import::{
-    BatchProgress, ImportAction, ImportCounts, ImportJob, ImportRow, ImportStore, JobStatus,
-    Predecessor,
+    BatchProgress, ImportAction, ImportCounts, ImportDestination, ImportJob, ImportRow,
+    ImportStore, JobStatus, Predecessor,
 };
 use lists::ListCache;
 pub use lists::{LIST_CACHE_TTL, ListStats, ListStore, ListSummary};

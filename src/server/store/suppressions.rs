@@ -4,7 +4,11 @@
 
 use super::db::on_db;
 use super::events::{self, NewEvent};
-use super::{Audit, MailEvent, SqlStore, StoreError, StoreResult, now_ms};
+use super::import::save_progress;
+use super::{
+    Audit, BatchProgress, ImportAction, ImportCounts, MailEvent, SqlStore, StoreError, StoreResult,
+    now_ms,
+};
 use crate::domain::SuppressionReason;
 
 /// One suppressed address.
@@ -99,6 +103,19 @@ pub trait SuppressionStore {
     async fn list_suppressions(&self, q: &SuppressionQuery) -> StoreResult<Vec<Suppression>>;
     /// Which of `emails` (lower-cased) are suppressed.
     async fn suppressed_among(&self, emails: &[String]) -> StoreResult<Vec<Suppression>>;
+    /// A batch of a suppression-list import job, in one transaction with the job's
+    /// progress: PUT puts every row (`created` counts addresses new to the list,
+    /// `updated` those already on it), DELETE takes them off (`deleted`, or `absent`).
+    /// `events` holds one event per row (`events[i]` for `rows[i]`), written when that
+    /// row changed the list.
+    async fn import_suppressions(
+        &self,
+        action: ImportAction,
+        rows: &[NewSuppression<'_>],
+        audit: &Audit,
+        events: &[MailEvent<'_>],
+        progress: BatchProgress<'_>,
+    ) -> StoreResult<ImportCounts>;
     /// Why the relay is paused (its breaker tripped), and since when; `None` when it runs.
     async fn relay_paused(&self) -> StoreResult<Option<(String, i64)>>;
     /// Pauses the relay with a reason, or resumes it (`None`), writing `events`.
@@ -224,7 +241,7 @@ impl SuppressionStore for SqlStore {
                 .bind(search.as_deref())
                 .bind(after_at)
                 .bind(&after_email)
-                .bind(q.limit.clamp(1, 1000) as i64)
+                .bind(q.limit.clamp(1, 10_000) as i64)
                 .fetch_all(p)
                 .await?
         });
@@ -251,6 +268,85 @@ impl SuppressionStore for SqlStore {
             }
         }
         Ok(found)
+    }
+
+    async fn import_suppressions(
+        &self,
+        action: ImportAction,
+        rows: &[NewSuppression<'_>],
+        audit: &Audit,
+        evs: &[MailEvent<'_>],
+        progress: BatchProgress<'_>,
+    ) -> StoreResult<ImportCounts> {
+        if evs.len() != rows.len() {
+            return Err(StoreError::unreadable(
+                "suppression import: one event per row is required",
+            ));
+        }
+        let now = now_ms();
+        let mut counts = ImportCounts::default();
+        let mut tx = self.pools.write().begin().await?;
+        for (r, e) in rows.iter().zip(evs) {
+            let email = r.email.to_lowercase();
+            let changed = match action {
+                ImportAction::Put => {
+                    // Whether the address is already there, for the counts.
+                    let existed: Option<String> = on_db!(tx.conn(), |c| {
+                        sqlx::query_scalar("SELECT reason FROM suppressions WHERE email = $1")
+                            .bind(&email)
+                            .fetch_optional(c)
+                            .await?
+                    });
+                    on_db!(tx.conn(), |c| {
+                        sqlx::query(
+                            "INSERT INTO suppressions \
+                             (email, reason, updated_at, message_id, feedback_id) \
+                             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (email) DO UPDATE SET \
+                             reason = excluded.reason, updated_at = excluded.updated_at, \
+                             message_id = excluded.message_id, \
+                             feedback_id = excluded.feedback_id",
+                        )
+                        .bind(&email)
+                        .bind(r.reason.as_str())
+                        .bind(now)
+                        .bind(r.message_id)
+                        .bind(r.feedback_id)
+                        .execute(c)
+                        .await?;
+                    });
+                    if existed.is_some() {
+                        counts.updated += 1;
+                    } else {
+                        counts.created += 1;
+                    }
+                    true
+                }
+                ImportAction::Delete => {
+                    let n: u64 = on_db!(tx.conn(), |c| {
+                        sqlx::query("DELETE FROM suppressions WHERE email = $1")
+                            .bind(&email)
+                            .execute(c)
+                            .await?
+                            .rows_affected()
+                    });
+                    if n == 0 {
+                        counts.absent += 1;
+                    } else {
+                        counts.deleted += 1;
+                    }
+                    n > 0
+                }
+            };
+            if changed {
+                let one = std::slice::from_ref(e);
+                for ev in write_events(audit, one) {
+                    events::write(tx.conn(), self.pools.keyer(), ev).await?;
+                }
+            }
+        }
+        save_progress(tx.conn(), &progress, &counts).await?;
+        tx.commit().await?;
+        Ok(counts)
     }
 
     async fn relay_paused(&self) -> StoreResult<Option<(String, i64)>> {

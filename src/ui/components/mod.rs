@@ -34,6 +34,7 @@ pub fn AdminFrame(
         ("overview", "/admin", "Overview"),
         ("lists", "/admin/lists", "Lists"),
         ("events", "/admin/events", "Event log"),
+        ("suppressions", "/admin/suppressions", "Suppression list"),
         ("webhooks", "/admin/webhooks", "Webhooks"),
         ("keys", "/admin/keys", "API keys"),
         ("users", "/admin/users", "Users"),

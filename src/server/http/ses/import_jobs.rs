@@ -10,11 +10,16 @@
 //! The job runs in the background of the instance that accepted it. Each batch commits
 //! with the job's progress; if that instance dies, the same CreateImportJob again
 //! resumes the unfinished job after its last committed batch and answers its JobId.
+//!
+//! A `SuppressionListDestination` fills the account suppression list instead
+//! (`service::suppressions`): CSV `emailAddress,reason` or JSON lines with those keys;
+//! PUT adds or re-dates the addresses, DELETE takes them off.
 
 use super::wire::{self, Violations};
 use super::{ApiError, ApiRequest};
 use crate::server::service::import::{self, FailureReport, Format, ImportRequest, RowError};
-use crate::server::store::{ImportAction, ImportJob, Source};
+use crate::server::service::suppressions;
+use crate::server::store::{ImportAction, ImportDestination, ImportJob, Source};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::path::{Component, Path, PathBuf};
@@ -32,7 +37,13 @@ pub struct CreateImportJobIn {
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 struct DestinationIn {
     contact_list_destination: Option<ContactListDestinationIn>,
-    suppression_list_destination: Option<Value>,
+    suppression_list_destination: Option<SuppressionListDestinationIn>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct SuppressionListDestinationIn {
+    suppression_list_import_action: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -113,6 +124,19 @@ fn resolve(dir: &Path, url: &str) -> Result<PathBuf, ApiError> {
     Ok(real)
 }
 
+/// An `…ImportAction` member: required, PUT or DELETE.
+fn import_action(v: &mut Violations, path: &str, a: &Option<String>) -> Option<ImportAction> {
+    let a = v.required(path, a)?;
+    match a.as_str() {
+        "PUT" => Some(ImportAction::Put),
+        "DELETE" => Some(ImportAction::Delete),
+        other => {
+            v.push(enum_error(other, path, "[DELETE, PUT]"));
+            None
+        }
+    }
+}
+
 fn failures_path(dir: &Path, job_id: &str) -> PathBuf {
     dir.join("failures").join(format!("{job_id}.csv"))
 }
@@ -143,26 +167,22 @@ pub async fn create(api: &ApiRequest<'_>) -> OpResult {
             "importDestination.contactListDestination.contactListName",
             &c.contact_list_name,
         );
-        let action = v
-            .required(
-                "importDestination.contactListDestination.contactListImportAction",
-                &c.contact_list_import_action,
-            )
-            .and_then(|a| match a.as_str() {
-                "PUT" => Some(ImportAction::Put),
-                "DELETE" => Some(ImportAction::Delete),
-                other => {
-                    v.push(enum_error(
-                        other,
-                        "importDestination.contactListDestination.contactListImportAction",
-                        "[DELETE, PUT]",
-                    ));
-                    None
-                }
-            });
-        if let (Some(n), Some(a)) = (name, action) {
+        let a = import_action(
+            &mut v,
+            "importDestination.contactListDestination.contactListImportAction",
+            &c.contact_list_import_action,
+        );
+        if let (Some(n), Some(a)) = (name, a) {
             list_and_action = Some((n.clone(), a));
         }
+    }
+    let mut suppression_action = None;
+    if let Some(s) = dest.and_then(|d| d.suppression_list_destination.as_ref()) {
+        suppression_action = import_action(
+            &mut v,
+            "importDestination.suppressionListDestination.suppressionListImportAction",
+            &s.suppression_list_import_action,
+        );
     }
     v.finish()?;
     let (Some(dest), Some(url)) = (dest, url) else {
@@ -170,15 +190,21 @@ pub async fn create(api: &ApiRequest<'_>) -> OpResult {
             "ImportDestination and ImportDataSource.S3Url are required.",
         ));
     };
-    if dest.suppression_list_destination.is_some() {
+    if dest.suppression_list_destination.is_some() && dest.contact_list_destination.is_some() {
         return Err(ApiError::bad_request(
-            "optbox has no account-level suppression list; import into a ContactListDestination (opt-outs there are kept).",
+            "ImportDestination must have one of ContactListDestination and SuppressionListDestination, not both.",
         ));
     }
-    let (list, action) = list_and_action.ok_or_else(|| {
-        ApiError::bad_request("ImportDestination must have a ContactListDestination.")
-    })?;
     let dir = api.state.settings.import_dir.clone();
+    if let Some(action) = suppression_action {
+        let path = resolve(&dir, url)?;
+        return create_suppression_job(api, dir, path, format, action).await;
+    }
+    let (list, action) = list_and_action.ok_or_else(|| {
+        ApiError::bad_request(
+            "ImportDestination must have a ContactListDestination or a SuppressionListDestination.",
+        )
+    })?;
     let path = resolve(&dir, url)?;
     let req = ImportRequest {
         list,
@@ -207,11 +233,48 @@ pub async fn create(api: &ApiRequest<'_>) -> OpResult {
     Ok(json!({ "JobId": job_id }).to_string())
 }
 
+/// A suppression-list job, run in the background like a contact-list one.
+async fn create_suppression_job(
+    api: &ApiRequest<'_>,
+    dir: PathBuf,
+    path: PathBuf,
+    format: Option<Format>,
+    action: ImportAction,
+) -> OpResult {
+    let req = suppressions::ImportRequest {
+        path,
+        format: format.unwrap_or(Format::Csv),
+        action,
+    };
+    let store = api.state.store.clone();
+    let prepared = suppressions::prepare_import(store.as_ref(), &req).await?;
+    let job_id = prepared.job.job_id.clone();
+    let errors_at = failures_path(&dir, &job_id);
+    let mut audit = api.audit.clone();
+    audit.source = Source::Import;
+    tokio::spawn(async move {
+        let mut report = FailureReport::new(errors_at, true);
+        let mut on_error = |e: &RowError| report.write(e);
+        match suppressions::execute_import(store.as_ref(), prepared, &audit, &mut on_error).await {
+            Ok(j) => {
+                tracing::info!(job = %j.job_id, counts = ?j.counts, failed = j.failed, "suppression import job completed")
+            }
+            Err(e) => tracing::warn!(error = %e, "suppression import job did not complete"),
+        }
+    });
+    Ok(json!({ "JobId": job_id }).to_string())
+}
+
 fn destination(j: &ImportJob) -> Value {
-    json!({ "ContactListDestination": {
-        "ContactListName": j.list_name,
-        "ContactListImportAction": j.action.as_str(),
-    }})
+    match j.destination {
+        ImportDestination::ContactList => json!({ "ContactListDestination": {
+            "ContactListName": j.list_name,
+            "ContactListImportAction": j.action.as_str(),
+        }}),
+        ImportDestination::SuppressionList => json!({ "SuppressionListDestination": {
+            "SuppressionListImportAction": j.action.as_str(),
+        }}),
+    }
 }
 
 fn processed(j: &ImportJob) -> i64 {
@@ -267,17 +330,16 @@ pub async fn list(api: &ApiRequest<'_>, legacy: bool) -> OpResult {
         (input.page_size, input.next_token)
     };
     let mut v = Violations::default();
-    let kind = input.import_destination_type.as_deref().map(|t| match t {
-        "CONTACT_LIST" => Some(true),
-        "SUPPRESSION_LIST" => Some(false),
-        other => {
+    let kind = input.import_destination_type.as_deref().and_then(|t| {
+        let d = ImportDestination::parse(t);
+        if d.is_none() {
             v.push(enum_error(
-                other,
+                t,
                 "importDestinationType",
                 "[SUPPRESSION_LIST, CONTACT_LIST]",
             ));
-            None
         }
+        d
     });
     v.finish()?;
     let limit = super::paging::page_size(size)?;
@@ -290,12 +352,7 @@ pub async fn list(api: &ApiRequest<'_>, legacy: bool) -> OpResult {
         ),
         None => None,
     };
-    // optbox has no suppression list: that filter matches no job.
-    let mut rows = if kind == Some(Some(false)) {
-        Vec::new()
-    } else {
-        import::jobs(api.state.store.as_ref(), before, limit + 1).await?
-    };
+    let mut rows = import::jobs(api.state.store.as_ref(), kind, before, limit + 1).await?;
     let next = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
         rows.last()

@@ -11,6 +11,7 @@ mod import_jobs;
 mod ops;
 mod paging;
 mod send_email;
+mod suppression;
 mod wire;
 
 use super::sigv4::{self, SignedRequest};

@@ -1,5 +1,6 @@
 //! The SES v2 contact-list and contact operations, plus the tag operations for lists
-//! (SendEmail is routed here and lives in `send_email.rs`).
+//! (SendEmail, import jobs and the suppression list are routed here and live in
+//! `send_email.rs`, `import_jobs.rs` and `suppression.rs`).
 //! Each parses its input in SES's order (protocol checks, then names, then existence),
 //! calls the service layer, and writes the model-exact JSON answer.
 
@@ -40,6 +41,12 @@ pub async fn route(api: &ApiRequest<'_>) -> Option<OpResult> {
         ("POST", ["import-jobs", "list"]) => super::import_jobs::list(api, false).await,
         ("GET", ["import-jobs"]) => super::import_jobs::list(api, true).await,
         ("GET", ["import-jobs", id]) => super::import_jobs::get(api, id).await,
+        ("PUT", ["suppression", "addresses"]) => super::suppression::put(api).await,
+        ("GET", ["suppression", "addresses"]) => super::suppression::list(api).await,
+        ("GET", ["suppression", "addresses", email]) => super::suppression::get(api, email).await,
+        ("DELETE", ["suppression", "addresses", email]) => {
+            super::suppression::delete(api, email).await
+        }
         ("GET", ["tags"]) => list_tags(api).await,
         ("POST", ["tags"]) => tag_resource(api).await,
         ("DELETE", ["tags"]) => untag_resource(api).await,

@@ -499,7 +499,9 @@ pub async fn send(api: &ApiRequest<'_>) -> Result<String, ApiError> {
             tags: built.tags,
         })
         .await?;
-    if out.outgoing.is_empty() {
+    // A recipient on the suppression list is accepted and dropped (SES answers with a
+    // MessageId and reports the bounce later); only refusals alone reject the message.
+    if out.outgoing.is_empty() && out.suppressed.is_empty() {
         let reasons: Vec<&str> = out.refused.iter().map(|r| r.reason.as_str()).collect();
         return Err(rejected(format!(
             "Message rejected: {}",
@@ -510,9 +512,11 @@ pub async fn send(api: &ApiRequest<'_>) -> Result<String, ApiError> {
             }
         )));
     }
-    api.state
-        .enqueue_mail(&out.outgoing)
-        .await
-        .map_err(|e| ApiError::from(crate::server::service::ServiceError::from(e)))?;
+    if !out.outgoing.is_empty() {
+        api.state
+            .enqueue_mail(&out.outgoing)
+            .await
+            .map_err(|e| ApiError::from(crate::server::service::ServiceError::from(e)))?;
+    }
     Ok(json!({ "MessageId": out.message_id }).to_string())
 }

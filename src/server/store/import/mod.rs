@@ -48,6 +48,33 @@ impl ImportAction {
     }
 }
 
+/// What an import job fills (SES `ImportDestinationType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ImportDestination {
+    /// A contact list (the job's `list_name`).
+    #[serde(rename = "CONTACT_LIST")]
+    ContactList,
+    /// The account suppression list (the job's `list_name` is empty).
+    #[serde(rename = "SUPPRESSION_LIST")]
+    SuppressionList,
+}
+
+impl ImportDestination {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportDestination::ContactList => "CONTACT_LIST",
+            ImportDestination::SuppressionList => "SUPPRESSION_LIST",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "CONTACT_LIST" => Some(ImportDestination::ContactList),
+            "SUPPRESSION_LIST" => Some(ImportDestination::SuppressionList),
+            _ => None,
+        }
+    }
+}
+
 /// One valid row of an import file. `None` fields were empty or absent: an existing
 /// contact keeps what it has.
 #[derive(Debug, Clone)]
@@ -132,6 +159,8 @@ impl JobStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportJob {
     pub job_id: String,
+    pub destination: ImportDestination,
+    /// The contact list; empty for the suppression list.
     pub list_name: String,
     pub action: ImportAction,
     pub format: String,
@@ -205,6 +234,13 @@ pub trait ImportStore {
     /// Jobs newest first, with their row ids for keyset paging (`before` an id).
     async fn list_import_jobs(
         &self,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, ImportJob)>>;
+    /// Like [`ImportStore::list_import_jobs`], only the jobs of one destination.
+    async fn list_import_jobs_to(
+        &self,
+        destination: ImportDestination,
         before: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<(i64, ImportJob)>>;
@@ -299,6 +335,7 @@ trait Bulk {
 struct JobRow {
     id: i64,
     job_id: String,
+    destination: String,
     list_name: String,
     action: String,
     format: String,
@@ -330,6 +367,9 @@ impl TryFrom<JobRow> for ImportJob {
                 .ok_or_else(|| StoreError::unreadable(format!("import action {:?}", r.action)))?,
             status: JobStatus::parse(&r.status)
                 .ok_or_else(|| StoreError::unreadable(format!("import status {:?}", r.status)))?,
+            destination: ImportDestination::parse(&r.destination).ok_or_else(|| {
+                StoreError::unreadable(format!("import destination {:?}", r.destination))
+            })?,
             job_id: r.job_id,
             list_name: r.list_name,
             format: r.format,
@@ -372,8 +412,8 @@ impl ImportStore for SqlStore {
         on_db!(self.pools.write(), |p| {
             sqlx::query(
                 "INSERT INTO import_jobs (job_id, list_name, action, format, source, \
-                 source_size, override_opt_outs, status, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 source_size, override_opt_outs, status, created_at, destination) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(&job.job_id)
             .bind(&job.list_name)
@@ -384,6 +424,7 @@ impl ImportStore for SqlStore {
             .bind(job.override_opt_outs)
             .bind(job.status.as_str())
             .bind(job.created_at)
+            .bind(job.destination.as_str())
             .execute(p)
             .await?;
         });
@@ -406,6 +447,28 @@ impl ImportStore for SqlStore {
                 .bind(limit as i64)
                 .fetch_all(p)
                 .await?
+        });
+        rows.into_iter()
+            .map(|r| Ok((r.id, r.try_into()?)))
+            .collect()
+    }
+
+    async fn list_import_jobs_to(
+        &self,
+        destination: ImportDestination,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, ImportJob)>> {
+        let rows: Vec<JobRow> = on_db!(self.pools.read(), |p| {
+            sqlx::query_as(
+                "SELECT * FROM import_jobs WHERE destination = $1 AND id < $2 \
+                 ORDER BY id DESC LIMIT $3",
+            )
+            .bind(destination.as_str())
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(limit as i64)
+            .fetch_all(p)
+            .await?
         });
         rows.into_iter()
             .map(|r| Ok((r.id, r.try_into()?)))
@@ -514,13 +577,14 @@ impl ImportStore for SqlStore {
             NewEvent {
                 kind: "import",
                 audit: Some(audit),
-                list_name: Some(job.list_name.as_str()),
+                list_name: (!job.list_name.is_empty()).then_some(job.list_name.as_str()),
                 topic_name: None,
                 contact_email: None,
                 old: None,
                 new: None,
                 detail: serde_json::json!({
                     "jobId": job.job_id,
+                    "destination": job.destination.as_str(),
                     "status": job.status.as_str(),
                     "action": job.action.as_str(),
                     "source": job.source,
@@ -974,40 +1038,51 @@ impl Batch<'_> {
                 line: p.after_line + 1,
             });
         }
-        let moved: u64 = on_db!(c, |c| {
-            sqlx::query(
-                "UPDATE import_jobs SET status = 'PROCESSING', heartbeat_at = $11, \
-                 lines_done = $1, failed = failed + $2, created = created + $3, \
-                 updated = updated + $4, unchanged = unchanged + $5, deleted = deleted + $6, \
-                 absent = absent + $7, opt_outs_kept = opt_outs_kept + $8, \
-                 opt_outs_overridden = opt_outs_overridden + $9 \
-                 WHERE job_id = $10 AND lines_done = $12",
-            )
-            .bind(p.lines_done as i64)
-            .bind(p.failed as i64)
-            .bind(counts.created as i64)
-            .bind(counts.updated as i64)
-            .bind(counts.unchanged as i64)
-            .bind(counts.deleted as i64)
-            .bind(counts.absent as i64)
-            .bind(counts.opt_outs_kept as i64)
-            .bind(counts.opt_outs_overridden as i64)
-            .bind(p.job_id)
-            .bind(now_ms())
-            .bind(p.after_line as i64)
-            .execute(c)
-            .await?
-            .rows_affected()
-        });
-        // Another process moved the job on (or the batch before failed).
-        if moved != 1 {
-            return Err(StoreError::ImportJobElsewhere {
-                job_id: p.job_id.to_owned(),
-                after_line: p.after_line,
-            });
-        }
+        save_progress(c, &p, &counts).await?;
         Ok(counts)
     }
+}
+
+/// Records a committed batch's progress on its job, in the batch's transaction; fails
+/// when the job is not where the batch follows on (another process moved it, or the
+/// batch before failed).
+pub(super) async fn save_progress(
+    c: Conn<'_>,
+    p: &BatchProgress<'_>,
+    counts: &ImportCounts,
+) -> StoreResult<()> {
+    let moved: u64 = on_db!(c, |c| {
+        sqlx::query(
+            "UPDATE import_jobs SET status = 'PROCESSING', heartbeat_at = $11, \
+             lines_done = $1, failed = failed + $2, created = created + $3, \
+             updated = updated + $4, unchanged = unchanged + $5, deleted = deleted + $6, \
+             absent = absent + $7, opt_outs_kept = opt_outs_kept + $8, \
+             opt_outs_overridden = opt_outs_overridden + $9 \
+             WHERE job_id = $10 AND lines_done = $12",
+        )
+        .bind(p.lines_done as i64)
+        .bind(p.failed as i64)
+        .bind(counts.created as i64)
+        .bind(counts.updated as i64)
+        .bind(counts.unchanged as i64)
+        .bind(counts.deleted as i64)
+        .bind(counts.absent as i64)
+        .bind(counts.opt_outs_kept as i64)
+        .bind(counts.opt_outs_overridden as i64)
+        .bind(p.job_id)
+        .bind(now_ms())
+        .bind(p.after_line as i64)
+        .execute(c)
+        .await?
+        .rows_affected()
+    });
+    if moved != 1 {
+        return Err(StoreError::ImportJobElsewhere {
+            job_id: p.job_id.to_owned(),
+            after_line: p.after_line,
+        });
+    }
+    Ok(())
 }
 
 /// A list's topic names by id.

@@ -247,6 +247,7 @@ fn ContactBody(
         created,
         events,
         can_edit,
+        suppression,
     } = c;
     let dis = !can_edit;
     let topic_fields = topics
@@ -329,6 +330,17 @@ fn ContactBody(
         </p>
         <h1 class="wrap">{email.clone()}</h1>
         <p class="muted">"Added " {created}</p>
+        {suppression
+            .map(|s| {
+                let href = format!("/admin/suppressions?q={}", query_escape(&email));
+                view! {
+                    <p class="error" id="suppressed">
+                        "On the account suppression list since " {s.since} " (" {s.reason}
+                        "): no message is delivered to this address. "
+                        <a href=href>"See the suppression list"</a>
+                    </p>
+                }
+            })}
         <section aria-labelledby="prefs-title">
             <h2 id="prefs-title">"Preferences and attributes"</h2>
             <ActionForm action=save attr:class="stack" attr:id="contact-form">

@@ -9,5 +9,6 @@ pub mod login;
 pub mod outbox;
 pub mod overview;
 pub mod settings;
+pub mod suppressions;
 pub mod users;
 pub mod webhooks;

@@ -1,0 +1,169 @@
+//! `/admin/suppressions`: the account suppression list, newest first — search by
+//! address and a reason filter (a GET form), keyset paging, and removal with a reason
+//! (a form POST without JavaScript, in place with it).
+
+use crate::domain::query::query_escape;
+use crate::serverfns::get_suppressions::{SuppressionsPage, get_suppressions};
+use crate::serverfns::remove_suppression::RemoveSuppression;
+use crate::ui::components::{AdminFrame, ScrollTable, error_alert, outcome};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
+
+#[component]
+pub fn SuppressionsPageView() -> impl IntoView {
+    let query = use_query_map();
+    let remove = ServerAction::<RemoveSuppression>::new();
+    let data = Resource::new(
+        move || {
+            let q = query.read();
+            (
+                q.get("q"),
+                q.get("reason"),
+                q.get("after"),
+                remove.version().get(),
+            )
+        },
+        |(q, reason, after, _)| get_suppressions(q, reason, after),
+    );
+    view! {
+        <Title text="Suppression list · optbox" />
+        <AdminFrame current="suppressions">
+            <h1>"Suppression list"</h1>
+            <p class="hint">
+                "No message is delivered to these addresses: a message to one is accepted, its copy for that address is dropped and a bounce event is logged. Addresses get here through the SES API (PutSuppressedDestination) or an import job."
+            </p>
+            {move || outcome(remove.value().get())}
+            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    let (qv, rv) = {
+                        let q = query.read_untracked();
+                        (q.get("q").unwrap_or_default(), q.get("reason").unwrap_or_default())
+                    };
+                    match data.await {
+                        Err(e) => {
+                            view! {
+                                <SearchForm qv rv />
+                                {error_alert(&e)}
+                                <p><a href="/admin/suppressions">"Clear the search"</a></p>
+                            }
+                                .into_any()
+                        }
+                        Ok(p) => view! { <SuppressionsBody p qv rv remove /> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </AdminFrame>
+    }
+}
+
+#[component]
+fn SearchForm(qv: String, rv: String) -> impl IntoView {
+    view! {
+        <Form method="GET" action="/admin/suppressions" attr:class="filters" attr:id="search">
+            <div>
+                <label for="q">"Address contains"</label>
+                <input id="q" type="search" name="q" value=qv />
+            </div>
+            <div>
+                <label for="reason">"Reason"</label>
+                <select id="reason" name="reason">
+                    <option value="" selected=rv.is_empty()>"(any)"</option>
+                    <option value="BOUNCE" selected=rv == "BOUNCE">"Bounce"</option>
+                    <option value="COMPLAINT" selected=rv == "COMPLAINT">"Complaint"</option>
+                </select>
+            </div>
+            <button type="submit">"Search"</button>
+        </Form>
+    }
+}
+
+#[component]
+fn SuppressionsBody(
+    p: SuppressionsPage,
+    qv: String,
+    rv: String,
+    remove: ServerAction<RemoveSuppression>,
+) -> impl IntoView {
+    let SuppressionsPage {
+        rows,
+        next_after,
+        can_edit,
+    } = p;
+    let base = "/admin/suppressions";
+    let next = next_after.map(|a| {
+        format!(
+            "{base}?q={}&reason={}&after={}",
+            query_escape(&qv),
+            query_escape(&rv),
+            query_escape(&a)
+        )
+    });
+    let table = if rows.is_empty() {
+        view! { <p id="no-suppressions">"No suppressed addresses match."</p> }.into_any()
+    } else {
+        view! {
+            <ScrollTable label="Suppression list table">
+                <table id="suppressions">
+                    <caption>"Suppressed addresses, newest first"</caption>
+                    <thead>
+                        <tr>
+                            <th scope="col">"Address"</th>
+                            <th scope="col">"Reason"</th>
+                            <th scope="col">"Since"</th>
+                            <th scope="col">"Message"</th>
+                            {can_edit.then(|| view! { <th scope="col">"Remove"</th> })}
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {rows
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, r)| {
+                                let field = format!("why-{i}");
+                                let label = format!("Remove {}", r.email);
+                                let email = r.email.clone();
+                                view! {
+                                    <tr>
+                                        <td class="wrap">{r.email}</td>
+                                        <td>{r.reason}</td>
+                                        <td>{r.since}</td>
+                                        <td class="wrap"><code>{r.message_id}</code></td>
+                                        {can_edit
+                                            .then(|| {
+                                                view! {
+                                                    <td>
+                                                        <details>
+                                                            <summary aria-label=label.clone()>"Remove…"</summary>
+                                                            <ActionForm action=remove attr:class="stack remove-suppression">
+                                                                <input type="hidden" name="email" value=email />
+                                                                <label for=field.clone()>"Why may it receive mail again?"</label>
+                                                                <input id=field type="text" name="why" required maxlength="500" />
+                                                                <button type="submit" class="danger" aria-label=label>
+                                                                    "Remove"
+                                                                </button>
+                                                            </ActionForm>
+                                                        </details>
+                                                    </td>
+                                                }
+                                            })}
+                                    </tr>
+                                }
+                            })
+                            .collect_view()}
+                    </tbody>
+                </table>
+            </ScrollTable>
+        }
+        .into_any()
+    };
+    view! {
+        <SearchForm qv rv />
+        {table}
+        <nav aria-label="Pages" class="pager">
+            <a href=base>"Newest"</a>
+            {next.map(|n| view! { <a href=n rel="next" id="next-page">"Next page"</a> })}
+        </nav>
+    }
+}
