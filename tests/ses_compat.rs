@@ -1,7 +1,7 @@
 //! The real AWS CLI and boto3 (pinned in tests/compat/requirements.txt, installed into
 //! target/compat-venv by `make setup`) against a running optbox, on SQLite and
 //! PostgreSQL, in relaxed and in aws_strict mode; and the account suppression list
-//! (`suppression_compat.py`) on both. A missing venv fails the test: it is
+//! (`suppression_compat.py`) and stored templates (`templates_compat.py`) on both. A missing venv fails the test: it is
 //! never skipped.
 #![cfg(feature = "ssr")]
 
@@ -109,4 +109,69 @@ async fn the_suppression_list_works_with_the_aws_cli_and_boto3_on_postgres() {
     let app = spawn_with("postgres", |_| {}).await;
     run_script(&app, "suppression_compat.py", &[]).await;
     app.stop().await;
+}
+
+/// Stored templates through boto3 and the AWS CLI; the messages SendEmail queued from
+/// them carry the rendered data and the recipient's own link.
+async fn templates_work_with_the_aws_cli_and_boto3(backend: &str) {
+    let app = spawn_with(backend, |s| {
+        s.public_url = Some("https://optbox.example".into())
+    })
+    .await;
+    run_script(&app, "templates_compat.py", &[]).await;
+    let mail = app.store.list_mail(None, None, 10).await.unwrap();
+    let mut by_rcpt = std::collections::HashMap::new();
+    for m in &mail {
+        let full = app.store.get_mail(m.id).await.unwrap();
+        let msg = mail_parser::MessageParser::new().parse(&full.data).unwrap();
+        let text = format!(
+            "Subject: {}\n{}",
+            msg.subject().unwrap_or_default(),
+            msg.body_text(0).unwrap_or_default()
+        );
+        by_rcpt.insert(m.rcpt.clone(), text);
+    }
+    let ann = &by_rcpt["ann@example.org"];
+    assert!(ann.contains("Subject: Hello, Ann"), "{ann}");
+    assert!(
+        ann.contains("Hi Ann. Leave: https://optbox.example/u/"),
+        "{ann}"
+    );
+    assert!(!ann.contains("amazonSESUnsubscribeUrl"), "{ann}");
+    assert!(by_rcpt["bea@example.org"].contains("Hi Bea."));
+    assert!(
+        !by_rcpt.contains_key("cem@example.org"),
+        "a template that did not render sends nothing"
+    );
+    let failures = app
+        .store
+        .query_events(&optbox::server::store::EventQuery {
+            kind: Some("rendering.failure".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(failures.len(), 1);
+    let p = optbox::server::events::payload(&failures[0]);
+    assert_eq!(p["eventType"], "Rendering Failure");
+    assert_eq!(p["failure"]["templateName"], "Welcome");
+    assert!(
+        p["failure"]["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("name"),
+        "{p}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_work_with_the_aws_cli_and_boto3_on_sqlite() {
+    templates_work_with_the_aws_cli_and_boto3("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_work_with_the_aws_cli_and_boto3_on_postgres() {
+    templates_work_with_the_aws_cli_and_boto3("postgres").await;
 }

@@ -36,6 +36,7 @@ pub const EVENT_KINDS: &[&str] = &[
     "relay.paused",
     "relay.resumed",
     "inbound.message",
+    "rendering.failure",
 ];
 
 /// `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
@@ -159,6 +160,13 @@ pub fn payload(e: &EventRecord) -> Value {
                 "bouncedRecipients": [r],
                 "timestamp": iso(e.created_at),
                 "feedbackId": detail.get("feedbackId").cloned().unwrap_or_else(|| json!(e.id.to_string())),
+            });
+        }
+        "rendering.failure" => {
+            out["eventType"] = json!("Rendering Failure");
+            out["failure"] = json!({
+                "templateName": detail["templateName"],
+                "errorMessage": detail["errorMessage"],
             });
         }
         "complaint" => {

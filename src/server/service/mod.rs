@@ -17,6 +17,7 @@ pub mod overview;
 pub mod recipient;
 pub mod sending;
 pub mod suppressions;
+pub mod templates;
 pub mod webhooks;
 
 use super::store::StoreError;

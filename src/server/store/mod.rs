@@ -19,6 +19,7 @@
 //! | `mail.rs` | [`MailStore`] | DKIM keys, the sending pipeline's events |
 //! | `logos.rs` | [`LogoStore`] | list logos |
 //! | `sends.rs` | [`SendStore`] | send records: one per recipient of every relayed message |
+//! | `templates.rs` | [`TemplateStore`] | SES stored email templates |
 //! | `suppressions.rs` | [`SuppressionStore`] | the account suppression list, the relay's breaker |
 //! | `system.rs` | [`SystemStore`] | the engine, liveness, statistics, server secrets, start and stop |
 //!
@@ -47,6 +48,7 @@ mod sql;
 mod sqlite;
 mod suppressions;
 mod system;
+mod templates;
 mod webhooks;
 
 use crate::domain::EmailAddress;
@@ -72,6 +74,7 @@ pub use opt_outs::{OptOut, OptOutStore};
 pub use sends::{SendInfo, SendRecord, SendStore};
 pub use suppressions::{NewSuppression, Suppression, SuppressionQuery, SuppressionStore};
 pub use system::SystemStore;
+pub use templates::{TemplateContent, TemplateRecord, TemplateStore};
 pub use webhooks::{
     ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DeliveryStatus, NewWebhook, WebhookRecord,
     WebhookStore,
@@ -222,6 +225,7 @@ pub trait Store:
     + LogoStore
     + SendStore
     + SuppressionStore
+    + TemplateStore
     + Send
     + Sync
     + 'static

@@ -12,6 +12,7 @@ mod ops;
 mod paging;
 mod send_email;
 mod suppression;
+mod templates;
 mod wire;
 
 use super::sigv4::{self, SignedRequest};

@@ -47,6 +47,12 @@ pub async fn route(api: &ApiRequest<'_>) -> Option<OpResult> {
         ("DELETE", ["suppression", "addresses", email]) => {
             super::suppression::delete(api, email).await
         }
+        ("POST", ["templates"]) => super::templates::create(api).await,
+        ("GET", ["templates"]) => super::templates::list(api).await,
+        ("GET", ["templates", name]) => super::templates::get(api, name).await,
+        ("PUT", ["templates", name]) => super::templates::update(api, name).await,
+        ("DELETE", ["templates", name]) => super::templates::delete(api, name).await,
+        ("POST", ["templates", name, "render"]) => super::templates::test_render(api, name).await,
         ("GET", ["tags"]) => list_tags(api).await,
         ("POST", ["tags"]) => tag_resource(api).await,
         ("DELETE", ["tags"]) => untag_resource(api).await,

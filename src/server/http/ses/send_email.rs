@@ -1,11 +1,14 @@
-//! SES v2 `SendEmail` (`POST /v2/email/outbound-emails`): Simple, Raw and Template (inline
-//! `TemplateContent`) content, `Destination`, `ReplyToAddresses`, `EmailTags`,
+//! SES v2 `SendEmail` (`POST /v2/email/outbound-emails`): Simple, Raw and Template (a
+//! stored template by `TemplateName` or `TemplateArn`, or inline `TemplateContent`,
+//! rendered as Handlebars; one that does not render is a `Rendering Failure` event) content, `Destination`, `ReplyToAddresses`, `EmailTags`,
 //! `ConfigurationSetName` (kept with the send records) and `ListManagementOptions`. The message is
 //! built (mail-builder), run through the list-management pipeline and queued for relay.
 
 use super::{ApiError, ApiRequest};
 use crate::server::mail::options::ListOptions;
 use crate::server::service::sending::{SendError, Submission, Via};
+use crate::server::service::templates::{self, RenderError};
+use crate::server::store::TemplateContent;
 use axum::http::StatusCode;
 use base64::Engine;
 use mail_builder::MessageBuilder;
@@ -195,35 +198,6 @@ fn check_headers(headers: &[HeaderIn]) -> Result<Vec<(String, String)>, ApiError
     Ok(out)
 }
 
-/// `{{name}}` replaced by TemplateData values; unknown names (the unsubscribe placeholder
-/// among them) are left for later stages.
-fn render(t: &str, data: &serde_json::Map<String, serde_json::Value>) -> String {
-    let mut out = String::with_capacity(t.len());
-    let mut rest = t;
-    while let Some(i) = rest.find("{{") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 2..];
-        match after.find("}}") {
-            Some(j) => {
-                let key = after[..j].trim();
-                match data.get(key) {
-                    Some(serde_json::Value::String(s)) => out.push_str(s),
-                    Some(serde_json::Value::Null) => {}
-                    Some(v) => out.push_str(&v.to_string()),
-                    None => out.push_str(&rest[i..i + 2 + j + 2]),
-                }
-                rest = &after[j + 2..];
-            }
-            None => {
-                out.push_str(&rest[i..]);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 struct Built {
     data: Vec<u8>,
     envelope_from: String,
@@ -276,7 +250,39 @@ fn build(
         .map_err(|e| ApiError::bad_request(format!("The message cannot be built: {e}")))
 }
 
-fn parse_input(api: &ApiRequest<'_>) -> Result<(Built, Option<ListOptions>), ApiError> {
+/// What a request asks for: a message to send, or a template that did not render.
+enum Parsed {
+    Ready(Built, Option<ListOptions>),
+    RenderingFailed { template: String, error: String },
+}
+
+/// The stored template a request names, if it names one.
+fn stored_template_name(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "PascalCase", default)]
+    struct Named {
+        content: Option<NamedContent>,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "PascalCase", default)]
+    struct NamedContent {
+        template: Option<NamedTemplate>,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "PascalCase", default)]
+    struct NamedTemplate {
+        template_name: Option<String>,
+        template_arn: Option<String>,
+    }
+    let n: Named = serde_json::from_slice(body).ok()?;
+    let t = n.content?.template?;
+    templates::name_of(t.template_name.as_deref(), t.template_arn.as_deref())
+}
+
+fn parse_input(
+    api: &ApiRequest<'_>,
+    stored: Option<(String, TemplateContent)>,
+) -> Result<Parsed, ApiError> {
     let input: SendEmailIn = super::wire::parse(api.body)?;
     // SES's limits: a configuration set name of 1-64 letters, digits, '_' or '-', and at
     // most 50 tags (each kept with every recipient's send record).
@@ -386,32 +392,51 @@ fn parse_input(api: &ApiRequest<'_>) -> Result<(Built, Option<ListOptions>), Api
         )?
     } else if let Some(t) = content.template {
         let from = need_from()?;
-        if t.template_name.is_some() || t.template_arn.is_some() {
-            return Err(ApiError::not_found(
-                "Stored templates are not supported; send the template inline in TemplateContent.",
-            ));
-        }
-        let tc = t.template_content.ok_or_else(|| {
-            ApiError::bad_request("Template needs TemplateContent (inline template).")
-        })?;
-        let data: serde_json::Map<String, serde_json::Value> = match t.template_data.as_deref() {
-            None | Some("") => Default::default(),
-            Some(s) => serde_json::from_str(s)
-                .map_err(|_| ApiError::bad_request("TemplateData must be a JSON object."))?,
+        let (template, tc) = match stored {
+            Some(named) => named,
+            None if t.template_name.is_some() || t.template_arn.is_some() => {
+                return Err(ApiError::bad_request(
+                    "Template names a stored template that could not be loaded.",
+                ));
+            }
+            None => {
+                let tc = t.template_content.ok_or_else(|| {
+                    ApiError::bad_request(
+                        "Template needs TemplateName, TemplateArn or TemplateContent.",
+                    )
+                })?;
+                (
+                    "(inline)".to_owned(),
+                    TemplateContent {
+                        subject: tc.subject.unwrap_or_default(),
+                        text: tc.text,
+                        html: tc.html,
+                    },
+                )
+            }
         };
+        let data = super::templates::template_data(t.template_data.as_deref())?;
         let headers = check_headers(t.headers.as_deref().unwrap_or_default())?;
-        // Checked after TemplateData is applied: a value can bring the line break.
-        let subject = render(tc.subject.as_deref().unwrap_or(""), &data);
-        check_header_line("Subject", &subject)?;
-        let text = tc.text.as_deref().map(|x| render(x, &data));
-        let html = tc.html.as_deref().map(|x| render(x, &data));
+        let r = match templates::render(&tc, &data) {
+            Ok(r) => r,
+            // A value can bring a line break: refused like every other header value.
+            Err(RenderError::LineBreak) => {
+                return Err(ApiError::bad_request(
+                    "Subject must not contain line breaks.",
+                ));
+            }
+            // SES accepts the message and reports a Rendering Failure event.
+            Err(RenderError::Failure(error)) => {
+                return Ok(Parsed::RenderingFailed { template, error });
+            }
+        };
         build(
             &from,
             &dest,
             &reply_to,
-            &subject,
-            text.as_deref(),
-            html.as_deref(),
+            &r.subject,
+            r.text.as_deref(),
+            r.html.as_deref(),
             headers,
         )?
     } else {
@@ -453,7 +478,7 @@ fn parse_input(api: &ApiRequest<'_>) -> Result<(Built, Option<ListOptions>), Api
                 ApiError::bad_request("FromEmailAddress is required when the message has no From.")
             })?,
     };
-    Ok((
+    Ok(Parsed::Ready(
         Built {
             data,
             envelope_from,
@@ -468,6 +493,34 @@ fn parse_input(api: &ApiRequest<'_>) -> Result<(Built, Option<ListOptions>), Api
         },
         options,
     ))
+}
+
+/// A template that did not render: SES answers with a MessageId and publishes a
+/// `Rendering Failure` event; nothing is sent.
+async fn rendering_failure(
+    api: &ApiRequest<'_>,
+    template: &str,
+    error: &str,
+) -> Result<String, ApiError> {
+    let message_id = crate::server::mail::relay::new_message_id();
+    let ev = crate::server::store::MailEvent {
+        kind: "rendering.failure",
+        list_name: None,
+        topic_name: None,
+        contact_email: None,
+        detail: json!({
+            "messageId": message_id,
+            "templateName": template,
+            "errorMessage": error,
+        }),
+    };
+    let audit = api.audit.clone().caused_by(&message_id);
+    api.state
+        .store
+        .log_mail_events(&audit, &[ev])
+        .await
+        .map_err(|e| ApiError::from(crate::server::service::ServiceError::from(e)))?;
+    Ok(json!({ "MessageId": message_id }).to_string())
 }
 
 impl From<SendError> for ApiError {
@@ -485,7 +538,19 @@ impl From<SendError> for ApiError {
 
 /// `POST /v2/email/outbound-emails`.
 pub async fn send(api: &ApiRequest<'_>) -> Result<String, ApiError> {
-    let (built, options) = parse_input(api)?;
+    let stored = match stored_template_name(api.body) {
+        Some(name) => {
+            let t = templates::get(api.state.store.as_ref(), &name).await?;
+            Some((t.name, t.content))
+        }
+        None => None,
+    };
+    let (built, options) = match parse_input(api, stored)? {
+        Parsed::Ready(b, o) => (b, o),
+        Parsed::RenderingFailed { template, error } => {
+            return rendering_failure(api, &template, &error).await;
+        }
+    };
     let out = api
         .state
         .process_mail(Submission {
