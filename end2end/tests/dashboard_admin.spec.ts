@@ -134,6 +134,18 @@ test("settings: generate a DKIM key, see its TXT record, run the self-check", as
   await checkPage(page, info, "self-check");
 });
 
+test("suppression list: searchable, accessible, empty at first", async ({ page }, info) => {
+  await signIn(page, info);
+  await page.getByRole("link", { name: "Suppression list" }).click();
+  await expect(page.getByRole("heading", { name: "Suppression list", level: 1 })).toBeVisible();
+  await hydrated(page, info);
+  await checkPage(page, info, "suppressions");
+  await page.getByLabel("Address contains").fill("nobody");
+  await page.getByRole("button", { name: "Search" }).click();
+  await expect(page).toHaveURL(/\/admin\/suppressions\?q=nobody/);
+  await expect(page.locator("#no-suppressions")).toBeVisible();
+});
+
 test("outbox: lists kept mail", async ({ page }, info) => {
   await signIn(page, info);
   await page.getByRole("link", { name: "Outbox" }).click();

@@ -32,7 +32,7 @@ pub fn SuppressionsPageView() -> impl IntoView {
         <AdminFrame current="suppressions">
             <h1>"Suppression list"</h1>
             <p class="hint">
-                "No message is delivered to these addresses: a message to one is accepted, its copy for that address is dropped and a bounce event is logged. Addresses get here through the SES API (PutSuppressedDestination) or an import job."
+                "No message is delivered to these addresses: a message to one is accepted, its copy for that address is dropped and a bounce event is logged. Addresses get here by a bounce saying the mailbox does not exist, by a complaint, through the SES API (PutSuppressedDestination) or by an import job."
             </p>
             {move || outcome(remove.value().get())}
             <Suspense fallback=|| view! { <p>"Loading…"</p> }>
