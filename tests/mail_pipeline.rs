@@ -78,6 +78,7 @@ async fn run(
         public_base: BASE,
         signers,
         inbound_domain: None,
+        require_identity: false,
     };
     process_with(
         &ctx,

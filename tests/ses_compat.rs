@@ -175,3 +175,26 @@ async fn templates_work_with_the_aws_cli_and_boto3_on_sqlite() {
 async fn templates_work_with_the_aws_cli_and_boto3_on_postgres() {
     templates_work_with_the_aws_cli_and_boto3("postgres").await;
 }
+
+/// Sending identities through boto3 and the AWS CLI, with `require_verified_identity`.
+async fn identities_work_with_the_aws_cli_and_boto3(backend: &str) {
+    let app = spawn_with(backend, |s| {
+        s.pipeline.require_verified_identity = Some(true)
+    })
+    .await;
+    optbox::server::service::dkim::generate(&*app.store, "example.com", "s1", "ed25519")
+        .await
+        .unwrap();
+    run_script(&app, "identities_compat.py", &[]).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identities_work_with_the_aws_cli_and_boto3_on_sqlite() {
+    identities_work_with_the_aws_cli_and_boto3("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identities_work_with_the_aws_cli_and_boto3_on_postgres() {
+    identities_work_with_the_aws_cli_and_boto3("postgres").await;
+}

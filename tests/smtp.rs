@@ -1655,3 +1655,62 @@ async fn the_breaker_pauses_the_relay_until_an_operator_resumes_it(backend: &str
     assert_eq!(events_of(&app, "relay.resumed").await.len(), 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn with_require_verified_identity_only_registered_senders_are_relayed() {
+    let app = spawn_with("sqlite", |s| {
+        s.pipeline.require_verified_identity = Some(true);
+    })
+    .await;
+    let (id, secret) = key(&app).await;
+    let session = |from: &str| {
+        format!(
+            "EHLO client.example\r\nAUTH PLAIN {}\r\nMAIL FROM:<{from}>\r\nRCPT TO:<a@example.net>\r\nDATA\r\nFrom: {from}\r\nSubject: hi\r\n\r\nbody\r\n.\r\nQUIT\r\n",
+            b64(&format!("\0{id}\0{secret}"))
+        )
+    };
+    let t = transcript(
+        &app.state,
+        SmtpSettings::default(),
+        "127.0.0.1:2525",
+        session("ceo@bank.example").as_bytes(),
+    )
+    .await;
+    assert!(
+        t.contains("550 5.7.1 Email address is not verified. The following identities failed the check: ceo@bank.example"),
+        "{t}"
+    );
+    assert!(
+        app.store
+            .list_mail(None, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    optbox::server::service::identities::create(&*app.store, "example.com")
+        .await
+        .unwrap();
+    let t = transcript(
+        &app.state,
+        SmtpSettings::default(),
+        "127.0.0.1:2525",
+        session("news@example.com").as_bytes(),
+    )
+    .await;
+    assert!(
+        t.contains("250 2.0.0 Ok: queued as"),
+        "a registered domain sends: {t}"
+    );
+    let t = transcript(
+        &app.state,
+        SmtpSettings::default(),
+        "127.0.0.1:2525",
+        session("news@sub.example.com").as_bytes(),
+    )
+    .await;
+    assert!(
+        t.contains("550 5.7.1"),
+        "a subdomain is another identity: {t}"
+    );
+    app.stop().await;
+}

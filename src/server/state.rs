@@ -117,6 +117,7 @@ impl AppStateInner {
             public_base: &base,
             signers: &self.signers,
             inbound_domain: inbound.as_deref(),
+            require_identity: self.settings.requires_verified_identity(),
         };
         crate::server::service::sending::process(&ctx, s).await
     }

@@ -108,6 +108,9 @@ pub struct PipelineSettings {
     /// Split a list-managed message to several recipients into one copy each (each with
     /// its own link); by default such a message gets no list headers (SES).
     pub fan_out: bool,
+    /// SendEmail and the SMTP relay refuse a From outside the registered sending
+    /// identities (SES `CreateEmailIdentity`); unset: on in production mode, off in dev.
+    pub require_verified_identity: Option<bool>,
 }
 
 impl Default for Settings {
@@ -245,6 +248,13 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// Whether a From must be a registered sending identity.
+    pub fn requires_verified_identity(&self) -> bool {
+        self.pipeline
+            .require_verified_identity
+            .unwrap_or(self.mode == Mode::Production)
     }
 
     /// The public base URL without a trailing slash.

@@ -30,7 +30,8 @@ pub struct Inspection {
     pub options: Vec<String>,
     pub has_list_unsubscribe: bool,
     pub has_list_id: bool,
-    /// The domain of the first From address, lower-cased.
+    /// The first From address and its domain, lower-cased.
+    pub from_address: Option<String>,
     pub from_domain: Option<String>,
     /// Whether the message has any `DKIM-Signature` field.
     pub dkim_signed: bool,
@@ -182,12 +183,16 @@ pub fn inspect(raw: &[u8]) -> Result<Inspection, MimeError> {
             ordinal += 1;
         }
     }
-    ins.from_domain = msg
+    ins.from_address = msg
         .from()
         .and_then(|a| a.first())
         .and_then(|a| a.address())
+        .map(|a| a.trim().to_ascii_lowercase());
+    ins.from_domain = ins
+        .from_address
+        .as_deref()
         .and_then(|a| a.rsplit_once('@'))
-        .map(|(_, d)| d.trim().to_ascii_lowercase())
+        .map(|(_, d)| d.trim().to_owned())
         .filter(|d| !d.is_empty());
     Ok(ins)
 }

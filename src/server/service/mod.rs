@@ -10,6 +10,7 @@ pub mod branding;
 pub mod contacts;
 pub mod demo;
 pub mod dkim;
+pub mod identities;
 pub mod import;
 pub mod inbound;
 pub mod lists;

@@ -90,6 +90,9 @@ pub enum SendError {
     /// stored for its domain to sign again.
     #[error("{0}")]
     DkimWouldBreak(String),
+    /// The From is not a registered sending identity (`require_verified_identity`).
+    #[error("{0}")]
+    NotVerified(String),
     #[error("the database is unavailable")]
     Unavailable(String),
     #[error("internal error")]
@@ -181,6 +184,8 @@ pub struct Ctx<'a> {
     pub signers: &'a SignerCache,
     /// `inbound_domain`: the unsubscribe mailto and the VERP envelope sender, when set.
     pub inbound_domain: Option<&'a str>,
+    /// A From outside the registered sending identities is refused.
+    pub require_identity: bool,
 }
 
 /// Runs the pipeline and returns what to relay.
@@ -205,6 +210,18 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
             }
         },
     };
+    if ctx.require_identity {
+        let allowed = match &ins.from_address {
+            Some(a) => ctx.store.identity_allows(a).await.map_err(store_err)?,
+            None => false,
+        };
+        if !allowed {
+            return Err(SendError::NotVerified(format!(
+                "Email address is not verified. The following identities failed the check: {}",
+                ins.from_address.as_deref().unwrap_or("(no From address)")
+            )));
+        }
+    }
     let message_id = new_message_id();
     // Whatever this submission changes or logs, the key that sent it did, for this message.
     let mut audit = Audit::new(Source::Send).caused_by(&message_id);

@@ -718,6 +718,7 @@ pub fn send_error_reply(e: &SendError) -> String {
         SendError::UnknownList(m) | SendError::UnknownTopic(m) => format!("550 5.1.0 {m}"),
         SendError::BadRequest(m) | SendError::Unpersonalised(m) => format!("554 5.6.0 {m}"),
         SendError::DkimWouldBreak(m) => format!("550 5.7.0 {m}"),
+        SendError::NotVerified(m) => format!("550 5.7.1 {m}"),
         SendError::Unavailable(cause) => {
             tracing::error!(%cause, "SMTP message refused: database unavailable");
             "451 4.3.0 The database is unavailable, try again later".to_owned()

@@ -20,6 +20,7 @@
 //! | `logos.rs` | [`LogoStore`] | list logos |
 //! | `sends.rs` | [`SendStore`] | send records: one per recipient of every relayed message |
 //! | `templates.rs` | [`TemplateStore`] | SES stored email templates |
+//! | `identities.rs` | [`IdentityStore`] | SES sending identities |
 //! | `suppressions.rs` | [`SuppressionStore`] | the account suppression list, the relay's breaker |
 //! | `system.rs` | [`SystemStore`] | the engine, liveness, statistics, server secrets, start and stop |
 //!
@@ -34,6 +35,7 @@ mod contact_key;
 mod contacts;
 mod db;
 mod events;
+mod identities;
 mod import;
 mod lists;
 mod logos;
@@ -60,6 +62,7 @@ pub use admin::{AdminStore, FailureCounts};
 pub use api_keys::{ApiKeyRecord, ApiKeyStore};
 pub use contacts::{ContactChange, ContactFilter, ContactStore, NewContact, PrefMode, TopicFilter};
 pub use events::{EventQuery, EventRecord, EventStore};
+pub use identities::{IdentityRecord, IdentityStore};
 pub use import::{
     BatchProgress, ImportAction, ImportCounts, ImportDestination, ImportJob, ImportRow,
     ImportStore, JobStatus, Predecessor,
@@ -226,6 +229,7 @@ pub trait Store:
     + SendStore
     + SuppressionStore
     + TemplateStore
+    + IdentityStore
     + Send
     + Sync
     + 'static

@@ -47,6 +47,10 @@ pub async fn route(api: &ApiRequest<'_>) -> Option<OpResult> {
         ("DELETE", ["suppression", "addresses", email]) => {
             super::suppression::delete(api, email).await
         }
+        ("POST", ["identities"]) => super::identities::create(api).await,
+        ("GET", ["identities"]) => super::identities::list(api).await,
+        ("GET", ["identities", id]) => super::identities::get(api, id).await,
+        ("DELETE", ["identities", id]) => super::identities::delete(api, id).await,
         ("POST", ["templates"]) => super::templates::create(api).await,
         ("GET", ["templates"]) => super::templates::list(api).await,
         ("GET", ["templates", name]) => super::templates::get(api, name).await,

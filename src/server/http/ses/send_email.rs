@@ -529,7 +529,9 @@ impl From<SendError> for ApiError {
         match e {
             SendError::UnknownList(m) => ApiError::not_found(m),
             SendError::UnknownTopic(m) | SendError::BadRequest(m) => ApiError::bad_request(m),
-            SendError::Unpersonalised(m) | SendError::DkimWouldBreak(m) => rejected(m),
+            SendError::Unpersonalised(m)
+            | SendError::DkimWouldBreak(m)
+            | SendError::NotVerified(m) => rejected(m),
             SendError::Unavailable(m) => ServiceError::Unavailable(m).into(),
             SendError::Internal(m) => ServiceError::Internal(m).into(),
         }

@@ -1,0 +1,106 @@
+//! Sending identities (`email_identities`): SES's CreateEmailIdentity and friends. The
+//! service checks the names before anything gets here.
+
+use super::db::on_db;
+use super::{SqlStore, StoreError, StoreResult, now_ms};
+
+/// A registered identity.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct IdentityRecord {
+    /// Lower-cased: a domain, or an address.
+    pub identity: String,
+    /// `DOMAIN` or `EMAIL_ADDRESS`.
+    pub kind: String,
+    pub created_at: i64,
+}
+
+/// Identity storage; a part of `Store`.
+#[async_trait::async_trait]
+pub trait IdentityStore {
+    /// `Conflict` when it exists.
+    async fn create_identity(&self, identity: &str, kind: &str) -> StoreResult<IdentityRecord>;
+    async fn get_identity(&self, identity: &str) -> StoreResult<IdentityRecord>;
+    /// False when there was no such identity.
+    async fn delete_identity(&self, identity: &str) -> StoreResult<bool>;
+    /// By name, after `after`.
+    async fn list_identities(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<IdentityRecord>>;
+    /// Whether mail from `address` (lower-cased) may be sent: the address or its domain is
+    /// registered.
+    async fn identity_allows(&self, address: &str) -> StoreResult<bool>;
+}
+
+#[async_trait::async_trait]
+impl IdentityStore for SqlStore {
+    async fn create_identity(&self, identity: &str, kind: &str) -> StoreResult<IdentityRecord> {
+        let row: Option<IdentityRecord> = on_db!(self.pools.write(), |p| {
+            sqlx::query_as(
+                "INSERT INTO email_identities (identity, kind, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (identity) DO NOTHING RETURNING identity, kind, created_at",
+            )
+            .bind(identity)
+            .bind(kind)
+            .bind(now_ms())
+            .fetch_optional(p)
+            .await?
+        });
+        row.ok_or(StoreError::Conflict)
+    }
+
+    async fn get_identity(&self, identity: &str) -> StoreResult<IdentityRecord> {
+        let row: Option<IdentityRecord> = on_db!(self.pools.read(), |p| {
+            sqlx::query_as(
+                "SELECT identity, kind, created_at FROM email_identities WHERE identity = $1",
+            )
+            .bind(identity)
+            .fetch_optional(p)
+            .await?
+        });
+        row.ok_or(StoreError::NotFound)
+    }
+
+    async fn delete_identity(&self, identity: &str) -> StoreResult<bool> {
+        let n: u64 = on_db!(self.pools.write(), |p| {
+            sqlx::query("DELETE FROM email_identities WHERE identity = $1")
+                .bind(identity)
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    async fn list_identities(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<IdentityRecord>> {
+        Ok(on_db!(self.pools.read(), |p| {
+            sqlx::query_as(
+                "SELECT identity, kind, created_at FROM email_identities WHERE identity > $1 \
+                 ORDER BY identity LIMIT $2",
+            )
+            .bind(after.unwrap_or(""))
+            .bind(limit.clamp(1, 1000) as i64)
+            .fetch_all(p)
+            .await?
+        }))
+    }
+
+    async fn identity_allows(&self, address: &str) -> StoreResult<bool> {
+        let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
+        let n: i64 = on_db!(self.pools.read(), |p| {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM email_identities WHERE identity = $1 OR identity = $2",
+            )
+            .bind(address)
+            .bind(domain)
+            .fetch_one(p)
+            .await?
+        });
+        Ok(n > 0)
+    }
+}
