@@ -52,6 +52,7 @@ both!(
     a_killed_instance_loses_no_accepted_message,
     messages_optbox_cannot_send_whole_get_a_permanent_refusal,
     inbound_mail_unsubscribes_bounces_and_complains,
+    the_inbound_listener_offers_starttls_with_the_smtp_certificate,
     the_breaker_pauses_the_relay_until_an_operator_resumes_it,
 );
 
@@ -1588,6 +1589,86 @@ async fn inbound_mail_unsubscribes_bounces_and_complains(backend: &str) {
         .expect("a bounce event for hal");
     assert!(hal.detail.contains("\"via\":\"relay\""), "{}", hal.detail);
     app.stop().await;
+}
+
+async fn the_inbound_listener_offers_starttls_with_the_smtp_certificate(backend: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cert, keyf) = self_signed(tmp.path());
+    let app = spawn_with(backend, move |s| {
+        s.smtp.smtp_tls_cert = Some(cert);
+        s.smtp.smtp_tls_key = Some(keyf);
+        s.inbound.inbound_listen = Some("127.0.0.1:0".parse().unwrap());
+        s.inbound.inbound_domain = Some(INBOUND.into());
+    })
+    .await;
+    app.store
+        .create_list("news", &common::news_list(), None)
+        .await
+        .unwrap();
+    use optbox::server::service::sending::{Submission, Via};
+    let p = app
+        .state
+        .process_mail(Submission {
+            mail_from: "news@example.com".into(),
+            rcpts: vec!["ann@example.org".into()],
+            data: b"From: news@example.com\r\nSubject: News\r\nX-SES-LIST-MANAGEMENT-OPTIONS: news; topic=news\r\n\r\nHello.\r\n".to_vec(),
+            options: None,
+            via: Via::Api,
+            key_id: None,
+            configuration_set: None,
+            tags: Vec::new(),
+        })
+        .await
+        .unwrap();
+    app.state.enqueue_mail(&p.outgoing).await.unwrap();
+    let to = optbox::server::mail::issued::address(
+        &app.keys,
+        INBOUND,
+        optbox::server::mail::issued::Purpose::Unsubscribe,
+        p.outgoing[0].send_id,
+    );
+    let port = app.inbound_addr.unwrap().port();
+    let out = Command::new(python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/inbound_peer.py"))
+        .args([&port.to_string(), "ann@example.org", &to, "unsubscribe"])
+        .env("INBOUND_STARTTLS", "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "OK 250",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        status(&app, "ann@example.org").await,
+        optbox::domain::SubscriptionStatus::OptOut
+    );
+    // No AUTH is offered on the inbound listener, before or after TLS.
+    let t = transcript_inbound(&app, b"EHLO mx.example\r\nQUIT\r\n").await;
+    assert!(t.contains("STARTTLS") && !t.contains("AUTH"), "{t}");
+    app.stop().await;
+}
+
+async fn transcript_inbound(app: &common::TestApp, client: &[u8]) -> String {
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let ctx = smtp::Context::new(
+        app.state.clone(),
+        app.state.settings.smtp.clone(),
+        "127.0.0.1:25".parse().unwrap(),
+        rx,
+        smtp::Role::Inbound,
+    )
+    .unwrap();
+    let (mut c, s) = tokio::io::duplex(1 << 20);
+    let server = tokio::spawn(async move {
+        smtp::session::serve(&ctx, s, "192.0.2.9:40000".parse().unwrap()).await
+    });
+    c.write_all(client).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut out)).await;
+    let _ = server.await;
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 async fn the_breaker_pauses_the_relay_until_an_operator_resumes_it(backend: &str) {

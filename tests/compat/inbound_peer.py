@@ -9,10 +9,13 @@ usage: inbound_peer.py PORT MAIL_FROM RCPT KIND [ARG...]
   KIND arf RETURN_PATH TO     an ARF abuse report including the original's headers
   KIND sample FILE RETURN_PATH  a stored real-world report, its Return-Path replaced
   KIND garbage                a malformed multipart/report
-MAIL_FROM "-" is the null sender. Prints "OK <code>" or "REFUSED <code> <text>".
+MAIL_FROM "-" is the null sender. With INBOUND_STARTTLS=1 in the environment it starts
+TLS first (any certificate). Prints "OK <code>" or "REFUSED <code> <text>".
 """
 
+import os
 import smtplib
+import ssl
 import sys
 from email.message import EmailMessage
 from email.mime.base import MIMEBase
@@ -113,6 +116,12 @@ def main():
     try:
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
             s.ehlo("mx.receiver.example")
+            if os.environ.get("INBOUND_STARTTLS") == "1":
+                ctx = ssl.create_default_context()
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                s.starttls(context=ctx)
+                s.ehlo("mx.receiver.example")
             s.sendmail(mail_from, [rcpt], data)
         print("OK 250")
     except smtplib.SMTPRecipientsRefused as e:
