@@ -74,6 +74,7 @@ async fn main() {
                 key_id: None,
                 configuration_set: None,
                 tags: Vec::new(),
+                scope: Default::default(),
             })
             .await
             .expect("send");

@@ -186,6 +186,17 @@ enum KeysCommand {
         /// A note on what the key is for.
         #[arg(long, default_value = "")]
         description: String,
+        /// Limit the key to these operations (comma-separated): send, read-lists,
+        /// write-lists, import, suppression. Default: everything.
+        #[arg(long)]
+        allow: Option<String>,
+        /// Limit the key to these contact lists (comma-separated).
+        #[arg(long)]
+        lists: Option<String>,
+        /// Limit the key to these sending identities: domains and addresses
+        /// (comma-separated).
+        #[arg(long)]
+        identities: Option<String>,
     },
     /// List keys (ids, state and creation time; secrets are never shown again).
     List,
@@ -418,11 +429,22 @@ async fn keys(cmd: KeysCommand, settings: Settings) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     match cmd {
-        KeysCommand::Create { json, description } => {
+        KeysCommand::Create {
+            json,
+            description,
+            allow,
+            lists,
+            identities,
+        } => {
+            let scope = optbox::domain::KeyScope::parse(
+                allow.as_deref(),
+                lists.as_deref(),
+                identities.as_deref(),
+            )?;
             let master = startup::api_key_master(&settings, &store)
                 .await
                 .map_err(|e| e.to_string())?;
-            let key = service::api_keys::create(&*store, &master, &description)
+            let key = service::api_keys::create_scoped(&*store, &master, &description, &scope)
                 .await
                 .map_err(|e| e.to_string())?;
             if json {
@@ -453,7 +475,17 @@ async fn keys(cmd: KeysCommand, settings: Settings) -> Result<(), String> {
                             .ok()
                     })
                     .unwrap_or_default();
-                println!("{}\t{state}\t{created}\t{}", k.access_key_id, k.description);
+                let scope = service::api_keys::scope_of(&k).map_err(|e| e.to_string())?;
+                if scope.is_full() {
+                    println!("{}\t{state}\t{created}\t{}", k.access_key_id, k.description);
+                } else {
+                    println!(
+                        "{}\t{state}\t{created}\t{}\t{}",
+                        k.access_key_id,
+                        k.description,
+                        scope.describe()
+                    );
+                }
             }
         }
         KeysCommand::Revoke { id } => {

@@ -880,3 +880,49 @@ async fn relay_breaker_on_sqlite() {
 async fn relay_breaker_on_postgres() {
     relay_breaker_flow("postgres").await;
 }
+
+#[tokio::test]
+async fn the_dashboard_creates_a_scoped_key() {
+    let app = spawn_app_on("sqlite").await;
+    sign_in(&app, Role::Admin).await;
+    let r = app
+        .client
+        .post(app.url("/admin/keys/new"))
+        .header("origin", &app.base)
+        .header("referer", app.url("/admin/keys"))
+        .form(&[
+            ("description", "newsletter"),
+            ("allow_send", "1"),
+            ("allow_read_lists", "1"),
+            ("lists", "news, offers"),
+            ("identities", "Example.com"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("new-key-secret"), "{html}");
+    let keys = app.store.list_api_keys().await.unwrap();
+    let scope = optbox::server::service::api_keys::scope_of(&keys[0]).unwrap();
+    assert_eq!(
+        scope.describe(),
+        "allow=send,read-lists lists=news,offers identities=example.com"
+    );
+    let page = app.get_text(&app.url("/admin/keys")).await;
+    assert!(page.contains("allow=send,read-lists lists=news,offers identities=example.com"), "{page}");
+    // An unscoped key shows "all"; a bad permission is refused with a reason.
+    let r = app
+        .client
+        .post(app.url("/admin/keys/new"))
+        .header("origin", &app.base)
+        .header("referer", app.url("/admin/keys"))
+        .form(&[("description", "everything")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = app.get_text(&app.url("/admin/keys")).await;
+    assert!(page.contains(">all<"), "{page}");
+    app.stop().await;
+}

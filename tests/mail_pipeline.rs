@@ -91,6 +91,7 @@ async fn run(
             key_id: None,
             configuration_set: None,
             tags: Vec::new(),
+            scope: Default::default(),
         },
     )
     .await

@@ -1,7 +1,8 @@
 //! The real AWS CLI and boto3 (pinned in tests/compat/requirements.txt, installed into
 //! target/compat-venv by `make setup`) against a running optbox, on SQLite and
 //! PostgreSQL, in relaxed and in aws_strict mode; and the account suppression list
-//! (`suppression_compat.py`) and stored templates (`templates_compat.py`) on both. A missing venv fails the test: it is
+//! (`suppression_compat.py`), stored templates (`templates_compat.py`), sending identities
+//! (`identities_compat.py`) and scoped keys (`scopes_compat.py`) on both. A missing venv fails the test: it is
 //! never skipped.
 #![cfg(feature = "ssr")]
 
@@ -32,6 +33,11 @@ async fn run_suite(app: &TestApp, strict: bool) {
 
 /// Runs one script of `tests/compat` against the app, with a fresh key.
 async fn run_script(app: &TestApp, name: &str, args: &[&str]) {
+    run_script_with(app, name, args, Vec::new()).await
+}
+
+/// As [`run_script`], with more environment variables.
+async fn run_script_with(app: &TestApp, name: &str, args: &[&str], env: Vec<(String, String)>) {
     let key = api_keys::create(&*app.store, &app.api_master, "compat")
         .await
         .unwrap();
@@ -62,6 +68,7 @@ async fn run_script(app: &TestApp, name: &str, args: &[&str]) {
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_SESSION_TOKEN");
         cmd.args(&args);
+        cmd.envs(env);
         cmd.output().expect("run the compatibility suite")
     })
     .await
@@ -197,4 +204,40 @@ async fn identities_work_with_the_aws_cli_and_boto3_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identities_work_with_the_aws_cli_and_boto3_on_postgres() {
     identities_work_with_the_aws_cli_and_boto3("postgres").await;
+}
+
+/// A scoped key (send and read-lists, list `news`, identity `example.com`) through boto3
+/// and the AWS CLI: allowed where its scope reaches, `AccessDeniedException` elsewhere.
+async fn scoped_keys_work_with_the_aws_cli_and_boto3(backend: &str) {
+    let app = spawn_with(backend, |_| {}).await;
+    let scope = optbox::domain::KeyScope::parse(
+        Some("send,read-lists"),
+        Some("news"),
+        Some("example.com"),
+    )
+    .unwrap();
+    let k = api_keys::create_scoped(&*app.store, &app.api_master, "scoped", &scope)
+        .await
+        .unwrap();
+    run_script_with(
+        &app,
+        "scopes_compat.py",
+        &[],
+        vec![
+            ("SCOPED_ACCESS_KEY_ID".into(), k.access_key_id),
+            ("SCOPED_SECRET_ACCESS_KEY".into(), k.secret_access_key),
+        ],
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoped_keys_work_with_the_aws_cli_and_boto3_on_sqlite() {
+    scoped_keys_work_with_the_aws_cli_and_boto3("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoped_keys_work_with_the_aws_cli_and_boto3_on_postgres() {
+    scoped_keys_work_with_the_aws_cli_and_boto3("postgres").await;
 }

@@ -1212,6 +1212,7 @@ async fn send_through(
                 key_id: None,
                 configuration_set: Some("marketing".into()),
                 tags: vec![("campaign".into(), "dec".into())],
+                scope: Default::default(),
             })
             .await
             .unwrap();
@@ -1617,6 +1618,7 @@ async fn the_inbound_listener_offers_starttls_with_the_smtp_certificate(backend:
             key_id: None,
             configuration_set: None,
             tags: Vec::new(),
+            scope: Default::default(),
         })
         .await
         .unwrap();
@@ -1793,5 +1795,37 @@ async fn with_require_verified_identity_only_registered_senders_are_relayed() {
         t.contains("550 5.7.1"),
         "a subdomain is another identity: {t}"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_scoped_key_sends_over_smtp_only_as_its_identities() {
+    let app = spawn_with("sqlite", |_| {}).await;
+    let scope = optbox::domain::KeyScope::parse(Some("send"), None, Some("example.com")).unwrap();
+    let k = api_keys::create_scoped(&*app.store, &app.api_master, "smtp", &scope)
+        .await
+        .unwrap();
+    let session = |from: &str| {
+        format!(
+            "EHLO client.example\r\nAUTH PLAIN {}\r\nMAIL FROM:<{from}>\r\nRCPT TO:<a@example.net>\r\nDATA\r\nFrom: {from}\r\nSubject: hi\r\n\r\nbody\r\n.\r\nQUIT\r\n",
+            b64(&format!("\0{}\0{}", k.access_key_id, k.secret_access_key))
+        )
+    };
+    let t = transcript(&app.state, SmtpSettings::default(), "127.0.0.1:2525", session("ceo@bank.example").as_bytes()).await;
+    assert!(t.contains("550 5.7.1 This access key may not send as ceo@bank.example"), "{t}");
+    let t = transcript(&app.state, SmtpSettings::default(), "127.0.0.1:2525", session("news@example.com").as_bytes()).await;
+    assert!(t.contains("250 2.0.0 Ok: queued as"), "{t}");
+    // A key that may not send at all.
+    let read_only = optbox::domain::KeyScope::parse(Some("read-lists"), None, None).unwrap();
+    let r = api_keys::create_scoped(&*app.store, &app.api_master, "ro", &read_only)
+        .await
+        .unwrap();
+    let client = format!(
+        "EHLO client.example\r\nAUTH PLAIN {}\r\nMAIL FROM:<news@example.com>\r\nRCPT TO:<a@example.net>\r\nDATA\r\nFrom: news@example.com\r\n\r\nbody\r\n.\r\nQUIT\r\n",
+        b64(&format!("\0{}\0{}", r.access_key_id, r.secret_access_key))
+    );
+    let t = transcript(&app.state, SmtpSettings::default(), "127.0.0.1:2525", client.as_bytes()).await;
+    assert!(t.contains("550 5.7.1 This access key may not send mail."), "{t}");
+    assert_eq!(app.store.list_mail(None, None, 10).await.unwrap().len(), 1);
     app.stop().await;
 }

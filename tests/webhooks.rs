@@ -321,6 +321,7 @@ async fn bounces_and_complaints_arrive_signed_in_the_ses_shapes(backend: &str) {
             key_id: None,
             configuration_set: Some("marketing".into()),
             tags: vec![("campaign".into(), "dec".into())],
+            scope: Default::default(),
         })
         .await
         .unwrap();

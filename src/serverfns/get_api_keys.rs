@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 pub struct ApiKeyRow {
     pub access_key_id: String,
     pub description: String,
+    /// `all`, or the key's limits.
+    pub scope: String,
     pub created: String,
     /// When it was revoked, or empty while active.
     pub revoked: String,
@@ -32,6 +34,9 @@ pub async fn get_api_keys() -> Result<ApiKeysPage, ServerFnError> {
             .into_iter()
             .map(|k| ApiKeyRow {
                 access_key_id: k.access_key_id,
+                scope: crate::server::service::api_keys::scope_of(&k)
+                    .map(|s| s.describe())
+                    .unwrap_or_else(|_| "(unreadable)".into()),
                 description: k.description,
                 created: when(k.created_at),
                 revoked: k.revoked_at.map(when).unwrap_or_default(),

@@ -20,6 +20,17 @@ use tower_sessions::Session;
 pub struct NewKeyForm {
     #[serde(default)]
     description: String,
+    /// The operations the key may do (one checkbox each); none ticked: everything.
+    allow_send: Option<String>,
+    allow_read_lists: Option<String>,
+    allow_write_lists: Option<String>,
+    allow_import: Option<String>,
+    allow_suppression: Option<String>,
+    /// Comma-separated contact lists and sending identities; empty: any.
+    #[serde(default)]
+    lists: String,
+    #[serde(default)]
+    identities: String,
 }
 
 fn escape(s: &str) -> String {
@@ -112,8 +123,35 @@ pub async fn create(
             );
         }
     };
-    match admin_ops::create_api_key(&*state.store, &state.api_master, &user, &form.description)
-        .await
+    let nonempty = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    let ticked: Vec<&str> = [
+        (&form.allow_send, "send"),
+        (&form.allow_read_lists, "read-lists"),
+        (&form.allow_write_lists, "write-lists"),
+        (&form.allow_import, "import"),
+        (&form.allow_suppression, "suppression"),
+    ]
+    .into_iter()
+    .filter(|(v, _)| v.is_some())
+    .map(|(_, p)| p)
+    .collect();
+    let allow = (!ticked.is_empty()).then(|| ticked.join(","));
+    let scope = match crate::domain::KeyScope::parse(
+        allow.as_deref(),
+        nonempty(&form.lists).as_deref(),
+        nonempty(&form.identities).as_deref(),
+    ) {
+        Ok(s) => s,
+        Err(m) => return refused(StatusCode::BAD_REQUEST, &m),
+    };
+    match admin_ops::create_api_key(
+        &*state.store,
+        &state.api_master,
+        &user,
+        &form.description,
+        &scope,
+    )
+    .await
     {
         Ok(key) => page(
             StatusCode::OK,

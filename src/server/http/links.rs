@@ -53,6 +53,8 @@ async fn serve(state: &AppState, peer: SocketAddr, req: Request) -> Result<Strin
         .email
         .filter(|e| !e.is_empty())
         .ok_or_else(|| ApiError::bad_request("email is required."))?;
+    crate::server::service::api_keys::require(&auth.scope, crate::domain::Permission::Send)?;
+    crate::server::service::api_keys::require_list(&auth.scope, &list)?;
     let audit = state
         .audit(Source::Api, Some(peer.ip()), &parts.headers)
         .by(&auth.key_id);

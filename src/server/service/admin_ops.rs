@@ -127,9 +127,10 @@ pub async fn create_api_key(
     master: &[u8],
     actor: &Actor,
     description: &str,
+    scope: &crate::domain::KeyScope,
 ) -> ServiceResult<api_keys::NewKey> {
     actor.require(Role::Admin)?;
-    api_keys::create(store, master, description.trim()).await
+    api_keys::create_scoped(store, master, description.trim(), scope).await
 }
 
 /// Revokes a key for every instance at once.

@@ -8,6 +8,7 @@
 //! every instance because verification reads the row on every request.
 
 use super::{ServiceError, ServiceResult};
+use crate::domain::{KeyScope, Permission};
 use crate::server::store::{ApiKeyRecord, Store, StoreError, now_ms};
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -52,8 +53,18 @@ fn new_id() -> String {
     id
 }
 
-/// Creates a key and returns it with its secret.
+/// Creates a key that may do everything and returns it with its secret.
 pub async fn create(store: &dyn Store, master: &[u8], description: &str) -> ServiceResult<NewKey> {
+    create_scoped(store, master, description, &KeyScope::default()).await
+}
+
+/// Creates a key limited to `scope` and returns it with its secret.
+pub async fn create_scoped(
+    store: &dyn Store,
+    master: &[u8],
+    description: &str,
+    scope: &KeyScope,
+) -> ServiceResult<NewKey> {
     if description.chars().count() > 200 {
         return Err(ServiceError::BadRequest(
             "The description can contain up to 200 characters.".into(),
@@ -67,6 +78,8 @@ pub async fn create(store: &dyn Store, master: &[u8], description: &str) -> Serv
         description: description.to_owned(),
         created_at: now_ms(),
         revoked_at: None,
+        scope: (!scope.is_full())
+            .then(|| serde_json::to_string(scope).expect("a scope serialises")),
     };
     store.create_api_key(&rec).await?;
     Ok(NewKey {
@@ -90,21 +103,64 @@ pub async fn revoke(store: &dyn Store, access_key_id: &str) -> ServiceResult<()>
     }
 }
 
+/// The scope a key record holds (a key without one may do everything).
+pub fn scope_of(k: &ApiKeyRecord) -> ServiceResult<KeyScope> {
+    match &k.scope {
+        None => Ok(KeyScope::default()),
+        Some(j) => serde_json::from_str(j).map_err(|e| {
+            ServiceError::Internal(format!("the scope of key {} is unreadable: {e}", k.access_key_id))
+        }),
+    }
+}
+
+/// The secret and scope of an active key, or `None` for an unknown or revoked one.
+pub async fn key_for(
+    store: &dyn Store,
+    master: &[u8],
+    access_key_id: &str,
+) -> ServiceResult<Option<(String, KeyScope)>> {
+    if !access_key_id.starts_with(KEY_PREFIX) || access_key_id.len() > 64 {
+        return Ok(None);
+    }
+    match store.get_api_key(access_key_id).await {
+        Ok(k) if k.revoked_at.is_none() => Ok(Some((
+            derive_secret(master, &k.access_key_id, &k.salt),
+            scope_of(&k)?,
+        ))),
+        Ok(_) | Err(StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The secret of an active key, or `None` for an unknown or revoked one.
 pub async fn secret_for(
     store: &dyn Store,
     master: &[u8],
     access_key_id: &str,
 ) -> ServiceResult<Option<String>> {
-    if !access_key_id.starts_with(KEY_PREFIX) || access_key_id.len() > 64 {
-        return Ok(None);
+    Ok(key_for(store, master, access_key_id).await?.map(|(s, _)| s))
+}
+
+/// Refuses what `scope` does not allow, as SES's `AccessDeniedException`.
+pub fn require(scope: &KeyScope, p: Permission) -> ServiceResult<()> {
+    if scope.allows(p) {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden(format!(
+            "This access key may not perform this operation (it lacks {}).",
+            p.as_str()
+        )))
     }
-    match store.get_api_key(access_key_id).await {
-        Ok(k) if k.revoked_at.is_none() => {
-            Ok(Some(derive_secret(master, &k.access_key_id, &k.salt)))
-        }
-        Ok(_) | Err(StoreError::NotFound) => Ok(None),
-        Err(e) => Err(e.into()),
+}
+
+/// Refuses a contact list outside `scope`.
+pub fn require_list(scope: &KeyScope, list: &str) -> ServiceResult<()> {
+    if scope.allows_list(list) {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden(format!(
+            "This access key may not use contact list {list}."
+        )))
     }
 }
 

@@ -45,6 +45,8 @@ pub struct Submission {
     /// SES `ConfigurationSetName` and `EmailTags`, kept with each send record.
     pub configuration_set: Option<String>,
     pub tags: Vec<(String, String)>,
+    /// What the submitting key may do: its lists and sending identities.
+    pub scope: crate::domain::KeyScope,
 }
 
 /// A recipient the pipeline will not send to (opted out), with the reason to report.
@@ -93,6 +95,9 @@ pub enum SendError {
     /// The From is not a registered sending identity (`require_verified_identity`).
     #[error("{0}")]
     NotVerified(String),
+    /// The submitting key may not send this: another list, another identity.
+    #[error("{0}")]
+    AccessDenied(String),
     #[error("the database is unavailable")]
     Unavailable(String),
     #[error("internal error")]
@@ -210,6 +215,25 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
             }
         },
     };
+    if !s.scope.allows(crate::domain::Permission::Send) {
+        return Err(SendError::AccessDenied(
+            "This access key may not send mail.".into(),
+        ));
+    }
+    if !s.scope.allows_sender(ins.from_address.as_deref().unwrap_or("")) {
+        return Err(SendError::AccessDenied(format!(
+            "This access key may not send as {}.",
+            ins.from_address.as_deref().unwrap_or("(no From address)")
+        )));
+    }
+    if let Some(o) = &opts
+        && !s.scope.allows_list(&o.list)
+    {
+        return Err(SendError::AccessDenied(format!(
+            "This access key may not use contact list {}.",
+            o.list
+        )));
+    }
     if ctx.require_identity {
         let allowed = match &ins.from_address {
             Some(a) => ctx.store.identity_allows(a).await.map_err(store_err)?,

@@ -96,8 +96,9 @@ pub struct Session {
     peer: SocketAddr,
     tls: bool,
     helo: Option<String>,
-    /// The access key id that authenticated.
+    /// The access key id that authenticated, and what it may do.
     auth: Option<String>,
+    scope: crate::domain::KeyScope,
     mail_from: Option<String>,
     rcpts: Vec<String>,
     /// The inbound listener's recipients, as accepted.
@@ -124,6 +125,7 @@ impl Session {
             tls,
             helo: None,
             auth: None,
+            scope: Default::default(),
             mail_from: None,
             rcpts: Vec::new(),
             inbound_rcpts: Vec::new(),
@@ -523,10 +525,11 @@ impl Session {
             }
         };
         let st = &ctx.state;
-        match api_keys::secret_for(st.store.as_ref(), &st.api_master, &user).await {
-            Ok(Some(secret)) if constant_eq(secret.as_bytes(), pass.as_bytes()) => {
+        match api_keys::key_for(st.store.as_ref(), &st.api_master, &user).await {
+            Ok(Some((secret, scope))) if constant_eq(secret.as_bytes(), pass.as_bytes()) => {
                 tracing::info!(peer = %self.peer, key = %user, "SMTP AUTH accepted");
                 self.auth = Some(user);
+                self.scope = scope;
                 reply(out, "235 2.7.0 Authentication successful");
                 Next::Continue
             }
@@ -621,6 +624,7 @@ impl Session {
             key_id: self.auth.clone(),
             configuration_set,
             tags,
+            scope: self.scope.clone(),
         };
         let n_rcpts = sub.rcpts.len();
         let processed = match ctx.state.process_mail(sub).await {
@@ -718,7 +722,7 @@ pub fn send_error_reply(e: &SendError) -> String {
         SendError::UnknownList(m) | SendError::UnknownTopic(m) => format!("550 5.1.0 {m}"),
         SendError::BadRequest(m) | SendError::Unpersonalised(m) => format!("554 5.6.0 {m}"),
         SendError::DkimWouldBreak(m) => format!("550 5.7.0 {m}"),
-        SendError::NotVerified(m) => format!("550 5.7.1 {m}"),
+        SendError::NotVerified(m) | SendError::AccessDenied(m) => format!("550 5.7.1 {m}"),
         SendError::Unavailable(cause) => {
             tracing::error!(%cause, "SMTP message refused: database unavailable");
             "451 4.3.0 The database is unavailable, try again later".to_owned()

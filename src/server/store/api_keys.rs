@@ -13,6 +13,8 @@ pub struct ApiKeyRecord {
     pub description: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// What the key may do (a `KeyScope` as JSON); `None`: everything.
+    pub scope: Option<String>,
 }
 
 /// API-key storage; a part of `Store`.
@@ -32,13 +34,14 @@ impl ApiKeyStore for SqlStore {
     async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()> {
         on_db!(self.pools.write(), |p| {
             sqlx::query(
-                "INSERT INTO api_keys (access_key_id, salt, description, created_at) \
-                 VALUES ($1, $2, $3, $4)",
+                "INSERT INTO api_keys (access_key_id, salt, description, created_at, scope) \
+                 VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(&key.access_key_id)
             .bind(&key.salt)
             .bind(&key.description)
             .bind(key.created_at)
+            .bind(key.scope.as_deref())
             .execute(p)
             .await?;
         });
@@ -48,7 +51,7 @@ impl ApiKeyStore for SqlStore {
     async fn get_api_key(&self, access_key_id: &str) -> StoreResult<ApiKeyRecord> {
         let key: Option<ApiKeyRecord> = on_db!(self.pools.read(), |p| {
             sqlx::query_as(
-                "SELECT access_key_id, salt, description, created_at, revoked_at \
+                "SELECT access_key_id, salt, description, created_at, revoked_at, scope \
                  FROM api_keys WHERE access_key_id = $1",
             )
             .bind(access_key_id)
@@ -61,7 +64,7 @@ impl ApiKeyStore for SqlStore {
     async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
         Ok(on_db!(self.pools.read(), |p| {
             sqlx::query_as(
-                "SELECT access_key_id, salt, description, created_at, revoked_at \
+                "SELECT access_key_id, salt, description, created_at, revoked_at, scope \
                  FROM api_keys ORDER BY created_at DESC, access_key_id",
             )
             .fetch_all(p)

@@ -195,6 +195,15 @@ pub async fn create(api: &ApiRequest<'_>) -> OpResult {
             "ImportDestination must have one of ContactListDestination and SuppressionListDestination, not both.",
         ));
     }
+    if let Some((list, _)) = &list_and_action {
+        crate::server::service::api_keys::require_list(&api.scope, list)?;
+    }
+    if suppression_action.is_some() {
+        crate::server::service::api_keys::require(
+            &api.scope,
+            crate::domain::Permission::Suppression,
+        )?;
+    }
     let dir = api.state.settings.import_dir.clone();
     if let Some(action) = suppression_action {
         let path = resolve(&dir, url)?;

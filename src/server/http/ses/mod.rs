@@ -155,6 +155,8 @@ pub struct ApiRequest<'a> {
     pub query: Vec<(String, String)>,
     pub body: &'a [u8],
     pub audit: Audit,
+    /// What the signing key may do.
+    pub scope: crate::domain::KeyScope,
 }
 
 impl ApiRequest<'_> {
@@ -230,6 +232,7 @@ async fn serve(state: &AppState, peer: SocketAddr, req: Request) -> Result<Strin
         query,
         body: &auth.body,
         audit,
+        scope: auth.scope.clone(),
     };
     ops::route(&api)
         .await
@@ -274,7 +277,7 @@ pub(crate) async fn authenticated_body(
 ) -> Result<Authenticated, ApiError> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let key_id = sigv4::check_head(&parts.headers, now)?;
-    let secret = api_keys::secret_for(state.store.as_ref(), &state.api_master, &key_id)
+    let (secret, scope) = api_keys::key_for(state.store.as_ref(), &state.api_master, &key_id)
         .await?
         .ok_or(sigv4::SigV4Error::UnknownKey)?;
     let too_large = || {
@@ -313,6 +316,7 @@ pub(crate) async fn authenticated_body(
     Ok(Authenticated {
         body,
         key_id,
+        scope,
         _in_flight: permit,
     })
 }
@@ -322,5 +326,7 @@ pub(crate) async fn authenticated_body(
 pub(crate) struct Authenticated {
     pub body: bytes::Bytes,
     pub key_id: String,
+    /// What the key may do.
+    pub scope: crate::domain::KeyScope,
     _in_flight: InFlight,
 }

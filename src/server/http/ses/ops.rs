@@ -17,6 +17,9 @@ type OpResult = Result<String, ApiError>;
 /// Dispatches on method and path; `None` when no operation matches.
 pub async fn route(api: &ApiRequest<'_>) -> Option<OpResult> {
     let segs: Vec<&str> = api.segments.iter().map(String::as_str).collect();
+    if let Err(e) = allowed(api, &segs) {
+        return Some(Err(e));
+    }
     Some(match (api.method.as_str(), segs.as_slice()) {
         ("POST", ["contact-lists"]) => create_list(api).await,
         ("GET", ["contact-lists"]) => list_lists(api).await,
@@ -62,6 +65,40 @@ pub async fn route(api: &ApiRequest<'_>) -> Option<OpResult> {
         ("DELETE", ["tags"]) => untag_resource(api).await,
         _ => return None,
     })
+}
+
+/// What the signing key's scope allows: the operation's kind, and the contact list a
+/// path names. Templates, identities and tags configure the account: a key with any
+/// limit may not change them.
+fn allowed(api: &ApiRequest<'_>, segs: &[&str]) -> Result<(), ApiError> {
+    use crate::domain::Permission as P;
+    use crate::server::service::api_keys::{require, require_list};
+    let scope = &api.scope;
+    if scope.is_full() {
+        return Ok(());
+    }
+    let read = api.method.as_str() == "GET";
+    match segs.first().copied() {
+        Some("contact-lists") => {
+            // ListContacts by POST only reads.
+            let reads = read || matches!(segs, [_, _, "contacts", "list"]);
+            require(scope, if reads { P::ReadLists } else { P::WriteLists })?;
+            if let Some(name) = segs.get(1) {
+                require_list(scope, name)?;
+            }
+        }
+        Some("outbound-emails") => require(scope, P::Send)?,
+        Some("import-jobs") => require(scope, P::Import)?,
+        Some("suppression") => require(scope, P::Suppression)?,
+        Some("templates") if read => require(scope, P::Send)?,
+        _ => {
+            return Err(crate::server::service::ServiceError::Forbidden(
+                "This access key is limited; templates, identities and tags need a key without limits.".into(),
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 const EMPTY: &str = "{}";
@@ -158,6 +195,8 @@ async fn list_lists(api: &ApiRequest<'_>) -> OpResult {
         None => None,
     };
     let mut rows = lists::list(store(api), after.as_deref(), limit + 1).await?;
+    // A key limited to some lists sees only those.
+    rows.retain(|l| api.scope.allows_list(&l.name));
     let next = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
         rows.last().map(|l| encode_token(&format!("l1:{}", l.name)))

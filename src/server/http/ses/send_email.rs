@@ -532,6 +532,7 @@ impl From<SendError> for ApiError {
             SendError::Unpersonalised(m)
             | SendError::DkimWouldBreak(m)
             | SendError::NotVerified(m) => rejected(m),
+            SendError::AccessDenied(m) => ServiceError::Forbidden(m).into(),
             SendError::Unavailable(m) => ServiceError::Unavailable(m).into(),
             SendError::Internal(m) => ServiceError::Internal(m).into(),
         }
@@ -564,6 +565,7 @@ pub async fn send(api: &ApiRequest<'_>) -> Result<String, ApiError> {
             key_id: api.audit.actor_id.clone(),
             configuration_set: built.configuration_set,
             tags: built.tags,
+            scope: api.scope.clone(),
         })
         .await?;
     // A recipient on the suppression list is accepted and dropped (SES answers with a

@@ -37,6 +37,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                                                 <tr>
                                                     <th scope="col">"Access key id"</th>
                                                     <th scope="col">"Description"</th>
+                                                    <th scope="col">"May do"</th>
                                                     <th scope="col">"Created"</th>
                                                     <th scope="col">"Revoked"</th>
                                                     {can_edit.then(|| view! { <th scope="col">"Revoke"</th> })}
@@ -54,6 +55,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                                                             <tr>
                                                                 <td><code>{k.access_key_id}</code></td>
                                                                 <td class="wrap">{k.description}</td>
+                                                                <td class="wrap">{k.scope}</td>
                                                                 <td>{k.created}</td>
                                                                 <td>{if active { "active".to_owned() } else { k.revoked }}</td>
                                                                 {can_edit
@@ -94,6 +96,18 @@ pub fn ApiKeysPage() -> impl IntoView {
                                                 <input id="key-description" type="text" name="description" maxlength="200"
                                                     aria-describedby="key-description-hint" />
                                                 <p id="key-description-hint" class="hint">"Who or what uses it, e.g. “newsletter sender”."</p>
+                                                <fieldset id="key-allow">
+                                                    <legend>"May do (none ticked: everything)"</legend>
+                                                    <label><input type="checkbox" name="allow_send" value="1" />" send mail"</label>
+                                                    <label><input type="checkbox" name="allow_read_lists" value="1" />" read lists"</label>
+                                                    <label><input type="checkbox" name="allow_write_lists" value="1" />" change lists"</label>
+                                                    <label><input type="checkbox" name="allow_import" value="1" />" import"</label>
+                                                    <label><input type="checkbox" name="allow_suppression" value="1" />" suppression list"</label>
+                                                </fieldset>
+                                                <label for="key-lists">"Only these lists (comma-separated; empty: any)"</label>
+                                                <input id="key-lists" type="text" name="lists" />
+                                                <label for="key-identities">"Only as these domains or addresses (comma-separated; empty: any)"</label>
+                                                <input id="key-identities" type="text" name="identities" />
                                                 <button type="submit">"Create key"</button>
                                             </form>
                                         </section>
