@@ -12,6 +12,9 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 # `cargo build`/`cargo test` without it would rebuild leptos and everything above it after
 # every `cargo leptos build` and back again (and name the wasm file differently).
 export LEPTOS_OUTPUT_NAME := optbox
+# Incremental compilation only pays off for edit-compile loops; for whole builds it costs
+# time and many gigabytes under target/debug/incremental.
+export CARGO_INCREMENTAL := 0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test setup tools chromium npm compat build test-rust test-e2e fuzz bench bench-http bench-import bench-webhooks bench-smtp bench-inbound bench-pipeline bench-dashboard fmt lint clean

@@ -910,7 +910,10 @@ async fn the_dashboard_creates_a_scoped_key() {
         "allow=send,read-lists lists=news,offers identities=example.com"
     );
     let page = app.get_text(&app.url("/admin/keys")).await;
-    assert!(page.contains("allow=send,read-lists lists=news,offers identities=example.com"), "{page}");
+    assert!(
+        page.contains("allow=send,read-lists lists=news,offers identities=example.com"),
+        "{page}"
+    );
     // An unscoped key shows "all"; a bad permission is refused with a reason.
     let r = app
         .client

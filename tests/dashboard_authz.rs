@@ -441,9 +441,15 @@ async fn operations_use_cases_refuse_viewers(backend: &str) {
         "replay",
     );
     forbidden(
-        admin_ops::create_api_key(&*store, b"master-key-of-32-bytes-or-more!!", &v, "x")
-            .await
-            .map(|_| ()),
+        admin_ops::create_api_key(
+            &*store,
+            b"master-key-of-32-bytes-or-more!!",
+            &v,
+            "x",
+            &Default::default(),
+        )
+        .await
+        .map(|_| ()),
         "create_api_key",
     );
     forbidden(

@@ -210,12 +210,9 @@ async fn identities_work_with_the_aws_cli_and_boto3_on_postgres() {
 /// and the AWS CLI: allowed where its scope reaches, `AccessDeniedException` elsewhere.
 async fn scoped_keys_work_with_the_aws_cli_and_boto3(backend: &str) {
     let app = spawn_with(backend, |_| {}).await;
-    let scope = optbox::domain::KeyScope::parse(
-        Some("send,read-lists"),
-        Some("news"),
-        Some("example.com"),
-    )
-    .unwrap();
+    let scope =
+        optbox::domain::KeyScope::parse(Some("send,read-lists"), Some("news"), Some("example.com"))
+            .unwrap();
     let k = api_keys::create_scoped(&*app.store, &app.api_master, "scoped", &scope)
         .await
         .unwrap();

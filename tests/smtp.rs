@@ -1811,9 +1811,24 @@ async fn a_scoped_key_sends_over_smtp_only_as_its_identities() {
             b64(&format!("\0{}\0{}", k.access_key_id, k.secret_access_key))
         )
     };
-    let t = transcript(&app.state, SmtpSettings::default(), "127.0.0.1:2525", session("ceo@bank.example").as_bytes()).await;
-    assert!(t.contains("550 5.7.1 This access key may not send as ceo@bank.example"), "{t}");
-    let t = transcript(&app.state, SmtpSettings::default(), "127.0.0.1:2525", session("news@example.com").as_bytes()).await;
+    let t = transcript(
+        &app.state,
+        SmtpSettings::default(),
+        "127.0.0.1:2525",
+        session("ceo@bank.example").as_bytes(),
+    )
+    .await;
+    assert!(
+        t.contains("550 5.7.1 This access key may not send as ceo@bank.example"),
+        "{t}"
+    );
+    let t = transcript(
+        &app.state,
+        SmtpSettings::default(),
+        "127.0.0.1:2525",
+        session("news@example.com").as_bytes(),
+    )
+    .await;
     assert!(t.contains("250 2.0.0 Ok: queued as"), "{t}");
     // A key that may not send at all.
     let read_only = optbox::domain::KeyScope::parse(Some("read-lists"), None, None).unwrap();
@@ -1824,8 +1839,17 @@ async fn a_scoped_key_sends_over_smtp_only_as_its_identities() {
         "EHLO client.example\r\nAUTH PLAIN {}\r\nMAIL FROM:<news@example.com>\r\nRCPT TO:<a@example.net>\r\nDATA\r\nFrom: news@example.com\r\n\r\nbody\r\n.\r\nQUIT\r\n",
         b64(&format!("\0{}\0{}", r.access_key_id, r.secret_access_key))
     );
-    let t = transcript(&app.state, SmtpSettings::default(), "127.0.0.1:2525", client.as_bytes()).await;
-    assert!(t.contains("550 5.7.1 This access key may not send mail."), "{t}");
+    let t = transcript(
+        &app.state,
+        SmtpSettings::default(),
+        "127.0.0.1:2525",
+        client.as_bytes(),
+    )
+    .await;
+    assert!(
+        t.contains("550 5.7.1 This access key may not send mail."),
+        "{t}"
+    );
     assert_eq!(app.store.list_mail(None, None, 10).await.unwrap().len(), 1);
     app.stop().await;
 }

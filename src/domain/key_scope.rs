@@ -64,7 +64,9 @@ impl KeyScope {
     }
 
     pub fn allows_list(&self, name: &str) -> bool {
-        self.lists.as_ref().is_none_or(|ls| ls.iter().any(|l| l == name))
+        self.lists
+            .as_ref()
+            .is_none_or(|ls| ls.iter().any(|l| l == name))
     }
 
     /// Whether mail from `address` is within the key's identities (the address or its
@@ -147,12 +149,20 @@ mod tests {
     fn scopes_limit_operations_lists_and_senders() {
         let full = KeyScope::default();
         assert!(full.is_full() && full.allows(Permission::Import) && full.allows_sender("x@y.z"));
-        let s = KeyScope::parse(Some("send, read-lists"), Some("news"), Some("Example.com,ops@other.example")).unwrap();
+        let s = KeyScope::parse(
+            Some("send, read-lists"),
+            Some("news"),
+            Some("Example.com,ops@other.example"),
+        )
+        .unwrap();
         assert!(s.allows(Permission::Send) && !s.allows(Permission::WriteLists));
         assert!(s.allows_list("news") && !s.allows_list("offers"));
         assert!(s.allows_sender("a@example.com") && s.allows_sender("OPS@other.example"));
         assert!(!s.allows_sender("ceo@other.example") && !s.allows_sender("a@sub.example.com"));
-        assert_eq!(s.describe(), "allow=send,read-lists lists=news identities=example.com,ops@other.example");
+        assert_eq!(
+            s.describe(),
+            "allow=send,read-lists lists=news identities=example.com,ops@other.example"
+        );
         assert!(KeyScope::parse(Some("everything"), None, None).is_err());
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<KeyScope>(&json).unwrap(), s);

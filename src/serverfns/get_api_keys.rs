@@ -33,10 +33,10 @@ pub async fn get_api_keys() -> Result<ApiKeysPage, ServerFnError> {
         keys: keys
             .into_iter()
             .map(|k| ApiKeyRow {
-                access_key_id: k.access_key_id,
                 scope: crate::server::service::api_keys::scope_of(&k)
                     .map(|s| s.describe())
                     .unwrap_or_else(|_| "(unreadable)".into()),
+                access_key_id: k.access_key_id,
                 description: k.description,
                 created: when(k.created_at),
                 revoked: k.revoked_at.map(when).unwrap_or_default(),

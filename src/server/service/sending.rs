@@ -220,7 +220,10 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
             "This access key may not send mail.".into(),
         ));
     }
-    if !s.scope.allows_sender(ins.from_address.as_deref().unwrap_or("")) {
+    if !s
+        .scope
+        .allows_sender(ins.from_address.as_deref().unwrap_or(""))
+    {
         return Err(SendError::AccessDenied(format!(
             "This access key may not send as {}.",
             ins.from_address.as_deref().unwrap_or("(no From address)")
