@@ -6,48 +6,10 @@ and SendEmail refused (MessageRejected) from an unregistered identity.
 Environment: OPTBOX_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 AWS_DEFAULT_REGION; AWS_CLI (path of the `aws` program).
 """
-import json
-import os
-import subprocess
-import sys
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
+from ses_checks import check, cli, client, done, expect_error
 
-ENDPOINT = os.environ["OPTBOX_ENDPOINT"]
-REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-AWS = os.environ.get("AWS_CLI", "aws")
-CHECKS = 0
-
-
-def check(cond, what):
-    global CHECKS
-    CHECKS += 1
-    if not cond:
-        print(f"FAIL: {what}", file=sys.stderr)
-        sys.exit(1)
-
-
-def expect_error(code, fn, **kwargs):
-    try:
-        fn(**kwargs)
-    except ClientError as e:
-        err = e.response["Error"]
-        check(err["Code"] == code, f"{fn.__name__}: code {err['Code']!r} != {code!r} ({err})")
-        return err["Message"]
-    check(False, f"{fn.__name__} should have failed with {code}")
-
-
-def cli(*args):
-    p = subprocess.run([AWS, "sesv2", *args, "--endpoint-url", ENDPOINT, "--output", "json"],
-                       capture_output=True, text=True, timeout=60)
-    check(p.returncode == 0, f"aws sesv2 {' '.join(args)} failed: {p.stderr}")
-    return json.loads(p.stdout) if p.stdout.strip() else {}
-
-
-ses = boto3.client("sesv2", endpoint_url=ENDPOINT, region_name=REGION,
-                   config=Config(retries={"max_attempts": 1}))
+ses = client()
 
 
 def send(sender):
@@ -88,4 +50,4 @@ cli("delete-email-identity", "--email-identity", "example.com")
 expect_error("MessageRejected", send, sender="news@example.com")
 expect_error("NotFoundException", ses.delete_email_identity, EmailIdentity="example.com")
 
-print(f"{CHECKS} checks passed")
+done()

@@ -7,42 +7,8 @@ with AccessDeniedException.
 import json
 import os
 import subprocess
-import sys
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
-
-ENDPOINT = os.environ["OPTBOX_ENDPOINT"]
-REGION = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-AWS = os.environ.get("AWS_CLI", "aws")
-CHECKS = 0
-
-
-def check(cond, what):
-    global CHECKS
-    CHECKS += 1
-    if not cond:
-        print(f"FAIL: {what}", file=sys.stderr)
-        sys.exit(1)
-
-
-def expect_error(code, fn, **kwargs):
-    try:
-        fn(**kwargs)
-    except ClientError as e:
-        err = e.response["Error"]
-        check(err["Code"] == code, f"{fn.__name__}: code {err['Code']!r} != {code!r} ({err})")
-        check(e.response["ResponseMetadata"]["HTTPStatusCode"] == 403, f"{fn.__name__}: status")
-        return err["Message"]
-    check(False, f"{fn.__name__} should have failed with {code}")
-
-
-def client(key, secret):
-    return boto3.client("sesv2", endpoint_url=ENDPOINT, region_name=REGION,
-                        aws_access_key_id=key, aws_secret_access_key=secret,
-                        config=Config(retries={"max_attempts": 1}))
-
+from ses_checks import AWS, ENDPOINT, check, client, done, expect_error
 
 full = client(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
 scoped = client(os.environ["SCOPED_ACCESS_KEY_ID"], os.environ["SCOPED_SECRET_ACCESS_KEY"])
@@ -65,16 +31,16 @@ names = [l["ContactListName"] for l in scoped.list_contact_lists()["ContactLists
 check(names == ["news"], f"a list-limited key sees its lists only: {names}")
 check(scoped.send_email(**simple("news@example.com", "news"))["MessageId"], "send to news as example.com")
 # What it may not.
-expect_error("AccessDeniedException", scoped.get_contact_list, ContactListName="offers")
-expect_error("AccessDeniedException", scoped.create_contact, ContactListName="news", EmailAddress="bea@example.org")
-expect_error("AccessDeniedException", scoped.delete_contact_list, ContactListName="news")
-m = expect_error("AccessDeniedException", scoped.send_email, **simple("ceo@bank.example"))
+expect_error("AccessDeniedException", scoped.get_contact_list, status=403, ContactListName="offers")
+expect_error("AccessDeniedException", scoped.create_contact, status=403, ContactListName="news", EmailAddress="bea@example.org")
+expect_error("AccessDeniedException", scoped.delete_contact_list, status=403, ContactListName="news")
+m = expect_error("AccessDeniedException", scoped.send_email, status=403, **simple("ceo@bank.example"))
 check("bank.example" in m, m)
-expect_error("AccessDeniedException", scoped.send_email, **simple("news@example.com", "offers"))
-expect_error("AccessDeniedException", scoped.put_suppressed_destination, EmailAddress="x@example.org", Reason="BOUNCE")
-expect_error("AccessDeniedException", scoped.create_email_template, TemplateName="T",
+expect_error("AccessDeniedException", scoped.send_email, status=403, **simple("news@example.com", "offers"))
+expect_error("AccessDeniedException", scoped.put_suppressed_destination, status=403, EmailAddress="x@example.org", Reason="BOUNCE")
+expect_error("AccessDeniedException", scoped.create_email_template, status=403, TemplateName="T",
              TemplateContent={"Subject": "s", "Text": "t"})
-expect_error("AccessDeniedException", scoped.create_import_job,
+expect_error("AccessDeniedException", scoped.create_import_job, status=403,
              ImportDestination={"ContactListDestination": {"ContactListName": "news", "ContactListImportAction": "PUT"}},
              ImportDataSource={"S3Url": "s3://b/k.csv", "DataFormat": "CSV"})
 # The AWS CLI with the scoped key.
@@ -87,4 +53,4 @@ p = subprocess.run([AWS, "sesv2", "get-contact-list", "--contact-list-name", "ne
                     "--output", "json"], capture_output=True, text=True, env=env, timeout=60)
 check(p.returncode == 0 and json.loads(p.stdout)["ContactListName"] == "news", p.stderr)
 
-print(f"{CHECKS} checks passed")
+done()

@@ -884,18 +884,17 @@ fn json_row(list: &ContactList, bytes: &[u8], line: u64) -> Result<ImportRow, St
     })
 }
 
-fn parse_jsonl<R: Read>(
+/// Reads JSON lines for an import: each line after `skip_through` that is not blank is
+/// given to `each` with its number, trimmed and without a leading byte-order mark. A
+/// file without a single line is an error ("the file is empty").
+pub(super) fn each_json_line<R: Read>(
     reader: R,
-    list: &ContactList,
     skip_through: u64,
-    limit: usize,
-    send: &dyn Fn(Result<Batch, String>) -> bool,
+    mut each: impl FnMut(u64, &[u8]) -> Result<(), String>,
 ) -> Result<(), String> {
     let mut rdr = BufReader::with_capacity(1 << 16, reader);
     let mut buf = Vec::with_capacity(1024);
-    let mut batcher = Batcher::new(limit, send);
     let mut line = 0u64;
-    let mut any = false;
     loop {
         buf.clear();
         let n = rdr
@@ -905,7 +904,6 @@ fn parse_jsonl<R: Read>(
             break;
         }
         line += 1;
-        any = true;
         if line <= skip_through {
             continue;
         }
@@ -914,9 +912,25 @@ fn parse_jsonl<R: Read>(
             bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         }
         let bytes = bytes.trim_ascii();
-        if bytes.is_empty() {
-            continue;
+        if !bytes.is_empty() {
+            each(line, bytes)?;
         }
+    }
+    if line == 0 {
+        return Err("the file is empty".into());
+    }
+    Ok(())
+}
+
+fn parse_jsonl<R: Read>(
+    reader: R,
+    list: &ContactList,
+    skip_through: u64,
+    limit: usize,
+    send: &dyn Fn(Result<Batch, String>) -> bool,
+) -> Result<(), String> {
+    let mut batcher = Batcher::new(limit, send);
+    each_json_line(reader, skip_through, |line, bytes| {
         let row = if bytes.len() > MAX_ROW_BYTES {
             Err(format!(
                 "row is longer than {} bytes ({} bytes)",
@@ -926,11 +940,8 @@ fn parse_jsonl<R: Read>(
         } else {
             json_row(list, bytes, line)
         };
-        batcher.push(line, row)?;
-    }
-    if !any {
-        return Err("the file is empty".into());
-    }
+        batcher.push(line, row)
+    })?;
     batcher.flush()
 }
 

@@ -15,7 +15,7 @@ use crate::server::store::{
 };
 use serde_json::json;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::PathBuf;
 
 /// Most entries one page of a listing returns (SES's `PageSize` maximum).
@@ -530,35 +530,11 @@ fn parse_jsonl<R: Read>(
     skip_through: u64,
     send: &dyn Fn(Result<Batch, String>) -> bool,
 ) -> Result<(), String> {
-    let mut rdr = BufReader::with_capacity(1 << 16, reader);
-    let mut buf = Vec::with_capacity(256);
     let mut batcher = Batcher {
         batch: Batch::default(),
         send,
     };
-    let mut line = 0u64;
-    let mut any = false;
-    loop {
-        buf.clear();
-        let n = rdr
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| format!("reading the file failed after line {line}: {e}"))?;
-        if n == 0 {
-            break;
-        }
-        line += 1;
-        any = true;
-        if line <= skip_through {
-            continue;
-        }
-        let mut bytes: &[u8] = &buf;
-        if line == 1 {
-            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        }
-        let bytes = bytes.trim_ascii();
-        if bytes.is_empty() {
-            continue;
-        }
+    import::each_json_line(reader, skip_through, |line, bytes| {
         let parsed = if bytes.len() > MAX_ROW_BYTES {
             Err(format!("row is longer than {MAX_ROW_BYTES} bytes"))
         } else {
@@ -575,11 +551,8 @@ fn parse_jsonl<R: Read>(
                     )
                 })
         };
-        batcher.push(line, parsed)?;
-    }
-    if !any {
-        return Err("the file is empty".into());
-    }
+        batcher.push(line, parsed)
+    })?;
     batcher.flush()
 }
 
