@@ -136,7 +136,14 @@ pub fn payload(e: &EventRecord) -> Value {
     if let Some(email) = &e.contact_email {
         out["mail"] = json!({ "destination": [email] });
     }
-    // Bounces and complaints carry the `mail` object of their send record.
+    // An event a message caused (an unsubscribe by mail, a send) names it in `mail`, as
+    // SES does; bounces and complaints carry their send record's whole `mail` object.
+    if let Some(mid) = &e.message_id {
+        if !out["mail"].is_object() {
+            out["mail"] = json!({});
+        }
+        out["mail"]["messageId"] = json!(mid);
+    }
     if let Some(mail) = detail.get("mail").filter(|m| m.is_object()) {
         out["mail"] = mail.clone();
     }
@@ -501,6 +508,17 @@ mod tests {
             sub["newTopicPreferences"]["topicSubscriptionStatus"][0]["subscriptionStatus"],
             "OptOut"
         );
+        assert!(p["mail"].get("messageId").is_none());
         assert_eq!(event_type("contact.created"), "ContactCreated");
+        // An unsubscribe by mail names the message it came from, as SES's `mail` does.
+        let by_mail = EventRecord {
+            source: Some("Mailto".into()),
+            message_id: Some("0100abc-000000".into()),
+            ..e
+        };
+        let p = payload(&by_mail);
+        assert_eq!(p["mail"]["messageId"], "0100abc-000000");
+        assert_eq!(p["mail"]["destination"][0], "a@example.com");
+        assert_eq!(p["subscription"]["source"], "Mailto");
     }
 }
