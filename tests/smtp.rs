@@ -737,7 +737,8 @@ async fn commands_that_send_nothing_count_and_end_a_chattering_session() {
     client.push_str("QUIT\r\n");
     let t = transcript(&app.state, s, "127.0.0.1:2525", client.as_bytes()).await;
     assert!(t.ends_with("221 2.0.0 Bye\r\n"), "{t}");
-    assert!(!t.contains("421"), "{t}");
+    // Reply codes only: a queued message's random id may itself hold "421".
+    assert!(!codes(&t).iter().any(|c| c == "421"), "{t}");
     app.stop().await;
 }
 
