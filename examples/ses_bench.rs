@@ -7,8 +7,9 @@
 //!   ses_bench presign BASE KEY_FILE N OUT_GET OUT_PUT [OUT_SEND]
 //!                                  write N pre-signed GetContact and UpdateContact requests
 //!                                  (one per line, for bench/ses.lua; valid for 5 minutes),
-//!                                  and N SendEmail requests (Simple content with
-//!                                  ListManagementOptions, topic news) to list contacts
+//!                                  and N SendEmail requests (the stored template
+//!                                  `bench-news` with ListManagementOptions, topic news)
+//!                                  to list contacts
 //!   ses_bench links N OUT         write N unsubscribe paths (`/u/{token}`, every other one
 //!                                  for topic `news`) of contacts spread over the list, none
 //!                                  of them opted out yet, for the page and one-click runs
@@ -95,6 +96,21 @@ async fn seed(n: usize, key_file: &str) -> Res<()> {
     let master = startup::api_key_master(&settings, &store).await?;
     let key = api_keys::create(&*store, &master, "bench").await?;
     std::fs::write(key_file, serde_json::to_string(&key)?)?;
+    // The stored template the SendEmail workload sends with.
+    let text = format!(
+        "Hello {{{{name}}}},\n\n{}\nTo stop these mails: {{{{amazonSESUnsubscribeUrl}}}}\n",
+        "This is the weekly news from the benchmark list. ".repeat(16)
+    );
+    optbox::server::service::templates::create(
+        &*store,
+        "bench-news",
+        &optbox::server::store::TemplateContent {
+            subject: "News #{{issue}}".into(),
+            text: Some(text),
+            html: None,
+        },
+    )
+    .await?;
 
     let url = settings.database_url.expose().to_owned();
     let pg = store.backend() == Backend::Postgres;
@@ -310,14 +326,11 @@ async fn presign(
                 }
             };
             let path = "/v2/email/outbound-emails";
-            let text = format!(
-                "Hello,\n\n{}\nTo stop these mails: {{{{amazonSESUnsubscribeUrl}}}}\n",
-                "This is the weekly news from the benchmark list. ".repeat(16)
-            );
+            let data = serde_json::json!({"name": format!("reader {r}"), "issue": k}).to_string();
             let body = serde_json::json!({
                 "FromEmailAddress": "news@bench.example",
                 "Destination": {"ToAddresses": [email(r)]},
-                "Content": {"Simple": {"Subject": {"Data": format!("News #{k}")}, "Body": {"Text": {"Data": text}}}},
+                "Content": {"Template": {"TemplateName": "bench-news", "TemplateData": data}},
                 "ListManagementOptions": {"ContactListName": "bench", "TopicName": "news"},
             })
             .to_string();

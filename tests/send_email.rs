@@ -261,6 +261,12 @@ async fn every_relayed_recipient_gets_a_send_record(backend: &str) {
     let app = spawn_with(backend, |_| {}).await;
     let (ses, _) = client(&app).await;
     setup(&app, &ses).await;
+    ses.post(
+        "/v2/email/configuration-sets",
+        json!({"ConfigurationSetName": "marketing"}),
+    )
+    .await
+    .ok();
     let body = |to: Vec<&str>, list: bool| {
         let mut b = json!({
             "FromEmailAddress": "News <news@example.com>",

@@ -2,7 +2,8 @@
 //! target/compat-venv by `make setup`) against a running optbox, on SQLite and
 //! PostgreSQL, in relaxed and in aws_strict mode; and the account suppression list
 //! (`suppression_compat.py`), stored templates (`templates_compat.py`), sending identities
-//! (`identities_compat.py`) and scoped keys (`scopes_compat.py`) on both. A missing venv fails the test: it is
+//! (`identities_compat.py`), configuration sets (`configsets_compat.py`) and scoped keys
+//! (`scopes_compat.py`) on both. A missing venv fails the test: it is
 //! never skipped.
 #![cfg(feature = "ssr")]
 
@@ -204,6 +205,43 @@ async fn identities_work_with_the_aws_cli_and_boto3_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identities_work_with_the_aws_cli_and_boto3_on_postgres() {
     identities_work_with_the_aws_cli_and_boto3("postgres").await;
+}
+
+/// Configuration sets and their event destinations (an optbox webhook named as an SNS
+/// topic) through boto3 and the AWS CLI, with SendEmail using them.
+async fn configuration_sets_work_with_the_aws_cli_and_boto3(backend: &str) {
+    let app = spawn_with(backend, |s| s.webhooks.webhook_allow_private = true).await;
+    let hook = optbox::server::service::webhooks::add(
+        &*app.store,
+        optbox::server::events::UrlRules {
+            allow_private: true,
+            require_https: false,
+        },
+        "http://127.0.0.1:9/hook",
+        "whsec-0123456789abcdef",
+        &[],
+        None,
+    )
+    .await
+    .unwrap();
+    run_script_with(
+        &app,
+        "configsets_compat.py",
+        &[],
+        vec![("OPTBOX_WEBHOOK_ID".into(), hook.id.to_string())],
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_sets_work_with_the_aws_cli_and_boto3_on_sqlite() {
+    configuration_sets_work_with_the_aws_cli_and_boto3("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_sets_work_with_the_aws_cli_and_boto3_on_postgres() {
+    configuration_sets_work_with_the_aws_cli_and_boto3("postgres").await;
 }
 
 /// A scoped key (send and read-lists, list `news`, identity `example.com`) through boto3

@@ -1200,6 +1200,17 @@ async fn send_through(
     let data = format!(
         "From: news@example.com\r\nTo: you@example.org\r\nSubject: News\r\n{head}\r\nHello.\r\n"
     );
+    if app.store.get_configuration_set("marketing").await.is_err() {
+        let set = optbox::server::store::ConfigurationSetRecord {
+            name: "marketing".into(),
+            options: "{}".into(),
+            tags: vec![],
+            suppressed_reasons: None,
+            sending_enabled: true,
+            created_at: 0,
+        };
+        app.store.create_configuration_set(&set, 10).await.unwrap();
+    }
     let mut ids = Vec::new();
     for rcpt in rcpts {
         let p = app

@@ -54,6 +54,7 @@ both!(
     the_cli_adds_lists_tests_and_removes_webhooks,
     sigterm_lets_deliveries_in_flight_finish_and_records_them,
     private_addresses_are_refused_and_failures_do_not_say_why,
+    configuration_sets_route_events_choose_suppressions_and_attribute_unsubscribes,
 );
 
 // ---------------------------------------------------------------- the receiver
@@ -298,6 +299,204 @@ async fn hook(app: &TestApp, r: &Receiver, events: &[&str], list: Option<&str>) 
 
 // ---------------------------------------------------------------- tests
 
+/// A configuration set named `name` with `suppressed` reasons (`None`: the account's).
+async fn make_set(store: &dyn Store, name: &str, suppressed: Option<Vec<SuppressionReason>>) {
+    use optbox::server::service::configuration_sets as sets;
+    let set = ConfigurationSetRecord {
+        name: name.into(),
+        options: "{}".into(),
+        tags: vec![],
+        suppressed_reasons: suppressed,
+        sending_enabled: true,
+        created_at: 0,
+    };
+    sets::create(store, &set).await.unwrap();
+}
+
+/// An event destination of `set` delivering `types` to webhook `id`.
+async fn route(store: &dyn Store, set: &str, id: i64, types: &[&str]) {
+    use optbox::server::service::configuration_sets as sets;
+    let d = sets::Definition {
+        enabled: true,
+        event_types: types.iter().map(|t| t.to_string()).collect(),
+        topic_arn: Some(format!("arn:aws:sns:eu-central-1:123456789012:optbox-webhook-{id}")),
+        unsupported: vec![],
+    };
+    sets::put_destination(store, set, "hook", &d, true).await.unwrap();
+}
+
+/// The events of `kind` that message `mid` caused, as webhook `eventId`s.
+async fn ids_of(store: &dyn Store, kind: &str, mid: &str) -> Vec<String> {
+    let q = EventQuery {
+        kind: Some(kind.into()),
+        limit: 1000,
+        ..Default::default()
+    };
+    store
+        .query_events(&q)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.message_id.as_deref() == Some(mid))
+        .map(|e| e.id.to_string())
+        .collect()
+}
+
+async fn configuration_sets_route_events_choose_suppressions_and_attribute_unsubscribes(
+    backend: &str,
+) {
+    use optbox::server::service::sending::{Processed, Submission, Via};
+    let app = spawn_with(backend, fast).await;
+    let store = &*app.store;
+    let (marketing, transactional, everything) =
+        (Receiver::start().await, Receiver::start().await, Receiver::start().await);
+    make_list(store, "news").await;
+    let m = hook(&app, &marketing, &[], None).await;
+    let t = hook(&app, &transactional, &[], None).await;
+    hook(&app, &everything, &[], None).await;
+    make_set(store, "marketing", None).await;
+    make_set(store, "transactional", Some(vec![SuppressionReason::Bounce])).await;
+    route(store, "marketing", m, &["SEND", "SUBSCRIPTION"]).await;
+    route(store, "transactional", t, &["SEND", "REJECT", "BOUNCE"]).await;
+    // Ann once complained about a newsletter.
+    let row = NewSuppression {
+        email: "ann@example.com",
+        reason: SuppressionReason::Complaint,
+        message_id: None,
+        feedback_id: None,
+    };
+    store
+        .put_suppressions(&[row], &Audit::new(Source::Api), &[])
+        .await
+        .unwrap();
+    let send = |set: &str, to: &str, list: bool| Submission {
+        mail_from: "news@example.com".into(),
+        rcpts: vec![to.into()],
+        data: format!(
+            "From: news@example.com\r\nTo: {to}\r\nSubject: Hi\r\n{}\r\nHello.\r\n",
+            if list { "X-SES-LIST-MANAGEMENT-OPTIONS: news; topic=weekly\r\n" } else { "" }
+        )
+        .into_bytes(),
+        options: None,
+        via: Via::Api,
+        key_id: None,
+        configuration_set: Some(set.into()),
+        tags: vec![("campaign".into(), "spring".into())],
+        scope: Default::default(),
+    };
+    let newsletter: Processed = app
+        .state
+        .process_mail(send("marketing", "bob@example.com", true))
+        .await
+        .unwrap();
+    app.state.enqueue_mail(&newsletter.outgoing).await.unwrap();
+    // The complaint does not block a password reset (its set suppresses bounces only)...
+    let reset = app
+        .state
+        .process_mail(send("transactional", "ann@example.com", false))
+        .await
+        .unwrap();
+    assert_eq!(reset.outgoing.len(), 1, "{:?}", reset.suppressed);
+    // ...but does block the newsletter (its set leaves suppression to the account).
+    let blocked = app
+        .state
+        .process_mail(send("marketing", "ann@example.com", false))
+        .await
+        .unwrap();
+    assert!(blocked.outgoing.is_empty());
+    assert_eq!(blocked.suppressed, vec!["ann@example.com".to_owned()]);
+    // An unknown set is refused.
+    let unknown = app
+        .state
+        .process_mail(send("nope", "bob@example.com", false))
+        .await;
+    assert!(
+        matches!(unknown, Err(optbox::server::service::sending::SendError::UnknownConfigurationSet(_))),
+        "{unknown:?}"
+    );
+
+    // Bob unsubscribes with the link of the copy he got.
+    let data = String::from_utf8_lossy(&newsletter.outgoing[0].data).into_owned();
+    let at = data.find("/u/").expect("the copy has an unsubscribe link");
+    let tok: String = data[at + 3..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    let resp = app
+        .client
+        .post(format!("{}/u/{tok}", app.base))
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    let nid = newsletter.message_id.as_str();
+    let mut want = ids_of(store, "send", nid).await;
+    let subs = ids_of(store, "subscription", nid).await;
+    assert_eq!(subs.len(), 1, "the unsubscribe names its message in the log");
+    want.extend(subs.clone());
+    marketing.wait_for(&want, Duration::from_secs(10)).await;
+    let reset_sends = ids_of(store, "send", &reset.message_id).await;
+    transactional
+        .wait_for(&reset_sends, Duration::from_secs(10))
+        .await;
+    let mut all = want.clone();
+    all.extend(reset_sends.clone());
+    all.extend(ids_of(store, "bounce", &blocked.message_id).await);
+    everything.wait_for(&all, Duration::from_secs(10)).await;
+
+    let got = |r: &Receiver| -> Vec<String> { r.hits().iter().map(|h| h.event_id.clone()).collect() };
+    // Each set's destination gets its own messages' events of the types it chose, and
+    // nothing else: not the other set's, not the suppressed newsletter's bounce.
+    let mut m_got = got(&marketing);
+    m_got.sort();
+    m_got.dedup();
+    let mut m_want = want.clone();
+    m_want.sort();
+    assert_eq!(m_got, m_want);
+    let mut t_got = got(&transactional);
+    t_got.dedup();
+    assert_eq!(t_got, reset_sends);
+
+    let sub = marketing
+        .hits()
+        .into_iter()
+        .find(|h| h.body["eventType"] == "Subscription")
+        .unwrap()
+        .body;
+    assert_eq!(sub["mail"]["messageId"], nid);
+    assert_eq!(sub["mail"]["destination"][0], "bob@example.com");
+    assert_eq!(sub["mail"]["tags"]["campaign"][0], "spring");
+    assert_eq!(sub["mail"]["tags"]["ses:configuration-set"][0], "marketing");
+    assert_eq!(sub["subscription"]["source"], "UnsubscribeHeader");
+    assert_eq!(sub["subscription"]["contactList"], "news");
+    let sent = marketing
+        .hits()
+        .into_iter()
+        .find(|h| h.body["eventType"] == "Send")
+        .unwrap()
+        .body;
+    assert_eq!(sent["mail"]["messageId"], nid);
+    assert_eq!(sent["mail"]["tags"]["campaign"][0], "spring");
+    assert!(
+        everything
+            .hits()
+            .iter()
+            .any(|h| h.body["bounce"]["bounceSubType"] == "OnAccountSuppressionList")
+    );
+
+    // The overview counts the unsubscribe under the message's tag.
+    let snap = app.state.overview.refresh(&app.store).await.unwrap();
+    let tag = snap
+        .by_tag
+        .iter()
+        .find(|s| s.name == "campaign=spring")
+        .expect("a series for the campaign");
+    assert_eq!(tag.total, 1);
+    app.stop().await;
+}
+
 async fn bounces_and_complaints_arrive_signed_in_the_ses_shapes(backend: &str) {
     use optbox::server::mail::issued::Purpose;
     use optbox::server::service::inbound::Recipient;
@@ -309,6 +508,7 @@ async fn bounces_and_complaints_arrive_signed_in_the_ses_shapes(backend: &str) {
     .await;
     let r = Receiver::start().await;
     make_list(&*app.store, "news").await;
+    make_set(&*app.store, "marketing", None).await;
     hook(&app, &r, &["bounce", "complaint"], None).await;
     let p = app
         .state

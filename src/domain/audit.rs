@@ -112,6 +112,12 @@ pub struct Audit {
     pub actor_id: Option<String>,
     /// The message that caused the change, when known (its SES `MessageId`).
     pub message_id: Option<String>,
+    /// The send record (one recipient's copy) that caused the change, when known: an
+    /// unsubscribe made from that copy's link.
+    pub send_id: Option<i64>,
+    /// The SES configuration set of the message that caused the change: the event goes
+    /// to that set's event destinations.
+    pub configuration_set: Option<String>,
     /// A keyed hash of the client IP, never the IP itself.
     pub ip_hash: Option<String>,
     pub user_agent: Option<String>,
@@ -125,6 +131,8 @@ impl Audit {
             actor: Actor::of(source),
             actor_id: None,
             message_id: None,
+            send_id: None,
+            configuration_set: None,
             ip_hash: None,
             user_agent: None,
         }
@@ -149,6 +157,12 @@ impl Audit {
     /// The same change, caused by the message with this id.
     pub fn caused_by(mut self, message_id: impl Into<String>) -> Self {
         self.message_id = Some(message_id.into());
+        self
+    }
+
+    /// The same change, about a message sent with this configuration set.
+    pub fn in_set(mut self, configuration_set: Option<String>) -> Self {
+        self.configuration_set = configuration_set;
         self
     }
 }

@@ -93,6 +93,7 @@ pub fn token_target(data: &[u8]) {
         list,
         topic,
         email_hash,
+        send_id: None,
     };
     let tok = token::sign(&keys, &u);
     assert_eq!(token::verify(&keys, &tok).as_ref(), Ok(&u));

@@ -13,6 +13,10 @@
 //!   guessed address offline. The tag is computed over the plain hash, which makes it a
 //!   synthetic IV: tokens stay deterministic, and unmasking with the wrong key fails the
 //!   tag check.
+//! - **Version 3**: as version 2 with the id of the send record (one recipient's copy of
+//!   one message, 8 bytes) after the email hash, masked with it, so an unsubscribe names
+//!   the message it came from. Send ids are random, and masked they are noise: the link
+//!   tells nobody anything new. The link grows by 11 characters.
 //! - **Version 1** (the hash in clear) still verifies, so links in mail already delivered
 //!   keep working. Every configured key verifies; only the first signs.
 
@@ -23,8 +27,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// The version [`sign`] writes.
+/// The version [`sign`] writes for a link that names no message.
 const VERSION: u8 = 2;
+/// The version [`sign`] writes for a link in one recipient's copy of a message.
+const VERSION_SENT: u8 = 3;
+const SEND_LEN: usize = 8;
 /// The first version, with the email hash in clear: still verified.
 const VERSION_CLEAR: u8 = 1;
 const HASH_LEN: usize = 16;
@@ -39,6 +46,8 @@ pub struct Unsubscribe {
     pub topic: Option<TopicName>,
     /// `store::email_hash` of the contact's address.
     pub email_hash: Vec<u8>,
+    /// The send record of the copy the link is in, when it is in one.
+    pub send_id: Option<i64>,
 }
 
 /// Why a token was refused.
@@ -58,12 +67,12 @@ fn mac(key: &TokenKey, data: &[u8]) -> Hmac<Sha256> {
     m
 }
 
-/// XORs the email hash at the end of `body` with the mask for `tag` (version 2).
-fn mask(key: &TokenKey, tag: &[u8], body: &mut [u8]) {
+/// XORs `body` from `at` (the email hash, and the send id after it) with the mask for
+/// `tag` (versions 2 and 3).
+fn mask(key: &TokenKey, tag: &[u8], body: &mut [u8], at: usize) {
     let mut m = mac(key, b"optbox token mask\0");
     m.update(tag);
     let pad = m.finalize().into_bytes();
-    let at = body.len() - HASH_LEN;
     for (b, p) in body[at..].iter_mut().zip(pad.iter()) {
         *b ^= p;
     }
@@ -73,8 +82,12 @@ fn mask(key: &TokenKey, tag: &[u8], body: &mut [u8]) {
 pub fn sign(keys: &[TokenKey], u: &Unsubscribe) -> String {
     let key = keys.first().expect("at least one token key is configured");
     assert_eq!(u.email_hash.len(), HASH_LEN, "email hash length");
-    let mut buf = Vec::with_capacity(64);
-    buf.push(VERSION);
+    let mut buf = Vec::with_capacity(80);
+    buf.push(if u.send_id.is_some() {
+        VERSION_SENT
+    } else {
+        VERSION
+    });
     for part in [
         key.id.as_str(),
         u.list.as_str(),
@@ -83,9 +96,13 @@ pub fn sign(keys: &[TokenKey], u: &Unsubscribe) -> String {
         buf.push(part.len() as u8);
         buf.extend_from_slice(part.as_bytes());
     }
+    let at = buf.len();
     buf.extend_from_slice(&u.email_hash);
+    if let Some(id) = u.send_id {
+        buf.extend_from_slice(&id.to_be_bytes());
+    }
     let tag = mac(key, &buf).finalize().into_bytes();
-    mask(key, &tag[..TAG_LEN], &mut buf);
+    mask(key, &tag[..TAG_LEN], &mut buf, at);
     buf.extend_from_slice(&tag[..TAG_LEN]);
     URL_SAFE_NO_PAD.encode(buf)
 }
@@ -98,7 +115,9 @@ pub fn verify(keys: &[TokenKey], token: &str) -> Result<Unsubscribe, TokenError>
     let raw = URL_SAFE_NO_PAD
         .decode(token)
         .map_err(|_| TokenError::Malformed)?;
-    if raw.len() < 1 + 3 + HASH_LEN + TAG_LEN || !matches!(raw[0], VERSION | VERSION_CLEAR) {
+    if raw.len() < 1 + 3 + HASH_LEN + TAG_LEN
+        || !matches!(raw[0], VERSION | VERSION_SENT | VERSION_CLEAR)
+    {
         return Err(TokenError::Malformed);
     }
     let mut raw = raw;
@@ -116,7 +135,8 @@ pub fn verify(keys: &[TokenKey], token: &str) -> Result<Unsubscribe, TokenError>
     let kid = field()?;
     let list = field()?;
     let topic = field()?;
-    if body.len() != pos + HASH_LEN {
+    let send_len = if body[0] == VERSION_SENT { SEND_LEN } else { 0 };
+    if body.len() != pos + HASH_LEN + send_len {
         return Err(TokenError::Malformed);
     }
     let (list, topic) = (list.to_owned(), topic.to_owned());
@@ -124,8 +144,8 @@ pub fn verify(keys: &[TokenKey], token: &str) -> Result<Unsubscribe, TokenError>
         .iter()
         .find(|k| k.id == kid)
         .ok_or(TokenError::Invalid)?;
-    if body[0] == VERSION {
-        mask(key, &tag, body);
+    if body[0] != VERSION_CLEAR {
+        mask(key, &tag, body, pos);
     }
     mac(key, body)
         .verify_truncated_left(&tag)
@@ -138,7 +158,12 @@ pub fn verify(keys: &[TokenKey], token: &str) -> Result<Unsubscribe, TokenError>
         } else {
             Some(TopicName::parse(topic).map_err(|_| TokenError::Malformed)?)
         },
-        email_hash: body[pos..].to_vec(),
+        email_hash: body[pos..pos + HASH_LEN].to_vec(),
+        send_id: (send_len > 0).then(|| {
+            let mut b = [0u8; SEND_LEN];
+            b.copy_from_slice(&body[pos + HASH_LEN..]);
+            i64::from_be_bytes(b)
+        }),
     })
 }
 
@@ -159,6 +184,7 @@ mod tests {
             list: ListName::parse("weekly").unwrap(),
             topic: topic.map(|t| TopicName::parse(t).unwrap()),
             email_hash: (0..16).collect(),
+            send_id: None,
         }
     }
 
@@ -245,6 +271,28 @@ mod tests {
             verify(&rotated, &URL_SAFE_NO_PAD.encode(raw)),
             Err(TokenError::Invalid)
         );
+    }
+
+    #[test]
+    fn a_link_in_a_copy_names_its_send_record_masked() {
+        let keys = keys();
+        let u = Unsubscribe {
+            send_id: Some(0x0102_0304_0506_0708),
+            ..sample(Some("news"))
+        };
+        let tok = sign(&keys, &u);
+        assert_eq!(verify(&keys, &tok), Ok(u.clone()));
+        let plain = sign(&keys, &sample(Some("news")));
+        assert_eq!(tok.len(), plain.len() + 11, "{tok} vs {plain}");
+        let raw = URL_SAFE_NO_PAD.decode(&tok).unwrap();
+        assert_eq!(raw[0], 3);
+        assert!(!raw.windows(8).any(|w| w == 0x0102_0304_0506_0708i64.to_be_bytes()));
+        // Another send id is another link; relabelled as version 2 it is refused.
+        let other = sign(&keys, &Unsubscribe { send_id: Some(9), ..u.clone() });
+        assert_ne!(other, tok);
+        let mut relabelled = raw.clone();
+        relabelled[0] = 2;
+        assert!(verify(&keys, &URL_SAFE_NO_PAD.encode(relabelled)).is_err());
     }
 
     #[test]

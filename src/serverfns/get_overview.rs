@@ -1,4 +1,5 @@
-//! The dashboard overview: opt-outs per day over the last 30 days by topic and by source,
+//! The dashboard overview: opt-outs per day over the last 30 days by topic, by message tag
+//! and by source,
 //! and the lists with their topic and contact counts (from the cached aggregates of
 //! `service::overview`).
 
@@ -29,6 +30,8 @@ pub struct Overview {
     pub days: Vec<String>,
     pub by_topic: Vec<SeriesRow>,
     pub by_source: Vec<SeriesRow>,
+    /// Opt-outs from messages' links by the messages' tags (`name=value`).
+    pub by_tag: Vec<SeriesRow>,
     /// Opt-out events over the days.
     pub total: i64,
     /// When the figures were read, `YYYY-MM-DD HH:MM:SS` UTC.
@@ -88,6 +91,7 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
         days,
         by_topic: rows(&snap.by_topic),
         by_source: rows(&snap.by_source),
+        by_tag: rows(&snap.by_tag),
         total: snap.total,
         as_of: format!("{d} {t} UTC"),
         relay_paused,

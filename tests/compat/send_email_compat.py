@@ -83,6 +83,10 @@ raw = (
 r = ses.send_email(Content={"Raw": {"Data": raw}})
 check(r["MessageId"], "Raw send answers a MessageId")
 print(json.dumps({"via": "raw", "MessageId": r["MessageId"]}))
+try:
+    ses.create_configuration_set(ConfigurationSetName="default")
+except ses.exceptions.AlreadyExistsException:
+    pass
 r = ses.send_email(
     FromEmailAddress="News <news@example.com>",
     Destination={"ToAddresses": ["cem@example.org"]},

@@ -11,7 +11,9 @@ pub use destination::{UrlRules, check_url};
 use crate::server::config::WebhookSettings;
 use crate::server::outbox;
 use crate::server::store::{
-    ClaimedDelivery, DeliveryOutcome, DynStore, EventRecord, StoreError, now_ms,
+    ClaimedDelivery, DeliveryOutcome, DynStore, EventRecord, SendInfo, SendRecord, SendStore,
+    StoreError,
+    now_ms,
 };
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -110,6 +112,12 @@ fn event_type(kind: &str) -> String {
 /// with their own `eventType`; always `eventId` (the event-log id, stable across
 /// retries: de-duplicate on it) and an `optbox` object with the log entry's fields.
 pub fn payload(e: &EventRecord) -> Value {
+    payload_with(e, None)
+}
+
+/// As [`payload`], with the send record the event names (`send_id`): its whole `mail`
+/// object (tags, configuration set, time) goes into the event, as SES's does.
+pub fn payload_with(e: &EventRecord, send: Option<&SendRecord>) -> Value {
     let detail: Value = serde_json::from_str(&e.detail).unwrap_or(Value::Null);
     let mut new_prefs = ses_prefs(e.new_prefs.as_deref());
     // An opt-out of an address with no contact is kept as a tombstone.
@@ -143,9 +151,14 @@ pub fn payload(e: &EventRecord) -> Value {
             out["mail"] = json!({});
         }
         out["mail"]["messageId"] = json!(mid);
+        if let Some(set) = &e.configuration_set {
+            out["mail"]["tags"] = json!({ "ses:configuration-set": [set] });
+        }
     }
     if let Some(mail) = detail.get("mail").filter(|m| m.is_object()) {
         out["mail"] = mail.clone();
+    } else if let Some(r) = send {
+        out["mail"] = mail_object(r);
     }
     match e.kind.as_str() {
         "bounce" => {
@@ -212,6 +225,56 @@ pub fn payload(e: &EventRecord) -> Value {
         "detail": detail,
     });
     out
+}
+
+/// The SES `mail` object of a send record: the message, its recipient, its tags (and
+/// configuration set, as SES's `ses:configuration-set` tag).
+pub fn mail_object(r: &SendRecord) -> serde_json::Value {
+    mail_object_of(
+        &r.message_id,
+        r.created_at,
+        r.info.identity.as_deref(),
+        &[r.rcpt.as_str()],
+        &r.info,
+    )
+}
+
+/// SES's `mail` object of a message: `timestamp`, `messageId`, `source`, `destination`
+/// and `tags` (EmailTags, and the configuration set as `ses:configuration-set`).
+pub fn mail_object_of(
+    message_id: &str,
+    created_at: i64,
+    source: Option<&str>,
+    destination: &[&str],
+    info: &SendInfo,
+) -> serde_json::Value {
+    let mut tags = serde_json::Map::new();
+    for (k, v) in &info.tags {
+        if let Some(a) = tags
+            .entry(k.clone())
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+        {
+            a.push(json!(v));
+        }
+    }
+    if let Some(c) = &info.configuration_set {
+        tags.insert("ses:configuration-set".into(), json!([c]));
+    }
+    let timestamp =
+        time::OffsetDateTime::from_unix_timestamp_nanos(created_at as i128 * 1_000_000)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            });
+    json!({
+        "timestamp": timestamp,
+        "messageId": message_id,
+        "source": source,
+        "destination": destination,
+        "tags": tags,
+    })
 }
 
 /// Builds the HTTP client webhook requests use. Unless `rules` allow private addresses
@@ -320,13 +383,32 @@ pub async fn send(
     }
 }
 
+/// The send record an event names, when its payload needs it (the event does not carry
+/// its `mail` object already). A record that cannot be read leaves the payload without it.
+async fn send_record_of(store: &DynStore, e: &EventRecord) -> Option<SendRecord> {
+    let id = e.send_id?;
+    if e.detail.contains("\"mail\":") {
+        return None;
+    }
+    match store.get_send_record(id).await {
+        Ok(r) => Some(r),
+        Err(StoreError::NotFound) => None,
+        Err(err) => {
+            tracing::warn!(error = %err, event = e.id, "webhook payload without its send record");
+            None
+        }
+    }
+}
+
 async fn attempt(
+    store: &DynStore,
     client: &reqwest::Client,
     s: &WebhookSettings,
     rules: UrlRules,
     c: ClaimedDelivery,
 ) -> DeliveryOutcome {
-    let body = serde_json::to_vec(&payload(&c.event)).unwrap_or_default();
+    let send = send_record_of(store, &c.event).await;
+    let body = serde_json::to_vec(&payload_with(&c.event, send.as_ref())).unwrap_or_default();
     let result = send(
         client,
         rules,
@@ -409,7 +491,7 @@ impl outbox::Outbox for Deliveries {
     }
 
     async fn deliver(&self, c: ClaimedDelivery) -> DeliveryOutcome {
-        attempt(&self.client, &self.settings, self.rules, c).await
+        attempt(&self.store, &self.client, &self.settings, self.rules, c).await
     }
 
     async fn record(&self, outcomes: &[DeliveryOutcome]) -> Result<(), StoreError> {
@@ -489,6 +571,8 @@ mod tests {
             actor: Some("recipient".into()),
             actor_id: None,
             message_id: None,
+            configuration_set: None,
+            send_id: None,
         };
         let p = payload(&e);
         assert_eq!(p["eventId"], "7");
@@ -520,5 +604,33 @@ mod tests {
         assert_eq!(p["mail"]["messageId"], "0100abc-000000");
         assert_eq!(p["mail"]["destination"][0], "a@example.com");
         assert_eq!(p["subscription"]["source"], "Mailto");
+        // With the send record it names, the event carries the message's whole `mail`.
+        let record = SendRecord {
+            id: 5,
+            message_id: "0100abc-000000".into(),
+            rcpt: "a@example.com".into(),
+            info: SendInfo {
+                list_name: Some("news".into()),
+                topic_name: None,
+                identity: Some("example.com".into()),
+                configuration_set: Some("marketing".into()),
+                tags: vec![("campaign".into(), "spring".into())],
+            },
+            created_at: 1_700_000_000_000,
+        };
+        let linked = EventRecord {
+            send_id: Some(5),
+            configuration_set: Some("marketing".into()),
+            ..by_mail
+        };
+        assert_eq!(
+            payload(&linked)["mail"]["tags"]["ses:configuration-set"][0],
+            "marketing"
+        );
+        let p = payload_with(&linked, Some(&record));
+        assert_eq!(p["mail"]["messageId"], "0100abc-000000");
+        assert_eq!(p["mail"]["tags"]["campaign"][0], "spring");
+        assert_eq!(p["mail"]["timestamp"], "2023-11-14T22:13:20Z");
+        assert_eq!(p["mail"]["source"], "example.com");
     }
 }

@@ -18,9 +18,11 @@ use super::recipient::{self, Resolved};
 use crate::domain::{Audit, EmailAddress, Source, SuppressionReason};
 use crate::server::config::InboundSettings;
 use crate::server::mail::relay::Observer;
+use crate::server::events::mail_object;
 use crate::server::mail::reports;
 use crate::server::store::{
-    ClaimedMail, DynStore, MailEvent, NewSuppression, SendRecord, StoreError, StoreResult,
+    ClaimedMail, DynStore, MailEvent, NewSuppression, SendRecord, StoreError,
+    StoreResult,
     email_hash,
 };
 use serde_json::json;
@@ -127,6 +129,22 @@ impl Bounces {
         }
     }
 
+    /// Whether `reason` puts the recipient of `r` on the suppression list: the message's
+    /// configuration set may choose the reasons (its SuppressionOptions); without one, or
+    /// with a set that leaves it to the account, every reason does.
+    async fn set_suppresses(&self, r: &SendRecord, reason: SuppressionReason) -> StoreResult<bool> {
+        let Some(name) = &r.info.configuration_set else {
+            return Ok(true);
+        };
+        match self.store.get_configuration_set(name).await {
+            Ok(set) => Ok(set
+                .suppressed_reasons
+                .is_none_or(|reasons| reasons.contains(&reason))),
+            Err(StoreError::NotFound) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Resumes a paused relay; false when it was not paused.
     pub async fn resume(&self, audit: &Audit) -> StoreResult<bool> {
         let ev = MailEvent {
@@ -151,7 +169,8 @@ impl Bounces {
         let r = f.record;
         let no_mailbox = f.permanent && reports::says_no_mailbox(f.status, f.diagnostic);
         let paused = self.is_paused().await;
-        let suppress = no_mailbox && !paused;
+        let suppress =
+            no_mailbox && !paused && self.set_suppresses(r, SuppressionReason::Bounce).await?;
         let sub_type = if no_mailbox { "NoEmail" } else { "General" };
         let detail = json!({
             "messageId": r.message_id,
@@ -173,7 +192,7 @@ impl Bounces {
             contact_email: Some(&r.rcpt),
             detail,
         };
-        let audit = Audit::new(Source::Report).caused_by(&r.message_id);
+        let audit = about(r);
         if suppress {
             let feedback = format!("bounce-{}", r.id);
             let row = NewSuppression {
@@ -194,10 +213,11 @@ impl Bounces {
     /// A complaint about send record `r`: suppression (`COMPLAINT`), a `complaint`
     /// event, and the recipient opted out of the list (and topic) the message was for.
     pub async fn complaint(&self, r: &SendRecord, feedback_type: &str) -> ServiceResult<()> {
-        let audit = Audit::new(Source::Report).caused_by(&r.message_id);
+        let audit = about(r);
         let mut as_recipient = audit.clone();
         as_recipient.actor = crate::domain::Actor::Recipient;
         let feedback = format!("complaint-{}", r.id);
+        let suppress = self.set_suppresses(r, SuppressionReason::Complaint).await?;
         let ev = MailEvent {
             kind: "complaint",
             list_name: r.info.list_name.as_deref(),
@@ -208,7 +228,7 @@ impl Bounces {
                 "sendId": r.id,
                 "recipient": r.rcpt,
                 "complaintFeedbackType": feedback_type,
-                "suppressed": true,
+                "suppressed": suppress,
                 "feedbackId": &feedback,
                 "mail": mail_object(r),
             }),
@@ -219,43 +239,25 @@ impl Bounces {
             message_id: Some(&r.message_id),
             feedback_id: Some(&feedback),
         };
-        self.store
-            .put_suppressions(&[row], &as_recipient, &[ev])
-            .await?;
+        if suppress {
+            self.store
+                .put_suppressions(&[row], &as_recipient, &[ev])
+                .await?;
+        } else {
+            self.store.log_mail_events(&as_recipient, &[ev]).await?;
+        }
         opt_out(&self.store, r, as_recipient).await
     }
 }
 
-/// The SES `mail` object of a send record: the message, its recipient, its tags (and
-/// configuration set, as SES's `ses:configuration-set` tag).
-pub fn mail_object(r: &SendRecord) -> serde_json::Value {
-    let mut tags = serde_json::Map::new();
-    for (k, v) in &r.info.tags {
-        if let Some(a) = tags
-            .entry(k.clone())
-            .or_insert_with(|| json!([]))
-            .as_array_mut()
-        {
-            a.push(json!(v));
-        }
-    }
-    if let Some(c) = &r.info.configuration_set {
-        tags.insert("ses:configuration-set".into(), json!([c]));
-    }
-    let timestamp =
-        time::OffsetDateTime::from_unix_timestamp_nanos(r.created_at as i128 * 1_000_000)
-            .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            });
-    json!({
-        "timestamp": timestamp,
-        "messageId": r.message_id,
-        "source": r.info.identity,
-        "destination": [r.rcpt],
-        "tags": tags,
-    })
+/// The audit of what a send record's mail system reports: the message, its send record
+/// and its configuration set (whose event destinations get the event).
+fn about(r: &SendRecord) -> Audit {
+    let mut a = Audit::new(Source::Report)
+        .caused_by(&r.message_id)
+        .in_set(r.info.configuration_set.clone());
+    a.send_id = Some(r.id);
+    a
 }
 
 /// Opts the recipient of `r` out of its message's list: its topic, or the whole list
@@ -283,6 +285,7 @@ pub async fn opt_out(store: &DynStore, r: &SendRecord, audit: Audit) -> ServiceR
         topic,
         hash: email_hash(&email),
         contact: None,
+        send_id: Some(r.id),
     };
     recipient::one_click(store.as_ref(), resolved, audit).await
 }

@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod bounces;
 pub mod branding;
+pub mod configuration_sets;
 pub mod contacts;
 pub mod demo;
 pub mod dkim;

@@ -1,5 +1,6 @@
-//! The overview's figures: opt-outs per day over the last 30 days by topic and by source,
-//! and list sizes.
+//! The overview's figures: opt-outs per day over the last 30 days by topic, by source and
+//! by the tags of the message whose link was used (SES `EmailTags`, e.g. a campaign), and
+//! list sizes.
 //!
 //! Counting events at each page view would read every opt-out of the month (a million
 //! rows at scale), so the figures are an in-process aggregate kept incrementally by event
@@ -49,6 +50,8 @@ pub struct Snapshot {
     pub by_topic: Vec<Series>,
     /// Opt-outs per day by the event's source (`UnsubscribeHeader`, `LandingPage`, …).
     pub by_source: Vec<Series>,
+    /// Opt-outs made from a message's link, per day by its tags (`name=value`).
+    pub by_tag: Vec<Series>,
     /// Opt-out events in the period.
     pub total: i64,
     pub lists: Vec<ListStats>,
@@ -64,6 +67,8 @@ struct Aggregate {
     topics: HashMap<(i64, String), i64>,
     /// (day, source) → opt-out events.
     sources: HashMap<(i64, String), i64>,
+    /// (day, `name=value`) → opt-out events from messages with that tag.
+    tags: HashMap<(i64, String), i64>,
 }
 
 #[derive(Default)]
@@ -87,11 +92,13 @@ impl OverviewCache {
         read_new_events(store, &mut agg, first_day * DAY_MS).await?;
         agg.topics.retain(|(d, _), _| *d >= first_day);
         agg.sources.retain(|(d, _), _| *d >= first_day);
+        agg.tags.retain(|(d, _), _| *d >= first_day);
         let lists = store.list_stats(200).await?;
         let snap = Arc::new(Snapshot {
             first_day,
             by_topic: series(&agg.topics, first_day),
             by_source: series(&agg.sources, first_day),
+            by_tag: series(&agg.tags, first_day),
             total: agg
                 .sources
                 .iter()
@@ -162,13 +169,30 @@ async fn read_new_events(
             .await?;
         let full = page.len() == PAGE as usize;
         let all_old = page.iter().all(|e| e.created_at < since_ms);
+        // The tags of the messages whose links were used, for the page at once.
+        let sends: Vec<i64> = page
+            .iter()
+            .filter(|e| e.id > agg.watermark && e.created_at >= since_ms)
+            .filter_map(|e| e.send_id)
+            .collect();
+        let tags: HashMap<i64, Vec<(String, String)>> = if sends.is_empty() {
+            HashMap::new()
+        } else {
+            store
+                .send_records_by_ids(&sends)
+                .await?
+                .into_iter()
+                .map(|r| (r.id, r.info.tags))
+                .collect()
+        };
         for e in &page {
             if e.id <= agg.watermark {
                 break 'pages;
             }
             top = top.max(e.id);
             if e.created_at >= since_ms {
-                count(agg, e);
+                let t = e.send_id.and_then(|id| tags.get(&id));
+                count(agg, e, t.map(Vec::as_slice).unwrap_or_default());
             }
         }
         match page.last() {
@@ -182,12 +206,15 @@ async fn read_new_events(
     Ok(())
 }
 
-fn count(agg: &mut Aggregate, e: &EventRecord) {
+fn count(agg: &mut Aggregate, e: &EventRecord, tags: &[(String, String)]) {
     let topics = opted_out(e);
     if topics.is_empty() {
         return;
     }
     let day = e.created_at.div_euclid(DAY_MS);
+    for (name, value) in tags {
+        *agg.tags.entry((day, format!("{name}={value}"))).or_default() += 1;
+    }
     let list = e.list_name.as_deref().unwrap_or("-");
     for t in topics {
         *agg.topics.entry((day, format!("{list}/{t}"))).or_default() += 1;

@@ -20,6 +20,8 @@ pub struct Resolved {
     pub hash: Vec<u8>,
     /// `None` when the contact has been deleted since the mail was sent.
     pub contact: Option<Contact>,
+    /// The send record of the copy whose link this is (links in mail optbox sent).
+    pub send_id: Option<i64>,
 }
 
 /// The state a preference page shows and saves: UnsubscribeAll and the visible topics
@@ -100,6 +102,7 @@ pub async fn resolve_link(
         topic,
         hash: u.email_hash,
         contact: None,
+        send_id: u.send_id,
     })
 }
 
@@ -111,7 +114,9 @@ pub async fn resolve_link(
 /// from the list since unsubscribes from everything: the recipient's intent is to stop
 /// mail.) `Ok` means the change is durable: committed, or fsynced in the one-click log
 /// (`store::one_click`).
-pub async fn one_click(store: &dyn Store, r: Resolved, audit: Audit) -> ServiceResult<()> {
+pub async fn one_click(store: &dyn Store, r: Resolved, mut audit: Audit) -> ServiceResult<()> {
+    // The writer finds the message and configuration set of the send record, a batch at once.
+    audit.send_id = r.send_id;
     let item = OptOut {
         list: r.list,
         hash: r.hash,
@@ -119,6 +124,25 @@ pub async fn one_click(store: &dyn Store, r: Resolved, audit: Audit) -> ServiceR
         audit,
     };
     Ok(store.opt_out_one_click(item).await?)
+}
+
+/// The audit of a change made from the link in a message's copy: it names the send
+/// record, the message and its configuration set. A record that is gone (or a link that
+/// names none) leaves the audit as it is.
+async fn attributed(store: &dyn Store, send_id: Option<i64>, mut audit: Audit) -> ServiceResult<Audit> {
+    let Some(id) = send_id else {
+        return Ok(audit);
+    };
+    match store.get_send_record(id).await {
+        Ok(rec) => {
+            audit.send_id = Some(rec.id);
+            audit.message_id = Some(rec.message_id);
+            audit.configuration_set = rec.info.configuration_set;
+        }
+        Err(StoreError::NotFound) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(audit)
 }
 
 /// The topics a recipient sees: all but hidden ones, in list order.
@@ -250,6 +274,7 @@ pub async fn save(
     want: &PageState,
     audit: &Audit,
 ) -> ServiceResult<PageState> {
+    let audit = &attributed(store, r.send_id, audit.clone()).await?;
     let before = current_state(store, r).await?;
     let prefs: Vec<(TopicName, SubscriptionStatus)> = visible_topics(&r.list)
         .map(|t| {
@@ -335,12 +360,26 @@ pub fn url_for(
     topic: Option<TopicName>,
     email: &EmailAddress,
 ) -> String {
+    sent_url(keys, public_base, list, topic, email, None)
+}
+
+/// As [`url_for`], for the link in one recipient's copy of a message: it names that
+/// copy's send record, so an unsubscribe made with it is attributed to the message.
+pub fn sent_url(
+    keys: &[TokenKey],
+    public_base: &str,
+    list: &ListName,
+    topic: Option<TopicName>,
+    email: &EmailAddress,
+    send_id: Option<i64>,
+) -> String {
     let tok = token::sign(
         keys,
         &Unsubscribe {
             list: list.clone(),
             topic,
             email_hash: email_hash(email),
+            send_id,
         },
     );
     format!("{public_base}/u/{tok}")

@@ -98,6 +98,12 @@ pub enum SendError {
     /// The submitting key may not send this: another list, another identity.
     #[error("{0}")]
     AccessDenied(String),
+    /// The configuration set named does not exist.
+    #[error("{0}")]
+    UnknownConfigurationSet(String),
+    /// The configuration set's sending is disabled (its SendingOptions).
+    #[error("{0}")]
+    SendingPaused(String),
     #[error("the database is unavailable")]
     Unavailable(String),
     #[error("internal error")]
@@ -249,10 +255,34 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
             )));
         }
     }
+    let set = match &s.configuration_set {
+        None => None,
+        Some(name) => match ctx.store.get_configuration_set(name).await {
+            Ok(set) => Some(set),
+            Err(StoreError::NotFound) => {
+                return Err(SendError::UnknownConfigurationSet(format!(
+                    "Configuration set <{name}> does not exist."
+                )));
+            }
+            Err(e) => return Err(store_err(e)),
+        },
+    };
+    if let Some(set) = &set
+        && !set.sending_enabled
+    {
+        return Err(SendError::SendingPaused(format!(
+            "Sending is paused for configuration set <{}>.",
+            set.name
+        )));
+    }
     let message_id = new_message_id();
-    // Whatever this submission changes or logs, the key that sent it did, for this message.
-    let mut audit = Audit::new(Source::Send).caused_by(&message_id);
+    // Whatever this submission changes or logs, the key that sent it did, for this message
+    // (and its events go to the configuration set's event destinations).
+    let mut audit = Audit::new(Source::Send)
+        .caused_by(&message_id)
+        .in_set(s.configuration_set.clone());
     audit.actor_id = s.key_id.clone();
+    let submitted_at = crate::server::store::now_ms();
     let mut out = Processed {
         message_id: message_id.clone(),
         ..Default::default()
@@ -296,7 +326,24 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
         .into_iter()
         .map(|x| (x.email, x.reason))
         .collect();
-    let suppressed = |rcpt: &str| on_list.get(&rcpt.trim().to_lowercase()).copied();
+    // A configuration set's SuppressionOptions choose which reasons stop its messages.
+    let applies = |reason: &SuppressionReason| {
+        set.as_ref()
+            .and_then(|c| c.suppressed_reasons.as_ref())
+            .is_none_or(|reasons| reasons.contains(reason))
+    };
+    let suppressed = |rcpt: &str| {
+        on_list
+            .get(&rcpt.trim().to_lowercase())
+            .copied()
+            .filter(|r| applies(r))
+    };
+    let mail = Mail {
+        message_id: &message_id,
+        at: submitted_at,
+        source: &s.mail_from,
+        rcpts: &s.rcpts,
+    };
 
     let Some(opts) = opts else {
         // Transactional mail: untouched apart from DKIM.
@@ -328,7 +375,7 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
                 "dkim": ours,
             })));
         }
-        finish(ctx, &audit, &mut out, events).await?;
+        finish(ctx, &audit, &mail, &send_info, &mut out, events).await?;
         return Ok(out);
     };
 
@@ -463,14 +510,15 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
         }
     } else {
         for (i, (rcpt, email)) in accepted.iter().enumerate() {
-            let url = recipient::url_for(
+            let send_id = new_send_id();
+            let url = recipient::sent_url(
                 ctx.token_keys,
                 ctx.public_base,
                 &list.name,
                 topic.as_ref().map(|t| t.name.clone()),
                 email,
+                Some(send_id),
             );
-            let send_id = new_send_id();
             let mailto = ctx
                 .inbound_domain
                 .map(|d| issued::address(ctx.token_keys, d, Purpose::Unsubscribe, send_id));
@@ -508,7 +556,7 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
             ));
         }
     }
-    finish(ctx, &audit, &mut out, events).await?;
+    finish(ctx, &audit, &mail, &send_info, &mut out, events).await?;
     Ok(out)
 }
 
@@ -705,10 +753,21 @@ fn bounce_event(
     )
 }
 
-/// Writes the events (and warnings as `send.warning` events) in one transaction.
+/// The message a submission's events are about.
+struct Mail<'a> {
+    message_id: &'a str,
+    at: i64,
+    source: &'a str,
+    rcpts: &'a [String],
+}
+
+/// Writes the events (and warnings as `send.warning` events) in one transaction. Each
+/// carries SES's `mail` object: for its contact, or for every recipient.
 async fn finish(
     ctx: &Ctx<'_>,
     audit: &Audit,
+    mail: &Mail<'_>,
+    send_info: &SendInfo,
     out: &mut Processed,
     mut events: Vec<Ev>,
 ) -> Result<(), SendError> {
@@ -724,6 +783,22 @@ async fn finish(
                 None,
                 json!({ "messageId": out.message_id, "warning": w }),
             ));
+        }
+    }
+    for (_, _, _, contact, detail) in events.iter_mut() {
+        let all: Vec<&str> = mail.rcpts.iter().map(String::as_str).collect();
+        let one: Vec<&str> = contact.as_deref().into_iter().collect();
+        if let Some(d) = detail.as_object_mut() {
+            d.insert(
+                "mail".into(),
+                crate::server::events::mail_object_of(
+                    mail.message_id,
+                    mail.at,
+                    Some(mail.source),
+                    if one.is_empty() { &all } else { &one },
+                    send_info,
+                ),
+            );
         }
     }
     let evs: Vec<MailEvent<'_>> = events

@@ -134,6 +134,8 @@ pub async fn test(
         actor: Some("recipient".into()),
         actor_id: None,
         message_id: None,
+        configuration_set: None,
+        send_id: None,
     };
     let mut body = events::payload(&sample);
     let event_id = format!("test-{}", now_ms());

@@ -719,7 +719,10 @@ pub fn ses_headers(data: &[u8]) -> (Option<String>, Vec<(String, String)>) {
 /// The SMTP reply for a message the pipeline refused as a whole.
 pub fn send_error_reply(e: &SendError) -> String {
     match e {
-        SendError::UnknownList(m) | SendError::UnknownTopic(m) => format!("550 5.1.0 {m}"),
+        SendError::UnknownList(m)
+        | SendError::UnknownTopic(m)
+        | SendError::UnknownConfigurationSet(m) => format!("550 5.1.0 {m}"),
+        SendError::SendingPaused(m) => format!("554 5.7.0 {m}"),
         SendError::BadRequest(m) | SendError::Unpersonalised(m) => format!("554 5.6.0 {m}"),
         SendError::DkimWouldBreak(m) => format!("550 5.7.0 {m}"),
         SendError::NotVerified(m) | SendError::AccessDenied(m) => format!("550 5.7.1 {m}"),

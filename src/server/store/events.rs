@@ -40,13 +40,19 @@ pub struct EventRecord {
     pub actor_id: Option<String>,
     /// The message that caused the event, when known (its SES `MessageId`).
     pub message_id: Option<String>,
+    /// The SES configuration set of that message.
+    #[sqlx(default)]
+    pub configuration_set: Option<String>,
+    /// The send record (one recipient's copy of the message) that caused the event.
+    #[sqlx(default)]
+    pub send_id: Option<i64>,
 }
 
 /// The columns of an [`EventRecord`], from `events e` joined with the addresses kept
 /// apart (`event_contacts c`).
 pub(super) const COLUMNS: &str = "e.id, e.created_at, e.kind, e.source, e.list_name, \
      e.topic_name, COALESCE(c.email, e.contact_email) AS contact_email, e.old_prefs, \
-     e.new_prefs, e.ip_hash, e.user_agent, e.detail, e.actor, e.actor_id, e.message_id";
+     e.new_prefs, e.ip_hash, e.user_agent, e.detail, e.actor, e.actor_id, e.message_id, e.configuration_set, e.send_id";
 
 /// `events e` with the addresses of their contacts.
 const FROM: &str = "events e LEFT JOIN event_contacts c ON c.contact_key = e.contact_key";
@@ -136,8 +142,9 @@ pub(super) async fn write(
         sqlx::query_scalar(
             "INSERT INTO events (created_at, kind, source, list_name, topic_name, \
              contact_key, old_prefs, new_prefs, ip_hash, user_agent, detail, actor, \
-             actor_id, message_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+             actor_id, message_id, configuration_set, send_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+             RETURNING id",
         )
         .bind(now_ms())
         .bind(e.kind)
@@ -153,10 +160,13 @@ pub(super) async fn write(
         .bind(e.audit.map(|a| a.actor.as_str()))
         .bind(e.audit.and_then(|a| a.actor_id.as_deref()))
         .bind(e.audit.and_then(|a| a.message_id.as_deref()))
+        .bind(e.audit.and_then(|a| a.configuration_set.as_deref()))
+        .bind(e.audit.and_then(|a| a.send_id))
         .fetch_one(c)
         .await?
     });
-    enqueue_deliveries(c, id, e.kind, e.list_name, None).await
+    let set = e.audit.and_then(|a| a.configuration_set.as_deref());
+    enqueue_deliveries(c, id, e.kind, e.list_name, set, None).await
 }
 
 /// Writes an event of optbox's own, without an audit or preferences (`webhook.failed`,
@@ -173,10 +183,11 @@ pub(super) async fn write_plain(
 ) -> StoreResult<()> {
     let contact_key = contact(c.re(), keyer, contact_email).await?;
     let message_id = detail.get("messageId").and_then(|m| m.as_str());
+    let set = detail.get("configurationSet").and_then(|m| m.as_str());
     let id: i64 = on_db!(c.re(), |c| {
         sqlx::query_scalar(
-            "INSERT INTO events (created_at, kind, list_name, contact_key, detail, message_id) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO events (created_at, kind, list_name, contact_key, detail, message_id, \
+             configuration_set) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(now_ms())
         .bind(kind)
@@ -184,10 +195,29 @@ pub(super) async fn write_plain(
         .bind(contact_key.as_deref())
         .bind(detail.to_string())
         .bind(message_id)
+        .bind(set)
         .fetch_one(c)
         .await?
     });
-    enqueue_deliveries(c, id, kind, list_name, exclude).await
+    enqueue_deliveries(c, id, kind, list_name, set, exclude).await
+}
+
+/// Which webhooks get an event: those subscribed to its kind (and list) that no event
+/// destination names, and those named by an enabled event destination of the event's
+/// configuration set that matches its SES event type. A webhook that is an event
+/// destination gets only what configuration sets route to it, as an SES destination does.
+/// `$3` kind, `$4` `%,kind,%`, `$5` list, `$6` the configuration set, `$7` `%,TYPE,%`.
+const MATCHING_WEBHOOKS: &str = "((((event_types = '*' AND $3 <> 'webhook.failed') \
+     OR event_types LIKE $4) AND (list_name IS NULL OR list_name = $5) \
+     AND id NOT IN (SELECT webhook_id FROM event_destinations)) \
+     OR id IN (SELECT webhook_id FROM event_destinations \
+     WHERE configuration_set = $6 AND enabled = 1 AND event_types LIKE $7))";
+
+/// `%,TYPE,%` for an event kind's SES type; a pattern nothing matches when it has none.
+pub(super) fn ses_type_pattern(kind: &str) -> String {
+    crate::domain::events::ses_event_type(kind)
+        .map(|t| format!("%,{t},%"))
+        .unwrap_or_else(|| "-".into())
 }
 
 /// Queues the event for every matching destination (other than `exclude`), in the
@@ -197,25 +227,27 @@ async fn enqueue_deliveries(
     event_id: i64,
     kind: &str,
     list_name: Option<&str>,
+    configuration_set: Option<&str>,
     exclude: Option<i64>,
 ) -> StoreResult<()> {
     let now = now_ms();
+    let sql = format!(
+        "INSERT INTO webhook_deliveries \
+         (webhook_id, event_id, status, attempts, next_attempt_at, created_at) \
+         SELECT id, $1, 'pending', 0, $2, $2 FROM webhooks WHERE {MATCHING_WEBHOOKS} AND id <> $8"
+    );
     on_db!(c, |c| {
-        sqlx::query(
-            "INSERT INTO webhook_deliveries \
-             (webhook_id, event_id, status, attempts, next_attempt_at, created_at) \
-             SELECT id, $1, 'pending', 0, $2, $2 FROM webhooks \
-             WHERE ((event_types = '*' AND $3 <> 'webhook.failed') OR event_types LIKE $4) \
-             AND (list_name IS NULL OR list_name = $5) AND id <> $6",
-        )
-        .bind(event_id)
-        .bind(now)
-        .bind(kind)
-        .bind(format!("%,{kind},%"))
-        .bind(list_name)
-        .bind(exclude.unwrap_or(-1))
-        .execute(c)
-        .await?;
+        sqlx::query(&sql)
+            .bind(event_id)
+            .bind(now)
+            .bind(kind)
+            .bind(format!("%,{kind},%"))
+            .bind(list_name)
+            .bind(configuration_set)
+            .bind(ses_type_pattern(kind))
+            .bind(exclude.unwrap_or(-1))
+            .execute(c)
+            .await?;
     });
     Ok(())
 }
@@ -267,7 +299,27 @@ pub(super) async fn write_subscriptions(
                 q.execute(c).await?;
             });
         }
-        const COLS: usize = 14;
+        // An unsubscribe from a message's link names its send record: the message and
+        // its configuration set come from there.
+        let sends: Vec<i64> = chunk.iter().filter_map(|e| e.audit.send_id).collect();
+        let mut sent: std::collections::HashMap<i64, (String, Option<String>)> =
+            std::collections::HashMap::new();
+        if !sends.is_empty() {
+            let sql = c.fast(format!(
+                "SELECT id, message_id, configuration_set FROM send_records WHERE id IN ({})",
+                placeholders(1, sends.len())
+            ));
+            let rows: Vec<(i64, String, Option<String>)> = on_db!(c.re(), |c| {
+                let mut q = sqlx::query_as(&sql);
+                for id in &sends {
+                    q = q.bind(*id);
+                }
+                q.fetch_all(c).await?
+            });
+            sent.extend(rows.into_iter().map(|(id, m, s)| (id, (m, s))));
+        }
+        let of = |e: &Subscription<'_>| e.audit.send_id.and_then(|id| sent.get(&id));
+        const COLS: usize = 16;
         let values: Vec<String> = (0..chunk.len())
             .map(|i| {
                 let cols: Vec<String> = (1..=COLS).map(|k| format!("${}", COLS * i + k)).collect();
@@ -277,12 +329,13 @@ pub(super) async fn write_subscriptions(
         let sql = c.fast(format!(
             "INSERT INTO events (created_at, kind, source, list_name, topic_name, \
              contact_key, old_prefs, new_prefs, ip_hash, user_agent, detail, actor, \
-             actor_id, message_id) VALUES {} RETURNING id",
+             actor_id, message_id, configuration_set, send_id) VALUES {} RETURNING id",
             values.join(", ")
         ));
         let mut ids: Vec<i64> = on_db!(c.re(), |c| {
             let mut q = sqlx::query_scalar(&sql);
             for (e, key) in chunk.iter().zip(&keys) {
+                let send = of(e);
                 q = q
                     .bind(now)
                     .bind("subscription")
@@ -297,7 +350,15 @@ pub(super) async fn write_subscriptions(
                     .bind(e.detail.as_str())
                     .bind(e.audit.actor.as_str())
                     .bind(e.audit.actor_id.as_deref())
-                    .bind(e.audit.message_id.as_deref());
+                    .bind(
+                        send.map(|s| s.0.as_str())
+                            .or(e.audit.message_id.as_deref()),
+                    )
+                    .bind(
+                        send.and_then(|s| s.1.as_deref())
+                            .or(e.audit.configuration_set.as_deref()),
+                    )
+                    .bind(send.map(|_| e.audit.send_id).unwrap_or_default());
             }
             q.fetch_all(c).await?
         });
@@ -308,8 +369,12 @@ pub(super) async fn write_subscriptions(
              (webhook_id, event_id, status, attempts, next_attempt_at, created_at) \
              SELECT w.id, e.id, 'pending', 0, e.created_at, e.created_at \
              FROM events e, webhooks w WHERE e.id IN ({}) \
-             AND (w.event_types = '*' OR w.event_types LIKE '%,subscription,%') \
-             AND (w.list_name IS NULL OR w.list_name = e.list_name) ORDER BY e.id, w.id",
+             AND ((((w.event_types = '*' OR w.event_types LIKE '%,subscription,%') \
+             AND (w.list_name IS NULL OR w.list_name = e.list_name) \
+             AND w.id NOT IN (SELECT webhook_id FROM event_destinations)) \
+             OR w.id IN (SELECT d.webhook_id FROM event_destinations d \
+             WHERE d.configuration_set = e.configuration_set AND d.enabled = 1 \
+             AND d.event_types LIKE '%,SUBSCRIPTION,%'))) ORDER BY e.id, w.id",
             placeholders(1, ids.len())
         ));
         on_db!(c.re(), |c| {

@@ -21,6 +21,7 @@
 //! | `sends.rs` | [`SendStore`] | send records: one per recipient of every relayed message |
 //! | `templates.rs` | [`TemplateStore`] | SES stored email templates |
 //! | `identities.rs` | [`IdentityStore`] | SES sending identities |
+//! | `configuration_sets.rs` | [`ConfigurationSetStore`] | SES configuration sets and event destinations |
 //! | `suppressions.rs` | [`SuppressionStore`] | the account suppression list, the relay's breaker |
 //! | `system.rs` | [`SystemStore`] | the engine, liveness, statistics, server secrets, start and stop |
 //!
@@ -37,6 +38,7 @@ mod db;
 mod events;
 mod identities;
 mod import;
+mod configuration_sets;
 mod lists;
 mod logos;
 mod mail;
@@ -60,6 +62,9 @@ pub use crate::domain::{Audit, Source};
 pub use accounts::{AccountStore, SessionBackend, UserRecord};
 pub use admin::{AdminStore, FailureCounts};
 pub use api_keys::{ApiKeyRecord, ApiKeyStore};
+pub use configuration_sets::{
+    ConfigurationSetRecord, ConfigurationSetStore, DestinationSpec, EventDestinationRecord,
+};
 pub use contacts::{ContactChange, ContactFilter, ContactStore, NewContact, PrefMode, TopicFilter};
 pub use events::{EventQuery, EventRecord, EventStore};
 pub use identities::{IdentityRecord, IdentityStore};
@@ -230,6 +235,7 @@ pub trait Store:
     + SuppressionStore
     + TemplateStore
     + IdentityStore
+    + ConfigurationSetStore
     + Send
     + Sync
     + 'static

@@ -108,6 +108,8 @@ pub trait SendStore {
     async fn get_send_record(&self, id: i64) -> StoreResult<SendRecord>;
     /// The records of one message (one per recipient), oldest first, then by recipient (ids are random).
     async fn send_records_of(&self, message_id: &str) -> StoreResult<Vec<SendRecord>>;
+    /// The records of these ids that exist, in no particular order.
+    async fn send_records_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<SendRecord>>;
 }
 
 #[async_trait::async_trait]
@@ -128,5 +130,26 @@ impl SendStore for SqlStore {
             sqlx::query_as(&sql).bind(message_id).fetch_all(p).await?
         });
         rows.into_iter().map(SendRecord::try_from).collect()
+    }
+
+    async fn send_records_by_ids(&self, ids: &[i64]) -> StoreResult<Vec<SendRecord>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM send_records WHERE id IN ({})",
+                super::sql::placeholders(1, chunk.len())
+            );
+            let rows: Vec<Row> = on_db!(self.pools.read(), |p| {
+                let mut q = sqlx::query_as(&sql);
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                q.fetch_all(p).await?
+            });
+            for r in rows {
+                out.push(SendRecord::try_from(r)?);
+            }
+        }
+        Ok(out)
     }
 }

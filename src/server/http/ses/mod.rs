@@ -7,6 +7,7 @@
 //! failure into SES's error shape: the `x-amzn-ErrorType` header plus a JSON body with
 //! `message`. The operations themselves live in `ops.rs`; their logic in the service layer.
 
+mod configuration_sets;
 mod identities;
 mod import_jobs;
 mod ops;

@@ -60,6 +60,30 @@ pub async fn route(api: &ApiRequest<'_>) -> Option<OpResult> {
         ("PUT", ["templates", name]) => super::templates::update(api, name).await,
         ("DELETE", ["templates", name]) => super::templates::delete(api, name).await,
         ("POST", ["templates", name, "render"]) => super::templates::test_render(api, name).await,
+        ("POST", ["configuration-sets"]) => super::configuration_sets::create(api).await,
+        ("GET", ["configuration-sets"]) => super::configuration_sets::list(api).await,
+        ("GET", ["configuration-sets", name]) => super::configuration_sets::get(api, name).await,
+        ("DELETE", ["configuration-sets", name]) => {
+            super::configuration_sets::delete(api, name).await
+        }
+        ("PUT", ["configuration-sets", name, "suppression-options"]) => {
+            super::configuration_sets::put_suppression(api, name).await
+        }
+        ("PUT", ["configuration-sets", name, "sending"]) => {
+            super::configuration_sets::put_sending(api, name).await
+        }
+        ("POST", ["configuration-sets", name, "event-destinations"]) => {
+            super::configuration_sets::create_destination(api, name).await
+        }
+        ("GET", ["configuration-sets", name, "event-destinations"]) => {
+            super::configuration_sets::list_destinations(api, name).await
+        }
+        ("PUT", ["configuration-sets", name, "event-destinations", dest]) => {
+            super::configuration_sets::update_destination(api, name, dest).await
+        }
+        ("DELETE", ["configuration-sets", name, "event-destinations", dest]) => {
+            super::configuration_sets::delete_destination(api, name, dest).await
+        }
         ("GET", ["tags"]) => list_tags(api).await,
         ("POST", ["tags"]) => tag_resource(api).await,
         ("DELETE", ["tags"]) => untag_resource(api).await,
@@ -68,8 +92,8 @@ pub async fn route(api: &ApiRequest<'_>) -> Option<OpResult> {
 }
 
 /// What the signing key's scope allows: the operation's kind, and the contact list a
-/// path names. Templates, identities and tags configure the account: a key with any
-/// limit may not change them.
+/// path names. Templates, identities, configuration sets and tags configure the account:
+/// a key with any limit may not change them.
 fn allowed(api: &ApiRequest<'_>, segs: &[&str]) -> Result<(), ApiError> {
     use crate::domain::Permission as P;
     use crate::server::service::api_keys::{require, require_list};
@@ -93,7 +117,7 @@ fn allowed(api: &ApiRequest<'_>, segs: &[&str]) -> Result<(), ApiError> {
         Some("templates") if read => require(scope, P::Send)?,
         _ => {
             return Err(crate::server::service::ServiceError::Forbidden(
-                "This access key is limited; templates, identities and tags need a key without limits.".into(),
+                "This access key is limited; templates, identities, configuration sets and tags need a key without limits.".into(),
             )
             .into());
         }

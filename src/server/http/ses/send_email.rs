@@ -253,7 +253,11 @@ fn build(
 /// What a request asks for: a message to send, or a template that did not render.
 enum Parsed {
     Ready(Built, Option<ListOptions>),
-    RenderingFailed { template: String, error: String },
+    RenderingFailed {
+        template: String,
+        error: String,
+        configuration_set: Option<String>,
+    },
 }
 
 /// The stored template a request names, if it names one.
@@ -427,7 +431,11 @@ fn parse_input(
             }
             // SES accepts the message and reports a Rendering Failure event.
             Err(RenderError::Failure(error)) => {
-                return Ok(Parsed::RenderingFailed { template, error });
+                return Ok(Parsed::RenderingFailed {
+                    template,
+                    error,
+                    configuration_set: input.configuration_set_name.clone(),
+                });
             }
         };
         build(
@@ -501,7 +509,11 @@ async fn rendering_failure(
     api: &ApiRequest<'_>,
     template: &str,
     error: &str,
+    configuration_set: Option<String>,
 ) -> Result<String, ApiError> {
+    if let Some(name) = &configuration_set {
+        crate::server::service::configuration_sets::get(api.state.store.as_ref(), name).await?;
+    }
     let message_id = crate::server::mail::relay::new_message_id();
     let ev = crate::server::store::MailEvent {
         kind: "rendering.failure",
@@ -514,7 +526,11 @@ async fn rendering_failure(
             "errorMessage": error,
         }),
     };
-    let audit = api.audit.clone().caused_by(&message_id);
+    let audit = api
+        .audit
+        .clone()
+        .caused_by(&message_id)
+        .in_set(configuration_set);
     api.state
         .store
         .log_mail_events(&audit, &[ev])
@@ -527,7 +543,14 @@ impl From<SendError> for ApiError {
     fn from(e: SendError) -> Self {
         use crate::server::service::ServiceError;
         match e {
-            SendError::UnknownList(m) => ApiError::not_found(m),
+            SendError::UnknownList(m) | SendError::UnknownConfigurationSet(m) => {
+                ApiError::not_found(m)
+            }
+            SendError::SendingPaused(m) => ApiError {
+                status: axum::http::StatusCode::BAD_REQUEST,
+                code: "SendingPausedException",
+                message: m,
+            },
             SendError::UnknownTopic(m) | SendError::BadRequest(m) => ApiError::bad_request(m),
             SendError::Unpersonalised(m)
             | SendError::DkimWouldBreak(m)
@@ -550,8 +573,12 @@ pub async fn send(api: &ApiRequest<'_>) -> Result<String, ApiError> {
     };
     let (built, options) = match parse_input(api, stored)? {
         Parsed::Ready(b, o) => (b, o),
-        Parsed::RenderingFailed { template, error } => {
-            return rendering_failure(api, &template, &error).await;
+        Parsed::RenderingFailed {
+            template,
+            error,
+            configuration_set,
+        } => {
+            return rendering_failure(api, &template, &error, configuration_set).await;
         }
     };
     let out = api

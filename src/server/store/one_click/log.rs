@@ -242,6 +242,9 @@ struct Record<'a> {
     ip: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ua: Option<Cow<'a, str>>,
+    /// The send record whose link was used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    send: Option<i64>,
 }
 
 /// An acknowledged opt-out on its way to the tables.
@@ -276,6 +279,7 @@ impl Record<'_> {
             audit: Audit {
                 ip_hash: self.ip.map(Cow::into_owned),
                 user_agent: self.ua.map(Cow::into_owned),
+                send_id: self.send,
                 ..Audit::new(Source::UnsubscribeHeader)
             },
         })
@@ -437,6 +441,7 @@ impl Writer {
                     topic: item.topic.as_ref().map(|t| Cow::Borrowed(t.as_str())),
                     ip: item.audit.ip_hash.as_deref().map(Cow::Borrowed),
                     ua: item.audit.user_agent.as_deref().map(Cow::Borrowed),
+                    send: item.audit.send_id,
                 },
             );
         }
@@ -602,6 +607,7 @@ mod tests {
             topic: Some("news".into()),
             ip: None,
             ua: Some("mail client".into()),
+            send: Some(42),
         }
     }
 

@@ -1,5 +1,6 @@
 //! `/admin`: the overview for a signed-in operator: opt-outs per day over the last 30
-//! days by topic and by source (server-rendered SVG charts, each with a data table),
+//! days by topic, by message tag and by source (server-rendered SVG charts, each with a
+//! data table),
 //! and the lists with their sizes.
 
 use crate::serverfns::get_overview::{Overview, SeriesRow, get_overview};
@@ -215,10 +216,24 @@ fn OverviewBody(o: Overview, logout: ServerAction<Logout>) -> impl IntoView {
         days,
         by_topic,
         by_source,
+        by_tag,
         total,
         as_of,
         relay_paused,
     } = o;
+    let tags_view = if by_tag.is_empty() {
+        view! {
+            <p id="no-tags" class="muted">
+                "No opt-outs from tagged messages yet: SendEmail's EmailTags (or SMTP's X-SES-MESSAGE-TAGS) name a message's campaign."
+            </p>
+        }
+            .into_any()
+    } else {
+        view! {
+            <Chart id="chart-tag" title="Opt-outs per day by message tag, last 30 days" days=days.clone() series=by_tag />
+        }
+            .into_any()
+    };
     let resume = ServerAction::<ResumeRelay>::new();
     let paused = relay_paused.map(|why| {
         view! {
@@ -280,6 +295,10 @@ fn OverviewBody(o: Overview, logout: ServerAction<Logout>) -> impl IntoView {
         <section aria-labelledby="by-topic-title" class="card">
             <h2 id="by-topic-title">"Opt-outs per day by topic"</h2>
             <Chart id="chart-topic" title="Opt-outs per day by topic, last 30 days" days=days.clone() series=by_topic />
+        </section>
+        <section aria-labelledby="by-tag-title" class="card">
+            <h2 id="by-tag-title">"Opt-outs per day by message tag"</h2>
+            {tags_view}
         </section>
         <section aria-labelledby="by-source-title" class="card">
             <h2 id="by-source-title">"Opt-outs per day by source"</h2>
