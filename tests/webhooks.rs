@@ -319,10 +319,14 @@ async fn route(store: &dyn Store, set: &str, id: i64, types: &[&str]) {
     let d = sets::Definition {
         enabled: true,
         event_types: types.iter().map(|t| t.to_string()).collect(),
-        topic_arn: Some(format!("arn:aws:sns:eu-central-1:123456789012:optbox-webhook-{id}")),
+        topic_arn: Some(format!(
+            "arn:aws:sns:eu-central-1:123456789012:optbox-webhook-{id}"
+        )),
         unsupported: vec![],
     };
-    sets::put_destination(store, set, "hook", &d, true).await.unwrap();
+    sets::put_destination(store, set, "hook", &d, true)
+        .await
+        .unwrap();
 }
 
 /// The events of `kind` that message `mid` caused, as webhook `eventId`s.
@@ -348,14 +352,22 @@ async fn configuration_sets_route_events_choose_suppressions_and_attribute_unsub
     use optbox::server::service::sending::{Processed, Submission, Via};
     let app = spawn_with(backend, fast).await;
     let store = &*app.store;
-    let (marketing, transactional, everything) =
-        (Receiver::start().await, Receiver::start().await, Receiver::start().await);
+    let (marketing, transactional, everything) = (
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    );
     make_list(store, "news").await;
     let m = hook(&app, &marketing, &[], None).await;
     let t = hook(&app, &transactional, &[], None).await;
     hook(&app, &everything, &[], None).await;
     make_set(store, "marketing", None).await;
-    make_set(store, "transactional", Some(vec![SuppressionReason::Bounce])).await;
+    make_set(
+        store,
+        "transactional",
+        Some(vec![SuppressionReason::Bounce]),
+    )
+    .await;
     route(store, "marketing", m, &["SEND", "SUBSCRIPTION"]).await;
     route(store, "transactional", t, &["SEND", "REJECT", "BOUNCE"]).await;
     // Ann once complained about a newsletter.
@@ -369,11 +381,12 @@ async fn configuration_sets_route_events_choose_suppressions_and_attribute_unsub
         .put_suppressions(&[row], &Audit::new(Source::Api), &[])
         .await
         .unwrap();
-    let send = |set: &str, to: &str, list: bool| Submission {
+    let send = |set: &str, to: &str, list: bool| {
+        Submission {
         mail_from: "news@example.com".into(),
         rcpts: vec![to.into()],
         data: format!(
-            "From: news@example.com\r\nTo: {to}\r\nSubject: Hi\r\n{}\r\nHello.\r\n",
+            "From: news@example.com\r\nTo: {to}\r\nSubject: Hi\r\nX-SES-CONFIGURATION-SET: {set}\r\nX-SES-MESSAGE-TAGS: campaign=spring\r\n{}\r\nHello.\r\n",
             if list { "X-SES-LIST-MANAGEMENT-OPTIONS: news; topic=weekly\r\n" } else { "" }
         )
         .into_bytes(),
@@ -383,6 +396,7 @@ async fn configuration_sets_route_events_choose_suppressions_and_attribute_unsub
         configuration_set: Some(set.into()),
         tags: vec![("campaign".into(), "spring".into())],
         scope: Default::default(),
+    }
     };
     let newsletter: Processed = app
         .state
@@ -397,6 +411,12 @@ async fn configuration_sets_route_events_choose_suppressions_and_attribute_unsub
         .await
         .unwrap();
     assert_eq!(reset.outgoing.len(), 1, "{:?}", reset.suppressed);
+    // SES's submission headers are optbox's, not the recipient's.
+    for copy in [&newsletter.outgoing[0], &reset.outgoing[0]] {
+        let text = String::from_utf8_lossy(&copy.data);
+        assert!(!text.contains("X-SES-"), "{text}");
+        assert!(text.contains("Subject: Hi"), "{text}");
+    }
     // ...but does block the newsletter (its set leaves suppression to the account).
     let blocked = app
         .state
@@ -411,7 +431,10 @@ async fn configuration_sets_route_events_choose_suppressions_and_attribute_unsub
         .process_mail(send("nope", "bob@example.com", false))
         .await;
     assert!(
-        matches!(unknown, Err(optbox::server::service::sending::SendError::UnknownConfigurationSet(_))),
+        matches!(
+            unknown,
+            Err(optbox::server::service::sending::SendError::UnknownConfigurationSet(_))
+        ),
         "{unknown:?}"
     );
 
@@ -434,7 +457,11 @@ async fn configuration_sets_route_events_choose_suppressions_and_attribute_unsub
     let nid = newsletter.message_id.as_str();
     let mut want = ids_of(store, "send", nid).await;
     let subs = ids_of(store, "subscription", nid).await;
-    assert_eq!(subs.len(), 1, "the unsubscribe names its message in the log");
+    assert_eq!(
+        subs.len(),
+        1,
+        "the unsubscribe names its message in the log"
+    );
     want.extend(subs.clone());
     marketing.wait_for(&want, Duration::from_secs(10)).await;
     let reset_sends = ids_of(store, "send", &reset.message_id).await;
@@ -446,7 +473,8 @@ async fn configuration_sets_route_events_choose_suppressions_and_attribute_unsub
     all.extend(ids_of(store, "bounce", &blocked.message_id).await);
     everything.wait_for(&all, Duration::from_secs(10)).await;
 
-    let got = |r: &Receiver| -> Vec<String> { r.hits().iter().map(|h| h.event_id.clone()).collect() };
+    let got =
+        |r: &Receiver| -> Vec<String> { r.hits().iter().map(|h| h.event_id.clone()).collect() };
     // Each set's destination gets its own messages' events of the types it chose, and
     // nothing else: not the other set's, not the suppressed newsletter's bounce.
     let mut m_got = got(&marketing);

@@ -286,9 +286,18 @@ mod tests {
         assert_eq!(tok.len(), plain.len() + 11, "{tok} vs {plain}");
         let raw = URL_SAFE_NO_PAD.decode(&tok).unwrap();
         assert_eq!(raw[0], 3);
-        assert!(!raw.windows(8).any(|w| w == 0x0102_0304_0506_0708i64.to_be_bytes()));
+        assert!(
+            !raw.windows(8)
+                .any(|w| w == 0x0102_0304_0506_0708i64.to_be_bytes())
+        );
         // Another send id is another link; relabelled as version 2 it is refused.
-        let other = sign(&keys, &Unsubscribe { send_id: Some(9), ..u.clone() });
+        let other = sign(
+            &keys,
+            &Unsubscribe {
+                send_id: Some(9),
+                ..u.clone()
+            },
+        );
         assert_ne!(other, tok);
         let mut relabelled = raw.clone();
         relabelled[0] = 2;

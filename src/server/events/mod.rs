@@ -11,8 +11,7 @@ pub use destination::{UrlRules, check_url};
 use crate::server::config::WebhookSettings;
 use crate::server::outbox;
 use crate::server::store::{
-    ClaimedDelivery, DeliveryOutcome, DynStore, EventRecord, SendInfo, SendRecord, SendStore,
-    StoreError,
+    ClaimedDelivery, DeliveryOutcome, DynStore, EventRecord, SendInfo, SendRecord, StoreError,
     now_ms,
 };
 use hmac::{Hmac, Mac};
@@ -261,13 +260,12 @@ pub fn mail_object_of(
     if let Some(c) = &info.configuration_set {
         tags.insert("ses:configuration-set".into(), json!([c]));
     }
-    let timestamp =
-        time::OffsetDateTime::from_unix_timestamp_nanos(created_at as i128 * 1_000_000)
-            .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            });
+    let timestamp = time::OffsetDateTime::from_unix_timestamp_nanos(created_at as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        });
     json!({
         "timestamp": timestamp,
         "messageId": message_id,
@@ -407,8 +405,8 @@ async fn attempt(
     rules: UrlRules,
     c: ClaimedDelivery,
 ) -> DeliveryOutcome {
-    let send = send_record_of(store, &c.event).await;
-    let body = serde_json::to_vec(&payload_with(&c.event, send.as_ref())).unwrap_or_default();
+    let record = send_record_of(store, &c.event).await;
+    let body = serde_json::to_vec(&payload_with(&c.event, record.as_ref())).unwrap_or_default();
     let result = send(
         client,
         rules,

@@ -17,12 +17,11 @@ use super::ServiceResult;
 use super::recipient::{self, Resolved};
 use crate::domain::{Audit, EmailAddress, Source, SuppressionReason};
 use crate::server::config::InboundSettings;
-use crate::server::mail::relay::Observer;
 use crate::server::events::mail_object;
+use crate::server::mail::relay::Observer;
 use crate::server::mail::reports;
 use crate::server::store::{
-    ClaimedMail, DynStore, MailEvent, NewSuppression, SendRecord, StoreError,
-    StoreResult,
+    ClaimedMail, DynStore, MailEvent, NewSuppression, SendRecord, StoreError, StoreResult,
     email_hash,
 };
 use serde_json::json;

@@ -213,7 +213,9 @@ fn count(agg: &mut Aggregate, e: &EventRecord, tags: &[(String, String)]) {
     }
     let day = e.created_at.div_euclid(DAY_MS);
     for (name, value) in tags {
-        *agg.tags.entry((day, format!("{name}={value}"))).or_default() += 1;
+        *agg.tags
+            .entry((day, format!("{name}={value}")))
+            .or_default() += 1;
     }
     let list = e.list_name.as_deref().unwrap_or("-");
     for t in topics {

@@ -129,7 +129,11 @@ pub async fn one_click(store: &dyn Store, r: Resolved, mut audit: Audit) -> Serv
 /// The audit of a change made from the link in a message's copy: it names the send
 /// record, the message and its configuration set. A record that is gone (or a link that
 /// names none) leaves the audit as it is.
-async fn attributed(store: &dyn Store, send_id: Option<i64>, mut audit: Audit) -> ServiceResult<Audit> {
+async fn attributed(
+    store: &dyn Store,
+    send_id: Option<i64>,
+    mut audit: Audit,
+) -> ServiceResult<Audit> {
     let Some(id) = send_id else {
         return Ok(audit);
     };

@@ -358,7 +358,18 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
             }
         }
         if !to.is_empty() {
-            let (signed, ours) = dkim.seal(data.clone(), &[]).await?;
+            // SES's own headers (configuration set, tags) are for optbox, not the recipient.
+            let plan = rewrite::Plan {
+                drop_headers: SES_HEADERS.to_vec(),
+                ..Default::default()
+            };
+            let changed = changed_headers(&ins, &plan);
+            let (signed, ours) = if changed.is_empty() {
+                dkim.seal(data.clone(), &[]).await?
+            } else {
+                let rw = rewrite::rewrite(&data, &plan).map_err(|e| SendError::BadRequest(e.0))?;
+                dkim.seal(rw.data, &changed).await?
+            };
             for (i, rcpt) in to.iter().enumerate() {
                 out.outgoing.push(outgoing(
                     ctx,
@@ -448,6 +459,7 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
     }
 
     let mut drop: Vec<&'static str> = vec![options::OPTIONS_HEADER];
+    drop.extend(SES_HEADERS);
     let preserve =
         ctx.settings.existing_headers == ExistingHeaders::Preserve && ins.has_list_unsubscribe;
     if !preserve {
@@ -483,7 +495,7 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
         ));
         out.warnings.push(w);
         let plan = rewrite::Plan {
-            drop_headers: vec![options::OPTIONS_HEADER],
+            drop_headers: [&[options::OPTIONS_HEADER][..], &SES_HEADERS[..]].concat(),
             ..Default::default()
         };
         let rw = rewrite::rewrite(&data, &plan).map_err(|e| SendError::BadRequest(e.0))?;
@@ -559,6 +571,9 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
     finish(ctx, &audit, &mail, &send_info, &mut out, events).await?;
     Ok(out)
 }
+
+/// SES's submission headers optbox reads and removes: the recipient never sees them.
+const SES_HEADERS: [&str; 2] = ["X-SES-CONFIGURATION-SET", "X-SES-MESSAGE-TAGS"];
 
 /// The header fields a plan changes: those it drops that the message has, and those it
 /// adds (as the plan spells them).

@@ -47,7 +47,7 @@ struct SetRow {
     created_at: i64,
 }
 
-fn corrupt(what: &str, e: serde_json::Error) -> StoreError {
+fn corrupt(what: &'static str, e: serde_json::Error) -> StoreError {
     StoreError::Corrupt {
         what: what.into(),
         source: Some(std::sync::Arc::new(e)),
@@ -57,7 +57,8 @@ fn corrupt(what: &str, e: serde_json::Error) -> StoreError {
 impl TryFrom<SetRow> for ConfigurationSetRecord {
     type Error = StoreError;
     fn try_from(r: SetRow) -> StoreResult<Self> {
-        let tags = serde_json::from_str(&r.tags).map_err(|e| corrupt("configuration set tags", e))?;
+        let tags =
+            serde_json::from_str(&r.tags).map_err(|e| corrupt("configuration set tags", e))?;
         let suppressed_reasons = match r.suppressed_reasons {
             None => None,
             Some(s) => {
@@ -132,8 +133,11 @@ pub struct DestinationSpec<'a> {
 #[async_trait::async_trait]
 pub trait ConfigurationSetStore {
     /// `Conflict` when a set of that name exists; `LimitReached` when `max` exist.
-    async fn create_configuration_set(&self, set: &ConfigurationSetRecord, max: u32)
-    -> StoreResult<()>;
+    async fn create_configuration_set(
+        &self,
+        set: &ConfigurationSetRecord,
+        max: u32,
+    ) -> StoreResult<()>;
     async fn get_configuration_set(&self, name: &str) -> StoreResult<ConfigurationSetRecord>;
     /// By name, after `after`.
     async fn list_configuration_sets(

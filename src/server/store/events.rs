@@ -350,10 +350,7 @@ pub(super) async fn write_subscriptions(
                     .bind(e.detail.as_str())
                     .bind(e.audit.actor.as_str())
                     .bind(e.audit.actor_id.as_deref())
-                    .bind(
-                        send.map(|s| s.0.as_str())
-                            .or(e.audit.message_id.as_deref()),
-                    )
+                    .bind(send.map(|s| s.0.as_str()).or(e.audit.message_id.as_deref()))
                     .bind(
                         send.and_then(|s| s.1.as_deref())
                             .or(e.audit.configuration_set.as_deref()),

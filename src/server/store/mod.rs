@@ -32,13 +32,13 @@
 mod accounts;
 mod admin;
 mod api_keys;
+mod configuration_sets;
 mod contact_key;
 mod contacts;
 mod db;
 mod events;
 mod identities;
 mod import;
-mod configuration_sets;
 mod lists;
 mod logos;
 mod mail;

@@ -26,7 +26,9 @@ const KEPT: &[&str] = &[
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 struct SuppressionIn {
     suppressed_reasons: Option<Vec<String>>,
-    validation_options: Option<Value>,
+    /// Accepted, not acted on (optbox validates no addresses).
+    #[serde(rename = "ValidationOptions")]
+    _validation_options: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -71,7 +73,10 @@ impl DefinitionIn {
     fn into_definition(self) -> Definition {
         let mut unsupported = Vec::new();
         for (given, kind) in [
-            (self.kinesis_firehose_destination.is_some(), "Kinesis Data Firehose"),
+            (
+                self.kinesis_firehose_destination.is_some(),
+                "Kinesis Data Firehose",
+            ),
             (self.cloud_watch_destination.is_some(), "CloudWatch"),
             (self.event_bridge_destination.is_some(), "EventBridge"),
             (self.pinpoint_destination.is_some(), "Pinpoint"),
@@ -106,7 +111,9 @@ fn store<'a>(api: &ApiRequest<'a>) -> &'a dyn crate::server::store::Store {
     api.state.store.as_ref()
 }
 
-fn reasons_of(s: Option<SuppressionIn>) -> Result<Option<Vec<crate::domain::SuppressionReason>>, ApiError> {
+fn reasons_of(
+    s: Option<SuppressionIn>,
+) -> Result<Option<Vec<crate::domain::SuppressionReason>>, ApiError> {
     match s {
         None => Ok(None),
         Some(s) => Ok(Some(sets::reasons(
@@ -242,7 +249,10 @@ pub async fn create_destination(api: &ApiRequest<'_>, set: &str) -> OpResult {
         .cloned();
     v.required("eventDestination", &input.event_destination);
     v.finish()?;
-    let def = input.event_destination.unwrap_or_default().into_definition();
+    let def = input
+        .event_destination
+        .unwrap_or_default()
+        .into_definition();
     sets::put_destination(store(api), set, &name.unwrap_or_default(), &def, true).await?;
     Ok("{}".into())
 }
@@ -250,8 +260,10 @@ pub async fn create_destination(api: &ApiRequest<'_>, set: &str) -> OpResult {
 /// `GET /v2/email/configuration-sets/{ConfigurationSetName}/event-destinations`.
 pub async fn list_destinations(api: &ApiRequest<'_>, set: &str) -> OpResult {
     let all = sets::destinations(store(api), set).await?;
-    Ok(json!({ "EventDestinations": all.iter().map(destination_json).collect::<Vec<_>>() })
-        .to_string())
+    Ok(
+        json!({ "EventDestinations": all.iter().map(destination_json).collect::<Vec<_>>() })
+            .to_string(),
+    )
 }
 
 /// `PUT /v2/email/configuration-sets/{ConfigurationSetName}/event-destinations/{Name}`.
