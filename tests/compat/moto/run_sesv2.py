@@ -107,6 +107,9 @@ def main():
         OPTBOX_MOTO_BACKEND=args.backend,
         PYTHONPATH=os.pathsep.join(p for p in [HERE, env.get("PYTHONPATH")] if p),
         PYTHONDONTWRITEBYTECODE="1",
+        # Not the working directory first on sys.path: `moto` is the installed package,
+        # not the source distribution's copy in the directory the tests run from.
+        PYTHONSAFEPATH="1",
         # Keep the user's own AWS configuration out of the run.
         AWS_CONFIG_FILE="/nonexistent/optbox-moto-config",
         AWS_SHARED_CREDENTIALS_FILE="/nonexistent/optbox-moto-credentials",
