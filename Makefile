@@ -51,13 +51,27 @@ chromium:
 	  command -v chromium >/dev/null || { echo "chromium could not be installed" >&2; exit 1; }
 	fi
 
-# The real AWS CLI and boto3, pinned in tests/compat/requirements.txt, from PyPI.
+# The real AWS CLI and boto3, moto and pytest, pinned in tests/compat/requirements.txt,
+# from PyPI; and moto's source distribution of the same version (its own SES v2 tests,
+# which tests/compat/moto/ runs against optbox) extracted under target/moto-src.
 COMPAT_VENV := target/compat-venv
+MOTO_VERSION = $(shell sed -n 's/^moto==\([^ ;#]*\).*/\1/p' tests/compat/requirements.txt)
+MOTO_SRC = target/moto-src/moto-$(MOTO_VERSION)
 compat:
 	if [ ! -x $(COMPAT_VENV)/bin/aws ] || [ tests/compat/requirements.txt -nt $(COMPAT_VENV)/.installed ]; then
 	  python3 -m venv $(COMPAT_VENV)
 	  $(COMPAT_VENV)/bin/pip install -q --disable-pip-version-check -r tests/compat/requirements.txt
 	  touch $(COMPAT_VENV)/.installed
+	fi
+	if [ ! -f $(MOTO_SRC)/tests/test_sesv2/test_sesv2.py ]; then
+	  test -n "$(MOTO_VERSION)" || { echo "tests/compat/requirements.txt pins no moto version" >&2; exit 1; }
+	  rm -rf target/moto-src/download
+	  $(COMPAT_VENV)/bin/pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
+	    moto==$(MOTO_VERSION) -d target/moto-src/download
+	  tar -xzf target/moto-src/download/moto-$(MOTO_VERSION).tar.gz -C target/moto-src/download
+	  rm -rf $(MOTO_SRC)
+	  mv target/moto-src/download/moto-$(MOTO_VERSION) $(MOTO_SRC)
+	  rm -rf target/moto-src/download
 	fi
 
 npm:

@@ -3,8 +3,9 @@
 //! PostgreSQL, in relaxed and in aws_strict mode; and the account suppression list
 //! (`suppression_compat.py`), stored templates (`templates_compat.py`), sending identities
 //! (`identities_compat.py`), configuration sets (`configsets_compat.py`) and scoped keys
-//! (`scopes_compat.py`) on both. A missing venv fails the test: it is
-//! never skipped.
+//! (`scopes_compat.py`) on both; and moto's own SES v2 tests against the `optbox` binary
+//! (`tests/compat/moto/`) on both. A missing venv or moto source distribution fails the
+//! test: it is never skipped.
 #![cfg(feature = "ssr")]
 
 mod common;
@@ -275,4 +276,51 @@ async fn scoped_keys_work_with_the_aws_cli_and_boto3_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scoped_keys_work_with_the_aws_cli_and_boto3_on_postgres() {
     scoped_keys_work_with_the_aws_cli_and_boto3("postgres").await;
+}
+
+/// moto's own SES v2 tests (`tests/test_sesv2/test_sesv2.py` of the source distribution
+/// of the moto that tests/compat/requirements.txt pins, which `make compat` extracts under
+/// target/moto-src) in moto's server mode, each against its own `optbox serve` of this
+/// build, database and key (`tests/compat/moto/run_sesv2.py`). The tests named in
+/// `tests/compat/moto/out_of_scope.txt` are deselected; every other one must pass.
+fn moto_sesv2_suite_passes(backend: &str) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let python = venv_bin("python");
+    let requirements = std::fs::read_to_string(root.join("tests/compat/requirements.txt"))
+        .expect("read tests/compat/requirements.txt");
+    let version = requirements
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("moto=="))
+        .expect("tests/compat/requirements.txt pins moto")
+        .trim();
+    let src = root.join("target/moto-src").join(format!("moto-{version}"));
+    assert!(
+        src.join("tests/test_sesv2/test_sesv2.py").exists(),
+        "{} is missing: run `make compat` to fetch moto's source distribution",
+        src.display()
+    );
+    let out = Command::new(python)
+        .arg(root.join("tests/compat/moto/run_sesv2.py"))
+        .args(["--backend", backend, "--moto-src"])
+        .arg(&src)
+        .env("OPTBOX_BIN", env!("CARGO_BIN_EXE_optbox"))
+        .output()
+        .expect("run tests/compat/moto/run_sesv2.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "moto's SES v2 suite failed on {backend}:\n{stdout}\n{stderr}"
+    );
+}
+
+#[test]
+fn moto_sesv2_suite_passes_on_sqlite() {
+    moto_sesv2_suite_passes("sqlite");
+}
+
+#[test]
+fn moto_sesv2_suite_passes_on_postgres() {
+    moto_sesv2_suite_passes("postgres");
 }
