@@ -1782,7 +1782,7 @@ async fn with_require_verified_identity_only_registered_senders_are_relayed() {
             .unwrap()
             .is_empty()
     );
-    optbox::server::service::identities::create(&*app.store, "example.com")
+    optbox::server::service::identities::create(&*app.store, "example.com", None, &[])
         .await
         .unwrap();
     let t = transcript(

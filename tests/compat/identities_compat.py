@@ -45,6 +45,26 @@ check(len(page["EmailIdentities"]) == 1 and "NextToken" in page, page)
 rest = ses.list_email_identities(PageSize=1, NextToken=page["NextToken"])
 check(rest["EmailIdentities"][0]["IdentityName"] == "example.com", rest)
 
+# A default configuration set (it must exist) and tags; mail from the identity uses the
+# set when the sender names none: pausing the set pauses that mail.
+expect_error("NotFoundException", ses.create_email_identity, EmailIdentity="billing@other.example",
+             ConfigurationSetName="receipts")
+ses.create_configuration_set(ConfigurationSetName="receipts")
+ses.create_email_identity(EmailIdentity="billing@other.example", ConfigurationSetName="receipts",
+                          Tags=[{"Key": "team", "Value": "billing"}])
+got = ses.get_email_identity(EmailIdentity="billing@other.example")
+check(got["ConfigurationSetName"] == "receipts", got)
+check(got["Tags"] == [{"Key": "team", "Value": "billing"}], got)
+check(send("billing@other.example")["MessageId"], "sent with the identity's set")
+ses.put_configuration_set_sending_options(ConfigurationSetName="receipts", SendingEnabled=False)
+expect_error("SendingPausedException", send, sender="billing@other.example")
+check(send("alerts@other.example")["MessageId"], "another identity is not paused")
+ses.delete_configuration_set(ConfigurationSetName="receipts")
+check("ConfigurationSetName" not in ses.get_email_identity(EmailIdentity="billing@other.example"),
+      "a deleted set is no identity's default")
+check(send("billing@other.example")["MessageId"], "sent without a set again")
+ses.delete_email_identity(EmailIdentity="billing@other.example")
+
 # Deleted: refused again.
 cli("delete-email-identity", "--email-identity", "example.com")
 expect_error("MessageRejected", send, sender="news@example.com")

@@ -59,9 +59,22 @@ async fn with_keys(store: &dyn Store, record: IdentityRecord) -> ServiceResult<I
     Ok(Identity { record, dkim })
 }
 
-pub async fn create(store: &dyn Store, identity: &str) -> ServiceResult<Identity> {
+/// Registers an identity, with the configuration set its mail uses when the sender names
+/// none (it must exist) and its tags.
+pub async fn create(
+    store: &dyn Store,
+    identity: &str,
+    configuration_set: Option<&str>,
+    tags: &[(String, String)],
+) -> ServiceResult<Identity> {
     let (id, kind) = parse(identity)?;
-    let record = match store.create_identity(&id, kind).await {
+    if let Some(set) = configuration_set {
+        super::configuration_sets::get(store, set).await?;
+    }
+    let record = match store
+        .create_identity(&id, kind, configuration_set, tags)
+        .await
+    {
         Err(StoreError::Conflict) => {
             return Err(ServiceError::AlreadyExists(format!(
                 "Email identity {id} already exists."

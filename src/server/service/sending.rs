@@ -255,7 +255,17 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
             )));
         }
     }
-    let set = match &s.configuration_set {
+    // The sender's set, or else the From identity's default one.
+    let set_name = match (&s.configuration_set, &ins.from_address) {
+        (Some(n), _) => Some(n.clone()),
+        (None, Some(from)) => ctx
+            .store
+            .default_configuration_set(&from.to_lowercase())
+            .await
+            .map_err(store_err)?,
+        (None, None) => None,
+    };
+    let set = match &set_name {
         None => None,
         Some(name) => match ctx.store.get_configuration_set(name).await {
             Ok(set) => Some(set),
@@ -280,7 +290,7 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
     // (and its events go to the configuration set's event destinations).
     let mut audit = Audit::new(Source::Send)
         .caused_by(&message_id)
-        .in_set(s.configuration_set.clone());
+        .in_set(set_name.clone());
     audit.actor_id = s.key_id.clone();
     let submitted_at = crate::server::store::now_ms();
     let mut out = Processed {
@@ -312,7 +322,7 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
 
     let mut send_info = SendInfo {
         identity: ins.from_domain.clone(),
-        configuration_set: s.configuration_set.clone(),
+        configuration_set: set_name.clone(),
         tags: s.tags.clone(),
         ..Default::default()
     };

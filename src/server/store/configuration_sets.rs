@@ -239,6 +239,15 @@ impl ConfigurationSetStore for SqlStore {
 
     async fn delete_configuration_set(&self, name: &str) -> StoreResult<bool> {
         let mut tx = self.pools.write().begin().await?;
+        // Identities that used it as their default go back to none.
+        on_db!(tx.conn(), |c| {
+            sqlx::query(
+                "UPDATE email_identities SET configuration_set = NULL WHERE configuration_set = $1",
+            )
+            .bind(name)
+            .execute(c)
+            .await?;
+        });
         on_db!(tx.conn(), |c| {
             sqlx::query("DELETE FROM event_destinations WHERE configuration_set = $1")
                 .bind(name)

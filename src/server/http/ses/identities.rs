@@ -16,14 +16,11 @@ type OpResult = Result<String, ApiError>;
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 struct CreateIn {
     email_identity: Option<String>,
-    /// Accepted and not kept (tags live on contact lists only).
-    #[allow(dead_code)]
-    tags: Option<Value>,
+    tags: Option<Vec<wire::TagIn>>,
     /// optbox signs with its own keys (`optbox dkim generate`); bring-your-own keys
     /// are refused rather than ignored.
     dkim_signing_attributes: Option<Value>,
-    /// Accepted and not used (configuration sets are not modelled yet).
-    #[allow(dead_code)]
+    /// The identity's default configuration set: its mail uses it when the sender names none.
     configuration_set_name: Option<String>,
 }
 
@@ -51,7 +48,17 @@ pub async fn create(api: &ApiRequest<'_>) -> OpResult {
             "DkimSigningAttributes are not supported: optbox signs with its own keys (optbox dkim generate).",
         ));
     }
-    let i = identities::create(api.state.store.as_ref(), &id).await?;
+    let mut v = wire::Violations::default();
+    let tags = wire::tags(&mut v, input.tags.as_deref().unwrap_or_default());
+    v.finish()?;
+    let tags: Vec<(String, String)> = tags.into_iter().map(|t| (t.key, t.value)).collect();
+    let i = identities::create(
+        api.state.store.as_ref(),
+        &id,
+        input.configuration_set_name.as_deref(),
+        &tags,
+    )
+    .await?;
     Ok(json!({
         "IdentityType": i.record.kind,
         "VerifiedForSendingStatus": true,
@@ -63,15 +70,19 @@ pub async fn create(api: &ApiRequest<'_>) -> OpResult {
 /// `GET /v2/email/identities/{EmailIdentity}`.
 pub async fn get(api: &ApiRequest<'_>, id: &str) -> OpResult {
     let i = identities::get(api.state.store.as_ref(), id).await?;
-    Ok(json!({
+    let tags: Vec<(String, String)> = serde_json::from_str(&i.record.tags).unwrap_or_default();
+    let mut out = json!({
         "IdentityType": i.record.kind,
         "FeedbackForwardingStatus": false,
         "VerifiedForSendingStatus": true,
         "VerificationStatus": "SUCCESS",
         "DkimAttributes": dkim_json(&i),
-        "Tags": [],
-    })
-    .to_string())
+        "Tags": tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>(),
+    });
+    if let Some(set) = &i.record.configuration_set {
+        out["ConfigurationSetName"] = json!(set);
+    }
+    Ok(out.to_string())
 }
 
 /// `DELETE /v2/email/identities/{EmailIdentity}`.
