@@ -210,6 +210,48 @@ async fn overview_flow(backend: &str) {
         .unwrap()..];
     let row = &row[..row.find("</tr>").unwrap()];
     assert!(row.contains("<td>2</td>"), "{row}");
+
+    // A change shows on the next view: a list made now, and a contact added to it.
+    let fresh = app
+        .store
+        .create_list("fresh-list", &Default::default(), None)
+        .await
+        .unwrap();
+    tokio::time::sleep(optbox::server::service::overview::MIN_AGE).await;
+    let html = app.get_text(&app.url("/admin")).await;
+    assert!(html.contains("fresh-list"), "{html}");
+    let new = NewContact {
+        email: EmailAddress::parse("bea@example.com").unwrap(),
+        unsubscribe_all: false,
+        preferences: vec![],
+        attributes: String::new(),
+    };
+    app.store
+        .create_contact(&fresh, &new, &Audit::new(Source::Api))
+        .await
+        .unwrap();
+    tokio::time::sleep(optbox::server::service::overview::MIN_AGE).await;
+    let snap = app.state.overview.get(&app.store).await.unwrap();
+    let l = snap.lists.iter().find(|l| l.name == "fresh-list").unwrap();
+    assert_eq!(l.contacts, 1);
+    app.stop().await;
+}
+
+/// Right after start the demo list is seeded after the overview's warm-up: the first
+/// view must show it, not the empty snapshot.
+#[tokio::test]
+async fn the_first_view_after_seeding_shows_the_demo_list() {
+    let app = spawn_app_on("sqlite").await;
+    // The warm-up's (empty) snapshot exists before the seed.
+    app.state.overview.refresh(&app.store).await.unwrap();
+    optbox::server::service::demo::seed(&*app.store)
+        .await
+        .unwrap();
+    tokio::time::sleep(optbox::server::service::overview::MIN_AGE).await;
+    sign_in(&app, Role::Viewer).await;
+    let html = app.get_text(&app.url("/admin")).await;
+    assert!(!html.contains(r#"id="no-lists""#), "{html}");
+    assert!(html.contains(r#"href="/admin/lists/demo""#), "{html}");
     app.stop().await;
 }
 

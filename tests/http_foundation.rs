@@ -184,3 +184,204 @@ async fn the_dev_token_key_survives_a_restart() {
     assert_eq!(a, b);
     assert_eq!(a[0].secret.len(), 32);
 }
+
+/// Parses a scrape with Python's `prometheus_client` (the compatibility venv): one JSON
+/// object per sample.
+fn parse_scrape(body: &str) -> Vec<serde_json::Value> {
+    use std::io::Write;
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let python = std::env::var("OPTBOX_COMPAT_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| root.join("target/compat-venv"))
+        .join("bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `make setup` (or `make compat`)",
+        python.display()
+    );
+    let mut child = std::process::Command::new(python)
+        .arg(root.join("tests/compat/prom_parse.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "prometheus_client refused the scrape: {}\n{body}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_on_their_own_listener_behind_a_token() {
+    use optbox::domain::{EmailAddress, ListDefinition, TopicName};
+    use optbox::server::config::Secret;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = common::spawn_with("sqlite", |s| {
+        s.metrics.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+        s.metrics.metrics_token = Some(Secret::new("scrape-0123456789"));
+    })
+    .await;
+    // Never on the public port.
+    let r = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // Some traffic: a one-click opt-out, a forged link, an unsigned SES call, an SMTP session.
+    let list = app
+        .store
+        .create_list("news", &ListDefinition::default(), None)
+        .await
+        .unwrap();
+    let email = EmailAddress::parse("ann@example.com").unwrap();
+    let url = optbox::server::service::recipient::url_for(
+        &app.keys,
+        &app.base,
+        &list.name,
+        None::<TopicName>,
+        &email,
+    );
+    let r = app
+        .client
+        .post(&url)
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .client
+        .post(app.url("/u/AAAA"))
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error());
+    let r = app
+        .client
+        .get(app.url("/v2/email/contact-lists/news"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let mut smtp = tokio::net::TcpStream::connect(app.smtp_addr).await.unwrap();
+    smtp.write_all(b"QUIT\r\n").await.unwrap();
+    let mut sink = Vec::new();
+    let _ = smtp.read_to_end(&mut sink).await;
+
+    let scrape_url = format!("http://{}/metrics", app.metrics_addr.unwrap());
+    let plain = reqwest::Client::new();
+    for auth in [
+        None,
+        Some("Bearer wrong-token-0123456"),
+        Some("scrape-0123456789"),
+    ] {
+        let mut req = plain.get(&scrape_url);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{auth:?}");
+        assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    }
+    let r = plain
+        .get(&scrape_url)
+        .bearer_auth("scrape-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let samples = parse_scrape(&r.text().await.unwrap());
+    let value = |name: &str, labels: &[(&str, &str)]| -> Option<f64> {
+        samples
+            .iter()
+            .filter(|s| s["name"] == name)
+            .find(|s| labels.iter().all(|(k, v)| s["labels"][k] == *v))
+            .and_then(|s| s["value"].as_f64())
+    };
+    let family = |name: &str| -> Option<String> {
+        samples
+            .iter()
+            .find(|s| s["family"] == name)
+            .map(|s| s["type"].as_str().unwrap().to_owned())
+    };
+    assert!(value("optbox_one_click_total", &[("outcome", "ok")]).unwrap() >= 1.0);
+    assert!(value("optbox_one_click_total", &[("outcome", "bad_request")]).is_some());
+    assert_eq!(
+        family("optbox_one_click_duration_seconds").as_deref(),
+        Some("histogram")
+    );
+    assert!(
+        value(
+            "optbox_http_requests_total",
+            &[
+                ("route", "/u/{token}"),
+                ("method", "POST"),
+                ("status", "200")
+            ]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(
+        value(
+            "optbox_http_request_duration_seconds_count",
+            &[("route", "/u/{token}")]
+        )
+        .unwrap()
+            >= 2.0
+    );
+    assert!(
+        value(
+            "optbox_ses_requests_total",
+            &[
+                ("operation", "GET /contact-lists/{}"),
+                ("code", "MissingAuthenticationTokenException")
+            ]
+        )
+        .or_else(|| value(
+            "optbox_ses_requests_total",
+            &[("operation", "GET /contact-lists/{}")]
+        ))
+        .unwrap()
+            >= 1.0
+    );
+    assert!(value("optbox_smtp_sessions_total", &[("listener", "submission")]).unwrap() >= 1.0);
+    assert_eq!(value("optbox_relay_queue_depth", &[]), Some(0.0));
+    assert_eq!(value("optbox_suppression_list_size", &[]), Some(0.0));
+    assert_eq!(
+        value("optbox_webhook_outbox_depth", &[("status", "pending")]),
+        Some(0.0)
+    );
+    assert!(value("optbox_one_click_backlog", &[]).is_some());
+    assert_eq!(
+        family("optbox_import_jobs_active").as_deref(),
+        Some("gauge")
+    );
+    // Labels name routes, never the token, the address or the list.
+    let text = samples
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let token = url.rsplit('/').next().unwrap();
+    assert!(!text.contains(token) && !text.contains("ann@example.com") && !text.contains("news"));
+    app.stop().await;
+}

@@ -141,6 +141,8 @@ pub struct Application {
     inbound_listener: Option<TcpListener>,
     relay: Option<crate::server::mail::relay::Worker>,
     session_sweeper: tokio::task::JoinHandle<()>,
+    /// The `/metrics` listener and the recorder it renders, when `metrics_listen` is set.
+    metrics: Option<(TcpListener, metrics_exporter_prometheus::PrometheusHandle)>,
 }
 
 /// How often expired dashboard sessions are deleted from the database (also once at
@@ -226,6 +228,18 @@ impl Application {
                             cause: e.to_string(),
                         })?,
                 )
+            }
+            None => None,
+        };
+        let metrics = match settings.metrics.metrics_listen {
+            Some(addr) => {
+                let l = TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| StartupError::Listen {
+                        addr,
+                        cause: e.to_string(),
+                    })?;
+                Some((l, crate::server::telemetry::install_metrics()))
             }
             None => None,
         };
@@ -371,6 +385,12 @@ impl Application {
             )
             // Every dashboard response, whichever router answered it.
             .layer(middleware::from_fn(guard::admin_headers));
+        // Requests by route, when metrics are on (nothing is measured otherwise).
+        let router = if metrics.is_some() {
+            router.route_layer(middleware::from_fn(super::http::metrics::track))
+        } else {
+            router
+        };
         Ok(Self {
             listener,
             router,
@@ -380,7 +400,15 @@ impl Application {
             inbound_listener,
             relay,
             session_sweeper,
+            metrics,
         })
+    }
+
+    /// The bound address of the `/metrics` listener, when there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .map(|(l, _)| l.local_addr().expect("bound listener"))
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -424,6 +452,14 @@ impl Application {
             ),
             None => None,
         };
+        let metrics = self.metrics.map(|(listener, handle)| {
+            let router = crate::server::http::metrics::router(self.state.clone(), handle);
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            })
+        });
         let limits = self.state.settings.limits.clone();
         crate::server::http::serve::serve(self.listener, self.router, &limits, shutdown).await?;
         // Opt-outs acknowledged from the one-click log are applied before we stop (what
@@ -442,6 +478,9 @@ impl Application {
             w.shutdown().await;
         }
         self.session_sweeper.abort();
+        if let Some(m) = metrics {
+            m.abort();
+        }
         Ok(())
     }
 }

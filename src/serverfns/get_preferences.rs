@@ -85,6 +85,8 @@ pub async fn get_preferences(
             if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
                 resp.set_status(axum::http::StatusCode::from_u16(status).expect("valid"));
             }
+            metrics::counter!("optbox_page_renders_total", "outcome" => "invalid_link")
+                .increment(1);
             let lang = Lang::negotiate(lang.as_deref(), None, None, accept.as_deref());
             return Ok(Err(PrefError {
                 lang,
@@ -102,6 +104,7 @@ pub async fn get_preferences(
     )
     .await
     .map_err(internal)?;
+    metrics::counter!("optbox_page_renders_total", "outcome" => "ok").increment(1);
     let (lang, now) = (view.lang, view.now);
     let saved = view.saved.map(|s| SavedView {
         undo_state: s.undo.encode(),

@@ -110,6 +110,8 @@ pub struct TestApp {
     pub smtp_addr: SocketAddr,
     /// The inbound listener, when `inbound_listen` is set.
     pub inbound_addr: Option<SocketAddr>,
+    /// The `/metrics` listener, when `metrics_listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub state: optbox::server::state::AppState,
     pub base: String,
     pub store: DynStore,
@@ -181,6 +183,7 @@ pub async fn spawn_with(backend: &str, tweak: impl FnOnce(&mut Settings)) -> Tes
     let state = app.state.clone();
     let smtp_addr = app.smtp_addr();
     let inbound_addr = app.inbound_addr();
+    let metrics_addr = app.metrics_addr();
     let keys = app.state.token_keys.as_ref().clone();
     let api_master = app.state.api_master.as_ref().clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -196,6 +199,7 @@ pub async fn spawn_with(backend: &str, tweak: impl FnOnce(&mut Settings)) -> Tes
         addr,
         smtp_addr,
         inbound_addr,
+        metrics_addr,
         state,
         base: format!("http://{addr}"),
         store,

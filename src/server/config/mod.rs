@@ -88,6 +88,20 @@ pub struct Settings {
     /// The list-management pipeline (see README "Sending").
     #[serde(flatten)]
     pub pipeline: PipelineSettings,
+    /// Prometheus metrics on their own listener (see README "Metrics").
+    #[serde(flatten)]
+    pub metrics: MetricsSettings,
+}
+
+/// The Prometheus `/metrics` listener: off unless `metrics_listen` is set, never on the
+/// public port.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct MetricsSettings {
+    /// Where `/metrics` is served (e.g. `127.0.0.1:9464`); off when unset.
+    pub metrics_listen: Option<SocketAddr>,
+    /// When set, a scrape must send `Authorization: Bearer TOKEN`.
+    pub metrics_token: Option<Secret>,
 }
 
 /// What to do with a `List-Unsubscribe` the sender already set.
@@ -134,6 +148,7 @@ impl Default for Settings {
             relay: Default::default(),
             inbound: Default::default(),
             pipeline: Default::default(),
+            metrics: Default::default(),
         }
     }
 }

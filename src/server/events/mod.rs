@@ -489,7 +489,16 @@ impl outbox::Outbox for Deliveries {
     }
 
     async fn deliver(&self, c: ClaimedDelivery) -> DeliveryOutcome {
-        attempt(&self.store, &self.client, &self.settings, self.rules, c).await
+        let o = attempt(&self.store, &self.client, &self.settings, self.rules, c).await;
+        let outcome = match &o {
+            DeliveryOutcome::Delivered { .. } => "delivered",
+            DeliveryOutcome::Failed {
+                retry_at: Some(_), ..
+            } => "retry",
+            DeliveryOutcome::Failed { .. } => "dead",
+        };
+        metrics::counter!("optbox_webhook_deliveries_total", "outcome" => outcome).increment(1);
+        o
     }
 
     async fn record(&self, outcomes: &[DeliveryOutcome]) -> Result<(), StoreError> {

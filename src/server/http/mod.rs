@@ -11,6 +11,7 @@ pub mod guard;
 pub mod health;
 pub mod limits;
 pub mod links;
+pub mod metrics;
 pub mod one_click;
 pub mod page;
 pub mod serve;

@@ -82,7 +82,29 @@ fn log_refused(reason: &str) {
     }
 }
 
+/// `POST /u/{token}`: the opt-out, counted and timed for `/metrics` by outcome.
 pub async fn one_click(
+    state: State<AppState>,
+    token: Path<String>,
+    peer: ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let start = std::time::Instant::now();
+    let r = opt_out(state, token, peer, request).await;
+    let outcome = match r.status().as_u16() {
+        200 => "ok",
+        400 | 413 => "bad_request",
+        404 => "not_found",
+        429 => "rate_limited",
+        503 => "unavailable",
+        _ => "error",
+    };
+    metrics::counter!("optbox_one_click_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("optbox_one_click_duration_seconds").record(start.elapsed().as_secs_f64());
+    r
+}
+
+async fn opt_out(
     State(state): State<AppState>,
     Path(token): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

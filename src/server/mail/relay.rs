@@ -245,7 +245,14 @@ impl outbox::Outbox for Relay {
     }
 
     async fn deliver(&self, m: ClaimedMail) -> MailOutcome {
-        attempt(&self.transport, &self.settings, self.observer.as_ref(), m).await
+        let o = attempt(&self.transport, &self.settings, self.observer.as_ref(), m).await;
+        let outcome = match &o {
+            MailOutcome::Sent { .. } => "sent",
+            MailOutcome::Retry { .. } => "retry",
+            MailOutcome::Failed { .. } => "failed",
+        };
+        metrics::counter!("optbox_relay_deliveries_total", "outcome" => outcome).increment(1);
+        o
     }
 
     async fn record(&self, outcomes: &[MailOutcome]) -> Result<(), StoreError> {

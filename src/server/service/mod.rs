@@ -15,6 +15,7 @@ pub mod identities;
 pub mod import;
 pub mod inbound;
 pub mod lists;
+pub mod metrics;
 pub mod overview;
 pub mod recipient;
 pub mod sending;

@@ -8,10 +8,9 @@
 //! `subscription` events newest first through the `(kind, id)` index; later refreshes
 //! read only the events above the watermark. Nothing is added to the write path (the
 //! one-click group commit stays as it is), no table or migration is needed, and each
-//! instance keeps its own copy. A view is answered from the last snapshot; when it is
-//! older than `TTL` a refresh runs in the background (stale-while-revalidate), so a view
-//! never waits for a recount except the very first one. List sizes (a `COUNT(*)` per
-//! list) are refreshed the same way.
+//! instance keeps its own copy. Each view refreshes the aggregate (the new events, and
+//! list sizes by a `COUNT(*)` per list) so that a change shows on the next view, waiting
+//! at most `FRESH_WAIT`; only the very first view waits for the month's events.
 
 use super::ServiceResult;
 use super::auth::{Actor, Role};
@@ -23,8 +22,11 @@ use std::time::{Duration, Instant};
 
 /// Days in the charts (today included).
 pub const DAYS: i64 = 30;
-/// Age after which a view triggers a background refresh.
-pub const TTL: Duration = Duration::from_secs(5);
+/// A snapshot younger than this is served as it is (views within the same moment share
+/// one read).
+pub const MIN_AGE: Duration = Duration::from_millis(200);
+/// How long a view waits for fresh figures before it is served the last snapshot.
+pub const FRESH_WAIT: Duration = Duration::from_millis(500);
 /// Series drawn per chart; the rest are summed as "Other".
 pub const MAX_SERIES: usize = 8;
 /// The topic label of an opt-out from everything (UnsubscribeAll).
@@ -113,8 +115,10 @@ impl OverviewCache {
         Ok(snap)
     }
 
-    /// The last snapshot, refreshed in the background when older than `TTL`; read now
-    /// when there is none yet.
+    /// Fresh figures: each view reads what changed since the last one (the events above
+    /// the watermark, and the list sizes), waiting at most `FRESH_WAIT` for it; a slower
+    /// read (a busy database) leaves this view the last snapshot and finishes in the
+    /// background. Only the very first view waits for the month's events.
     pub async fn get(&self, store: &DynStore) -> ServiceResult<Arc<Snapshot>> {
         let cached = self
             .0
@@ -122,19 +126,21 @@ impl OverviewCache {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        match cached {
-            Some((at, snap)) => {
-                if at.elapsed() >= TTL && self.0.agg.try_lock().is_ok() {
-                    let (me, store) = (self.clone(), store.clone());
-                    tokio::spawn(async move {
-                        if let Err(e) = me.refresh(&store).await {
-                            tracing::warn!(error = %e, "overview refresh failed");
-                        }
-                    });
-                }
+        let Some((at, snap)) = cached else {
+            return self.refresh(store).await;
+        };
+        if at.elapsed() < MIN_AGE {
+            return Ok(snap);
+        }
+        let (me, store) = (self.clone(), store.clone());
+        let task = tokio::spawn(async move { me.refresh(&store).await });
+        match tokio::time::timeout(FRESH_WAIT, task).await {
+            Ok(Ok(Ok(fresh))) => Ok(fresh),
+            Ok(Ok(Err(e))) => {
+                tracing::warn!(error = %e, "overview refresh failed");
                 Ok(snap)
             }
-            None => self.refresh(store).await,
+            _ => Ok(snap),
         }
     }
 }

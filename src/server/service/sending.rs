@@ -836,6 +836,10 @@ async fn finish(
             detail: d.clone(),
         })
         .collect();
+    if !out.suppressed.is_empty() {
+        metrics::counter!("optbox_suppressed_recipients_total")
+            .increment(out.suppressed.len() as u64);
+    }
     ctx.store
         .log_mail_events(audit, &evs)
         .await

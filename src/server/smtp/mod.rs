@@ -58,6 +58,16 @@ pub enum Role {
     Inbound,
 }
 
+impl Role {
+    /// The listener's name in metrics and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Submission => "submission",
+            Role::Inbound => "inbound",
+        }
+    }
+}
+
 /// What every session of one listener shares.
 pub struct Context {
     pub role: Role,
@@ -160,6 +170,8 @@ pub fn start(
             };
             let _ = sock.set_nodelay(true);
             let ctx = ctx.clone();
+            metrics::counter!("optbox_smtp_sessions_total", "listener" => ctx.role.name())
+                .increment(1);
             tokio::spawn(async move {
                 if let Err(e) = session::serve(&ctx, sock, peer).await {
                     tracing::debug!(error = %e, "SMTP session ended with an error");

@@ -608,8 +608,21 @@ impl Session {
         }
     }
 
-    /// The end of DATA: the pipeline, the durable queue, and one reply.
+    /// The end of DATA, counted for `/metrics` by the class of its reply.
     async fn deliver(&mut self, ctx: &Context, data: Vec<u8>, out: &mut Vec<u8>) {
+        let at = out.len();
+        self.take(ctx, data, out).await;
+        let outcome = match out.get(at) {
+            Some(b'2') => "accepted",
+            Some(b'4') => "temporary",
+            _ => "refused",
+        };
+        metrics::counter!("optbox_smtp_messages_total", "listener" => ctx.role.name(), "outcome" => outcome)
+            .increment(1);
+    }
+
+    /// The end of DATA: the pipeline, the durable queue, and one reply.
+    async fn take(&mut self, ctx: &Context, data: Vec<u8>, out: &mut Vec<u8>) {
         self.idle_commands = 0;
         if ctx.role == Role::Inbound {
             return self.receive(ctx, data, out).await;

@@ -81,7 +81,7 @@ pub use one_click::{OneClickLogError, OneClickStore};
 pub use opt_outs::{OptOut, OptOutStore};
 pub use sends::{SendInfo, SendRecord, SendStore};
 pub use suppressions::{NewSuppression, Suppression, SuppressionQuery, SuppressionStore};
-pub use system::SystemStore;
+pub use system::{Gauges, SystemStore};
 pub use templates::{TemplateContent, TemplateRecord, TemplateStore};
 pub use webhooks::{
     ClaimedDelivery, DeliveryOutcome, DeliveryRecord, DeliveryStatus, NewWebhook, WebhookRecord,

@@ -6,6 +6,23 @@ use super::db::on_db;
 use super::one_click::OneClickLogError;
 use super::{Backend, SqlStore, StoreResult, now_ms};
 
+/// Queue depths and sizes the metrics report (`/metrics`), read at each scrape.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Relay queue rows waiting for the upstream (`queued`).
+    pub relay_queued: i64,
+    /// Webhook deliveries waiting, and given up (dead letters).
+    pub webhooks_pending: i64,
+    pub webhooks_dead: i64,
+    /// Import jobs created or processing, and the lines they have done.
+    pub imports_active: i64,
+    pub import_lines_done: i64,
+    /// Addresses on the suppression list.
+    pub suppressed: i64,
+    /// Acknowledged one-click opt-outs not yet applied (SQLite's log; 0 elsewhere).
+    pub one_click_backlog: u64,
+}
+
 /// The store as a whole; a part of `Store`.
 #[async_trait::async_trait]
 pub trait SystemStore {
@@ -29,6 +46,9 @@ pub trait SystemStore {
     /// Applies the one-click opt-outs acknowledged so far before the server stops (what
     /// is left after the wait is applied at the next start).
     async fn stop(&self) -> StoreResult<()>;
+    /// The queue depths and sizes of [`Gauges`] (indexed counts; the suppression list is
+    /// counted whole).
+    async fn gauges(&self) -> StoreResult<Gauges>;
 }
 
 #[async_trait::async_trait]
@@ -85,5 +105,38 @@ impl SystemStore for SqlStore {
 
     async fn stop(&self) -> StoreResult<()> {
         self.one_click.stop().await
+    }
+
+    async fn gauges(&self) -> StoreResult<Gauges> {
+        let (
+            relay_queued,
+            webhooks_pending,
+            webhooks_dead,
+            imports_active,
+            import_lines_done,
+            suppressed,
+        ): (i64, i64, i64, i64, i64, i64) = on_db!(self.pools.read(), |p| {
+            sqlx::query_as(
+                "SELECT \
+                     (SELECT COUNT(*) FROM mail_queue WHERE state = 'queued'), \
+                     (SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'), \
+                     (SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'dead'), \
+                     (SELECT COUNT(*) FROM import_jobs WHERE status IN ('CREATED', 'PROCESSING')), \
+                     (SELECT COALESCE(SUM(lines_done), 0) FROM import_jobs \
+                      WHERE status IN ('CREATED', 'PROCESSING')), \
+                     (SELECT COUNT(*) FROM suppressions)",
+            )
+            .fetch_one(p)
+            .await?
+        });
+        Ok(Gauges {
+            relay_queued,
+            webhooks_pending,
+            webhooks_dead,
+            imports_active,
+            import_lines_done,
+            suppressed,
+            one_click_backlog: self.one_click.backlog(),
+        })
     }
 }

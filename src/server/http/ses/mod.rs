@@ -183,10 +183,43 @@ pub async fn handle(
     req: Request,
 ) -> Response {
     let rid = request_id();
-    match serve(&state, peer, req).await {
-        Ok(body) => respond(StatusCode::OK, body, &rid, None),
-        Err(e) => error_response(&e, &rid),
-    }
+    let operation = operation(req.method(), req.uri().path());
+    let (r, code) = match serve(&state, peer, req).await {
+        Ok(body) => (respond(StatusCode::OK, body, &rid, None), "OK"),
+        Err(e) => (error_response(&e, &rid), e.code),
+    };
+    metrics::counter!("optbox_ses_requests_total", "operation" => operation, "code" => code)
+        .increment(1);
+    r
+}
+
+/// The operation a request is for, as a metrics label: the method and the path with
+/// every name (list, contact, template, …) replaced by `{}`.
+fn operation(method: &Method, path: &str) -> String {
+    const FIXED: &[&str] = &[
+        "contact-lists",
+        "contacts",
+        "list",
+        "outbound-emails",
+        "import-jobs",
+        "suppression",
+        "addresses",
+        "identities",
+        "templates",
+        "render",
+        "tags",
+        "configuration-sets",
+        "event-destinations",
+        "suppression-options",
+        "sending",
+    ];
+    let rest = path.strip_prefix("/v2/email/").unwrap_or("");
+    let segs: Vec<&str> = rest
+        .split('/')
+        .take(6)
+        .map(|s| if FIXED.contains(&s) { s } else { "{}" })
+        .collect();
+    format!("{method} /{}", segs.join("/"))
 }
 
 async fn serve(state: &AppState, peer: SocketAddr, req: Request) -> Result<String, ApiError> {

@@ -94,6 +94,11 @@ impl SqlStore {
 }
 
 impl OneClick {
+    /// Acknowledged opt-outs the log has not applied yet (0 without a log).
+    pub fn backlog(&self) -> u64 {
+        self.log.get().map_or(0, |l| l.pending.backlog())
+    }
+
     /// The pending opt-outs of a log this store starts (the checkpointer watches them).
     pub fn own_pending(&self) -> Arc<Pending> {
         self.own.clone()

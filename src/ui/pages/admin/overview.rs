@@ -44,7 +44,16 @@ pub fn chart_svg(id: &str, title: &str, days: &[String], series: &[SeriesRow]) -
                 .sum()
         })
         .collect();
-    let max = totals.iter().copied().max().unwrap_or(0).max(1) as f64;
+    // The axis top: 1 for no data or a peak of 1 (ticks 0 and 1), else the peak rounded
+    // up to an even number, so that the half tick is a whole number distinct from both ends.
+    let peak = totals.iter().copied().max().unwrap_or(0);
+    let top_count = if peak <= 1 { 1 } else { peak + peak % 2 };
+    let max = top_count as f64;
+    let ticks: Vec<(f64, i64)> = if top_count == 1 {
+        vec![(0.0, 0), (1.0, 1)]
+    } else {
+        vec![(0.0, 0), (0.5, top_count / 2), (1.0, top_count)]
+    };
     let plot_h = h - top - bottom;
     let step = (w - left - right) / n as f64;
     let bar = (step * 0.72).max(1.0);
@@ -69,15 +78,15 @@ pub fn chart_svg(id: &str, title: &str, days: &[String], series: &[SeriesRow]) -
         esc(title),
         esc(&desc)
     );
-    // Grid lines and the count axis (0, half, max).
-    for (frac, label) in [(0.0, 0.0), (0.5, max / 2.0), (1.0, max)] {
+    // Grid lines and the count axis (0, half, top).
+    for (frac, label) in ticks {
         let y = top + plot_h * (1.0 - frac);
         s.push_str(&format!(
             r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#d0d7de" stroke-width="1"/><text x="{}" y="{:.1}" font-size="11" text-anchor="end" fill="#57606a">{}</text>"##,
             w - right,
             left - 6.0,
             y + 4.0,
-            label.round() as i64
+            label
         ));
     }
     for d in 0..n {
@@ -97,7 +106,8 @@ pub fn chart_svg(id: &str, title: &str, days: &[String], series: &[SeriesRow]) -
                 esc(&se.name)
             ));
         }
-        if d % 7 == 0 || d == n - 1 {
+        // Every seventh day counted back from the last, so that labels never crowd.
+        if (n - 1 - d).is_multiple_of(7) {
             let label = days.get(d).map_or("", |d| d.get(5..).unwrap_or(d));
             s.push_str(&format!(
                 r##"<text x="{:.1}" y="{}" font-size="11" text-anchor="middle" fill="#57606a">{label}</text>"##,
@@ -108,6 +118,52 @@ pub fn chart_svg(id: &str, title: &str, days: &[String], series: &[SeriesRow]) -
     }
     s.push_str("</svg>");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(svg: &str, anchor: &str) -> Vec<String> {
+        svg.split("<text ")
+            .skip(1)
+            .filter(|t| t.contains(anchor))
+            .map(|t| {
+                t.split('>')
+                    .nth(1)
+                    .unwrap()
+                    .trim_end_matches("</text")
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn axis_labels_are_distinct_and_dates_do_not_crowd() {
+        let days: Vec<String> = (1..=30).map(|d| format!("2026-11-{d:02}")).collect();
+        let row = |counts: Vec<i64>| SeriesRow {
+            name: "news".into(),
+            total: counts.iter().sum(),
+            counts,
+        };
+        for (counts, want) in [
+            (vec![0; 30], vec!["0", "1"]),
+            (vec![1; 30], vec!["0", "1"]),
+            (
+                {
+                    let mut c = vec![0; 30];
+                    c[3] = 3;
+                    c
+                },
+                vec!["0", "2", "4"],
+            ),
+        ] {
+            let svg = chart_svg("c", "t", &days, &[row(counts)]);
+            assert_eq!(labels(&svg, r#"text-anchor="end""#), want, "{svg}");
+            let dates = labels(&svg, r#"text-anchor="middle""#);
+            assert_eq!(dates, ["11-02", "11-09", "11-16", "11-23", "11-30"]);
+        }
+    }
 }
 
 /// A chart with its legend and, folded, the same figures as a table.
