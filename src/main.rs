@@ -602,11 +602,13 @@ async fn webhooks(cmd: WebhooksCommand, settings: Settings) -> Result<(), String
             println!("{}", h.id);
         }
         WebhooksCommand::List => {
+            let routes = wh::routes(store).await.map_err(err)?;
             for h in wh::list(store).await.map_err(err)? {
-                let events = if h.event_types.is_empty() {
-                    "all".to_owned()
-                } else {
-                    h.event_types.join(",")
+                let events = match routes.get(&h.id) {
+                    // An event destination: only what its configuration sets route.
+                    Some(r) => format!("configuration-sets:{}", r.join(",")),
+                    None if h.event_types.is_empty() => "all".to_owned(),
+                    None => h.event_types.join(","),
                 };
                 println!(
                     "{}\t{}\tevents={events}\tlist={}\t{}",

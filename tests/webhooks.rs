@@ -514,6 +514,25 @@ async fn configuration_sets_route_events_choose_suppressions_and_attribute_unsub
             .any(|h| h.body["bounce"]["bounceSubType"] == "OnAccountSuppressionList")
     );
 
+    // `optbox webhooks list` says which webhooks only get what sets route to them.
+    let out = cli(&app.db.url, &["webhooks", "list"]).await;
+    let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = |id: i64| {
+        listing
+            .lines()
+            .find(|l| l.starts_with(&format!("{id}\t")))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        line(m).contains("events=configuration-sets:marketing/hook"),
+        "{listing}"
+    );
+    assert!(
+        line(t).contains("events=configuration-sets:transactional/hook"),
+        "{listing}"
+    );
+
     // The overview counts the unsubscribe under the message's tag.
     let snap = app.state.overview.refresh(&app.store).await.unwrap();
     let tag = snap

@@ -12,6 +12,9 @@ pub struct WebhookRow {
     /// Empty means every list.
     pub list: String,
     pub created: String,
+    /// The configuration-set event destinations naming it (`set/destination`, comma
+    /// separated): then it gets only what those route to it.
+    pub routed: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -28,6 +31,7 @@ pub fn row(h: &crate::server::store::WebhookRecord) -> WebhookRow {
         events: h.event_types.join(","),
         list: h.list_name.clone().unwrap_or_default(),
         created: super::support::when(h.created_at),
+        routed: String::new(),
     }
 }
 
@@ -39,8 +43,17 @@ pub async fn get_webhooks() -> Result<WebhooksPage, ServerFnError> {
     let hooks = admin_ops::webhooks(&*state().store, &user)
         .await
         .map_err(service)?;
+    let routes = crate::server::service::webhooks::routes(&*state().store)
+        .await
+        .map_err(service)?;
     Ok(WebhooksPage {
         can_edit: user.role >= Role::Admin,
-        hooks: hooks.iter().map(row).collect(),
+        hooks: hooks
+            .iter()
+            .map(|h| WebhookRow {
+                routed: routes.get(&h.id).map(|r| r.join(", ")).unwrap_or_default(),
+                ..row(h)
+            })
+            .collect(),
     })
 }

@@ -91,6 +91,18 @@ async fn validate(
     })
 }
 
+/// The configuration-set event destinations that name each webhook (`set/destination`):
+/// such a webhook gets only what those sets route to it.
+pub async fn routes(
+    store: &dyn Store,
+) -> ServiceResult<std::collections::HashMap<i64, Vec<String>>> {
+    let mut out: std::collections::HashMap<i64, Vec<String>> = Default::default();
+    for (id, set, name) in store.webhook_routes().await? {
+        out.entry(id).or_default().push(format!("{set}/{name}"));
+    }
+    Ok(out)
+}
+
 pub async fn list(store: &dyn Store) -> ServiceResult<Vec<WebhookRecord>> {
     Ok(store.list_webhooks().await?)
 }

@@ -168,6 +168,8 @@ pub trait ConfigurationSetStore {
     async fn list_event_destinations(&self, set: &str) -> StoreResult<Vec<EventDestinationRecord>>;
     /// False when there was no such destination.
     async fn delete_event_destination(&self, set: &str, name: &str) -> StoreResult<bool>;
+    /// Every event destination as (webhook id, configuration set, destination name).
+    async fn webhook_routes(&self) -> StoreResult<Vec<(i64, String, String)>>;
 }
 
 const SET_COLUMNS: &str = "name, options, tags, suppressed_reasons, sending_enabled, created_at";
@@ -391,5 +393,16 @@ impl ConfigurationSetStore for SqlStore {
                 .rows_affected()
         });
         Ok(n > 0)
+    }
+
+    async fn webhook_routes(&self) -> StoreResult<Vec<(i64, String, String)>> {
+        Ok(on_db!(self.pools.read(), |p| {
+            sqlx::query_as(
+                "SELECT webhook_id, configuration_set, name FROM event_destinations \
+                 ORDER BY webhook_id, configuration_set, name",
+            )
+            .fetch_all(p)
+            .await?
+        }))
     }
 }

@@ -23,6 +23,7 @@ fn WebhookFields(hook: Option<WebhookRow>) -> impl IntoView {
         events: String::new(),
         list: String::new(),
         created: String::new(),
+        routed: String::new(),
     });
     let id = if editing {
         h.id.to_string()
@@ -97,7 +98,7 @@ pub fn WebhooksPage() -> impl IntoView {
                                                     .into_iter()
                                                     .map(|h| {
                                                         let href = format!("/admin/webhooks/{}", h.id);
-                                                        let events = if h.events.is_empty() { "(all)".to_owned() } else { h.events };
+                                                        let events = if !h.routed.is_empty() { format!("only what configuration sets route: {}", h.routed) } else if h.events.is_empty() { "(all)".to_owned() } else { h.events };
                                                         let list = if h.list.is_empty() { "(all)".to_owned() } else { h.list };
                                                         view! {
                                                             <tr>
