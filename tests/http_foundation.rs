@@ -16,6 +16,47 @@ async fn health_and_readiness_answer() {
     assert_eq!(r.text().await.unwrap(), "ok");
     let r = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "ready", "{v}");
+    assert_eq!(v["checks"]["database"]["ok"], true, "{v}");
+    assert_eq!(v["checks"]["one_click_backlog"]["detail"], 0, "{v}");
+    assert_eq!(v["checks"]["relay_queue"]["ok"], true, "{v}");
+    assert!(
+        v["checks"].get("relay").is_none(),
+        "no relay_url, no relay check: {v}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn readiness_names_an_unreachable_relay_and_stays_up() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = common::spawn_with("sqlite", |s| {
+        s.relay_url = Some(optbox::server::config::Secret::new(format!(
+            "smtp://127.0.0.1:{port}"
+        )));
+        s.relay.relay_worker = false;
+    })
+    .await;
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "degraded", "{v}");
+    assert_eq!(v["checks"]["relay"]["ok"], false, "{v}");
+    assert!(
+        v["checks"]["relay"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("127.0.0.1:{port}")),
+        "{v}"
+    );
+    assert_eq!(v["checks"]["relay_breaker"]["ok"], true, "{v}");
+    assert_eq!(v["checks"]["database"]["ok"], true, "{v}");
     app.stop().await;
 }
 

@@ -80,6 +80,24 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// An idle connection older than this is checked with NOOP before it is reused.
 const CHECK_AFTER: Duration = Duration::from_secs(1);
 
+/// The host and port `relay_url` connects to (the scheme's default port when it names
+/// none), for a reachability check; `None` when it does not parse.
+pub fn address_of(url: &str) -> Option<(String, u16)> {
+    let u = url::Url::parse(url).ok()?;
+    let host = u
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let tls = u.query_pairs().any(|(k, _)| k == "tls");
+    let default = match (u.scheme(), tls) {
+        ("smtps", _) => 465,
+        ("smtp", true) => 587,
+        _ => 25,
+    };
+    Some((host, u.port().unwrap_or(default)))
+}
+
 impl Upstream {
     /// Parses `relay_url`: `smtp://host[:port]`, `smtp://user:pass@host:587?tls=required`
     /// or `?tls=opportunistic`, `smtps://host[:port]`; an optional path is the EHLO name.
