@@ -49,11 +49,8 @@ async fn readiness_names_an_unreachable_relay_and_stays_up() {
     assert_eq!(v["status"], "degraded", "{v}");
     assert_eq!(v["checks"]["relay"]["ok"], false, "{v}");
     assert!(
-        v["checks"]["relay"]["detail"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("127.0.0.1:{port}")),
-        "{v}"
+        !v.to_string().contains("127.0.0.1"),
+        "a public answer names no address: {v}"
     );
     assert_eq!(v["checks"]["relay_breaker"]["ok"], true, "{v}");
     assert_eq!(v["checks"]["database"]["ok"], true, "{v}");

@@ -2,7 +2,8 @@
 //! decides readiness (`503` when it does not answer in time); a relay that cannot be
 //! reached, a paused relay and backlogs over their bounds make the answer `degraded`
 //! (still `200`: this instance serves recipients and the API, and a load balancer should
-//! keep it) and say what is wrong.
+//! keep it) and say what is wrong. It is public (load balancers ask it), so it names no
+//! host or address: the server log has those.
 
 use crate::server::state::AppState;
 use axum::Json;
@@ -74,9 +75,15 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
             Some((host, port)) => {
                 let connect = tokio::net::TcpStream::connect((host.as_str(), port));
                 match tokio::time::timeout(Duration::from_secs(1), connect).await {
-                    Ok(Ok(_)) => check(true, json!(format!("{host}:{port} accepts connections"))),
-                    Ok(Err(e)) => check(false, json!(format!("{host}:{port}: {e}"))),
-                    Err(_) => check(false, json!(format!("{host}:{port}: no answer within 1 s"))),
+                    Ok(Ok(_)) => check(true, json!("accepts connections")),
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, %host, port, "readyz: the relay cannot be reached");
+                        check(
+                            false,
+                            json!("cannot connect (the server log has the reason)"),
+                        )
+                    }
+                    Err(_) => check(false, json!("no answer within 1 s")),
                 }
             }
             None => check(false, json!("relay_url does not parse")),
