@@ -47,7 +47,8 @@ pub fn install_metrics() -> metrics_exporter_prometheus::PrometheusHandle {
         .clone()
 }
 
-/// The metrics optbox records, with their help texts (README "Metrics" lists them too).
+/// The metrics optbox records, with their help texts (README "Health and metrics" lists
+/// them too).
 fn describe_metrics() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(

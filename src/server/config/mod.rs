@@ -88,7 +88,7 @@ pub struct Settings {
     /// The list-management pipeline (see README "Sending").
     #[serde(flatten)]
     pub pipeline: PipelineSettings,
-    /// Prometheus metrics on their own listener (see README "Metrics").
+    /// Prometheus metrics on their own listener (see README "Health and metrics").
     #[serde(flatten)]
     pub metrics: MetricsSettings,
 }
