@@ -41,6 +41,12 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Copy a SQLite database in use to FILE (with the one-click opt-outs not yet applied,
+    /// in FILE-oneclick.log): `optbox serve` opens the copy directly. PostgreSQL: pg_dump.
+    Backup {
+        /// Where the copy goes; it must not exist.
+        file: std::path::PathBuf,
+    },
     /// Manage dashboard users.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -286,6 +292,17 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("migrations applied");
+            Ok(())
+        }
+        Command::Backup { file } => {
+            let store = startup::open_store(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            let carried = store.backup(&file).await.map_err(|e| e.to_string())?;
+            println!(
+                "backed up to {} ({carried} one-click records carried in its -oneclick.log)",
+                file.display()
+            );
             Ok(())
         }
         Command::Import(args) => import(settings, args).await,

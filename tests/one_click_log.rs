@@ -294,3 +294,120 @@ fn a_damaged_record_before_acknowledged_ones_stops_the_start_with_a_clear_error(
         db.cleanup().await;
     });
 }
+
+/// `optbox backup FILE` with the database path of `url` (a subprocess, as an operator
+/// runs it beside the server).
+fn backup_cli(url: &str, file: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_optbox"))
+        .arg("backup")
+        .arg(file)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("OPTBOX_DATABASE_URL", url)
+        .env("OPTBOX_LOG", "error")
+        .output()
+        .unwrap()
+}
+
+/// A backup carries the one-click opt-outs acknowledged but not yet applied (the log is
+/// copied beside it), and the copy's first start applies them; a backup taken during a
+/// burst of one-click POSTs has every opt-out acknowledged before it started.
+#[test]
+fn a_backup_taken_in_use_has_every_acknowledged_opt_out() {
+    let main = tokio::runtime::Runtime::new().unwrap();
+    let db = main.block_on(TestDb::sqlite());
+    let (list, path) = main.block_on(async {
+        let s = db.store().await;
+        (seed(&s).await, log_path(s.database_file().unwrap()))
+    });
+    // Two opt-outs acknowledged in the log and not in the tables (the server died).
+    crash_after_acknowledging(&db, &path, anns_two_opt_outs(&list));
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("backup.db");
+    let out = backup_cli(&db.url, &copy);
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("2 one-click records carried"), "{said}");
+    // Refused, changing nothing: a file that exists.
+    let again = backup_cli(&db.url, &copy);
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("exists"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let copy_url = format!("sqlite://{}", copy.display());
+    main.block_on(async {
+        let s = optbox::server::store::open(&copy_url, true).await.unwrap();
+        s.start().await.unwrap();
+        let c = s.get_contact(&list, &ann()).await.unwrap();
+        assert!(c.unsubscribe_all, "the carried opt-out is applied");
+        s.stop().await.unwrap();
+    });
+
+    // A running server and a burst of one-click POSTs.
+    main.block_on(async {
+        let app = common::spawn_with("sqlite", |_| {}).await;
+        let list = app
+            .store
+            .create_list("news", &common::news_list(), None)
+            .await
+            .unwrap();
+        let emails: Vec<EmailAddress> = (0..400)
+            .map(|i| EmailAddress::parse(&format!("r{i}@example.com")).unwrap())
+            .collect();
+        let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
+        let mut burst = Vec::new();
+        for w in 0..4 {
+            let (client, acked) = (app.client.clone(), acked.clone());
+            let urls: Vec<(usize, String)> = (w..emails.len())
+                .step_by(4)
+                .map(|i| {
+                    let u = optbox::server::service::recipient::url_for(
+                        &app.keys, &app.base, &list.name, None, &emails[i],
+                    );
+                    (i, u)
+                })
+                .collect();
+            burst.push(tokio::spawn(async move {
+                for (i, u) in urls {
+                    let r = client
+                        .post(&u)
+                        .form(&[("List-Unsubscribe", "One-Click")])
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 200);
+                    acked.lock().unwrap().push(i);
+                }
+            }));
+        }
+        while acked.lock().unwrap().len() < 100 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let before: Vec<usize> = acked.lock().unwrap().clone();
+        let copy = dir.path().join("burst.db");
+        let url = app.db.url.clone();
+        let c2 = copy.clone();
+        let out = tokio::task::spawn_blocking(move || backup_cli(&url, &c2))
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        for b in burst {
+            b.await.unwrap();
+        }
+        app.stop().await;
+        let s = optbox::server::store::open(&format!("sqlite://{}", copy.display()), true)
+            .await
+            .unwrap();
+        s.start().await.unwrap();
+        for i in before {
+            let hash = email_hash(&emails[i]);
+            let t = s.get_tombstone(&list, &hash).await.unwrap();
+            assert!(
+                t.is_some_and(|t| t.unsubscribe_all),
+                "{} was acknowledged before the backup began",
+                emails[i]
+            );
+        }
+        s.stop().await.unwrap();
+    });
+}

@@ -134,3 +134,103 @@ async fn an_admin_session_started_on_one_instance_works_on_the_other() {
     b.stop().await;
     a.stop().await;
 }
+
+/// PostgreSQL is backed up with its own tools: a `pg_dump` of a database in use, restored
+/// with `psql` into an empty one, serves the same lists, contacts, opt-outs, events and
+/// API keys; `optbox backup` refuses PostgreSQL with one line naming pg_dump.
+#[tokio::test]
+async fn a_pg_dump_round_trip_serves_the_same_data() {
+    use optbox::domain::{EmailAddress, TopicName};
+    let a = spawn_with("postgres", |_| {}).await;
+    let list = a
+        .store
+        .create_list("news", &common::news_list(), None)
+        .await
+        .unwrap();
+    let key = api_keys::create(&*a.store, &a.api_master, "dump")
+        .await
+        .unwrap();
+    let ann = EmailAddress::parse("ann@example.com").unwrap();
+    let url = recipient::url_for(
+        &a.keys,
+        &a.base,
+        &list.name,
+        Some(TopicName::parse("news").unwrap()),
+        &ann,
+    );
+    let r = a
+        .client
+        .post(&url)
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let events = a
+        .store
+        .list_events(None, None, None, 100)
+        .await
+        .unwrap()
+        .len();
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_optbox"))
+        .args(["backup", "/tmp/never-written.db"])
+        .env("OPTBOX_DATABASE_URL", &a.db.url)
+        .env("OPTBOX_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pg_dump") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("optbox.sql");
+    let st = std::process::Command::new("pg_dump")
+        .args(["--no-owner", "-f"])
+        .arg(&dump)
+        .arg(&a.db.url)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let b_db = common::TestDb::postgres().await;
+    let st = std::process::Command::new("psql")
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-f"])
+        .arg(&dump)
+        .arg(&b_db.url)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{st:?}");
+    let url_b = b_db.url.clone();
+    let b = spawn_with("sqlite", move |s| {
+        s.database_url = optbox::server::config::Secret::new(url_b);
+    })
+    .await;
+    // The same link still answers (the token keys came along), the opt-out is there, and
+    // so are the events and the API key.
+    let t = b
+        .store
+        .get_tombstone(&list, &optbox::server::store::email_hash(&ann))
+        .await
+        .unwrap()
+        .expect("the opt-out of an address without a contact");
+    assert_eq!(t.opted_out_topics, vec![TopicName::parse("news").unwrap()]);
+    assert_eq!(
+        b.store
+            .list_events(None, None, None, 100)
+            .await
+            .unwrap()
+            .len(),
+        events
+    );
+    let ses = SesClient::new(&b.base, &key.access_key_id, &key.secret_access_key);
+    let got = ses.get("/v2/email/contact-lists/news").await;
+    assert_eq!(got.ok()["ContactListName"], "news");
+    let r = b.client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    b.stop().await;
+    b_db.cleanup().await;
+    a.stop().await;
+}

@@ -97,6 +97,10 @@ pub enum StoreError {
     Conflict,
     #[error("limit reached")]
     LimitReached,
+    /// An operation this store will not do, and why (a backup of PostgreSQL, a backup
+    /// over an existing file).
+    #[error("{0}")]
+    Refused(String),
     /// Worth trying again: the database cannot be reached now, or acknowledged one-click
     /// opt-outs are still being applied.
     #[error("database unavailable: {0}")]

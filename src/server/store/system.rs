@@ -4,7 +4,7 @@
 
 use super::db::on_db;
 use super::one_click::OneClickLogError;
-use super::{Backend, SqlStore, StoreResult, now_ms};
+use super::{Backend, SqlStore, StoreError, StoreResult, now_ms};
 
 /// Queue depths and sizes the metrics report (`/metrics`), read at each scrape.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,6 +46,12 @@ pub trait SystemStore {
     /// Applies the one-click opt-outs acknowledged so far before the server stops (what
     /// is left after the wait is applied at the next start).
     async fn stop(&self) -> StoreResult<()>;
+    /// Writes a consistent copy of a SQLite database in use to `dest` (which must not
+    /// exist), as a database file `optbox serve` opens directly: first the one-click log
+    /// beside it (`dest-oneclick.log`: the opt-outs acknowledged but not yet applied, which
+    /// the copy's first start applies), then the tables (`VACUUM INTO`, one read
+    /// transaction). Returns the records of the log copied. `Refused` on PostgreSQL.
+    async fn backup(&self, dest: &std::path::Path) -> StoreResult<usize>;
     /// The queue depths and sizes of [`Gauges`] (indexed counts; the suppression list is
     /// counted whole).
     async fn gauges(&self) -> StoreResult<Gauges>;
@@ -138,5 +144,56 @@ impl SystemStore for SqlStore {
             suppressed,
             one_click_backlog: self.one_click.backlog(),
         })
+    }
+
+    async fn backup(&self, dest: &std::path::Path) -> StoreResult<usize> {
+        let Some(file) = self.file.as_deref() else {
+            return Err(StoreError::Refused(
+                "only a SQLite database file can be backed up by optbox (PostgreSQL: pg_dump)"
+                    .into(),
+            ));
+        };
+        let io = |what: &str, e: std::io::Error| StoreError::Refused(format!("{what}: {e}"));
+        if dest.exists() {
+            return Err(StoreError::Refused(format!(
+                "{} exists: a backup never overwrites a file",
+                dest.display()
+            )));
+        }
+        // The log first: an opt-out acknowledged before now is either in it, or applied
+        // to the tables before the copy of the tables below begins.
+        let log = super::one_click::log_path(file);
+        let mut carried = 0;
+        if log.exists() {
+            let mut copy = None;
+            for _ in 0..20 {
+                let bytes =
+                    std::fs::read(&log).map_err(|e| io("cannot read the one-click log", e))?;
+                if let Some(n) = super::one_click::whole_copy(&bytes) {
+                    copy = Some((bytes, n));
+                    break;
+                }
+                // The writer was mid-batch: read it again.
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            let Some((bytes, n)) = copy else {
+                return Err(StoreError::Refused(
+                    "the one-click log kept changing under the copy: try again".into(),
+                ));
+            };
+            let out = super::one_click::log_path(dest);
+            std::fs::write(&out, &bytes)
+                .and_then(|_| std::fs::File::open(&out)?.sync_all())
+                .map_err(|e| io("cannot write the one-click log copy", e))?;
+            carried = n;
+        }
+        let target = dest.to_string_lossy().into_owned();
+        on_db!(self.pools.read(), |p| {
+            sqlx::query("VACUUM INTO $1")
+                .bind(&target)
+                .execute(p)
+                .await?;
+        });
+        Ok(carried)
     }
 }

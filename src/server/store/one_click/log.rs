@@ -336,6 +336,18 @@ fn parse(bytes: &[u8]) -> (Vec<Record<'static>>, usize) {
     (out, pos)
 }
 
+/// Whether `bytes`, a copy of a log read while its writer may be appending, is whole: no
+/// record of a later batch hides behind a line the copy caught half-written. The number
+/// of its records is returned when it is.
+pub fn whole_copy(bytes: &[u8]) -> Option<usize> {
+    let (records, valid) = parse(bytes);
+    let base = records.last().map_or(0, |r| r.seq);
+    match hidden_record(&bytes[valid..], base, 0) {
+        Some(_) => None,
+        None => Some(records.len()),
+    }
+}
+
 /// After the valid prefix there may be zeros, records applied before the log started
 /// again from its beginning (numbered at most `applied`), or the rest of a batch whose
 /// write a crash tore (never acknowledged: its fsync did not return). A whole record of

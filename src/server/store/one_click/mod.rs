@@ -21,7 +21,7 @@ mod apply;
 mod log;
 mod pending;
 
-pub use log::{MAX_BACKLOG, MAX_BATCH, OneClickLogError, log_path};
+pub use log::{MAX_BACKLOG, MAX_BATCH, OneClickLogError, log_path, whole_copy};
 pub(crate) use pending::Pending;
 
 use super::db::Pools;
