@@ -41,6 +41,9 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Check the configuration before it goes live (keys, public URL, database, paths,
+    /// relay, DKIM records in DNS) and print what to fix; exits non-zero on a failure.
+    Doctor,
     /// Copy a SQLite database in use to FILE (with the one-click opt-outs not yet applied,
     /// in FILE-oneclick.log): `optbox serve` opens the copy directly. PostgreSQL: pg_dump.
     Backup {
@@ -292,6 +295,24 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("migrations applied");
+            Ok(())
+        }
+        Command::Doctor => {
+            use optbox::server::service::doctor::{self, Level};
+            let store = match startup::open_store(&settings).await {
+                Ok(s) => s,
+                Err(e) => return Err(format!("fail\tdatabase: {e}")),
+            };
+            let found = doctor::check(&settings, store.as_ref()).await;
+            for f in &found {
+                println!("{}\t{}: {}", f.level.as_str(), f.what, f.detail);
+            }
+            let failed = found.iter().filter(|f| f.level == Level::Fail).count();
+            if failed > 0 {
+                return Err(format!(
+                    "{failed} check(s) failed: fix them and run optbox doctor again"
+                ));
+            }
             Ok(())
         }
         Command::Backup { file } => {

@@ -181,3 +181,16 @@ impl Signer {
         Ok(out)
     }
 }
+
+/// The TXT record published at `name` (its strings joined), from the system's resolver:
+/// `Ok(None)` when the name has none, `Err` when DNS did not answer.
+pub async fn published_txt(name: &str) -> Result<Option<String>, String> {
+    let resolver = mail_auth::MessageAuthenticator::new_system_conf().map_err(|e| e.to_string())?;
+    let lookup = resolver.txt_raw_lookup(name.to_owned());
+    match tokio::time::timeout(std::time::Duration::from_secs(3), lookup).await {
+        Ok(Ok(bytes)) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Ok(Err(mail_auth::Error::Dns(mail_auth::DnsError::RecordNotFound(_)))) => Ok(None),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no answer within 3 s".into()),
+    }
+}

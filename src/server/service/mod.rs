@@ -11,6 +11,7 @@ pub mod configuration_sets;
 pub mod contacts;
 pub mod demo;
 pub mod dkim;
+pub mod doctor;
 pub mod identities;
 pub mod import;
 pub mod inbound;
