@@ -497,3 +497,103 @@ fn admin_unlock_forgets_failed_sign_ins_on_sqlite() {
 fn admin_unlock_forgets_failed_sign_ins_on_postgres() {
     admin_unlock_forgets_failed_sign_ins("postgres");
 }
+
+/// `optbox doctor` on a dev setup: what works is `ok`, what production wants is `warn`,
+/// and the exit status is 0; a production setup with an http:// public URL and a DKIM key
+/// whose record is not published fails, naming the record to publish.
+#[test]
+fn doctor_says_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("optbox.db").display());
+    let imports = dir.path().join("imports");
+    let imports = imports.to_str().unwrap();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let relay = format!("smtp://127.0.0.1:{port}");
+    let dev = [
+        ("OPTBOX_DATABASE_URL", db.as_str()),
+        ("OPTBOX_IMPORT_DIR", imports),
+        ("OPTBOX_RELAY_URL", relay.as_str()),
+    ];
+    let out = optbox(&["doctor"], &dev, None);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "ok\tdatabase: Sqlite answers",
+        "ok\timport_dir: ",
+        "warn\tpublic_url: unset",
+        "warn\tkeys: dev mode",
+        &format!("warn\trelay_url: 127.0.0.1:{port}: "),
+        "warn\tdkim: no keys",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(line)),
+            "{line} missing:\n{text}"
+        );
+    }
+    assert!(
+        std::path::Path::new(imports).is_dir(),
+        "import_dir is created"
+    );
+
+    let out = optbox(
+        &[
+            "dkim",
+            "generate",
+            "--domain",
+            "doctor.invalid",
+            "--selector",
+            "s1",
+            "--algorithm",
+            "ed25519",
+        ],
+        &dev,
+        None,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let token_keys = format!("k1:{}", "a".repeat(40));
+    let session_key = "s".repeat(64);
+    let master = "m".repeat(40);
+    let prod = [
+        ("OPTBOX_DATABASE_URL", db.as_str()),
+        ("OPTBOX_IMPORT_DIR", imports),
+        ("OPTBOX_MODE", "production"),
+        ("OPTBOX_PUBLIC_URL", "http://unsubscribe.example.com"),
+        ("OPTBOX_TOKEN_KEYS", token_keys.as_str()),
+        ("OPTBOX_SESSION_KEY", session_key.as_str()),
+        ("OPTBOX_API_KEY_MASTER", master.as_str()),
+        ("OPTBOX_METRICS_LISTEN", "0.0.0.0:0"),
+    ];
+    let out = optbox(&["doctor"], &prod, None);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let err = one_line_error(&out);
+    assert!(err.contains("check(s) failed"), "{err}");
+    assert!(
+        text.lines()
+            .any(|l| l
+                .starts_with("fail\tpublic_url: http://unsubscribe.example.com is not https://")),
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("warn\tmetrics: ")),
+        "{text}"
+    );
+    // The record is not in DNS (the name does not exist), or DNS cannot be asked here:
+    // either way the line names the record.
+    assert!(
+        text.lines().any(
+            |l| (l.starts_with("fail\tdkim: ") || l.starts_with("warn\tdkim: "))
+                && l.contains("s1._domainkey.doctor.invalid")
+        ),
+        "{text}"
+    );
+    assert!(!text.lines().any(|l| l.starts_with("warn\tkeys")), "{text}");
+}

@@ -179,6 +179,7 @@ fn outgoing(n: usize, rcpt: &str) -> Outgoing {
         rcpt: rcpt.into(),
         data: message(n),
         send: Default::default(),
+        events: None,
     }
 }
 

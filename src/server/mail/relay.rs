@@ -29,6 +29,8 @@ pub struct Outgoing {
     pub data: Vec<u8>,
     /// What its send record holds besides the message id and the recipient.
     pub send: SendInfo,
+    /// The submission's events, on its first copy: written with the queue rows.
+    pub events: Option<std::sync::Arc<crate::server::store::SubmissionEvents>>,
 }
 
 /// A new SES-like opaque message id: time-ordered hex, random part, `-000000`.
@@ -82,7 +84,9 @@ pub async fn enqueue(
             send: m.send.clone(),
         })
         .collect();
-    store.enqueue_mail(&rows).await?;
+    let events: Vec<&crate::server::store::SubmissionEvents> =
+        msgs.iter().filter_map(|m| m.events.as_deref()).collect();
+    store.enqueue_mail_with(&rows, &events).await?;
     Ok(rows.into_iter().map(|r| r.message_id).collect())
 }
 

@@ -18,7 +18,9 @@ use crate::server::mail::headers::{list_headers, public_host};
 use crate::server::mail::issued::{self, Purpose, new_send_id};
 use crate::server::mail::relay::Outgoing;
 use crate::server::mail::{options, rewrite};
-use crate::server::store::{Audit, MailEvent, SendInfo, Source, Store, StoreError};
+use crate::server::store::{
+    Audit, MailEvent, SendInfo, Source, Store, StoreError, SubmissionEvents,
+};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -723,6 +725,7 @@ fn outgoing(
         rcpt: rcpt.to_owned(),
         data,
         send: send.clone(),
+        events: None,
     }
 }
 
@@ -839,6 +842,16 @@ async fn finish(
     if !out.suppressed.is_empty() {
         metrics::counter!("optbox_suppressed_recipients_total")
             .increment(out.suppressed.len() as u64);
+    }
+    // With copies to queue, the events go into the queue's transaction (one durable
+    // commit per submission); without, they are written now.
+    if let Some(first) = out.outgoing.first_mut() {
+        drop(evs);
+        first.events = Some(Arc::new(SubmissionEvents {
+            audit: audit.clone(),
+            events,
+        }));
+        return Ok(());
     }
     ctx.store
         .log_mail_events(audit, &evs)

@@ -42,6 +42,38 @@ pub struct MailEvent<'a> {
     pub detail: serde_json::Value,
 }
 
+/// One event of a submission: kind, list, topic, contact, detail.
+pub type SubmissionEvent = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    serde_json::Value,
+);
+
+/// The events of a submission, written with its queue rows (one transaction, one
+/// commit): who submitted it, and each event.
+#[derive(Debug, Clone)]
+pub struct SubmissionEvents {
+    pub audit: crate::domain::Audit,
+    pub events: Vec<SubmissionEvent>,
+}
+
+impl SubmissionEvents {
+    pub fn as_events(&self) -> Vec<MailEvent<'_>> {
+        self.events
+            .iter()
+            .map(|(k, l, t, c, d)| MailEvent {
+                kind: k,
+                list_name: l.as_deref(),
+                topic_name: t.as_deref(),
+                contact_email: c.as_deref(),
+                detail: d.clone(),
+            })
+            .collect()
+    }
+}
+
 /// Pipeline storage; a part of `Store`.
 #[async_trait::async_trait]
 pub trait MailStore {

@@ -120,7 +120,16 @@ pub enum MailOutcome {
 #[async_trait::async_trait]
 pub trait MailQueueStore {
     /// Stores the messages in one transaction (committed when this returns); their ids.
-    async fn enqueue_mail(&self, msgs: &[NewMail]) -> StoreResult<Vec<i64>>;
+    async fn enqueue_mail(&self, msgs: &[NewMail]) -> StoreResult<Vec<i64>> {
+        self.enqueue_mail_with(msgs, &[]).await
+    }
+    /// As `enqueue_mail`, writing the submissions' events in the same transaction (one
+    /// durable commit per submission).
+    async fn enqueue_mail_with(
+        &self,
+        msgs: &[NewMail],
+        events: &[&super::mail::SubmissionEvents],
+    ) -> StoreResult<Vec<i64>>;
     /// A cheap read: is any queued message due at `now`?
     async fn mail_due(&self, now: i64) -> StoreResult<bool>;
     /// Claims up to `limit` due messages until `lease_until`.
@@ -185,9 +194,32 @@ impl TryFrom<MailRow> for MailRecord {
 
 #[async_trait::async_trait]
 impl MailQueueStore for SqlStore {
-    async fn enqueue_mail(&self, msgs: &[NewMail]) -> StoreResult<Vec<i64>> {
+    async fn enqueue_mail_with(
+        &self,
+        msgs: &[NewMail],
+        events: &[&super::mail::SubmissionEvents],
+    ) -> StoreResult<Vec<i64>> {
         let now = now_ms();
         let mut tx = self.pools.write().begin().await?;
+        for sub in events {
+            for e in sub.as_events() {
+                super::events::write(
+                    tx.conn(),
+                    self.pools.keyer(),
+                    super::events::NewEvent {
+                        kind: e.kind,
+                        audit: Some(&sub.audit),
+                        list_name: e.list_name,
+                        topic_name: e.topic_name,
+                        contact_email: e.contact_email,
+                        old: None,
+                        new: None,
+                        detail: e.detail,
+                    },
+                )
+                .await?;
+            }
+        }
         let mut ids = Vec::with_capacity(msgs.len());
         for m in msgs {
             let send_id =

@@ -75,7 +75,7 @@ pub use import::{
 use lists::ListCache;
 pub use lists::{LIST_CACHE_TTL, ListStats, ListStore, ListSummary};
 pub use logos::{ListLogo, LogoStore};
-pub use mail::{DkimKeyRecord, MailEvent, MailStore};
+pub use mail::{DkimKeyRecord, MailEvent, MailStore, SubmissionEvents};
 pub use mail_queue::{ClaimedMail, MailOutcome, MailQueueStore, MailRecord, MailState, NewMail};
 pub use one_click::{OneClickLogError, OneClickStore};
 pub use opt_outs::{OptOut, OptOutStore};
