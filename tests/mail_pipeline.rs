@@ -80,7 +80,7 @@ async fn run(
         inbound_domain: None,
         require_identity: false,
     };
-    process_with(
+    let p = process_with(
         &ctx,
         Submission {
             mail_from: "bounces@example.com".into(),
@@ -94,7 +94,15 @@ async fn run(
             scope: Default::default(),
         },
     )
-    .await
+    .await?;
+    // As the edges do: the copies are queued, with the submission's events, in one
+    // transaction.
+    if !p.outgoing.is_empty() {
+        optbox::server::mail::relay::enqueue(store, false, &p.outgoing)
+            .await
+            .expect("queue");
+    }
+    Ok(p)
 }
 
 fn header(data: &[u8], name: &str) -> Vec<String> {
