@@ -165,6 +165,11 @@ async fn templates_work_with_the_aws_cli_and_boto3(backend: &str) {
     let p = optbox::server::events::payload(&failures[0]);
     assert_eq!(p["eventType"], "Rendering Failure");
     assert_eq!(p["failure"]["templateName"], "Welcome");
+    // The message it was: SES's `mail` object with sender, recipients and tags.
+    assert_eq!(p["mail"]["source"], "news@example.com", "{p}");
+    assert_eq!(p["mail"]["destination"][0], "cem@example.org", "{p}");
+    assert_eq!(p["mail"]["tags"]["campaign"][0], "welcome", "{p}");
+    assert_eq!(p["mail"]["messageId"], p["optbox"]["messageId"], "{p}");
     assert!(
         p["failure"]["errorMessage"]
             .as_str()

@@ -62,6 +62,7 @@ r = ses.send_email(FromEmailAddress="news@example.com", Destination={"ToAddresse
 print(json.dumps({"via": "arn", "MessageId": r["MessageId"]}))
 # Missing data: accepted with a MessageId (a Rendering Failure event), nothing sent.
 r = ses.send_email(FromEmailAddress="news@example.com", Destination={"ToAddresses": ["cem@example.org"]},
+                   EmailTags=[{"Name": "campaign", "Value": "welcome"}],
                    Content={"Template": {"TemplateName": "Welcome", "TemplateData": "{}"}})
 print(json.dumps({"via": "failure", "MessageId": r["MessageId"]}))
 expect_error("NotFoundException", ses.send_email, FromEmailAddress="news@example.com",

@@ -101,7 +101,7 @@ struct TemplateIn {
     headers: Option<Vec<HeaderIn>>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 #[serde(rename_all = "PascalCase", default)]
 struct TagIn {
     name: Option<String>,
@@ -257,6 +257,10 @@ enum Parsed {
         template: String,
         error: String,
         configuration_set: Option<String>,
+        /// The message's sender, recipients and tags, for the event's `mail` object.
+        source: String,
+        destination: Vec<String>,
+        tags: Vec<(String, String)>,
     },
 }
 
@@ -435,6 +439,15 @@ fn parse_input(
                     template,
                     error,
                     configuration_set: input.configuration_set_name.clone(),
+                    source: addr_spec(&from).to_owned(),
+                    destination: rcpts.clone(),
+                    tags: input
+                        .email_tags
+                        .clone()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|t| (t.name.unwrap_or_default(), t.value.unwrap_or_default()))
+                        .collect(),
                 });
             }
         };
@@ -509,12 +522,22 @@ async fn rendering_failure(
     api: &ApiRequest<'_>,
     template: &str,
     error: &str,
-    configuration_set: Option<String>,
+    info: crate::server::store::SendInfo,
+    source: &str,
+    destination: &[String],
 ) -> Result<String, ApiError> {
-    if let Some(name) = &configuration_set {
+    if let Some(name) = &info.configuration_set {
         crate::server::service::configuration_sets::get(api.state.store.as_ref(), name).await?;
     }
     let message_id = crate::server::mail::relay::new_message_id();
+    let to: Vec<&str> = destination.iter().map(String::as_str).collect();
+    let mail = crate::server::events::mail_object_of(
+        &message_id,
+        crate::server::store::now_ms(),
+        Some(source),
+        &to,
+        &info,
+    );
     let ev = crate::server::store::MailEvent {
         kind: "rendering.failure",
         list_name: None,
@@ -524,13 +547,14 @@ async fn rendering_failure(
             "messageId": message_id,
             "templateName": template,
             "errorMessage": error,
+            "mail": mail,
         }),
     };
     let audit = api
         .audit
         .clone()
         .caused_by(&message_id)
-        .in_set(configuration_set);
+        .in_set(info.configuration_set.clone());
     api.state
         .store
         .log_mail_events(&audit, &[ev])
@@ -577,8 +601,16 @@ pub async fn send(api: &ApiRequest<'_>) -> Result<String, ApiError> {
             template,
             error,
             configuration_set,
+            source,
+            destination,
+            tags,
         } => {
-            return rendering_failure(api, &template, &error, configuration_set).await;
+            let info = crate::server::store::SendInfo {
+                configuration_set,
+                tags,
+                ..Default::default()
+            };
+            return rendering_failure(api, &template, &error, info, &source, &destination).await;
         }
     };
     let out = api
