@@ -71,22 +71,18 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         );
     }
     if let Some(url) = &state.settings.relay_url {
-        let reach = match crate::server::mail::upstream::address_of(url.expose()) {
-            Some((host, port)) => {
-                let connect = tokio::net::TcpStream::connect((host.as_str(), port));
-                match tokio::time::timeout(Duration::from_secs(1), connect).await {
-                    Ok(Ok(_)) => check(true, json!("accepts connections")),
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, %host, port, "readyz: the relay cannot be reached");
-                        check(
-                            false,
-                            json!("cannot connect (the server log has the reason)"),
-                        )
-                    }
-                    Err(_) => check(false, json!("no answer within 1 s")),
-                }
+        use crate::server::mail::upstream::{Probe, probe};
+        let reach = match probe(url.expose(), Duration::from_secs(1)).await {
+            Probe::Reachable { .. } => check(true, json!("accepts connections")),
+            Probe::Refused { host, port, error } => {
+                tracing::warn!(%error, %host, port, "readyz: the relay cannot be reached");
+                check(
+                    false,
+                    json!("cannot connect (the server log has the reason)"),
+                )
             }
-            None => check(false, json!("relay_url does not parse")),
+            Probe::Silent { .. } => check(false, json!("no answer within 1 s")),
+            Probe::Unparsable => check(false, json!("relay_url does not parse")),
         };
         checks.insert("relay".into(), reach);
         let paused = state.bounces.is_paused().await;

@@ -98,6 +98,44 @@ pub fn address_of(url: &str) -> Option<(String, u16)> {
     Some((host, u.port().unwrap_or(default)))
 }
 
+/// Whether the host of `relay_url` accepts a TCP connection (readiness, `optbox doctor`).
+#[derive(Debug)]
+pub enum Probe {
+    /// `relay_url` does not parse.
+    Unparsable,
+    Reachable {
+        host: String,
+        port: u16,
+    },
+    Refused {
+        host: String,
+        port: u16,
+        error: String,
+    },
+    /// No answer within the time given.
+    Silent {
+        host: String,
+        port: u16,
+    },
+}
+
+/// Tries a TCP connection to `relay_url`'s host and port within `within`.
+pub async fn probe(url: &str, within: Duration) -> Probe {
+    let Some((host, port)) = address_of(url) else {
+        return Probe::Unparsable;
+    };
+    let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+    match tokio::time::timeout(within, connect).await {
+        Ok(Ok(_)) => Probe::Reachable { host, port },
+        Ok(Err(e)) => Probe::Refused {
+            host,
+            port,
+            error: e.to_string(),
+        },
+        Err(_) => Probe::Silent { host, port },
+    }
+}
+
 impl Upstream {
     /// Parses `relay_url`: `smtp://host[:port]`, `smtp://user:pass@host:587?tls=required`
     /// or `?tls=opportunistic`, `smtps://host[:port]`; an optional path is the EHLO name.

@@ -135,29 +135,27 @@ pub async fn check(settings: &Settings, store: &dyn Store) -> Vec<Finding> {
             "relay_url",
             "unset: accepted mail stays in the outbox (optbox outbox list); set relay_url to send it",
         )),
-        Some(url) => match crate::server::mail::upstream::address_of(url.expose()) {
-            None => out.push(finding(Level::Fail, "relay_url", "does not parse")),
-            Some((host, port)) => {
-                let connect = tokio::net::TcpStream::connect((host.as_str(), port));
-                match tokio::time::timeout(Duration::from_secs(3), connect).await {
-                    Ok(Ok(_)) => out.push(finding(
-                        Level::Ok,
-                        "relay_url",
-                        format!("{host}:{port} accepts connections"),
-                    )),
-                    Ok(Err(e)) => out.push(finding(
-                        Level::Warn,
-                        "relay_url",
-                        format!("{host}:{port}: {e} (mail waits in the queue until it answers)"),
-                    )),
-                    Err(_) => out.push(finding(
-                        Level::Warn,
-                        "relay_url",
-                        format!("{host}:{port}: no answer within 3 s"),
-                    )),
-                }
-            }
-        },
+        Some(url) => {
+            use crate::server::mail::upstream::{Probe, probe};
+            out.push(match probe(url.expose(), Duration::from_secs(3)).await {
+                Probe::Unparsable => finding(Level::Fail, "relay_url", "does not parse"),
+                Probe::Reachable { host, port } => finding(
+                    Level::Ok,
+                    "relay_url",
+                    format!("{host}:{port} accepts connections"),
+                ),
+                Probe::Refused { host, port, error } => finding(
+                    Level::Warn,
+                    "relay_url",
+                    format!("{host}:{port}: {error} (mail waits in the queue until it answers)"),
+                ),
+                Probe::Silent { host, port } => finding(
+                    Level::Warn,
+                    "relay_url",
+                    format!("{host}:{port}: no answer within 3 s"),
+                ),
+            });
+        }
     }
     if let Some(addr) = settings.metrics.metrics_listen
         && !addr.ip().is_loopback()

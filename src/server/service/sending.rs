@@ -18,9 +18,7 @@ use crate::server::mail::headers::{list_headers, public_host};
 use crate::server::mail::issued::{self, Purpose, new_send_id};
 use crate::server::mail::relay::Outgoing;
 use crate::server::mail::{options, rewrite};
-use crate::server::store::{
-    Audit, MailEvent, SendInfo, Source, Store, StoreError, SubmissionEvents,
-};
+use crate::server::store::{Audit, SendInfo, Source, Store, StoreError, SubmissionEvents};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -829,32 +827,22 @@ async fn finish(
             );
         }
     }
-    let evs: Vec<MailEvent<'_>> = events
-        .iter()
-        .map(|(k, l, t, c, d)| MailEvent {
-            kind: k,
-            list_name: l.as_deref(),
-            topic_name: t.as_deref(),
-            contact_email: c.as_deref(),
-            detail: d.clone(),
-        })
-        .collect();
     if !out.suppressed.is_empty() {
         metrics::counter!("optbox_suppressed_recipients_total")
             .increment(out.suppressed.len() as u64);
     }
+    let sub = SubmissionEvents {
+        audit: audit.clone(),
+        events,
+    };
     // With copies to queue, the events go into the queue's transaction (one durable
     // commit per submission); without, they are written now.
     if let Some(first) = out.outgoing.first_mut() {
-        drop(evs);
-        first.events = Some(Arc::new(SubmissionEvents {
-            audit: audit.clone(),
-            events,
-        }));
+        first.events = Some(Arc::new(sub));
         return Ok(());
     }
     ctx.store
-        .log_mail_events(audit, &evs)
+        .log_mail_events(audit, &sub.as_events())
         .await
         .map_err(store_err)
 }

@@ -143,23 +143,34 @@ impl MailStore for SqlStore {
             return Ok(());
         }
         let mut tx = self.pools.write().begin().await?;
-        for e in events {
-            events::write(
-                tx.conn(),
-                self.pools.keyer(),
-                NewEvent {
-                    kind: e.kind,
-                    audit: Some(audit),
-                    list_name: e.list_name,
-                    topic_name: e.topic_name,
-                    contact_email: e.contact_email,
-                    old: None,
-                    new: None,
-                    detail: e.detail.clone(),
-                },
-            )
-            .await?;
-        }
+        write_events(tx.conn(), self.pools.keyer(), audit, events).await?;
         tx.commit().await
     }
+}
+
+/// Writes the pipeline's events of one submission, in the caller's transaction.
+pub(super) async fn write_events(
+    mut c: super::db::Conn<'_>,
+    keyer: &events::ContactKeyer,
+    audit: &Audit,
+    list: &[MailEvent<'_>],
+) -> StoreResult<()> {
+    for e in list {
+        events::write(
+            c.re(),
+            keyer,
+            NewEvent {
+                kind: e.kind,
+                audit: Some(audit),
+                list_name: e.list_name,
+                topic_name: e.topic_name,
+                contact_email: e.contact_email,
+                old: None,
+                new: None,
+                detail: e.detail.clone(),
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }

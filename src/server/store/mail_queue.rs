@@ -202,23 +202,8 @@ impl MailQueueStore for SqlStore {
         let now = now_ms();
         let mut tx = self.pools.write().begin().await?;
         for sub in events {
-            for e in sub.as_events() {
-                super::events::write(
-                    tx.conn(),
-                    self.pools.keyer(),
-                    super::events::NewEvent {
-                        kind: e.kind,
-                        audit: Some(&sub.audit),
-                        list_name: e.list_name,
-                        topic_name: e.topic_name,
-                        contact_email: e.contact_email,
-                        old: None,
-                        new: None,
-                        detail: e.detail,
-                    },
-                )
+            super::mail::write_events(tx.conn(), self.pools.keyer(), &sub.audit, &sub.as_events())
                 .await?;
-            }
         }
         let mut ids = Vec::with_capacity(msgs.len());
         for m in msgs {
