@@ -52,6 +52,7 @@ conformance!(
     an_imported_row_naming_a_topic_twice_keeps_the_last,
     a_deleted_list_leaves_its_opt_outs_for_a_list_of_the_same_name,
     a_removed_topic_leaves_its_opt_outs_for_a_topic_of_the_same_name,
+    concurrent_submissions_to_the_queue_commit_and_a_failing_one_fails_alone,
 );
 
 fn row(line: u64, e: &str, unsub: Option<bool>, prefs: &[(&str, SubscriptionStatus)]) -> ImportRow {
@@ -810,6 +811,63 @@ async fn events_page_backwards_and_filter(s: DynStore) {
             .len(),
         6
     );
+}
+
+fn queued(send_id: i64, rcpt: &str) -> NewMail {
+    NewMail {
+        send_id,
+        message_id: format!("m{send_id}@example.com"),
+        mail_from: "news@example.com".into(),
+        rcpt: rcpt.into(),
+        data: format!("Subject: {send_id}\r\n\r\nbody\r\n").into_bytes(),
+        state: MailState::Outbox,
+        send: Default::default(),
+    }
+}
+
+/// Submissions that arrive together are committed together (SQLite's group commit), each
+/// on its own: one that fails (its send record id is taken) leaves nothing behind and
+/// takes none of the others with it.
+async fn concurrent_submissions_to_the_queue_commit_and_a_failing_one_fails_alone(s: DynStore) {
+    s.enqueue_mail(&[queued(7, "first@example.com")])
+        .await
+        .unwrap();
+    let calls: Vec<_> = (0..40)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+            let msgs = if i == 20 {
+                // Two copies; the second reuses a taken send record id.
+                vec![queued(1000, "a@example.com"), queued(7, "b@example.com")]
+            } else {
+                vec![queued(100 + i, &format!("r{i}@example.com"))]
+            };
+            s.enqueue_mail(&msgs).await
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for c in calls {
+        results.push(c.await.unwrap());
+    }
+    for (i, r) in results.iter().enumerate() {
+        if i == 20 {
+            assert!(r.is_err(), "a taken send record id fails: {r:?}");
+        } else {
+            assert_eq!(r.as_ref().unwrap().len(), 1, "submission {i}: {r:?}");
+        }
+    }
+    let rows = s.list_mail(None, None, 1000).await.unwrap();
+    assert_eq!(rows.len(), 40, "the first, then 39 of the 40: {rows:?}");
+    assert!(
+        !rows
+            .iter()
+            .any(|m| m.rcpt == "a@example.com" || m.rcpt == "b@example.com"),
+        "nothing of the failed submission is left"
+    );
+    let mut ids: Vec<i64> = rows.iter().map(|m| m.id).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 40);
 }
 
 async fn a_batch_of_opt_outs_commits_together_and_each_item_once(s: DynStore) {

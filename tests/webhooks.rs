@@ -454,8 +454,54 @@ async fn configuration_sets_route_events_choose_suppressions_and_attribute_unsub
         .unwrap();
     assert_eq!(resp.status(), 200);
 
+    // Carol, who got the same campaign, leaves on the preference page opened from her
+    // copy's link; the page save names her copy too.
+    let carols: Processed = app
+        .state
+        .process_mail(send("marketing", "carol@example.com", true))
+        .await
+        .unwrap();
+    app.state.enqueue_mail(&carols.outgoing).await.unwrap();
+    let data = String::from_utf8_lossy(&carols.outgoing[0].data).into_owned();
+    let at = data.find("/u/").expect("the copy has an unsubscribe link");
+    let carol_tok: String = data[at + 3..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    let resp = app
+        .client
+        .post(format!("{}/api/save_preferences", app.base))
+        .header("accept", "text/html")
+        .header("origin", "null")
+        .form(&[
+            ("token", carol_tok.as_str()),
+            ("action", "unsubscribe_all"),
+            ("lang", "en"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_redirection(), "{}", resp.status());
+    let page_subs = ids_of(store, "subscription", &carols.message_id).await;
+    assert_eq!(page_subs.len(), 1, "the page save names its message");
+    let logged = store
+        .query_events(&EventQuery {
+            kind: Some("subscription".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let page_ev = logged
+        .iter()
+        .find(|e| e.id.to_string() == page_subs[0])
+        .unwrap();
+    assert_eq!(page_ev.source.as_deref(), Some("LandingPage"));
+
     let nid = newsletter.message_id.as_str();
     let mut want = ids_of(store, "send", nid).await;
+    want.extend(ids_of(store, "send", &carols.message_id).await);
+    want.extend(page_subs.clone());
     let subs = ids_of(store, "subscription", nid).await;
     assert_eq!(
         subs.len(),
@@ -499,6 +545,16 @@ async fn configuration_sets_route_events_choose_suppressions_and_attribute_unsub
     assert_eq!(sub["mail"]["tags"]["ses:configuration-set"][0], "marketing");
     assert_eq!(sub["subscription"]["source"], "UnsubscribeHeader");
     assert_eq!(sub["subscription"]["contactList"], "news");
+    let page = marketing
+        .hits()
+        .into_iter()
+        .find(|h| h.body["eventType"] == "Subscription" && h.body["mail"]["messageId"] != nid)
+        .expect("the page save reaches the campaign's destination")
+        .body;
+    assert_eq!(page["mail"]["messageId"], carols.message_id.as_str());
+    assert_eq!(page["mail"]["destination"][0], "carol@example.com");
+    assert_eq!(page["mail"]["tags"]["campaign"][0], "spring");
+    assert_eq!(page["subscription"]["source"], "UnsubscribeLandingPage");
     let sent = marketing
         .hits()
         .into_iter()
@@ -540,7 +596,7 @@ async fn configuration_sets_route_events_choose_suppressions_and_attribute_unsub
         .iter()
         .find(|s| s.name == "campaign=spring")
         .expect("a series for the campaign");
-    assert_eq!(tag.total, 1);
+    assert_eq!(tag.total, 2, "Bob's one-click and Carol's page save");
     app.stop().await;
 }
 

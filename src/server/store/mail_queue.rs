@@ -4,11 +4,13 @@
 //! never hold one row at once, a killed instance's claims become due again when the
 //! lease runs out, and a late answer never overwrites a newer claim.
 
-use super::db::on_db;
+use super::db::{Conn, Pools, on_db};
 use super::events;
 use super::outbox::{MAIL_QUEUE, Value};
 use super::{SqlStore, StoreError, StoreResult, now_ms};
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+use tokio::sync::{mpsc, oneshot};
 
 /// Where a queued message stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,6 +194,124 @@ impl TryFrom<MailRow> for MailRecord {
     }
 }
 
+/// A submission on its way to the group-commit writer, with where to send its answer.
+type MailJob = (
+    Vec<NewMail>,
+    Vec<super::mail::SubmissionEvents>,
+    oneshot::Sender<StoreResult<Vec<i64>>>,
+);
+
+/// The most submissions one commit holds.
+const MAX_MAIL_BATCH: usize = 128;
+
+/// SQLite's mail intake: submissions that arrive while a batch is being written wait and
+/// are committed together in the next transaction, each in its own savepoint, so one
+/// fsync serves them all and a failing submission fails alone. Each caller is answered
+/// after the commit that holds its rows. (SQLite has one writer connection, so calls
+/// were serialised anyway; PostgreSQL commits concurrent calls in parallel and writes
+/// directly.)
+#[derive(Default)]
+pub(crate) struct MailIntake(OnceLock<mpsc::Sender<MailJob>>);
+
+impl MailIntake {
+    async fn submit(
+        &self,
+        pools: &Pools,
+        msgs: Vec<NewMail>,
+        events: Vec<super::mail::SubmissionEvents>,
+    ) -> StoreResult<Vec<i64>> {
+        let queue = self.0.get_or_init(|| group_commit(pools.clone()));
+        let gone = || StoreError::Unavailable(super::Unavailable::MailWriterStopped);
+        let (reply, rx) = oneshot::channel();
+        queue.send((msgs, events, reply)).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+}
+
+/// The group-commit writer task; it ends when its sender (the store) is dropped.
+fn group_commit(pools: Pools) -> mpsc::Sender<MailJob> {
+    let (tx, mut rx) = mpsc::channel::<MailJob>(4 * MAX_MAIL_BATCH);
+    tokio::spawn(async move {
+        let mut batch: Vec<MailJob> = Vec::with_capacity(MAX_MAIL_BATCH);
+        while rx.recv_many(&mut batch, MAX_MAIL_BATCH).await > 0 {
+            match write_batch(&pools, &batch).await {
+                Ok(results) => {
+                    for ((_, _, reply), r) in batch.drain(..).zip(results) {
+                        let _ = reply.send(r);
+                    }
+                }
+                Err(e) => {
+                    for (_, _, reply) in batch.drain(..) {
+                        let _ = reply.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
+    });
+    tx
+}
+
+/// Writes many submissions in one transaction, each in a savepoint. The outer error
+/// means nothing was committed.
+async fn write_batch(pools: &Pools, jobs: &[MailJob]) -> StoreResult<Vec<StoreResult<Vec<i64>>>> {
+    let now = now_ms();
+    let mut tx = pools.write().begin().await?;
+    let mut results = Vec::with_capacity(jobs.len());
+    for (msgs, events, _) in jobs {
+        let mut c = tx.conn();
+        let mut sp = c.begin().await?;
+        let subs: Vec<&super::mail::SubmissionEvents> = events.iter().collect();
+        match write_submission(sp.conn(), pools.keyer(), msgs, &subs, now).await {
+            Ok(ids) => {
+                sp.commit().await?;
+                results.push(Ok(ids));
+            }
+            Err(e) => {
+                sp.rollback().await?;
+                results.push(Err(e));
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+/// One submission's queue rows, send records and events, in the caller's transaction.
+async fn write_submission(
+    mut c: Conn<'_>,
+    keyer: &events::ContactKeyer,
+    msgs: &[NewMail],
+    subs: &[&super::mail::SubmissionEvents],
+    now: i64,
+) -> StoreResult<Vec<i64>> {
+    for sub in subs {
+        super::mail::write_events(c.re(), keyer, &sub.audit, &sub.as_events()).await?;
+    }
+    let mut ids = Vec::with_capacity(msgs.len());
+    for m in msgs {
+        let send_id = super::sends::insert(c.re(), m.send_id, &m.message_id, &m.rcpt, &m.send, now)
+            .await?;
+        let id: i64 = on_db!(c.re(), |c| {
+            sqlx::query_scalar(
+                "INSERT INTO mail_queue (message_id, mail_from, rcpt, data, state, attempts, \
+                 next_attempt_at, created_at, send_id) \
+                 VALUES ($1, $2, $3, $4, $5, 0, $6, $6, $7) RETURNING id",
+            )
+            .bind(&m.message_id)
+            .bind(&m.mail_from)
+            .bind(&m.rcpt)
+            .bind(&m.data)
+            .bind(m.state.as_str())
+            .bind(now)
+            .bind(send_id)
+            .fetch_one(c)
+            .await?
+        });
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
 #[async_trait::async_trait]
 impl MailQueueStore for SqlStore {
     async fn enqueue_mail_with(
@@ -199,35 +319,12 @@ impl MailQueueStore for SqlStore {
         msgs: &[NewMail],
         events: &[&super::mail::SubmissionEvents],
     ) -> StoreResult<Vec<i64>> {
-        let now = now_ms();
+        if self.pools.backend() == super::Backend::Sqlite {
+            let events = events.iter().map(|e| (*e).clone()).collect();
+            return self.mail_intake.submit(&self.pools, msgs.to_vec(), events).await;
+        }
         let mut tx = self.pools.write().begin().await?;
-        for sub in events {
-            super::mail::write_events(tx.conn(), self.pools.keyer(), &sub.audit, &sub.as_events())
-                .await?;
-        }
-        let mut ids = Vec::with_capacity(msgs.len());
-        for m in msgs {
-            let send_id =
-                super::sends::insert(tx.conn(), m.send_id, &m.message_id, &m.rcpt, &m.send, now)
-                    .await?;
-            let id: i64 = on_db!(tx.conn(), |c| {
-                sqlx::query_scalar(
-                    "INSERT INTO mail_queue (message_id, mail_from, rcpt, data, state, attempts, \
-                     next_attempt_at, created_at, send_id) \
-                     VALUES ($1, $2, $3, $4, $5, 0, $6, $6, $7) RETURNING id",
-                )
-                .bind(&m.message_id)
-                .bind(&m.mail_from)
-                .bind(&m.rcpt)
-                .bind(&m.data)
-                .bind(m.state.as_str())
-                .bind(now)
-                .bind(send_id)
-                .fetch_one(c)
-                .await?
-            });
-            ids.push(id);
-        }
+        let ids = write_submission(tx.conn(), self.pools.keyer(), msgs, events, now_ms()).await?;
         tx.commit().await?;
         Ok(ids)
     }

@@ -137,6 +137,8 @@ pub enum Unavailable {
     Settling,
     #[error("the one-click writer has stopped")]
     OneClickStopped,
+    #[error("the mail queue's writer has stopped")]
+    MailWriterStopped,
     #[error("the one-click log is not accepting writes")]
     LogClosed,
     #[error("the one-click log: {what}: {source}")]
@@ -210,6 +212,8 @@ pub struct SqlStore {
     pub(crate) lists: ListCache,
     /// One-click opt-outs: their intake and the ones acknowledged but not yet applied.
     pub(crate) one_click: one_click::OneClick,
+    /// SQLite's group commit of submissions to the relay queue.
+    pub(crate) mail_intake: mail_queue::MailIntake,
     /// The SQLite database file (`None` in memory and on PostgreSQL).
     pub(crate) file: Option<std::path::PathBuf>,
     /// SQLite's WAL checkpointer; it stops with the store (held for its `Drop`).

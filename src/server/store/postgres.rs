@@ -30,6 +30,7 @@ pub(super) async fn open(url: &str, migrate: bool) -> Result<SqlStore, OpenError
     Ok(SqlStore {
         pools: Pools(Db::Postgres(pool), Default::default()),
         lists: Default::default(),
+        mail_intake: Default::default(),
         one_click: Default::default(),
         file: None,
         checkpointer: None,

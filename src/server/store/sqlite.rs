@@ -148,6 +148,7 @@ pub(super) async fn open(url: &str, migrate: bool) -> Result<SqlStore, OpenError
             Default::default(),
         ),
         lists: Default::default(),
+        mail_intake: Default::default(),
         one_click,
         file: sqlite_file(url),
         checkpointer: Some(Checkpointer {
