@@ -87,6 +87,25 @@ enum Command {
     /// Manage DKIM signing keys.
     #[command(subcommand)]
     Dkim(DkimCommand),
+    /// Data-subject requests: everything stored about an address, or its erasure.
+    #[command(subcommand)]
+    Contacts(ContactsCommand),
+}
+
+#[derive(Subcommand)]
+enum ContactsCommand {
+    /// Print everything stored about an address as JSON (the right of access): each
+    /// list's contact, opt-outs, suppression, events, messages and send records.
+    Show {
+        #[arg(long)]
+        email: String,
+    },
+    /// Erase an address everywhere (the right to erasure); only keyed hashes remain, so
+    /// it is never mailed again. Logged as a `contact.erased` event.
+    Erase {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -376,6 +395,7 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
         Command::Keys(cmd) => keys(cmd, settings).await,
         Command::Webhooks(cmd) => webhooks(cmd, settings).await,
         Command::Outbox(cmd) => outbox(cmd, settings).await,
+        Command::Contacts(cmd) => contacts(cmd, settings).await,
         Command::Admin(AdminCommand::CreateUser { email, role, .. }) => {
             let mut password = String::new();
             std::io::stdin()
@@ -544,6 +564,42 @@ fn rfc3339(ms: i64) -> String {
                 .ok()
         })
         .unwrap_or_default()
+}
+
+async fn contacts(cmd: ContactsCommand, settings: Settings) -> Result<(), String> {
+    use optbox::server::service::privacy;
+    let store = startup::open_store(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    match cmd {
+        ContactsCommand::Show { email } => {
+            let report = privacy::show(store.as_ref(), &email)
+                .await
+                .map_err(|e| e.to_string())?;
+            let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+            println!("{json}");
+        }
+        ContactsCommand::Erase { email } => {
+            let audit = Audit::new(Source::Cli);
+            let done = privacy::erase(&store, &settings.import_dir, &email, &audit)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "erased {email}: {} contacts, {} events, {} messages, {} send records{}",
+                done.contacts,
+                done.events,
+                done.messages,
+                done.sends,
+                if done.suppression {
+                    ", its suppression"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    store.stop().await.map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 async fn outbox(cmd: OutboxCommand, settings: Settings) -> Result<(), String> {

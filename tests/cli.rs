@@ -161,6 +161,32 @@ fn relay_credentials_without_required_tls_are_refused_at_start_up() {
     assert!(one_line_error(&out).contains("unsupported database URL scheme"));
 }
 
+/// Restoring a damaged backup: `serve` and `migrate` name the file and the damage in one
+/// line and leave the file as it was.
+#[test]
+fn a_corrupt_backup_is_refused_in_one_line_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("restored.db");
+    let mut bytes = b"SQLite format 3\0".to_vec();
+    bytes.extend(std::iter::repeat_n(0xA5u8, 8192));
+    std::fs::write(&file, &bytes).unwrap();
+    let url = format!("sqlite://{}", file.display());
+    for cmd in [&["migrate"][..], &["serve"][..]] {
+        let out = optbox(cmd, &[("OPTBOX_DATABASE_URL", url.as_str())], None);
+        let err = one_line_error(&out);
+        assert!(err.contains("restored.db"), "{err}");
+        assert!(
+            err.contains("malformed") || err.contains("not a database"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            bytes,
+            "the file is unchanged"
+        );
+    }
+}
+
 #[test]
 fn migrate_creates_the_database_and_users_can_be_created() {
     let dir = tempfile::tempdir().unwrap();

@@ -836,13 +836,13 @@ async fn concurrent_submissions_to_the_queue_commit_and_a_failing_one_fails_alon
         .map(|i| {
             let s = s.clone();
             tokio::spawn(async move {
-            let msgs = if i == 20 {
-                // Two copies; the second reuses a taken send record id.
-                vec![queued(1000, "a@example.com"), queued(7, "b@example.com")]
-            } else {
-                vec![queued(100 + i, &format!("r{i}@example.com"))]
-            };
-            s.enqueue_mail(&msgs).await
+                let msgs = if i == 20 {
+                    // Two copies; the second reuses a taken send record id.
+                    vec![queued(1000, "a@example.com"), queued(7, "b@example.com")]
+                } else {
+                    vec![queued(100 + i, &format!("r{i}@example.com"))]
+                };
+                s.enqueue_mail(&msgs).await
             })
         })
         .collect();

@@ -48,6 +48,8 @@ both!(
     smtp_accepts_a_suppressed_address_and_queues_nothing_for_it,
     import_jobs_put_and_delete_suppressions,
     the_dashboard_lists_searches_and_removes_with_a_reason,
+    erasure_leaves_only_keyed_hashes_and_the_address_is_never_mailed_again,
+    retention_prunes_old_bodies_and_events_and_keeps_what_is_queued,
 );
 
 fn api_audit() -> Audit {
@@ -1043,6 +1045,315 @@ async fn viewers_see_the_list_but_cannot_remove() {
     assert!(
         app.store
             .get_suppression("x@example.com")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    app.stop().await;
+}
+
+/// `optbox …` against the test's database, in its own process.
+fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_optbox"))
+        .args(args)
+        .env("OPTBOX_DATABASE_URL", &app.db.url)
+        .env("OPTBOX_IMPORT_DIR", &app.import_dir)
+        .output()
+        .unwrap()
+}
+
+/// Every byte of the SQLite database's files (none on PostgreSQL).
+fn sqlite_files(url: &str) -> Vec<u8> {
+    let Some(path) = url.strip_prefix("sqlite://") else {
+        return Vec::new();
+    };
+    let mut all = Vec::new();
+    for suffix in ["", "-wal", "-journal"] {
+        if let Ok(b) = std::fs::read(format!("{path}{suffix}")) {
+            all.extend(b);
+        }
+    }
+    all
+}
+
+fn mentions(bytes: &[u8], needle: &str) -> bool {
+    let hay = String::from_utf8_lossy(bytes).to_ascii_lowercase();
+    hay.contains(&needle.to_ascii_lowercase())
+}
+
+/// The right of access and the right to erasure: `optbox contacts show` lists all that
+/// is stored about an address; `optbox contacts erase` leaves no copy of it (on SQLite,
+/// not even in the database's files), keeps its opt-outs as hashes, logs the request,
+/// and the address is never mailed again. Unknown and repeated erasures are one line.
+async fn erasure_leaves_only_keyed_hashes_and_the_address_is_never_mailed_again(backend: &str) {
+    let app = spawn_with(backend, |_| {}).await;
+    let ses = client(&app).await;
+    setup_list(&ses).await;
+    ses.post(
+        "/v2/email/contact-lists",
+        json!({"ContactListName": "offers", "Topics": []}),
+    )
+    .await
+    .ok();
+    let who = "Erin.Erasable@Example.net";
+    let contacts = "/v2/email/contact-lists/offers/contacts";
+    ses.post(
+        contacts,
+        json!({"EmailAddress": who, "AttributesData": "{\"name\":\"Erin Q. Private\"}"}),
+    )
+    .await
+    .ok();
+    // An attribute change first: its old cell must not survive in the file either.
+    ses.put(
+        &format!("{contacts}/{}", label(who)),
+        json!({"AttributesData": "{\"name\":\"Erin Q. Private\",\"city\":\"Zzyzx\"}"}),
+    )
+    .await
+    .ok();
+    let outbound = "/v2/email/outbound-emails";
+    let mid = ses
+        .post(outbound, simple(&[who], Some(("news", "weekly"))))
+        .await
+        .ok()["MessageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ses.post(outbound, simple(&["other@example.net"], None))
+        .await
+        .ok();
+    ses.put(
+        ADDRESSES,
+        json!({"EmailAddress": who, "Reason": "COMPLAINT"}),
+    )
+    .await
+    .ok();
+
+    // Access: everything, as JSON.
+    let out = cli(&app, &["contacts", "show", "--email", who]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lists: Vec<&str> = report["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["list"].as_str().unwrap())
+        .collect();
+    assert_eq!(lists, ["news", "offers"], "{report}");
+    assert!(
+        report["contacts"][1]["attributes"]
+            .as_str()
+            .unwrap()
+            .contains("Zzyzx")
+    );
+    assert_eq!(report["suppression"]["reason"], "COMPLAINT");
+    assert_eq!(report["messages"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(report["messages"][0]["messageId"], mid.as_str());
+    assert_eq!(report["sends"][0]["listName"], "news");
+    assert!(report["events"].as_array().unwrap().len() >= 3, "{report}");
+    assert!(report["erasedAt"].is_null());
+    assert!(mentions(&sqlite_files(&app.db.url), who) || backend == "postgres");
+
+    // Erasure.
+    let out = cli(&app, &["contacts", "erase", "--email", who]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.starts_with(&format!("erased {who}: 2 contacts, "))
+            && said.contains("its suppression"),
+        "{said}"
+    );
+    // Nothing readable names it any more: no contact, event, message, send record or
+    // suppression (the other recipient's message stays).
+    let report: Value =
+        serde_json::from_slice(&cli(&app, &["contacts", "show", "--email", who]).stdout).unwrap();
+    for key in ["contacts", "messages", "sends"] {
+        assert_eq!(report[key].as_array().unwrap().len(), 0, "{key}: {report}");
+    }
+    // Its events stay (the log is whole), naming it by a keyed hash only.
+    let events = report["events"].as_array().unwrap();
+    assert!(!events.is_empty());
+    assert!(
+        events
+            .iter()
+            .all(|e| e["contact_email"].is_null() && e["user_agent"].is_null())
+    );
+    assert!(!mentions(
+        serde_json::to_string(events).unwrap().as_bytes(),
+        who
+    ));
+    assert!(report["suppression"].is_null());
+    assert!(report["erasedAt"].as_i64().is_some());
+    // Its opt-outs stay, as hashes: both lists say unsubscribed from all.
+    let opt_outs = report["optOuts"].as_array().unwrap();
+    assert_eq!(opt_outs.len(), 2, "{report}");
+    assert!(opt_outs.iter().all(|o| o["unsubscribeAll"] == true));
+    let q = EventQuery {
+        limit: 1000,
+        ..Default::default()
+    };
+    let all = app.store.query_events(&q).await.unwrap();
+    let text = serde_json::to_string(&all).unwrap();
+    assert!(!mentions(text.as_bytes(), who), "{text}");
+    let erased: Vec<&EventRecord> = all.iter().filter(|e| e.kind == "contact.erased").collect();
+    assert_eq!(erased.len(), 1);
+    assert_eq!(erased[0].actor.as_deref(), Some("cli"));
+    let queued = app.store.list_mail(None, None, 10).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].rcpt, "other@example.net");
+    if backend == "sqlite" {
+        let bytes = sqlite_files(&app.db.url);
+        assert!(
+            !mentions(&bytes, who),
+            "the address is left in the database files"
+        );
+        assert!(
+            !mentions(&bytes, "Zzyzx"),
+            "an attribute is left in the database files"
+        );
+    }
+
+    // Never mailed again: accepted as SES accepts a suppressed address, nothing queued,
+    // no contact made again, no event naming it.
+    let r = ses
+        .post(outbound, simple(&[who], Some(("news", "weekly"))))
+        .await;
+    r.ok();
+    ses.post(outbound, simple(&[&who.to_lowercase()], None))
+        .await
+        .ok();
+    let queued = app.store.list_mail(None, None, 10).await.unwrap();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let list = app.store.get_list("news").await.unwrap();
+    let addr = optbox::domain::EmailAddress::parse(who).unwrap();
+    assert!(app.store.get_contact(&list, &addr).await.is_err());
+    let text = serde_json::to_string(&app.store.query_events(&q).await.unwrap()).unwrap();
+    assert!(!mentions(text.as_bytes(), who));
+
+    // Again, and an address never seen: one line each, nothing changed.
+    for (email, why) in [
+        (who, "it was erased before"),
+        (
+            "nobody@example.net",
+            "no list, event, message or suppression names it",
+        ),
+    ] {
+        let out = cli(&app, &["contacts", "erase", "--email", email]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr).trim_end().to_owned();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!("nothing is stored about {email}: {why}")),
+            "{err}"
+        );
+    }
+    let erasures = app
+        .store
+        .query_events(&EventQuery {
+            kind: Some("contact.erased".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(erasures.len(), 1, "a refused erasure logs nothing");
+    let out = cli(&app, &["contacts", "show", "--email", "not an address"]);
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr)
+            .trim_end()
+            .lines()
+            .count(),
+        1
+    );
+    app.stop().await;
+}
+
+/// Retention: message bodies no longer queued and events older than the cut-off go
+/// (with their webhook deliveries); what is queued, tombstones and suppressions stay.
+async fn retention_prunes_old_bodies_and_events_and_keeps_what_is_queued(backend: &str) {
+    use optbox::server::config::RetentionSettings;
+    use optbox::server::service::privacy;
+    let app = spawn_with(backend, |_| {}).await;
+    let ses = client(&app).await;
+    setup_list(&ses).await;
+    let outbound = "/v2/email/outbound-emails";
+    ses.post(
+        outbound,
+        simple(&["keep@example.net"], Some(("news", "weekly"))),
+    )
+    .await
+    .ok();
+    ses.put(
+        ADDRESSES,
+        json!({"EmailAddress": "gone@example.net", "Reason": "BOUNCE"}),
+    )
+    .await
+    .ok();
+    let msg = NewMail {
+        send_id: 424242,
+        message_id: "queued@example.net".into(),
+        mail_from: "news@example.com".into(),
+        rcpt: "waiting@example.net".into(),
+        data: b"Subject: x\r\n\r\nx\r\n".to_vec(),
+        state: MailState::Queued,
+        send: Default::default(),
+    };
+    app.store.enqueue_mail(&[msg]).await.unwrap();
+    let events_before = app
+        .store
+        .query_events(&EventQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len();
+    assert!(events_before >= 2);
+    // Off: nothing happens.
+    let off = RetentionSettings::default();
+    let far = optbox::server::store::now_ms() + 40 * 86_400_000;
+    assert_eq!(
+        privacy::prune(&*app.store, &off, far).await.unwrap(),
+        Pruned::default()
+    );
+    // A month from now with 30-day retention: everything that is not queued goes.
+    let on = RetentionSettings {
+        retention_messages_days: Some(30),
+        retention_events_days: Some(30),
+    };
+    let soon = optbox::server::store::now_ms() + 86_400_000;
+    assert_eq!(
+        privacy::prune(&*app.store, &on, soon).await.unwrap(),
+        Pruned::default(),
+        "nothing is 30 days old yet"
+    );
+    let p = privacy::prune(&*app.store, &on, far).await.unwrap();
+    assert_eq!(p.messages, 1, "{p:?}");
+    assert_eq!(p.events as usize, events_before, "{p:?}");
+    let left = app.store.list_mail(None, None, 10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].rcpt, "waiting@example.net");
+    assert!(
+        app.store
+            .query_events(&EventQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        app.store
+            .get_suppression("gone@example.net")
             .await
             .unwrap()
             .is_some()

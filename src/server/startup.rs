@@ -141,6 +141,7 @@ pub struct Application {
     inbound_listener: Option<TcpListener>,
     relay: Option<crate::server::mail::relay::Worker>,
     session_sweeper: tokio::task::JoinHandle<()>,
+    retention: Option<tokio::task::JoinHandle<()>>,
     /// The `/metrics` listener and the recorder it renders, when `metrics_listen` is set.
     metrics: Option<(TcpListener, metrics_exporter_prometheus::PrometheusHandle)>,
 }
@@ -300,6 +301,10 @@ impl Application {
             });
         }
         let session_sweeper = sweep_sessions(sessions.clone());
+        let retention = crate::server::service::privacy::spawn_retention(
+            state.store.clone(),
+            state.settings.retention.clone(),
+        );
         let session_layer = SessionManagerLayer::new(sessions)
             .with_name("optbox_session")
             .with_http_only(true)
@@ -400,6 +405,7 @@ impl Application {
             inbound_listener,
             relay,
             session_sweeper,
+            retention,
             metrics,
         })
     }
@@ -478,6 +484,9 @@ impl Application {
             w.shutdown().await;
         }
         self.session_sweeper.abort();
+        if let Some(r) = self.retention {
+            r.abort();
+        }
         if let Some(m) = metrics {
             m.abort();
         }

@@ -91,6 +91,18 @@ pub struct Settings {
     /// Prometheus metrics on their own listener (see README "Health and metrics").
     #[serde(flatten)]
     pub metrics: MetricsSettings,
+    /// How long delivered message bodies and events are kept (see README "Privacy").
+    #[serde(flatten)]
+    pub retention: RetentionSettings,
+}
+
+/// Retention: message bodies no longer queued, and events, older than this many days
+/// are pruned hourly. Off (kept forever) unless set. Tombstones and suppressions stay.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+#[serde(default)]
+pub struct RetentionSettings {
+    pub retention_messages_days: Option<u32>,
+    pub retention_events_days: Option<u32>,
 }
 
 /// The Prometheus `/metrics` listener: off unless `metrics_listen` is set, never on the
@@ -149,6 +161,7 @@ impl Default for Settings {
             inbound: Default::default(),
             pipeline: Default::default(),
             metrics: Default::default(),
+            retention: Default::default(),
         }
     }
 }
@@ -210,6 +223,13 @@ impl Settings {
         if self.limits.request_timeout_secs == 0 {
             return Err(ConfigError(
                 "request_timeout_secs must be at least 1".into(),
+            ));
+        }
+        if self.retention.retention_messages_days == Some(0)
+            || self.retention.retention_events_days == Some(0)
+        {
+            return Err(ConfigError(
+                "retention_messages_days and retention_events_days must be at least 1 (leave them unset to keep everything)".into(),
             ));
         }
         if let Some(k) = &self.session_key

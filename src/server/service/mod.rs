@@ -18,6 +18,7 @@ pub mod inbound;
 pub mod lists;
 pub mod metrics;
 pub mod overview;
+pub mod privacy;
 pub mod recipient;
 pub mod sending;
 pub mod suppressions;

@@ -336,6 +336,16 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
         .into_iter()
         .map(|x| (x.email, x.reason))
         .collect();
+    // Erased addresses are never mailed again, whatever the set says; nothing about
+    // them is written (no event, no contact), so the address is not stored again.
+    let erased: std::collections::HashSet<String> = ctx
+        .store
+        .erased_among(&lowered)
+        .await
+        .map_err(store_err)?
+        .into_iter()
+        .collect();
+    let is_erased = |rcpt: &str| erased.contains(&rcpt.trim().to_lowercase());
     // A configuration set's SuppressionOptions choose which reasons stop its messages.
     let applies = |reason: &SuppressionReason| {
         set.as_ref()
@@ -359,6 +369,10 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
         // Transactional mail: untouched apart from DKIM.
         let mut to: Vec<&String> = Vec::new();
         for rcpt in &s.rcpts {
+            if is_erased(rcpt) {
+                out.suppressed.push(rcpt.clone());
+                continue;
+            }
             match suppressed(rcpt) {
                 Some(reason) => {
                     events.push(bounce_event(&message_id, rcpt, None, None, rcpt, reason));
@@ -423,6 +437,10 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
     // Suppression, adding unknown recipients to the list (SES behaviour).
     let mut accepted: Vec<(String, EmailAddress)> = Vec::new();
     for rcpt in &s.rcpts {
+        if is_erased(rcpt) {
+            out.suppressed.push(rcpt.clone());
+            continue;
+        }
         let email = EmailAddress::parse(rcpt)
             .map_err(|e| SendError::BadRequest(format!("recipient {rcpt:?}: {e}")))?;
         let contact = contacts::ensure(ctx.store, &list, &email, &audit)

@@ -223,7 +223,10 @@ impl MailIntake {
         let queue = self.0.get_or_init(|| group_commit(pools.clone()));
         let gone = || StoreError::Unavailable(super::Unavailable::MailWriterStopped);
         let (reply, rx) = oneshot::channel();
-        queue.send((msgs, events, reply)).await.map_err(|_| gone())?;
+        queue
+            .send((msgs, events, reply))
+            .await
+            .map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
     }
 }
@@ -289,8 +292,8 @@ async fn write_submission(
     }
     let mut ids = Vec::with_capacity(msgs.len());
     for m in msgs {
-        let send_id = super::sends::insert(c.re(), m.send_id, &m.message_id, &m.rcpt, &m.send, now)
-            .await?;
+        let send_id =
+            super::sends::insert(c.re(), m.send_id, &m.message_id, &m.rcpt, &m.send, now).await?;
         let id: i64 = on_db!(c.re(), |c| {
             sqlx::query_scalar(
                 "INSERT INTO mail_queue (message_id, mail_from, rcpt, data, state, attempts, \
@@ -321,7 +324,10 @@ impl MailQueueStore for SqlStore {
     ) -> StoreResult<Vec<i64>> {
         if self.pools.backend() == super::Backend::Sqlite {
             let events = events.iter().map(|e| (*e).clone()).collect();
-            return self.mail_intake.submit(&self.pools, msgs.to_vec(), events).await;
+            return self
+                .mail_intake
+                .submit(&self.pools, msgs.to_vec(), events)
+                .await;
         }
         let mut tx = self.pools.write().begin().await?;
         let ids = write_submission(tx.conn(), self.pools.keyer(), msgs, events, now_ms()).await?;

@@ -23,6 +23,7 @@
 //! | `identities.rs` | [`IdentityStore`] | SES sending identities |
 //! | `configuration_sets.rs` | [`ConfigurationSetStore`] | SES configuration sets and event destinations |
 //! | `suppressions.rs` | [`SuppressionStore`] | the account suppression list, the relay's breaker |
+//! | `privacy.rs` | [`PrivacyStore`] | data-subject access and erasure, retention pruning |
 //! | `system.rs` | [`SystemStore`] | the engine, liveness, statistics, server secrets, start and stop |
 //!
 //! `db.rs` has the store type and how one body of SQL code runs on either backend;
@@ -47,6 +48,7 @@ pub mod one_click;
 mod opt_outs;
 mod outbox;
 mod postgres;
+mod privacy;
 mod sends;
 mod sql;
 mod sqlite;
@@ -79,6 +81,7 @@ pub use mail::{DkimKeyRecord, MailEvent, MailStore, SubmissionEvents};
 pub use mail_queue::{ClaimedMail, MailOutcome, MailQueueStore, MailRecord, MailState, NewMail};
 pub use one_click::{OneClickLogError, OneClickStore};
 pub use opt_outs::{OptOut, OptOutStore};
+pub use privacy::{Erasure, PrivacyStore, Pruned, SubjectMessage, SubjectSend};
 pub use sends::{SendInfo, SendRecord, SendStore};
 pub use suppressions::{NewSuppression, Suppression, SuppressionQuery, SuppressionStore};
 pub use system::{Gauges, SystemStore};
@@ -244,6 +247,7 @@ pub trait Store:
     + TemplateStore
     + IdentityStore
     + ConfigurationSetStore
+    + PrivacyStore
     + Send
     + Sync
     + 'static
