@@ -315,3 +315,100 @@ async fn prefix_search_pages_in_address_order_and_attributes_clear_on_sqlite() {
 async fn prefix_search_pages_in_address_order_and_attributes_clear_on_postgres() {
     prefix_and_attributes_flow("postgres").await;
 }
+
+/// Privacy requests from the contact page: owners download everything stored about the
+/// address and erase it (with a confirmation); admins see neither and are refused.
+async fn owners_export_and_erase_from_the_contact_page(backend: &str) {
+    let app = spawn_app_on(backend).await;
+    let list = optbox::server::service::demo::seed(&*app.store)
+        .await
+        .unwrap();
+    let email = EmailAddress::parse("Priv.Acy@example.com").unwrap();
+    let new = NewContact {
+        email: email.clone(),
+        unsubscribe_all: false,
+        preferences: vec![],
+        attributes: r#"{"name":"Pat"}"#.into(),
+    };
+    app.store
+        .create_contact(&list, &new, &Audit::new(Source::Api))
+        .await
+        .unwrap();
+    let page = "/admin/lists/demo/contact?email=Priv.Acy%40example.com";
+    let export = "/admin/privacy.json?email=Priv.Acy%40example.com";
+    let erase = |confirm: bool| {
+        let mut f = vec![("list", "demo"), ("email", "Priv.Acy@example.com")];
+        if confirm {
+            f.push(("confirm", "on"));
+        }
+        f
+    };
+
+    // An admin: no section, the download and the erasure are refused.
+    sign_in(&app, Role::Admin).await;
+    let html = app.get_text(&app.url(page)).await;
+    assert!(html.contains("Priv.Acy@example.com"), "{html}");
+    assert!(!html.contains("privacy-export"), "{html}");
+    let r = app.client.get(app.url(export)).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = app
+        .client
+        .post(app.url("/api/erase_contact"))
+        .header("accept", "text/html")
+        .header("origin", &app.base)
+        .header("referer", app.url(page))
+        .form(&erase(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(app.store.get_contact(&list, &email).await.is_ok());
+
+    // An owner.
+    sign_in(&app, Role::Owner).await;
+    let html = app.get_text(&app.url(page)).await;
+    assert!(html.contains(r#"id="privacy-export""#), "{html}");
+    assert!(html.contains(r#"id="erase-contact""#), "{html}");
+    let r = app.client.get(app.url(export)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    let report: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(report["contacts"][0]["list"], "demo");
+    assert_eq!(report["contacts"][0]["attributes"], r#"{"name":"Pat"}"#);
+    // Without the confirmation: refused, nothing changed.
+    let loc = form(&app, "/api/erase_contact", page, &erase(false)).await;
+    assert!(loc.contains("__err="), "{loc}");
+    assert!(app.store.get_contact(&list, &email).await.is_ok());
+    let loc = form(&app, "/api/erase_contact", page, &erase(true)).await;
+    assert_eq!(loc, "/admin/lists/demo/contacts");
+    assert!(app.store.get_contact(&list, &email).await.is_err());
+    let q = optbox::server::store::EventQuery {
+        kind: Some("contact.erased".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let logged = app.store.query_events(&q).await.unwrap();
+    assert_eq!(logged.len(), 1);
+    assert_eq!(logged[0].actor.as_deref(), Some("user"));
+    assert!(logged[0].actor_id.is_some());
+    let r = app.client.get(app.url(export)).send().await.unwrap();
+    let report: serde_json::Value = r.json().await.unwrap();
+    assert!(report["erasedAt"].as_i64().is_some(), "{report}");
+    assert_eq!(report["contacts"].as_array().unwrap().len(), 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn owners_export_and_erase_from_the_contact_page_on_sqlite() {
+    owners_export_and_erase_from_the_contact_page("sqlite").await;
+}
+
+#[tokio::test]
+async fn owners_export_and_erase_from_the_contact_page_on_postgres() {
+    owners_export_and_erase_from_the_contact_page("postgres").await;
+}

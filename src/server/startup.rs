@@ -323,6 +323,7 @@ impl Application {
             .route("/l/{list}/logo", get(branding::logo))
             .route("/l/{list}/theme.css", get(branding::theme))
             .route("/admin/events.csv", get(admin_export::events_csv))
+            .route("/admin/privacy.json", get(admin_export::subject_json))
             .route("/admin/export/{name}/{format}", get(admin_import::export))
             .route(
                 "/admin/keys/new",

@@ -33,6 +33,8 @@ pub struct ContactDetail {
     pub created: String,
     pub events: Vec<EventRow>,
     pub can_edit: bool,
+    /// Owners may export and erase everything stored about the address.
+    pub can_erase: bool,
     /// The address's entry on the account suppression list, if it has one.
     pub suppression: Option<SuppressionNote>,
 }
@@ -102,6 +104,7 @@ pub async fn get_contact(list: String, email: String) -> Result<ContactDetail, S
             })
             .collect(),
         can_edit: user.role >= Role::Admin,
+        can_erase: user.role >= Role::Owner,
         suppression: suppression.map(|s| SuppressionNote {
             reason: s.reason.as_str().to_owned(),
             since: when(s.updated_at),

@@ -9,6 +9,7 @@ pub mod delete_list;
 pub mod delete_topic;
 pub mod delete_user;
 pub mod delete_webhook;
+pub mod erase_contact;
 pub mod generate_dkim;
 pub mod get_api_keys;
 pub mod get_contact;

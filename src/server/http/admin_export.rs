@@ -1,5 +1,6 @@
 //! Dashboard downloads that are plain HTTP, not server functions: the event log as CSV
-//! (`GET /admin/events.csv`, the page's filters as query parameters). Signed-in viewers
+//! (`GET /admin/events.csv`, the page's filters as query parameters), and everything
+//! stored about an address as JSON (`GET /admin/privacy.json?email=E`, owners only). Signed-in viewers
 //! and above; the role is checked by the service like every dashboard use-case.
 
 use crate::domain::EventFilters;
@@ -23,6 +24,44 @@ fn csv_field(s: &str) -> String {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s.into_owned()
+    }
+}
+
+/// The query of `GET /admin/privacy.json`.
+#[derive(serde::Deserialize)]
+pub struct SubjectQuery {
+    #[serde(default)]
+    email: String,
+}
+
+/// `GET /admin/privacy.json?email=E`: everything stored about the address (the right of
+/// access), as `optbox contacts show` prints it.
+pub async fn subject_json(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<SubjectQuery>,
+) -> Response {
+    let Some(id) = session_user(&session).await else {
+        return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
+    };
+    let actor = match auth::actor(&*state.store, id).await {
+        Ok(a) => a,
+        Err(e) => return refusal(e),
+    };
+    match crate::server::service::privacy::show_as(&*state.store, &actor, &q.email).await {
+        Ok(report) => (
+            [
+                (header::CONTENT_TYPE, "application/json".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"optbox-subject.json\"".to_owned(),
+                ),
+                (header::CACHE_CONTROL, "no-store".to_owned()),
+            ],
+            serde_json::to_string_pretty(&report).unwrap_or_default(),
+        )
+            .into_response(),
+        Err(e) => refusal(e),
     }
 }
 

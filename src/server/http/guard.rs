@@ -155,6 +155,7 @@ pub const ACCESS: &[(&str, Access)] = &[
     ("/api/add_contact", Access::Role(Role::Admin)),
     ("/api/save_contact", Access::Role(Role::Admin)),
     ("/api/delete_contact", Access::Role(Role::Admin)),
+    ("/api/erase_contact", Access::Role(Role::Owner)),
     ("/api/events", Access::Role(Role::Viewer)),
     ("/api/import_job", Access::Role(Role::Viewer)),
     ("/api/suppressions", Access::Role(Role::Viewer)),

@@ -9,6 +9,7 @@
 //! - [`prune`]: the retention schedule (`retention_messages_days`,
 //!   `retention_events_days`).
 
+use super::auth::{Actor, Role};
 use super::{ServiceError, ServiceResult};
 use crate::domain::EmailAddress;
 use crate::server::config::RetentionSettings;
@@ -186,6 +187,28 @@ pub async fn erase(
     redact_reports(&import_dir.join("failures"), email.as_str())
         .map_err(|e| ServiceError::Internal(format!("import failure reports: {e}")))?;
     Ok(done)
+}
+
+/// [`show`] for a dashboard user: owners only.
+pub async fn show_as(
+    store: &dyn Store,
+    actor: &Actor,
+    email: &str,
+) -> ServiceResult<SubjectReport> {
+    actor.require(Role::Owner)?;
+    show(store, email).await
+}
+
+/// [`erase`] for a dashboard user: owners only.
+pub async fn erase_as(
+    store: &DynStore,
+    import_dir: &Path,
+    actor: &Actor,
+    email: &str,
+    audit: &Audit,
+) -> ServiceResult<Erasure> {
+    actor.require(Role::Owner)?;
+    erase(store, import_dir, email, audit).await
 }
 
 /// Removes the lines naming `email` from the import failure reports in `dir`.

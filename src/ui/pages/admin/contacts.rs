@@ -6,6 +6,7 @@
 use crate::domain::query::query_escape;
 use crate::serverfns::add_contact::AddContact;
 use crate::serverfns::delete_contact::DeleteContact;
+use crate::serverfns::erase_contact::EraseContact;
 use crate::serverfns::get_contact::{ContactDetail, get_contact};
 use crate::serverfns::get_contacts::{ContactsPage, get_contacts};
 use crate::serverfns::save_contact::SaveContact;
@@ -201,6 +202,7 @@ pub fn ContactPage() -> impl IntoView {
     let query = use_query_map();
     let save = ServerAction::<SaveContact>::new();
     let delete = ServerAction::<DeleteContact>::new();
+    let erase = ServerAction::<EraseContact>::new();
     let data = Resource::new(
         move || {
             (
@@ -224,7 +226,7 @@ pub fn ContactPage() -> impl IntoView {
                             }
                                 .into_any()
                         }
-                        Ok(c) => view! { <ContactBody c save delete /> }.into_any(),
+                        Ok(c) => view! { <ContactBody c save delete erase /> }.into_any(),
                     }
                 })}
             </Suspense>
@@ -237,6 +239,7 @@ fn ContactBody(
     c: ContactDetail,
     save: ServerAction<SaveContact>,
     delete: ServerAction<DeleteContact>,
+    erase: ServerAction<EraseContact>,
 ) -> impl IntoView {
     let ContactDetail {
         list,
@@ -247,6 +250,7 @@ fn ContactBody(
         created,
         events,
         can_edit,
+        can_erase,
         suppression,
     } = c;
     let dis = !can_edit;
@@ -323,6 +327,36 @@ fn ContactBody(
             </section>
         }
     });
+    let privacy = can_erase.then(|| {
+        let (l, e) = (list.clone(), email.clone());
+        let export = format!("/admin/privacy.json?email={}", query_escape(&email));
+        view! {
+            <section aria-labelledby="privacy-title" class="card danger-zone">
+                <h2 id="privacy-title">"Privacy requests"</h2>
+                <p>
+                    <a href=export id="privacy-export" download="optbox-subject.json">
+                        "Download everything stored about this address (JSON)"
+                    </a>
+                    " — every list, opt-out, suppression, event, message and send record."
+                </p>
+                <ActionForm action=erase attr:id="erase-contact">
+                    <input type="hidden" name="list" value=l />
+                    <input type="hidden" name="email" value=e />
+                    <p>
+                        "Erasing removes the address from every list, event, message and the "
+                        "suppression list. Only keyed hashes stay, so its opt-outs hold and it is never "
+                        "mailed again. It cannot be undone."
+                    </p>
+                    <label class="check">
+                        <input type="checkbox" name="confirm" value="on" required />
+                        " I understand that this cannot be undone"
+                    </label>
+                    {move || outcome(erase.value().get().map(|r| r.map(|_| String::new())))}
+                    <button type="submit" class="danger">"Erase everywhere"</button>
+                </ActionForm>
+            </section>
+        }
+    });
     view! {
         <p class="crumbs">
             <a href="/admin/lists">"Lists"</a> " / "
@@ -364,5 +398,6 @@ fn ContactBody(
             {history}
         </section>
         {danger}
+        {privacy}
     }
 }
