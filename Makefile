@@ -18,7 +18,7 @@ export LEPTOS_OUTPUT_NAME := optbox
 export CARGO_INCREMENTAL := 0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup tools chromium npm compat build test-rust test-e2e test-package package fuzz bench bench-http bench-import bench-webhooks bench-smtp bench-inbound bench-pipeline bench-dashboard fmt lint clean
+.PHONY: run test setup tools chromium npm compat nspawn build test-rust test-e2e test-package package fuzz bench bench-http bench-import bench-webhooks bench-smtp bench-inbound bench-pipeline bench-dashboard fmt lint clean
 
 run: tools npm
 	cargo leptos build --release
@@ -33,8 +33,9 @@ test: setup
 
 # Everything a fresh machine lacks: the pinned toolchain and wasm target (rustup reads
 # rust-toolchain.toml), cargo-leptos, cargo-deb, Chromium, the npm packages of end2end/,
-# and the Python venv with the AWS CLI and boto3 for the SES compatibility suite.
-setup: tools chromium npm compat
+# the Python venv with the AWS CLI and boto3 for the SES compatibility suite, and
+# systemd-nspawn for the package's test.
+setup: tools chromium npm compat nspawn
 
 tools:
 	rustup show active-toolchain >/dev/null
@@ -55,6 +56,15 @@ chromium:
 	  # containers; what matters is that the browser itself is installed.
 	  $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null || true
 	  command -v chromium >/dev/null || { echo "chromium could not be installed" >&2; exit 1; }
+	fi
+
+# systemd-nspawn: the package's test boots this system in a container to run it under
+# systemd (tests/package/boot.sh).
+nspawn:
+	if ! command -v systemd-nspawn >/dev/null; then
+	  $(SUDO) apt-get update -qq
+	  $(SUDO) apt-get install -y -qq --no-install-recommends systemd-container >/dev/null
+	  command -v systemd-nspawn >/dev/null || { echo "systemd-nspawn could not be installed" >&2; exit 1; }
 	fi
 
 # The real AWS CLI and boto3, moto and pytest, pinned in tests/compat/requirements.txt,
@@ -102,8 +112,9 @@ package: tools npm
 	cargo deb --no-build
 
 # The package of the debug build test-e2e made (no release build in the tests), taken
-# apart in a scratch root: its files, the installed binary against a fresh database and
-# the site's files, the maintainer script, and the unit (systemd-analyze).
+# apart in a scratch root (its files, the maintainer script, the installed binary against
+# a fresh database, the unit by systemd-analyze), then installed and run under systemd in
+# a container of this system.
 test-package:
 	tests/package/check.sh
 

@@ -7,7 +7,8 @@
 #   - the installed binary, with the installed settings, the generated keys and the
 #     unit's environment, checks itself (doctor), serves /healthz, a page and the site's
 #     files, and stops with a drain on SIGTERM;
-#   - systemd-analyze verifies the unit in the scratch root and rates its sandbox.
+#   - systemd-analyze verifies the unit in the scratch root and rates its sandbox;
+#   - boot.sh installs and runs the package under systemd, in a container.
 # Any failure ends the script with a message and a non-zero status: nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -124,6 +125,8 @@ stat_in_fakeroot() { fakeroot -i "$work/fakeroot.state" -- stat -c '%u:%g %a' "$
 for f in "$env_file" "$config"; do
   [ "$(stat_in_fakeroot "$root$f")" = "0:$gid 640" ] || fail "$f is $(stat_in_fakeroot "$root$f"), not root:optbox 640"
 done
+[ "$(stat_in_fakeroot "$root/var/lib/optbox")" = "$(awk -F: '$1 == "optbox" { print $3 }' "$root/etc/passwd"):$gid 700" ] ||
+  fail "/var/lib/optbox is $(stat_in_fakeroot "$root/var/lib/optbox"), not optbox:optbox 700"
 grep -Eq '^OPTBOX_TOKEN_KEYS=k1:[0-9a-f]{64}$' "$root$env_file" || fail "no token_keys in $env_file"
 grep -Eq '^OPTBOX_SESSION_KEY=[0-9a-f]{128}$' "$root$env_file" || fail "no session_key in $env_file"
 grep -Eq '^OPTBOX_API_KEY_MASTER=[0-9a-f]{64}$' "$root$env_file" || fail "no api_key_master in $env_file"
@@ -131,7 +134,7 @@ cp "$root$env_file" "$work/keys.first"
 # An upgrade's configure keeps the keys.
 postinst_run 0.0.1-1 >"$work/postinst.log" 2>&1 || { cat "$work/postinst.log" >&2; fail "postinst configure (upgrade) failed"; }
 cmp -s "$root$env_file" "$work/keys.first" || fail "an upgrade changed $env_file"
-ok "postinst: system user optbox, keys generated once into $env_file (root:optbox 640)"
+ok "postinst: system user optbox, /var/lib/optbox, keys generated once into $env_file (root:optbox 640)"
 
 # --- the installed binary -----------------------------------------------------------
 # The installed settings, the generated keys and the unit's environment; what a test
@@ -139,27 +142,22 @@ ok "postinst: system user optbox, keys generated once into $env_file (root:optbo
 # OPTBOX_* variables, as an operator's drop-in would.
 state="$work/state"
 mkdir -p "$state"
-installed() {
-  (
-    set -a
-    # shellcheck disable=SC1090
-    . "$root$env_file"
-    set +a
-    export OPTBOX_CONFIG="$root$config" LEPTOS_SITE_ROOT="$root$site_root"
-    export OPTBOX_DATABASE_URL="sqlite://$state/optbox.db" OPTBOX_IMPORT_DIR="$state/imports"
-    export OPTBOX_PUBLIC_URL="https://optbox.test" OPTBOX_LISTEN="127.0.0.1:0" OPTBOX_SMTP_LISTEN="127.0.0.1:0"
-    export OPTBOX_LOG_FORMAT=json
-    cd "$state"
-    exec "$root/usr/bin/optbox" "$@"
-  )
-}
+mapfile -t keys < <(grep -E '^[A-Z_]+=' "$root$env_file")
+run_env=(
+  "${keys[@]}"
+  OPTBOX_CONFIG="$root$config" LEPTOS_SITE_ROOT="$root$site_root"
+  OPTBOX_DATABASE_URL="sqlite://$state/optbox.db" OPTBOX_IMPORT_DIR="$state/imports"
+  OPTBOX_PUBLIC_URL="https://optbox.test" OPTBOX_LISTEN="127.0.0.1:0" OPTBOX_SMTP_LISTEN="127.0.0.1:0"
+  OPTBOX_LOG_FORMAT=json
+)
+installed() { (cd "$state" && exec env "${run_env[@]}" "$root/usr/bin/optbox" "$@"); }
 installed --version | grep -q "^optbox " || fail "the installed binary does not run"
 installed doctor >"$work/doctor.out" 2>&1 || { cat "$work/doctor.out" >&2; fail "optbox doctor failed with the installed settings"; }
 grep -q $'^ok\tconfiguration: loaded, production mode$' "$work/doctor.out" || { cat "$work/doctor.out" >&2; fail "doctor: not production mode"; }
 grep -q $'^ok\tdatabase:' "$work/doctor.out" || { cat "$work/doctor.out" >&2; fail "doctor: no database"; }
 ok "optbox doctor: production mode, fresh database"
 
-installed serve >"$work/serve.out" 2>"$work/serve.err" &
+(cd "$state" && exec env "${run_env[@]}" "$root/usr/bin/optbox" serve) >"$work/serve.out" 2>"$work/serve.err" &
 server_pid=$!
 addr=
 for _ in $(seq 1 600); do
@@ -169,6 +167,8 @@ for _ in $(seq 1 600); do
   sleep 0.1
 done
 [ -n "$addr" ] || { cat "$work/serve.err" >&2; fail "optbox serve did not listen within 60 s"; }
+# exec: the process in the background is optbox itself, which the SIGTERM below reaches.
+[ "$(readlink "/proc/$server_pid/exe")" = "$root/usr/bin/optbox" ] || fail "pid $server_pid is not optbox"
 base="http://$addr"
 
 get() { curl -sS --max-time 30 -o "$work/body" -w '%{http_code} %{content_type}' "$base$1"; }
@@ -222,4 +222,12 @@ systemd-analyze security --offline=true --root="$root" --threshold=15 optbox.ser
   { cat "$work/security.out" >&2; fail "the unit's sandbox rates over 1.5"; }
 ok "systemd-analyze verify: no complaint; $(grep -o 'Overall exposure level.*' "$work/security.out")"
 
-echo "$checks passed, 0 failed"
+# --- under systemd ------------------------------------------------------------------
+if [ "$(id -u)" = 0 ]; then
+  tests/package/boot.sh "$deb"
+else
+  sudo tests/package/boot.sh "$deb"
+fi
+checks=$((checks + 1))
+
+echo "test-package: $checks passed, 0 failed"
