@@ -6,6 +6,7 @@ SHELL := /bin/bash
 
 CARGO_LEPTOS_VERSION := 0.2.47
 CARGO_FUZZ_VERSION := 0.13.2
+CARGO_DEB_VERSION := 3.8.0
 export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 # What cargo-leptos sets for `output-name`. leptos reads it at compile time, so a plain
@@ -17,7 +18,7 @@ export LEPTOS_OUTPUT_NAME := optbox
 export CARGO_INCREMENTAL := 0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test setup tools chromium npm compat build test-rust test-e2e fuzz bench bench-http bench-import bench-webhooks bench-smtp bench-inbound bench-pipeline bench-dashboard fmt lint clean
+.PHONY: run test setup tools chromium npm compat nspawn build test-rust test-e2e test-package package fuzz bench bench-http bench-import bench-webhooks bench-smtp bench-inbound bench-pipeline bench-dashboard fmt lint clean
 
 run: tools npm
 	cargo leptos build --release
@@ -28,11 +29,13 @@ test: setup
 	$(MAKE) lint
 	$(MAKE) test-rust
 	$(MAKE) test-e2e
+	$(MAKE) test-package
 
 # Everything a fresh machine lacks: the pinned toolchain and wasm target (rustup reads
-# rust-toolchain.toml), cargo-leptos, Chromium, the npm packages of end2end/, and the
-# Python venv with the AWS CLI and boto3 for the SES compatibility suite.
-setup: tools chromium npm compat
+# rust-toolchain.toml), cargo-leptos, cargo-deb, Chromium, the npm packages of end2end/,
+# the Python venv with the AWS CLI and boto3 for the SES compatibility suite, and
+# systemd-nspawn for the package's test.
+setup: tools chromium npm compat nspawn
 
 tools:
 	rustup show active-toolchain >/dev/null
@@ -40,6 +43,10 @@ tools:
 	if ! cargo leptos --version 2>/dev/null | grep -q "$(CARGO_LEPTOS_VERSION)"; then
 	  echo "installing cargo-leptos $(CARGO_LEPTOS_VERSION) (about 12 minutes, once per machine)"
 	  cargo install cargo-leptos@$(CARGO_LEPTOS_VERSION) --locked
+	fi
+	if ! cargo deb --version 2>/dev/null | grep -q "$(CARGO_DEB_VERSION)"; then
+	  echo "installing cargo-deb $(CARGO_DEB_VERSION) (about 2 minutes, once per machine)"
+	  cargo install cargo-deb@$(CARGO_DEB_VERSION) --locked
 	fi
 
 chromium:
@@ -49,6 +56,15 @@ chromium:
 	  # containers; what matters is that the browser itself is installed.
 	  $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null || true
 	  command -v chromium >/dev/null || { echo "chromium could not be installed" >&2; exit 1; }
+	fi
+
+# systemd-nspawn: the package's test boots this system in a container to run it under
+# systemd (tests/package/boot.sh).
+nspawn:
+	if ! command -v systemd-nspawn >/dev/null; then
+	  $(SUDO) apt-get update -qq
+	  $(SUDO) apt-get install -y -qq --no-install-recommends systemd-container >/dev/null
+	  command -v systemd-nspawn >/dev/null || { echo "systemd-nspawn could not be installed" >&2; exit 1; }
 	fi
 
 # The real AWS CLI and boto3, moto and pytest, pinned in tests/compat/requirements.txt,
@@ -88,6 +104,19 @@ test-rust:
 test-e2e:
 	cargo leptos build
 	cd end2end && npx playwright test
+
+# The Debian package of the release build: target/debian/optbox_VERSION-1_ARCH.deb
+# (docs/production.md).
+package: tools npm
+	cargo leptos build --release
+	cargo deb --no-build
+
+# The package of the debug build test-e2e made (no release build in the tests), taken
+# apart in a scratch root (its files, the maintainer script, the installed binary against
+# a fresh database, the unit by systemd-analyze), then installed and run under systemd in
+# a container of this system.
+test-package:
+	tests/package/check.sh
 
 # Coverage-guided fuzzing (cargo-fuzz/libFuzzer) of the options parser, the MIME
 # rewriter, the unsubscribe token and SigV4, FUZZ_SECONDS (default 30) per target.
