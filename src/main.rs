@@ -50,6 +50,13 @@ enum Command {
         /// Where the copy goes; it must not exist.
         file: std::path::PathBuf,
     },
+    /// Copy everything of a stopped SQLite instance (database_url) into an empty
+    /// PostgreSQL database, then check the counts; `optbox serve` on it carries on.
+    Copy {
+        /// The PostgreSQL database to fill (postgres://…); it must be empty.
+        #[arg(long)]
+        to: String,
+    },
     /// Manage dashboard users.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -396,6 +403,24 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
         Command::Webhooks(cmd) => webhooks(cmd, settings).await,
         Command::Outbox(cmd) => outbox(cmd, settings).await,
         Command::Contacts(cmd) => contacts(cmd, settings).await,
+        Command::Copy { to } => {
+            use optbox::server::store::{copy, redact_url};
+            let report = copy::sqlite_to_postgres(settings.database_url.expose(), &to)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut rows = 0;
+            for (table, n) in &report.tables {
+                println!("{table}\t{n}");
+                rows += n;
+            }
+            println!(
+                "copied {rows} rows of {} tables and {} sessions into {}; the counts agree",
+                report.tables.len(),
+                report.sessions,
+                redact_url(&to)
+            );
+            Ok(())
+        }
         Command::Admin(AdminCommand::CreateUser { email, role, .. }) => {
             let mut password = String::new();
             std::io::stdin()

@@ -234,3 +234,357 @@ async fn a_pg_dump_round_trip_serves_the_same_data() {
     b_db.cleanup().await;
     a.stop().await;
 }
+
+/// Row counts of every table of the application, by name.
+async fn table_counts(url: &str) -> std::collections::BTreeMap<String, i64> {
+    use sqlx::Connection;
+    let mut out = std::collections::BTreeMap::new();
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND name NOT IN ('_sqlx_migrations', 'tower_sessions')",
+        )
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+        for n in names {
+            let k: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM \"{n}\""))
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+            out.insert(n, k);
+        }
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name <> '_sqlx_migrations'",
+        )
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+        for n in names {
+            let k: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM \"{n}\""))
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+            out.insert(n, k);
+        }
+    }
+    out
+}
+
+/// Outgrowing SQLite: `optbox copy --to postgres://…` copies a stopped SQLite instance
+/// (a row in every kind of table the test can reach) into an empty PostgreSQL database,
+/// and an instance on PostgreSQL carries on: the same links, API keys and dashboard
+/// session work, and new rows get new ids. A second copy into it is refused in one line.
+#[tokio::test]
+async fn a_stopped_sqlite_instance_is_copied_into_postgres_and_carries_on() {
+    use optbox::server::service::webhooks as wh;
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite_url = format!("sqlite://{}", dir.path().join("small.db").display());
+    let url = sqlite_url.clone();
+    let a = spawn_with("sqlite", move |s| {
+        s.database_url = optbox::server::config::Secret::new(url);
+    })
+    .await;
+    let key = api_keys::create(&*a.store, &a.api_master, "copy")
+        .await
+        .unwrap();
+    let ses = SesClient::new(&a.base, &key.access_key_id, &key.secret_access_key);
+    ses.post(
+        "/v2/email/contact-lists",
+        json!({"ContactListName": "shop", "Topics": [{"TopicName": "news", "DisplayName": "News", "DefaultSubscriptionStatus": "OPT_IN"}]}),
+    )
+    .await
+    .ok();
+    ses.post(
+        "/v2/email/contact-lists/shop/contacts",
+        json!({"EmailAddress": "bob@example.com", "TopicPreferences": [{"TopicName": "news", "SubscriptionStatus": "OPT_OUT"}], "AttributesData": "{\"n\":1}"}),
+    )
+    .await
+    .ok();
+    ses.post(
+        "/v2/email/contact-lists/shop/contacts",
+        json!({"EmailAddress": "kim@example.com", "TopicPreferences": [{"TopicName": "news", "SubscriptionStatus": "OPT_IN"}]}),
+    )
+    .await
+    .ok();
+    // A tombstone: an opted-out contact, deleted.
+    ses.post(
+        "/v2/email/contact-lists/shop/contacts",
+        json!({"EmailAddress": "gone@example.com", "UnsubscribeAll": true}),
+    )
+    .await
+    .ok();
+    ses.delete("/v2/email/contact-lists/shop/contacts/gone%40example.com")
+        .await
+        .ok();
+    ses.put(
+        "/v2/email/suppression/addresses",
+        json!({"EmailAddress": "bounced@example.com", "Reason": "BOUNCE"}),
+    )
+    .await
+    .ok();
+    ses.post(
+        "/v2/email/templates",
+        json!({"TemplateName": "hello", "TemplateContent": {"Subject": "Hi {{name}}", "Text": "Hello {{name}}"}}),
+    )
+    .await
+    .ok();
+    ses.post(
+        "/v2/email/identities",
+        json!({"EmailIdentity": "example.com"}),
+    )
+    .await
+    .ok();
+    ses.post(
+        "/v2/email/configuration-sets",
+        json!({"ConfigurationSetName": "marketing"}),
+    )
+    .await
+    .ok();
+    wh::add(
+        &*a.store,
+        optbox::server::events::UrlRules::new(&a.state.settings),
+        "https://hooks.example.com/optbox",
+        "a webhook secret of some length",
+        &[],
+        None,
+    )
+    .await
+    .unwrap();
+    ses.post(
+        "/v2/email/outbound-emails",
+        json!({
+            "FromEmailAddress": "news@example.com",
+            "Destination": {"ToAddresses": ["carol@example.com"]},
+            "Content": {"Simple": {"Subject": {"Data": "Hi"}, "Body": {"Text": {"Data": "Hello"}}}},
+            "ListManagementOptions": {"ContactListName": "shop", "TopicName": "news"},
+        }),
+    )
+    .await
+    .ok();
+    // The rest of the kinds: a DKIM key, an event destination, an import job, a logo, a
+    // failed sign-in, an applied one-click opt-out, the relay's breaker, an erasure.
+    optbox::server::service::dkim::generate(&*a.store, "example.com", "s1", "ed25519")
+        .await
+        .unwrap();
+    let hooks = a.store.list_webhooks().await.unwrap();
+    ses.post(
+        "/v2/email/configuration-sets/marketing/event-destinations",
+        json!({"EventDestinationName": "hook", "EventDestination": {
+            "Enabled": true, "MatchingEventTypes": ["SEND"],
+            "SnsDestination": {"TopicArn": format!("arn:aws:sns:us-east-1:000000000000:optbox-webhook-{}", hooks[0].id)}}}),
+    )
+    .await
+    .ok();
+    std::fs::create_dir_all(a.import_dir.join("b")).unwrap();
+    std::fs::write(
+        a.import_dir.join("b/eve.csv"),
+        "emailAddress,unsubscribeAll\neve@example.com,\n",
+    )
+    .unwrap();
+    ses.post(
+        "/v2/email/import-jobs",
+        json!({
+            "ImportDestination": {"ContactListDestination": {"ContactListName": "shop", "ContactListImportAction": "PUT"}},
+            "ImportDataSource": {"S3Url": "s3://b/eve.csv", "DataFormat": "CSV"}
+        }),
+    )
+    .await
+    .ok();
+    let shop = a.store.get_list("shop").await.unwrap();
+    a.store
+        .put_list_logo(shop.id, "image/png", b"\x89PNG not really", "v1")
+        .await
+        .unwrap();
+    a.store
+        .set_relay_paused(Some("a test"), &Audit::new(Source::Cli), &[])
+        .await
+        .unwrap();
+    let failed = a
+        .client
+        .post(a.url("/api/login"))
+        .header("accept", "text/html")
+        .header("referer", a.url("/admin/login"))
+        .form(&[
+            ("email", "nobody@example.com"),
+            ("password", "wrong password!"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(failed.status().is_redirection());
+    let frank = recipient::link(
+        &*a.store,
+        &a.keys,
+        &a.base,
+        "shop",
+        None,
+        "frank@example.com",
+        &Audit::new(Source::Api),
+    )
+    .await
+    .unwrap();
+    let r = a
+        .client
+        .post(&frank)
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    optbox::server::service::privacy::erase(
+        &a.store,
+        &a.import_dir,
+        "bob@example.com",
+        &Audit::new(Source::Cli),
+    )
+    .await
+    .unwrap();
+    common::dashboard::sign_in(&a, Role::Owner).await;
+    assert_eq!(
+        a.client.get(a.url("/admin")).send().await.unwrap().status(),
+        200
+    );
+    let link = recipient::link(
+        &*a.store,
+        &a.keys,
+        &a.base,
+        "shop",
+        Some("news"),
+        "dave@example.com",
+        &Audit::new(Source::Api),
+    )
+    .await
+    .unwrap();
+    // The import job and the one-click log's applier finish in the background.
+    let mut before = table_counts(&sqlite_url).await;
+    for _ in 0..100 {
+        let jobs = ses.get("/v2/email/import-jobs").await.ok().clone();
+        if jobs["ImportJobs"][0]["JobStatus"] == "COMPLETED" && before.values().all(|n| *n > 0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        before = table_counts(&sqlite_url).await;
+    }
+    let empty: Vec<&String> = before
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(t, _)| t)
+        .collect();
+    assert!(empty.is_empty(), "the test leaves tables empty: {empty:?}");
+    let (client, a_base) = (a.client.clone(), a.base.clone());
+    // Stop A but keep its database file.
+    a.stop().await;
+
+    let pg = common::TestDb::postgres().await;
+    let copy = |to: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_optbox"))
+            .args(["copy", "--to", to])
+            .env("OPTBOX_DATABASE_URL", &sqlite_url)
+            .output()
+            .unwrap()
+    };
+    // A still stopping holds its one-click log: refused (nothing written) until it is gone.
+    let mut out = copy(&pg.url);
+    for _ in 0..100 {
+        if out.status.success() {
+            break;
+        }
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            err.contains("stop optbox before copying its database"),
+            "{err}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        out = copy(&pg.url);
+    }
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}{said}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("and 1 sessions into") && said.contains("the counts agree"),
+        "{said}"
+    );
+    let after = table_counts(&pg.url).await;
+    for (t, n) in &before {
+        assert_eq!(after.get(t), Some(n), "table {t}");
+    }
+
+    // Again into the same database: refused in one line, nothing changed.
+    let out = copy(&pg.url);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).trim_end().to_owned();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("is not empty"), "{err}");
+    assert_eq!(table_counts(&pg.url).await, after);
+
+    // An instance on PostgreSQL carries on.
+    let pg_url = pg.url.clone();
+    let b = spawn_with("sqlite", move |s| {
+        s.database_url = optbox::server::config::Secret::new(pg_url);
+    })
+    .await;
+    let ses_b = SesClient::new(&b.base, &key.access_key_id, &key.secret_access_key);
+    let c = ses_b
+        .get("/v2/email/contact-lists/shop/contacts/eve%40example.com")
+        .await;
+    assert_eq!(c.ok()["EmailAddress"], "eve@example.com");
+    let r = b
+        .client
+        .post(link.replace(&a_base, &b.base))
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "a link issued on SQLite works on PostgreSQL"
+    );
+    let r = client
+        .get(format!("{}/admin", b.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the dashboard session carries over");
+    ses_b
+        .post(
+            "/v2/email/contact-lists",
+            json!({"ContactListName": "more", "Topics": []}),
+        )
+        .await
+        .ok();
+    ses_b
+        .post(
+            "/v2/email/contact-lists/more/contacts",
+            json!({"EmailAddress": "erin@example.com"}),
+        )
+        .await
+        .ok();
+    let history = b
+        .store
+        .query_events(&optbox::server::store::EventQuery {
+            contact: Some("carol@example.com".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        !history.is_empty(),
+        "the event log's contact key came along"
+    );
+    assert_eq!(
+        history[0].contact_email.as_deref(),
+        Some("carol@example.com")
+    );
+    b.stop().await;
+    pg.cleanup().await;
+}

@@ -24,6 +24,7 @@
 //! | `configuration_sets.rs` | [`ConfigurationSetStore`] | SES configuration sets and event destinations |
 //! | `suppressions.rs` | [`SuppressionStore`] | the account suppression list, the relay's breaker |
 //! | `privacy.rs` | [`PrivacyStore`] | data-subject access and erasure, retention pruning |
+//! | `copy.rs` | | `optbox copy`: a stopped SQLite database into an empty PostgreSQL one |
 //! | `system.rs` | [`SystemStore`] | the engine, liveness, statistics, server secrets, start and stop |
 //!
 //! `db.rs` has the store type and how one body of SQL code runs on either backend;
@@ -36,6 +37,7 @@ mod api_keys;
 mod configuration_sets;
 mod contact_key;
 mod contacts;
+pub mod copy;
 mod db;
 mod events;
 mod identities;
