@@ -5,8 +5,8 @@
 
 use crate::domain::EventFilters;
 use crate::server::http::download;
-use crate::server::http::guard::session_user;
-use crate::server::service::{ServiceError, admin, auth};
+use crate::server::http::admin_import::actor;
+use crate::server::service::{ServiceError, admin};
 use crate::server::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
@@ -41,12 +41,9 @@ pub async fn subject_json(
     session: Session,
     Query(q): Query<SubjectQuery>,
 ) -> Response {
-    let Some(id) = session_user(&session).await else {
-        return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
-    };
-    let actor = match auth::actor(&*state.store, id).await {
+    let actor = match actor(&state, &session).await {
         Ok(a) => a,
-        Err(e) => return refusal(e),
+        Err(r) => return r,
     };
     match crate::server::service::privacy::show_as(&*state.store, &actor, &q.email).await {
         Ok(report) => (
@@ -71,12 +68,9 @@ pub async fn events_csv(
     session: Session,
     Query(filters): Query<EventFilters>,
 ) -> Response {
-    let Some(id) = session_user(&session).await else {
-        return (StatusCode::UNAUTHORIZED, "sign in first").into_response();
-    };
-    let actor = match auth::actor(&*state.store, id).await {
+    let actor = match actor(&state, &session).await {
         Ok(a) => a,
-        Err(e) => return refusal(e),
+        Err(r) => return r,
     };
     let mut q = match admin::event_query(&filters) {
         Ok(q) => q,

@@ -474,22 +474,22 @@ impl PrivacyStore for SqlStore {
                     }
                     ids.len() as u64
                 });
-                if n > 0 {
-                    // Addresses kept apart for events that are all gone go too.
-                    on_db!(tx.conn(), |c| {
-                        sqlx::query(
-                            "DELETE FROM event_contacts WHERE NOT EXISTS (SELECT 1 FROM events e \
-                             WHERE e.contact_key = event_contacts.contact_key)",
-                        )
-                        .execute(c)
-                        .await?;
-                    });
-                }
                 tx.commit().await?;
                 pruned.events += n;
                 if n < PRUNE_BATCH as u64 {
                     break;
                 }
+            }
+            if pruned.events > 0 {
+                // Addresses kept apart for events that are all gone go too (one pass).
+                on_db!(self.pools.write(), |p| {
+                    sqlx::query(
+                        "DELETE FROM event_contacts WHERE NOT EXISTS (SELECT 1 FROM events e \
+                         WHERE e.contact_key = event_contacts.contact_key)",
+                    )
+                    .execute(p)
+                    .await?;
+                });
             }
         }
         Ok(pruned)
