@@ -4,8 +4,8 @@
 //! and above; the role is checked by the service like every dashboard use-case.
 
 use crate::domain::EventFilters;
-use crate::server::http::download;
 use crate::server::http::admin_import::actor;
+use crate::server::http::download;
 use crate::server::service::{ServiceError, admin};
 use crate::server::state::AppState;
 use axum::extract::{Query, State};
