@@ -96,7 +96,7 @@ impl SubjectReport {
 
 fn parse(email: &str) -> ServiceResult<EmailAddress> {
     EmailAddress::parse(email.trim())
-        .map_err(|e| ServiceError::BadRequest(format!("{:?} is not an address: {e}", email)))
+        .map_err(|_| ServiceError::BadRequest(format!("{:?} is not an email address", email)))
 }
 
 /// Everything stored about `email`.

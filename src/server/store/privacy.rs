@@ -202,9 +202,10 @@ async fn erase_in(
     done.contacts = contacts.len() as u64;
 
     // The event log: the address kept apart goes, and so does every copy of it in an
-    // event's detail; the contact's events lose their client data.
-    let (mut forgotten, mut keyed) = (0, 0);
-    let mut rows: Vec<(i64, String)> = Vec::new();
+    // event's detail; the contact's events lose their client data. `events` counts the
+    // events that named it (by key or in their detail).
+    let mut forgotten = 0;
+    let mut named: std::collections::BTreeSet<i64> = std::collections::BTreeSet::new();
     for key in &keys {
         forgotten += on_db!(c.re(), |c| {
             sqlx::query("DELETE FROM event_contacts WHERE contact_key = $1")
@@ -213,19 +214,22 @@ async fn erase_in(
                 .await?
                 .rows_affected()
         });
-        keyed += on_db!(c.re(), |c| {
+        let ids: Vec<i64> = on_db!(c.re(), |c| {
             sqlx::query(
                 "UPDATE events SET ip_hash = NULL, user_agent = NULL, contact_email = NULL \
-                 WHERE contact_key = $1 AND (ip_hash IS NOT NULL OR user_agent IS NOT NULL \
-                 OR contact_email IS NOT NULL)",
+                 WHERE contact_key = $1",
             )
             .bind(key)
-            .execute(c)
-            .await?
-            .rows_affected()
+            .execute(&mut *c)
+            .await?;
+            sqlx::query_scalar("SELECT id FROM events WHERE contact_key = $1")
+                .bind(key)
+                .fetch_all(c)
+                .await?
         });
+        named.extend(ids);
     }
-    let found: Vec<(i64, String)> = on_db!(c.re(), |c| {
+    let rows: Vec<(i64, String)> = on_db!(c.re(), |c| {
         sqlx::query_as(
             "SELECT id, detail FROM events WHERE lower(contact_email) = $1 \
              OR lower(detail) LIKE $2 ESCAPE '\\'",
@@ -235,7 +239,6 @@ async fn erase_in(
         .fetch_all(c)
         .await?
     });
-    rows.extend(found);
     for (id, detail) in &rows {
         on_db!(c.re(), |c| {
             sqlx::query(
@@ -249,7 +252,10 @@ async fn erase_in(
             .await?;
         });
     }
-    done.events = keyed + rows.len() as u64;
+    // Found only by key with its address already gone: erased before.
+    let still_named = forgotten > 0 || !rows.is_empty();
+    named.extend(rows.iter().map(|(id, _)| *id));
+    done.events = named.len() as u64;
 
     // Message bodies to the address, and the recipient of its send records.
     done.messages = on_db!(c.re(), |c| {
@@ -274,7 +280,11 @@ async fn erase_in(
             .rows_affected()
     }) > 0;
 
-    if done == Erasure::default() && forgotten == 0 {
+    let nothing = Erasure {
+        events: done.events,
+        ..Erasure::default()
+    };
+    if done == nothing && !still_named {
         return Err(StoreError::NotFound);
     }
     on_db!(c.re(), |c| {
