@@ -45,6 +45,19 @@ test("overview: opt-out charts by topic and by source, with data tables, accessi
       () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
     );
     expect(overflow, `overview at ${width}px scrolls sideways`).toBeLessThanOrEqual(0);
+    // As rendered: the date labels never overlap and the count axis never repeats a label.
+    for (const id of ["chart-topic", "chart-source"]) {
+      const dates = await page
+        .locator(`svg#${id} > text[text-anchor="middle"]`)
+        .evaluateAll((els) => els.map((e) => { const r = e.getBoundingClientRect(); return [r.left, r.right]; }));
+      expect(dates.length, `${id} has date labels`).toBeGreaterThan(1);
+      dates.sort((a, b) => a[0] - b[0]);
+      for (let i = 1; i < dates.length; i++) {
+        expect(dates[i][0], `${id}: date labels overlap at ${width}px`).toBeGreaterThanOrEqual(dates[i - 1][1]);
+      }
+      const counts = await page.locator(`svg#${id} > text[text-anchor="end"]`).allTextContents();
+      expect(new Set(counts).size, `${id}: the count axis repeats a label (${counts})`).toBe(counts.length);
+    }
     await page.screenshot({ path: info.outputPath(`overview-${width}-${info.project.name}.png`), fullPage: true });
   }
 });

@@ -173,7 +173,7 @@ pub async fn sqlite_to_postgres(from: &str, to: &str) -> StoreResult<CopyReport>
         })?;
         if n > 0 {
             return Err(refused(format!(
-                "the PostgreSQL database is not empty ({t} has {n} rows): copy into a new, empty database"
+                "the PostgreSQL database is not empty (table {t}: {n}): copy into a new, empty database"
             )));
         }
         let cols: Vec<String> =
