@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The package under a real systemd: this machine's own system, booted in a container
+# The package under a real systemd: the host's own root file system, booted in a container
 # (systemd-nspawn) on a throw-away overlay of /, so nothing here changes. Inside,
 # tests/package/inside.sh installs the package with dpkg, enables and starts the unit
 # with its whole sandbox, uses optbox (pages, a one-click opt-out, the command line as
@@ -19,7 +19,7 @@ command -v systemd-nspawn >/dev/null || fail "systemd-nspawn is not installed (a
 # The container is this system: a package already installed here would be upgraded, not
 # installed, and its state would be mixed up with the test's.
 if dpkg-query -W -f='${Status}' optbox 2>/dev/null | grep -q installed; then
-  fail "optbox is installed on this machine; the boot test installs it itself"
+  fail "optbox is already installed on the host; the boot test installs it itself"
 fi
 
 machine="optbox-test-$$"
