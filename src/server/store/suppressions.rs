@@ -3,7 +3,6 @@
 //! the events its caller gives, in one transaction.
 
 use super::db::on_db;
-use super::events::{self, NewEvent};
 use super::import::save_progress;
 use super::{
     Audit, BatchProgress, ImportAction, ImportCounts, MailEvent, SqlStore, StoreError, StoreResult,
@@ -129,22 +128,6 @@ pub trait SuppressionStore {
     ) -> StoreResult<bool>;
 }
 
-fn write_events<'a>(
-    audit: &'a Audit,
-    events: &'a [MailEvent<'a>],
-) -> impl Iterator<Item = NewEvent<'a>> {
-    events.iter().map(move |e| NewEvent {
-        kind: e.kind,
-        audit: Some(audit),
-        list_name: e.list_name,
-        topic_name: e.topic_name,
-        contact_email: e.contact_email,
-        old: None,
-        new: None,
-        detail: e.detail.clone(),
-    })
-}
-
 #[async_trait::async_trait]
 impl SuppressionStore for SqlStore {
     async fn put_suppressions(
@@ -172,9 +155,7 @@ impl SuppressionStore for SqlStore {
                 .await?;
             });
         }
-        for e in write_events(audit, evs) {
-            events::write(tx.conn(), self.pools.keyer(), e).await?;
-        }
+        super::mail::write_events(tx.conn(), self.pools.keyer(), audit, evs).await?;
         tx.commit().await
     }
 
@@ -207,9 +188,7 @@ impl SuppressionStore for SqlStore {
             tx.rollback().await?;
             return Ok(false);
         }
-        for e in write_events(audit, evs) {
-            events::write(tx.conn(), self.pools.keyer(), e).await?;
-        }
+        super::mail::write_events(tx.conn(), self.pools.keyer(), audit, evs).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -339,9 +318,7 @@ impl SuppressionStore for SqlStore {
             };
             if changed {
                 let one = std::slice::from_ref(e);
-                for ev in write_events(audit, one) {
-                    events::write(tx.conn(), self.pools.keyer(), ev).await?;
-                }
+                super::mail::write_events(tx.conn(), self.pools.keyer(), audit, one).await?;
             }
         }
         save_progress(tx.conn(), &progress, &counts).await?;
@@ -385,9 +362,7 @@ impl SuppressionStore for SqlStore {
             tx.rollback().await?;
             return Ok(false);
         }
-        for e in write_events(audit, evs) {
-            events::write(tx.conn(), self.pools.keyer(), e).await?;
-        }
+        super::mail::write_events(tx.conn(), self.pools.keyer(), audit, evs).await?;
         tx.commit().await?;
         Ok(true)
     }
