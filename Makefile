@@ -58,13 +58,15 @@ chromium:
 	  command -v chromium >/dev/null || { echo "chromium could not be installed" >&2; exit 1; }
 	fi
 
-# systemd-nspawn: the package's test boots this system in a container to run it under
-# systemd (tests/package/boot.sh).
+# systemd-nspawn and fakeroot for the package's test: it runs the postinst in a scratch
+# root under fakeroot, then boots the host's root file system in a container to run the
+# package under systemd (tests/package/boot.sh).
 nspawn:
-	if ! command -v systemd-nspawn >/dev/null; then
+	if ! command -v systemd-nspawn >/dev/null || ! command -v fakeroot >/dev/null; then
 	  $(SUDO) apt-get update -qq
-	  $(SUDO) apt-get install -y -qq --no-install-recommends systemd-container >/dev/null
+	  $(SUDO) apt-get install -y -qq --no-install-recommends systemd-container fakeroot >/dev/null
 	  command -v systemd-nspawn >/dev/null || { echo "systemd-nspawn could not be installed" >&2; exit 1; }
+	  command -v fakeroot >/dev/null || { echo "fakeroot could not be installed" >&2; exit 1; }
 	fi
 
 # The real AWS CLI and boto3, moto and pytest, pinned in tests/compat/requirements.txt,
