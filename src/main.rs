@@ -97,6 +97,33 @@ enum Command {
     /// Data-subject requests: everything stored about an address, or its erasure.
     #[command(subcommand)]
     Contacts(ContactsCommand),
+    /// The event log's hash chain: signed checkpoints and their verification.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Print a new audit_signing_key (keep it outside the database, e.g. in
+    /// OPTBOX_AUDIT_SIGNING_KEY) and its public key.
+    Keygen,
+    /// Seal the events not yet sealed, then print the chain's head signed with
+    /// audit_signing_key, as JSON: keep it somewhere the operator cannot rewrite.
+    Checkpoint,
+    /// Verify the chain (every link, and every commitment whose salt is kept) and each
+    /// checkpoint given; print the first broken seal and exit non-zero if any.
+    Verify {
+        /// A checkpoint printed by `optbox events checkpoint` (repeatable).
+        #[arg(long)]
+        checkpoint: Vec<std::path::PathBuf>,
+        /// The public key the checkpoints must be signed with (base64); by default the
+        /// one of audit_signing_key.
+        #[arg(long)]
+        public_key: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -112,6 +139,16 @@ enum ContactsCommand {
     Erase {
         #[arg(long)]
         email: String,
+    },
+    /// Print every event about an address, oldest first, with what proves each one is in
+    /// the event log's hash chain (consent records: who, when, through which surface).
+    History {
+        #[arg(long)]
+        email: String,
+        /// JSON with each event's content, salt, commitment and links (the default prints
+        /// one line per event).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -403,6 +440,7 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
         Command::Webhooks(cmd) => webhooks(cmd, settings).await,
         Command::Outbox(cmd) => outbox(cmd, settings).await,
         Command::Contacts(cmd) => contacts(cmd, settings).await,
+        Command::Events(cmd) => events(cmd, settings).await,
         Command::Copy { to } => {
             use optbox::server::store::{copy, redact_url};
             let report = copy::sqlite_to_postgres(settings.database_url.expose(), &to)
@@ -413,11 +451,27 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
                 println!("{table}\t{n}");
                 rows += n;
             }
+            // The copy's event chain must verify as the original's did.
+            let target = Settings {
+                database_url: optbox::server::config::Secret::new(&to),
+                ..settings
+            };
+            let store = startup::open_store(&target)
+                .await
+                .map_err(|e| e.to_string())?;
+            let chain = store.verify_chain(&[]).await.map_err(|e| e.to_string())?;
+            if let Some(b) = chain.broken {
+                return Err(format!(
+                    "the copy's event chain is broken at seal {} (event {}): {}",
+                    b.seq, b.event_id, b.reason
+                ));
+            }
             println!(
-                "copied {rows} rows of {} tables and {} sessions into {}; the counts agree",
+                "copied {rows} rows of {} tables and {} sessions into {}; the counts agree and the event chain verifies ({} seals)",
                 report.tables.len(),
                 report.sessions,
-                redact_url(&to)
+                redact_url(&to),
+                chain.seals
             );
             Ok(())
         }
@@ -622,9 +676,142 @@ async fn contacts(cmd: ContactsCommand, settings: Settings) -> Result<(), String
                 }
             );
         }
+        ContactsCommand::History { email, json } => {
+            use optbox::server::service::audit_trail;
+            let h = audit_trail::history(store.as_ref(), &email)
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                let out = serde_json::to_string_pretty(&h).map_err(|e| e.to_string())?;
+                println!("{out}");
+            } else if h.events.is_empty() {
+                println!("no event names {email}");
+            } else {
+                for e in &h.events {
+                    let ev = &e.event;
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}{}\t{}",
+                        time_of(ev.created_at),
+                        ev.kind,
+                        ev.list_name.as_deref().unwrap_or("-"),
+                        ev.source.as_deref().unwrap_or("-"),
+                        ev.actor.as_deref().unwrap_or("optbox"),
+                        ev.actor_id
+                            .as_deref()
+                            .map(|i| format!(":{i}"))
+                            .unwrap_or_default(),
+                        e.seal
+                            .as_ref()
+                            .map(|s| format!("sealed #{}", s.seq))
+                            .unwrap_or_else(|| "not sealed yet".into()),
+                    );
+                }
+            }
+        }
     }
     store.stop().await.map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// An epoch-ms time as RFC 3339 (UTC).
+fn time_of(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
+}
+
+async fn events(cmd: EventsCommand, settings: Settings) -> Result<(), String> {
+    use optbox::server::config::parse_signing_key;
+    use optbox::server::service::audit_trail::{self, Checkpoint};
+    let seed = settings
+        .audit_signing_key
+        .as_ref()
+        .map(|k| parse_signing_key(k.expose()))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    if let EventsCommand::Keygen = cmd {
+        let key = audit_trail::new_signing_key();
+        let seed = parse_signing_key(&key).map_err(|e| e.to_string())?;
+        println!("OPTBOX_AUDIT_SIGNING_KEY={key}");
+        println!("public key: {}", audit_trail::public_key(&seed));
+        return Ok(());
+    }
+    let store = startup::open_store(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = match cmd {
+        EventsCommand::Keygen => Ok(()),
+        EventsCommand::Checkpoint => match seed {
+            None => {
+                Err("audit_signing_key is not set (make one with `optbox events keygen`)".into())
+            }
+            Some(seed) => audit_trail::checkpoint(store.as_ref(), &seed)
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|cp| serde_json::to_string(&cp).map_err(|e| e.to_string()))
+                .map(|out| println!("{out}")),
+        },
+        EventsCommand::Verify {
+            checkpoint,
+            public_key,
+            json,
+        } => {
+            let mut checkpoints = Vec::new();
+            for path in &checkpoint {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let cp: Checkpoint = serde_json::from_str(text.trim()).map_err(|e| {
+                    format!(
+                        "{}: not a checkpoint of `optbox events checkpoint`: {e}",
+                        path.display()
+                    )
+                })?;
+                checkpoints.push(cp);
+            }
+            let public_key = public_key.or_else(|| seed.map(|s| audit_trail::public_key(&s)));
+            if !checkpoints.is_empty() && public_key.is_none() {
+                return Err("give --public-key (or set audit_signing_key) to check the checkpoints' signatures".into());
+            }
+            let report = audit_trail::verify(store.as_ref(), &checkpoints, public_key.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                let out = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+                println!("{out}");
+            }
+            let c = &report.chain;
+            match (&c.broken, report.checkpoint_failures.first()) {
+                (Some(b), _) => Err(format!(
+                    "the event log's chain is broken at seal {} (event {}): {}",
+                    b.seq, b.event_id, b.reason
+                )),
+                (None, Some(f)) => Err(f.clone()),
+                (None, None) => {
+                    if !json {
+                        println!(
+                            "chain intact: {} seals ({} checked against their event, {} erased or pruned), {} checkpoints hold; head {}; {} events not sealed yet",
+                            c.seals,
+                            c.checked,
+                            c.erased,
+                            checkpoints.len(),
+                            c.head
+                                .as_ref()
+                                .map(|h| format!("#{} {}", h.seq, h.link))
+                                .unwrap_or_else(|| "none".into()),
+                            c.unsealed
+                        );
+                    }
+                    Ok(())
+                }
+            }
+        }
+    };
+    store.stop().await.map_err(|e| e.to_string())?;
+    result
 }
 
 async fn outbox(cmd: OutboxCommand, settings: Settings) -> Result<(), String> {

@@ -83,6 +83,26 @@ fn a_malformed_setting_is_named() {
 }
 
 #[test]
+fn a_malformed_audit_signing_key_is_named_and_checkpoints_need_one() {
+    let out = optbox(
+        &["events", "checkpoint"],
+        &[("OPTBOX_AUDIT_SIGNING_KEY", "not-a-key")],
+        None,
+    );
+    let err = one_line_error(&out);
+    assert!(
+        err.contains("audit_signing_key must be base64 of 32 bytes"),
+        "{err}"
+    );
+    let out = optbox(&["events", "keygen"], &[], None);
+    assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    let key = said.lines().next().unwrap();
+    assert!(key.starts_with("OPTBOX_AUDIT_SIGNING_KEY="), "{said}");
+    assert_eq!(key.len(), "OPTBOX_AUDIT_SIGNING_KEY=".len() + 44, "{said}");
+}
+
+#[test]
 fn production_mode_refuses_to_start_without_keys() {
     let out = optbox(&["serve"], &[("OPTBOX_MODE", "production")], None);
     assert!(one_line_error(&out).contains("token_keys"));

@@ -336,6 +336,7 @@ async fn owners_export_and_erase_from_the_contact_page(backend: &str) {
         .unwrap();
     let page = "/admin/lists/demo/contact?email=Priv.Acy%40example.com";
     let export = "/admin/privacy.json?email=Priv.Acy%40example.com";
+    let history = "/admin/contacts/history.json?email=Priv.Acy%40example.com";
     let erase = |confirm: bool| {
         let mut f = vec![("list", "demo"), ("email", "Priv.Acy@example.com")];
         if confirm {
@@ -350,6 +351,8 @@ async fn owners_export_and_erase_from_the_contact_page(backend: &str) {
     assert!(html.contains("Priv.Acy@example.com"), "{html}");
     assert!(!html.contains("privacy-export"), "{html}");
     let r = app.client.get(app.url(export)).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = app.client.get(app.url(history)).send().await.unwrap();
     assert_eq!(r.status(), 403);
     let r = app
         .client
@@ -380,6 +383,22 @@ async fn owners_export_and_erase_from_the_contact_page(backend: &str) {
     let report: serde_json::Value = r.json().await.unwrap();
     assert_eq!(report["contacts"][0]["list"], "demo");
     assert_eq!(report["contacts"][0]["attributes"], r#"{"name":"Pat"}"#);
+    // The consent history, each event with its seal once the sealer has run.
+    assert!(html.contains(r#"id="history-export""#), "{html}");
+    optbox::server::service::audit_trail::seal_all(&*app.store)
+        .await
+        .unwrap();
+    let r = app.client.get(app.url(history)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let h: serde_json::Value = r.json().await.unwrap();
+    let created = &h["events"][0];
+    assert_eq!(created["kind"], "contact.created", "{h}");
+    assert_eq!(created["actor"], "api_key", "{h}");
+    assert!(
+        created["seal"]["commitment"].as_str().unwrap().len() == 64,
+        "{h}"
+    );
+    assert!(h["chain_head"]["seq"].as_i64().unwrap() >= created["seal"]["seq"].as_i64().unwrap());
     // Without the confirmation: refused, nothing changed.
     let loc = form(&app, "/api/erase_contact", page, &erase(false)).await;
     assert!(loc.contains("__err="), "{loc}");

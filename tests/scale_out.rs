@@ -509,7 +509,9 @@ async fn a_stopped_sqlite_instance_is_copied_into_postgres_and_carries_on() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        said.contains("and 1 sessions into") && said.contains("the counts agree"),
+        said.contains("and 1 sessions into")
+            && said.contains("the counts agree")
+            && said.contains("the event chain verifies"),
         "{said}"
     );
     let after = table_counts(&pg.url).await;

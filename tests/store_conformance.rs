@@ -1312,3 +1312,145 @@ async fn opening_the_store_moves_addresses_of_older_events_apart() {
         db.cleanup().await;
     }
 }
+
+/// Runs statements on the test database itself, as someone with access to it would.
+async fn raw(url: &str, statements: &[&str]) {
+    if url.starts_with("sqlite") {
+        let p = sqlx::SqlitePool::connect(url).await.unwrap();
+        for s in statements {
+            sqlx::query(s).execute(&p).await.unwrap();
+        }
+        p.close().await;
+    } else {
+        let p = sqlx::PgPool::connect(url).await.unwrap();
+        for s in statements {
+            sqlx::query(s).execute(&p).await.unwrap();
+        }
+        p.close().await;
+    }
+}
+
+async fn seal_everything(s: &DynStore) -> u64 {
+    let mut n = 0;
+    loop {
+        let k = s.seal_events(1000).await.unwrap();
+        n += k;
+        if k == 0 {
+            return n;
+        }
+    }
+}
+
+/// The event log's hash chain: every event is sealed once, even by two sealers at a
+/// time; the chain verifies after an erasure and after pruning; and a changed, deleted
+/// or unsealed record is named as the first broken seal.
+async fn the_event_chain(backend: &str) {
+    let db = TestDb::new(backend).await;
+    let (s, other) = (db.store().await, db.store().await);
+    let list = s
+        .create_list("chained", &def(vec![topic("a", OptIn)]), None)
+        .await
+        .unwrap();
+    for i in 0..30 {
+        s.create_contact(&list, &new_contact(&format!("c{i}@x.com"), &[]), &api())
+            .await
+            .unwrap();
+    }
+    // Two sealers at once (two instances): each event sealed exactly once.
+    let (a, b) = tokio::join!(seal_everything(&s), seal_everything(&other));
+    assert_eq!(a + b, 30, "every event sealed once");
+    let v = s.verify_chain(&[]).await.unwrap();
+    assert_eq!(v.broken, None);
+    assert_eq!((v.seals, v.checked, v.erased, v.unsealed), (30, 30, 0, 0));
+    assert_eq!(v.head.as_ref().unwrap().seq, 30);
+
+    // New events wait for the sealer, then extend the chain.
+    s.create_contact(&list, &new_contact("late@x.com", &[]), &api())
+        .await
+        .unwrap();
+    assert_eq!(s.verify_chain(&[]).await.unwrap().unsealed, 1);
+    assert_eq!(seal_everything(&s).await, 1);
+    let v = s.verify_chain(&[5, 31]).await.unwrap();
+    assert_eq!((v.seals, v.broken.clone()), (31, None));
+    assert_eq!(v.links_at.len(), 2);
+    assert_eq!(v.links_at[1].1, v.head.as_ref().unwrap().link);
+
+    // Tampering, each undone before the next.
+    let url = &db.url;
+    raw(
+        url,
+        &[
+            "CREATE TABLE seals_kept AS SELECT * FROM event_seals",
+            "CREATE TABLE events_kept AS SELECT * FROM events",
+        ],
+    )
+    .await;
+    let restore = [
+        "DELETE FROM event_seals",
+        "INSERT INTO event_seals SELECT * FROM seals_kept",
+        "DELETE FROM events",
+        "INSERT INTO events SELECT * FROM events_kept",
+    ];
+    let seventh = "(SELECT event_id FROM event_seals WHERE seq = 7)";
+    let cases: [(String, i64, &str); 5] = [
+        (
+            format!("UPDATE events SET list_name = 'other' WHERE id = {seventh}"),
+            7,
+            "content does not match",
+        ),
+        (
+            format!("DELETE FROM events WHERE id = {seventh}"),
+            7,
+            "neither erased nor pruned",
+        ),
+        (
+            "DELETE FROM event_seals WHERE seq = 7".into(),
+            7,
+            "is missing",
+        ),
+        (
+            "UPDATE event_seals SET commitment = link WHERE seq = 7".into(),
+            7,
+            "does not follow",
+        ),
+        (
+            "DELETE FROM event_seals WHERE seq = 31".into(),
+            31,
+            "its seal is gone",
+        ),
+    ];
+    for (tamper, seq, why) in &cases {
+        raw(url, &[tamper.as_str()]).await;
+        let v = s.verify_chain(&[]).await.unwrap();
+        let broken = v.broken.unwrap_or_else(|| panic!("{tamper}: not detected"));
+        assert_eq!(broken.seq, *seq, "{tamper}: {broken:?}");
+        assert!(broken.reason.contains(why), "{tamper}: {broken:?}");
+        raw(url, &restore).await;
+        assert_eq!(s.verify_chain(&[]).await.unwrap().broken, None, "restored");
+    }
+
+    // An erasure changes its subject's events and keeps their seals without salts.
+    s.erase_subject(&email("c3@x.com"), &api()).await.unwrap();
+    seal_everything(&s).await;
+    let v = s.verify_chain(&[]).await.unwrap();
+    assert_eq!(v.broken, None);
+    assert_eq!(v.seals, 32, "the erasure is an event too");
+    assert!(v.erased >= 1, "{v:?}");
+    // Pruning every event keeps every seal, and the chain still verifies.
+    let pruned = s.prune(None, Some(i64::MAX)).await.unwrap();
+    assert_eq!(pruned.events, 32);
+    let v = s.verify_chain(&[]).await.unwrap();
+    assert_eq!(v.broken, None);
+    assert_eq!((v.seals, v.checked, v.erased), (32, 0, 32));
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_event_chain_on_sqlite() {
+    the_event_chain("sqlite").await;
+}
+
+#[tokio::test]
+async fn the_event_chain_on_postgres() {
+    the_event_chain("postgres").await;
+}

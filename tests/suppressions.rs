@@ -50,6 +50,7 @@ both!(
     the_dashboard_lists_searches_and_removes_with_a_reason,
     erasure_leaves_only_keyed_hashes_and_the_address_is_never_mailed_again,
     retention_prunes_old_bodies_and_events_and_keeps_what_is_queued,
+    the_consent_history_proves_itself_against_a_signed_checkpoint,
 );
 
 fn api_audit() -> Audit {
@@ -1360,4 +1361,230 @@ async fn retention_prunes_old_bodies_and_events_and_keeps_what_is_queued(backend
             .is_some()
     );
     app.stop().await;
+}
+
+fn cli_with(app: &TestApp, env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_optbox"));
+    cmd.args(args)
+        .env("OPTBOX_DATABASE_URL", &app.db.url)
+        .env("OPTBOX_IMPORT_DIR", &app.import_dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn sha256(parts: &[&[u8]]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().to_vec()
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn one_line_failure(out: &std::process::Output) -> String {
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8_lossy(&out.stderr).trim_end().to_owned();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("optbox: error: "), "{err}");
+    err
+}
+
+/// Consent an operator can demonstrate: `optbox contacts history` gives each event about
+/// a person with a proof that anyone can check with SHA-256 alone, `optbox events
+/// checkpoint` signs the chain's head with a key outside the database, and `optbox events
+/// verify` holds the database to it: an erasure keeps it intact, a changed event or a
+/// history rewritten and sealed again does not.
+async fn the_consent_history_proves_itself_against_a_signed_checkpoint(backend: &str) {
+    let app = spawn_with(backend, |_| {}).await;
+    let ses = client(&app).await;
+    setup_list(&ses).await;
+    let who = "Connie.Consent@example.net";
+    let contacts = "/v2/email/contact-lists/news/contacts";
+    ses.post(contacts, json!({"EmailAddress": who})).await.ok();
+    ses.put(
+        &format!("{contacts}/{}", label(who)),
+        json!({"TopicPreferences": [{"TopicName": "weekly", "SubscriptionStatus": "OPT_OUT"}]}),
+    )
+    .await
+    .ok();
+    ses.post(contacts, json!({"EmailAddress": "bystander@example.net"}))
+        .await
+        .ok();
+
+    // A key of the operator's, outside the database.
+    let out = stdout(&cli(&app, &["events", "keygen"]));
+    let key = out
+        .lines()
+        .next()
+        .unwrap()
+        .strip_prefix("OPTBOX_AUDIT_SIGNING_KEY=")
+        .unwrap()
+        .to_owned();
+    let public = out
+        .lines()
+        .nth(1)
+        .unwrap()
+        .strip_prefix("public key: ")
+        .unwrap()
+        .to_owned();
+    let signed = [("OPTBOX_AUDIT_SIGNING_KEY", key.as_str())];
+    let err = one_line_failure(&cli(&app, &["events", "checkpoint"]));
+    assert!(err.contains("audit_signing_key is not set"), "{err}");
+    let checkpoint = stdout(&cli_with(&app, &signed, &["events", "checkpoint"]));
+    let cp: Value = serde_json::from_str(&checkpoint).unwrap();
+    assert_eq!(cp["public_key"], public.as_str());
+    let cp_file = app.import_dir.join("checkpoint-1.json");
+    std::fs::write(&cp_file, &checkpoint).unwrap();
+    let cp_path = cp_file.to_str().unwrap();
+
+    // The history: who did what, each event provable with SHA-256 alone.
+    let h: Value = serde_json::from_str(&stdout(&cli(
+        &app,
+        &["contacts", "history", "--email", who, "--json"],
+    )))
+    .unwrap();
+    let events = h["events"].as_array().unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["contact.created", "subscription"], "{h}");
+    for e in events {
+        assert_eq!(e["actor"], "api_key", "{e}");
+        assert!(e["actor_id"].as_str().unwrap().starts_with("OBX"), "{e}");
+        let seal = &e["seal"];
+        let content = seal["content"].as_str().unwrap();
+        let fields: Value = serde_json::from_str(content).unwrap();
+        assert_eq!(fields[0], e["id"], "the content is this event's");
+        assert_eq!(fields[2], e["kind"]);
+        let commitment = sha256(&[&unhex(seal["salt"].as_str().unwrap()), content.as_bytes()]);
+        assert_eq!(commitment, unhex(seal["commitment"].as_str().unwrap()));
+        let link = sha256(&[
+            b"optbox-seal-v1",
+            &unhex(seal["prev_link"].as_str().unwrap()),
+            &seal["seq"].as_i64().unwrap().to_be_bytes(),
+            &e["id"].as_i64().unwrap().to_be_bytes(),
+            &commitment,
+        ]);
+        assert_eq!(link, unhex(seal["link"].as_str().unwrap()));
+    }
+    let text = stdout(&cli(&app, &["contacts", "history", "--email", who]));
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(
+        text.contains("subscription\tnews\tApi\tapi_key:OBX"),
+        "{text}"
+    );
+
+    // The database agrees with the checkpoint.
+    let ok = stdout(&cli_with(
+        &app,
+        &[],
+        &[
+            "events",
+            "verify",
+            "--checkpoint",
+            cp_path,
+            "--public-key",
+            &public,
+        ],
+    ));
+    assert!(ok.starts_with("chain intact: "), "{ok}");
+    assert!(ok.contains("1 checkpoints hold"), "{ok}");
+    // Another key's checkpoint is not accepted.
+    let other = stdout(&cli(&app, &["events", "keygen"]));
+    let other = other
+        .lines()
+        .nth(1)
+        .unwrap()
+        .strip_prefix("public key: ")
+        .unwrap();
+    let err = one_line_failure(&cli(
+        &app,
+        &[
+            "events",
+            "verify",
+            "--checkpoint",
+            cp_path,
+            "--public-key",
+            other,
+        ],
+    ));
+    assert!(err.contains("signed by another key"), "{err}");
+
+    // An erasure keeps the chain and the checkpoint intact.
+    stdout(&cli(&app, &["contacts", "erase", "--email", who]));
+    let ok = stdout(&cli_with(
+        &app,
+        &signed,
+        &["events", "verify", "--checkpoint", cp_path],
+    ));
+    assert!(
+        ok.contains("erased or pruned") && !ok.contains(" 0 erased"),
+        "{ok}"
+    );
+
+    // A changed event is named (the bystander's, the newest at the checkpoint).
+    let first = cp["seq"].as_i64().unwrap();
+    let tamper = format!(
+        "UPDATE events SET kind = 'subscription' WHERE id = (SELECT event_id FROM event_seals WHERE seq = {first})"
+    );
+    let untamper = format!(
+        "UPDATE events SET kind = 'contact.created' WHERE id = (SELECT event_id FROM event_seals WHERE seq = {first})"
+    );
+    raw_sql(&app.db.url, &tamper).await;
+    let err = one_line_failure(&cli_with(&app, &signed, &["events", "verify"]));
+    assert!(
+        err.contains(&format!("broken at seal {first} ")) && err.contains("content"),
+        "{err}"
+    );
+    raw_sql(&app.db.url, &untamper).await;
+    // A rewritten history, sealed again from scratch, verifies by itself but not
+    // against the checkpoint.
+    raw_sql(&app.db.url, "DELETE FROM event_seals").await;
+    raw_sql(&app.db.url, "UPDATE events SET sealed = NULL").await;
+    stdout(&cli_with(&app, &signed, &["events", "checkpoint"]));
+    stdout(&cli_with(&app, &signed, &["events", "verify"]));
+    let err = one_line_failure(&cli_with(
+        &app,
+        &signed,
+        &["events", "verify", "--checkpoint", cp_path],
+    ));
+    assert!(err.contains("rewritten"), "{err}");
+    let err = one_line_failure(&cli(
+        &app,
+        &["events", "verify", "--checkpoint", "/nonexistent.json"],
+    ));
+    assert!(err.contains("/nonexistent.json"), "{err}");
+    app.stop().await;
+}
+
+async fn raw_sql(url: &str, sql: &str) {
+    if url.starts_with("sqlite") {
+        let p = sqlx::SqlitePool::connect(url).await.unwrap();
+        sqlx::query(sql).execute(&p).await.unwrap();
+        p.close().await;
+    } else {
+        let p = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::query(sql).execute(&p).await.unwrap();
+        p.close().await;
+    }
 }

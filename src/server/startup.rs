@@ -142,6 +142,8 @@ pub struct Application {
     relay: Option<crate::server::mail::relay::Worker>,
     session_sweeper: tokio::task::JoinHandle<()>,
     retention: Option<tokio::task::JoinHandle<()>>,
+    /// Seals the event log into its hash chain (`service::audit_trail`).
+    sealer: tokio::task::JoinHandle<()>,
     /// The `/metrics` listener and the recorder it renders, when `metrics_listen` is set.
     metrics: Option<(TcpListener, metrics_exporter_prometheus::PrometheusHandle)>,
 }
@@ -305,6 +307,7 @@ impl Application {
             state.store.clone(),
             state.settings.retention.clone(),
         );
+        let sealer = crate::server::service::audit_trail::spawn_sealer(state.store.clone());
         let session_layer = SessionManagerLayer::new(sessions)
             .with_name("optbox_session")
             .with_http_only(true)
@@ -324,6 +327,10 @@ impl Application {
             .route("/l/{list}/theme.css", get(branding::theme))
             .route("/admin/events.csv", get(admin_export::events_csv))
             .route("/admin/privacy.json", get(admin_export::subject_json))
+            .route(
+                "/admin/contacts/history.json",
+                get(admin_export::history_json),
+            )
             .route("/admin/export/{name}/{format}", get(admin_import::export))
             .route(
                 "/admin/keys/new",
@@ -407,6 +414,7 @@ impl Application {
             relay,
             session_sweeper,
             retention,
+            sealer,
             metrics,
         })
     }
@@ -487,6 +495,12 @@ impl Application {
         self.session_sweeper.abort();
         if let Some(r) = self.retention {
             r.abort();
+        }
+        self.sealer.abort();
+        if let Err(e) =
+            crate::server::service::audit_trail::seal_all(self.state.store.as_ref()).await
+        {
+            tracing::warn!(error = %e, "sealing the event log at shutdown failed");
         }
         if let Some(m) = metrics {
             m.abort();

@@ -94,6 +94,10 @@ pub struct Settings {
     /// How long delivered message bodies and events are kept (see README "Privacy").
     #[serde(flatten)]
     pub retention: RetentionSettings,
+    /// Signs the event log's checkpoints (`optbox events checkpoint`): an Ed25519 private
+    /// key as base64 of its 32-byte seed (`optbox events keygen` makes one). Kept out of
+    /// the database, so whoever controls the database cannot sign a rewritten history.
+    pub audit_signing_key: Option<Secret>,
 }
 
 /// Retention: message bodies no longer queued, and events, older than this many days
@@ -162,6 +166,7 @@ impl Default for Settings {
             pipeline: Default::default(),
             metrics: Default::default(),
             retention: Default::default(),
+            audit_signing_key: None,
         }
     }
 }
@@ -231,6 +236,9 @@ impl Settings {
             return Err(ConfigError(
                 "retention_messages_days and retention_events_days must be at least 1 (leave them unset to keep everything)".into(),
             ));
+        }
+        if let Some(k) = &self.audit_signing_key {
+            parse_signing_key(k.expose())?;
         }
         if let Some(k) = &self.session_key
             && k.expose().len() < 64
@@ -316,6 +324,21 @@ impl fmt::Debug for TokenKey {
 
 /// Parses `id:secret[,id:secret…]`: ids are 1–16 letters or digits, secrets at least 32
 /// characters.
+/// The 32-byte Ed25519 seed of `audit_signing_key` (base64).
+pub fn parse_signing_key(s: &str) -> Result<[u8; 32], ConfigError> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| {
+            ConfigError(
+                "audit_signing_key must be base64 of 32 bytes (make one with `optbox events keygen`)"
+                    .into(),
+            )
+        })
+}
+
 pub fn parse_token_keys(s: &str) -> Result<Vec<TokenKey>, ConfigError> {
     let mut keys = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {

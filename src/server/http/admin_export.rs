@@ -46,20 +46,42 @@ pub async fn subject_json(
         Err(r) => return r,
     };
     match crate::server::service::privacy::show_as(&*state.store, &actor, &q.email).await {
-        Ok(report) => (
-            [
-                (header::CONTENT_TYPE, "application/json".to_owned()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"optbox-subject.json\"".to_owned(),
-                ),
-                (header::CACHE_CONTROL, "no-store".to_owned()),
-            ],
-            serde_json::to_string_pretty(&report).unwrap_or_default(),
-        )
-            .into_response(),
+        Ok(report) => json_attachment("optbox-subject.json", &report),
         Err(e) => refusal(e),
     }
+}
+
+/// `GET /admin/contacts/history.json?email=E`: every event about the address with what
+/// proves it is in the event log's chain, as `optbox contacts history --json` prints it.
+pub async fn history_json(
+    State(state): State<AppState>,
+    session: Session,
+    Query(q): Query<SubjectQuery>,
+) -> Response {
+    let actor = match actor(&state, &session).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    match crate::server::service::audit_trail::history_as(&*state.store, &actor, &q.email).await {
+        Ok(history) => json_attachment("optbox-history.json", &history),
+        Err(e) => refusal(e),
+    }
+}
+
+/// A JSON download that no cache keeps.
+fn json_attachment(filename: &str, body: &impl serde::Serialize) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        serde_json::to_string_pretty(body).unwrap_or_default(),
+    )
+        .into_response()
 }
 
 /// `GET /admin/events.csv`: every event matching the filters, newest first.

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod admin_ops;
 pub mod api_keys;
+pub mod audit_trail;
 pub mod auth;
 pub mod bounces;
 pub mod branding;

@@ -94,7 +94,7 @@ impl SubjectReport {
     }
 }
 
-fn parse(email: &str) -> ServiceResult<EmailAddress> {
+pub(super) fn parse(email: &str) -> ServiceResult<EmailAddress> {
     EmailAddress::parse(email.trim())
         .map_err(|_| ServiceError::BadRequest(format!("{:?} is not an email address", email)))
 }

@@ -51,6 +51,7 @@ mod opt_outs;
 mod outbox;
 mod postgres;
 mod privacy;
+mod seals;
 mod sends;
 mod sql;
 mod sqlite;
@@ -84,6 +85,7 @@ pub use mail_queue::{ClaimedMail, MailOutcome, MailQueueStore, MailRecord, MailS
 pub use one_click::{OneClickLogError, OneClickStore};
 pub use opt_outs::{OptOut, OptOutStore};
 pub use privacy::{Erasure, PrivacyStore, Pruned, SubjectMessage, SubjectSend};
+pub use seals::{BrokenSeal, ChainHead, SealProof, SealStore, Verification};
 pub use sends::{SendInfo, SendRecord, SendStore};
 pub use suppressions::{NewSuppression, Suppression, SuppressionQuery, SuppressionStore};
 pub use system::{Gauges, SystemStore};
@@ -250,6 +252,7 @@ pub trait Store:
     + IdentityStore
     + ConfigurationSetStore
     + PrivacyStore
+    + SealStore
     + Send
     + Sync
     + 'static

@@ -256,6 +256,10 @@ async fn erase_in(
     let still_named = forgotten > 0 || !rows.is_empty();
     named.extend(rows.iter().map(|(id, _)| *id));
     done.events = named.len() as u64;
+    // Their seals stay in the chain without the salt: the changed content cannot be
+    // checked against them, nor the erased content guessed from them.
+    let named: Vec<i64> = named.into_iter().collect();
+    super::seals::forget_salts(c.re(), &named).await?;
 
     // Message bodies to the address, and the recipient of its send records.
     done.messages = on_db!(c.re(), |c| {
@@ -482,8 +486,13 @@ impl PrivacyStore for SqlStore {
                             .execute(&mut *c)
                             .await?;
                     }
-                    ids.len() as u64
+                    ids
                 });
+                if let (Some(lo), Some(hi)) = (n.first(), n.last()) {
+                    // The seals stay, without their salts (see `seals`).
+                    super::seals::forget_salts_between(tx.conn(), *lo, *hi).await?;
+                }
+                let n = n.len() as u64;
                 tx.commit().await?;
                 pruned.events += n;
                 if n < PRUNE_BATCH as u64 {

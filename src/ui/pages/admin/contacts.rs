@@ -330,6 +330,10 @@ fn ContactBody(
     let privacy = can_erase.then(|| {
         let (l, e) = (list.clone(), email.clone());
         let export = format!("/admin/privacy.json?email={}", query_escape(&email));
+        let history = format!(
+            "/admin/contacts/history.json?email={}",
+            query_escape(&email)
+        );
         view! {
             <section aria-labelledby="privacy-title" class="card danger-zone">
                 <h2 id="privacy-title">"Privacy requests"</h2>
@@ -338,6 +342,13 @@ fn ContactBody(
                         "Download everything stored about this address (JSON)"
                     </a>
                     " — every list, opt-out, suppression, event, message and send record."
+                </p>
+                <p>
+                    <a href=history id="history-export" download="optbox-history.json">
+                        "Download the consent history with its proofs (JSON)"
+                    </a>
+                    " — who changed what and when, each event with what proves it is in the "
+                    "tamper-evident event log."
                 </p>
                 <ActionForm action=erase attr:id="erase-contact">
                     <input type="hidden" name="list" value=l />
