@@ -9,7 +9,9 @@
 #   contacts with a topic filter (dense: news OPT_OUT; sparse: offers OPT_IN, which no
 #   seeded contact matches), first page and a deep keyset page (after 90% of the ids);
 #   prefix search (narrow and broad, first and next page); the overview (charts and list
-#   sizes) warm, and its first view right after start (the aggregates' warm-up).
+#   sizes) warm, and its first view right after start (the aggregates' warm-up); then
+#   the overview rendered in Chromium at 1440 and 375 px, checked as the browser tests
+#   check it and saved as screenshots (bench/overview_shot.mjs).
 # Writes target/bench/dashboard.json (rows for bench/summary.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +25,8 @@ BACKENDS=${BENCH_BACKENDS:-sqlite postgres}
 PG_ADMIN=${OPTBOX_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 PASSWORD=bench-dashboard-password
 
+# The binaries (BENCH_BIN=target/debug runs a debug build, for trying the pages only).
+BIN=${BENCH_BIN:-target/release}
 if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
   if command -v cargo-leptos >/dev/null; then cargo leptos build --release; else cargo build --release --features ssr --bin optbox; fi
   cargo build --release --features ssr --example ses_bench
@@ -51,11 +55,11 @@ for backend in $BACKENDS; do
     psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS optbox_dash_bench WITH (FORCE)" -c "CREATE DATABASE optbox_dash_bench" >/dev/null
     export OPTBOX_DATABASE_URL="${PG_ADMIN%/*}/optbox_dash_bench"
   fi
-  ./target/release/optbox migrate >/dev/null
-  ./target/release/examples/ses_bench seed "$N" "$dir/key-$backend.json"
-  ./target/release/examples/ses_bench events "$EVENTS"
-  echo "$PASSWORD" | ./target/release/optbox admin create-user --email bench@example.com --role viewer --password-stdin >/dev/null
-  ./target/release/optbox serve > "$dir/server-$backend.log" 2>&1 &
+  ./$BIN/optbox migrate >/dev/null
+  ./$BIN/examples/ses_bench seed "$N" "$dir/key-$backend.json"
+  ./$BIN/examples/ses_bench events "$EVENTS"
+  echo "$PASSWORD" | ./$BIN/optbox admin create-user --email bench@example.com --role viewer --password-stdin >/dev/null
+  ./$BIN/optbox serve > "$dir/server-$backend.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do curl -fs "$base/readyz" >/dev/null && break; sleep 0.1; done
   rm -f "$dir/cookies"
@@ -77,6 +81,10 @@ for backend in $BACKENDS; do
   time_get prefix_broad_next "$c?q=user9&after_key=user900500%40bench.example"
   time_get prefix_topic "$c?q=user9&topic=news&status=OPT_OUT"
   curl -fsS -b "$dir/cookies" "$base$c?q=user12345" | grep -o 'user12345[0-9]*@bench.example' | head -n 3 > "$dir/$backend-prefix_rows"
+  # As a viewer sees it in Chromium (when the browser tests' packages are installed).
+  if [ -d end2end/node_modules/@playwright/test ]; then
+    node bench/overview_shot.mjs "$base" bench@example.com "$PASSWORD" "$dir/$backend-overview" "$N"
+  fi
   kill "$pid"; wait "$pid" 2>/dev/null || true
 done
 if [ "$BACKENDS" = "sqlite postgres" ]; then
