@@ -31,6 +31,52 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The smallest of 1, 2, 5, 10, 20, 50, … that divides `peak` into at most four steps.
+fn nice_step(peak: i64) -> i64 {
+    let mut base = 1i64;
+    loop {
+        for m in [1, 2, 5] {
+            let step = base.saturating_mul(m);
+            if step.saturating_mul(4) >= peak {
+                return step;
+            }
+        }
+        base = base.saturating_mul(10);
+    }
+}
+
+/// A count with thousands separators: `1,000,000`.
+pub fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// An axis label: `950`, `1,500`, `20k`, `1.5M`.
+fn short(n: i64) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 100_000 == 0 => {
+            let m = n / 100_000;
+            if m % 10 == 0 {
+                format!("{}M", m / 10)
+            } else {
+                format!("{}.{}M", m / 10, m % 10)
+            }
+        }
+        n if n >= 10_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
+        n => grouped(n),
+    }
+}
+
 /// A stacked bar chart of `series` per day as an SVG document fragment: `role="img"`
 /// named by its `<title>` and described by a `<desc>` summing it up.
 pub fn chart_svg(id: &str, title: &str, days: &[String], series: &[SeriesRow]) -> String {
@@ -44,16 +90,16 @@ pub fn chart_svg(id: &str, title: &str, days: &[String], series: &[SeriesRow]) -
                 .sum()
         })
         .collect();
-    // The axis top: 1 for no data or a peak of 1 (ticks 0 and 1), else the peak rounded
-    // up to an even number, so that the half tick is a whole number distinct from both ends.
-    let peak = totals.iter().copied().max().unwrap_or(0);
-    let top_count = if peak <= 1 { 1 } else { peak + peak % 2 };
+    // The count axis: steps of 1, 2 or 5 times a power of ten, at most four above zero,
+    // up to the first step at or above the peak (1 with no data), so labels are round
+    // and never repeat.
+    let peak = totals.iter().copied().max().unwrap_or(0).max(1);
+    let step = nice_step(peak);
+    let top_count = step * ((peak + step - 1) / step);
     let max = top_count as f64;
-    let ticks: Vec<(f64, i64)> = if top_count == 1 {
-        vec![(0.0, 0), (1.0, 1)]
-    } else {
-        vec![(0.0, 0), (0.5, top_count / 2), (1.0, top_count)]
-    };
+    let ticks: Vec<(f64, i64)> = (0..=top_count / step)
+        .map(|i| ((i * step) as f64 / max, i * step))
+        .collect();
     let plot_h = h - top - bottom;
     let step = (w - left - right) / n as f64;
     let bar = (step * 0.72).max(1.0);
@@ -63,15 +109,21 @@ pub fn chart_svg(id: &str, title: &str, days: &[String], series: &[SeriesRow]) -
     } else {
         let parts: Vec<String> = series
             .iter()
-            .map(|s| format!("{} {}", s.name, s.total))
+            .map(|s| format!("{} {}", s.name, grouped(s.total)))
             .collect();
         let peak = totals
             .iter()
             .enumerate()
             .max_by_key(|(i, t)| (**t, std::cmp::Reverse(*i)))
-            .map(|(i, t)| format!("; busiest day {} with {t}", days.get(i).map_or("", |d| d)))
+            .map(|(i, t)| {
+                format!(
+                    "; busiest day {} with {}",
+                    days.get(i).map_or("", |d| d),
+                    grouped(*t)
+                )
+            })
             .unwrap_or_default();
-        format!("{sum} opt-outs: {}{peak}.", parts.join(", "))
+        format!("{} opt-outs: {}{peak}.", grouped(sum), parts.join(", "))
     };
     let mut s = format!(
         r#"<svg class="chart" id="{id}" viewBox="0 0 {w} {h}" role="img" aria-labelledby="{id}-title {id}-desc" preserveAspectRatio="xMidYMid meet"><title id="{id}-title">{}</title><desc id="{id}-desc">{}</desc>"#,
@@ -86,7 +138,7 @@ pub fn chart_svg(id: &str, title: &str, days: &[String], series: &[SeriesRow]) -
             w - right,
             left - 6.0,
             y + 4.0,
-            label
+            short(label)
         ));
     }
     for d in 0..n {
@@ -139,6 +191,16 @@ mod tests {
     }
 
     #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1_000), "1,000");
+        assert_eq!(grouped(981_551), "981,551");
+        assert_eq!(grouped(1_000_000), "1,000,000");
+        assert_eq!(grouped(-12_345), "-12,345");
+    }
+
+    #[test]
     fn axis_labels_are_distinct_and_dates_do_not_crowd() {
         let days: Vec<String> = (1..=30).map(|d| format!("2026-11-{d:02}")).collect();
         let row = |counts: Vec<i64>| SeriesRow {
@@ -155,7 +217,31 @@ mod tests {
                     c[3] = 3;
                     c
                 },
-                vec!["0", "2", "4"],
+                vec!["0", "1", "2", "3"],
+            ),
+            (
+                {
+                    let mut c = vec![0; 30];
+                    c[3] = 33_336;
+                    c
+                },
+                vec!["0", "10k", "20k", "30k", "40k"],
+            ),
+            (
+                {
+                    let mut c = vec![0; 30];
+                    c[3] = 1_234_567;
+                    c
+                },
+                vec!["0", "500k", "1M", "1.5M"],
+            ),
+            (
+                {
+                    let mut c = vec![0; 30];
+                    c[3] = 7_000;
+                    c
+                },
+                vec!["0", "2,000", "4,000", "6,000", "8,000"],
             ),
         ] {
             let svg = chart_svg("c", "t", &days, &[row(counts)]);
@@ -183,7 +269,7 @@ fn Chart(
             view! {
                 <li>
                     <span class="swatch" style=style aria-hidden="true"></span>
-                    {s.name.clone()} " (" {s.total} ")"
+                    {s.name.clone()} " (" {grouped(s.total)} ")"
                 </li>
             }
         })
@@ -212,9 +298,12 @@ fn Chart(
     let table_id = format!("{id}-table");
     let region = format!("{title}: data table");
     let caption = region.clone();
+    let chart_label = format!("{title}: chart");
     view! {
         <figure class="chart-box">
-            <div inner_html=svg></div>
+            // Legible on a phone: the chart keeps a minimum width and scrolls sideways
+            // inside its box (focusable, so it scrolls from the keyboard too).
+            <div class="scroll" tabindex="0" role="region" aria-label=chart_label inner_html=svg></div>
             <figcaption>
                 <ul class="legend">{legend}</ul>
             </figcaption>
@@ -326,7 +415,7 @@ fn OverviewBody(o: Overview, logout: ServerAction<Logout>) -> impl IntoView {
                                         <a href=format!("/admin/lists/{}", l.name)>{l.name.clone()}</a>
                                     </td>
                                     <td>{l.topics}</td>
-                                    <td>{l.contacts}</td>
+                                    <td>{grouped(l.contacts)}</td>
                                 </tr>
                             }
                         })
@@ -346,7 +435,7 @@ fn OverviewBody(o: Overview, logout: ServerAction<Logout>) -> impl IntoView {
         </div>
         {paused}
         <p class="muted" id="as-of">
-            {total} " opt-outs in the last 30 days (UTC days) · figures as of " {as_of}
+            {grouped(total)} " opt-outs in the last 30 days (UTC days) · figures as of " {as_of}
         </p>
         <section aria-labelledby="by-topic-title" class="card">
             <h2 id="by-topic-title">"Opt-outs per day by topic"</h2>
