@@ -1155,6 +1155,59 @@ async fn without_any_key_a_senders_intact_signature_is_relayed_as_it_is(backend:
     db.cleanup().await;
 }
 
+/// An opt-out an older version kept (a tombstone under the address hash itself) still
+/// refuses the address once the store has keyed it at opening: the address comes back as
+/// a contact unsubscribed from the list, and nothing is relayed to it.
+async fn an_older_versions_tombstone_still_refuses_once_keyed(backend: &str) {
+    let db = TestDb::new(backend).await;
+    common::migrate_up_to(&db.url, 20261209000100).await;
+    let gone = EmailAddress::parse("gone@example.org").unwrap();
+    let hash = optbox::server::store::email_hash(&gone);
+    common::insert_raw_tombstones(&db.url, "tombstones", &[("news", &hash, true, "[]", 1)]).await;
+    let store = db.store().await;
+    let key = common::tombstone_keyer(&db.url).await;
+    let rows = common::raw_tombstones(&db.url, "tombstones").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].1, key(&hash), "kept under its keyed hash");
+    store
+        .create_list("news", &ListDefinition::default(), None)
+        .await
+        .unwrap();
+    let out = run(
+        &store,
+        &PipelineSettings::default(),
+        &SignerCache::default(),
+        &["gone@example.org"],
+        msg("", "hi"),
+        Some(ListOptions {
+            list: "news".into(),
+            topic: None,
+        }),
+    )
+    .await
+    .unwrap();
+    assert!(out.outgoing.is_empty(), "nothing is relayed to it");
+    assert_eq!(out.refused.len(), 1);
+    assert!(
+        out.refused[0]
+            .reason
+            .contains("has unsubscribed from list news"),
+        "{}",
+        out.refused[0].reason
+    );
+    let list = store.get_list("news").await.unwrap();
+    assert!(
+        store
+            .get_contact(&list, &gone)
+            .await
+            .unwrap()
+            .unsubscribe_all
+    );
+    assert_eq!(events(&store, "reject").await.len(), 1);
+    drop(store);
+    db.cleanup().await;
+}
+
 macro_rules! both {
     ($($name:ident),*) => {
         mod sqlite {
@@ -1176,5 +1229,6 @@ both!(
     a_senders_signature_that_our_changes_leave_intact_stays_next_to_ours,
     a_senders_signature_our_changes_would_break_is_replaced_by_ours_for_its_domain,
     a_signature_optbox_would_break_without_a_key_refuses_the_message,
-    without_any_key_a_senders_intact_signature_is_relayed_as_it_is
+    without_any_key_a_senders_intact_signature_is_relayed_as_it_is,
+    an_older_versions_tombstone_still_refuses_once_keyed
 );

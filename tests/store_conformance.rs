@@ -1454,3 +1454,240 @@ async fn the_event_chain_on_sqlite() {
 async fn the_event_chain_on_postgres() {
     the_event_chain("postgres").await;
 }
+
+/// A tombstone keeps a keyed hash of the address (HMAC under the database's own key),
+/// never the address hash that contacts and links carry: whichever way it was written
+/// (a contact deleted, a one-click opt-out of an address without a contact, an import's
+/// DELETE, a recorded opt-out, a removed topic), no row of `tombstones` holds it, and
+/// every way back (CreateContact, an import, the topic added again) still finds it.
+#[tokio::test]
+async fn tombstones_keep_only_a_keyed_hash_and_still_win_on_re_creation() {
+    for backend in ["sqlite", "postgres"] {
+        let db = TestDb::new(backend).await;
+        let s = db.store().await;
+        let list = s
+            .create_list("l", &def(vec![topic("a", OptIn), topic("b", OptIn)]), None)
+            .await
+            .unwrap();
+        let ann = email("Ann@Example.com");
+        s.create_contact(&list, &new_contact("Ann@Example.com", &[]), &api())
+            .await
+            .unwrap();
+        let unsub = ContactChange {
+            unsubscribe_all: Some(true),
+            preferences: None,
+            attributes: None,
+        };
+        s.update_contact(&list, &ann, &unsub, &api()).await.unwrap();
+        s.delete_contact(&list, &ann, &api()).await.unwrap();
+        s.apply_opt_outs(&[one_click(&list, "bob@example.com", Some("a"))], None)
+            .await
+            .unwrap();
+        s.create_contact(
+            &list,
+            &new_contact("cy@example.com", &[("a", OptOut)]),
+            &api(),
+        )
+        .await
+        .unwrap();
+        s.import_batch(
+            &list,
+            ImportAction::Delete,
+            &[row(2, "cy@example.com", None, &[])],
+            false,
+            &api(),
+            None,
+        )
+        .await
+        .unwrap();
+        s.record_tombstone(
+            &list,
+            &email_hash(&email("dan@example.com")),
+            &Tombstone {
+                unsubscribe_all: true,
+                opted_out_topics: vec![],
+            },
+            &Audit::new(Source::UnsubscribeHeader),
+        )
+        .await
+        .unwrap();
+        s.create_contact(
+            &list,
+            &new_contact("eve@example.com", &[("b", OptOut)]),
+            &api(),
+        )
+        .await
+        .unwrap();
+        s.update_list("l", &def(vec![topic("a", OptIn)]))
+            .await
+            .unwrap();
+
+        let rows = common::raw_tombstones(&db.url, "tombstones").await;
+        assert_eq!(rows.len(), 5, "{backend}: {rows:?}");
+        let key = common::tombstone_keyer(&db.url).await;
+        for e in [
+            "Ann@Example.com",
+            "bob@example.com",
+            "cy@example.com",
+            "dan@example.com",
+            "eve@example.com",
+        ] {
+            let plain = email_hash(&email(e));
+            assert!(
+                rows.iter().all(|r| r.1 != plain),
+                "{backend}: the tombstone of {e} holds its address hash"
+            );
+            assert!(
+                rows.iter().any(|r| r.1 == key(&plain)),
+                "{backend}: {e} has no tombstone under its keyed hash: {rows:?}"
+            );
+        }
+
+        // Every way back finds them.
+        let c = s
+            .create_contact(&list, &new_contact("Ann@Example.com", &[]), &api())
+            .await
+            .unwrap();
+        assert!(c.unsubscribe_all, "{backend}");
+        let done = s
+            .import_batch(
+                &list,
+                ImportAction::Put,
+                &[
+                    row(2, "bob@example.com", None, &[("a", OptIn)]),
+                    row(3, "cy@example.com", None, &[]),
+                ],
+                false,
+                &api(),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(done.opt_outs_kept, 1, "{backend}");
+        for e in ["bob@example.com", "cy@example.com"] {
+            let c = s.get_contact(&list, &email(e)).await.unwrap();
+            assert_eq!(c.explicit("a"), Some(OptOut), "{backend}: {e}");
+        }
+        let c = s
+            .create_contact(&list, &new_contact("dan@example.com", &[]), &api())
+            .await
+            .unwrap();
+        assert!(c.unsubscribe_all, "{backend}");
+        s.update_list("l", &def(vec![topic("a", OptIn), topic("b", OptIn)]))
+            .await
+            .unwrap();
+        let c = s
+            .get_contact(&list, &email("eve@example.com"))
+            .await
+            .unwrap();
+        assert_eq!(c.explicit("b"), Some(OptOut), "{backend}");
+        // What the contacts hold again has left the tombstones.
+        let rows = common::raw_tombstones(&db.url, "tombstones").await;
+        assert!(rows.is_empty(), "{backend}: {rows:?}");
+        drop(s);
+        db.cleanup().await;
+    }
+}
+
+/// Tombstones an older version wrote under the address hash itself are keyed when the
+/// store opens: the migration puts them aside (`tombstones_unkeyed`), opening moves them
+/// into `tombstones` under their keys and drops the emptied table, and they are honoured
+/// as before. A row left to move whose key is kept already merges with it (opt-outs of
+/// both, the later time), and stores opening at once move each row once.
+#[tokio::test]
+async fn tombstones_of_an_older_version_are_keyed_when_the_store_opens() {
+    for backend in ["sqlite", "postgres"] {
+        let db = TestDb::new(backend).await;
+        // The schema of the version before, and its tombstones.
+        common::migrate_up_to(&db.url, 20261209000100).await;
+        let ann = email_hash(&email("ann@example.com"));
+        let bob = email_hash(&email("bob@example.com"));
+        common::insert_raw_tombstones(
+            &db.url,
+            "tombstones",
+            &[
+                ("l", &ann, true, "[]", 1000),
+                ("l", &bob, false, r#"["a"]"#, 2000),
+                ("gone", &ann, false, r#"["x"]"#, 3000),
+            ],
+        )
+        .await;
+
+        let s = db.store().await;
+        assert!(
+            !common::raw_table_exists(&db.url, "tombstones_unkeyed").await,
+            "{backend}"
+        );
+        let key = common::tombstone_keyer(&db.url).await;
+        let mut want = vec![
+            (
+                "gone".to_string(),
+                key(&ann),
+                false,
+                r#"["x"]"#.to_string(),
+                3000,
+            ),
+            ("l".to_string(), key(&ann), true, "[]".to_string(), 1000),
+            (
+                "l".to_string(),
+                key(&bob),
+                false,
+                r#"["a"]"#.to_string(),
+                2000,
+            ),
+        ];
+        want.sort();
+        let mut rows = common::raw_tombstones(&db.url, "tombstones").await;
+        rows.sort();
+        assert_eq!(rows, want, "{backend}");
+        // Honoured as before.
+        let list = s
+            .create_list("l", &def(vec![topic("a", OptIn), topic("b", OptIn)]), None)
+            .await
+            .unwrap();
+        let c = s
+            .create_contact(&list, &new_contact("ann@example.com", &[]), &api())
+            .await
+            .unwrap();
+        assert!(c.unsubscribe_all, "{backend}");
+        let t = s.get_tombstone(&list, &bob).await.unwrap().unwrap();
+        assert_eq!(t.opted_out_topics, vec![tn("a")], "{backend}");
+        drop(s);
+
+        // Rows still to move (an interrupted move, or several at once): one whose key is
+        // kept already, and many more than a batch, for two stores opening together.
+        common::recreate_unkeyed_tombstones(&db.url).await;
+        let many: Vec<Vec<u8>> = (0..1500)
+            .map(|i| email_hash(&email(&format!("u{i}@example.com"))))
+            .collect();
+        let mut legacy: Vec<(&str, &[u8], bool, &str, i64)> =
+            vec![("l", &bob, false, r#"["b"]"#, 5000)];
+        legacy.extend(many.iter().map(|h| ("m", h.as_slice(), true, "[]", 7)));
+        common::insert_raw_tombstones(&db.url, "tombstones_unkeyed", &legacy).await;
+        let (s1, s2) = tokio::join!(db.store(), db.store());
+        assert!(
+            !common::raw_table_exists(&db.url, "tombstones_unkeyed").await,
+            "{backend}"
+        );
+        let rows = common::raw_tombstones(&db.url, "tombstones").await;
+        assert_eq!(rows.len(), 2 + many.len(), "{backend}");
+        let bob_row = rows
+            .iter()
+            .find(|r| r.0 == "l" && r.1 == key(&bob))
+            .unwrap();
+        assert_eq!(
+            (bob_row.2, bob_row.3.as_str(), bob_row.4),
+            (false, r#"["a","b"]"#, 5000),
+            "{backend}"
+        );
+        let moved: std::collections::BTreeSet<&Vec<u8>> =
+            rows.iter().filter(|r| r.0 == "m").map(|r| &r.1).collect();
+        let keys: Vec<Vec<u8>> = many.iter().map(|h| key(h)).collect();
+        assert_eq!(moved, keys.iter().collect(), "{backend}");
+        assert!(rows.iter().all(|r| r.1 != bob && !many.contains(&r.1)));
+        let t = s2.get_tombstone(&list, &bob).await.unwrap().unwrap();
+        assert_eq!(t.opted_out_topics, vec![tn("a"), tn("b")], "{backend}");
+        drop((s1, s2));
+        db.cleanup().await;
+    }
+}

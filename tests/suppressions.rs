@@ -1197,6 +1197,31 @@ async fn erasure_leaves_only_keyed_hashes_and_the_address_is_never_mailed_again(
     let opt_outs = report["optOuts"].as_array().unwrap();
     assert_eq!(opt_outs.len(), 2, "{report}");
     assert!(opt_outs.iter().all(|o| o["unsubscribeAll"] == true));
+    // Keyed hashes only: no tombstone holds the address hash (of any spelling), which
+    // anyone could compute from a guessed address; each list's holds its keyed hash.
+    let rows = common::raw_tombstones(&app.db.url, "tombstones").await;
+    for spelling in [who.to_owned(), who.to_ascii_lowercase()] {
+        let plain = email_hash(&optbox::domain::EmailAddress::parse(&spelling).unwrap());
+        assert!(
+            rows.iter().all(|r| r.1 != plain),
+            "a tombstone holds the address hash of {spelling}"
+        );
+    }
+    let key = common::tombstone_keyer(&app.db.url).await;
+    let mine = key(&email_hash(
+        &optbox::domain::EmailAddress::parse(who).unwrap(),
+    ));
+    let lists: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.1 == mine && r.2)
+        .map(|r| r.0.as_str())
+        .collect();
+    assert_eq!(lists, ["news", "offers"], "{rows:?}");
+    assert!(
+        common::raw_tombstones(&app.db.url, "tombstones_unkeyed")
+            .await
+            .is_empty()
+    );
     let q = EventQuery {
         limit: 1000,
         ..Default::default()

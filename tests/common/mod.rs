@@ -212,3 +212,167 @@ pub async fn spawn_with(backend: &str, tweak: impl FnOnce(&mut Settings)) -> Tes
         shutdown: Some(tx),
     }
 }
+
+/// Brings a fresh test database to the schema of an older optbox: every migration up to
+/// and including `version` (as `sqlx` applies them, so the store's own migrations carry
+/// on from there when it opens).
+pub async fn migrate_up_to(url: &str, version: i64) {
+    let backend = if url.starts_with("sqlite:") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let dir = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(&all).unwrap() {
+        let f = f.unwrap();
+        let name = f.file_name().into_string().unwrap();
+        let v: i64 = name.split('_').next().unwrap().parse().unwrap();
+        if v <= version {
+            std::fs::copy(f.path(), dir.path().join(&name)).unwrap();
+        }
+    }
+    let migrator = sqlx::migrate::Migrator::new(dir.path()).await.unwrap();
+    if backend == "sqlite" {
+        use std::str::FromStr;
+        let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+            .unwrap()
+            .create_if_missing(true);
+        let mut c = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+        migrator.run(&mut c).await.unwrap();
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        migrator.run(&mut c).await.unwrap();
+    }
+}
+
+/// Runs a statement on the test database past the store.
+pub async fn raw_execute(url: &str, sql: &str) {
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    }
+}
+
+/// A tombstone row as the database holds it: list name, the hash it is kept under,
+/// unsubscribe_all, topics (JSON) and updated_at.
+pub type RawTombstone = (String, Vec<u8>, bool, String, i64);
+
+/// Every row of `table` (`tombstones`, or `tombstones_unkeyed` where an older version's
+/// tombstones wait to be keyed: none once it is gone), read past the store.
+pub async fn raw_tombstones(url: &str, table: &str) -> Vec<RawTombstone> {
+    if !raw_table_exists(url, table).await {
+        return Vec::new();
+    }
+    let sql = format!(
+        "SELECT list_name, email_hash, unsubscribe_all, topics, updated_at FROM {table} \
+         ORDER BY list_name, email_hash"
+    );
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_as(&sql).fetch_all(&mut c).await.unwrap()
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_as(&sql).fetch_all(&mut c).await.unwrap()
+    }
+}
+
+/// Whether the test database has a table of this name.
+pub async fn raw_table_exists(url: &str, table: &str) -> bool {
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = $1)")
+            .bind(table)
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(table)
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    }
+}
+
+/// How a tombstone's key is computed from an address hash in the test database, as
+/// docs/privacy.md describes it: HMAC-SHA-256 of the hash under the server secret
+/// `event_contact_key`, prefixed `tombstone:`, its first 16 bytes.
+pub async fn tombstone_keyer(url: &str) -> impl Fn(&[u8]) -> Vec<u8> + use<> {
+    use hmac::{Hmac, Mac};
+    let sql = "SELECT value FROM server_secrets WHERE name = 'event_contact_key'";
+    let secret: Vec<u8> = if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
+    };
+    move |email_hash: &[u8]| {
+        let mut m = Hmac::<sha2::Sha256>::new_from_slice(&secret).unwrap();
+        m.update(b"tombstone:");
+        m.update(email_hash);
+        m.finalize().into_bytes()[..16].to_vec()
+    }
+}
+
+/// Inserts tombstones as an older optbox wrote them (under the address hash itself) into
+/// `table`, in one statement: (list name, address hash, unsubscribe_all, topics JSON,
+/// updated_at).
+pub async fn insert_raw_tombstones(
+    url: &str,
+    table: &str,
+    rows: &[(&str, &[u8], bool, &str, i64)],
+) {
+    let sqlite = url.starts_with("sqlite:");
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let values: Vec<String> = rows
+        .iter()
+        .map(|(list, hash, unsub, topics, at)| {
+            let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+            let blob = if sqlite {
+                format!("X'{hex}'")
+            } else {
+                format!("decode('{hex}', 'hex')")
+            };
+            format!(
+                "({}, {blob}, {}, {}, {at})",
+                quote(list),
+                if *unsub { "TRUE" } else { "FALSE" },
+                quote(topics)
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO {table} (list_name, email_hash, unsubscribe_all, topics, updated_at) \
+         VALUES {}",
+        values.join(", ")
+    );
+    raw_execute(url, &sql).await;
+}
+
+/// The table an older version's tombstones wait in, as the migration `keyed_tombstones`
+/// leaves it (made again if the store has moved them all and dropped it).
+pub async fn recreate_unkeyed_tombstones(url: &str) {
+    let blob = if url.starts_with("sqlite:") {
+        "BLOB"
+    } else {
+        "BYTEA"
+    };
+    raw_execute(
+        url,
+        &format!(
+            "CREATE TABLE IF NOT EXISTS tombstones_unkeyed (list_name TEXT NOT NULL, \
+             email_hash {blob} NOT NULL, unsubscribe_all BOOLEAN NOT NULL DEFAULT FALSE, \
+             topics TEXT NOT NULL DEFAULT '[]', updated_at BIGINT NOT NULL, \
+             PRIMARY KEY (list_name, email_hash))"
+        ),
+    )
+    .await;
+}

@@ -267,7 +267,8 @@ impl ContactStore for SqlStore {
         let hash = email_hash(&new.email);
         let db = self.settled(Sees::Contact(list.id, &hash)).await?;
         let mut tx = db.write().begin().await?;
-        let tomb = opt_outs::tombstone(tx.conn(), list.name.as_str(), &hash).await?;
+        let keyer = self.pools.keyer();
+        let tomb = opt_outs::tombstone(tx.conn(), keyer, list.name.as_str(), &hash).await?;
         let mut unsubscribe_all = new.unsubscribe_all;
         let mut prefs = new.preferences.clone();
         if let Some(t) = &tomb {
@@ -303,7 +304,7 @@ impl ContactStore for SqlStore {
         if let Some(t) = &tomb {
             // What the contact now holds leaves the tombstone; opt-outs of topics the
             // list does not have stay for a topic of that name.
-            opt_outs::put(tx.conn(), list.name.as_str(), &hash, &t.beyond(list)).await?;
+            opt_outs::put(tx.conn(), keyer, list.name.as_str(), &hash, &t.beyond(list)).await?;
         }
         let contact = read(tx.conn(), list.id, By::Key(&new.email.key())).await?;
         events::write(
@@ -377,7 +378,7 @@ impl ContactStore for SqlStore {
         };
         if !tomb.is_empty() {
             let adds = [(email_hash(&old.email), tomb.clone())];
-            opt_outs::merge(tx.conn(), list.name.as_str(), &adds).await?;
+            opt_outs::merge(tx.conn(), self.pools.keyer(), list.name.as_str(), &adds).await?;
         }
         on_db!(tx.conn(), |c| {
             sqlx::query("DELETE FROM contact_topic_prefs WHERE contact_id = $1")

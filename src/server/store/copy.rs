@@ -148,6 +148,10 @@ pub async fn sqlite_to_postgres(from: &str, to: &str) -> StoreResult<CopyReport>
     let source: SqlStore = sqlite::open(from, true)
         .await
         .map_err(|e| refused(e.to_string()))?;
+    // As when it opens to serve: the key of its keyed hashes loaded (it is copied with
+    // the other secrets, so every keyed hash copied stays valid), and what an older
+    // version left unkeyed keyed under it, before anything is applied or copied.
+    super::prepare(&source).await?;
     // Opt-outs acknowledged in the one-click log go into the tables first; a server
     // still running holds the log's lock, and the copy is refused.
     source

@@ -2,6 +2,7 @@
 //! Removing a topic or a list keeps its contacts' opt-outs as tombstones, and a topic
 //! added under a name used before gets them back.
 
+use super::contact_key::ContactKeyer;
 use super::db::{Conn, Pools, on_db};
 use super::one_click::Sees;
 use super::opt_outs;
@@ -157,6 +158,7 @@ pub(super) async fn topic_ids(c: Conn<'_>, list_id: i64) -> StoreResult<HashMap<
 /// topic and adding it again subscribes nobody.
 async fn write_topics(
     mut c: Conn<'_>,
+    keyer: &ContactKeyer,
     list_id: i64,
     list_name: &str,
     topics: &[Topic],
@@ -165,7 +167,7 @@ async fn write_topics(
     for (name, &id) in &existing {
         if !topics.iter().any(|t| t.name.as_str() == name) {
             let held = opt_outs::held(c.re(), list_id, Some(id)).await?;
-            opt_outs::merge(c.re(), list_name, &held).await?;
+            opt_outs::merge(c.re(), keyer, list_name, &held).await?;
             // Preferences carry no foreign keys on PostgreSQL (see the migration
             // `contacts_without_foreign_keys`): the store removes them.
             on_db!(c.re(), |c| {
@@ -214,7 +216,7 @@ async fn write_topics(
                 .fetch_one(c)
                 .await?
             });
-            opt_outs::restore_topic(c.re(), list_id, list_name, &t.name, id).await?;
+            opt_outs::restore_topic(c.re(), keyer, list_id, list_name, &t.name, id).await?;
         }
     }
     Ok(())
@@ -253,7 +255,7 @@ impl ListStore for SqlStore {
             .fetch_one(c)
             .await?
         });
-        write_topics(tx.conn(), id, name, &def.topics).await?;
+        write_topics(tx.conn(), self.pools.keyer(), id, name, &def.topics).await?;
         let list = read(tx.conn(), Key::Id(id)).await?;
         tx.commit().await?;
         self.lists.invalidate();
@@ -311,7 +313,7 @@ impl ListStore for SqlStore {
             .await?
         });
         let id = id.ok_or(StoreError::NotFound)?;
-        write_topics(tx.conn(), id, name, &def.topics).await?;
+        write_topics(tx.conn(), self.pools.keyer(), id, name, &def.topics).await?;
         let list = read(tx.conn(), Key::Id(id)).await?;
         tx.commit().await?;
         self.lists.invalidate();
@@ -331,7 +333,7 @@ impl ListStore for SqlStore {
         });
         if let Some(id) = id {
             let held = opt_outs::held(tx.conn(), id, None).await?;
-            opt_outs::merge(tx.conn(), name, &held).await?;
+            opt_outs::merge(tx.conn(), self.pools.keyer(), name, &held).await?;
         }
         // Contacts and preferences carry no foreign keys on PostgreSQL (see the migration
         // `contacts_without_foreign_keys`). Every preference of a list's contacts names

@@ -301,7 +301,7 @@ pub enum OpenError {
         #[source]
         source: sqlx::migrate::MigrateError,
     },
-    #[error("cannot prepare the event log of {url}: {source}")]
+    #[error("cannot prepare the keyed hashes of {url}: {source}")]
     Prepare {
         url: String,
         #[source]
@@ -334,13 +334,23 @@ pub async fn open(url: &str, migrate: bool) -> Result<DynStore, OpenError> {
     } else {
         return Err(OpenError::Scheme(redact_url(url)));
     };
-    events::prepare(&store)
-        .await
-        .map_err(|source| OpenError::Prepare {
-            url: redact_url(url),
-            source,
-        })?;
+    prepare(&store).await.map_err(|source| OpenError::Prepare {
+        url: redact_url(url),
+        source,
+    })?;
     Ok(Arc::new(store))
+}
+
+/// What an opened store does before anything else uses it: loads the key of its keyed
+/// hashes (made on first use), and moves what older versions kept unkeyed under it (the
+/// addresses of old events, tombstones written before they were keyed).
+pub(crate) async fn prepare(store: &SqlStore) -> StoreResult<()> {
+    events::prepare(store).await?;
+    let moved = opt_outs::key_unkeyed(&store.pools).await?;
+    if moved > 0 {
+        tracing::info!(tombstones = moved, "tombstones keyed");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

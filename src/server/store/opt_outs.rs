@@ -1,9 +1,16 @@
-//! Opt-outs that outlive their contact: tombstones, keyed by list name and address hash.
-//! A deleted contact, a deleted list or a removed topic leaves its opt-outs here; an
-//! opt-out of an address with no contact is recorded here; and a contact added again
-//! (or a topic of the same name) gets them back.
+//! Opt-outs that outlive their contact: tombstones, keyed by list name and the keyed
+//! hash of the address ([`ContactKeyer::tombstone`]). A deleted contact, a deleted list
+//! or a removed topic leaves its opt-outs here; an opt-out of an address with no contact
+//! is recorded here; and a contact added again (or a topic of the same name) gets them
+//! back.
+//!
+//! Callers speak of addresses by their address hash ([`email_hash`](super::email_hash),
+//! what contacts and links carry); the functions here key it, so `tombstones` never
+//! holds a value a guessed address can be checked against without the database's key.
+//! Tombstones written before they were keyed wait in `tombstones_unkeyed` until the
+//! store opens ([`key_unkeyed`]).
 
-use super::db::{Conn, on_db};
+use super::db::{Conn, Db, Pools, on_db};
 use super::events::{self, ContactKeyer, NewEvent};
 use super::one_click::Sees;
 use super::sql::{placeholders, to_json, tombstone_from, topic_name};
@@ -48,7 +55,7 @@ impl OptOutStore for SqlStore {
     ) -> StoreResult<Option<Tombstone>> {
         let db = self.settled(Sees::Contact(list.id, hash)).await?;
         let mut c = db.read().acquire().await?;
-        tombstone(c.conn(), list.name.as_str(), hash).await
+        tombstone(c.conn(), self.pools.keyer(), list.name.as_str(), hash).await
     }
 
     async fn record_tombstone(
@@ -72,19 +79,21 @@ struct TombRow {
     topics: String,
 }
 
-/// An address's tombstone, if it has one.
+/// An address's tombstone (by its address hash), if it has one.
 pub(super) async fn tombstone(
     c: Conn<'_>,
+    keyer: &ContactKeyer,
     list_name: &str,
     hash: &[u8],
 ) -> StoreResult<Option<Tombstone>> {
+    let key = keyer.tombstone(hash)?;
     let row: Option<(bool, String)> = on_db!(c, |c| {
         sqlx::query_as(
             "SELECT unsubscribe_all, topics FROM tombstones \
              WHERE list_name = $1 AND email_hash = $2",
         )
         .bind(list_name)
-        .bind(hash)
+        .bind(&key)
         .fetch_optional(c)
         .await?
     });
@@ -95,12 +104,14 @@ pub(super) async fn tombstone(
 /// The tombstones of many addresses (as many as one statement takes), by address hash.
 pub(super) async fn tombstones(
     c: Conn<'_>,
+    keyer: &ContactKeyer,
     list_name: &str,
     hashes: &[&[u8]],
 ) -> StoreResult<HashMap<Vec<u8>, Tombstone>> {
     if hashes.is_empty() {
         return Ok(HashMap::new());
     }
+    let keys = keyer.tombstones(hashes.iter().copied())?;
     let sql = c.fast(format!(
         "SELECT email_hash, unsubscribe_all, topics FROM tombstones \
          WHERE list_name = $1 AND email_hash IN ({})",
@@ -108,28 +119,44 @@ pub(super) async fn tombstones(
     ));
     let rows: Vec<TombRow> = on_db!(c, |c| {
         let mut q = sqlx::query_as(&sql).bind(list_name);
-        for h in hashes {
-            q = q.bind(*h);
+        for k in &keys {
+            q = q.bind(k.as_slice());
         }
         q.fetch_all(c).await?
     });
-    rows.into_iter()
-        .map(|r| Ok((r.email_hash, tombstone_from(r.unsubscribe_all, &r.topics)?)))
-        .collect()
+    let hash_of: HashMap<&[u8], &[u8]> = keys
+        .iter()
+        .map(Vec::as_slice)
+        .zip(hashes.iter().copied())
+        .collect();
+    let mut out = HashMap::with_capacity(rows.len());
+    for r in rows {
+        if let Some(hash) = hash_of.get(r.email_hash.as_slice()) {
+            out.insert(hash.to_vec(), tombstone_from(r.unsubscribe_all, &r.topics)?);
+        }
+    }
+    Ok(out)
 }
 
-/// Writes an address's tombstone as it is given; an empty one removes the row.
+/// Writes an address's tombstone (by its address hash) as it is given; an empty one
+/// removes the row.
 pub(super) async fn put(
     c: Conn<'_>,
+    keyer: &ContactKeyer,
     list_name: &str,
     hash: &[u8],
     t: &Tombstone,
 ) -> StoreResult<()> {
+    put_keyed(c, list_name, &keyer.tombstone(hash)?, t).await
+}
+
+/// [`put`], by the tombstone's key.
+async fn put_keyed(c: Conn<'_>, list_name: &str, key: &[u8], t: &Tombstone) -> StoreResult<()> {
     if t.is_empty() {
         on_db!(c, |c| {
             sqlx::query("DELETE FROM tombstones WHERE list_name = $1 AND email_hash = $2")
                 .bind(list_name)
-                .bind(hash)
+                .bind(key)
                 .execute(c)
                 .await?;
         });
@@ -143,7 +170,7 @@ pub(super) async fn put(
              updated_at = excluded.updated_at",
         )
         .bind(list_name)
-        .bind(hash)
+        .bind(key)
         .bind(t.unsubscribe_all)
         .bind(to_json(&t.opted_out_topics))
         .bind(now_ms())
@@ -157,6 +184,7 @@ pub(super) async fn put(
 /// already): a few reads and multi-row upserts per chunk.
 pub(super) async fn merge(
     mut c: Conn<'_>,
+    keyer: &ContactKeyer,
     list_name: &str,
     adds: &[(Vec<u8>, Tombstone)],
 ) -> StoreResult<()> {
@@ -171,7 +199,7 @@ pub(super) async fn merge(
             merged.insert(h.as_slice(), m);
         }
         let hashes: Vec<&[u8]> = merged.keys().copied().collect();
-        for (h, old) in tombstones(c.re(), list_name, &hashes).await? {
+        for (h, old) in tombstones(c.re(), keyer, list_name, &hashes).await? {
             if let Some(m) = merged.get_mut(h.as_slice()) {
                 *m = m.merged(&old);
             }
@@ -184,6 +212,7 @@ pub(super) async fn merge(
         if rows.is_empty() {
             continue;
         }
+        let keys = keyer.tombstones(rows.iter().map(|(h, _)| *h))?;
         let values: Vec<String> = (0..rows.len())
             .map(|i| format!("($1, ${}, ${}, ${}, $2)", 3 * i + 3, 3 * i + 4, 3 * i + 5))
             .collect();
@@ -196,9 +225,9 @@ pub(super) async fn merge(
         );
         on_db!(c.re(), |c| {
             let mut q = sqlx::query(&sql).bind(list_name).bind(now_ms());
-            for (h, t) in &rows {
+            for (k, (_, t)) in keys.iter().zip(&rows) {
                 q = q
-                    .bind(*h)
+                    .bind(k.as_slice())
                     .bind(t.unsubscribe_all)
                     .bind(to_json(&t.opted_out_topics));
             }
@@ -275,56 +304,76 @@ pub(super) async fn held(
         .collect())
 }
 
-#[derive(sqlx::FromRow)]
-struct RestoreRow {
-    id: i64,
-    email_hash: Vec<u8>,
-    unsubscribe_all: bool,
-    topics: String,
-}
-
 /// A topic added to a list gets back the opt-outs its contacts gave to an earlier topic
 /// of the same name (kept in their tombstones when it was removed); those entries leave
-/// the tombstones.
+/// the tombstones. A tombstone's key cannot be joined with a contact's address hash in
+/// SQL: the list's tombstones naming the topic are read first (usually none), then the
+/// keys of the list's contacts computed page by page until each tombstone has found its
+/// contact (or none is left).
 pub(super) async fn restore_topic(
     mut c: Conn<'_>,
+    keyer: &ContactKeyer,
     list_id: i64,
     list_name: &str,
     topic: &TopicName,
     topic_id: i64,
 ) -> StoreResult<()> {
+    const PAGE: i64 = 5_000;
     // Topic names are `[A-Za-z0-9_-]`: the quoted name is a JSON string as stored; `_`
     // may match more than it should, so every row is checked.
-    let rows: Vec<RestoreRow> = on_db!(c.re(), |c| {
+    let rows: Vec<TombRow> = on_db!(c.re(), |c| {
         sqlx::query_as(
-            "SELECT c.id, t.email_hash, t.unsubscribe_all, t.topics FROM tombstones t \
-             JOIN contacts c ON c.list_id = $1 AND c.email_hash = t.email_hash \
-             WHERE t.list_name = $2 AND t.topics LIKE $3",
+            "SELECT email_hash, unsubscribe_all, topics FROM tombstones \
+             WHERE list_name = $1 AND topics LIKE $2",
         )
-        .bind(list_id)
         .bind(list_name)
         .bind(format!("%\"{}\"%", topic.as_str()))
         .fetch_all(c)
         .await?
     });
+    let mut waiting: HashMap<Vec<u8>, Tombstone> = HashMap::new();
     for r in rows {
-        let mut tomb = tombstone_from(r.unsubscribe_all, &r.topics)?;
-        if !tomb.opted_out_topics.contains(topic) {
-            continue;
+        let tomb = tombstone_from(r.unsubscribe_all, &r.topics)?;
+        if tomb.opted_out_topics.contains(topic) {
+            waiting.insert(r.email_hash, tomb);
         }
-        on_db!(c.re(), |c| {
-            sqlx::query(
-                "INSERT INTO contact_topic_prefs (contact_id, topic_id, opt_in) \
-                 VALUES ($1, $2, FALSE) \
-                 ON CONFLICT (contact_id, topic_id) DO UPDATE SET opt_in = FALSE",
+    }
+    let mut after = 0i64;
+    while !waiting.is_empty() {
+        let page: Vec<(i64, Vec<u8>)> = on_db!(c.re(), |c| {
+            sqlx::query_as(
+                "SELECT id, email_hash FROM contacts WHERE list_id = $1 AND id > $2 \
+                 ORDER BY id LIMIT $3",
             )
-            .bind(r.id)
-            .bind(topic_id)
-            .execute(c)
-            .await?;
+            .bind(list_id)
+            .bind(after)
+            .bind(PAGE)
+            .fetch_all(c)
+            .await?
         });
-        tomb.opted_out_topics.retain(|t| t != topic);
-        put(c.re(), list_name, &r.email_hash, &tomb).await?;
+        let Some(&(last, _)) = page.last() else {
+            break;
+        };
+        after = last;
+        let keys = keyer.tombstones(page.iter().map(|(_, h)| h.as_slice()))?;
+        for ((id, _), key) in page.iter().zip(keys) {
+            let Some(mut tomb) = waiting.remove(&key) else {
+                continue;
+            };
+            on_db!(c.re(), |c| {
+                sqlx::query(
+                    "INSERT INTO contact_topic_prefs (contact_id, topic_id, opt_in) \
+                     VALUES ($1, $2, FALSE) \
+                     ON CONFLICT (contact_id, topic_id) DO UPDATE SET opt_in = FALSE",
+                )
+                .bind(id)
+                .bind(topic_id)
+                .execute(c)
+                .await?;
+            });
+            tomb.opted_out_topics.retain(|t| t != topic);
+            put_keyed(c.re(), list_name, &key, &tomb).await?;
+        }
     }
     Ok(())
 }
@@ -339,12 +388,12 @@ pub(super) async fn record(
     tomb: &Tombstone,
     audit: &Audit,
 ) -> StoreResult<()> {
-    let old = tombstone(c.re(), list.name.as_str(), hash)
+    let old = tombstone(c.re(), keyer, list.name.as_str(), hash)
         .await?
         .unwrap_or_default();
     let merged = old.merged(tomb);
     if merged != old {
-        put(c.re(), list.name.as_str(), hash, &merged).await?;
+        put(c.re(), keyer, list.name.as_str(), hash, &merged).await?;
         events::write(
             c,
             keyer,
@@ -360,6 +409,230 @@ pub(super) async fn record(
             },
         )
         .await?;
+    }
+    Ok(())
+}
+
+/// A tombstone written before tombstones were keyed (by its address hash).
+#[derive(sqlx::FromRow)]
+struct UnkeyedRow {
+    list_name: String,
+    email_hash: Vec<u8>,
+    unsubscribe_all: bool,
+    topics: String,
+    updated_at: i64,
+}
+
+/// Whether tombstones written before they were keyed are still waiting to be moved.
+async fn unkeyed_table(pools: &Pools) -> StoreResult<bool> {
+    Ok(on_db!(pools.write(), |p| {
+        sqlx::query_scalar::<_, bool>(match pools.backend() {
+            super::Backend::Sqlite => {
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+                 WHERE type = 'table' AND name = 'tombstones_unkeyed')"
+            }
+            super::Backend::Postgres => "SELECT to_regclass('tombstones_unkeyed') IS NOT NULL",
+        })
+        .fetch_one(p)
+        .await?
+    }))
+}
+
+/// Moves the tombstones written before they were keyed into `tombstones`, under their
+/// keys, and then drops the table they waited in (`tombstones_unkeyed`: the migration
+/// `keyed_tombstones` renamed the old table to it). Called when the store opens, before
+/// anything reads tombstones; once done it is one catalogue read.
+///
+/// Each batch leaves the old table and enters the new one in one transaction, merged
+/// into a tombstone kept under the same key already (the opt-outs of both, the later
+/// `updated_at`), so an interrupted move resumes at the next opening and a row is never
+/// in both or in neither. Several PostgreSQL instances opening at once share the work
+/// (each batch locks its rows, `SKIP LOCKED`); the table is dropped under an exclusive
+/// lock once it is empty, so no instance returns while a batch of another is still
+/// uncommitted. Returns how many tombstones this call moved.
+pub(super) async fn key_unkeyed(pools: &Pools) -> StoreResult<u64> {
+    const BATCH: i64 = 1_000;
+    let pg = pools.backend() == super::Backend::Postgres;
+    let take = format!(
+        "DELETE FROM tombstones_unkeyed WHERE (list_name, email_hash) IN \
+         (SELECT list_name, email_hash FROM tombstones_unkeyed LIMIT $1{}) \
+         RETURNING list_name, email_hash, unsubscribe_all, topics, updated_at",
+        if pg { " FOR UPDATE SKIP LOCKED" } else { "" }
+    );
+    let mut moved = 0;
+    loop {
+        if !unkeyed_table(pools).await? {
+            return Ok(moved);
+        }
+        let mut tx = pools.write().begin().await?;
+        let taken: StoreResult<Vec<UnkeyedRow>> = async {
+            Ok(on_db!(tx.conn(), |c| {
+                sqlx::query_as(&take).bind(BATCH).fetch_all(c).await?
+            }))
+        }
+        .await;
+        let rows = match taken {
+            Ok(rows) => rows,
+            // Dropped meanwhile by another instance that moved the rest.
+            Err(e) => {
+                tx.rollback().await.ok();
+                if unkeyed_table(pools).await? {
+                    return Err(e);
+                }
+                return Ok(moved);
+            }
+        };
+        if rows.is_empty() {
+            if pg {
+                // Empty, or the rest taken by instances still moving it: the exclusive
+                // lock waits for them; what they left is taken in the next round.
+                tx.commit().await?;
+                let mut tx = pools.write().begin().await?;
+                let Db::Postgres(c) = tx.conn() else {
+                    unreachable!("on PostgreSQL")
+                };
+                let left: StoreResult<bool> = async {
+                    sqlx::query("LOCK TABLE tombstones_unkeyed IN ACCESS EXCLUSIVE MODE")
+                        .execute(&mut *c)
+                        .await?;
+                    let left = sqlx::query("SELECT 1 FROM tombstones_unkeyed LIMIT 1")
+                        .fetch_optional(&mut *c)
+                        .await?
+                        .is_some();
+                    if !left {
+                        sqlx::query("DROP TABLE tombstones_unkeyed")
+                            .execute(&mut *c)
+                            .await?;
+                    }
+                    Ok(left)
+                }
+                .await;
+                match left {
+                    Ok(false) => {
+                        tx.commit().await?;
+                        return Ok(moved);
+                    }
+                    Ok(true) => tx.rollback().await?,
+                    Err(e) => {
+                        tx.rollback().await.ok();
+                        if unkeyed_table(pools).await? {
+                            return Err(e);
+                        }
+                        return Ok(moved);
+                    }
+                }
+            } else {
+                // SQLite's one writer holds the database since the `DELETE`: empty.
+                on_db!(tx.conn(), |c| {
+                    sqlx::query("DROP TABLE tombstones_unkeyed")
+                        .execute(c)
+                        .await?;
+                });
+                tx.commit().await?;
+                return Ok(moved);
+            }
+            continue;
+        }
+        moved += rows.len() as u64;
+        key_rows(tx.conn(), pools.keyer(), pg, rows).await?;
+        tx.commit().await?;
+    }
+}
+
+/// Writes tombstones taken from `tombstones_unkeyed` under their keys, each merged into
+/// a tombstone kept under that key already, in the caller's transaction.
+async fn key_rows(
+    mut c: Conn<'_>,
+    keyer: &ContactKeyer,
+    pg: bool,
+    rows: Vec<UnkeyedRow>,
+) -> StoreResult<()> {
+    let keys = keyer.tombstones(rows.iter().map(|r| r.email_hash.as_slice()))?;
+    let mut by_key: HashMap<(String, Vec<u8>), (Tombstone, i64)> = HashMap::new();
+    for (r, key) in rows.into_iter().zip(keys) {
+        let t = tombstone_from(r.unsubscribe_all, &r.topics)?;
+        let entry = by_key
+            .entry((r.list_name, key))
+            .or_insert_with(|| (Tombstone::default(), r.updated_at));
+        entry.0 = entry.0.merged(&t);
+        entry.1 = entry.1.max(r.updated_at);
+    }
+    let all: Vec<(&(String, Vec<u8>), &(Tombstone, i64))> = by_key.iter().collect();
+    // New keys in one statement each chunk; a key kept already is merged row by row
+    // (rare: a tombstone written under its key before this one was moved).
+    let mut inserted: std::collections::HashSet<(String, Vec<u8>)> = Default::default();
+    for chunk in all.chunks(500) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let b = 5 * i;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5
+                )
+            })
+            .collect();
+        let sql = c.fast(format!(
+            "INSERT INTO tombstones (list_name, email_hash, unsubscribe_all, topics, updated_at) \
+             VALUES {} ON CONFLICT (list_name, email_hash) DO NOTHING \
+             RETURNING list_name, email_hash",
+            values.join(", ")
+        ));
+        let done: Vec<(String, Vec<u8>)> = on_db!(c.re(), |c| {
+            let mut q = sqlx::query_as(&sql);
+            for ((list, key), (t, at)) in chunk {
+                q = q
+                    .bind(list.as_str())
+                    .bind(key.as_slice())
+                    .bind(t.unsubscribe_all)
+                    .bind(to_json(&t.opted_out_topics))
+                    .bind(*at);
+            }
+            q.fetch_all(c).await?
+        });
+        inserted.extend(done);
+    }
+    let lock = if pg { " FOR UPDATE" } else { "" };
+    let read = format!(
+        "SELECT unsubscribe_all, topics, updated_at FROM tombstones \
+         WHERE list_name = $1 AND email_hash = $2{lock}"
+    );
+    for ((list, key), (t, at)) in all {
+        if inserted.contains(&(list.clone(), key.clone())) {
+            continue;
+        }
+        let kept: Option<(bool, String, i64)> = on_db!(c.re(), |c| {
+            sqlx::query_as(&read)
+                .bind(list.as_str())
+                .bind(key.as_slice())
+                .fetch_optional(c)
+                .await?
+        });
+        let (t, at) = match kept {
+            Some((unsub, topics, kept_at)) => {
+                (t.merged(&tombstone_from(unsub, &topics)?), kept_at.max(*at))
+            }
+            None => (t.clone(), *at),
+        };
+        on_db!(c.re(), |c| {
+            sqlx::query(
+                "INSERT INTO tombstones (list_name, email_hash, unsubscribe_all, topics, \
+                 updated_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (list_name, email_hash) DO UPDATE SET \
+                 unsubscribe_all = excluded.unsubscribe_all, topics = excluded.topics, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(list.as_str())
+            .bind(key.as_slice())
+            .bind(t.unsubscribe_all)
+            .bind(to_json(&t.opted_out_topics))
+            .bind(at)
+            .execute(c)
+            .await?;
+        });
     }
     Ok(())
 }

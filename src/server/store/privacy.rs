@@ -6,8 +6,9 @@
 //! for the event log (its events stay, naming the contact by its keyed hash, with the
 //! address removed from their details and their client data cleared), queued and sent
 //! message bodies to it, the recipient of its send records, and its suppression. What
-//! remains is keyed hashes: the opt-out tombstones of its lists (unsubscribed from all)
-//! and an entry in `erased_recipients`, so the address is never mailed again. On SQLite
+//! remains is keyed hashes: the opt-out tombstones of its lists (unsubscribed from all,
+//! under [`ContactKeyer::tombstone`](events::ContactKeyer::tombstone), as every
+//! tombstone) and an entry in `erased_recipients`, so the address is never mailed again. On SQLite
 //! the erasure runs with `secure_delete` on and the WAL is checkpointed and truncated
 //! after it, so no copy remains in the database files.
 
@@ -177,6 +178,7 @@ async fn erase_in(
         .await?
     });
     for (id, list, hash) in &contacts {
+        let key = keyer.tombstone(hash)?;
         on_db!(c.re(), |c| {
             sqlx::query("DELETE FROM contact_topic_prefs WHERE contact_id = $1")
                 .bind(id)
@@ -193,7 +195,7 @@ async fn erase_in(
                  updated_at = excluded.updated_at",
             )
             .bind(list)
-            .bind(hash)
+            .bind(&key)
             .bind(now)
             .execute(c)
             .await?;

@@ -313,7 +313,8 @@ trait Bulk {
     ) -> StoreResult<Vec<ExistingRow>>;
     /// The explicit preferences of these contacts: (contact, topic, opt_in).
     async fn prefs_of(&mut self, ids: &[i64]) -> StoreResult<Vec<(i64, i64, bool)>>;
-    /// The tombstones of these address hashes: (hash, unsubscribe_all, topics).
+    /// The tombstones kept under these keys (`ContactKeyer::tombstone`):
+    /// (key, unsubscribe_all, topics).
     async fn tombstones(
         &mut self,
         list_name: &str,
@@ -736,7 +737,7 @@ impl Batch<'_> {
             doomed.push(old.id);
             counts.deleted += 1;
         }
-        opt_outs::merge(c.re(), self.list.name.as_str(), &kept).await?;
+        opt_outs::merge(c.re(), self.keyer, self.list.name.as_str(), &kept).await?;
         for chunk in doomed.chunks(CHUNK) {
             for table in ["contact_topic_prefs WHERE contact_id", "contacts WHERE id"] {
                 let sql = c.fast(format!(
@@ -783,16 +784,30 @@ impl Batch<'_> {
                 .await?
                 .is_some()
         });
+        // Tombstones are kept under the keyed hash of the address hash.
         let hashes: Vec<&[u8]> = if any_tomb {
             fresh.iter().map(|(_, h)| h.as_slice()).collect()
         } else {
             Vec::new()
         };
+        let keys = self.keyer.tombstones(hashes.iter().copied())?;
+        let key_refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
         let found = on_db!(c.re(), |c| {
-            c.tombstones(list.name.as_str(), &hashes).await?
+            c.tombstones(list.name.as_str(), &key_refs).await?
         });
-        for (hash, unsub, topics) in found {
-            tombs.insert(hash, tombstone_from(unsub, &topics)?);
+        let hash_of: HashMap<&[u8], &[u8]> = key_refs
+            .iter()
+            .copied()
+            .zip(hashes.iter().copied())
+            .collect();
+        // The key of each tombstone found, by address hash.
+        let mut tomb_keys: HashMap<Vec<u8>, Vec<u8>> = HashMap::with_capacity(found.len());
+        for (key, unsub, topics) in found {
+            let Some(hash) = hash_of.get(key.as_slice()) else {
+                continue;
+            };
+            tombs.insert(hash.to_vec(), tombstone_from(unsub, &topics)?);
+            tomb_keys.insert(hash.to_vec(), key);
         }
         let tid = |t: &TopicName| {
             topic_ids
@@ -912,7 +927,7 @@ impl Batch<'_> {
             on_db!(c.re(), |c| {
                 let mut q = sqlx::query(&sql).bind(list.name.as_str());
                 for h in chunk {
-                    q = q.bind((*h).clone());
+                    q = q.bind(tomb_keys[*h].as_slice());
                 }
                 q.execute(c).await?;
             });
@@ -922,7 +937,7 @@ impl Batch<'_> {
             .map(|h| ((*h).clone(), tombs[*h].beyond(list)))
             .filter(|(_, t)| !t.is_empty())
             .collect();
-        opt_outs::merge(c.re(), list.name.as_str(), &beyond).await?;
+        opt_outs::merge(c.re(), self.keyer, list.name.as_str(), &beyond).await?;
 
         // Existing contacts: merge, keeping recorded opt-outs unless overridden.
         for row in rows {

@@ -36,9 +36,9 @@ impl Bulk for PgConnection {
     async fn tombstones(
         &mut self,
         list_name: &str,
-        hashes: &[&[u8]],
+        keys: &[&[u8]],
     ) -> StoreResult<Vec<(Vec<u8>, bool, String)>> {
-        if hashes.is_empty() {
+        if keys.is_empty() {
             return Ok(Vec::new());
         }
         Ok(sqlx::query_as(
@@ -46,7 +46,7 @@ impl Bulk for PgConnection {
              WHERE list_name = $1 AND email_hash = ANY($2)",
         )
         .bind(list_name)
-        .bind(hashes)
+        .bind(keys)
         .fetch_all(&mut *self)
         .await?)
     }

@@ -102,10 +102,10 @@ impl Bulk for SqliteConnection {
     async fn tombstones(
         &mut self,
         list_name: &str,
-        hashes: &[&[u8]],
+        keys: &[&[u8]],
     ) -> StoreResult<Vec<(Vec<u8>, bool, String)>> {
         let mut out: Vec<(Vec<u8>, bool, String)> = Vec::new();
-        for chunk in hashes.chunks(BULK_ROWS) {
+        for chunk in keys.chunks(BULK_ROWS) {
             let sql = with_in_list(
                 "SELECT email_hash, unsubscribe_all, topics FROM tombstones \
                  WHERE list_name = $1 AND email_hash",

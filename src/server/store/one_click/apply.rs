@@ -144,7 +144,7 @@ struct Writes<'a> {
     unsub: BTreeSet<i64>,
     /// (contact, topic) preferences newly OPT_OUT.
     prefs: BTreeSet<(i64, i64)>,
-    /// Tombstones changed (by address hash).
+    /// Tombstones changed (by address hash; written under their keys).
     tombs: BTreeSet<Vec<u8>>,
 }
 
@@ -181,7 +181,7 @@ async fn bulk(
         let mut tombs = if missing.is_empty() {
             HashMap::new()
         } else {
-            opt_outs::tombstones(c.re(), list.name.as_str(), &missing).await?
+            opt_outs::tombstones(c.re(), keyer, list.name.as_str(), &missing).await?
         };
         let topic_ids = if mine.iter().any(|&k| items[k].topic.is_some()) {
             topic_ids(c.re(), list_id).await?
@@ -376,6 +376,7 @@ async fn write(
         });
     }
     if !w.tombs.is_empty() {
+        let keys = keyer.tombstones(w.tombs.iter().map(Vec::as_slice))?;
         let values: Vec<String> = (0..w.tombs.len())
             .map(|i| {
                 let b = 5 * i;
@@ -398,11 +399,11 @@ async fn write(
         ));
         on_db!(c.re(), |c| {
             let mut q = sqlx::query(&sql);
-            for h in &w.tombs {
+            for (h, key) in w.tombs.iter().zip(&keys) {
                 let t = &tombs[h];
                 q = q
                     .bind(list_name)
-                    .bind(h.as_slice())
+                    .bind(key.as_slice())
                     .bind(t.unsubscribe_all)
                     .bind(to_json(&t.opted_out_topics))
                     .bind(now);
