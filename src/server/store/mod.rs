@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `lists.rs` | [`ListStore`] | lists, their topics and tags; the recipient path's list cache |
 //! | `contacts.rs` | [`ContactStore`] | contacts, their preferences, filtered listings |
-//! | `opt_outs.rs` | [`OptOutStore`] | tombstones, batches of RFC 8058 opt-outs |
+//! | `opt_outs.rs` | [`OptOutStore`] | tombstones (under keyed hashes), batches of RFC 8058 opt-outs |
 //! | `one_click/` | [`OneClickStore`] | the one-click intake: group commit, or the SQLite log and its applier; the opt-outs readers wait for |
 //! | `events.rs` | [`EventStore`] | the event log (every change writes its event and webhook deliveries) |
 //! | `accounts.rs` | [`AccountStore`] | dashboard users and their sessions |
@@ -264,8 +264,9 @@ impl Store for SqlStore {}
 /// A shared handle to the configured store.
 pub type DynStore = Arc<dyn Store>;
 
-/// The SHA-256 of an address's matching key: how tokens and tombstones identify a
-/// contact without holding the address.
+/// The SHA-256 of an address's matching key: how contacts and tokens identify an
+/// address without holding it. Tombstones hold only its keyed form
+/// (`ContactKeyer::tombstone`).
 pub fn email_hash(email: &EmailAddress) -> Vec<u8> {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();

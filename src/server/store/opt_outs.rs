@@ -539,6 +539,14 @@ pub(super) async fn key_unkeyed(pools: &Pools) -> StoreResult<u64> {
     }
 }
 
+/// A tombstone on its way from `tombstones_unkeyed` into `tombstones`.
+struct Keyed {
+    list: String,
+    key: Vec<u8>,
+    tomb: Tombstone,
+    updated_at: i64,
+}
+
 /// Writes tombstones taken from `tombstones_unkeyed` under their keys, each merged into
 /// a tombstone kept under that key already, in the caller's transaction.
 async fn key_rows(
@@ -548,17 +556,28 @@ async fn key_rows(
     rows: Vec<UnkeyedRow>,
 ) -> StoreResult<()> {
     let keys = keyer.tombstones(rows.iter().map(|r| r.email_hash.as_slice()))?;
-    let mut by_key: HashMap<(String, Vec<u8>), (Tombstone, i64)> = HashMap::new();
+    let mut all: Vec<Keyed> = Vec::with_capacity(rows.len());
+    let mut index: HashMap<(String, Vec<u8>), usize> = HashMap::with_capacity(rows.len());
     for (r, key) in rows.into_iter().zip(keys) {
-        let t = tombstone_from(r.unsubscribe_all, &r.topics)?;
-        let entry = by_key
-            .entry((r.list_name, key))
-            .or_insert_with(|| (Tombstone::default(), r.updated_at));
-        entry.0 = entry.0.merged(&t);
-        entry.1 = entry.1.max(r.updated_at);
+        let tomb = tombstone_from(r.unsubscribe_all, &r.topics)?;
+        match index.entry((r.list_name.clone(), key.clone())) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                let k = &mut all[*e.get()];
+                k.tomb = k.tomb.merged(&tomb);
+                k.updated_at = k.updated_at.max(r.updated_at);
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(all.len());
+                all.push(Keyed {
+                    list: r.list_name,
+                    key,
+                    tomb,
+                    updated_at: r.updated_at,
+                });
+            }
+        }
     }
-    let all: Vec<(&(String, Vec<u8>), &(Tombstone, i64))> = by_key.iter().collect();
-    // New keys in one statement each chunk; a key kept already is merged row by row
+    // New keys in one statement per chunk; a key kept already is merged row by row
     // (rare: a tombstone written under its key before this one was moved).
     let mut inserted: std::collections::HashSet<(String, Vec<u8>)> = Default::default();
     for chunk in all.chunks(500) {
@@ -583,13 +602,13 @@ async fn key_rows(
         ));
         let done: Vec<(String, Vec<u8>)> = on_db!(c.re(), |c| {
             let mut q = sqlx::query_as(&sql);
-            for ((list, key), (t, at)) in chunk {
+            for k in chunk {
                 q = q
-                    .bind(list.as_str())
-                    .bind(key.as_slice())
-                    .bind(t.unsubscribe_all)
-                    .bind(to_json(&t.opted_out_topics))
-                    .bind(*at);
+                    .bind(k.list.as_str())
+                    .bind(k.key.as_slice())
+                    .bind(k.tomb.unsubscribe_all)
+                    .bind(to_json(&k.tomb.opted_out_topics))
+                    .bind(k.updated_at);
             }
             q.fetch_all(c).await?
         });
@@ -600,22 +619,23 @@ async fn key_rows(
         "SELECT unsubscribe_all, topics, updated_at FROM tombstones \
          WHERE list_name = $1 AND email_hash = $2{lock}"
     );
-    for ((list, key), (t, at)) in all {
-        if inserted.contains(&(list.clone(), key.clone())) {
+    for k in all {
+        if inserted.contains(&(k.list.clone(), k.key.clone())) {
             continue;
         }
         let kept: Option<(bool, String, i64)> = on_db!(c.re(), |c| {
             sqlx::query_as(&read)
-                .bind(list.as_str())
-                .bind(key.as_slice())
+                .bind(k.list.as_str())
+                .bind(k.key.as_slice())
                 .fetch_optional(c)
                 .await?
         });
-        let (t, at) = match kept {
-            Some((unsub, topics, kept_at)) => {
-                (t.merged(&tombstone_from(unsub, &topics)?), kept_at.max(*at))
-            }
-            None => (t.clone(), *at),
+        let (tomb, at) = match kept {
+            Some((unsub, topics, at)) => (
+                k.tomb.merged(&tombstone_from(unsub, &topics)?),
+                at.max(k.updated_at),
+            ),
+            None => (k.tomb, k.updated_at),
         };
         on_db!(c.re(), |c| {
             sqlx::query(
@@ -625,10 +645,10 @@ async fn key_rows(
                  unsubscribe_all = excluded.unsubscribe_all, topics = excluded.topics, \
                  updated_at = excluded.updated_at",
             )
-            .bind(list.as_str())
-            .bind(key.as_slice())
-            .bind(t.unsubscribe_all)
-            .bind(to_json(&t.opted_out_topics))
+            .bind(k.list.as_str())
+            .bind(k.key.as_slice())
+            .bind(tomb.unsubscribe_all)
+            .bind(to_json(&tomb.opted_out_topics))
             .bind(at)
             .execute(c)
             .await?;
