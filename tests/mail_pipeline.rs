@@ -1160,7 +1160,7 @@ async fn without_any_key_a_senders_intact_signature_is_relayed_as_it_is(backend:
 /// a contact unsubscribed from the list, and nothing is relayed to it.
 async fn an_older_versions_tombstone_still_refuses_once_keyed(backend: &str) {
     let db = TestDb::new(backend).await;
-    common::migrate_up_to(&db.url, 20261209000100).await;
+    common::migrate_up_to(&db.url, 20261210000200).await;
     let gone = EmailAddress::parse("gone@example.org").unwrap();
     let hash = optbox::server::store::email_hash(&gone);
     common::insert_raw_tombstones(&db.url, "tombstones", &[("news", &hash, true, "[]", 1)]).await;

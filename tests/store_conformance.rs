@@ -1599,7 +1599,7 @@ async fn tombstones_of_an_older_version_are_keyed_when_the_store_opens() {
     for backend in ["sqlite", "postgres"] {
         let db = TestDb::new(backend).await;
         // The schema of the version before, and its tombstones.
-        common::migrate_up_to(&db.url, 20261209000100).await;
+        common::migrate_up_to(&db.url, 20261210000200).await;
         let ann = email_hash(&email("ann@example.com"));
         let bob = email_hash(&email("bob@example.com"));
         common::insert_raw_tombstones(
