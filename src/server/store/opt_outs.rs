@@ -108,34 +108,45 @@ pub(super) async fn tombstones(
     list_name: &str,
     hashes: &[&[u8]],
 ) -> StoreResult<HashMap<Vec<u8>, Tombstone>> {
-    if hashes.is_empty() {
-        return Ok(HashMap::new());
-    }
     let keys = keyer.tombstones(hashes.iter().copied())?;
-    let sql = c.fast(format!(
-        "SELECT email_hash, unsubscribe_all, topics FROM tombstones \
-         WHERE list_name = $1 AND email_hash IN ({})",
-        placeholders(2, hashes.len())
-    ));
-    let rows: Vec<TombRow> = on_db!(c, |c| {
-        let mut q = sqlx::query_as(&sql).bind(list_name);
-        for k in &keys {
-            q = q.bind(k.as_slice());
-        }
-        q.fetch_all(c).await?
-    });
     let hash_of: HashMap<&[u8], &[u8]> = keys
         .iter()
         .map(Vec::as_slice)
         .zip(hashes.iter().copied())
         .collect();
-    let mut out = HashMap::with_capacity(rows.len());
-    for r in rows {
-        if let Some(hash) = hash_of.get(r.email_hash.as_slice()) {
-            out.insert(hash.to_vec(), tombstone_from(r.unsubscribe_all, &r.topics)?);
+    let mut out = HashMap::with_capacity(hashes.len());
+    for (key, t) in by_keys(c, list_name, &keys).await? {
+        if let Some(hash) = hash_of.get(key.as_slice()) {
+            out.insert(hash.to_vec(), t);
         }
     }
     Ok(out)
+}
+
+/// The tombstones kept under these keys (as many as one statement takes), by key.
+async fn by_keys(
+    c: Conn<'_>,
+    list_name: &str,
+    keys: &[Vec<u8>],
+) -> StoreResult<Vec<(Vec<u8>, Tombstone)>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = c.fast(format!(
+        "SELECT email_hash, unsubscribe_all, topics FROM tombstones \
+         WHERE list_name = $1 AND email_hash IN ({})",
+        placeholders(2, keys.len())
+    ));
+    let rows: Vec<TombRow> = on_db!(c, |c| {
+        let mut q = sqlx::query_as(&sql).bind(list_name);
+        for k in keys {
+            q = q.bind(k.as_slice());
+        }
+        q.fetch_all(c).await?
+    });
+    rows.into_iter()
+        .map(|r| Ok((r.email_hash, tombstone_from(r.unsubscribe_all, &r.topics)?)))
+        .collect()
 }
 
 /// Writes an address's tombstone (by its address hash) as it is given; an empty one
@@ -190,29 +201,27 @@ pub(super) async fn merge(
 ) -> StoreResult<()> {
     const CHUNK: usize = 400;
     for chunk in adds.chunks(CHUNK) {
-        let mut merged: HashMap<&[u8], Tombstone> = HashMap::with_capacity(chunk.len());
-        for (h, t) in chunk {
+        // By key: what the chunk adds, merged with what is kept.
+        let keys = keyer.tombstones(chunk.iter().map(|(h, _)| h.as_slice()))?;
+        let mut merged: HashMap<Vec<u8>, Tombstone> = HashMap::with_capacity(chunk.len());
+        for (key, (_, t)) in keys.into_iter().zip(chunk) {
             let m = merged
-                .get(h.as_slice())
+                .get(&key)
                 .map(|m| m.merged(t))
                 .unwrap_or_else(|| t.clone());
-            merged.insert(h.as_slice(), m);
+            merged.insert(key, m);
         }
-        let hashes: Vec<&[u8]> = merged.keys().copied().collect();
-        for (h, old) in tombstones(c.re(), keyer, list_name, &hashes).await? {
-            if let Some(m) = merged.get_mut(h.as_slice()) {
+        let keys: Vec<Vec<u8>> = merged.keys().cloned().collect();
+        for (key, old) in by_keys(c.re(), list_name, &keys).await? {
+            if let Some(m) = merged.get_mut(&key) {
                 *m = m.merged(&old);
             }
         }
-        let rows: Vec<(&[u8], &Tombstone)> = merged
-            .iter()
-            .filter(|(_, t)| !t.is_empty())
-            .map(|(h, t)| (*h, t))
-            .collect();
+        let rows: Vec<(&Vec<u8>, &Tombstone)> =
+            merged.iter().filter(|(_, t)| !t.is_empty()).collect();
         if rows.is_empty() {
             continue;
         }
-        let keys = keyer.tombstones(rows.iter().map(|(h, _)| *h))?;
         let values: Vec<String> = (0..rows.len())
             .map(|i| format!("($1, ${}, ${}, ${}, $2)", 3 * i + 3, 3 * i + 4, 3 * i + 5))
             .collect();
@@ -225,7 +234,7 @@ pub(super) async fn merge(
         );
         on_db!(c.re(), |c| {
             let mut q = sqlx::query(&sql).bind(list_name).bind(now_ms());
-            for (k, (_, t)) in keys.iter().zip(&rows) {
+            for (k, t) in &rows {
                 q = q
                     .bind(k.as_slice())
                     .bind(t.unsubscribe_all)

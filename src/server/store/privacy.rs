@@ -7,8 +7,8 @@
 //! address removed from their details and their client data cleared), queued and sent
 //! message bodies to it, the recipient of its send records, and its suppression. What
 //! remains is keyed hashes: the opt-out tombstones of its lists (unsubscribed from all,
-//! under [`ContactKeyer::tombstone`](events::ContactKeyer::tombstone), as every
-//! tombstone) and an entry in `erased_recipients`, so the address is never mailed again. On SQLite
+//! kept like every tombstone under [`ContactKeyer::tombstone`](events::ContactKeyer))
+//! and an entry in `erased_recipients`, so the address is never mailed again. On SQLite
 //! the erasure runs with `secure_delete` on and the WAL is checkpointed and truncated
 //! after it, so no copy remains in the database files.
 
