@@ -470,9 +470,15 @@ fn admin_unlock_forgets_failed_sign_ins(backend: &str) {
     let db = rt.block_on(common::TestDb::new(backend));
     rt.block_on(async {
         let store = db.store().await;
-        auth::create_user(&*store, "ann@example.com", Role::Owner, PASSWORD)
-            .await
-            .unwrap();
+        auth::create_user(
+            &*store,
+            "ann@example.com",
+            Role::Owner,
+            PASSWORD,
+            &common::setup(),
+        )
+        .await
+        .unwrap();
         for _ in 0..5 {
             auth::authenticate(&*store, "ann@example.com", "a wrong guess", "ip-x")
                 .await

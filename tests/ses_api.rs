@@ -12,7 +12,7 @@ use optbox::server::store::Source;
 use serde_json::json;
 
 async fn client(app: &TestApp) -> SesClient {
-    let key = api_keys::create(&*app.store, &app.api_master, "test")
+    let key = api_keys::create(&*app.store, &app.api_master, "test", &common::setup())
         .await
         .unwrap();
     SesClient::new(&app.base, &key.access_key_id, &key.secret_access_key)
@@ -745,7 +745,9 @@ async fn sigv4_failures_are_403s_in_ses_shape() {
     assert!(app.store.get_list("evil").await.is_err());
 
     // Revocation takes effect on the next request.
-    api_keys::revoke(&*app.store, &ses.key_id).await.unwrap();
+    api_keys::revoke(&*app.store, &ses.key_id, &common::setup())
+        .await
+        .unwrap();
     ses.get(LISTS).await.err(403, "InvalidClientTokenId");
     app.stop().await;
 }
@@ -943,7 +945,9 @@ async fn revocation_is_seen_by_every_instance_on_one_postgres() {
     ses2.host = addr.to_string();
     ses1.get(LISTS).await.ok();
     ses2.get(LISTS).await.ok();
-    api_keys::revoke(&*app1.store, &ses1.key_id).await.unwrap();
+    api_keys::revoke(&*app1.store, &ses1.key_id, &common::setup())
+        .await
+        .unwrap();
     ses1.get(LISTS).await.err(403, "InvalidClientTokenId");
     ses2.get(LISTS).await.err(403, "InvalidClientTokenId");
     app1.stop().await;

@@ -291,10 +291,18 @@ async fn event_ids(store: &dyn Store, kind: &str) -> Vec<String> {
 
 async fn hook(app: &TestApp, r: &Receiver, events: &[&str], list: Option<&str>) -> i64 {
     let events: Vec<String> = events.iter().map(|s| s.to_string()).collect();
-    wh::add(&*app.store, rules(), &r.url(), SECRET, &events, list)
-        .await
-        .unwrap()
-        .id
+    wh::add(
+        &*app.store,
+        rules(),
+        &r.url(),
+        SECRET,
+        &events,
+        list,
+        &common::setup(),
+    )
+    .await
+    .unwrap()
+    .id
 }
 
 // ---------------------------------------------------------------- tests
@@ -310,7 +318,7 @@ async fn make_set(store: &dyn Store, name: &str, suppressed: Option<Vec<Suppress
         sending_enabled: true,
         created_at: 0,
     };
-    sets::create(store, &set).await.unwrap();
+    sets::create(store, &set, &common::setup()).await.unwrap();
 }
 
 /// An event destination of `set` delivering `types` to webhook `id`.
@@ -324,7 +332,7 @@ async fn route(store: &dyn Store, set: &str, id: i64, types: &[&str]) {
         )),
         unsupported: vec![],
     };
-    sets::put_destination(store, set, "hook", &d, true)
+    sets::put_destination(store, set, "hook", &d, true, &common::setup())
         .await
         .unwrap();
 }
@@ -771,21 +779,45 @@ async fn events_arrive_signed_in_the_ses_subscription_shape(backend: &str) {
     assert!(other.hits().is_empty());
     // Bad destinations are refused.
     assert!(
-        wh::add(store, rules(), "ftp://x", SECRET, &[], None)
-            .await
-            .is_err()
+        wh::add(
+            store,
+            rules(),
+            "ftp://x",
+            SECRET,
+            &[],
+            None,
+            &common::setup()
+        )
+        .await
+        .is_err()
     );
     assert!(
-        wh::add(store, rules(), &r.url(), "short", &[], None)
-            .await
-            .is_err()
+        wh::add(
+            store,
+            rules(),
+            &r.url(),
+            "short",
+            &[],
+            None,
+            &common::setup()
+        )
+        .await
+        .is_err()
     );
     assert!(
-        wh::add(store, rules(), &r.url(), SECRET, &["bogus".into()], None)
-            .await
-            .is_err()
+        wh::add(
+            store,
+            rules(),
+            &r.url(),
+            SECRET,
+            &["bogus".into()],
+            None,
+            &common::setup()
+        )
+        .await
+        .is_err()
     );
-    wh::remove(store, all).await.unwrap();
+    wh::remove(store, all, &common::setup()).await.unwrap();
     assert!(wh::list(store).await.unwrap().iter().all(|h| h.id != all));
     app.stop().await;
 }
@@ -1020,7 +1052,7 @@ async fn private_addresses_are_refused_and_failures_do_not_say_why(backend: &str
         "http://10.0.0.1/hook".into(),
         "http://192.168.1.1/hook".into(),
     ] {
-        let e = wh::add(store, rules, &url, SECRET, &[], None)
+        let e = wh::add(store, rules, &url, SECRET, &[], None, &common::setup())
             .await
             .unwrap_err()
             .to_string();
@@ -1042,6 +1074,7 @@ async fn private_addresses_are_refused_and_failures_do_not_say_why(backend: &str
         SECRET,
         &[],
         None,
+        &common::setup(),
     )
     .await
     .unwrap()
@@ -1053,6 +1086,7 @@ async fn private_addresses_are_refused_and_failures_do_not_say_why(backend: &str
         SECRET,
         &[],
         None,
+        &common::setup(),
     )
     .await
     .unwrap()
@@ -1131,6 +1165,7 @@ async fn production_mode_requires_https_webhooks() {
         SECRET,
         &[],
         None,
+        &common::setup(),
     )
     .await
     .unwrap_err()
@@ -1143,6 +1178,7 @@ async fn production_mode_requires_https_webhooks() {
         SECRET,
         &[],
         None,
+        &common::setup(),
     )
     .await
     .unwrap();
@@ -1195,9 +1231,17 @@ async fn a_killed_instance_loses_no_delivery(backend: &str) {
     // Slow answers, so that requests are in flight when the process dies.
     r.delay_ms.store(150, Ordering::SeqCst);
     let list = make_list(&*store, "news").await;
-    wh::add(&*store, rules(), &r.url(), SECRET, &[], None)
-        .await
-        .unwrap();
+    wh::add(
+        &*store,
+        rules(),
+        &r.url(),
+        SECRET,
+        &[],
+        None,
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     for i in 0..40 {
         add_contact(&*store, &list, &format!("c{i}@example.com")).await;
     }
@@ -1237,10 +1281,18 @@ async fn sigterm_lets_deliveries_in_flight_finish_and_records_them(backend: &str
     let r = Receiver::start().await;
     r.delay_ms.store(300, Ordering::SeqCst);
     let list = make_list(&*store, "news").await;
-    let id = wh::add(&*store, rules(), &r.url(), SECRET, &[], None)
-        .await
-        .unwrap()
-        .id;
+    let id = wh::add(
+        &*store,
+        rules(),
+        &r.url(),
+        SECRET,
+        &[],
+        None,
+        &common::setup(),
+    )
+    .await
+    .unwrap()
+    .id;
     for i in 0..30 {
         add_contact(&*store, &list, &format!("c{i}@example.com")).await;
     }
@@ -1380,6 +1432,7 @@ async fn two_instances_on_one_postgres_share_the_outbox() {
         SECRET,
         &["contact.created".into()],
         None,
+        &common::setup(),
     )
     .await
     .unwrap();
