@@ -947,6 +947,7 @@ async fn the_page_shows_the_lists_logo_and_colour_from_its_own_origin(backend: &
         &actor,
         "shop",
         common::images::PNG,
+        &common::setup(),
     )
     .await
     .unwrap();

@@ -23,7 +23,6 @@ fn not_found(id: i64) -> impl Fn(StoreError) -> ServiceError {
 /// gets only by naming them; `all` or `*` say the same explicitly. The URL must satisfy
 /// `rules` (https in production mode; no private IP literal unless allowed). A
 /// `webhook.created` event says who added it.
-#[allow(clippy::too_many_arguments)]
 pub async fn add(
     store: &dyn Store,
     rules: UrlRules,
