@@ -1557,7 +1557,7 @@ async fn configuration_changes_reach_only_webhooks_that_name_them(backend: &str)
         out
     };
     let contact = ("contact.created".to_owned(), Some("news".to_owned()));
-    assert_eq!(kinds_of(all).await, [contact.clone()]);
+    assert_eq!(kinds_of(all).await, [contact]);
     assert_eq!(kinds_of(routed).await, []);
     let l = |k: &str, n: &str| (k.to_owned(), Some(n.to_owned()));
     assert_eq!(
