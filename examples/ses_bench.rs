@@ -94,7 +94,8 @@ async fn seed(n: usize, key_file: &str) -> Res<()> {
     };
     let list = store.create_list("bench", &def, None).await?;
     let master = startup::api_key_master(&settings, &store).await?;
-    let key = api_keys::create(&*store, &master, "bench").await?;
+    let cli = optbox::server::store::Audit::new(optbox::server::store::Source::Cli);
+    let key = api_keys::create(&*store, &master, "bench", &cli).await?;
     std::fs::write(key_file, serde_json::to_string(&key)?)?;
     // The stored template the SendEmail workload sends with.
     let text = format!(
@@ -109,6 +110,7 @@ async fn seed(n: usize, key_file: &str) -> Res<()> {
             text: Some(text),
             html: None,
         },
+        &cli,
     )
     .await?;
 

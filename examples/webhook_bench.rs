@@ -141,6 +141,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "bench-secret-0123456789",
         &["subscription".into()],
         None,
+        &Audit::new(Source::Cli),
     )
     .await?;
     let t = Instant::now();

@@ -217,9 +217,10 @@ enum WebhooksCommand {
         /// The HMAC key of the Optbox-Signature header (at least 16 characters).
         #[arg(long, env = "OPTBOX_WEBHOOK_SECRET", hide_env_values = true)]
         secret: String,
-        /// Event types, comma-separated (default: all but webhook.failed): subscription,
-        /// contact.created, contact.deleted, import, webhook.failed, delivery.failed, send,
-        /// reject, send.warning.
+        /// Event types, comma-separated (default: all but webhook.failed and the
+        /// configuration kinds): subscription, contact.created, contact.deleted, import,
+        /// webhook.failed, delivery.failed, send, reject, send.warning; configuration
+        /// changes: list.created, list.updated, list.deleted, api_key.created, …
         #[arg(long, value_delimiter = ',')]
         events: Vec<String>,
         /// Only events of this contact list.
@@ -485,7 +486,8 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             let role = Role::parse(&role).map_err(|e| e.to_string())?;
-            let user = service::auth::create_user(&*store, &email, role, password)
+            let audit = Audit::new(Source::Cli);
+            let user = service::auth::create_user(&*store, &email, role, password, &audit)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("created {} user {}", user.role, user.email);
@@ -514,7 +516,8 @@ async fn dkim(cmd: DkimCommand, settings: Settings) -> Result<(), String> {
             selector,
             algorithm,
         } => {
-            let k = service::dkim::generate(&*store, &domain, &selector, &algorithm)
+            let audit = Audit::new(Source::Cli);
+            let k = service::dkim::generate(&*store, &domain, &selector, &algorithm, &audit)
                 .await
                 .map_err(|e| e.to_string())?;
             eprintln!(
@@ -581,9 +584,11 @@ async fn keys(cmd: KeysCommand, settings: Settings) -> Result<(), String> {
             let master = startup::api_key_master(&settings, &store)
                 .await
                 .map_err(|e| e.to_string())?;
-            let key = service::api_keys::create_scoped(&*store, &master, &description, &scope)
-                .await
-                .map_err(|e| e.to_string())?;
+            let audit = Audit::new(Source::Cli);
+            let key =
+                service::api_keys::create_scoped(&*store, &master, &description, &scope, &audit)
+                    .await
+                    .map_err(|e| e.to_string())?;
             if json {
                 println!(
                     "{}",
@@ -626,7 +631,7 @@ async fn keys(cmd: KeysCommand, settings: Settings) -> Result<(), String> {
             }
         }
         KeysCommand::Revoke { id } => {
-            service::api_keys::revoke(&*store, &id)
+            service::api_keys::revoke(&*store, &id, &Audit::new(Source::Cli))
                 .await
                 .map_err(|e| e.to_string())?;
             println!("revoked {id}");
@@ -902,6 +907,7 @@ async fn webhooks(cmd: WebhooksCommand, settings: Settings) -> Result<(), String
                 &secret,
                 &events,
                 list.as_deref(),
+                &Audit::new(Source::Cli),
             )
             .await
             .map_err(err)?;
@@ -926,7 +932,9 @@ async fn webhooks(cmd: WebhooksCommand, settings: Settings) -> Result<(), String
             }
         }
         WebhooksCommand::Remove { id } => {
-            wh::remove(store, id).await.map_err(err)?;
+            wh::remove(store, id, &Audit::new(Source::Cli))
+                .await
+                .map_err(err)?;
             println!("removed webhook {id}");
         }
         WebhooksCommand::Test { id } => {

@@ -481,6 +481,130 @@ fn keys_create_list_and_revoke() {
     assert!(err.contains("OBXNOSUCHKEY"), "{err}");
 }
 
+/// Changes made at the command line (a dashboard user, API keys, a DKIM key, a webhook)
+/// are events of actor `cli`, and none holds a secret.
+fn cli_changes_are_logged(backend: &str) {
+    use optbox::server::store::EventQuery;
+    const PASSWORD: &str = "a sufficiently long password";
+    const HOOK_SECRET: &str = "a webhook secret of some length";
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(common::TestDb::new(backend));
+    // The database, migrated.
+    rt.block_on(db.store());
+    let master = "m".repeat(40);
+    let env = [
+        ("OPTBOX_DATABASE_URL", db.url.as_str()),
+        ("OPTBOX_API_KEY_MASTER", master.as_str()),
+    ];
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let out = optbox(args, &env, stdin);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let args = [
+        "admin",
+        "create-user",
+        "--email",
+        "op@example.com",
+        "--role",
+        "owner",
+        "--password-stdin",
+    ];
+    run(&args, Some(PASSWORD));
+    let key: serde_json::Value = serde_json::from_str(&run(
+        &["keys", "create", "--json", "--description", "crm sync"],
+        None,
+    ))
+    .unwrap();
+    let id = key["AccessKeyId"].as_str().unwrap().to_owned();
+    let secret = key["SecretAccessKey"].as_str().unwrap().to_owned();
+    run(&["keys", "revoke", &id], None);
+    run(
+        &[
+            "dkim",
+            "generate",
+            "--domain",
+            "example.com",
+            "--selector",
+            "s1",
+            "--algorithm",
+            "ed25519",
+        ],
+        None,
+    );
+    let hook = run(
+        &[
+            "webhooks",
+            "add",
+            "--url",
+            "https://hooks.example.com/optbox",
+            "--secret",
+            HOOK_SECRET,
+        ],
+        None,
+    );
+    run(&["webhooks", "remove", hook.trim()], None);
+
+    rt.block_on(async {
+        let store = db.store().await;
+        let mut log = store
+            .query_events(&EventQuery {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        log.reverse();
+        let kinds: Vec<&str> = log.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "user.created",
+                "api_key.created",
+                "api_key.revoked",
+                "dkim.generated",
+                "webhook.created",
+                "webhook.deleted",
+            ]
+        );
+        for e in &log {
+            assert_eq!(e.actor.as_deref(), Some("cli"), "{e:?}");
+            assert_eq!(e.source.as_deref(), Some("Cli"), "{e:?}");
+            assert_eq!(e.actor_id, None, "{e:?}");
+        }
+        let detail =
+            |i: usize| -> serde_json::Value { serde_json::from_str(&log[i].detail).unwrap() };
+        assert_eq!(detail(0)["email"], "op@example.com");
+        assert_eq!(detail(0)["role"], "owner");
+        assert_eq!(detail(1)["access_key_id"], id.as_str());
+        assert_eq!(detail(1)["description"], "crm sync");
+        assert_eq!(detail(1)["scope"], "all");
+        assert_eq!(detail(2)["access_key_id"], id.as_str());
+        assert_eq!(detail(3)["domain"], "example.com");
+        assert_eq!(detail(4)["id"].to_string(), hook.trim());
+        let user = store.get_user_by_email("op@example.com").await.unwrap();
+        let text = serde_json::to_string(&log).unwrap();
+        for s in [secret.as_str(), HOOK_SECRET, PASSWORD, &user.password_hash] {
+            assert!(!text.contains(s), "{s} in {text}");
+        }
+    });
+    rt.block_on(db.cleanup());
+}
+
+#[test]
+fn cli_changes_are_logged_on_sqlite() {
+    cli_changes_are_logged("sqlite");
+}
+
+#[test]
+fn cli_changes_are_logged_on_postgres() {
+    cli_changes_are_logged("postgres");
+}
+
 /// `optbox admin unlock` lets a client locked out by failed sign-ins in again at once.
 fn admin_unlock_forgets_failed_sign_ins(backend: &str) {
     use optbox::server::service::ServiceError;
@@ -490,9 +614,15 @@ fn admin_unlock_forgets_failed_sign_ins(backend: &str) {
     let db = rt.block_on(common::TestDb::new(backend));
     rt.block_on(async {
         let store = db.store().await;
-        auth::create_user(&*store, "ann@example.com", Role::Owner, PASSWORD)
-            .await
-            .unwrap();
+        auth::create_user(
+            &*store,
+            "ann@example.com",
+            Role::Owner,
+            PASSWORD,
+            &common::setup(),
+        )
+        .await
+        .unwrap();
         for _ in 0..5 {
             auth::authenticate(&*store, "ann@example.com", "a wrong guess", "ip-x")
                 .await

@@ -53,7 +53,7 @@ fn check_passes(html: &str, name: &str) -> bool {
 
 /// A second signed-in client for another user.
 async fn client_for(app: &TestApp, email: &str, role: Role) -> reqwest::Client {
-    auth::create_user(&*app.store, email, role, PASSWORD)
+    auth::create_user(&*app.store, email, role, PASSWORD, &common::setup())
         .await
         .unwrap();
     let c = reqwest::Client::builder()

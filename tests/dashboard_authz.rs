@@ -26,7 +26,7 @@ fn client() -> reqwest::Client {
 /// A client signed in as a new user with `role`.
 async fn signed_in(app: &TestApp, role: Role) -> reqwest::Client {
     let email = format!("{}@example.com", role.as_str());
-    auth::create_user(&*app.store, &email, role, PASSWORD)
+    auth::create_user(&*app.store, &email, role, PASSWORD, &common::setup())
         .await
         .unwrap();
     let c = client();
@@ -159,21 +159,36 @@ fn actor(id: i64, role: Role) -> Actor {
 async fn user_management_is_for_owners(backend: &str) {
     let db = common::TestDb::new(backend).await;
     let store = db.store().await;
-    let owner = auth::create_user(&*store, "o@example.com", Role::Owner, PASSWORD)
-        .await
-        .unwrap();
+    let owner = auth::create_user(
+        &*store,
+        "o@example.com",
+        Role::Owner,
+        PASSWORD,
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     let o = actor(owner.id, Role::Owner);
     for role in [Role::Viewer, Role::Admin] {
         let a = actor(999, role);
-        let e = auth::add_user(&*store, &a, "x@example.com", Role::Owner, PASSWORD)
-            .await
-            .unwrap_err();
+        let e = auth::add_user(
+            &*store,
+            &a,
+            "x@example.com",
+            Role::Owner,
+            PASSWORD,
+            &common::setup(),
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(e, ServiceError::Forbidden(_)), "{role:?}: {e:?}");
-        let e = auth::set_role(&*store, &a, owner.id, Role::Viewer)
+        let e = auth::set_role(&*store, &a, owner.id, Role::Viewer, &common::setup())
             .await
             .unwrap_err();
         assert!(matches!(e, ServiceError::Forbidden(_)), "{e:?}");
-        let e = auth::remove_user(&*store, &a, owner.id).await.unwrap_err();
+        let e = auth::remove_user(&*store, &a, owner.id, &common::setup())
+            .await
+            .unwrap_err();
         assert!(matches!(e, ServiceError::Forbidden(_)), "{e:?}");
     }
     let e = auth::list_users(&*store, &actor(5, Role::Viewer))
@@ -185,21 +200,32 @@ async fn user_management_is_for_owners(backend: &str) {
     assert_eq!(users.len(), 1);
     assert_eq!(users[0].role, Role::Owner);
     // The last owner stays.
-    let e = auth::set_role(&*store, &o, owner.id, Role::Admin)
+    let e = auth::set_role(&*store, &o, owner.id, Role::Admin, &common::setup())
         .await
         .unwrap_err();
     assert!(matches!(e, ServiceError::BadRequest(_)), "{e:?}");
-    let e = auth::remove_user(&*store, &o, owner.id).await.unwrap_err();
+    let e = auth::remove_user(&*store, &o, owner.id, &common::setup())
+        .await
+        .unwrap_err();
     assert!(matches!(e, ServiceError::BadRequest(_)), "{e:?}");
     // An owner manages users.
-    let v = auth::add_user(&*store, &o, "v@example.com", Role::Viewer, PASSWORD)
-        .await
-        .unwrap();
-    let v2 = auth::set_role(&*store, &o, v.id, Role::Admin)
+    let v = auth::add_user(
+        &*store,
+        &o,
+        "v@example.com",
+        Role::Viewer,
+        PASSWORD,
+        &common::setup(),
+    )
+    .await
+    .unwrap();
+    let v2 = auth::set_role(&*store, &o, v.id, Role::Admin, &common::setup())
         .await
         .unwrap();
     assert_eq!(v2.role, "admin");
-    auth::remove_user(&*store, &o, v.id).await.unwrap();
+    auth::remove_user(&*store, &o, v.id, &common::setup())
+        .await
+        .unwrap();
     assert_eq!(auth::list_users(&*store, &o).await.unwrap().len(), 1);
     db.cleanup().await;
 }
@@ -217,12 +243,24 @@ async fn user_management_is_for_owners_on_postgres() {
 async fn sign_ins_are_rate_limited(backend: &str) {
     let db = common::TestDb::new(backend).await;
     let store = db.store().await;
-    auth::create_user(&*store, "ann@example.com", Role::Admin, PASSWORD)
-        .await
-        .unwrap();
-    auth::create_user(&*store, "bob@example.com", Role::Admin, PASSWORD)
-        .await
-        .unwrap();
+    auth::create_user(
+        &*store,
+        "ann@example.com",
+        Role::Admin,
+        PASSWORD,
+        &common::setup(),
+    )
+    .await
+    .unwrap();
+    auth::create_user(
+        &*store,
+        "bob@example.com",
+        Role::Admin,
+        PASSWORD,
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     // A success clears nothing it should not: four failures, a success, then five more
     // failures are needed before the account is locked.
     for _ in 0..4 {
@@ -285,9 +323,15 @@ async fn sign_ins_are_rate_limited_on_postgres() {
 #[tokio::test]
 async fn a_locked_account_gets_no_session_over_http() {
     let app = spawn_app_on("sqlite").await;
-    auth::create_user(&*app.store, "ann@example.com", Role::Owner, PASSWORD)
-        .await
-        .unwrap();
+    auth::create_user(
+        &*app.store,
+        "ann@example.com",
+        Role::Owner,
+        PASSWORD,
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     let c = client();
     let attempt = |password: &'static str| {
         c.post(app.url("/api/login"))
@@ -337,19 +381,26 @@ async fn dashboard_use_cases_refuse_viewers(backend: &str) {
         );
     };
     forbidden(
-        admin::create_list(&*store, &limits, &v, "x", "")
+        admin::create_list(&*store, &limits, &v, "x", "", &common::setup())
             .await
             .map(|_| ()),
         "create_list",
     );
     forbidden(
-        admin::delete_list(&*store, &v, "demo", "demo").await,
+        admin::delete_list(&*store, &v, "demo", "demo", &common::setup()).await,
         "delete_list",
     );
     forbidden(
-        admin::save_details(&*store, &limits, &v, "demo", &Default::default())
-            .await
-            .map(|_| ()),
+        admin::save_details(
+            &*store,
+            &limits,
+            &v,
+            "demo",
+            &Default::default(),
+            &common::setup(),
+        )
+        .await
+        .map(|_| ()),
         "save_details",
     );
     let t = admin::TopicForm {
@@ -360,7 +411,7 @@ async fn dashboard_use_cases_refuse_viewers(backend: &str) {
         hidden: false,
     };
     forbidden(
-        admin::save_topic(&*store, &limits, &v, "demo", &t)
+        admin::save_topic(&*store, &limits, &v, "demo", &t, &common::setup())
             .await
             .map(|_| ()),
         "save_topic",
@@ -369,7 +420,7 @@ async fn dashboard_use_cases_refuse_viewers(backend: &str) {
         .name
         .to_string();
     forbidden(
-        admin::delete_topic(&*store, &limits, &v, "demo", &first)
+        admin::delete_topic(&*store, &limits, &v, "demo", &first, &common::setup())
             .await
             .map(|_| ()),
         "delete_topic",
@@ -415,13 +466,14 @@ async fn operations_use_cases_refuse_viewers(backend: &str) {
             &v,
             None,
             &hook,
+            &common::setup(),
         )
         .await
         .map(|_| ()),
         "save_webhook",
     );
     forbidden(
-        admin_ops::delete_webhook(&*store, &v, 1).await,
+        admin_ops::delete_webhook(&*store, &v, 1, &common::setup()).await,
         "delete_webhook",
     );
     forbidden(
@@ -447,19 +499,27 @@ async fn operations_use_cases_refuse_viewers(backend: &str) {
             &v,
             "x",
             &Default::default(),
+            &common::setup(),
         )
         .await
         .map(|_| ()),
         "create_api_key",
     );
     forbidden(
-        admin_ops::revoke_api_key(&*store, &v, "OBXAAAAAAAAAAAAAAAAA").await,
+        admin_ops::revoke_api_key(&*store, &v, "OBXAAAAAAAAAAAAAAAAA", &common::setup()).await,
         "revoke_api_key",
     );
     forbidden(
-        admin_ops::generate_dkim(&*store, &v, "example.com", "s1", "ed25519")
-            .await
-            .map(|_| ()),
+        admin_ops::generate_dkim(
+            &*store,
+            &v,
+            "example.com",
+            "s1",
+            "ed25519",
+            &common::setup(),
+        )
+        .await
+        .map(|_| ()),
         "generate_dkim",
     );
     assert!(store.list_webhooks().await.unwrap().is_empty());

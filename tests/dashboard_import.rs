@@ -16,7 +16,7 @@ const PASSWORD: &str = "correct horse battery";
 
 async fn client_as(app: &TestApp, role: Role) -> reqwest::Client {
     let email = format!("{}@example.com", role.as_str());
-    auth::create_user(&*app.store, &email, role, PASSWORD)
+    auth::create_user(&*app.store, &email, role, PASSWORD, &common::setup())
         .await
         .unwrap();
     let c = reqwest::Client::builder()

@@ -464,6 +464,37 @@ async fn logo_flow(backend: &str) {
         .unwrap();
     assert_eq!(r.headers()["location"], "/admin/lists/news?logo=removed");
     assert!(stored_logo(&app, "news").await.is_none());
+    // Each upload and the removal is a `list.updated` event by the signed-in admin; the
+    // refused uploads are none.
+    let q = optbox::server::store::EventQuery {
+        kind: Some("list.updated".into()),
+        list: Some("news".into()),
+        limit: 100,
+        ..Default::default()
+    };
+    let logo_events: Vec<serde_json::Value> = app
+        .store
+        .query_events(&q)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.detail.contains(r#""logo""#))
+        .map(|e| {
+            assert_eq!(e.actor.as_deref(), Some("user"), "{e:?}");
+            assert!(e.actor_id.is_some() && e.ip_hash.is_some(), "{e:?}");
+            serde_json::from_str(&e.detail).unwrap()
+        })
+        .collect();
+    let whats: Vec<&str> = logo_events
+        .iter()
+        .map(|d| d["logo"].as_str().unwrap())
+        .collect();
+    assert_eq!(whats, ["removed", "uploaded", "uploaded"]);
+    assert!(
+        logo_events
+            .iter()
+            .all(|d| d["branding"] == serde_json::json!(["logo"]))
+    );
     let r = app
         .client
         .get(app.url("/l/news/logo"))

@@ -144,9 +144,15 @@ async fn a_slow_sender_holds_no_password_check_slot() {
         s.limits.sign_in_concurrency = 1;
     })
     .await;
-    auth::create_user(&*app.store, "ann@example.com", Role::Owner, PASSWORD)
-        .await
-        .unwrap();
+    auth::create_user(
+        &*app.store,
+        "ann@example.com",
+        Role::Owner,
+        PASSWORD,
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     // Headers and half a form, then nothing.
     let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     slow.write_all(
@@ -230,9 +236,15 @@ async fn each_client_address_and_ipv6_64_has_a_sign_in_rate() {
 async fn attempts_count_before_the_hash(backend: &str) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
-    auth::create_user(&*store, "ann@example.com", Role::Owner, PASSWORD)
-        .await
-        .unwrap();
+    auth::create_user(
+        &*store,
+        "ann@example.com",
+        Role::Owner,
+        PASSWORD,
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     let mut tasks = Vec::new();
     for _ in 0..12 {
         let store = store.clone();
@@ -269,9 +281,15 @@ async fn a_strangers_failures_do_not_lock_the_owner_out(backend: &str) {
         s.limits.trusted_proxies = vec!["127.0.0.1".into()];
     })
     .await;
-    auth::create_user(&*app.store, "owner@example.com", Role::Owner, PASSWORD)
-        .await
-        .unwrap();
+    auth::create_user(
+        &*app.store,
+        "owner@example.com",
+        Role::Owner,
+        PASSWORD,
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     let stranger = client();
     for _ in 0..5 {
         let r = login(
@@ -345,9 +363,15 @@ async fn a_strangers_failures_do_not_lock_the_owner_out_on_postgres() {
 
 async fn a_removed_users_session_never_becomes_another_users(backend: &str) {
     let app = spawn_app_on(backend).await;
-    auth::create_user(&*app.store, "first@example.com", Role::Owner, PASSWORD)
-        .await
-        .unwrap();
+    auth::create_user(
+        &*app.store,
+        "first@example.com",
+        Role::Owner,
+        PASSWORD,
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     let owner = signed_in(&app, "first@example.com").await;
     // The owner adds a viewer, who signs in.
     let r = post_form(
@@ -428,12 +452,24 @@ async fn a_removed_users_session_never_becomes_another_users_on_postgres() {
 
 async fn a_new_role_ends_the_users_sessions(backend: &str) {
     let app = spawn_app_on(backend).await;
-    auth::create_user(&*app.store, "owner@example.com", Role::Owner, PASSWORD)
-        .await
-        .unwrap();
-    let ann = auth::create_user(&*app.store, "ann@example.com", Role::Admin, PASSWORD)
-        .await
-        .unwrap();
+    auth::create_user(
+        &*app.store,
+        "owner@example.com",
+        Role::Owner,
+        PASSWORD,
+        &common::setup(),
+    )
+    .await
+    .unwrap();
+    let ann = auth::create_user(
+        &*app.store,
+        "ann@example.com",
+        Role::Admin,
+        PASSWORD,
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     let owner = signed_in(&app, "owner@example.com").await;
     let admin = signed_in(&app, "ann@example.com").await;
     assert!(is_signed_in(&admin, &app).await);
@@ -531,9 +567,15 @@ async fn set_session_expiry(app: &TestApp, at: time::OffsetDateTime) {
 
 async fn sessions_slide_with_use(backend: &str) {
     let app = spawn_app_on(backend).await;
-    auth::create_user(&*app.store, "ann@example.com", Role::Admin, PASSWORD)
-        .await
-        .unwrap();
+    auth::create_user(
+        &*app.store,
+        "ann@example.com",
+        Role::Admin,
+        PASSWORD,
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     let c = signed_in(&app, "ann@example.com").await;
     let now = time::OffsetDateTime::now_utc();
     let idle = auth::IDLE_TIMEOUT_SECS;
@@ -642,9 +684,15 @@ async fn session_data(db_url: &str) -> Vec<Vec<u8>> {
 
 async fn a_new_keys_secret_is_in_its_response_and_nowhere_else(backend: &str) {
     let app = spawn_app_on(backend).await;
-    auth::create_user(&*app.store, "ann@example.com", Role::Admin, PASSWORD)
-        .await
-        .unwrap();
+    auth::create_user(
+        &*app.store,
+        "ann@example.com",
+        Role::Admin,
+        PASSWORD,
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     let c = signed_in(&app, "ann@example.com").await;
     let r = c
         .post(app.url("/admin/keys/new"))
@@ -712,9 +760,15 @@ async fn a_new_keys_secret_is_in_its_response_and_nowhere_else_on_postgres() {
 #[tokio::test]
 async fn every_dashboard_response_forbids_framing() {
     let app = spawn_app_on("sqlite").await;
-    auth::create_user(&*app.store, "ann@example.com", Role::Admin, PASSWORD)
-        .await
-        .unwrap();
+    auth::create_user(
+        &*app.store,
+        "ann@example.com",
+        Role::Admin,
+        PASSWORD,
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     let anonymous = client();
     let c = signed_in(&app, "ann@example.com").await;
     let check = |r: reqwest::Response, what: &str| {
@@ -791,9 +845,15 @@ async fn uploads_are_deleted_when_their_import_ends(backend: &str) {
     optbox::server::service::demo::seed(&*app.store)
         .await
         .unwrap();
-    auth::create_user(&*app.store, "ann@example.com", Role::Admin, PASSWORD)
-        .await
-        .unwrap();
+    auth::create_user(
+        &*app.store,
+        "ann@example.com",
+        Role::Admin,
+        PASSWORD,
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     let c = signed_in(&app, "ann@example.com").await;
     // Finished (no JavaScript: the answer comes when the job has ended).
     let mut csv = String::from("emailAddress\n");
@@ -837,7 +897,7 @@ async fn uploads_are_deleted_when_their_import_ends(backend: &str) {
     }
     let loc = upload(&c, &app, &big, "0").await;
     let job = loc.split("job=").nth(1).unwrap().to_owned();
-    optbox::server::service::lists::delete(&*app.store, "demo")
+    optbox::server::service::lists::delete(&*app.store, "demo", &common::setup())
         .await
         .ok();
     let mut status = String::new();

@@ -397,9 +397,14 @@ async fn idle_smtp_sessions_are_capped_per_client_and_must_authenticate_in_time(
 }
 
 async fn api_key(app: &TestApp) -> (String, String) {
-    let k = optbox::server::service::api_keys::create(&*app.store, &app.api_master, "hardening")
-        .await
-        .unwrap();
+    let k = optbox::server::service::api_keys::create(
+        &*app.store,
+        &app.api_master,
+        "hardening",
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     (k.access_key_id, k.secret_access_key)
 }
 

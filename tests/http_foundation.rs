@@ -91,6 +91,7 @@ async fn add_operator(app: &TestApp) {
         "op@example.com",
         Role::Owner,
         "correct horse battery",
+        &common::setup(),
     )
     .await
     .unwrap();

@@ -498,7 +498,7 @@ async fn dkim_signatures_verify_with_dkimpy_and_cover_both_list_headers(backend:
     let (db, store) = setup(backend).await;
     let settings = PipelineSettings::default();
     for (alg, domain) in [("rsa", "example.com"), ("ed25519", "ed.example.com")] {
-        let key = dkim::generate(store.as_ref(), domain, "s1", alg)
+        let key = dkim::generate(store.as_ref(), domain, "s1", alg, &common::setup())
             .await
             .unwrap();
         assert!(key.txt.starts_with(&format!("v=DKIM1; k={alg}; p=")));
@@ -847,9 +847,15 @@ const SENDER_H: &[&str] = &["From", "To", "Subject", "Date", "Message-ID"];
 
 async fn a_senders_signature_that_our_changes_leave_intact_stays_next_to_ours(backend: &str) {
     let (db, store) = setup(backend).await;
-    let ours = dkim::generate(store.as_ref(), "example.com", "s1", "ed25519")
-        .await
-        .unwrap();
+    let ours = dkim::generate(
+        store.as_ref(),
+        "example.com",
+        "s1",
+        "ed25519",
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     let sender = SenderKey::new("example.com");
     let data = sender.sign(
         &msg(
@@ -897,12 +903,24 @@ async fn a_senders_signature_our_changes_would_break_is_replaced_by_ours_for_its
     backend: &str,
 ) {
     let (db, store) = setup(backend).await;
-    let from_key = dkim::generate(store.as_ref(), "example.com", "s1", "ed25519")
-        .await
-        .unwrap();
-    let partner_key = dkim::generate(store.as_ref(), "partner.example", "s1", "ed25519")
-        .await
-        .unwrap();
+    let from_key = dkim::generate(
+        store.as_ref(),
+        "example.com",
+        "s1",
+        "ed25519",
+        &common::setup(),
+    )
+    .await
+    .unwrap();
+    let partner_key = dkim::generate(
+        store.as_ref(),
+        "partner.example",
+        "s1",
+        "ed25519",
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     let records = |sender: &SenderKey| {
         vec![
             (from_key.record_name.clone(), from_key.txt.clone()),
@@ -1069,9 +1087,15 @@ async fn a_signature_optbox_would_break_without_a_key_refuses_the_message(backen
     }
     // A key for the From domain does not help a signature of another domain; and our
     // added signature is a change to a signature that covers DKIM-Signature.
-    dkim::generate(store.as_ref(), "example.com", "s1", "ed25519")
-        .await
-        .unwrap();
+    dkim::generate(
+        store.as_ref(),
+        "example.com",
+        "s1",
+        "ed25519",
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     let data = partner.sign(
         &msg(
             "X-SES-LIST-MANAGEMENT-OPTIONS: news; topic=weekly\r\n",

@@ -920,6 +920,7 @@ async fn the_page_shows_the_lists_logo_and_colour_from_its_own_origin(backend: &
         "owner@example.com",
         optbox::server::service::auth::Role::Owner,
         "correct horse battery",
+        &common::setup(),
     )
     .await
     .unwrap();
@@ -936,6 +937,7 @@ async fn the_page_shows_the_lists_logo_and_colour_from_its_own_origin(backend: &
             accent_color: "#FFCC00".into(),
             ..Default::default()
         },
+        &common::setup(),
     )
     .await
     .unwrap();
@@ -945,6 +947,7 @@ async fn the_page_shows_the_lists_logo_and_colour_from_its_own_origin(backend: &
         &actor,
         "shop",
         common::images::PNG,
+        &common::setup(),
     )
     .await
     .unwrap();

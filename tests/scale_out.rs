@@ -27,7 +27,7 @@ async fn two_instances() -> (TestApp, TestApp) {
 #[tokio::test]
 async fn a_change_on_one_instance_is_visible_on_the_other_at_once() {
     let (a, b) = two_instances().await;
-    let key = api_keys::create(&*a.store, &a.api_master, "scale-out")
+    let key = api_keys::create(&*a.store, &a.api_master, "scale-out", &common::setup())
         .await
         .unwrap();
     let ses_a = SesClient::new(&a.base, &key.access_key_id, &key.secret_access_key);
@@ -74,7 +74,7 @@ async fn a_change_on_one_instance_is_visible_on_the_other_at_once() {
     );
 
     // A key revoked through one instance is refused by the other on the next request.
-    api_keys::revoke(&*a.store, &key.access_key_id)
+    api_keys::revoke(&*a.store, &key.access_key_id, &common::setup())
         .await
         .unwrap();
     let refused = ses_b.get("/v2/email/contact-lists").await;
@@ -91,6 +91,7 @@ async fn an_admin_session_started_on_one_instance_works_on_the_other() {
         "op@example.com",
         Role::Owner,
         "correct horse battery",
+        &common::setup(),
     )
     .await
     .unwrap();
@@ -147,7 +148,7 @@ async fn a_pg_dump_round_trip_serves_the_same_data() {
         .create_list("news", &common::news_list(), None)
         .await
         .unwrap();
-    let key = api_keys::create(&*a.store, &a.api_master, "dump")
+    let key = api_keys::create(&*a.store, &a.api_master, "dump", &common::setup())
         .await
         .unwrap();
     let ann = EmailAddress::parse("ann@example.com").unwrap();
@@ -289,7 +290,7 @@ async fn a_stopped_sqlite_instance_is_copied_into_postgres_and_carries_on() {
         s.database_url = optbox::server::config::Secret::new(url);
     })
     .await;
-    let key = api_keys::create(&*a.store, &a.api_master, "copy")
+    let key = api_keys::create(&*a.store, &a.api_master, "copy", &common::setup())
         .await
         .unwrap();
     let ses = SesClient::new(&a.base, &key.access_key_id, &key.secret_access_key);
@@ -352,6 +353,7 @@ async fn a_stopped_sqlite_instance_is_copied_into_postgres_and_carries_on() {
         "a webhook secret of some length",
         &[],
         None,
+        &common::setup(),
     )
     .await
     .unwrap();
@@ -368,9 +370,15 @@ async fn a_stopped_sqlite_instance_is_copied_into_postgres_and_carries_on() {
     .ok();
     // The rest of the kinds: a DKIM key, an event destination, an import job, a logo, a
     // failed sign-in, an applied one-click opt-out, the relay's breaker, an erasure.
-    optbox::server::service::dkim::generate(&*a.store, "example.com", "s1", "ed25519")
-        .await
-        .unwrap();
+    optbox::server::service::dkim::generate(
+        &*a.store,
+        "example.com",
+        "s1",
+        "ed25519",
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     let hooks = a.store.list_webhooks().await.unwrap();
     ses.post(
         "/v2/email/configuration-sets/marketing/event-destinations",

@@ -47,7 +47,7 @@ async fn setup(app: &TestApp, ses: &SesClient) {
 }
 
 async fn client(app: &TestApp) -> (SesClient, api_keys::NewKey) {
-    let key = api_keys::create(&*app.store, &app.api_master, "send")
+    let key = api_keys::create(&*app.store, &app.api_master, "send", &common::setup())
         .await
         .unwrap();
     (

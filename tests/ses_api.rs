@@ -12,7 +12,7 @@ use optbox::server::store::Source;
 use serde_json::json;
 
 async fn client(app: &TestApp) -> SesClient {
-    let key = api_keys::create(&*app.store, &app.api_master, "test")
+    let key = api_keys::create(&*app.store, &app.api_master, "test", &common::setup())
         .await
         .unwrap();
     SesClient::new(&app.base, &key.access_key_id, &key.secret_access_key)
@@ -745,7 +745,9 @@ async fn sigv4_failures_are_403s_in_ses_shape() {
     assert!(app.store.get_list("evil").await.is_err());
 
     // Revocation takes effect on the next request.
-    api_keys::revoke(&*app.store, &ses.key_id).await.unwrap();
+    api_keys::revoke(&*app.store, &ses.key_id, &common::setup())
+        .await
+        .unwrap();
     ses.get(LISTS).await.err(403, "InvalidClientTokenId");
     app.stop().await;
 }
@@ -943,7 +945,9 @@ async fn revocation_is_seen_by_every_instance_on_one_postgres() {
     ses2.host = addr.to_string();
     ses1.get(LISTS).await.ok();
     ses2.get(LISTS).await.ok();
-    api_keys::revoke(&*app1.store, &ses1.key_id).await.unwrap();
+    api_keys::revoke(&*app1.store, &ses1.key_id, &common::setup())
+        .await
+        .unwrap();
     ses1.get(LISTS).await.err(403, "InvalidClientTokenId");
     ses2.get(LISTS).await.err(403, "InvalidClientTokenId");
     app1.stop().await;
@@ -1421,4 +1425,184 @@ async fn a_topic_removed_and_added_again_keeps_its_opt_outs_sqlite() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_topic_removed_and_added_again_keeps_its_opt_outs_postgres() {
     a_topic_removed_and_added_again_keeps_its_opt_outs("postgres").await;
+}
+
+/// Configuration changes through the SES API (lists, their topics and tags, identities,
+/// configuration sets and their event destinations, templates) are events naming the
+/// access key that made them; none holds its secret.
+async fn configuration_changes_name_the_key(backend: &str) {
+    use optbox::server::store::{EventQuery, EventRecord};
+    let app = spawn_app_on(backend).await;
+    let key = api_keys::create(&*app.store, &app.api_master, "audited", &common::setup())
+        .await
+        .unwrap();
+    let ses = SesClient::new(&app.base, &key.access_key_id, &key.secret_access_key);
+
+    ses.post(LISTS, news_list()).await.ok();
+    ses.put(
+        &format!("{LISTS}/news"),
+        json!({"Topics": [
+            {"TopicName": "weekly", "DisplayName": "Weekly", "DefaultSubscriptionStatus": "OPT_IN"},
+            {"TopicName": "daily", "DisplayName": "Daily", "DefaultSubscriptionStatus": "OPT_OUT"}
+        ]}),
+    )
+    .await
+    .ok();
+    let arn = "arn:aws:ses:eu-west-1:123456789012:contact-list/news";
+    ses.post(
+        "/v2/email/tags",
+        json!({"ResourceArn": arn, "Tags": [{"Key": "env", "Value": "prod"}]}),
+    )
+    .await
+    .ok();
+    ses.call(
+        "DELETE",
+        "/v2/email/tags",
+        &[("ResourceArn", arn), ("TagKeys", "team")],
+        None,
+    )
+    .await
+    .ok();
+    ses.delete(&format!("{LISTS}/news")).await.ok();
+
+    ses.post(
+        "/v2/email/identities",
+        json!({"EmailIdentity": "example.com"}),
+    )
+    .await
+    .ok();
+    ses.delete("/v2/email/identities/example.com").await.ok();
+
+    let hook = optbox::server::service::webhooks::add(
+        &*app.store,
+        optbox::server::events::UrlRules::new(&app.state.settings),
+        "https://hooks.example.com/optbox",
+        "a webhook secret of some length",
+        &[],
+        None,
+        &common::setup(),
+    )
+    .await
+    .unwrap();
+    let sets = "/v2/email/configuration-sets";
+    ses.post(sets, json!({"ConfigurationSetName": "marketing"}))
+        .await
+        .ok();
+    ses.put(
+        &format!("{sets}/marketing/suppression-options"),
+        json!({"SuppressedReasons": ["BOUNCE"]}),
+    )
+    .await
+    .ok();
+    ses.post(
+        &format!("{sets}/marketing/event-destinations"),
+        json!({"EventDestinationName": "hook", "EventDestination": {
+            "Enabled": true, "MatchingEventTypes": ["SEND"],
+            "SnsDestination": {"TopicArn": format!("arn:aws:sns:eu-west-1:1:optbox-webhook-{}", hook.id)}
+        }}),
+    )
+    .await
+    .ok();
+    ses.delete(&format!("{sets}/marketing/event-destinations/hook"))
+        .await
+        .ok();
+    ses.delete(&format!("{sets}/marketing")).await.ok();
+
+    let content = json!({"Subject": "Hi {{name}}", "Text": "Hello {{name}}"});
+    ses.post(
+        "/v2/email/templates",
+        json!({"TemplateName": "welcome", "TemplateContent": content}),
+    )
+    .await
+    .ok();
+    ses.put(
+        "/v2/email/templates/welcome",
+        json!({"TemplateContent": {"Subject": "Hello", "Text": "Hi"}}),
+    )
+    .await
+    .ok();
+    ses.delete("/v2/email/templates/welcome").await.ok();
+
+    let mut log: Vec<EventRecord> = app
+        .store
+        .query_events(&EventQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    log.reverse();
+    let by_key: Vec<&EventRecord> = log
+        .iter()
+        .filter(|e| e.actor.as_deref() == Some("api_key"))
+        .collect();
+    let kinds: Vec<&str> = by_key.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "list.created",
+            "list.updated",
+            "list.updated",
+            "list.updated",
+            "list.deleted",
+            "identity.created",
+            "identity.deleted",
+            "configuration_set.created",
+            "configuration_set.updated",
+            "configuration_set.updated",
+            "configuration_set.updated",
+            "configuration_set.deleted",
+            "template.created",
+            "template.updated",
+            "template.deleted",
+        ]
+    );
+    for e in &by_key {
+        assert_eq!(e.actor_id.as_deref(), Some(key.access_key_id.as_str()));
+        assert_eq!(e.source.as_deref(), Some(Source::Api.as_str()));
+        assert!(e.ip_hash.is_some(), "{e:?}");
+    }
+    let detail =
+        |i: usize| -> serde_json::Value { serde_json::from_str(&by_key[i].detail).unwrap() };
+    assert_eq!(detail(0)["topics"], json!(["weekly", "offers"]));
+    assert_eq!(detail(0)["tags"], json!(["team"]));
+    // UpdateContactList: one topic added, one removed, one changed.
+    let d = detail(1);
+    assert_eq!(d["topics_added"], json!(["daily"]));
+    assert_eq!(d["topics_removed"], json!(["offers"]));
+    assert_eq!(d["topics_changed"], json!(["weekly"]));
+    assert_eq!(by_key[1].topic_name, None, "three topics, no one topic");
+    assert_eq!(detail(2)["tags_set"], json!(["env"]));
+    assert_eq!(detail(3)["tags_removed"], json!(["team"]));
+    assert!(
+        by_key[..5]
+            .iter()
+            .all(|e| e.list_name.as_deref() == Some("news"))
+    );
+    assert_eq!(detail(5)["identity"], "example.com");
+    assert_eq!(detail(8)["suppressed_reasons"], json!(["BOUNCE"]));
+    assert_eq!(
+        detail(9)["event_destination"],
+        json!({"name": "hook", "action": "created", "enabled": true,
+               "event_types": ["SEND"], "webhook_id": hook.id})
+    );
+    assert_eq!(detail(10)["event_destination"]["action"], "deleted");
+    assert_eq!(detail(14), json!({"name": "welcome"}));
+    // The key itself was created by the operator, and the webhook too.
+    let created = log.iter().find(|e| e.kind == "api_key.created").unwrap();
+    assert_eq!(created.actor.as_deref(), Some("cli"));
+    let text = serde_json::to_string(&log).unwrap();
+    assert!(!text.contains(&key.secret_access_key), "{text}");
+    assert!(!text.contains("a webhook secret of some length"), "{text}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn configuration_changes_name_the_key_sqlite() {
+    configuration_changes_name_the_key("sqlite").await;
+}
+
+#[tokio::test]
+async fn configuration_changes_name_the_key_postgres() {
+    configuration_changes_name_the_key("postgres").await;
 }

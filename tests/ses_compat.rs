@@ -40,7 +40,7 @@ async fn run_script(app: &TestApp, name: &str, args: &[&str]) {
 
 /// As [`run_script`], with more environment variables.
 async fn run_script_with(app: &TestApp, name: &str, args: &[&str], env: Vec<(String, String)>) {
-    let key = api_keys::create(&*app.store, &app.api_master, "compat")
+    let key = api_keys::create(&*app.store, &app.api_master, "compat", &common::setup())
         .await
         .unwrap();
     let python = venv_bin("python");
@@ -196,9 +196,15 @@ async fn identities_work_with_the_aws_cli_and_boto3(backend: &str) {
         s.pipeline.require_verified_identity = Some(true)
     })
     .await;
-    optbox::server::service::dkim::generate(&*app.store, "example.com", "s1", "ed25519")
-        .await
-        .unwrap();
+    optbox::server::service::dkim::generate(
+        &*app.store,
+        "example.com",
+        "s1",
+        "ed25519",
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     run_script(&app, "identities_compat.py", &[]).await;
     app.stop().await;
 }
@@ -227,6 +233,7 @@ async fn configuration_sets_work_with_the_aws_cli_and_boto3(backend: &str) {
         "whsec-0123456789abcdef",
         &[],
         None,
+        &common::setup(),
     )
     .await
     .unwrap();
@@ -257,9 +264,15 @@ async fn scoped_keys_work_with_the_aws_cli_and_boto3(backend: &str) {
     let scope =
         optbox::domain::KeyScope::parse(Some("send,read-lists"), Some("news"), Some("example.com"))
             .unwrap();
-    let k = api_keys::create_scoped(&*app.store, &app.api_master, "scoped", &scope)
-        .await
-        .unwrap();
+    let k = api_keys::create_scoped(
+        &*app.store,
+        &app.api_master,
+        "scoped",
+        &scope,
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     run_script_with(
         &app,
         "scopes_compat.py",

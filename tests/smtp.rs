@@ -503,7 +503,7 @@ fn b64(s: &str) -> String {
 }
 
 async fn key(app: &common::TestApp) -> (String, String) {
-    let k = api_keys::create(&*app.store, &app.api_master, "smtp")
+    let k = api_keys::create(&*app.store, &app.api_master, "smtp", &common::setup())
         .await
         .unwrap();
     (k.access_key_id, k.secret_access_key)
@@ -603,7 +603,9 @@ async fn auth_is_required_checked_and_limited() {
     .await;
     assert_eq!(codes(&t), ["220", "250", "535", "535", "535", "421"], "{t}");
     // A revoked key no longer works.
-    api_keys::revoke(&*app.store, &id).await.unwrap();
+    api_keys::revoke(&*app.store, &id, &common::setup())
+        .await
+        .unwrap();
     let client = format!(
         "EHLO c\r\nAUTH PLAIN {}\r\nQUIT\r\n",
         b64(&format!("\0{id}\0{secret}"))
@@ -1783,9 +1785,15 @@ async fn with_require_verified_identity_only_registered_senders_are_relayed() {
             .unwrap()
             .is_empty()
     );
-    optbox::server::service::identities::create(&*app.store, "example.com", None, &[])
-        .await
-        .unwrap();
+    optbox::server::service::identities::create(
+        &*app.store,
+        "example.com",
+        None,
+        &[],
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     let t = transcript(
         &app.state,
         SmtpSettings::default(),
@@ -1815,9 +1823,15 @@ async fn with_require_verified_identity_only_registered_senders_are_relayed() {
 async fn a_scoped_key_sends_over_smtp_only_as_its_identities() {
     let app = spawn_with("sqlite", |_| {}).await;
     let scope = optbox::domain::KeyScope::parse(Some("send"), None, Some("example.com")).unwrap();
-    let k = api_keys::create_scoped(&*app.store, &app.api_master, "smtp", &scope)
-        .await
-        .unwrap();
+    let k = api_keys::create_scoped(
+        &*app.store,
+        &app.api_master,
+        "smtp",
+        &scope,
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     let session = |from: &str| {
         format!(
             "EHLO client.example\r\nAUTH PLAIN {}\r\nMAIL FROM:<{from}>\r\nRCPT TO:<a@example.net>\r\nDATA\r\nFrom: {from}\r\nSubject: hi\r\n\r\nbody\r\n.\r\nQUIT\r\n",
@@ -1845,9 +1859,15 @@ async fn a_scoped_key_sends_over_smtp_only_as_its_identities() {
     assert!(t.contains("250 2.0.0 Ok: queued as"), "{t}");
     // A key that may not send at all.
     let read_only = optbox::domain::KeyScope::parse(Some("read-lists"), None, None).unwrap();
-    let r = api_keys::create_scoped(&*app.store, &app.api_master, "ro", &read_only)
-        .await
-        .unwrap();
+    let r = api_keys::create_scoped(
+        &*app.store,
+        &app.api_master,
+        "ro",
+        &read_only,
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     let client = format!(
         "EHLO client.example\r\nAUTH PLAIN {}\r\nMAIL FROM:<news@example.com>\r\nRCPT TO:<a@example.net>\r\nDATA\r\nFrom: news@example.com\r\n\r\nbody\r\n.\r\nQUIT\r\n",
         b64(&format!("\0{}\0{}", r.access_key_id, r.secret_access_key))

@@ -246,7 +246,7 @@ async fn the_store_puts_gets_lists_pages_and_deletes(backend: &str) {
 }
 
 async fn client(app: &TestApp) -> SesClient {
-    let key = api_keys::create(&*app.store, &app.api_master, "supp")
+    let key = api_keys::create(&*app.store, &app.api_master, "supp", &common::setup())
         .await
         .unwrap();
     SesClient::new(&app.base, &key.access_key_id, &key.secret_access_key)

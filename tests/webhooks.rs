@@ -55,6 +55,7 @@ both!(
     sigterm_lets_deliveries_in_flight_finish_and_records_them,
     private_addresses_are_refused_and_failures_do_not_say_why,
     configuration_sets_route_events_choose_suppressions_and_attribute_unsubscribes,
+    configuration_changes_reach_only_webhooks_that_name_them,
 );
 
 // ---------------------------------------------------------------- the receiver
@@ -291,10 +292,18 @@ async fn event_ids(store: &dyn Store, kind: &str) -> Vec<String> {
 
 async fn hook(app: &TestApp, r: &Receiver, events: &[&str], list: Option<&str>) -> i64 {
     let events: Vec<String> = events.iter().map(|s| s.to_string()).collect();
-    wh::add(&*app.store, rules(), &r.url(), SECRET, &events, list)
-        .await
-        .unwrap()
-        .id
+    wh::add(
+        &*app.store,
+        rules(),
+        &r.url(),
+        SECRET,
+        &events,
+        list,
+        &common::setup(),
+    )
+    .await
+    .unwrap()
+    .id
 }
 
 // ---------------------------------------------------------------- tests
@@ -310,7 +319,7 @@ async fn make_set(store: &dyn Store, name: &str, suppressed: Option<Vec<Suppress
         sending_enabled: true,
         created_at: 0,
     };
-    sets::create(store, &set).await.unwrap();
+    sets::create(store, &set, &common::setup()).await.unwrap();
 }
 
 /// An event destination of `set` delivering `types` to webhook `id`.
@@ -324,7 +333,7 @@ async fn route(store: &dyn Store, set: &str, id: i64, types: &[&str]) {
         )),
         unsupported: vec![],
     };
-    sets::put_destination(store, set, "hook", &d, true)
+    sets::put_destination(store, set, "hook", &d, true, &common::setup())
         .await
         .unwrap();
 }
@@ -771,21 +780,45 @@ async fn events_arrive_signed_in_the_ses_subscription_shape(backend: &str) {
     assert!(other.hits().is_empty());
     // Bad destinations are refused.
     assert!(
-        wh::add(store, rules(), "ftp://x", SECRET, &[], None)
-            .await
-            .is_err()
+        wh::add(
+            store,
+            rules(),
+            "ftp://x",
+            SECRET,
+            &[],
+            None,
+            &common::setup()
+        )
+        .await
+        .is_err()
     );
     assert!(
-        wh::add(store, rules(), &r.url(), "short", &[], None)
-            .await
-            .is_err()
+        wh::add(
+            store,
+            rules(),
+            &r.url(),
+            "short",
+            &[],
+            None,
+            &common::setup()
+        )
+        .await
+        .is_err()
     );
     assert!(
-        wh::add(store, rules(), &r.url(), SECRET, &["bogus".into()], None)
-            .await
-            .is_err()
+        wh::add(
+            store,
+            rules(),
+            &r.url(),
+            SECRET,
+            &["bogus".into()],
+            None,
+            &common::setup()
+        )
+        .await
+        .is_err()
     );
-    wh::remove(store, all).await.unwrap();
+    wh::remove(store, all, &common::setup()).await.unwrap();
     assert!(wh::list(store).await.unwrap().iter().all(|h| h.id != all));
     app.stop().await;
 }
@@ -1020,7 +1053,7 @@ async fn private_addresses_are_refused_and_failures_do_not_say_why(backend: &str
         "http://10.0.0.1/hook".into(),
         "http://192.168.1.1/hook".into(),
     ] {
-        let e = wh::add(store, rules, &url, SECRET, &[], None)
+        let e = wh::add(store, rules, &url, SECRET, &[], None, &common::setup())
             .await
             .unwrap_err()
             .to_string();
@@ -1042,6 +1075,7 @@ async fn private_addresses_are_refused_and_failures_do_not_say_why(backend: &str
         SECRET,
         &[],
         None,
+        &common::setup(),
     )
     .await
     .unwrap()
@@ -1053,6 +1087,7 @@ async fn private_addresses_are_refused_and_failures_do_not_say_why(backend: &str
         SECRET,
         &[],
         None,
+        &common::setup(),
     )
     .await
     .unwrap()
@@ -1131,6 +1166,7 @@ async fn production_mode_requires_https_webhooks() {
         SECRET,
         &[],
         None,
+        &common::setup(),
     )
     .await
     .unwrap_err()
@@ -1143,6 +1179,7 @@ async fn production_mode_requires_https_webhooks() {
         SECRET,
         &[],
         None,
+        &common::setup(),
     )
     .await
     .unwrap();
@@ -1195,9 +1232,17 @@ async fn a_killed_instance_loses_no_delivery(backend: &str) {
     // Slow answers, so that requests are in flight when the process dies.
     r.delay_ms.store(150, Ordering::SeqCst);
     let list = make_list(&*store, "news").await;
-    wh::add(&*store, rules(), &r.url(), SECRET, &[], None)
-        .await
-        .unwrap();
+    wh::add(
+        &*store,
+        rules(),
+        &r.url(),
+        SECRET,
+        &[],
+        None,
+        &common::setup(),
+    )
+    .await
+    .unwrap();
     for i in 0..40 {
         add_contact(&*store, &list, &format!("c{i}@example.com")).await;
     }
@@ -1237,10 +1282,18 @@ async fn sigterm_lets_deliveries_in_flight_finish_and_records_them(backend: &str
     let r = Receiver::start().await;
     r.delay_ms.store(300, Ordering::SeqCst);
     let list = make_list(&*store, "news").await;
-    let id = wh::add(&*store, rules(), &r.url(), SECRET, &[], None)
-        .await
-        .unwrap()
-        .id;
+    let id = wh::add(
+        &*store,
+        rules(),
+        &r.url(),
+        SECRET,
+        &[],
+        None,
+        &common::setup(),
+    )
+    .await
+    .unwrap()
+    .id;
     for i in 0..30 {
         add_contact(&*store, &list, &format!("c{i}@example.com")).await;
     }
@@ -1380,6 +1433,7 @@ async fn two_instances_on_one_postgres_share_the_outbox() {
         SECRET,
         &["contact.created".into()],
         None,
+        &common::setup(),
     )
     .await
     .unwrap();
@@ -1407,5 +1461,145 @@ async fn two_instances_on_one_postgres_share_the_outbox() {
     let dup: Vec<_> = count.iter().filter(|(_, n)| **n > 1).collect();
     assert!(dup.is_empty(), "delivered twice: {dup:?}");
     drop((a, b));
+    db.cleanup().await;
+}
+
+/// Configuration events (`list.created`, `webhook.created`, …) are queued for a webhook
+/// that names their kinds, never for one subscribed to every kind, and never for a
+/// configuration-set event destination (they are about no message); a webhook limited to
+/// a list gets that list's.
+async fn configuration_changes_reach_only_webhooks_that_name_them(backend: &str) {
+    use optbox::server::service::{configuration_sets as sets, lists};
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let store = &*store;
+    let audit = Audit::new(Source::Admin).by("7");
+    let add = |events: &[&str], list: Option<&'static str>| {
+        let events: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+        let audit = audit.clone();
+        async move {
+            wh::add(
+                store,
+                rules(),
+                "https://hooks.example.com/optbox",
+                SECRET,
+                &events,
+                list,
+                &audit,
+            )
+            .await
+            .unwrap()
+            .id
+        }
+    };
+    let all = add(&[], None).await;
+    let named = add(&["list.created", "list.updated", "webhook.created"], None).await;
+    let routed = add(&[], None).await;
+    let set = ConfigurationSetRecord {
+        name: "marketing".into(),
+        options: "{}".into(),
+        tags: vec![],
+        suppressed_reasons: None,
+        sending_enabled: true,
+        created_at: 0,
+    };
+    sets::create(store, &set, &audit).await.unwrap();
+    let d = sets::Definition {
+        enabled: true,
+        event_types: optbox::domain::events::SES_EVENT_TYPES
+            .iter()
+            .map(|t| t.to_string())
+            .collect(),
+        topic_arn: Some(format!("arn:aws:sns:eu-west-1:1:optbox-webhook-{routed}")),
+        unsupported: vec![],
+    };
+    sets::put_destination(store, "marketing", "hook", &d, true, &audit)
+        .await
+        .unwrap();
+    let limits = Limits::new(false);
+    let def = ListDefinition {
+        topics: vec![topic("weekly")],
+        ..Default::default()
+    };
+    let news = lists::create(store, &limits, "news", &def, &audit)
+        .await
+        .unwrap();
+    // A list-limited webhook naming the kind gets only its list's.
+    let news_only = add(&["list.created", "list.updated"], Some("news")).await;
+    lists::create(store, &limits, "other", &def, &audit)
+        .await
+        .unwrap();
+    let def = ListDefinition {
+        topics: vec![topic("weekly"), topic("daily")],
+        ..Default::default()
+    };
+    lists::update(store, &limits, "news", &def, &audit)
+        .await
+        .unwrap();
+    lists::update(store, &limits, "other", &def, &audit)
+        .await
+        .unwrap();
+    add_contact(store, &news, "ann@example.com").await;
+
+    let kinds_of = |id: i64| async move {
+        let mut out = Vec::new();
+        for d in store.list_deliveries(id, None, None, 100).await.unwrap() {
+            let q = EventQuery {
+                before_id: Some(d.event_id + 1),
+                limit: 1,
+                ..Default::default()
+            };
+            let e = store.query_events(&q).await.unwrap().remove(0);
+            assert_eq!(e.id, d.event_id);
+            out.push((e.kind, e.list_name));
+        }
+        out.sort();
+        out
+    };
+    let contact = ("contact.created".to_owned(), Some("news".to_owned()));
+    assert_eq!(kinds_of(all).await, [contact]);
+    assert_eq!(kinds_of(routed).await, []);
+    let l = |k: &str, n: &str| (k.to_owned(), Some(n.to_owned()));
+    assert_eq!(
+        kinds_of(named).await,
+        [
+            l("list.created", "news"),
+            l("list.created", "other"),
+            l("list.updated", "news"),
+            l("list.updated", "other"),
+            // Its own creation (written once it exists), `routed` and `news_only`.
+            ("webhook.created".to_owned(), None),
+            ("webhook.created".to_owned(), None),
+            ("webhook.created".to_owned(), None),
+        ]
+    );
+    assert_eq!(kinds_of(news_only).await, [l("list.updated", "news")]);
+
+    // The payload: the kind in CamelCase, who acted, what changed; never a secret.
+    let q = EventQuery {
+        kind: Some("list.updated".into()),
+        list: Some("news".into()),
+        limit: 1,
+        ..Default::default()
+    };
+    let e = store.query_events(&q).await.unwrap().remove(0);
+    let body = optbox::server::events::payload(&e);
+    assert_eq!(body["eventType"], "ListUpdated");
+    assert_eq!(body["optbox"]["actor"]["type"], "user");
+    assert_eq!(body["optbox"]["actor"]["id"], "7");
+    assert_eq!(
+        body["optbox"]["detail"]["topics_added"],
+        serde_json::json!(["daily"])
+    );
+    assert_eq!(body["optbox"]["topicName"], "daily");
+    let log = store
+        .query_events(&EventQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(!serde_json::to_string(&log).unwrap().contains(SECRET));
+    drop(log);
     db.cleanup().await;
 }

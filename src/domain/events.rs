@@ -45,3 +45,37 @@ pub fn ses_event_type(kind: &str) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+/// The kinds of event that record a change to optbox's configuration: who created,
+/// changed or removed a contact list (its topics, tags and branding included), an API
+/// key, a dashboard user, a webhook, a DKIM key, or an SES identity, configuration set
+/// (its event destinations included) or template.
+pub const CONFIGURATION_KINDS: &[&str] = &[
+    "list.created",
+    "list.updated",
+    "list.deleted",
+    "api_key.created",
+    "api_key.revoked",
+    "user.created",
+    "user.role_changed",
+    "user.deleted",
+    "webhook.created",
+    "webhook.updated",
+    "webhook.deleted",
+    "dkim.generated",
+    "identity.created",
+    "identity.deleted",
+    "configuration_set.created",
+    "configuration_set.updated",
+    "configuration_set.deleted",
+    "template.created",
+    "template.updated",
+    "template.deleted",
+];
+
+/// Whether a webhook subscribed to every kind gets events of `kind`: all kinds but
+/// `webhook.failed` and the configuration kinds, which a webhook gets only by naming
+/// them.
+pub fn for_every_webhook(kind: &str) -> bool {
+    kind != "webhook.failed" && !CONFIGURATION_KINDS.contains(&kind)
+}

@@ -9,12 +9,19 @@ pub async fn generate_dkim(
     selector: String,
     algorithm: String,
 ) -> Result<String, ServerFnError> {
-    use super::support::{require, service, state};
+    use super::support::{audit, require, service, state};
     use crate::server::service::{admin_ops, auth::Role};
     let user = require(Role::Admin).await?;
-    let k = admin_ops::generate_dkim(&*state().store, &user, &domain, &selector, &algorithm)
-        .await
-        .map_err(service)?;
+    let k = admin_ops::generate_dkim(
+        &*state().store,
+        &user,
+        &domain,
+        &selector,
+        &algorithm,
+        &audit().await,
+    )
+    .await
+    .map_err(service)?;
     Ok(format!(
         "key generated: publish the TXT record {} shown below",
         k.record_name

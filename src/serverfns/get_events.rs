@@ -60,6 +60,10 @@ pub async fn get_events(
             })
             .collect(),
         next_before,
-        kinds: admin::EVENT_KINDS.iter().map(|k| (*k).to_owned()).collect(),
+        kinds: admin::EVENT_KINDS
+            .iter()
+            .chain(crate::domain::events::CONFIGURATION_KINDS)
+            .map(|k| (*k).to_owned())
+            .collect(),
     })
 }

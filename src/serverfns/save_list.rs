@@ -13,7 +13,7 @@ pub async fn save_list(
     footer_text: String,
     default_language: String,
 ) -> Result<String, ServerFnError> {
-    use super::support::{require, service, state};
+    use super::support::{audit, require, service, state};
     use crate::server::service::{admin, auth::Role};
     let user = require(Role::Admin).await?;
     let st = state();
@@ -25,7 +25,7 @@ pub async fn save_list(
         footer_text,
         default_language,
     };
-    admin::save_details(&*st.store, &st.limits, &user, &name, &d)
+    admin::save_details(&*st.store, &st.limits, &user, &name, &d, &audit().await)
         .await
         .map_err(service)?;
     Ok("saved".into())

@@ -12,7 +12,7 @@ pub async fn save_topic(
     default_status: String,
     hidden: Option<String>,
 ) -> Result<String, ServerFnError> {
-    use super::support::{require, service, state};
+    use super::support::{audit, require, service, state};
     use crate::server::service::{admin, auth::Role};
     let user = require(Role::Admin).await?;
     let st = state();
@@ -32,7 +32,7 @@ pub async fn save_topic(
         default_opt_in,
         hidden: hidden.is_some(),
     };
-    admin::save_topic(&*st.store, &st.limits, &user, &list, &form)
+    admin::save_topic(&*st.store, &st.limits, &user, &list, &form, &audit().await)
         .await
         .map_err(service)?;
     Ok(format!("topic {} saved", form.name.trim()))

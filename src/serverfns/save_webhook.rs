@@ -12,7 +12,7 @@ pub async fn save_webhook(
     events: String,
     list: String,
 ) -> Result<(), ServerFnError> {
-    use super::support::{require, service, state};
+    use super::support::{audit, require, service, state};
     use crate::server::service::{admin_ops, auth::Role};
     let user = require(Role::Admin).await?;
     let id = match id.trim() {
@@ -35,6 +35,7 @@ pub async fn save_webhook(
         &user,
         id,
         &form,
+        &audit().await,
     )
     .await
     .map_err(service)?;

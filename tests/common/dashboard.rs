@@ -8,7 +8,7 @@ pub const PASSWORD: &str = "correct horse battery";
 /// Creates a user with `role` (`{role}@example.com`) and signs the app's client in.
 pub async fn sign_in(app: &TestApp, role: Role) {
     let email = format!("{}@example.com", role.as_str());
-    auth::create_user(&*app.store, &email, role, PASSWORD)
+    auth::create_user(&*app.store, &email, role, PASSWORD, &super::setup())
         .await
         .unwrap();
     let r = app

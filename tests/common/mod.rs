@@ -12,6 +12,12 @@ use optbox::server::store::{self, DynStore};
 use sqlx::Connection;
 use std::net::SocketAddr;
 
+/// Who makes the changes a test sets up through the services (the operator at the
+/// command line), for the events they write.
+pub fn setup() -> optbox::domain::Audit {
+    optbox::domain::Audit::new(optbox::domain::Source::Cli)
+}
+
 /// The PostgreSQL server the suite uses; override with OPTBOX_TEST_PG_URL. If it cannot
 /// be reached the test fails: the PostgreSQL suite never skips silently.
 pub fn pg_admin_url() -> String {

@@ -9,10 +9,10 @@ use crate::server::http::admin_import::actor;
 use crate::server::http::guard::same_origin;
 use crate::server::service::{ServiceError, admin_ops};
 use crate::server::state::AppState;
-use axum::Form;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -105,6 +105,7 @@ pub async fn back() -> Redirect {
 pub async fn create(
     State(state): State<AppState>,
     session: Session,
+    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     Form(form): Form<NewKeyForm>,
 ) -> Response {
@@ -144,12 +145,20 @@ pub async fn create(
         Ok(s) => s,
         Err(m) => return refused(StatusCode::BAD_REQUEST, &m),
     };
+    let audit = state
+        .audit(
+            crate::domain::Source::Admin,
+            peer.map(|p| p.0.0.ip()),
+            &headers,
+        )
+        .by(user.user_id.to_string());
     match admin_ops::create_api_key(
         &*state.store,
         &state.api_master,
         &user,
         &form.description,
         &scope,
+        &audit,
     )
     .await
     {

@@ -21,7 +21,8 @@ use crate::server::http::guard::same_origin;
 use crate::server::service::{ServiceError, auth, branding, lists};
 use crate::server::state::AppState;
 use crate::server::store::StoreError;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::Extension;
+use axum::extract::{ConnectInfo, Multipart, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -172,6 +173,7 @@ pub async fn upload(
     State(state): State<AppState>,
     session: tower_sessions::Session,
     Path(list): Path<String>,
+    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     mut form: Multipart,
 ) -> Response {
@@ -251,14 +253,22 @@ pub async fn upload(
     if too_large {
         return back(&list, "logo_error", branding::TOO_LARGE);
     }
+    let audit = state
+        .audit(
+            crate::domain::Source::Admin,
+            peer.map(|p| p.0.0.ip()),
+            &headers,
+        )
+        .by(actor.user_id.to_string());
     if remove {
-        return match branding::remove_logo(&*state.store, &state.logos, &actor, &list).await {
+        return match branding::remove_logo(&*state.store, &state.logos, &actor, &list, &audit).await
+        {
             Ok(_) => back(&list, "logo", "removed"),
             Err(e) => refusal(&list, e),
         };
     }
     let bytes = file.unwrap_or_default();
-    match branding::upload_logo(&*state.store, &state.logos, &actor, &list, &bytes).await {
+    match branding::upload_logo(&*state.store, &state.logos, &actor, &list, &bytes, &audit).await {
         Ok(_) => back(&list, "logo", "saved"),
         Err(e) => refusal(&list, e),
     }

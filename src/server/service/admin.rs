@@ -32,13 +32,14 @@ pub async fn create_list(
     actor: &Actor,
     name: &str,
     description: &str,
+    audit: &Audit,
 ) -> ServiceResult<ContactList> {
     actor.require(Role::Admin)?;
     let def = ListDefinition {
         description: description.trim().to_owned(),
         ..Default::default()
     };
-    lists::create(store, limits, name.trim(), &def).await
+    lists::create(store, limits, name.trim(), &def, audit).await
 }
 
 /// Deletes a list with its contacts; `confirm` must repeat the name.
@@ -47,6 +48,7 @@ pub async fn delete_list(
     actor: &Actor,
     name: &str,
     confirm: &str,
+    audit: &Audit,
 ) -> ServiceResult<()> {
     actor.require(Role::Admin)?;
     if confirm.trim() != name {
@@ -54,7 +56,7 @@ pub async fn delete_list(
             "type the list's name ({name}) to confirm the deletion"
         )));
     }
-    lists::delete(store, name).await
+    lists::delete(store, name, audit).await
 }
 
 fn opt(s: &str) -> Option<String> {
@@ -119,6 +121,7 @@ pub async fn save_details(
     actor: &Actor,
     name: &str,
     d: &ListDetails,
+    audit: &Audit,
 ) -> ServiceResult<ContactList> {
     actor.require(Role::Admin)?;
     let list = lists::get(store, name).await?;
@@ -136,7 +139,7 @@ pub async fn save_details(
         tags: list.tags,
         branding,
     };
-    lists::update(store, limits, name, &def).await
+    lists::update(store, limits, name, &def, audit).await
 }
 
 /// A topic as the topic form sends it.
@@ -150,13 +153,14 @@ pub struct TopicForm {
 }
 
 /// Adds a topic to a list, or changes the one with that name. Preferences for the topic
-/// are kept.
+/// are kept. Logged as a `list.updated` event naming the topic.
 pub async fn save_topic(
     store: &dyn Store,
     limits: &Limits,
     actor: &Actor,
     list_name: &str,
     t: &TopicForm,
+    audit: &Audit,
 ) -> ServiceResult<ContactList> {
     actor.require(Role::Admin)?;
     let list = lists::get(store, list_name).await?;
@@ -184,16 +188,18 @@ pub async fn save_topic(
         tags: list.tags,
         branding: list.branding,
     };
-    lists::update(store, limits, list_name, &def).await
+    lists::update(store, limits, list_name, &def, audit).await
 }
 
-/// Removes a topic (and the preferences stored for it).
+/// Removes a topic (and the preferences stored for it). Logged as a `list.updated` event
+/// naming the topic.
 pub async fn delete_topic(
     store: &dyn Store,
     limits: &Limits,
     actor: &Actor,
     list_name: &str,
     topic: &str,
+    audit: &Audit,
 ) -> ServiceResult<ContactList> {
     actor.require(Role::Admin)?;
     let list = lists::get(store, list_name).await?;
@@ -212,7 +218,7 @@ pub async fn delete_topic(
         tags: list.tags,
         branding: list.branding,
     };
-    lists::update(store, limits, list_name, &def).await
+    lists::update(store, limits, list_name, &def, audit).await
 }
 
 /// Most contacts on one dashboard page.

@@ -9,7 +9,8 @@ use crate::server::config::WebhookSettings;
 use crate::server::config::{Settings, TokenKey};
 use crate::server::events::UrlRules;
 use crate::server::store::{
-    ApiKeyRecord, DeliveryRecord, DynStore, MailRecord, MailState, Store, StoreError, WebhookRecord,
+    ApiKeyRecord, Audit, DeliveryRecord, DynStore, MailRecord, MailState, Store, StoreError,
+    WebhookRecord,
 };
 
 // ---- webhooks ----
@@ -56,6 +57,7 @@ pub async fn save_webhook(
     actor: &Actor,
     id: Option<i64>,
     f: &WebhookForm,
+    audit: &Audit,
 ) -> ServiceResult<WebhookRecord> {
     actor.require(Role::Admin)?;
     let events: Vec<String> = f
@@ -66,22 +68,27 @@ pub async fn save_webhook(
         .collect();
     let list = Some(f.list.trim()).filter(|l| !l.is_empty());
     match id {
-        None => webhooks::add(store, rules, &f.url, &f.secret, &events, list).await,
+        None => webhooks::add(store, rules, &f.url, &f.secret, &events, list, audit).await,
         Some(id) => {
             let secret = if f.secret.is_empty() {
                 webhooks::get(store, id).await?.secret
             } else {
                 f.secret.clone()
             };
-            webhooks::update(store, rules, id, &f.url, &secret, &events, list).await
+            webhooks::update(store, rules, id, &f.url, &secret, &events, list, audit).await
         }
     }
 }
 
 /// Removes a destination and its pending deliveries.
-pub async fn delete_webhook(store: &dyn Store, actor: &Actor, id: i64) -> ServiceResult<()> {
+pub async fn delete_webhook(
+    store: &dyn Store,
+    actor: &Actor,
+    id: i64,
+    audit: &Audit,
+) -> ServiceResult<()> {
     actor.require(Role::Admin)?;
-    webhooks::remove(store, id).await
+    webhooks::remove(store, id, audit).await
 }
 
 /// Sends a signed sample event to the destination now; the receiver's 2xx status.
@@ -128,9 +135,10 @@ pub async fn create_api_key(
     actor: &Actor,
     description: &str,
     scope: &crate::domain::KeyScope,
+    audit: &Audit,
 ) -> ServiceResult<api_keys::NewKey> {
     actor.require(Role::Admin)?;
-    api_keys::create_scoped(store, master, description.trim(), scope).await
+    api_keys::create_scoped(store, master, description.trim(), scope, audit).await
 }
 
 /// Revokes a key for every instance at once.
@@ -138,9 +146,10 @@ pub async fn revoke_api_key(
     store: &dyn Store,
     actor: &Actor,
     access_key_id: &str,
+    audit: &Audit,
 ) -> ServiceResult<()> {
     actor.require(Role::Admin)?;
-    api_keys::revoke(store, access_key_id.trim()).await
+    api_keys::revoke(store, access_key_id.trim(), audit).await
 }
 
 // ---- DKIM ----
@@ -158,9 +167,10 @@ pub async fn generate_dkim(
     domain: &str,
     selector: &str,
     algorithm: &str,
+    audit: &Audit,
 ) -> ServiceResult<dkim::KeyView> {
     actor.require(Role::Admin)?;
-    dkim::generate(store, domain, selector.trim(), algorithm.trim()).await
+    dkim::generate(store, domain, selector.trim(), algorithm.trim(), audit).await
 }
 
 // ---- "will Gmail show one-click?" ----

@@ -8,7 +8,7 @@
 //! every instance because verification reads the row on every request.
 
 use super::{ServiceError, ServiceResult};
-use crate::domain::{KeyScope, Permission};
+use crate::domain::{Audit, KeyScope, Permission};
 use crate::server::store::{ApiKeyRecord, Store, StoreError, now_ms};
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -54,16 +54,34 @@ fn new_id() -> String {
 }
 
 /// Creates a key that may do everything and returns it with its secret.
-pub async fn create(store: &dyn Store, master: &[u8], description: &str) -> ServiceResult<NewKey> {
-    create_scoped(store, master, description, &KeyScope::default()).await
+pub async fn create(
+    store: &dyn Store,
+    master: &[u8],
+    description: &str,
+    audit: &Audit,
+) -> ServiceResult<NewKey> {
+    create_scoped(store, master, description, &KeyScope::default(), audit).await
 }
 
-/// Creates a key limited to `scope` and returns it with its secret.
+/// A key as its events describe it: the access key id, description and scope (never
+/// the secret, which is not stored).
+fn describe(k: &ApiKeyRecord) -> serde_json::Value {
+    let scope = scope_of(k).map(|s| s.describe()).unwrap_or_default();
+    serde_json::json!({
+        "access_key_id": k.access_key_id,
+        "description": k.description,
+        "scope": scope,
+    })
+}
+
+/// Creates a key limited to `scope` and returns it with its secret. An
+/// `api_key.created` event says who created it.
 pub async fn create_scoped(
     store: &dyn Store,
     master: &[u8],
     description: &str,
     scope: &KeyScope,
+    audit: &Audit,
 ) -> ServiceResult<NewKey> {
     if description.chars().count() > 200 {
         return Err(ServiceError::BadRequest(
@@ -82,6 +100,9 @@ pub async fn create_scoped(
             .then(|| serde_json::to_string(scope).expect("a scope serialises")),
     };
     store.create_api_key(&rec).await?;
+    store
+        .record_change(audit, "api_key.created", None, None, describe(&rec))
+        .await?;
     Ok(NewKey {
         secret_access_key: derive_secret(master, &rec.access_key_id, &rec.salt),
         access_key_id: rec.access_key_id,
@@ -93,14 +114,21 @@ pub async fn list(store: &dyn Store) -> ServiceResult<Vec<ApiKeyRecord>> {
     Ok(store.list_api_keys().await?)
 }
 
-/// Revokes a key; effective for the next request on every instance.
-pub async fn revoke(store: &dyn Store, access_key_id: &str) -> ServiceResult<()> {
+/// Revokes a key; effective for the next request on every instance. An
+/// `api_key.revoked` event says who revoked it.
+pub async fn revoke(store: &dyn Store, access_key_id: &str, audit: &Audit) -> ServiceResult<()> {
     match store.revoke_api_key(access_key_id).await {
-        Err(StoreError::NotFound) => Err(ServiceError::NotFound(format!(
-            "no active API key {access_key_id}"
-        ))),
-        other => Ok(other?),
+        Err(StoreError::NotFound) => {
+            return Err(ServiceError::NotFound(format!(
+                "no active API key {access_key_id}"
+            )));
+        }
+        other => other?,
     }
+    let detail = describe(&store.get_api_key(access_key_id).await?);
+    Ok(store
+        .record_change(audit, "api_key.revoked", None, None, detail)
+        .await?)
 }
 
 /// The scope a key record holds (a key without one may do everything).

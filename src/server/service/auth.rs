@@ -4,7 +4,7 @@
 //! management (owners only).
 
 use super::{ServiceError, ServiceResult};
-use crate::domain::EmailAddress;
+use crate::domain::{Audit, EmailAddress};
 use crate::server::store::{FailureCounts, Store, StoreError, UserRecord};
 use argon2::Argon2;
 use argon2::password_hash::{
@@ -142,11 +142,18 @@ async fn verify(password: String, phc: String) -> bool {
     .unwrap_or(false)
 }
 
+/// A user as its events describe it: id, address and role (never the password hash).
+fn describe(u: &UserRecord) -> serde_json::Value {
+    serde_json::json!({ "user_id": u.id, "email": u.email, "role": u.role })
+}
+
+/// Creates a dashboard user; a `user.created` event says who did.
 pub async fn create_user(
     store: &dyn Store,
     email: &str,
     role: Role,
     password: &str,
+    audit: &Audit,
 ) -> ServiceResult<UserRecord> {
     let email =
         EmailAddress::parse(email.trim()).map_err(|e| ServiceError::BadRequest(e.to_string()))?;
@@ -156,12 +163,18 @@ pub async fn create_user(
         )));
     }
     let phc = hash(password.to_owned()).await?;
-    match store.create_user(&email.key(), role.as_str(), &phc).await {
-        Err(StoreError::Conflict) => Err(ServiceError::AlreadyExists(format!(
-            "a user {email} already exists"
-        ))),
-        other => Ok(other?),
-    }
+    let user = match store.create_user(&email.key(), role.as_str(), &phc).await {
+        Err(StoreError::Conflict) => {
+            return Err(ServiceError::AlreadyExists(format!(
+                "a user {email} already exists"
+            )));
+        }
+        other => other?,
+    };
+    store
+        .record_change(audit, "user.created", None, None, describe(&user))
+        .await?;
+    Ok(user)
 }
 
 /// Checks a sign-in from the client whose keyed address hash is `client`. Unknown users
@@ -274,9 +287,10 @@ pub async fn add_user(
     email: &str,
     role: Role,
     password: &str,
+    audit: &Audit,
 ) -> ServiceResult<UserRecord> {
     actor.require(Role::Owner)?;
-    create_user(store, email, role, password).await
+    create_user(store, email, role, password, audit).await
 }
 
 async fn owners(store: &dyn Store) -> ServiceResult<usize> {
@@ -292,12 +306,14 @@ fn user_not_found(id: i64) -> ServiceError {
     ServiceError::NotFound(format!("there is no user {id}"))
 }
 
-/// Changes a user's role (owners only); the last owner cannot be demoted.
+/// Changes a user's role (owners only); the last owner cannot be demoted. A
+/// `user.role_changed` event says who changed it, from what to what.
 pub async fn set_role(
     store: &dyn Store,
     actor: &Actor,
     id: i64,
     role: Role,
+    audit: &Audit,
 ) -> ServiceResult<UserRecord> {
     actor.require(Role::Owner)?;
     let user = match store.get_user(id).await {
@@ -309,14 +325,26 @@ pub async fn set_role(
             "the last owner cannot be demoted; make someone else owner first".into(),
         ));
     }
-    match store.set_user_role(id, role.as_str()).await {
-        Err(StoreError::NotFound) => Err(user_not_found(id)),
-        other => Ok(other?),
-    }
+    let changed = match store.set_user_role(id, role.as_str()).await {
+        Err(StoreError::NotFound) => return Err(user_not_found(id)),
+        other => other?,
+    };
+    let mut detail = describe(&changed);
+    detail["from"] = user.role.into();
+    store
+        .record_change(audit, "user.role_changed", None, None, detail)
+        .await?;
+    Ok(changed)
 }
 
-/// Removes a user (owners only); nobody removes themselves or the last owner.
-pub async fn remove_user(store: &dyn Store, actor: &Actor, id: i64) -> ServiceResult<()> {
+/// Removes a user (owners only); nobody removes themselves or the last owner. A
+/// `user.deleted` event says who removed whom.
+pub async fn remove_user(
+    store: &dyn Store,
+    actor: &Actor,
+    id: i64,
+    audit: &Audit,
+) -> ServiceResult<()> {
     actor.require(Role::Owner)?;
     if id == actor.user_id {
         return Err(ServiceError::BadRequest(
@@ -333,7 +361,10 @@ pub async fn remove_user(store: &dyn Store, actor: &Actor, id: i64) -> ServiceRe
         ));
     }
     match store.delete_user(id).await {
-        Err(StoreError::NotFound) => Err(user_not_found(id)),
-        other => Ok(other?),
+        Err(StoreError::NotFound) => return Err(user_not_found(id)),
+        other => other?,
     }
+    Ok(store
+        .record_change(audit, "user.deleted", None, None, describe(&user))
+        .await?)
 }

@@ -4,6 +4,7 @@
 
 use super::auth::{Actor, Role};
 use super::{ServiceError, ServiceResult, lists};
+use crate::domain::Audit;
 use crate::domain::branding::{MAX_LOGO_BYTES, sniff_image};
 use crate::server::store::{LIST_CACHE_TTL, ListLogo, Store, StoreError};
 use std::collections::HashMap;
@@ -36,14 +37,23 @@ pub fn check_logo(bytes: &[u8]) -> ServiceResult<&'static str> {
     sniff_image(bytes).ok_or_else(|| ServiceError::BadRequest(WRONG_TYPE.into()))
 }
 
+/// The `list.updated` event of a logo uploaded or removed.
+async fn record(store: &dyn Store, audit: &Audit, list: &str, what: &str) -> ServiceResult<()> {
+    let detail = serde_json::json!({ "name": list, "branding": ["logo"], "logo": what });
+    Ok(store
+        .record_change(audit, "list.updated", Some(list), None, detail)
+        .await?)
+}
+
 /// Stores `bytes` as the logo of `list` (admins), replacing any other. Nothing is stored
-/// unless every check passes.
+/// unless every check passes. A `list.updated` event says who uploaded it.
 pub async fn upload_logo(
     store: &dyn Store,
     cache: &LogoCache,
     actor: &Actor,
     list: &str,
     bytes: &[u8],
+    audit: &Audit,
 ) -> ServiceResult<ListLogo> {
     actor.require(Role::Admin)?;
     let l = lists::get(store, list).await?;
@@ -62,6 +72,7 @@ pub async fn upload_logo(
     }
     cache.invalidate(l.id);
     tracing::info!(list = %l.name, content_type, size = bytes.len(), "list logo uploaded");
+    record(store, audit, l.name.as_str(), "uploaded").await?;
     Ok(ListLogo {
         list_id: l.id,
         content_type: content_type.to_owned(),
@@ -71,17 +82,22 @@ pub async fn upload_logo(
     })
 }
 
-/// Removes the logo of `list` (admins); false when it had none.
+/// Removes the logo of `list` (admins); false when it had none. A `list.updated` event
+/// says who removed it.
 pub async fn remove_logo(
     store: &dyn Store,
     cache: &LogoCache,
     actor: &Actor,
     list: &str,
+    audit: &Audit,
 ) -> ServiceResult<bool> {
     actor.require(Role::Admin)?;
     let l = lists::get(store, list).await?;
     let removed = store.delete_list_logo(l.id).await?;
     cache.invalidate(l.id);
+    if removed {
+        record(store, audit, l.name.as_str(), "removed").await?;
+    }
     Ok(removed)
 }
 

@@ -10,8 +10,8 @@
 //! destination kinds are refused with a message saying so.
 
 use super::{ServiceError, ServiceResult};
-use crate::domain::SuppressionReason;
 use crate::domain::events::SES_EVENT_TYPES;
+use crate::domain::{Audit, SuppressionReason};
 use crate::server::store::{
     ConfigurationSetRecord, DestinationSpec, EventDestinationRecord, Store, StoreError,
 };
@@ -59,10 +59,40 @@ pub fn reasons(names: &[String]) -> ServiceResult<Vec<SuppressionReason>> {
     Ok(out)
 }
 
-pub async fn create(store: &dyn Store, set: &ConfigurationSetRecord) -> ServiceResult<()> {
+/// A set's suppression reasons as its events name them (`null`: the account's).
+fn reason_names(r: &Option<Vec<SuppressionReason>>) -> serde_json::Value {
+    match r {
+        Some(rs) => rs.iter().map(|r| r.as_str()).collect::<Vec<_>>().into(),
+        None => serde_json::Value::Null,
+    }
+}
+
+/// The `configuration_set.*` event of a change to a set.
+async fn record(
+    store: &dyn Store,
+    audit: &Audit,
+    kind: &str,
+    detail: serde_json::Value,
+) -> ServiceResult<()> {
+    Ok(store.record_change(audit, kind, None, None, detail).await?)
+}
+
+/// Creates a set; a `configuration_set.created` event says who did.
+pub async fn create(
+    store: &dyn Store,
+    set: &ConfigurationSetRecord,
+    audit: &Audit,
+) -> ServiceResult<()> {
     check_name("Configuration set", &set.name)?;
     match store.create_configuration_set(set, MAX_SETS).await {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            let detail = serde_json::json!({
+                "name": set.name,
+                "sending_enabled": set.sending_enabled,
+                "suppressed_reasons": reason_names(&set.suppressed_reasons),
+            });
+            record(store, audit, "configuration_set.created", detail).await
+        }
         Err(StoreError::Conflict) => Err(ServiceError::AlreadyExists(format!(
             "Configuration set <{}> already exists.",
             set.name
@@ -90,26 +120,37 @@ pub async fn list(
     Ok(store.list_configuration_sets(after, limit).await?)
 }
 
-pub async fn delete(store: &dyn Store, name: &str) -> ServiceResult<()> {
+/// Deletes a set; a `configuration_set.deleted` event says who did.
+pub async fn delete(store: &dyn Store, name: &str, audit: &Audit) -> ServiceResult<()> {
     if store.delete_configuration_set(name).await? {
-        Ok(())
+        let detail = serde_json::json!({ "name": name });
+        record(store, audit, "configuration_set.deleted", detail).await
     } else {
         Err(not_found(name))
     }
 }
 
-/// PutConfigurationSetSuppressionOptions / PutConfigurationSetSendingOptions.
+/// PutConfigurationSetSuppressionOptions / PutConfigurationSetSendingOptions; a
+/// `configuration_set.updated` event says who changed which option.
 pub async fn update(
     store: &dyn Store,
     name: &str,
     suppressed: Option<Option<Vec<SuppressionReason>>>,
     sending: Option<bool>,
+    audit: &Audit,
 ) -> ServiceResult<()> {
+    let mut detail = serde_json::json!({ "name": name });
+    if let Some(r) = &suppressed {
+        detail["suppressed_reasons"] = reason_names(r);
+    }
+    if let Some(s) = sending {
+        detail["sending_enabled"] = s.into();
+    }
     match store
         .update_configuration_set(name, suppressed, sending)
         .await
     {
-        Ok(()) => Ok(()),
+        Ok(()) => record(store, audit, "configuration_set.updated", detail).await,
         Err(StoreError::NotFound) => Err(not_found(name)),
         Err(e) => Err(e.into()),
     }
@@ -136,13 +177,15 @@ pub fn webhook_of(arn: &str) -> Option<i64> {
     id.parse().ok()
 }
 
-/// CreateConfigurationSetEventDestination (`create`) or its Update.
+/// CreateConfigurationSetEventDestination (`create`) or its Update; a
+/// `configuration_set.updated` event names the destination and what it became.
 pub async fn put_destination(
     store: &dyn Store,
     set: &str,
     name: &str,
     d: &Definition,
     create: bool,
+    audit: &Audit,
 ) -> ServiceResult<()> {
     check_name("Event destination", name)?;
     if let Some(kind) = d.unsupported.first() {
@@ -198,7 +241,19 @@ pub async fn put_destination(
         .put_event_destination(set, name, &spec, create, MAX_DESTINATIONS)
         .await
     {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            let detail = serde_json::json!({
+                "name": set,
+                "event_destination": {
+                    "name": name,
+                    "action": if create { "created" } else { "updated" },
+                    "enabled": d.enabled,
+                    "event_types": types,
+                    "webhook_id": webhook_id,
+                },
+            });
+            record(store, audit, "configuration_set.updated", detail).await
+        }
         Err(StoreError::NotFound) => {
             if store.get_configuration_set(set).await.is_ok() {
                 Err(ServiceError::NotFound(format!(
@@ -226,10 +281,20 @@ pub async fn destinations(
     Ok(store.list_event_destinations(set).await?)
 }
 
-pub async fn delete_destination(store: &dyn Store, set: &str, name: &str) -> ServiceResult<()> {
+/// Deletes an event destination; a `configuration_set.updated` event names it.
+pub async fn delete_destination(
+    store: &dyn Store,
+    set: &str,
+    name: &str,
+    audit: &Audit,
+) -> ServiceResult<()> {
     get(store, set).await?;
     if store.delete_event_destination(set, name).await? {
-        Ok(())
+        let detail = serde_json::json!({
+            "name": set,
+            "event_destination": { "name": name, "action": "deleted" },
+        });
+        record(store, audit, "configuration_set.updated", detail).await
     } else {
         Err(ServiceError::NotFound(format!(
             "Event destination <{name}> does not exist in configuration set <{set}>."

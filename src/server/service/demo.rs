@@ -53,7 +53,10 @@ pub async fn seed(store: &dyn Store) -> ServiceResult<ContactList> {
                     ..Default::default()
                 },
             };
-            store.create_list(DEMO_LIST, &def, None).await?
+            let list = store.create_list(DEMO_LIST, &def, None).await?;
+            // `optbox serve --demo` is the operator's command.
+            super::lists::record_created(store, &list, &Audit::new(Source::Cli)).await?;
+            list
         }
         Err(e) => return Err(e.into()),
     };

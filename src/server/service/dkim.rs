@@ -3,6 +3,7 @@
 //! the store except into a signer.
 
 use super::{ServiceError, ServiceResult};
+use crate::domain::Audit;
 use crate::server::mail::dkim::{self, Algorithm};
 use crate::server::store::{DkimKeyRecord, Store, StoreError};
 
@@ -50,11 +51,13 @@ fn check_label(what: &str, s: &str) -> ServiceResult<()> {
 }
 
 /// Generates and stores a key for `domain`/`selector`; the newest key of a domain signs.
+/// A `dkim.generated` event says who generated it (never the private key).
 pub async fn generate(
     store: &dyn Store,
     domain: &str,
     selector: &str,
     algorithm: &str,
+    audit: &Audit,
 ) -> ServiceResult<KeyView> {
     let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
     check_label("domain", &domain)?;
@@ -75,7 +78,17 @@ pub async fn generate(
         )
         .await
     {
-        Ok(k) => Ok(view(&k)),
+        Ok(k) => {
+            let detail = serde_json::json!({
+                "domain": k.domain,
+                "selector": k.selector,
+                "algorithm": k.algorithm,
+            });
+            store
+                .record_change(audit, "dkim.generated", None, None, detail)
+                .await?;
+            Ok(view(&k))
+        }
         Err(StoreError::Conflict) => Err(ServiceError::AlreadyExists(format!(
             "{domain} already has a key with selector {selector}"
         ))),

@@ -7,7 +7,7 @@
 
 use super::dkim::{self, KeyView};
 use super::{ServiceError, ServiceResult};
-use crate::domain::EmailAddress;
+use crate::domain::{Audit, EmailAddress};
 use crate::server::store::{IdentityRecord, Store, StoreError};
 
 /// `DOMAIN` or `EMAIL_ADDRESS`, and the identity lower-cased; a clear error otherwise.
@@ -60,12 +60,13 @@ async fn with_keys(store: &dyn Store, record: IdentityRecord) -> ServiceResult<I
 }
 
 /// Registers an identity, with the configuration set its mail uses when the sender names
-/// none (it must exist) and its tags.
+/// none (it must exist) and its tags. An `identity.created` event says who did.
 pub async fn create(
     store: &dyn Store,
     identity: &str,
     configuration_set: Option<&str>,
     tags: &[(String, String)],
+    audit: &Audit,
 ) -> ServiceResult<Identity> {
     let (id, kind) = parse(identity)?;
     if let Some(set) = configuration_set {
@@ -82,6 +83,14 @@ pub async fn create(
         }
         other => other?,
     };
+    let detail = serde_json::json!({
+        "identity": record.identity,
+        "type": record.kind,
+        "configuration_set": record.configuration_set,
+    });
+    store
+        .record_change(audit, "identity.created", None, None, detail)
+        .await?;
     with_keys(store, record).await
 }
 
@@ -95,10 +104,14 @@ pub async fn get(store: &dyn Store, identity: &str) -> ServiceResult<Identity> {
     }
 }
 
-pub async fn delete(store: &dyn Store, identity: &str) -> ServiceResult<()> {
+/// Removes an identity; an `identity.deleted` event says who did.
+pub async fn delete(store: &dyn Store, identity: &str, audit: &Audit) -> ServiceResult<()> {
     let (id, _) = parse(identity)?;
     if store.delete_identity(&id).await? {
-        Ok(())
+        let detail = serde_json::json!({ "identity": id });
+        Ok(store
+            .record_change(audit, "identity.deleted", None, None, detail)
+            .await?)
     } else {
         Err(ServiceError::NotFound(format!(
             "Email identity {id} does not exist."

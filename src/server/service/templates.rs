@@ -4,6 +4,7 @@
 //! rendering leaves it for the sending pipeline, which fills in each recipient's link.
 
 use super::{ServiceError, ServiceResult};
+use crate::domain::Audit;
 use crate::server::store::{Store, StoreError, TemplateContent, TemplateRecord};
 use handlebars::Handlebars;
 use serde_json::Value;
@@ -131,7 +132,19 @@ fn not_found(name: &str) -> ServiceError {
     ServiceError::NotFound(format!("Template {name} does not exist."))
 }
 
-pub async fn create(store: &dyn Store, name: &str, c: &TemplateContent) -> ServiceResult<()> {
+/// The `template.*` event of a change to the template `name` (its name only).
+async fn record(store: &dyn Store, audit: &Audit, kind: &str, name: &str) -> ServiceResult<()> {
+    let detail = serde_json::json!({ "name": name });
+    Ok(store.record_change(audit, kind, None, None, detail).await?)
+}
+
+/// Stores a template; a `template.created` event says who did.
+pub async fn create(
+    store: &dyn Store,
+    name: &str,
+    c: &TemplateContent,
+    audit: &Audit,
+) -> ServiceResult<()> {
     check_name(name)?;
     check_content(c)?;
     match store.create_template(name, c, MAX_TEMPLATES).await {
@@ -141,7 +154,10 @@ pub async fn create(store: &dyn Store, name: &str, c: &TemplateContent) -> Servi
         Err(StoreError::LimitReached) => Err(ServiceError::LimitExceeded(format!(
             "An account can hold at most {MAX_TEMPLATES} templates."
         ))),
-        other => Ok(other?),
+        other => {
+            other?;
+            record(store, audit, "template.created", name).await
+        }
     }
 }
 
@@ -152,17 +168,27 @@ pub async fn get(store: &dyn Store, name: &str) -> ServiceResult<TemplateRecord>
     }
 }
 
-pub async fn update(store: &dyn Store, name: &str, c: &TemplateContent) -> ServiceResult<()> {
+/// Replaces a template's content; a `template.updated` event says who did.
+pub async fn update(
+    store: &dyn Store,
+    name: &str,
+    c: &TemplateContent,
+    audit: &Audit,
+) -> ServiceResult<()> {
     check_content(c)?;
     match store.update_template(name, c).await {
         Err(StoreError::NotFound) => Err(not_found(name)),
-        other => Ok(other?),
+        other => {
+            other?;
+            record(store, audit, "template.updated", name).await
+        }
     }
 }
 
-pub async fn delete(store: &dyn Store, name: &str) -> ServiceResult<()> {
+/// Removes a template; a `template.deleted` event says who did.
+pub async fn delete(store: &dyn Store, name: &str, audit: &Audit) -> ServiceResult<()> {
     if store.delete_template(name).await? {
-        Ok(())
+        record(store, audit, "template.deleted", name).await
     } else {
         Err(not_found(name))
     }

@@ -2,6 +2,8 @@
 //! queries. Delivery itself runs in the outbox worker (`server::events`).
 
 use super::{ServiceError, ServiceResult};
+use crate::domain::Audit;
+use crate::domain::events::CONFIGURATION_KINDS;
 use crate::server::config::WebhookSettings;
 use crate::server::events::{self, EVENT_KINDS, UrlRules};
 use crate::server::store::{
@@ -17,8 +19,10 @@ fn not_found(id: i64) -> impl Fn(StoreError) -> ServiceError {
 }
 
 /// Validates and stores a destination. `events` empty means every kind except
-/// `webhook.failed`; `all` or `*` say the same explicitly. The URL must satisfy `rules`
-/// (https in production mode; no private IP literal unless allowed).
+/// `webhook.failed` and the configuration kinds (`list.created`, …), which a destination
+/// gets only by naming them; `all` or `*` say the same explicitly. The URL must satisfy
+/// `rules` (https in production mode; no private IP literal unless allowed). A
+/// `webhook.created` event says who added it.
 pub async fn add(
     store: &dyn Store,
     rules: UrlRules,
@@ -26,12 +30,20 @@ pub async fn add(
     secret: &str,
     events: &[String],
     list: Option<&str>,
+    audit: &Audit,
 ) -> ServiceResult<WebhookRecord> {
     let new = validate(store, rules, url, secret, events, list).await?;
-    Ok(store.create_webhook(&new).await?)
+    let hook = store.create_webhook(&new).await?;
+    let detail = describe(&hook, None);
+    store
+        .record_change(audit, "webhook.created", None, None, detail)
+        .await?;
+    Ok(hook)
 }
 
-/// Changes a destination (same rules as `add`); its delivery log is kept.
+/// Changes a destination (same rules as `add`); its delivery log is kept. A
+/// `webhook.updated` event says who changed what.
+#[allow(clippy::too_many_arguments)]
 pub async fn update(
     store: &dyn Store,
     rules: UrlRules,
@@ -40,10 +52,54 @@ pub async fn update(
     secret: &str,
     events: &[String],
     list: Option<&str>,
+    audit: &Audit,
 ) -> ServiceResult<WebhookRecord> {
-    get(store, id).await?;
+    let old = get(store, id).await?;
     let new = validate(store, rules, url, secret, events, list).await?;
-    store.update_webhook(id, &new).await.map_err(not_found(id))
+    let hook = store
+        .update_webhook(id, &new)
+        .await
+        .map_err(not_found(id))?;
+    let detail = describe(&hook, Some(&old));
+    store
+        .record_change(audit, "webhook.updated", None, None, detail)
+        .await?;
+    Ok(hook)
+}
+
+/// Where a URL points without what may carry a credential: its scheme, host and port
+/// (a path or query can hold a receiver's token).
+fn origin(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => u.origin().ascii_serialization(),
+        Err(_) => String::new(),
+    }
+}
+
+/// A destination as its events describe it: id, the URL's origin, the kinds and list it
+/// is subscribed to, and after a change which of `url`, `secret`, `events` and `list`
+/// changed. Never the secret, nor the URL's path or query.
+fn describe(hook: &WebhookRecord, old: Option<&WebhookRecord>) -> serde_json::Value {
+    let mut d = serde_json::json!({
+        "id": hook.id,
+        "origin": origin(&hook.url),
+        "events": hook.event_types,
+        "list": hook.list_name,
+    });
+    if let Some(old) = old {
+        let changed: Vec<&str> = [
+            ("url", old.url != hook.url),
+            ("secret", old.secret != hook.secret),
+            ("events", old.event_types != hook.event_types),
+            ("list", old.list_name != hook.list_name),
+        ]
+        .into_iter()
+        .filter(|(_, c)| *c)
+        .map(|(f, _)| f)
+        .collect();
+        d["changed"] = changed.into();
+    }
+    d
 }
 
 async fn validate(
@@ -67,10 +123,11 @@ async fn validate(
         if e.is_empty() || e == "all" || e == "*" {
             continue;
         }
-        if !EVENT_KINDS.contains(&e) {
+        if !EVENT_KINDS.contains(&e) && !CONFIGURATION_KINDS.contains(&e) {
             return Err(ServiceError::BadRequest(format!(
-                "unknown event type {e:?}; known: {}",
-                EVENT_KINDS.join(", ")
+                "unknown event type {e:?}; known: {}, {}",
+                EVENT_KINDS.join(", "),
+                CONFIGURATION_KINDS.join(", ")
             )));
         }
         if !kinds.iter().any(|k| k == e) {
@@ -111,9 +168,15 @@ pub async fn get(store: &dyn Store, id: i64) -> ServiceResult<WebhookRecord> {
     store.get_webhook(id).await.map_err(not_found(id))
 }
 
-/// Removes a destination and its pending deliveries.
-pub async fn remove(store: &dyn Store, id: i64) -> ServiceResult<()> {
-    store.delete_webhook(id).await.map_err(not_found(id))
+/// Removes a destination and its pending deliveries; a `webhook.deleted` event says who
+/// did.
+pub async fn remove(store: &dyn Store, id: i64, audit: &Audit) -> ServiceResult<()> {
+    let hook = get(store, id).await?;
+    store.delete_webhook(id).await.map_err(not_found(id))?;
+    let detail = describe(&hook, None);
+    Ok(store
+        .record_change(audit, "webhook.deleted", None, None, detail)
+        .await?)
 }
 
 /// Sends a signed sample `Subscription` event straight to the destination (not through

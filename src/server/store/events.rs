@@ -103,6 +103,18 @@ pub trait EventStore {
     /// Removes an address from the event log (its events stay, naming the contact only
     /// by its keyed hash); returns how many addresses were removed (0 or 1).
     async fn forget_event_contact(&self, email: &EmailAddress) -> StoreResult<u64>;
+    /// Records a change to configuration (a list, an API key, a user, a webhook, …) made
+    /// by `audit`'s actor: one event of `kind` (see
+    /// [`CONFIGURATION_KINDS`](crate::domain::events::CONFIGURATION_KINDS)) with its
+    /// webhook deliveries, in a transaction of its own.
+    async fn record_change(
+        &self,
+        audit: &Audit,
+        kind: &str,
+        list_name: Option<&str>,
+        topic_name: Option<&str>,
+        detail: serde_json::Value,
+    ) -> StoreResult<()>;
 }
 
 /// An event about to be written inside a store transaction.
@@ -206,8 +218,11 @@ pub(super) async fn write_plain(
 /// destination names, and those named by an enabled event destination of the event's
 /// configuration set that matches its SES event type. A webhook that is an event
 /// destination gets only what configuration sets route to it, as an SES destination does.
-/// `$3` kind, `$4` `%,kind,%`, `$5` list, `$6` the configuration set, `$7` `%,TYPE,%`.
-const MATCHING_WEBHOOKS: &str = "((((event_types = '*' AND $3 <> 'webhook.failed') \
+/// A webhook subscribed to every kind (`*`) gets the kinds
+/// [`for_every_webhook`](crate::domain::events::for_every_webhook) allows.
+/// `$3` whether `*` matches the kind, `$4` `%,kind,%`, `$5` list, `$6` the configuration
+/// set, `$7` `%,TYPE,%`.
+const MATCHING_WEBHOOKS: &str = "((((event_types = '*' AND $3) \
      OR event_types LIKE $4) AND (list_name IS NULL OR list_name = $5) \
      AND id NOT IN (SELECT webhook_id FROM event_destinations)) \
      OR id IN (SELECT webhook_id FROM event_destinations \
@@ -240,7 +255,7 @@ async fn enqueue_deliveries(
         sqlx::query(&sql)
             .bind(event_id)
             .bind(now)
-            .bind(kind)
+            .bind(crate::domain::events::for_every_webhook(kind))
             .bind(format!("%,{kind},%"))
             .bind(list_name)
             .bind(configuration_set)
@@ -482,6 +497,33 @@ impl EventStore for SqlStore {
             }
             q.fetch_all(p).await?
         }))
+    }
+
+    async fn record_change(
+        &self,
+        audit: &Audit,
+        kind: &str,
+        list_name: Option<&str>,
+        topic_name: Option<&str>,
+        detail: serde_json::Value,
+    ) -> StoreResult<()> {
+        let mut tx = self.pools.write().begin().await?;
+        write(
+            tx.conn(),
+            self.pools.keyer(),
+            NewEvent {
+                kind,
+                audit: Some(audit),
+                list_name,
+                topic_name,
+                contact_email: None,
+                old: None,
+                new: None,
+                detail,
+            },
+        )
+        .await?;
+        tx.commit().await
     }
 
     async fn forget_event_contact(&self, email: &EmailAddress) -> StoreResult<u64> {

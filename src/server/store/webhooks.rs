@@ -20,7 +20,8 @@ pub struct WebhookRecord {
     /// The HMAC key of the `Optbox-Signature` header.
     #[serde(skip_serializing)]
     pub secret: String,
-    /// Event kinds delivered; empty means every kind except `webhook.failed`.
+    /// Event kinds delivered; empty means every kind except `webhook.failed` and the
+    /// configuration kinds.
     pub event_types: Vec<String>,
     /// Only events of this list, when set.
     pub list_name: Option<String>,

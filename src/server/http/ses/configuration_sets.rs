@@ -154,7 +154,7 @@ pub async fn create(api: &ApiRequest<'_>) -> OpResult {
             .unwrap_or(true),
         created_at: 0,
     };
-    sets::create(store(api), &set).await?;
+    sets::create(store(api), &set, &api.audit).await?;
     Ok("{}".into())
 }
 
@@ -206,7 +206,7 @@ pub async fn list(api: &ApiRequest<'_>) -> OpResult {
 
 /// `DELETE /v2/email/configuration-sets/{ConfigurationSetName}`.
 pub async fn delete(api: &ApiRequest<'_>, name: &str) -> OpResult {
-    sets::delete(store(api), name).await?;
+    sets::delete(store(api), name, &api.audit).await?;
     Ok("{}".into())
 }
 
@@ -214,7 +214,7 @@ pub async fn delete(api: &ApiRequest<'_>, name: &str) -> OpResult {
 pub async fn put_suppression(api: &ApiRequest<'_>, name: &str) -> OpResult {
     let input: SuppressionIn = wire::parse(api.body)?;
     let reasons = sets::reasons(input.suppressed_reasons.as_deref().unwrap_or_default())?;
-    sets::update(store(api), name, Some(Some(reasons)), None).await?;
+    sets::update(store(api), name, Some(Some(reasons)), None, &api.audit).await?;
     Ok("{}".into())
 }
 
@@ -226,6 +226,7 @@ pub async fn put_sending(api: &ApiRequest<'_>, name: &str) -> OpResult {
         name,
         None,
         Some(input.sending_enabled.unwrap_or(false)),
+        &api.audit,
     )
     .await?;
     Ok("{}".into())
@@ -253,7 +254,15 @@ pub async fn create_destination(api: &ApiRequest<'_>, set: &str) -> OpResult {
         .event_destination
         .unwrap_or_default()
         .into_definition();
-    sets::put_destination(store(api), set, &name.unwrap_or_default(), &def, true).await?;
+    sets::put_destination(
+        store(api),
+        set,
+        &name.unwrap_or_default(),
+        &def,
+        true,
+        &api.audit,
+    )
+    .await?;
     Ok("{}".into())
 }
 
@@ -272,12 +281,20 @@ pub async fn update_destination(api: &ApiRequest<'_>, set: &str, name: &str) -> 
     let Some(def) = input.event_destination else {
         return Err(ApiError::bad_request("EventDestination is required."));
     };
-    sets::put_destination(store(api), set, name, &def.into_definition(), false).await?;
+    sets::put_destination(
+        store(api),
+        set,
+        name,
+        &def.into_definition(),
+        false,
+        &api.audit,
+    )
+    .await?;
     Ok("{}".into())
 }
 
 /// `DELETE /v2/email/configuration-sets/{ConfigurationSetName}/event-destinations/{Name}`.
 pub async fn delete_destination(api: &ApiRequest<'_>, set: &str, name: &str) -> OpResult {
-    sets::delete_destination(store(api), set, name).await?;
+    sets::delete_destination(store(api), set, name, &api.audit).await?;
     Ok("{}".into())
 }

@@ -57,6 +57,7 @@ pub async fn create(api: &ApiRequest<'_>) -> OpResult {
         &id,
         input.configuration_set_name.as_deref(),
         &tags,
+        &api.audit,
     )
     .await?;
     Ok(json!({
@@ -87,7 +88,7 @@ pub async fn get(api: &ApiRequest<'_>, id: &str) -> OpResult {
 
 /// `DELETE /v2/email/identities/{EmailIdentity}`.
 pub async fn delete(api: &ApiRequest<'_>, id: &str) -> OpResult {
-    identities::delete(api.state.store.as_ref(), id).await?;
+    identities::delete(api.state.store.as_ref(), id, &api.audit).await?;
     Ok("{}".into())
 }
 

@@ -154,7 +154,7 @@ async fn create_list(api: &ApiRequest<'_>) -> OpResult {
         tags,
         branding: Default::default(),
     };
-    lists::create(store(api), &api.state.limits, &name, &def).await?;
+    lists::create(store(api), &api.state.limits, &name, &def, &api.audit).await?;
     Ok(EMPTY.into())
 }
 
@@ -197,13 +197,14 @@ async fn update_list(api: &ApiRequest<'_>, name: &str) -> OpResult {
         name,
         topics,
         input.description,
+        &api.audit,
     )
     .await?;
     Ok(EMPTY.into())
 }
 
 async fn delete_list(api: &ApiRequest<'_>, name: &str) -> OpResult {
-    lists::delete(store(api), name).await?;
+    lists::delete(store(api), name, &api.audit).await?;
     Ok(EMPTY.into())
 }
 
@@ -488,7 +489,7 @@ async fn tag_resource(api: &ApiRequest<'_>) -> OpResult {
     let tags = wire::tags(&mut v, input.tags.as_deref().unwrap_or_default());
     v.finish()?;
     let name = list_from_arn(input.resource_arn.as_deref())?;
-    lists::tag(store(api), &name, &tags).await?;
+    lists::tag(store(api), &name, &tags, &api.audit).await?;
     Ok(EMPTY.into())
 }
 
@@ -500,7 +501,7 @@ async fn untag_resource(api: &ApiRequest<'_>) -> OpResult {
             "1 validation error detected: Value at 'tagKeys' failed to satisfy constraint: Member must not be null",
         ));
     }
-    lists::untag(store(api), &name, &keys).await?;
+    lists::untag(store(api), &name, &keys, &api.audit).await?;
     Ok(EMPTY.into())
 }
 

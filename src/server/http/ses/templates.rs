@@ -76,7 +76,7 @@ pub async fn create(api: &ApiRequest<'_>) -> OpResult {
         ));
     };
     let c = input.template_content.unwrap_or_default().into_content();
-    templates::create(api.state.store.as_ref(), &name, &c).await?;
+    templates::create(api.state.store.as_ref(), &name, &c, &api.audit).await?;
     Ok("{}".into())
 }
 
@@ -96,13 +96,19 @@ pub async fn update(api: &ApiRequest<'_>, name: &str) -> OpResult {
     let Some(c) = input.template_content else {
         return Err(ApiError::bad_request("TemplateContent is required."));
     };
-    templates::update(api.state.store.as_ref(), name, &c.into_content()).await?;
+    templates::update(
+        api.state.store.as_ref(),
+        name,
+        &c.into_content(),
+        &api.audit,
+    )
+    .await?;
     Ok("{}".into())
 }
 
 /// `DELETE /v2/email/templates/{TemplateName}`.
 pub async fn delete(api: &ApiRequest<'_>, name: &str) -> OpResult {
-    templates::delete(api.state.store.as_ref(), name).await?;
+    templates::delete(api.state.store.as_ref(), name, &api.audit).await?;
     Ok("{}".into())
 }
 

@@ -51,8 +51,10 @@ fn WebhookFields(hook: Option<WebhookRow>) -> impl IntoView {
         <input id=format!("{p}-events") type="text" name="events" value=h.events
             aria-describedby=format!("{p}-events-hint") />
         <p id=format!("{p}-events-hint") class="hint">
-            "Comma-separated; empty for every kind except webhook.failed. Kinds: "
-            "subscription, contact.created, contact.deleted, import, webhook.failed."
+            "Comma-separated; empty for every kind except webhook.failed and configuration "
+            "changes. Kinds: subscription, contact.created, contact.deleted, import, "
+            "webhook.failed; configuration changes such as list.updated or api_key.created "
+            "only when named."
         </p>
         <label for=format!("{p}-list")>"Only this list"</label>
         <input id=format!("{p}-list") type="text" name="list" value=h.list
@@ -336,7 +338,7 @@ fn WebhookBody(
         }
     });
     let events = if hook.events.is_empty() {
-        "every kind except webhook.failed".to_owned()
+        "every kind except webhook.failed and configuration changes".to_owned()
     } else {
         hook.events.clone()
     };
