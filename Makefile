@@ -25,11 +25,12 @@ run: tools npm
 	mkdir -p data
 	./target/release/optbox serve --demo
 
-test: setup
-	$(MAKE) lint
-	$(MAKE) test-rust
-	$(MAKE) test-e2e
-	$(MAKE) test-package
+test:
+	for stage in setup lint test-rust test-e2e test-package; do
+	  start=$$SECONDS
+	  $(MAKE) $$stage
+	  echo "== make $$stage: $$((SECONDS - start)) s" >&2
+	done
 
 # Everything a fresh machine lacks: the pinned toolchain and wasm target (rustup reads
 # rust-toolchain.toml), cargo-leptos, cargo-deb, Chromium, the npm packages of end2end/,

@@ -2,7 +2,7 @@
 //! configuration; `migrate`, `admin create-user` and `admin unlock` do their jobs.
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

@@ -2,7 +2,7 @@
 //! idempotence, malformed files, round trips, and a crash mid-import that resumes.
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use common::TestDb;
 use optbox::domain::*;

@@ -3,7 +3,7 @@
 //! must see, and a restart applies what was acknowledged but not applied, exactly once.
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use common::{TestDb, spawn_app};
 use optbox::domain::*;

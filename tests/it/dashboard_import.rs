@@ -4,7 +4,7 @@
 //! undone; viewers cannot upload; the export has every contact — SQLite and PostgreSQL.
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use common::{TestApp, spawn_app_on};
 use optbox::domain::{EmailAddress, SubscriptionStatus};

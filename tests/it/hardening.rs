@@ -1,7 +1,7 @@
 //! Abuse limits on the public surface: per-IP rate limits on the recipient routes (with
 //! trusted proxies), the request timeout, and body limits.
 
-mod common;
+use crate::common;
 
 use common::ses::SesClient;
 use common::{TestApp, spawn_with};

@@ -6,7 +6,7 @@
 //! outbox.
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;

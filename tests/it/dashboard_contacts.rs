@@ -3,7 +3,7 @@
 //! deletion with a tombstone — as plain form POSTs and GETs, on SQLite and PostgreSQL.
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use common::dashboard::{form, sign_in};
 use common::spawn_app_on;

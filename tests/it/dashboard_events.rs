@@ -2,7 +2,7 @@
 //! rows and escaping, refusals — on SQLite and PostgreSQL.
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use common::dashboard::{form, sign_in};
 use common::spawn_app_on;

@@ -3,7 +3,7 @@
 //! nothing. (tests/ses_compat.rs drives the same server with the real AWS CLI and boto3.)
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use common::ses::{SesClient, label};
 use common::{TestApp, spawn_app_on, spawn_with};

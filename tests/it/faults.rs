@@ -3,7 +3,7 @@
 //! is recorded, none twice, and nothing unwritten is ever answered 200.
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use common::{TestDb, spawn_with};
 use optbox::domain::*;

@@ -6,7 +6,7 @@
 //! list-managed message optbox cannot send whole gets a 5xx naming the cause.
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use common::{TestDb, spawn_with};
 use optbox::server::config::{RelaySettings, SmtpSettings};

@@ -4,7 +4,7 @@
 //! PostgreSQL.
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use common::dashboard::{form, sign_in};
 use common::images::{GIF, PNG};

@@ -4,7 +4,7 @@
 //! one PostgreSQL outbox.
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;

@@ -8,7 +8,7 @@
 //! PostgreSQL where the database takes part.
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use common::{TestApp, TestDb, spawn_app_on, spawn_with};
 use optbox::server::service::ServiceError;

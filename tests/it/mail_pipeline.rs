@@ -6,7 +6,7 @@
 //! both list headers in `h=`; a sender's own signature is kept, replaced by ours for its
 //! domain, or the message refused, so that every signature that leaves verifies.
 
-mod common;
+use crate::common;
 
 use common::TestDb;
 use optbox::domain::{EmailAddress, ListDefinition, SubscriptionStatus, Topic, TopicName};

@@ -7,7 +7,7 @@
 //! `ses_compat.rs`.
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use common::dashboard::{form, sign_in};
 use common::ses::{SesClient, label};

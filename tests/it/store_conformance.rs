@@ -2,7 +2,7 @@
 //! test body invoked for each backend. A PostgreSQL that cannot be reached fails the run.
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use common::TestDb;
 use optbox::domain::*;

@@ -3,7 +3,7 @@
 //! (Sharing the webhook outbox is tested in tests/webhooks.rs.)
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use common::ses::SesClient;
 use common::{TestApp, spawn_with};

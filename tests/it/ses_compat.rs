@@ -8,7 +8,7 @@
 //! test: it is never skipped.
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use common::{TestApp, spawn_with};
 use optbox::server::service::api_keys;

@@ -4,7 +4,7 @@
 //! PostgreSQL.
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use common::dashboard::sign_in;
 use common::spawn_app_on;

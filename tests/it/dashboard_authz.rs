@@ -5,7 +5,7 @@
 //! account and per client — on SQLite and PostgreSQL.
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use common::{TestApp, spawn_app_on};
 use optbox::server::http::guard::{ACCESS, Access, access};

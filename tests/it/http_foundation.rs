@@ -2,7 +2,7 @@
 //! the database, CSRF refusal, and 404s — on both backends where storage matters.
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use common::{TestApp, spawn_app, spawn_app_on};
 use optbox::server::service::auth::{self, Role};

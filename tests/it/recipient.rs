@@ -1,7 +1,7 @@
 //! The recipient surface over HTTP: RFC 8058 one-click POST and the preference page.
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use common::{TestApp, spawn_app, spawn_app_on, spawn_with};
 use optbox::domain::*;

@@ -6,7 +6,7 @@
 //! signature optbox would break.
 #![cfg(feature = "ssr")]
 
-mod common;
+use crate::common;
 
 use common::ses::SesClient;
 use common::{TestApp, spawn_with};
