@@ -25,7 +25,7 @@
 //! Contact i: news OPT_OUT when i % 3 == 0, OPT_IN when i % 3 == 1, no preference
 //! otherwise; UnsubscribeAll when i % 50 == 0.
 
-#[path = "../tests/common/ses.rs"]
+#[path = "../tests/it/common/ses.rs"]
 mod ses;
 
 use optbox::domain::{EmailAddress, ListDefinition, SubscriptionStatus, Topic, TopicName};

@@ -2,8 +2,8 @@
 //! one suite: `cargo test --features ssr --test it cli::`). Shared set-up is in `common`.
 #![cfg(feature = "ssr")]
 
-mod common;
 mod cli;
+mod common;
 mod dashboard_admin;
 mod dashboard_authz;
 mod dashboard_contacts;
