@@ -17,6 +17,7 @@ SRC = pathlib.Path(__file__).resolve().parent.parent / "src"
 # than its own. Longest prefix wins.
 RANKS = [
     ("main", 5),
+    ("cli", 5),
     ("server::startup", 5),
     ("server::http", 4),
     ("serverfns", 4),
