@@ -15,6 +15,12 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[derive(Parser)]
+#[command(
+    name = "optbox",
+    version,
+    about = "Self-hosted subscription management for email"
+)]
 struct Cli {
     /// Configuration file (default: ./optbox.toml when present). OPTBOX_* variables win.
     #[arg(long, global = true, env = "OPTBOX_CONFIG")]
