@@ -10,32 +10,8 @@ use optbox::server::service::import::{self, Format, ImportOutcome, ImportRequest
 use optbox::server::store::*;
 use std::path::Path;
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let db = super::TestDb::new("sqlite").await;
-                    super::$name(&db).await;
-                    db.cleanup().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let db = super::TestDb::new("postgres").await;
-                    super::$name(&db).await;
-                    db.cleanup().await;
-                }
-            )*
-        }
-    };
-}
-
-both!(
+crate::common::on_each_backend!(
+    db:
     put_creates_updates_and_a_rerun_changes_nothing,
     recorded_opt_outs_survive_unless_overridden,
     delete_removes_contacts_but_keeps_their_opt_outs,

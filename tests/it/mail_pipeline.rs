@@ -1232,18 +1232,7 @@ async fn an_older_versions_tombstone_still_refuses_once_keyed(backend: &str) {
     db.cleanup().await;
 }
 
-macro_rules! both {
-    ($($name:ident),*) => {
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name("sqlite").await })*
-        }
-        mod postgres {
-            $(#[tokio::test] async fn $name() { super::$name("postgres").await })*
-        }
-    };
-}
-
-both!(
+crate::common::on_each_backend!(
     list_managed_mail_gets_headers_link_and_a_new_contact,
     opted_out_recipients_are_refused_with_a_reject_event,
     several_recipients_follow_the_ses_rule_or_fan_out,

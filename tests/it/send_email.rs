@@ -243,17 +243,6 @@ async fn links_answer_the_url_and_exact_header_lines(backend: &str) {
     app.stop().await;
 }
 
-macro_rules! both {
-    ($($name:ident),*) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name("sqlite").await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread")] async fn $name() { super::$name("postgres").await })*
-        }
-    };
-}
-
 /// Every recipient of a relayed message gets a send record under the SendEmail answer's
 /// MessageId: list and topic for list-managed mail, the From domain as identity, and the
 /// configuration set and tags the sender gave; a refused recipient gets none.
@@ -436,7 +425,8 @@ async fn messages_optbox_cannot_send_whole_are_rejected_and_nothing_is_queued(ba
     app.stop().await;
 }
 
-both!(
+crate::common::on_each_backend!(
+    multi_thread:
     the_aws_cli_and_boto3_send_through_the_pipeline,
     every_relayed_recipient_gets_a_send_record,
     links_answer_the_url_and_exact_header_lines,

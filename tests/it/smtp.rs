@@ -22,28 +22,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name("sqlite").await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name("postgres").await;
-                }
-            )*
-        }
-    };
-}
-
-both!(
+crate::common::on_each_backend!(
+    multi_thread:
     queued_messages_reach_a_real_smtp_server_byte_for_byte,
     an_upstream_that_is_down_gets_the_message_once_it_is_back,
     a_permanent_refusal_fails_the_message_and_logs_an_event,

@@ -4,36 +4,12 @@
 
 use crate::common;
 
-use common::TestDb;
+use common::{TestDb, raw_sql};
 use optbox::domain::*;
 use optbox::server::store::*;
 
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let db = super::TestDb::new("sqlite").await;
-                    super::$name(db.store().await).await;
-                    db.cleanup().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let db = super::TestDb::new("postgres").await;
-                    super::$name(db.store().await).await;
-                    db.cleanup().await;
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+crate::common::on_each_backend!(
+    store:
     lists_are_created_read_listed_and_deleted,
     duplicate_lists_conflict_and_strict_mode_caps_the_count,
     updating_topics_keeps_preferences_of_kept_topics,
@@ -1313,23 +1289,6 @@ async fn opening_the_store_moves_addresses_of_older_events_apart() {
     }
 }
 
-/// Runs statements on the test database itself, as someone with access to it would.
-async fn raw(url: &str, statements: &[&str]) {
-    if url.starts_with("sqlite") {
-        let p = sqlx::SqlitePool::connect(url).await.unwrap();
-        for s in statements {
-            sqlx::query(s).execute(&p).await.unwrap();
-        }
-        p.close().await;
-    } else {
-        let p = sqlx::PgPool::connect(url).await.unwrap();
-        for s in statements {
-            sqlx::query(s).execute(&p).await.unwrap();
-        }
-        p.close().await;
-    }
-}
-
 async fn seal_everything(s: &DynStore) -> u64 {
     let mut n = 0;
     loop {
@@ -1377,7 +1336,7 @@ async fn the_event_chain(backend: &str) {
 
     // Tampering, each undone before the next.
     let url = &db.url;
-    raw(
+    raw_sql(
         url,
         &[
             "CREATE TABLE seals_kept AS SELECT * FROM event_seals",
@@ -1420,12 +1379,12 @@ async fn the_event_chain(backend: &str) {
         ),
     ];
     for (tamper, seq, why) in &cases {
-        raw(url, &[tamper.as_str()]).await;
+        raw_sql(url, &[tamper.as_str()]).await;
         let v = s.verify_chain(&[]).await.unwrap();
         let broken = v.broken.unwrap_or_else(|| panic!("{tamper}: not detected"));
         assert_eq!(broken.seq, *seq, "{tamper}: {broken:?}");
         assert!(broken.reason.contains(why), "{tamper}: {broken:?}");
-        raw(url, &restore).await;
+        raw_sql(url, &restore).await;
         assert_eq!(s.verify_chain(&[]).await.unwrap().broken, None, "restored");
     }
 

@@ -11,7 +11,7 @@ use crate::common;
 
 use common::dashboard::{form, sign_in};
 use common::ses::{SesClient, label};
-use common::{TestApp, TestDb, spawn_with};
+use common::{TestApp, TestDb, raw_sql, spawn_with};
 use optbox::domain::SuppressionReason::{Bounce, Complaint};
 use optbox::server::config::SmtpSettings;
 use optbox::server::service::{api_keys, auth::Role};
@@ -20,28 +20,8 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name("sqlite").await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name("postgres").await;
-                }
-            )*
-        }
-    };
-}
-
-both!(
+crate::common::on_each_backend!(
+    multi_thread:
     the_store_puts_gets_lists_pages_and_deletes,
     the_ses_api_puts_gets_lists_and_deletes,
     send_email_accepts_a_suppressed_address_and_queues_nothing_for_it,
@@ -1575,17 +1555,17 @@ async fn the_consent_history_proves_itself_against_a_signed_checkpoint(backend: 
     let untamper = format!(
         "UPDATE events SET kind = 'contact.created' WHERE id = (SELECT event_id FROM event_seals WHERE seq = {first})"
     );
-    raw_sql(&app.db.url, &tamper).await;
+    raw_sql(&app.db.url, &[&tamper]).await;
     let err = one_line_failure(&cli_with(&app, &signed, &["events", "verify"]));
     assert!(
         err.contains(&format!("broken at seal {first} ")) && err.contains("content"),
         "{err}"
     );
-    raw_sql(&app.db.url, &untamper).await;
+    raw_sql(&app.db.url, &[&untamper]).await;
     // A rewritten history, sealed again from scratch, verifies by itself but not
     // against the checkpoint.
-    raw_sql(&app.db.url, "DELETE FROM event_seals").await;
-    raw_sql(&app.db.url, "UPDATE events SET sealed = NULL").await;
+    raw_sql(&app.db.url, &["DELETE FROM event_seals"]).await;
+    raw_sql(&app.db.url, &["UPDATE events SET sealed = NULL"]).await;
     stdout(&cli_with(&app, &signed, &["events", "checkpoint"]));
     stdout(&cli_with(&app, &signed, &["events", "verify"]));
     let err = one_line_failure(&cli_with(
@@ -1600,16 +1580,4 @@ async fn the_consent_history_proves_itself_against_a_signed_checkpoint(backend: 
     ));
     assert!(err.contains("/nonexistent.json"), "{err}");
     app.stop().await;
-}
-
-async fn raw_sql(url: &str, sql: &str) {
-    if url.starts_with("sqlite") {
-        let p = sqlx::SqlitePool::connect(url).await.unwrap();
-        sqlx::query(sql).execute(&p).await.unwrap();
-        p.close().await;
-    } else {
-        let p = sqlx::PgPool::connect(url).await.unwrap();
-        sqlx::query(sql).execute(&p).await.unwrap();
-        p.close().await;
-    }
 }

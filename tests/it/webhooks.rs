@@ -23,28 +23,8 @@ use std::time::{Duration, Instant};
 
 const SECRET: &str = "whsec-0123456789abcdef";
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name("sqlite").await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name("postgres").await;
-                }
-            )*
-        }
-    };
-}
-
-both!(
+crate::common::on_each_backend!(
+    multi_thread:
     events_arrive_signed_in_the_ses_subscription_shape,
     bounces_and_complaints_arrive_signed_in_the_ses_shapes,
     a_receiver_that_is_down_gets_every_event_once_it_is_back,

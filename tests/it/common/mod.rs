@@ -382,3 +382,74 @@ pub async fn recreate_unkeyed_tombstones(url: &str) {
     )
     .await;
 }
+
+/// Runs each named test body once on SQLite and once on PostgreSQL, as `sqlite::NAME` and
+/// `postgres::NAME`. The body takes what the form before the list says:
+/// `on_each_backend!(f, g)`: the backend's name (`"sqlite"` or `"postgres"`), on the
+/// current-thread runtime; `on_each_backend!(multi_thread: f)`: the same on two worker
+/// threads; `on_each_backend!(db: f)`: a fresh `&TestDb`; `on_each_backend!(store: f)`:
+/// a store opened on a fresh database (dropped afterwards).
+macro_rules! on_each_backend {
+    (@each $backend:literal, $flavor:tt, $($name:ident),*) => {
+        $(
+            #[tokio::test $flavor]
+            async fn $name() {
+                super::$name($backend).await;
+            }
+        )*
+    };
+    (multi_thread: $($name:ident),* $(,)?) => {
+        mod sqlite { $crate::common::on_each_backend!(@each "sqlite", (flavor = "multi_thread", worker_threads = 2), $($name),*); }
+        mod postgres { $crate::common::on_each_backend!(@each "postgres", (flavor = "multi_thread", worker_threads = 2), $($name),*); }
+    };
+    (db: $($name:ident),* $(,)?) => {
+        mod sqlite { $crate::common::on_each_backend!(@with_db "sqlite", $($name),*); }
+        mod postgres { $crate::common::on_each_backend!(@with_db "postgres", $($name),*); }
+    };
+    (store: $($name:ident),* $(,)?) => {
+        mod sqlite { $crate::common::on_each_backend!(@with_store "sqlite", $($name),*); }
+        mod postgres { $crate::common::on_each_backend!(@with_store "postgres", $($name),*); }
+    };
+    (@with_db $backend:literal, $($name:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let db = $crate::common::TestDb::new($backend).await;
+                super::$name(&db).await;
+                db.cleanup().await;
+            }
+        )*
+    };
+    (@with_store $backend:literal, $($name:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let db = $crate::common::TestDb::new($backend).await;
+                super::$name(db.store().await).await;
+                db.cleanup().await;
+            }
+        )*
+    };
+    ($($name:ident),* $(,)?) => {
+        mod sqlite { $crate::common::on_each_backend!(@each "sqlite", (), $($name),*); }
+        mod postgres { $crate::common::on_each_backend!(@each "postgres", (), $($name),*); }
+    };
+}
+pub(crate) use on_each_backend;
+
+/// Runs statements on a test database directly, as someone with access to it would.
+pub async fn raw_sql(url: &str, statements: &[&str]) {
+    if url.starts_with("sqlite") {
+        let p = sqlx::SqlitePool::connect(url).await.unwrap();
+        for s in statements {
+            sqlx::query(s).execute(&p).await.unwrap();
+        }
+        p.close().await;
+    } else {
+        let p = sqlx::PgPool::connect(url).await.unwrap();
+        for s in statements {
+            sqlx::query(s).execute(&p).await.unwrap();
+        }
+        p.close().await;
+    }
+}
