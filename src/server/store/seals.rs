@@ -239,6 +239,16 @@ fn chain_head(r: SealRow) -> ChainHead {
 impl SealStore for SqlStore {
     async fn seal_events(&self, limit: u32) -> StoreResult<u64> {
         use rand::RngCore;
+        // Most rounds find nothing: ask a reader first, and take neither the writer nor
+        // the lock then.
+        let waiting: Option<i64> = on_db!(self.pools.read(), |p| {
+            sqlx::query_scalar("SELECT id FROM events WHERE sealed IS NULL LIMIT 1")
+                .fetch_optional(p)
+                .await?
+        });
+        if waiting.is_none() {
+            return Ok(0);
+        }
         let mut tx = self.pools.write().begin().await?;
         let mut c = tx.conn();
         if c.backend() == Backend::Sqlite {
