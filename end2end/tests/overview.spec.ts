@@ -55,6 +55,11 @@ test("overview: opt-out charts by topic and by source, with data tables, accessi
       for (let i = 1; i < dates.length; i++) {
         expect(dates[i][0], `${id}: date labels overlap at ${width}px`).toBeGreaterThanOrEqual(dates[i - 1][1]);
       }
+      // A chart wider than the screen opens at its newest day.
+      const box = (await page.locator(`svg#${id}`).locator("xpath=..").boundingBox())!;
+      const newest = (await page.locator(`svg#${id} > text[text-anchor="middle"]`).last().boundingBox())!;
+      expect(newest.x + newest.width, `${id}: the newest day is in view at ${width}px`).toBeLessThanOrEqual(box.x + box.width + 1);
+      expect(newest.x, `${id}: the newest day is in view at ${width}px`).toBeGreaterThanOrEqual(box.x - 1);
       const counts = await page.locator(`svg#${id} > text[text-anchor="end"]`).allTextContents();
       expect(new Set(counts).size, `${id}: the count axis repeats a label (${counts})`).toBe(counts.length);
     }

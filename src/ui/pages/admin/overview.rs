@@ -302,8 +302,9 @@ fn Chart(
     view! {
         <figure class="chart-box">
             // Legible on a phone: the chart keeps a minimum width and scrolls sideways
-            // inside its box (focusable, so it scrolls from the keyboard too).
-            <div class="scroll" tabindex="0" role="region" aria-label=chart_label inner_html=svg></div>
+            // inside its box (focusable, so it scrolls from the keyboard too), opening at
+            // the newest days.
+            <div class="scroll chart-scroll" tabindex="0" role="region" aria-label=chart_label inner_html=svg></div>
             <figcaption>
                 <ul class="legend">{legend}</ul>
             </figcaption>
