@@ -388,6 +388,13 @@ async fn owners_export_and_erase_from_the_contact_page(backend: &str) {
     optbox::server::service::audit_trail::seal_all(&*app.store)
         .await
         .unwrap();
+    let r = app
+        .client
+        .get(app.url("/admin/contacts/history.json?email=not%20an%20address"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "a garbage address is refused");
     let r = app.client.get(app.url(history)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let h: serde_json::Value = r.json().await.unwrap();

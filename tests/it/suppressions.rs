@@ -1035,12 +1035,7 @@ async fn viewers_see_the_list_but_cannot_remove() {
 
 /// `optbox …` against the test's database, in its own process.
 fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_optbox"))
-        .args(args)
-        .env("OPTBOX_DATABASE_URL", &app.db.url)
-        .env("OPTBOX_IMPORT_DIR", &app.import_dir)
-        .output()
-        .unwrap()
+    cli_with(app, &[], args)
 }
 
 /// Every byte of the SQLite database's files (none on PostgreSQL).

@@ -215,6 +215,14 @@ struct SealRow {
     sealed_at: i64,
 }
 
+/// A seal with the link of the seal before it.
+#[derive(sqlx::FromRow)]
+struct ProofRow {
+    #[sqlx(flatten)]
+    seal: SealRow,
+    prev_link: Option<Vec<u8>>,
+}
+
 async fn head(c: Conn<'_>) -> StoreResult<Option<SealRow>> {
     Ok(on_db!(c, |c| {
         sqlx::query_as(
@@ -493,27 +501,12 @@ impl SealStore for SqlStore {
                  WHERE s.event_id IN ({}) ORDER BY s.seq",
                 placeholders(1, chunk.len())
             );
-            let seals: Vec<(SealRow, Option<Vec<u8>>)> = on_db!(c.re(), |c| {
-                use sqlx::Row as _;
-                let mut q = sqlx::query(&sql);
+            let seals: Vec<ProofRow> = on_db!(c.re(), |c| {
+                let mut q = sqlx::query_as(&sql);
                 for id in chunk {
                     q = q.bind(id);
                 }
-                let mut v = Vec::new();
-                for r in q.fetch_all(c).await? {
-                    v.push((
-                        SealRow {
-                            seq: r.try_get("seq")?,
-                            event_id: r.try_get("event_id")?,
-                            salt: r.try_get("salt")?,
-                            commitment: r.try_get("commitment")?,
-                            link: r.try_get("link")?,
-                            sealed_at: r.try_get("sealed_at")?,
-                        },
-                        r.try_get("prev_link")?,
-                    ));
-                }
-                v
+                q.fetch_all(c).await?
             });
             let sql = format!(
                 "SELECT {ROW_COLUMNS} FROM events e WHERE e.id IN ({})",
@@ -526,7 +519,11 @@ impl SealStore for SqlStore {
                 }
                 q.fetch_all(c).await?
             });
-            for (s, prev) in seals {
+            for ProofRow {
+                seal: s,
+                prev_link: prev,
+            } in seals
+            {
                 let content = s
                     .salt
                     .as_ref()
