@@ -30,6 +30,10 @@ pub enum Source {
     /// A report about a message: a delivery status notification, a feedback (complaint)
     /// report, or the upstream relay's refusal.
     Report,
+    /// A subscription confirmed from the link its hosted form (`/s/{list}`) mailed.
+    SubscribeForm,
+    /// The page a manage link (`/manage`) opens.
+    ManagePage,
 }
 
 impl Source {
@@ -44,6 +48,8 @@ impl Source {
             Source::Cli => "Cli",
             Source::Mailto => "Mailto",
             Source::Report => "Report",
+            Source::SubscribeForm => "SubscribeForm",
+            Source::ManagePage => "ManagePage",
         }
     }
 }
@@ -93,7 +99,11 @@ impl Actor {
     /// Who acts through `source` when nothing more is known.
     pub fn of(source: Source) -> Self {
         match source {
-            Source::UnsubscribeHeader | Source::LandingPage | Source::Mailto => Actor::Recipient,
+            Source::UnsubscribeHeader
+            | Source::LandingPage
+            | Source::Mailto
+            | Source::SubscribeForm
+            | Source::ManagePage => Actor::Recipient,
             Source::Report => Actor::MailSystem,
             Source::Api | Source::Send => Actor::ApiKey,
             Source::Admin => Actor::User,

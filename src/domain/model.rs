@@ -33,6 +33,60 @@ pub struct Branding {
     pub privacy_url: Option<String>,
     pub footer_text: Option<String>,
     pub default_language: Option<String>,
+    /// The pause lengths the recipient pages offer, in days: `None` offers
+    /// [`DEFAULT_PAUSE_DAYS`], an empty list no pause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_days: Option<Vec<u32>>,
+    /// The answers the survey after an unsubscribe offers: `None` offers the built-in
+    /// reasons (in the visitor's language), an empty list no survey.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsubscribe_reasons: Option<Vec<String>>,
+    /// Whether the hosted form `/s/{list}` (and the endpoint behind it) takes
+    /// subscriptions. Off until an operator turns it on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub subscribe_form: bool,
+    /// Topics' display names and descriptions in other languages: topic name → language
+    /// code → text. A missing one falls back to the topic's own.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub topic_texts: std::collections::BTreeMap<String, std::collections::BTreeMap<String, TopicText>>,
+}
+
+/// The pause lengths a list offers unless it names its own.
+pub const DEFAULT_PAUSE_DAYS: [u32; 2] = [30, 90];
+
+/// The longest pause a list may offer, in days.
+pub const MAX_PAUSE_DAYS: u32 = 366;
+
+/// A topic's display name and description in one language.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicText {
+    pub display_name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+impl Branding {
+    /// The pause lengths offered, in days (empty: the list offers no pause).
+    pub fn pause_lengths(&self) -> Vec<u32> {
+        self.pause_days
+            .clone()
+            .unwrap_or_else(|| DEFAULT_PAUSE_DAYS.to_vec())
+    }
+
+    /// A topic's display name and description in `lang`, falling back to its own.
+    pub fn topic_text<'a>(&'a self, topic: &'a Topic, lang: &str) -> (&'a str, &'a str) {
+        match self.topic_texts.get(topic.name.as_str()).and_then(|m| m.get(lang)) {
+            Some(t) if !t.display_name.is_empty() => (
+                &t.display_name,
+                if t.description.is_empty() {
+                    &topic.description
+                } else {
+                    &t.description
+                },
+            ),
+            _ => (&topic.display_name, &topic.description),
+        }
+    }
 }
 
 /// A contact list with its topics.
@@ -83,9 +137,27 @@ pub struct Contact {
     pub attributes: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Set while the recipient has paused the list (Unix ms): until then sending treats
+    /// the contact as opted out of every topic. Cleared once the time is past.
+    #[serde(default)]
+    pub paused_until: Option<i64>,
 }
 
 impl Contact {
+    /// Whether the contact's pause still runs at `now` (Unix ms).
+    pub fn paused_at(&self, now: i64) -> bool {
+        self.paused_until.is_some_and(|t| t > now)
+    }
+
+    /// The status sending honours at `now`: a running pause is OPT_OUT for every topic.
+    pub fn status_at(&self, topic: &Topic, now: i64) -> SubscriptionStatus {
+        if self.paused_at(now) {
+            SubscriptionStatus::OptOut
+        } else {
+            self.status_for(topic)
+        }
+    }
+
     pub fn explicit(&self, topic: &str) -> Option<SubscriptionStatus> {
         self.preferences
             .iter()
@@ -326,6 +398,7 @@ mod tests {
             attributes: String::new(),
             created_at: 0,
             updated_at: 0,
+            paused_until: None,
         };
         assert_eq!(c.status_for(&t), SubscriptionStatus::OptOut);
         c.preferences.push(TopicPreference {
@@ -333,6 +406,9 @@ mod tests {
             status: SubscriptionStatus::OptIn,
         });
         assert_eq!(c.status_for(&t), SubscriptionStatus::OptIn);
+        c.paused_until = Some(1_000);
+        assert_eq!(c.status_at(&t, 999), SubscriptionStatus::OptOut);
+        assert_eq!(c.status_at(&t, 1_000), SubscriptionStatus::OptIn);
         c.unsubscribe_all = true;
         assert_eq!(c.status_for(&t), SubscriptionStatus::OptOut);
     }

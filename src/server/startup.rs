@@ -3,7 +3,7 @@
 
 use super::config::{ConfigError, Mode, Settings, TokenKey, parse_token_keys};
 use super::http::{
-    admin_export, admin_import, admin_keys, branding, guard, health, limits, one_click, ses,
+    admin_export, admin_import, admin_keys, branding, guard, health, limits, one_click, recipient, ses,
 };
 use super::state::{AppState, AppStateInner};
 use super::store::{self, DynStore, OpenError};
@@ -144,6 +144,8 @@ pub struct Application {
     retention: Option<tokio::task::JoinHandle<()>>,
     /// Seals the event log into its hash chain (`service::audit_trail`).
     sealer: tokio::task::JoinHandle<()>,
+    /// Ends pauses and forgets expired recipient requests.
+    housekeeping: tokio::task::JoinHandle<()>,
     /// The `/metrics` listener and the recorder it renders, when `metrics_listen` is set.
     metrics: Option<(TcpListener, metrics_exporter_prometheus::PrometheusHandle)>,
 }
@@ -308,6 +310,8 @@ impl Application {
             state.settings.retention.clone(),
         );
         let sealer = crate::server::service::audit_trail::spawn_sealer(state.store.clone());
+        let housekeeping =
+            crate::server::service::requests::spawn_housekeeping(state.store.clone());
         let session_layer = SessionManagerLayer::new(sessions)
             .with_name("optbox_session")
             .with_http_only(true)
@@ -323,6 +327,10 @@ impl Application {
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))
             .route("/u/{token}", post(one_click::one_click))
+            .route("/manage", get(recipient::manage_get).post(recipient::manage_post))
+            .route("/m/{token}", get(recipient::manage_page).post(recipient::manage_change))
+            .route("/s/{list}", get(recipient::subscribe_get).post(recipient::subscribe_post))
+            .route("/c/{token}", get(recipient::confirm_get).post(recipient::confirm_post))
             .route("/l/{list}/logo", get(branding::logo))
             .route("/l/{list}/theme.css", get(branding::theme))
             .route("/admin/events.csv", get(admin_export::events_csv))
@@ -415,6 +423,7 @@ impl Application {
             session_sweeper,
             retention,
             sealer,
+            housekeeping,
             metrics,
         })
     }
@@ -497,6 +506,7 @@ impl Application {
             r.abort();
         }
         self.sealer.abort();
+        self.housekeeping.abort();
         if let Err(e) =
             crate::server::service::audit_trail::seal_all(self.state.store.as_ref()).await
         {

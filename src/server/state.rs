@@ -95,6 +95,11 @@ impl AppStateInner {
         self.limiter.client(peer, headers)
     }
 
+    /// Whether the client of a request may ask a public page for one more mail now.
+    pub fn allow_form(&self, peer: std::net::IpAddr, headers: &axum::http::HeaderMap) -> bool {
+        self.limiter.allow_form(self.client_ip(peer, headers))
+    }
+
     /// The public base URL without a trailing slash.
     pub fn public_base(&self) -> String {
         self.settings.public_base()

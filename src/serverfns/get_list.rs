@@ -19,6 +19,12 @@ pub struct BrandingView {
     pub privacy_url: String,
     pub footer_text: String,
     pub default_language: String,
+    /// Whether `/s/{list}` takes subscriptions.
+    pub subscribe_form: bool,
+    /// The pause lengths offered, in days, comma-separated (empty: none).
+    pub pause_days: String,
+    /// Topic translations, one per line: `topic lang: name | description`.
+    pub topic_texts: String,
 }
 
 /// The list's uploaded logo, as the preview shows it.
@@ -59,6 +65,13 @@ pub async fn get_list(name: String) -> Result<ListDetail, ServerFnError> {
             size: g.bytes.len(),
         });
     let b = l.branding;
+    let pause_days = b
+        .pause_lengths()
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let topic_texts = crate::server::service::admin::topic_texts_text(&b.topic_texts);
     Ok(ListDetail {
         name: l.name.to_string(),
         description: l.description,
@@ -69,6 +82,9 @@ pub async fn get_list(name: String) -> Result<ListDetail, ServerFnError> {
             accent_color: b.accent_color.unwrap_or_default(),
             privacy_url: b.privacy_url.unwrap_or_default(),
             footer_text: b.footer_text.unwrap_or_default(),
+            subscribe_form: b.subscribe_form,
+            pause_days,
+            topic_texts,
             default_language: b.default_language.unwrap_or_default(),
         },
         topics: l

@@ -38,6 +38,10 @@ pub struct PrefPage {
     pub saved: Option<SavedView>,
     /// A problem with the last submission, in the visitor's language.
     pub error: Option<String>,
+    /// The day (`YYYY-MM-DD`, UTC) a running pause ends.
+    pub paused_until: Option<String>,
+    /// The pause lengths the list offers, in days.
+    pub pause_days: Vec<u32>,
 }
 
 /// An error the page can show in the visitor's language.
@@ -155,8 +159,13 @@ pub async fn get_preferences(
             .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
         footer: r.list.branding.footer_text.clone(),
         saved,
+        paused_until: view
+            .paused_until
+            .map(|ms| crate::server::events::iso(ms).chars().take(10).collect()),
+        pause_days: view.pause_days,
         error: match error.as_deref() {
             Some("gone") => Some(text(lang).address_gone.into()),
+            Some("pause") => Some(crate::ui::i18n::words(lang).no_pause.into()),
             Some(_) => Some(text(lang).invalid_link.into()),
             None => None,
         },

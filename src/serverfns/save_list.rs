@@ -12,6 +12,9 @@ pub async fn save_list(
     privacy_url: String,
     footer_text: String,
     default_language: String,
+    subscribe_form: Option<String>,
+    pause_days: Option<String>,
+    topic_texts: Option<String>,
 ) -> Result<String, ServerFnError> {
     use super::support::{audit, require, service, state};
     use crate::server::service::{admin, auth::Role};
@@ -24,6 +27,9 @@ pub async fn save_list(
         privacy_url,
         footer_text,
         default_language,
+        subscribe_form: subscribe_form.is_some(),
+        pause_days,
+        topic_texts,
     };
     admin::save_details(&*st.store, &st.limits, &user, &name, &d, &audit().await)
         .await

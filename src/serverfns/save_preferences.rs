@@ -4,8 +4,8 @@
 use leptos::prelude::*;
 use std::collections::HashMap;
 
-/// `action` is `save` (checked topics in `prefs[topic]`), `unsubscribe_all`, or `set`
-/// (restore `state`, for undo).
+/// `action` is `save` (checked topics in `prefs[topic]`), `unsubscribe_all`, `set`
+/// (restore `state`, for undo), `pause` (for `days` days) or `resume`.
 #[server(endpoint = "save_preferences")]
 pub async fn save_preferences(
     token: String,
@@ -13,6 +13,7 @@ pub async fn save_preferences(
     prefs: Option<HashMap<String, String>>,
     state: Option<String>,
     lang: Option<String>,
+    days: Option<String>,
 ) -> Result<(), ServerFnError> {
     use super::support::{internal, state as app_state};
     use crate::domain::Source;
@@ -43,6 +44,25 @@ pub async fn save_preferences(
         }
         Err(e) => return Err(internal(e)),
     };
+    let audit = super::support::request_audit(Source::LandingPage).await;
+    match action.as_str() {
+        "pause" => {
+            let days = days.and_then(|d| d.parse::<u32>().ok()).unwrap_or(0);
+            return match recipient::pause(&*st.store, &r, days, &audit).await {
+                Ok(_) => back("paused=1".into()),
+                Err(ServiceError::BadRequest(_)) => back("error=pause".into()),
+                Err(ServiceError::NotFound(_)) => back("error=gone".into()),
+                Err(e) => Err(internal(e)),
+            };
+        }
+        "resume" => {
+            return match recipient::resume(&*st.store, &r, &audit).await {
+                Ok(()) => back("resumed=1".into()),
+                Err(e) => Err(internal(e)),
+            };
+        }
+        _ => {}
+    }
     let current = recipient::current_state(&*st.store, &r)
         .await
         .map_err(internal)?;
@@ -65,7 +85,6 @@ pub async fn save_preferences(
         },
         _ => return back("error=invalid".into()),
     };
-    let audit = super::support::request_audit(Source::LandingPage).await;
     match recipient::save(&*st.store, &r, &want, &audit).await {
         Ok(before) => back(format!("saved={}", before.encode())),
         Err(ServiceError::NotFound(_) | ServiceError::BadRequest(_)) => back("error=gone".into()),

@@ -503,9 +503,9 @@ async fn export_import_export_round_trips(db: &TestDb) {
     // Effective status is what is exported: user2 has UnsubscribeAll, so every topic is out.
     let e = export(&*store, "src", Format::Csv).await;
     let line = e.lines().find(|l| l.starts_with("user2@")).unwrap();
-    assert_eq!(line, "user2@Example.COM,true,,OPT_OUT,OPT_OUT");
+    assert_eq!(line, "user2@Example.COM,true,,,OPT_OUT,OPT_OUT");
     let line = e.lines().find(|l| l.starts_with("user3@")).unwrap();
-    assert_eq!(line, "user3@Example.COM,false,,OPT_IN,OPT_OUT");
+    assert_eq!(line, "user3@Example.COM,false,,,OPT_IN,OPT_OUT");
 }
 
 /// Addresses a spreadsheet would run as formulas (valid addresses all) are exported with

@@ -98,6 +98,9 @@ pub struct Settings {
     /// key as base64 of its 32-byte seed (`optbox events keygen` makes one). Kept out of
     /// the database, so whoever controls the database cannot sign a rewritten history.
     pub audit_signing_key: Option<Secret>,
+    /// The From address of the mail recipients ask for on the public pages (a manage
+    /// link, a subscription to confirm). Default: `noreply@` the public URL's host.
+    pub recipient_mail_from: Option<String>,
 }
 
 /// Retention: message bodies no longer queued, and events, older than this many days
@@ -167,6 +170,7 @@ impl Default for Settings {
             metrics: Default::default(),
             retention: Default::default(),
             audit_signing_key: None,
+            recipient_mail_from: None,
         }
     }
 }
@@ -298,6 +302,22 @@ impl Settings {
         self.pipeline
             .require_verified_identity
             .unwrap_or(self.mode == Mode::Production)
+    }
+
+    /// The From address of recipient-requested mail (`recipient_mail_from`).
+    pub fn recipient_from(&self) -> String {
+        if let Some(f) = &self.recipient_mail_from {
+            return f.clone();
+        }
+        let base = self.public_base();
+        let host = base
+            .split("://")
+            .nth(1)
+            .unwrap_or("localhost")
+            .split(['/', ':'])
+            .next()
+            .unwrap_or("localhost");
+        format!("noreply@{host}")
     }
 
     /// The public base URL without a trailing slash.

@@ -81,6 +81,13 @@ pub struct LimitSettings {
     /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed: the client
     /// is the right-most address in it that is not itself a trusted proxy.
     pub trusted_proxies: Vec<String>,
+    /// Requests for mail (a manage link, a subscription to confirm) a client (IPv4
+    /// address, IPv6 /64) may make per minute on `/manage` and `/s/{list}`; 0 turns the
+    /// limit off. A sender's site posting its visitors' sign-ups comes from one address,
+    /// so this is generous: the per-address limit is what stops mail bombing.
+    pub form_requests_per_minute: u32,
+    /// Mails of each kind one address can be sent per day, however many clients ask.
+    pub form_mails_per_address_per_day: u32,
 }
 
 impl Default for LimitSettings {
@@ -95,6 +102,8 @@ impl Default for LimitSettings {
             max_connections: 4096,
             max_connections_per_ip: 128,
             trusted_proxies: Vec::new(),
+            form_requests_per_minute: 30,
+            form_mails_per_address_per_day: 3,
         }
     }
 }

@@ -22,6 +22,9 @@ use std::time::Duration;
 /// The event kinds a webhook can subscribe to.
 pub const EVENT_KINDS: &[&str] = &[
     "subscription",
+    "subscription.confirmed",
+    "pause",
+    "resume",
     "contact.created",
     "contact.deleted",
     "import",
@@ -50,7 +53,8 @@ pub fn signature(secret: &[u8], t: i64, body: &[u8]) -> String {
     format!("t={t},v1={}", crate::server::hex::encode(&mac))
 }
 
-fn iso(ms: i64) -> String {
+/// Unix milliseconds as RFC 3339 (UTC).
+pub fn iso(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .ok()
         .and_then(|t| {

@@ -258,10 +258,14 @@ pub async fn csrf(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-/// Headers for everything recipients touch under `/u/`: never cached, never indexed, no
+/// Headers for everything recipients touch (`/u/`, `/manage`, `/m/`, `/s/`, `/c/`): never cached, never indexed, no
 /// referrer (the URL is a capability), and a strict CSP unless the page set its own.
 pub async fn recipient_headers(req: Request, next: Next) -> Response {
-    let recipient = req.uri().path().starts_with("/u/");
+    let path = req.uri().path();
+    let recipient = ["/u/", "/m/", "/s/", "/c/"]
+        .iter()
+        .any(|p| path.starts_with(p))
+        || path == "/manage";
     let mut res = next.run(req).await;
     if recipient {
         let h = res.headers_mut();

@@ -51,6 +51,8 @@ pub struct Limiter {
     sign_in: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
     sign_in_slots: Arc<tokio::sync::Semaphore>,
     trusted: Arc<Vec<IpNet>>,
+    /// Requests for mail on `/manage` and `/s/{list}` per client.
+    forms: Option<Arc<DefaultKeyedRateLimiter<IpAddr>>>,
 }
 
 /// Forgets idle keys of a limiter every minute so its table stays small.
@@ -84,14 +86,27 @@ impl Limiter {
             prune(&limiter);
             limiter
         });
+        let forms = NonZeroU32::new(s.form_requests_per_minute).map(|rate| {
+            let limiter = Arc::new(RateLimiter::keyed(Quota::per_minute(rate)));
+            prune(&limiter);
+            limiter
+        });
         Ok(Self {
             recipient,
+            forms,
             sign_in,
             sign_in_slots: Arc::new(tokio::sync::Semaphore::new(
                 s.sign_in_concurrency.max(1) as usize
             )),
             trusted: Arc::new(s.proxies()?),
         })
+    }
+
+    /// Whether a client (by address, IPv6 by /64) may ask for one more mail now.
+    pub fn allow_form(&self, client: IpAddr) -> bool {
+        self.forms
+            .as_ref()
+            .is_none_or(|l| l.check_key(&client_key(client)).is_ok())
     }
 
     /// The client address of a request (see [`client_ip`]).
@@ -105,6 +120,10 @@ impl Limiter {
 fn is_recipient_path(path: &str) -> bool {
     path.starts_with("/u/")
         || path.starts_with("/l/")
+        || path.starts_with("/m/")
+        || path.starts_with("/s/")
+        || path.starts_with("/c/")
+        || path == "/manage"
         || path == "/api/preferences"
         || path == "/api/save_preferences"
 }

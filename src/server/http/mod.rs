@@ -14,6 +14,7 @@ pub mod links;
 pub mod metrics;
 pub mod one_click;
 pub mod page;
+pub mod recipient;
 pub mod serve;
 pub mod ses;
 pub mod sigv4;

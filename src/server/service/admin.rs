@@ -112,6 +112,89 @@ pub struct ListDetails {
     pub privacy_url: String,
     pub footer_text: String,
     pub default_language: String,
+    pub subscribe_form: bool,
+    /// Comma-separated days; `None` keeps the list's.
+    pub pause_days: Option<String>,
+    /// `topic lang: name | description` lines; `None` keeps the list's.
+    pub topic_texts: Option<String>,
+}
+
+/// Topic translations as the dashboard edits them: one per line,
+/// `topic lang: display name | description`.
+pub fn topic_texts_text(t: &TopicTexts) -> String {
+    let mut out = String::new();
+    for (topic, langs) in t {
+        for (lang, text) in langs {
+            out.push_str(&format!("{topic} {lang}: {}", text.display_name));
+            if !text.description.is_empty() {
+                out.push_str(&format!(" | {}", text.description));
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+type TopicTexts =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, crate::domain::TopicText>>;
+
+/// Reads [`topic_texts_text`]'s form back, checking each topic and language.
+pub fn parse_topic_texts(list: &ContactList, s: &str) -> ServiceResult<TopicTexts> {
+    let mut out = TopicTexts::new();
+    for (i, line) in s.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let bad = |why: &str| {
+            Err(ServiceError::BadRequest(format!(
+                "translations, line {}: {why} (expected `topic lang: name | description`)",
+                i + 1
+            )))
+        };
+        let Some((head, text)) = line.split_once(':') else {
+            return bad("no colon");
+        };
+        let mut words = head.split_whitespace();
+        let (Some(topic), Some(lang), None) = (words.next(), words.next(), words.next()) else {
+            return bad("name a topic and a language");
+        };
+        if list.topic(topic).is_none() {
+            return bad(&format!("the list has no topic {topic:?}"));
+        }
+        if crate::domain::lang::Lang::parse(lang).is_none_or(|l| l.code() != lang) {
+            return bad(&format!("unknown language {lang:?} (en, ru, de, fr, es)"));
+        }
+        let (name, desc) = text.split_once('|').unwrap_or((text, ""));
+        let (name, desc) = (name.trim(), desc.trim());
+        if name.is_empty() || name.chars().count() > 128 || desc.chars().count() > 500 {
+            return bad("a name of 1 to 128 characters and a description of up to 500");
+        }
+        out.entry(topic.to_owned()).or_default().insert(
+            lang.to_owned(),
+            crate::domain::TopicText {
+                display_name: name.to_owned(),
+                description: desc.to_owned(),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Reads the pause lengths field: comma-separated whole days, 1 to
+/// [`crate::domain::MAX_PAUSE_DAYS`].
+pub fn parse_pause_days(s: &str) -> ServiceResult<Vec<u32>> {
+    let mut days = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.parse::<u32>() {
+            Ok(d) if (1..=crate::domain::MAX_PAUSE_DAYS).contains(&d) => days.push(d),
+            _ => {
+                return Err(ServiceError::BadRequest(format!(
+                    "pause lengths are whole days from 1 to {}, separated by commas; got {part:?}",
+                    crate::domain::MAX_PAUSE_DAYS
+                )));
+            }
+        }
+    }
+    days.sort_unstable();
+    days.dedup();
+    Ok(days)
 }
 
 /// Saves a list's description and branding; topics and tags are kept.
@@ -131,6 +214,16 @@ pub async fn save_details(
         privacy_url: opt(&d.privacy_url),
         footer_text: opt(&d.footer_text),
         default_language: opt(&d.default_language),
+        subscribe_form: d.subscribe_form,
+        pause_days: match &d.pause_days {
+            Some(p) => Some(parse_pause_days(p)?),
+            None => list.branding.pause_days.clone(),
+        },
+        topic_texts: match &d.topic_texts {
+            Some(t) => parse_topic_texts(&list, t)?,
+            None => list.branding.topic_texts.clone(),
+        },
+        unsubscribe_reasons: list.branding.unsubscribe_reasons.clone(),
     };
     check_branding(&branding)?;
     let def = ListDefinition {

@@ -50,6 +50,7 @@ pub async fn seed(store: &dyn Store) -> ServiceResult<ContactList> {
                 branding: Branding {
                     display_name: Some("optbox demo".into()),
                     accent_color: Some("#2f6fdf".into()),
+                    subscribe_form: true,
                     ..Default::default()
                 },
             };

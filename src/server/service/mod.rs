@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod overview;
 pub mod privacy;
 pub mod recipient;
+pub mod requests;
 pub mod sending;
 pub mod suppressions;
 pub mod templates;

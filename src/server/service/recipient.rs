@@ -7,7 +7,9 @@ use crate::domain::{
     Contact, ContactList, EmailAddress, ListName, SubscriptionStatus, Tombstone, Topic, TopicName,
 };
 use crate::server::config::TokenKey;
-use crate::server::store::{Audit, ContactChange, OptOut, PrefMode, Store, StoreError, email_hash};
+use crate::server::store::{
+    Audit, ContactChange, OptOut, PrefMode, Store, StoreError, email_hash,
+};
 use crate::server::token::{self, TokenError, Unsubscribe};
 
 /// A verified token with what it points at.
@@ -106,6 +108,27 @@ pub async fn resolve_link(
     })
 }
 
+/// The link of an address on a list, without a token: what the manage page acts on for
+/// each list the address is on.
+pub async fn resolve_address(
+    store: &dyn Store,
+    list: std::sync::Arc<ContactList>,
+    hash: Vec<u8>,
+) -> ServiceResult<Resolved> {
+    let contact = match store.get_contact_by_hash(&list, &hash).await {
+        Ok(c) => Some(c),
+        Err(StoreError::NotFound) => None,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Resolved {
+        list,
+        topic: None,
+        hash,
+        contact,
+        send_id: None,
+    })
+}
+
 /// RFC 8058 one-click: the token's topic goes OPT_OUT, or without a topic UnsubscribeAll.
 /// Idempotent: a repeat changes nothing and writes no event (the group-commit writer reads
 /// the batch's contacts and decides). For a deleted contact the opt-out is kept as a
@@ -189,8 +212,13 @@ pub async fn current_state(store: &dyn Store, r: &Resolved) -> ServiceResult<Pag
 pub struct PageView {
     pub lang: Lang,
     pub now: PageState,
+    /// The visible topics, their display name and description in the page's language.
     pub topics: Vec<Topic>,
     pub saved: Option<SavedChanges>,
+    /// Until when (Unix ms) the contact has paused the list, if it has.
+    pub paused_until: Option<i64>,
+    /// The pause lengths the list offers, in days (empty: none).
+    pub pause_days: Vec<u32>,
 }
 
 /// What the last save changed, by topic display name.
@@ -236,7 +264,7 @@ pub async fn page(
 ) -> ServiceResult<PageView> {
     let lang = page_lang(asked_lang, r.contact.as_ref(), &r.list, accept_language);
     let now = current_state(store, r).await?;
-    let topics: Vec<Topic> = visible_topics(&r.list).cloned().collect();
+    let topics = localised_topics(&r.list, lang);
     let display = |n: &TopicName| {
         topics
             .iter()
@@ -261,12 +289,79 @@ pub async fn page(
                 .collect(),
             undo: before,
         });
+    let paused_until = r
+        .contact
+        .as_ref()
+        .filter(|c| c.paused_at(crate::server::store::now_ms()))
+        .and_then(|c| c.paused_until);
     Ok(PageView {
         lang,
         now,
         topics,
         saved,
+        paused_until,
+        pause_days: if r.contact.is_some() {
+            r.list.branding.pause_lengths()
+        } else {
+            Vec::new()
+        },
     })
+}
+
+/// The visible topics of a list with their display name and description in `lang`
+/// (the list's own where it has no translation).
+pub fn localised_topics(list: &ContactList, lang: Lang) -> Vec<Topic> {
+    visible_topics(list)
+        .map(|t| {
+            let (name, desc) = list.branding.topic_text(t, lang.code());
+            Topic {
+                display_name: name.to_owned(),
+                description: desc.to_owned(),
+                ..t.clone()
+            }
+        })
+        .collect()
+}
+
+/// Pauses the list for the contact of a link for `days` days, which the list must offer.
+/// Returns when the pause ends (Unix ms). A running pause is replaced.
+pub async fn pause(
+    store: &dyn Store,
+    r: &Resolved,
+    days: u32,
+    audit: &Audit,
+) -> ServiceResult<i64> {
+    if !r.list.branding.pause_lengths().contains(&days) {
+        return Err(ServiceError::BadRequest(format!(
+            "list {} does not offer a pause of {days} days",
+            r.list.name
+        )));
+    }
+    if r.contact.is_none() {
+        return Err(ServiceError::NotFound(
+            "this address is no longer on the list".into(),
+        ));
+    }
+    let audit = attributed(store, r.send_id, audit.clone()).await?;
+    let until = crate::server::store::now_ms() + i64::from(days) * 86_400_000;
+    match store.set_pause(&r.list, &r.hash, Some(until), &audit).await {
+        Ok(_) => Ok(until),
+        Err(StoreError::NotFound) => Err(ServiceError::NotFound(
+            "this address is no longer on the list".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Ends the pause of the contact of a link now (nothing happens without one).
+pub async fn resume(store: &dyn Store, r: &Resolved, audit: &Audit) -> ServiceResult<()> {
+    if r.contact.as_ref().is_none_or(|c| c.paused_until.is_none()) {
+        return Ok(());
+    }
+    match store.set_pause(&r.list, &r.hash, None, audit).await {
+        Ok(_) | Err(StoreError::NotFound) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Saves what the recipient chose on the preference page; returns the state before, for

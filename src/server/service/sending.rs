@@ -446,12 +446,19 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
         let contact = contacts::ensure(ctx.store, &list, &email, &audit)
             .await
             .map_err(service_err)?;
-        let opted_out = match &topic {
-            Some(t) => contact.status_for(t) == SubscriptionStatus::OptOut,
-            None => contact.unsubscribe_all,
-        };
+        let paused = contact.paused_at(crate::server::store::now_ms());
+        let opted_out = paused
+            || match &topic {
+                Some(t) => contact.status_for(t) == SubscriptionStatus::OptOut,
+                None => contact.unsubscribe_all,
+            };
         if opted_out {
             let reason = match &topic {
+                _ if paused => format!(
+                    "{email} has paused list {} until {}",
+                    list.name,
+                    crate::server::events::iso(contact.paused_until.unwrap_or_default())
+                ),
                 Some(t) => format!(
                     "{email} has unsubscribed from topic {} of list {}",
                     t.name, list.name

@@ -121,7 +121,7 @@ pub(super) async fn read(c: Conn<'_>, list_id: i64, by: By<'_>) -> StoreResult<C
     // One statement: the contact and its explicit preferences (one row each, or one row
     // of NULLs), by the unique index, then primary keys.
     let q = "SELECT c.id, c.email, c.unsubscribe_all, c.attributes, c.created_at, \
-             c.updated_at, t.name AS topic, p.opt_in \
+             c.updated_at, c.paused_until, t.name AS topic, p.opt_in \
              FROM contacts c LEFT JOIN contact_topic_prefs p ON p.contact_id = c.id \
              LEFT JOIN topics t ON t.id = p.topic_id WHERE c.list_id = $1";
     let rows: Vec<PrefRow> = on_db!(c, |c| match by {
@@ -501,7 +501,8 @@ async fn page(
     after_id: Option<i64>,
     limit: u32,
 ) -> StoreResult<Vec<ContactRow>> {
-    let cols = "c.id, c.email, c.unsubscribe_all, c.attributes, c.created_at, c.updated_at";
+    let cols = "c.id, c.email, c.unsubscribe_all, c.attributes, c.created_at, c.updated_at, \
+                c.paused_until";
     let join = if topic.is_some() {
         " LEFT JOIN contact_topic_prefs f ON f.contact_id = c.id AND f.topic_id = $4"
     } else {
@@ -554,6 +555,13 @@ async fn page(
                     ),
                     false,
                 ),
+                Branch::Paused => (
+                    format!(
+                        "SELECT {cols} FROM contacts c WHERE c.list_id = $1 \
+                         AND c.paused_until IS NOT NULL AND c.id > $2 ORDER BY c.id LIMIT $3"
+                    ),
+                    false,
+                ),
             };
             let rows: Vec<ContactRow> = on_db!(c.re(), |c| {
                 let mut q = sqlx::query_as(&sql)
@@ -596,26 +604,33 @@ async fn page(
 /// `topic` is `(default is OPT_IN, UseDefaultIfPreferenceUnavailable)`.
 fn filter_sql(status: Option<SubscriptionStatus>, topic: Option<(bool, bool)>) -> &'static str {
     use SubscriptionStatus::*;
+    // A paused contact (`paused_until` set) counts as OPT_OUT everywhere, as UnsubscribeAll
+    // does: the sweeper clears the column once the pause is over.
     match (status, topic) {
         (None, None) => "",
-        (Some(OptOut), None) => " AND c.unsubscribe_all = TRUE",
-        (Some(OptIn), None) => " AND c.unsubscribe_all = FALSE",
+        (Some(OptOut), None) => " AND (c.unsubscribe_all = TRUE OR c.paused_until IS NOT NULL)",
+        (Some(OptIn), None) => " AND c.unsubscribe_all = FALSE AND c.paused_until IS NULL",
         (None, Some((_, true))) => "",
         (None, Some((_, false))) => " AND f.opt_in IS NOT NULL",
         // Without defaults only explicit preferences count; with an OPT_OUT default a
         // missing preference is not OPT_IN either.
         (Some(OptIn), Some((false, _))) | (Some(OptIn), Some((true, false))) => {
-            " AND c.unsubscribe_all = FALSE AND f.opt_in = TRUE"
+            " AND c.unsubscribe_all = FALSE AND c.paused_until IS NULL AND f.opt_in = TRUE"
         }
         (Some(OptIn), Some((true, true))) => {
-            " AND c.unsubscribe_all = FALSE AND (f.opt_in IS NULL OR f.opt_in = TRUE)"
+            " AND c.unsubscribe_all = FALSE AND c.paused_until IS NULL \
+             AND (f.opt_in IS NULL OR f.opt_in = TRUE)"
         }
         (Some(OptOut), Some((_, false))) => {
-            " AND (f.opt_in = FALSE OR (c.unsubscribe_all = TRUE AND f.opt_in IS NOT NULL))"
+            " AND (f.opt_in = FALSE OR ((c.unsubscribe_all = TRUE OR c.paused_until IS NOT NULL) \
+             AND f.opt_in IS NOT NULL))"
         }
-        (Some(OptOut), Some((true, true))) => " AND (c.unsubscribe_all = TRUE OR f.opt_in = FALSE)",
+        (Some(OptOut), Some((true, true))) => {
+            " AND (c.unsubscribe_all = TRUE OR c.paused_until IS NOT NULL OR f.opt_in = FALSE)"
+        }
         (Some(OptOut), Some((false, true))) => {
-            " AND (c.unsubscribe_all = TRUE OR f.opt_in IS NULL OR f.opt_in = FALSE)"
+            " AND (c.unsubscribe_all = TRUE OR c.paused_until IS NOT NULL OR f.opt_in IS NULL \
+             OR f.opt_in = FALSE)"
         }
     }
 }
@@ -627,6 +642,8 @@ enum Branch {
     Pref(&'static str, &'static str),
     /// Contacts with UnsubscribeAll (the partial index), in id order.
     Unsub,
+    /// Paused contacts (the partial index), in id order.
+    Paused,
 }
 
 /// For filters only an explicit preference or UnsubscribeAll can satisfy, index walks
@@ -637,12 +654,20 @@ fn sparse_branches(status: Option<SubscriptionStatus>, topic: (bool, bool)) -> O
     use SubscriptionStatus::*;
     Some(match (status, topic) {
         (Some(OptIn), (false, _)) | (Some(OptIn), (true, false)) => {
-            vec![Branch::Pref("TRUE", " AND c.unsubscribe_all = FALSE")]
+            vec![Branch::Pref(
+                "TRUE",
+                " AND c.unsubscribe_all = FALSE AND c.paused_until IS NULL",
+            )]
         }
-        (Some(OptOut), (true, true)) => vec![Branch::Pref("FALSE", ""), Branch::Unsub],
+        (Some(OptOut), (true, true)) => {
+            vec![Branch::Pref("FALSE", ""), Branch::Unsub, Branch::Paused]
+        }
         (Some(OptOut), (_, false)) => vec![
             Branch::Pref("FALSE", ""),
-            Branch::Pref("TRUE", " AND c.unsubscribe_all = TRUE"),
+            Branch::Pref(
+                "TRUE",
+                " AND (c.unsubscribe_all = TRUE OR c.paused_until IS NOT NULL)",
+            ),
         ],
         (None, (_, false)) => vec![Branch::Pref("FALSE", ""), Branch::Pref("TRUE", "")],
         _ => return None,

@@ -24,6 +24,7 @@
 //! | `configuration_sets.rs` | [`ConfigurationSetStore`] | SES configuration sets and event destinations |
 //! | `suppressions.rs` | [`SuppressionStore`] | the account suppression list, the relay's breaker |
 //! | `privacy.rs` | [`PrivacyStore`] | data-subject access and erasure, retention pruning |
+//! | `recipient.rs` | [`RecipientStore`] | pauses, the lists of an address, the requests public pages mail links for |
 //! | `copy.rs` | | `optbox copy`: a stopped SQLite database into an empty PostgreSQL one |
 //! | `system.rs` | [`SystemStore`] | the engine, liveness, statistics, server secrets, start and stop |
 //!
@@ -51,6 +52,7 @@ mod opt_outs;
 mod outbox;
 mod postgres;
 mod privacy;
+mod recipient;
 mod seals;
 mod sends;
 mod sql;
@@ -85,6 +87,7 @@ pub use mail_queue::{ClaimedMail, MailOutcome, MailQueueStore, MailRecord, MailS
 pub use one_click::{OneClickLogError, OneClickStore};
 pub use opt_outs::{OptOut, OptOutStore};
 pub use privacy::{Erasure, PrivacyStore, Pruned, SubjectMessage, SubjectSend};
+pub use recipient::{NewRequest, RecipientStore, StoredRequest};
 pub use seals::{BrokenSeal, ChainHead, SealProof, SealStore, Verification};
 pub use sends::{SendInfo, SendRecord, SendStore};
 pub use suppressions::{NewSuppression, Suppression, SuppressionQuery, SuppressionStore};
@@ -253,6 +256,7 @@ pub trait Store:
     + ConfigurationSetStore
     + PrivacyStore
     + SealStore
+    + RecipientStore
     + Send
     + Sync
     + 'static

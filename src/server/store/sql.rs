@@ -47,7 +47,8 @@ pub(super) fn parse_list_parts(
     ))
 }
 
-/// A contact's columns (`id, email, unsubscribe_all, attributes, created_at, updated_at`)
+/// A contact's columns (`id, email, unsubscribe_all, attributes, created_at, updated_at,
+/// paused_until`)
 /// without its preferences.
 #[derive(sqlx::FromRow)]
 pub(super) struct ContactRow {
@@ -57,6 +58,7 @@ pub(super) struct ContactRow {
     pub attributes: String,
     pub created_at: i64,
     pub updated_at: i64,
+    pub paused_until: Option<i64>,
 }
 
 impl ContactRow {
@@ -69,6 +71,7 @@ impl ContactRow {
             attributes: self.attributes,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            paused_until: self.paused_until,
         })
     }
 }

@@ -6,7 +6,7 @@
 use crate::serverfns::get_preferences::{PrefPage, get_preferences};
 use crate::serverfns::save_preferences::SavePreferences;
 use crate::ui::components::{error_alert, error_text};
-use crate::ui::i18n::{Lang, text};
+use crate::ui::i18n::{Lang, text, words};
 use leptos::prelude::*;
 use leptos_meta::{Html, Stylesheet, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -36,9 +36,11 @@ pub fn PreferencesPage() -> impl IntoView {
     let data = Resource::new(
         move || {
             let q = query.read();
-            (token(), q.get("lang"), q.get("saved"), q.get("error"))
+            // `paused`/`resumed` only make the page read again after those changes.
+            let changed = (q.get("paused"), q.get("resumed"));
+            (token(), q.get("lang"), q.get("saved"), q.get("error"), changed)
         },
-        |(t, l, s, e)| get_preferences(t, l, s, e),
+        |(t, l, s, e, _)| get_preferences(t, l, s, e),
     );
     let save = ServerAction::<SavePreferences>::new();
     view! {
@@ -81,6 +83,48 @@ fn hidden_fields(token: &str, action: &'static str, lang: &'static str) -> impl 
     }
 }
 
+/// "Paused until" with "resume now", or a button per pause length the list offers.
+fn pause_controls(page: &PrefPage, token: &str, save: ServerAction<SavePreferences>) -> AnyView {
+    let w = words(page.lang);
+    let lang = page.lang.code();
+    if let Some(until) = page.paused_until.clone() {
+        let resume = hidden_fields(token, "resume", lang);
+        return view! {
+            <ActionForm action=save attr:id="resume-form" attr:class="pause">
+                {resume}
+                <p class="notice" id="paused">{w.paused_until.replace("{date}", &until)}</p>
+                <button type="submit" class="secondary">{w.resume_now}</button>
+            </ActionForm>
+        }
+        .into_any();
+    }
+    if page.pause_days.is_empty() {
+        return ().into_any();
+    }
+    view! {
+        <section class="pause" aria-labelledby="pause-title">
+            <h2 id="pause-title">{w.pause_legend}</h2>
+            <p class="muted">{w.pause_hint}</p>
+            {page
+                .pause_days
+                .clone()
+                .into_iter()
+                .map(|d| {
+                    let token = token.to_owned();
+                    view! {
+                        <ActionForm action=save attr:class="inline">
+                            {hidden_fields(&token, "pause", lang)}
+                            <input type="hidden" name="days" value=d.to_string() />
+                            <button type="submit" class="secondary">{w.pause_for.replace("{n}", &d.to_string())}</button>
+                        </ActionForm>
+                    }
+                })
+                .collect_view()}
+        </section>
+    }
+    .into_any()
+}
+
 #[component]
 fn Preferences(
     page: PrefPage,
@@ -95,6 +139,7 @@ fn Preferences(
             .and_then(|r| r.err())
             .map(|e| error_text(&e))
     };
+    let pause = pause_controls(&page, &token, save);
     let (h_set, h_save, h_all) = (
         hidden_fields(&token, "set", lang),
         hidden_fields(&token, "save", lang),
@@ -160,6 +205,7 @@ fn Preferences(
                 </fieldset>
                 <button type="submit">{t.save}</button>
             </ActionForm>
+            {pause}
             <ActionForm action=save attr:id="unsub-all-form" attr:class="unsub-all">
                 {h_all}
                 <p class="muted">{t.unsubscribe_all_hint}</p>

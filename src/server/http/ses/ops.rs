@@ -287,6 +287,16 @@ async fn create_contact(api: &ApiRequest<'_>, list_name: &str) -> OpResult {
 }
 
 fn prefs_json(c: &Contact, list: &ContactList) -> (Vec<Value>, Vec<Value>) {
+    // A paused contact reads as opted out of every topic, so a pipeline that reads the
+    // API before sending does not mail it (the sweeper clears the pause once it ends).
+    if c.paused_until.is_some() {
+        let all = list
+            .topics
+            .iter()
+            .map(|t| json!({"TopicName": t.name.as_str(), "SubscriptionStatus": "OPT_OUT"}))
+            .collect();
+        return (all, Vec::new());
+    }
     let explicit = c
         .preferences
         .iter()
@@ -331,6 +341,21 @@ async fn update_contact(api: &ApiRequest<'_>, list_name: &str, email: &str) -> O
     lists::parse_name(list_name)?;
     let email = contacts::parse_email(email)?;
     let list = load_list(api, list_name).await?;
+    // A read-modify-write of a paused contact sends back the OPT_OUT of every topic that
+    // GetContact showed: that is the pause, not a change, so the stored preferences stay
+    // and the pause ends as it would have.
+    let prefs = match prefs {
+        Some(p)
+            if p.len() == list.topics.len()
+                && p.iter().all(|(_, s)| *s == crate::domain::SubscriptionStatus::OptOut) =>
+        {
+            match contacts::get(store(api), &list, &email).await {
+                Ok(c) if c.paused_until.is_some() => None,
+                _ => Some(p),
+            }
+        }
+        other => other,
+    };
     // optbox's UpdateContact: named topics are merged, absent members are kept (see the
     // README, "SES v2 API", its Decisions).
     let change = ContactChange {

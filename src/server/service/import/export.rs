@@ -32,6 +32,7 @@ pub async fn export(
             "emailAddress".to_owned(),
             "unsubscribeAll".to_owned(),
             "attributesData".to_owned(),
+            "pausedUntil".to_owned(),
         ];
         header.extend(
             list.topics
@@ -47,17 +48,23 @@ pub async fn export(
         let mut w = page_csv(page.len() * 96);
         let mut chunk: Vec<u8> = Vec::with_capacity(page.len() * 160);
         for c in page {
+            // A paused contact is OPT_OUT of every topic until its pause ends.
+            let paused = c.paused_until.map(crate::server::events::iso);
             let statuses = list.topics.iter().map(|t| {
-                effective_status(
-                    c.unsubscribe_all,
-                    c.explicit(t.name.as_str()),
-                    t.default_status,
-                )
+                if paused.is_some() {
+                    crate::domain::SubscriptionStatus::OptOut
+                } else {
+                    effective_status(
+                        c.unsubscribe_all,
+                        c.explicit(t.name.as_str()),
+                        t.default_status,
+                    )
+                }
             });
             if format == Format::Csv {
                 // Addresses and attributes are the sender's data: neutralised for
                 // spreadsheets (and restored by the importer).
-                let mut rec: Vec<Cow<'_, str>> = Vec::with_capacity(3 + list.topics.len());
+                let mut rec: Vec<Cow<'_, str>> = Vec::with_capacity(4 + list.topics.len());
                 rec.push(neutralise(c.email.as_str()));
                 rec.push(Cow::Borrowed(if c.unsubscribe_all {
                     "true"
@@ -65,6 +72,7 @@ pub async fn export(
                     "false"
                 }));
                 rec.push(neutralise(&c.attributes));
+                rec.push(Cow::Owned(paused.clone().unwrap_or_default()));
                 rec.extend(statuses.map(|s| Cow::Borrowed(s.as_api())));
                 w.write_record(rec.iter().map(|cell| cell.as_bytes()))
                     .map_err(csv_err)?;
@@ -82,6 +90,7 @@ pub async fn export(
                     "unsubscribeAll": c.unsubscribe_all,
                     "attributesData": c.attributes,
                     "topicPreferences": prefs,
+                    "pausedUntil": paused,
                 });
                 serde_json::to_writer(&mut chunk, &v)
                     .map_err(|e| ServiceError::Internal(e.to_string()))?;

@@ -75,6 +75,9 @@ enum Col {
     UnsubscribeAll,
     Attributes,
     Topic(TopicName),
+    /// An export's `pausedUntil`: read and ignored (a pause is the recipient's to make;
+    /// the export's topic statuses already say OPT_OUT while it runs).
+    PausedUntil,
 }
 
 fn header_columns(list: &ContactList, header: &[String]) -> Result<Vec<Col>, String> {
@@ -86,6 +89,7 @@ fn header_columns(list: &ContactList, header: &[String]) -> Result<Vec<Col>, Str
             "emailaddress" | "email" | "email_address" => Col::Email,
             "unsubscribeall" => Col::UnsubscribeAll,
             "attributesdata" => Col::Attributes,
+            "pauseduntil" => Col::PausedUntil,
             _ if lower.starts_with("topicpreferences.") => {
                 let name = &h["topicPreferences.".len()..];
                 let topic = list
@@ -172,6 +176,7 @@ fn csv_row(cols: &[Col], rec: &csv::ByteRecord, line: u64) -> Result<ImportRow, 
             Col::Email => email = Some(parse_email(restore(v))?),
             Col::UnsubscribeAll => row.unsubscribe_all = parse_bool(v)?,
             Col::Attributes => row.attributes = parse_attrs(restore(v))?,
+            Col::PausedUntil => {}
             Col::Topic(t) => {
                 if let Some(s) = parse_status(t, v)? {
                     row.preferences.push((t.clone(), s));
@@ -273,6 +278,9 @@ struct JsonRow {
     unsubscribe_all: Option<bool>,
     attributes_data: Option<serde_json::Value>,
     topic_preferences: Option<Vec<JsonPref>>,
+    /// An export's; ignored as in CSV.
+    #[allow(dead_code)]
+    paused_until: Option<serde_json::Value>,
 }
 
 #[derive(serde::Deserialize)]

@@ -214,7 +214,7 @@ async fn contacts_by_hash(
 ) -> StoreResult<HashMap<Vec<u8>, Contact>> {
     let sql = c.fast(format!(
         "SELECT c.id, c.email, c.email_hash, c.unsubscribe_all, c.attributes, c.created_at, \
-         c.updated_at, t.name AS topic, p.opt_in \
+         c.updated_at, c.paused_until, t.name AS topic, p.opt_in \
          FROM contacts c LEFT JOIN contact_topic_prefs p ON p.contact_id = c.id \
          LEFT JOIN topics t ON t.id = p.topic_id \
          WHERE c.list_id = $1 AND c.email_hash IN ({}) ORDER BY c.id, t.name",

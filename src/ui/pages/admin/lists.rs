@@ -273,6 +273,19 @@ fn ListBody(
                         })
                         .collect_view()}
                 </select>
+                <label class="check">
+                    <input type="checkbox" name="subscribe_form" value="on" checked=branding.subscribe_form />
+                    " Take subscriptions on the hosted form "
+                    <a href=format!("/s/{n}")>{format!("/s/{n}")}</a>
+                    " (each confirmed from a mailed link)"
+                </label>
+                <label for="pause_days">"Pause lengths offered to recipients (days)"</label>
+                <input id="pause_days" type="text" name="pause_days" value=branding.pause_days.clone()
+                    aria-describedby="pause-hint" />
+                <p class="hint" id="pause-hint">"Comma-separated, for example 30, 90; empty offers no pause."</p>
+                <label for="topic_texts">"Topic names in other languages"</label>
+                <textarea id="topic_texts" name="topic_texts" rows="4" aria-describedby="texts-hint">{branding.topic_texts.clone()}</textarea>
+                <p class="hint" id="texts-hint">"One per line: topic language: name | description, for example newsletter de: Newsletter | Einmal im Monat."</p>
                 {move || outcome(save.value().get())}
                 <button type="submit">"Save details"</button>
             </ActionForm>
