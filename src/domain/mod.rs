@@ -5,6 +5,7 @@ pub mod audit;
 pub mod branding;
 pub mod email;
 pub mod events;
+pub mod i18n;
 pub mod key_scope;
 pub mod lang;
 pub mod model;

@@ -48,7 +48,8 @@ pub struct Branding {
     /// Topics' display names and descriptions in other languages: topic name → language
     /// code → text. A missing one falls back to the topic's own.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub topic_texts: std::collections::BTreeMap<String, std::collections::BTreeMap<String, TopicText>>,
+    pub topic_texts:
+        std::collections::BTreeMap<String, std::collections::BTreeMap<String, TopicText>>,
 }
 
 /// The pause lengths a list offers unless it names its own.
@@ -75,7 +76,11 @@ impl Branding {
 
     /// A topic's display name and description in `lang`, falling back to its own.
     pub fn topic_text<'a>(&'a self, topic: &'a Topic, lang: &str) -> (&'a str, &'a str) {
-        match self.topic_texts.get(topic.name.as_str()).and_then(|m| m.get(lang)) {
+        match self
+            .topic_texts
+            .get(topic.name.as_str())
+            .and_then(|m| m.get(lang))
+        {
             Some(t) if !t.display_name.is_empty() => (
                 &t.display_name,
                 if t.description.is_empty() {

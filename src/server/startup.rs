@@ -3,7 +3,8 @@
 
 use super::config::{ConfigError, Mode, Settings, TokenKey, parse_token_keys};
 use super::http::{
-    admin_export, admin_import, admin_keys, branding, guard, health, limits, one_click, recipient, ses,
+    admin_export, admin_import, admin_keys, branding, guard, health, limits, one_click, recipient,
+    ses,
 };
 use super::state::{AppState, AppStateInner};
 use super::store::{self, DynStore, OpenError};
@@ -327,10 +328,22 @@ impl Application {
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))
             .route("/u/{token}", post(one_click::one_click))
-            .route("/manage", get(recipient::manage_get).post(recipient::manage_post))
-            .route("/m/{token}", get(recipient::manage_page).post(recipient::manage_change))
-            .route("/s/{list}", get(recipient::subscribe_get).post(recipient::subscribe_post))
-            .route("/c/{token}", get(recipient::confirm_get).post(recipient::confirm_post))
+            .route(
+                "/manage",
+                get(recipient::manage_get).post(recipient::manage_post),
+            )
+            .route(
+                "/m/{token}",
+                get(recipient::manage_page).post(recipient::manage_change),
+            )
+            .route(
+                "/s/{list}",
+                get(recipient::subscribe_get).post(recipient::subscribe_post),
+            )
+            .route(
+                "/c/{token}",
+                get(recipient::confirm_get).post(recipient::confirm_post),
+            )
             .route("/l/{list}/logo", get(branding::logo))
             .route("/l/{list}/theme.css", get(branding::theme))
             .route("/admin/events.csv", get(admin_export::events_csv))

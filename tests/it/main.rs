@@ -23,6 +23,7 @@ mod mail_pipeline;
 mod one_click_log;
 mod recipient;
 mod scale_out;
+mod self_service;
 mod send_email;
 mod ses_api;
 mod ses_compat;

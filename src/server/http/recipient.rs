@@ -15,7 +15,7 @@ use crate::server::service::requests::{
 };
 use crate::server::service::{ServiceError, recipient, sending};
 use crate::server::state::AppState;
-use crate::ui::i18n::{text, words};
+use crate::domain::i18n::{text, words};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -43,7 +43,13 @@ fn esc(s: &str) -> String {
 }
 
 /// A whole page: `body` is HTML already escaped.
-fn page(status: StatusCode, lang: Lang, title: &str, list: Option<&ContactList>, body: &str) -> Response {
+fn page(
+    status: StatusCode,
+    lang: Lang,
+    title: &str,
+    list: Option<&ContactList>,
+    body: &str,
+) -> Response {
     let theme = list
         .and_then(|l| {
             crate::domain::branding::theme_href(l.name.as_str(), l.branding.accent_color.as_deref())
@@ -68,8 +74,16 @@ fn page(status: StatusCode, lang: Lang, title: &str, list: Option<&ContactList>,
 
 /// A page with a heading and one message (`alert` for a problem, `status` otherwise).
 fn message(status: StatusCode, lang: Lang, title: &str, text: &str, extra: &str) -> Response {
-    let role = if status.is_success() { "status" } else { "alert" };
-    let class = if status.is_success() { "notice" } else { "error" };
+    let role = if status.is_success() {
+        "status"
+    } else {
+        "alert"
+    };
+    let class = if status.is_success() {
+        "notice"
+    } else {
+        "error"
+    };
     page(
         status,
         lang,
@@ -187,7 +201,12 @@ pub struct LangQuery {
 fn manage_form(lang: Lang, status: StatusCode, error: Option<&str>, value: &str) -> Response {
     let w = words(lang);
     let err = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\" id=\"email-error\">{}</p>", esc(e)))
+        .map(|e| {
+            format!(
+                "<p class=\"error\" role=\"alert\" id=\"email-error\">{}</p>",
+                esc(e)
+            )
+        })
         .unwrap_or_default();
     page(
         status,
@@ -267,14 +286,7 @@ fn expired(lang: Lang, status: StatusCode, text_: &str, again: &str) -> Response
 
 fn date(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms / 1000)
-        .map(|t| {
-            format!(
-                "{:04}-{:02}-{:02}",
-                t.year(),
-                u8::from(t.month()),
-                t.day()
-            )
-        })
+        .map(|t| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()))
         .unwrap_or_default()
 }
 
@@ -294,7 +306,11 @@ async fn list_section(
         "<section class=\"card\" id=\"list-{name}\" aria-labelledby=\"title-{name}\" data-brand=\"{name}\"><h2 id=\"title-{name}\">{title}</h2>"
     );
     if done {
-        let _ = write!(s, "<p class=\"notice\" role=\"status\">{}</p>", esc(t.saved));
+        let _ = write!(
+            s,
+            "<p class=\"notice\" role=\"status\">{}</p>",
+            esc(t.saved)
+        );
     }
     if state.unsubscribe_all {
         let _ = write!(s, "<p class=\"notice\">{}</p>", esc(t.all_off));
@@ -397,14 +413,16 @@ pub async fn manage_page(
             return expired(lang, StatusCode::GONE, w.link_expired, "/manage");
         }
         Ok(ManageLink::Unknown) => {
-            return expired(lang, StatusCode::NOT_FOUND, text(lang).invalid_link, "/manage");
+            return expired(
+                lang,
+                StatusCode::NOT_FOUND,
+                text(lang).invalid_link,
+                "/manage",
+            );
         }
         Err(e) => return server_error(e, lang),
     };
-    let mut body = format!(
-        "<h1>{}</h1>",
-        esc(w.your_subscriptions)
-    );
+    let mut body = format!("<h1>{}</h1>", esc(w.your_subscriptions));
     if lists.is_empty() {
         let _ = write!(body, "<p class=\"notice\">{}</p>", esc(w.on_no_list));
     }
@@ -443,7 +461,12 @@ pub async fn manage_change(
             return expired(lang, StatusCode::GONE, w.link_expired, "/manage");
         }
         Ok(ManageLink::Unknown) => {
-            return expired(lang, StatusCode::NOT_FOUND, text(lang).invalid_link, "/manage");
+            return expired(
+                lang,
+                StatusCode::NOT_FOUND,
+                text(lang).invalid_link,
+                "/manage",
+            );
         }
         Err(e) => return server_error(e, lang),
     };
@@ -451,13 +474,25 @@ pub async fn manage_change(
     let list = match st.store.get_list_cached(list_name).await {
         Ok(l) => l,
         Err(_) => {
-            return message(StatusCode::BAD_REQUEST, lang, text(lang).title, text(lang).invalid_link, "");
+            return message(
+                StatusCode::BAD_REQUEST,
+                lang,
+                text(lang).title,
+                text(lang).invalid_link,
+                "",
+            );
         }
     };
     let r = match recipient::resolve_address(&*st.store, list, hash).await {
         Ok(r) if r.contact.is_some() => r,
         Ok(_) => {
-            return message(StatusCode::NOT_FOUND, lang, text(lang).title, text(lang).address_gone, "");
+            return message(
+                StatusCode::NOT_FOUND,
+                lang,
+                text(lang).title,
+                text(lang).address_gone,
+                "",
+            );
         }
         Err(e) => return server_error(e, lang),
     };
@@ -472,7 +507,9 @@ pub async fn manage_change(
                     .filter_map(|t| TopicName::parse(t).ok())
                     .collect(),
             };
-            recipient::save(&*st.store, &r, &want, &audit).await.map(drop)
+            recipient::save(&*st.store, &r, &want, &audit)
+                .await
+                .map(drop)
         }
         "unsubscribe_all" => match recipient::current_state(&*st.store, &r).await {
             Ok(now) => {
@@ -480,7 +517,9 @@ pub async fn manage_change(
                     unsubscribe_all: true,
                     opted_in: now.opted_in,
                 };
-                recipient::save(&*st.store, &r, &want, &audit).await.map(drop)
+                recipient::save(&*st.store, &r, &want, &audit)
+                    .await
+                    .map(drop)
             }
             Err(e) => Err(e),
         },
@@ -505,9 +544,13 @@ pub async fn manage_change(
             words(lang).no_pause,
             "",
         ),
-        Err(ServiceError::NotFound(_)) => {
-            message(StatusCode::NOT_FOUND, lang, text(lang).title, text(lang).address_gone, "")
-        }
+        Err(ServiceError::NotFound(_)) => message(
+            StatusCode::NOT_FOUND,
+            lang,
+            text(lang).title,
+            text(lang).address_gone,
+            "",
+        ),
         Err(e) => server_error(e, lang),
     }
 }
@@ -529,14 +572,22 @@ fn subscribe_form(
     let mut topics = String::new();
     let visible = recipient::localised_topics(list, lang);
     if !visible.is_empty() {
-        let _ = write!(topics, "<fieldset><legend>{}</legend>", esc(text(lang).topics_legend));
+        let _ = write!(
+            topics,
+            "<fieldset><legend>{}</legend>",
+            esc(text(lang).topics_legend)
+        );
         for t in visible {
             let id = format!("topic-{}", esc(t.name.as_str()));
             let _ = write!(
                 topics,
                 "<div class=\"topic\"><input type=\"checkbox\" id=\"{id}\" name=\"topic\" value=\"{}\"{} aria-describedby=\"{id}-desc\"><label for=\"{id}\">{}</label><p class=\"muted topic-desc\" id=\"{id}-desc\">{}</p></div>",
                 esc(t.name.as_str()),
-                if t.default_status == crate::domain::SubscriptionStatus::OptIn { " checked" } else { "" },
+                if t.default_status == crate::domain::SubscriptionStatus::OptIn {
+                    " checked"
+                } else {
+                    ""
+                },
                 esc(&t.display_name),
                 esc(&t.description)
             );
@@ -563,7 +614,13 @@ fn subscribe_form(
 
 fn no_form(lang: Lang) -> Response {
     let w = words(lang);
-    message(StatusCode::NOT_FOUND, lang, w.subscribe_title, w.no_form, "")
+    message(
+        StatusCode::NOT_FOUND,
+        lang,
+        w.subscribe_title,
+        w.no_form,
+        "",
+    )
 }
 
 /// `GET /s/{list}`: the hosted form.
@@ -607,7 +664,13 @@ pub async fn subscribe_post(
     }
     let email = field(&f, "email").unwrap_or("").trim();
     if crate::domain::EmailAddress::parse(email).is_err() {
-        return subscribe_form(&list, lang, StatusCode::BAD_REQUEST, Some(w.bad_address), email);
+        return subscribe_form(
+            &list,
+            lang,
+            StatusCode::BAD_REQUEST,
+            Some(w.bad_address),
+            email,
+        );
     }
     if !st.allow_form(peer.ip(), &headers) {
         return throttled(lang, w.subscribe_title);
@@ -632,9 +695,13 @@ pub async fn subscribe_post(
         .await
     {
         Ok(()) => sent(),
-        Err(RequestError::BadAddress) => {
-            subscribe_form(&list, lang, StatusCode::BAD_REQUEST, Some(w.bad_address), email)
-        }
+        Err(RequestError::BadAddress) => subscribe_form(
+            &list,
+            lang,
+            StatusCode::BAD_REQUEST,
+            Some(w.bad_address),
+            email,
+        ),
         Err(RequestError::Throttled) => throttled(lang, w.subscribe_title),
         Err(RequestError::NoForm) => no_form(lang),
         Err(e) => server_error(e, lang),
@@ -652,11 +719,20 @@ fn confirm_refusal(link: &ConfirmLink, lang: Lang) -> Option<Response> {
             w.confirmed_title,
             &w.confirmed.replace(
                 "{list}",
-                &list.as_deref().map(requests::list_title).unwrap_or_default(),
+                &list
+                    .as_deref()
+                    .map(requests::list_title)
+                    .unwrap_or_default(),
             ),
             "",
         )),
-        ConfirmLink::Expired => Some(message(StatusCode::GONE, lang, w.confirm_title, w.link_expired, "")),
+        ConfirmLink::Expired => Some(message(
+            StatusCode::GONE,
+            lang,
+            w.confirm_title,
+            w.link_expired,
+            "",
+        )),
         ConfirmLink::Unknown => Some(message(
             StatusCode::NOT_FOUND,
             lang,

@@ -135,8 +135,10 @@ pub fn topic_texts_text(t: &TopicTexts) -> String {
     out
 }
 
-type TopicTexts =
-    std::collections::BTreeMap<String, std::collections::BTreeMap<String, crate::domain::TopicText>>;
+type TopicTexts = std::collections::BTreeMap<
+    String,
+    std::collections::BTreeMap<String, crate::domain::TopicText>,
+>;
 
 /// Reads [`topic_texts_text`]'s form back, checking each topic and language.
 pub fn parse_topic_texts(list: &ContactList, s: &str) -> ServiceResult<TopicTexts> {

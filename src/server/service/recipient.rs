@@ -7,9 +7,7 @@ use crate::domain::{
     Contact, ContactList, EmailAddress, ListName, SubscriptionStatus, Tombstone, Topic, TopicName,
 };
 use crate::server::config::TokenKey;
-use crate::server::store::{
-    Audit, ContactChange, OptOut, PrefMode, Store, StoreError, email_hash,
-};
+use crate::server::store::{Audit, ContactChange, OptOut, PrefMode, Store, StoreError, email_hash};
 use crate::server::token::{self, TokenError, Unsubscribe};
 
 /// A verified token with what it points at.

@@ -19,8 +19,7 @@ use crate::domain::{
     Audit, ContactList, EmailAddress, KeyScope, Source, SubscriptionStatus, TopicName,
 };
 use crate::server::store::{
-    ContactChange, NewRequest, PrefMode, Store, StoreError,
-    email_hash, now_ms,
+    ContactChange, NewRequest, PrefMode, Store, StoreError, email_hash, now_ms,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -117,9 +116,9 @@ async fn send(m: &Mailer<'_>, to: &EmailAddress, letter: &Letter) -> ServiceResu
         .await
         .map_err(|e| ServiceError::Internal(format!("recipient mail refused: {e}")))?;
     crate::server::mail::relay::enqueue(m.queue, m.has_upstream, &processed.outgoing)
-    .await
-    .map(|_| ())
-    .map_err(ServiceError::from)
+        .await
+        .map(|_| ())
+        .map_err(ServiceError::from)
 }
 
 /// Counts a request against the address's daily limit; `Throttled` once it is used up.
@@ -129,9 +128,7 @@ async fn within_limit(
     email: &EmailAddress,
     per_day: u32,
 ) -> Result<(), RequestError> {
-    let n = store
-        .count_requests(kind, email, now_ms() - DAY_MS)
-        .await?;
+    let n = store.count_requests(kind, email, now_ms() - DAY_MS).await?;
     if n >= i64::from(per_day) {
         return Err(RequestError::Throttled);
     }
@@ -296,7 +293,9 @@ pub enum ConfirmLink {
         pending: Pending,
     },
     /// Confirmed already (by this link).
-    Used { list: Option<Arc<ContactList>> },
+    Used {
+        list: Option<Arc<ContactList>>,
+    },
     Expired,
     Unknown,
 }
@@ -424,4 +423,3 @@ pub fn list_title(list: &ContactList) -> String {
         .clone()
         .unwrap_or_else(|| list.name.to_string())
 }
-

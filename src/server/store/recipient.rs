@@ -59,8 +59,12 @@ pub trait RecipientStore {
     /// Stores a request before its link is mailed.
     async fn put_request(&self, r: &NewRequest<'_>) -> StoreResult<()>;
     /// Requests of `kind` for this address made since `since` (the per-address limit).
-    async fn count_requests(&self, kind: &str, email: &EmailAddress, since: i64)
-    -> StoreResult<i64>;
+    async fn count_requests(
+        &self,
+        kind: &str,
+        email: &EmailAddress,
+        since: i64,
+    ) -> StoreResult<i64>;
     /// The request of a token, whether or not used or expired.
     async fn get_request(&self, token: &str) -> StoreResult<Option<StoredRequest>>;
     /// Marks a request used, once: `false` if it was used already or has expired.
@@ -113,7 +117,10 @@ impl RecipientStore for SqlStore {
                 "pause",
                 serde_json::json!({ "pausedUntil": t, "previousPausedUntil": old.paused_until }),
             ),
-            None => ("resume", serde_json::json!({ "pausedUntil": old.paused_until })),
+            None => (
+                "resume",
+                serde_json::json!({ "pausedUntil": old.paused_until }),
+            ),
         };
         events::write(
             c.re(),

@@ -38,7 +38,13 @@ pub fn PreferencesPage() -> impl IntoView {
             let q = query.read();
             // `paused`/`resumed` only make the page read again after those changes.
             let changed = (q.get("paused"), q.get("resumed"));
-            (token(), q.get("lang"), q.get("saved"), q.get("error"), changed)
+            (
+                token(),
+                q.get("lang"),
+                q.get("saved"),
+                q.get("error"),
+                changed,
+            )
         },
         |(t, l, s, e, _)| get_preferences(t, l, s, e),
     );

@@ -347,7 +347,8 @@ async fn update_contact(api: &ApiRequest<'_>, list_name: &str, email: &str) -> O
     let prefs = match prefs {
         Some(p)
             if p.len() == list.topics.len()
-                && p.iter().all(|(_, s)| *s == crate::domain::SubscriptionStatus::OptOut) =>
+                && p.iter()
+                    .all(|(_, s)| *s == crate::domain::SubscriptionStatus::OptOut) =>
         {
             match contacts::get(store(api), &list, &email).await {
                 Ok(c) if c.paused_until.is_some() => None,
