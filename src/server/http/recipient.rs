@@ -8,6 +8,7 @@
 //! (and the list's), and render in microseconds. Every GET only reads; every change is a
 //! POST. Errors are pages in the visitor's language.
 
+use crate::domain::i18n::{text, words};
 use crate::domain::lang::Lang;
 use crate::domain::{ContactList, Source, TopicName};
 use crate::server::service::requests::{
@@ -15,7 +16,6 @@ use crate::server::service::requests::{
 };
 use crate::server::service::{ServiceError, recipient, sending};
 use crate::server::state::AppState;
-use crate::domain::i18n::{text, words};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
