@@ -468,6 +468,15 @@ async fn a_stopped_sqlite_instance_is_copied_into_postgres_and_carries_on() {
     )
     .await
     .unwrap();
+    // A manage link asked for (a row of `recipient_requests`).
+    let r = a
+        .client
+        .post(a.url("/manage"))
+        .form(&[("email", "dave@example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     // The import job and the one-click log's applier finish in the background.
     let mut before = table_counts(&sqlite_url).await;
     for _ in 0..100 {
