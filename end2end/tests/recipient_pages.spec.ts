@@ -1,6 +1,6 @@
 import { test, expect } from "@playwright/test";
 import { expectAccessible } from "./axe";
-import { linkFor, uniqueEmail } from "./link";
+import { uniqueEmail } from "./link";
 
 test("manage by email: the form answers the same for any address, accessible", async ({ page }, info) => {
   await page.goto("/manage?lang=fr");
@@ -23,16 +23,4 @@ test("the hosted subscribe form asks for confirmation and shows the list's topic
   await page.getByRole("button", { name: "Subscribe" }).click();
   await expect(page.getByRole("status")).toContainText("Your subscription starts when you open it and confirm.");
   await expectAccessible(page, info);
-});
-
-test("a recipient pauses a list from the preference page and resumes it", async ({ page }, info) => {
-  const url = linkFor(uniqueEmail(`pause-${info.project.name}`));
-  await page.goto(url);
-  if (info.project.name === "js") await expect(page.locator("body[data-hydrated]")).toHaveCount(1);
-  await page.getByRole("button", { name: "Pause for 30 days" }).click();
-  await expect(page.locator("#paused")).toContainText("Emails of this list are paused until");
-  await expectAccessible(page, info);
-  await page.getByRole("button", { name: "Resume now" }).click();
-  await expect(page.locator("#paused")).toHaveCount(0);
-  await expect(page.getByRole("button", { name: "Pause for 90 days" })).toBeVisible();
 });
