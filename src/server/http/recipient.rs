@@ -23,9 +23,6 @@ use axum::response::{IntoResponse, Response};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
-/// The largest form body these routes read.
-pub const FORM_LIMIT: usize = 16 * 1024;
-
 /// Escapes text for HTML content and attribute values.
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
