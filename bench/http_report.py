@@ -19,7 +19,7 @@ out = {"when": datetime.datetime.utcnow().isoformat() + "Z", "machine": f"{os.cp
 ok = True
 for b in backends:
     # BENCH_WORKLOADS=recipient runs only the first four.
-    r = {k: parse(f"{b}-{k}") for k in ["healthz", "page", "page_serial", "one_click", "get_contact", "update_contact", "send_email"]
+    r = {k: parse(f"{b}-{k}") for k in ["healthz", "page", "page_serial", "manage", "subscribe", "one_click", "get_contact", "update_contact", "send_email"]
          if os.path.exists(os.path.join(d, f"{b}-{k}.txt"))}
     events, distinct = map(int, open(os.path.join(d, f"{b}-events")).read().split())
     res = {"results": r, "ratios_to_healthz": {k: round(v["rps"] / r["healthz"]["rps"], 3) for k, v in r.items()},
@@ -27,6 +27,7 @@ for b in backends:
                                    if os.path.exists(os.path.join(d, f"{b}-pages.json")) else None,
            "idle_rss_kb": num(f"{b}-idle_rss_kb"), "peak_rss_kb": num(f"{b}-peak_rss_kb"),
            "page_bytes": num(f"{b}-page_bytes"),
+           "manage_bytes": num(f"{b}-manage_bytes"), "subscribe_bytes": num(f"{b}-subscribe_bytes"),
            "one_click_check": {"subscription_events": events, "distinct_contacts": distinct}}
     drain = os.path.join(d, f"{b}-one_click_drain_s")
     if os.path.exists(drain):

@@ -3,7 +3,8 @@
 # (default 1,000,000) contacts bulk-loaded on list `bench`, optbox started, and wrk (a
 # separate process) driving, for BENCH_DURATION each with BENCH_CONNECTIONS connections:
 #   /healthz (the server's ceiling), the preference page (and at one connection, which
-#   bounds server time), the RFC 8058 one-click POST (durable), SES GetContact and
+#   bounds server time), the manage page of a mailed link (`/m/{token}`), the hosted
+#   subscription form (`/s/bench`), the RFC 8058 one-click POST (durable), SES GetContact and
 #   UpdateContact with SigV4 (pre-signed requests replayed), SES SendEmail with
 #   ListManagementOptions (pipeline + durable enqueue into the dev outbox), ListContacts pages of
 #   1,000 with a topic filter walked one at a time. Idle and peak RSS of the server.
@@ -11,7 +12,7 @@
 # target/bench/http.json; bench/summary.py prints the table.
 # Knobs for iterating: BENCH_BACKENDS=sqlite, BENCH_CONTACTS=100000, BENCH_BUILD=0 (use
 # the release binaries already built), BENCH_WORKLOADS=recipient (only /healthz, the
-# preference page and the one-click POST).
+# recipient pages and the one-click POST).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # As cargo-leptos sets it (see the Makefile): no rebuild between cargo and cargo leptos.
@@ -51,6 +52,8 @@ for backend in $BACKENDS; do
   ./target/release/optbox migrate >/dev/null
   ./target/release/examples/ses_bench seed "$N" "$dir/key-$backend.json"
   ./target/release/examples/ses_bench links "${BENCH_LINKS:-400000}" "$dir/paths-$backend.txt"
+  ./target/release/examples/ses_bench manage-links 20000 "$dir/manage-$backend.txt"
+  echo /s/bench > "$dir/subscribe.txt"
   ./target/release/optbox serve > "$dir/server-$backend.log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do curl -fs "$base/readyz" >/dev/null && break; sleep 0.1; done
@@ -59,6 +62,12 @@ for backend in $BACKENDS; do
   wrk_run healthz -t2 -c"$CONNECTIONS" -d"$DURATION" "$base/healthz"
   PATHS_FILE="$dir/paths-$backend.txt" MODE=get wrk_run page -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/wrk.lua "$base"
   PATHS_FILE="$dir/paths-$backend.txt" MODE=get wrk_run page_serial -t1 -c1 -d5s -s bench/wrk.lua "$base"
+  PATHS_FILE="$dir/manage-$backend.txt" MODE=get wrk_run manage -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/wrk.lua "$base"
+  PATHS_FILE="$dir/subscribe.txt" MODE=get wrk_run subscribe -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/wrk.lua "$base"
+  # The pages' weights, before the one-click run changes them.
+  curl -s "$base$(head -n1 "$dir/paths-$backend.txt")" | wc -c > "$dir/$backend-page_bytes"
+  curl -s "$base$(head -n1 "$dir/manage-$backend.txt")" | wc -c > "$dir/$backend-manage_bytes"
+  curl -s "$base/s/bench" | wc -c > "$dir/$backend-subscribe_bytes"
   PATHS_FILE="$dir/paths-$backend.txt" MODE=post wrk_run one_click -t2 -c"$CONNECTIONS" -d"$DURATION" -s bench/wrk.lua "$base"
   # SQLite answers from the one-click log and applies behind it: how long until the
   # tables hold every acknowledged opt-out (a list-wide read waits for exactly that).
@@ -72,7 +81,6 @@ for backend in $BACKENDS; do
   ./target/release/examples/ses_bench pages "$base" "$dir/key-$backend.json" 50 > "$dir/$backend-pages.json"
   fi
   awk '/VmHWM/{print $2}' /proc/$pid/status > "$dir/$backend-peak_rss_kb"
-  curl -s "$base$(head -n1 "$dir/paths-$backend.txt")" | wc -c > "$dir/$backend-page_bytes"
   kill "$pid"; wait "$pid" 2>/dev/null || true
   # Idempotence: one subscription event per link (contact and topic) of the one-click run.
   w="kind = 'subscription' AND source = 'UnsubscribeHeader'"

@@ -16,7 +16,8 @@ def row(backend, workload, rps=None, ratio=None, p50=None, p99=None, note=""):
 
 if http:
     names = {"healthz": "GET /healthz (ceiling)", "page": "GET /u/{token} preference page",
-             "page_serial": "GET /u/{token}, 1 connection", "one_click": "POST /u/{token} one-click (durable)",
+             "page_serial": "GET /u/{token}, 1 connection", "manage": "GET /m/{token} manage page",
+             "subscribe": "GET /s/{list} subscribe form", "one_click": "POST /u/{token} one-click (durable)",
              "get_contact": "SES GetContact (SigV4)", "update_contact": "SES UpdateContact (SigV4, durable)",
              "send_email": "SES SendEmail (pipeline + durable enqueue)"}
     for b, res in http["backends"].items():
@@ -27,6 +28,8 @@ if http:
             row(b, names.get(k, k), v["rps"], v["rps"] / hz, v["p50_ms"], v["p99_ms"], note)
         for k, v in (res["list_contacts_pages"] or {}).items():
             row(b, f"SES ListContacts 1,000/page, {k}", None, None, v["p50_ms"], v["p99_ms"], f"{v['pages']} pages")
+        row(b, "HTML bytes: /u/ · /m/ · /s/",
+            note=f"{res['page_bytes']:,} · {res.get('manage_bytes', 0):,} · {res.get('subscribe_bytes', 0):,}")
         row(b, "RSS idle / peak", note=f"{res['idle_rss_kb']//1024} / {res['peak_rss_kb']//1024} MiB")
         c = res["one_click_check"]
         row(b, "one-click events / distinct links", note=f"{c['subscription_events']} / {c['distinct_contacts']}")

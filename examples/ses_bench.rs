@@ -39,7 +39,7 @@ use std::time::Instant;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn usage() -> Box<dyn std::error::Error> {
-    "usage: ses_bench seed N KEY_FILE | events N | presign BASE KEY_FILE N OUT_GET OUT_PUT [OUT_SEND] | links N OUT | pages BASE KEY_FILE PAGES | drain BASE KEY_FILE".into()
+    "usage: ses_bench seed N KEY_FILE | events N | presign BASE KEY_FILE N OUT_GET OUT_PUT [OUT_SEND] | links N OUT | manage-links N OUT | pages BASE KEY_FILE PAGES | drain BASE KEY_FILE".into()
 }
 
 #[tokio::main]
@@ -62,6 +62,9 @@ async fn main() -> Res<()> {
         Some("pages") if args.len() == 4 => pages(&args[1], &args[2], args[3].parse()?).await,
         Some("drain") if args.len() == 3 => drain(&args[1], &args[2]).await,
         Some("links") if args.len() == 3 => links(args[1].parse()?, &args[2]).await,
+        Some("manage-links") if args.len() == 3 => {
+            manage_links(args[1].parse()?, &args[2]).await
+        }
         Some("events") if args.len() == 2 => events(args[1].parse()?).await,
         _ => Err(usage()),
     }
@@ -90,6 +93,11 @@ async fn seed(n: usize, key_file: &str) -> Res<()> {
             topic("news", SubscriptionStatus::OptIn),
             topic("offers", SubscriptionStatus::OptOut),
         ],
+        // The hosted subscription form is measured too.
+        branding: optbox::domain::Branding {
+            subscribe_form: true,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let list = store.create_list("bench", &def, None).await?;
@@ -379,6 +387,39 @@ async fn links(n: usize, out: &str) -> Res<()> {
         );
         writeln!(file, "{url}")?;
         written += 1;
+    }
+    file.flush()?;
+    Ok(())
+}
+
+/// N manage links (`/m/{token}`) of distinct contacts, stored as `/manage` stores them
+/// (without the mail), one path per line.
+async fn manage_links(n: usize, out: &str) -> Res<()> {
+    use base64::Engine;
+    use rand::RngCore;
+    let settings = Settings::load(None)?;
+    let store = startup::open_store(&settings).await?;
+    let total: usize = std::env::var("BENCH_SES_CONTACTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(n);
+    let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);
+    for k in 0..n {
+        let e = EmailAddress::parse(&email((k * 7919) % total.max(1))).map_err(|e| e.to_string())?;
+        let mut b = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut b);
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        store
+            .put_request(&optbox::server::store::NewRequest {
+                kind: "manage",
+                token: &token,
+                email: &e,
+                list_name: None,
+                payload: serde_json::json!({ "hash": hex(&email_hash(&e)), "lang": "en" }),
+                expires_at: now_ms() + 86_400_000,
+            })
+            .await?;
+        writeln!(file, "/m/{token}")?;
     }
     file.flush()?;
     Ok(())

@@ -17,7 +17,6 @@ use crate::ui::pages::{
     admin::overview::OverviewPage,
     home::HomePage,
     not_found::NotFound,
-    preferences::PreferencesPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{Link, MetaTags, Stylesheet, Title, provide_meta_context};
@@ -80,7 +79,6 @@ pub fn App() -> impl IntoView {
                     view=SuppressionsPageView
                     ssr=SsrMode::Async
                 />
-                <Route path=path!("/u/:token") view=PreferencesPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/webhooks") view=WebhooksPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/webhooks/:id") view=WebhookPage ssr=SsrMode::Async />
                 <Route path=path!("/admin/keys") view=ApiKeysPage ssr=SsrMode::Async />

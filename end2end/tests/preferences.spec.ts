@@ -64,6 +64,32 @@ test("the page speaks German and Russian", async ({ page }, info) => {
   await expectAccessible(page, info);
 });
 
+test("a recipient pauses the list, sees until when, and resumes", async ({ page }, info) => {
+  const url = linkFor(uniqueEmail(`pause-${info.project.name}`));
+  await open(page, info, url);
+  await page.getByRole("button", { name: "Pause for 30 days" }).click();
+  await expect(page.locator("#paused")).toContainText("Emails of this list are paused until");
+  await expectAccessible(page, info);
+  await page.getByRole("button", { name: "Resume now" }).click();
+  await expect(page.locator("#paused")).toHaveCount(0);
+  await expect(page.getByRole("button", { name: "Pause for 90 days" })).toBeVisible();
+});
+
+test("after an unsubscribe the survey asks why, once, and says thank you", async ({ page }, info) => {
+  const url = linkFor(uniqueEmail(`survey-${info.project.name}`));
+  await open(page, info, url);
+  await page.getByRole("button", { name: "Unsubscribe from all" }).click();
+  const survey = page.getByRole("group", { name: "Would you tell us why you left?" });
+  await expect(survey).toBeVisible();
+  await expectAccessible(page, info);
+  await survey.getByRole("radio", { name: "I get too many emails" }).check();
+  await survey.getByLabel("Anything else? (optional)").fill("Weekly would be fine.");
+  await page.getByRole("button", { name: "Send answer" }).click();
+  await expect(page.locator("#survey-thanks")).toHaveText("Thank you for your answer.");
+  await expect(page.locator("#survey-form")).toHaveCount(0);
+  await expectAccessible(page, info);
+});
+
 test("a forged link shows a clear message and changes nothing", async ({ page }, info) => {
   const url = linkFor(uniqueEmail(`forged-${info.project.name}`));
   const forged = url.slice(0, -4) + (url.endsWith("AAAA") ? "BBBB" : "AAAA");

@@ -1,6 +1,6 @@
 //! Translations for the recipient surface (en, ru, de, fr, es); the languages and their
 //! negotiation are `domain::lang`.
-//! Plain tables: the page has a few dozen strings, and they must be in the wasm bundle too.
+//! Plain tables: the pages have a few dozen strings each.
 
 pub use crate::domain::lang::Lang;
 
@@ -167,6 +167,19 @@ pub struct Words {
     pub confirm_mail_body: &'static str,
     pub honeypot_label: &'static str,
     pub no_pause: &'static str,
+    pub survey_title: &'static str,
+    pub survey_hint: &'static str,
+    pub survey_reason: &'static str,
+    pub survey_comment: &'static str,
+    pub survey_send: &'static str,
+    pub survey_thanks: &'static str,
+    pub reason_too_many: &'static str,
+    pub reason_not_relevant: &'static str,
+    pub reason_never_signed_up: &'static str,
+    pub reason_other: &'static str,
+    pub unsubscribed_title: &'static str,
+    pub unsubscribed_text: &'static str,
+    pub manage_other: &'static str,
 }
 
 pub fn words(lang: Lang) -> &'static Words {
@@ -214,6 +227,19 @@ static W_EN: Words = Words {
     confirm_mail_body: "Someone, hopefully you, asked to subscribe this address to {list}.\n\nTo confirm, open this link within 7 days and press the button:\n{link}\n\nIf it was not you, ignore this message: nothing happens without your confirmation.\n",
     honeypot_label: "Leave this field empty",
     no_pause: "This list does not offer that pause.",
+    survey_title: "Would you tell us why you left?",
+    survey_hint: "Optional: your answer helps the sender send better email.",
+    survey_reason: "Reason",
+    survey_comment: "Anything else? (optional)",
+    survey_send: "Send answer",
+    survey_thanks: "Thank you for your answer.",
+    reason_too_many: "I get too many emails",
+    reason_not_relevant: "The content is not relevant to me",
+    reason_never_signed_up: "I never signed up for this",
+    reason_other: "Another reason",
+    unsubscribed_title: "You are unsubscribed",
+    unsubscribed_text: "You will get no more of these emails. Mail already on its way may still arrive for a moment.",
+    manage_other: "Manage all your subscriptions",
 };
 
 static W_RU: Words = Words {
@@ -251,6 +277,19 @@ static W_RU: Words = Words {
     confirm_mail_body: "Кто-то, надеемся, вы, хочет подписать этот адрес на {list}.\n\nЧтобы подтвердить, откройте ссылку в течение 7 дней и нажмите кнопку:\n{link}\n\nЕсли это были не вы, ничего не делайте: без подтверждения подписки не будет.\n",
     honeypot_label: "Оставьте это поле пустым",
     no_pause: "Эта рассылка не предлагает такую паузу.",
+    survey_title: "Расскажете, почему вы отписались?",
+    survey_hint: "Необязательно: ваш ответ поможет отправителю писать лучше.",
+    survey_reason: "Причина",
+    survey_comment: "Что-нибудь ещё? (необязательно)",
+    survey_send: "Отправить ответ",
+    survey_thanks: "Спасибо за ответ.",
+    reason_too_many: "Слишком много писем",
+    reason_not_relevant: "Содержание мне неинтересно",
+    reason_never_signed_up: "Я не подписывался на эту рассылку",
+    reason_other: "Другая причина",
+    unsubscribed_title: "Вы отписаны",
+    unsubscribed_text: "Эти письма больше не будут приходить. Письма, уже отправленные, ещё могут прийти в ближайшее время.",
+    manage_other: "Управлять всеми подписками",
 };
 
 static W_DE: Words = Words {
@@ -288,6 +327,19 @@ static W_DE: Words = Words {
     confirm_mail_body: "Jemand, hoffentlich Sie, möchte diese Adresse für {list} anmelden.\n\nZum Bestätigen öffnen Sie diesen Link innerhalb von 7 Tagen und drücken Sie die Schaltfläche:\n{link}\n\nWenn Sie es nicht waren, ignorieren Sie diese Nachricht: ohne Ihre Bestätigung geschieht nichts.\n",
     honeypot_label: "Dieses Feld leer lassen",
     no_pause: "Diese Liste bietet diese Pause nicht an.",
+    survey_title: "Verraten Sie uns, warum Sie gehen?",
+    survey_hint: "Freiwillig: Ihre Antwort hilft dem Absender, bessere E-Mails zu schreiben.",
+    survey_reason: "Grund",
+    survey_comment: "Sonst noch etwas? (freiwillig)",
+    survey_send: "Antwort senden",
+    survey_thanks: "Danke für Ihre Antwort.",
+    reason_too_many: "Ich bekomme zu viele E-Mails",
+    reason_not_relevant: "Der Inhalt ist für mich nicht relevant",
+    reason_never_signed_up: "Ich habe mich nie angemeldet",
+    reason_other: "Ein anderer Grund",
+    unsubscribed_title: "Sie sind abgemeldet",
+    unsubscribed_text: "Sie erhalten diese E-Mails nicht mehr. Bereits versandte Post kann noch kurz ankommen.",
+    manage_other: "Alle Abonnements verwalten",
 };
 
 static W_FR: Words = Words {
@@ -325,6 +377,19 @@ static W_FR: Words = Words {
     confirm_mail_body: "Quelqu'un, vous sans doute, souhaite abonner cette adresse à {list}.\n\nPour confirmer, ouvrez ce lien dans les 7 jours et appuyez sur le bouton :\n{link}\n\nSi ce n'était pas vous, ignorez ce message : rien ne se passe sans votre confirmation.\n",
     honeypot_label: "Laissez ce champ vide",
     no_pause: "Cette liste ne propose pas cette pause.",
+    survey_title: "Pouvez-vous nous dire pourquoi vous partez ?",
+    survey_hint: "Facultatif : votre réponse aide l’expéditeur à mieux écrire.",
+    survey_reason: "Raison",
+    survey_comment: "Autre chose ? (facultatif)",
+    survey_send: "Envoyer la réponse",
+    survey_thanks: "Merci pour votre réponse.",
+    reason_too_many: "Je reçois trop d’e-mails",
+    reason_not_relevant: "Le contenu ne me concerne pas",
+    reason_never_signed_up: "Je ne me suis jamais inscrit",
+    reason_other: "Une autre raison",
+    unsubscribed_title: "Vous êtes désabonné",
+    unsubscribed_text: "Vous ne recevrez plus ces e-mails. Un message déjà en route peut encore arriver.",
+    manage_other: "Gérer tous vos abonnements",
 };
 
 static W_ES: Words = Words {
@@ -362,6 +427,19 @@ static W_ES: Words = Words {
     confirm_mail_body: "Alguien, seguramente usted, quiere suscribir esta dirección a {list}.\n\nPara confirmar, abra este enlace en los próximos 7 días y pulse el botón:\n{link}\n\nSi no fue usted, ignore este mensaje: no pasa nada sin su confirmación.\n",
     honeypot_label: "Deje este campo vacío",
     no_pause: "Esta lista no ofrece esa pausa.",
+    survey_title: "¿Nos dice por qué se va?",
+    survey_hint: "Opcional: su respuesta ayuda al remitente a escribir mejor.",
+    survey_reason: "Motivo",
+    survey_comment: "¿Algo más? (opcional)",
+    survey_send: "Enviar respuesta",
+    survey_thanks: "Gracias por su respuesta.",
+    reason_too_many: "Recibo demasiados correos",
+    reason_not_relevant: "El contenido no me interesa",
+    reason_never_signed_up: "Nunca me suscribí",
+    reason_other: "Otro motivo",
+    unsubscribed_title: "Se ha dado de baja",
+    unsubscribed_text: "No recibirá más estos correos. Un mensaje ya enviado aún puede llegar en breve.",
+    manage_other: "Gestionar todas sus suscripciones",
 };
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The languages of the recipient surface (en, ru, de, fr, es) and how a page picks one.
-//! The texts themselves are in `ui::i18n`.
+//! The texts themselves are in `domain::i18n`.
 
 /// A supported language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

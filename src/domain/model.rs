@@ -55,6 +55,12 @@ pub struct Branding {
 /// The pause lengths a list offers unless it names its own.
 pub const DEFAULT_PAUSE_DAYS: [u32; 2] = [30, 90];
 
+/// The most answers a list's unsubscribe survey may offer, and the longest of each.
+pub const MAX_REASONS: usize = 12;
+pub const MAX_REASON_CHARS: usize = 100;
+/// The longest free-text answer kept (longer ones are cut).
+pub const MAX_SURVEY_COMMENT_CHARS: usize = 500;
+
 /// The longest pause a list may offer, in days.
 pub const MAX_PAUSE_DAYS: u32 = 366;
 
@@ -72,6 +78,30 @@ impl Branding {
         self.pause_days
             .clone()
             .unwrap_or_else(|| DEFAULT_PAUSE_DAYS.to_vec())
+    }
+
+    /// The answers the unsubscribe survey offers: each as stored (the built-in ones in
+    /// English, so that answers in every language count together) and as shown in
+    /// `lang`. Empty: the list asks nothing.
+    pub fn survey_reasons(&self, lang: crate::domain::lang::Lang) -> Vec<(String, String)> {
+        match &self.unsubscribe_reasons {
+            Some(own) => own.iter().map(|r| (r.clone(), r.clone())).collect(),
+            None => {
+                let (en, here) = (
+                    crate::domain::i18n::words(crate::domain::lang::Lang::En),
+                    crate::domain::i18n::words(lang),
+                );
+                [
+                    (en.reason_too_many, here.reason_too_many),
+                    (en.reason_not_relevant, here.reason_not_relevant),
+                    (en.reason_never_signed_up, here.reason_never_signed_up),
+                    (en.reason_other, here.reason_other),
+                ]
+                .into_iter()
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                .collect()
+            }
+        }
     }
 
     /// A topic's display name and description in `lang`, falling back to its own.

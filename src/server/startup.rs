@@ -327,7 +327,10 @@ impl Application {
         let router = Router::new()
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))
-            .route("/u/{token}", post(one_click::one_click))
+            .route(
+                "/u/{token}",
+                get(recipient::preferences_page).post(one_click::one_click),
+            )
             .route(
                 "/manage",
                 get(recipient::manage_get).post(recipient::manage_post),

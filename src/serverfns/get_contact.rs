@@ -37,6 +37,8 @@ pub struct ContactDetail {
     pub can_erase: bool,
     /// The address's entry on the account suppression list, if it has one.
     pub suppression: Option<SuppressionNote>,
+    /// When the contact's running pause of the list ends.
+    pub paused_until: Option<String>,
 }
 
 /// Why an address is suppressed and since when.
@@ -65,6 +67,10 @@ pub async fn get_contact(list: String, email: String) -> Result<ContactDetail, S
         list: l.name.to_string(),
         email: c.email.to_string(),
         unsubscribe_all: c.unsubscribe_all,
+        paused_until: c
+            .paused_until
+            .filter(|_| c.paused_at(crate::server::store::now_ms()))
+            .map(when),
         topics: l
             .topics
             .iter()

@@ -25,6 +25,8 @@ pub struct BrandingView {
     pub pause_days: String,
     /// Topic translations, one per line: `topic lang: name | description`.
     pub topic_texts: String,
+    /// The survey's answers, one per line (empty: the built-in ones; `none`: no survey).
+    pub unsubscribe_reasons: String,
 }
 
 /// The list's uploaded logo, as the preview shows it.
@@ -85,6 +87,9 @@ pub async fn get_list(name: String) -> Result<ListDetail, ServerFnError> {
             subscribe_form: b.subscribe_form,
             pause_days,
             topic_texts,
+            unsubscribe_reasons: crate::server::service::admin::reasons_text(
+                b.unsubscribe_reasons.as_deref(),
+            ),
             default_language: b.default_language.unwrap_or_default(),
         },
         topics: l

@@ -32,6 +32,8 @@ pub struct Overview {
     pub by_source: Vec<SeriesRow>,
     /// Opt-outs from messages' links by the messages' tags (`name=value`).
     pub by_tag: Vec<SeriesRow>,
+    /// The unsubscribe survey's answers by `list: answer`.
+    pub by_reason: Vec<SeriesRow>,
     /// Opt-out events over the days.
     pub total: i64,
     /// When the figures were read, `YYYY-MM-DD HH:MM:SS` UTC.
@@ -92,6 +94,7 @@ pub async fn get_overview() -> Result<Overview, ServerFnError> {
         by_topic: rows(&snap.by_topic),
         by_source: rows(&snap.by_source),
         by_tag: rows(&snap.by_tag),
+        by_reason: rows(&snap.by_reason),
         total: snap.total,
         as_of: format!("{d} {t} UTC"),
         relay_paused,

@@ -21,7 +21,6 @@ pub mod get_lists;
 pub mod get_outbox;
 pub mod get_outbox_message;
 pub mod get_overview;
-pub mod get_preferences;
 pub mod get_settings;
 pub mod get_suppressions;
 pub mod get_users;

@@ -15,6 +15,7 @@ pub async fn save_list(
     subscribe_form: Option<String>,
     pause_days: Option<String>,
     topic_texts: Option<String>,
+    unsubscribe_reasons: Option<String>,
 ) -> Result<String, ServerFnError> {
     use super::support::{audit, require, service, state};
     use crate::server::service::{admin, auth::Role};
@@ -30,6 +31,7 @@ pub async fn save_list(
         subscribe_form: subscribe_form.is_some(),
         pause_days,
         topic_texts,
+        unsubscribe_reasons,
     };
     admin::save_details(&*st.store, &st.limits, &user, &name, &d, &audit().await)
         .await

@@ -5,8 +5,10 @@ use leptos::prelude::*;
 use std::collections::HashMap;
 
 /// `action` is `save` (checked topics in `prefs[topic]`), `unsubscribe_all`, `set`
-/// (restore `state`, for undo), `pause` (for `days` days) or `resume`.
+/// (restore `state`, for undo), `pause` (for `days` days), `resume`, or `reason` (the
+/// survey's answer `reason`, with optional `comment`).
 #[server(endpoint = "save_preferences")]
+#[allow(clippy::too_many_arguments)]
 pub async fn save_preferences(
     token: String,
     action: String,
@@ -14,6 +16,8 @@ pub async fn save_preferences(
     state: Option<String>,
     lang: Option<String>,
     days: Option<String>,
+    reason: Option<String>,
+    comment: Option<String>,
 ) -> Result<(), ServerFnError> {
     use super::support::{internal, state as app_state};
     use crate::domain::Source;
@@ -52,6 +56,15 @@ pub async fn save_preferences(
                 Ok(_) => back("paused=1".into()),
                 Err(ServiceError::BadRequest(_)) => back("error=pause".into()),
                 Err(ServiceError::NotFound(_)) => back("error=gone".into()),
+                Err(e) => Err(internal(e)),
+            };
+        }
+        "reason" => {
+            let (reason, comment) = (reason.unwrap_or_default(), comment.unwrap_or_default());
+            return match recipient::record_reason(&*st.store, &r, &reason, &comment, &audit).await
+            {
+                Ok(()) => back("thanks=1".into()),
+                Err(ServiceError::BadRequest(_)) => back("error=reason".into()),
                 Err(e) => Err(internal(e)),
             };
         }

@@ -2,5 +2,4 @@
 //! functions.
 
 pub mod components;
-pub mod i18n;
 pub mod pages;

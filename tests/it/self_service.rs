@@ -1,6 +1,6 @@
 //! The recipient side beyond the preference page, over HTTP on SQLite and PostgreSQL:
-//! pausing a list, managing every subscription by a mailed link, and the hosted
-//! subscription form with its confirmation.
+//! pausing a list, managing every subscription by a mailed link, the hosted
+//! subscription form with its confirmation, and the survey after an unsubscribe.
 #![cfg(feature = "ssr")]
 
 use crate::common;
@@ -18,6 +18,7 @@ crate::common::on_each_backend!(
     a_pause_refuses_mail_reads_as_opt_out_and_ends_by_itself,
     manage_by_email_mails_known_addresses_only_and_changes_every_list,
     a_subscription_waits_for_its_confirmation_and_a_scanner_confirms_nobody,
+    the_survey_after_an_unsubscribe_records_one_offered_answer_and_the_overview_counts_it,
 );
 
 async fn seed_list(app: &TestApp, name: &str, form: bool) -> ContactList {
@@ -88,6 +89,20 @@ async fn mail(app: &TestApp) -> Vec<MailRecord> {
         out.push(app.store.get_mail(m.id).await.unwrap());
     }
     out
+}
+
+/// The stored messages once there are `n` (a manage link is mailed after the answer);
+/// for `n` equal to what is there already, after a moment in which no more came.
+async fn mail_when(app: &TestApp, n: usize) -> Vec<MailRecord> {
+    for _ in 0..100 {
+        let m = mail(app).await;
+        if m.len() >= n {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            return mail(app).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    mail(app).await
 }
 
 /// The refusal reason for a list-managed message to `rcpt`, or `None` if it is sent.
@@ -199,6 +214,15 @@ async fn a_pause_refuses_mail_reads_as_opt_out_and_ends_by_itself(backend: &str)
     let page = app.get_text(&url).await;
     assert!(page.contains("paused until"), "{page}");
     assert!(page.contains("Resume now"));
+    // So does the dashboard's contact page.
+    common::dashboard::sign_in(&app, optbox::server::service::auth::Role::Viewer).await;
+    let admin = app
+        .get_text(&app.url("/admin/lists/shop/contact?email=ann@example.com"))
+        .await;
+    assert!(
+        admin.contains("The recipient paused this list until"),
+        "{admin}"
+    );
 
     // The SES API shows every topic OPT_OUT, and a read-modify-write keeps the pause.
     let key = api_keys::create(&*app.store, &app.api_master, "t", &common::setup())
@@ -340,7 +364,7 @@ async fn manage_by_email_mails_known_addresses_only_and_changes_every_list(backe
         "the same answer whether or not the address is known"
     );
     assert!(b1.contains("Check your inbox"));
-    let sent = mail(&app).await;
+    let sent = mail_when(&app, 1).await;
     assert_eq!(sent.len(), 1, "only the known address is mailed");
     assert_eq!(sent[0].rcpt, "ann@example.com");
     let raw = String::from_utf8_lossy(&sent[0].data).to_string();
@@ -414,14 +438,15 @@ async fn manage_by_email_mails_known_addresses_only_and_changes_every_list(backe
 
     // An opt-out does not stop this mail (it is what the person asked for) …
     post(&app, "/manage", &[("email", "ann@example.com")]).await;
-    assert_eq!(mail(&app).await.len(), 2);
-    // … the per-address limit does (3 a day, however many clients ask) …
+    assert_eq!(mail_when(&app, 2).await.len(), 2);
+    // … the per-address limit does (3 a day, however many clients ask, however the
+    // address is spelled) …
     let r = post(&app, "/manage", &[("email", "ann@example.com")]).await;
     assert_eq!(r.status(), 200);
-    let r = post(&app, "/manage", &[("email", "ann@example.com")]).await;
+    let r = post(&app, "/manage", &[("email", "ANN@Example.com")]).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(r.text().await.unwrap().contains("Too many requests"));
-    assert_eq!(mail(&app).await.len(), 3);
+    assert_eq!(mail_when(&app, 3).await.len(), 3);
 
     // … and a bounce suppression does, without saying so.
     let bob = EmailAddress::parse("bob@example.com").unwrap();
@@ -437,7 +462,11 @@ async fn manage_by_email_mails_known_addresses_only_and_changes_every_list(backe
     .unwrap();
     let r = post(&app, "/manage", &[("email", "bob@example.com")]).await;
     assert_eq!(r.text().await.unwrap(), b1);
-    assert_eq!(mail(&app).await.len(), 3, "no mail to a suppressed address");
+    assert_eq!(
+        mail_when(&app, 3).await.len(),
+        3,
+        "no mail to a suppressed address"
+    );
 
     // Bad input: a clear page, nothing sent.
     let r = post(
@@ -478,6 +507,17 @@ async fn manage_by_email_mails_known_addresses_only_and_changes_every_list(backe
     let r = app.client.get(app.url(&link)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::GONE);
     assert!(r.text().await.unwrap().contains("/manage?lang="));
+
+    // An erasure takes the address's links with it, in any spelling.
+    let ann = EmailAddress::parse("Ann@Example.com").unwrap();
+    let nobody = EmailAddress::parse("nobody@example.com").unwrap();
+    assert_eq!(app.store.count_requests("manage", &ann, 0).await.unwrap(), 3);
+    app.store
+        .erase_subject(&ann, &Audit::new(Source::Api))
+        .await
+        .unwrap();
+    assert_eq!(app.store.count_requests("manage", &ann, 0).await.unwrap(), 0);
+    assert_eq!(app.store.count_requests("manage", &nobody, 0).await.unwrap(), 1);
     app.stop().await;
 }
 
@@ -620,5 +660,155 @@ async fn a_subscription_waits_for_its_confirmation_and_a_scanner_confirms_nobody
     // Forged and expired confirmation links change nothing.
     let forged = format!("/c/{}", "B".repeat(43));
     assert_eq!(post(&app, &forged, &[]).await.status(), 404);
+    app.stop().await;
+}
+
+async fn the_survey_after_an_unsubscribe_records_one_offered_answer_and_the_overview_counts_it(
+    backend: &str,
+) {
+    let app = spawn_app_on(backend).await;
+    let list = seed_list(&app, "shop", false).await;
+    add(&app, &list, "ann@example.com").await;
+    let ann = EmailAddress::parse("ann@example.com").unwrap();
+    let url = recipient::url_for(&app.keys, &app.base, &list.name, None, &ann);
+    let token = url.rsplit('/').next().unwrap().to_owned();
+
+    // The one-click answer, in the browser's language, offers the built-in answers:
+    // shown in German, sent in English so that every language counts together.
+    let r = app
+        .client
+        .post(&url)
+        .header("accept-language", "de-DE,de;q=0.9")
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("<html lang=\"de\""), "{html}");
+    assert!(html.contains("Sie sind abgemeldet"), "{html}");
+    assert!(html.contains("id=\"survey-form\""), "{html}");
+    assert!(
+        html.contains("value=\"I get too many emails\" required><label for=\"reason-0\">Ich bekomme zu viele E-Mails</label>"),
+        "{html}"
+    );
+    assert!(contact(&app, &list, "ann@example.com").await.unwrap().unsubscribe_all);
+
+    // An answer the list does not offer is refused and records nothing.
+    let r = post(
+        &app,
+        "/api/save_preferences",
+        &[
+            ("token", &token),
+            ("action", "reason"),
+            ("reason", "Your CEO"),
+            ("lang", "de"),
+        ],
+    )
+    .await;
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("error=reason")
+    );
+    assert!(events(&app, "unsubscribe.reason").await.is_empty());
+
+    // An offered one is kept with the free text, trimmed, without control characters
+    // and cut to 500 characters.
+    let long = format!("  weekly is enough\u{7}{}", "x".repeat(600));
+    let r = post(
+        &app,
+        "/api/save_preferences",
+        &[
+            ("token", &token),
+            ("action", "reason"),
+            ("reason", "I get too many emails"),
+            ("comment", &long),
+            ("lang", "de"),
+        ],
+    )
+    .await;
+    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(loc.contains("thanks=1"), "{loc}");
+    let ev = events(&app, "unsubscribe.reason").await;
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].list_name.as_deref(), Some("shop"));
+    assert_eq!(ev[0].contact_email.as_deref(), Some("ann@example.com"));
+    let detail: serde_json::Value = serde_json::from_str(&ev[0].detail).unwrap();
+    assert_eq!(detail["reason"], "I get too many emails");
+    let comment = detail["comment"].as_str().unwrap();
+    assert!(comment.starts_with("weekly is enoughxxx"), "{comment}");
+    assert_eq!(comment.chars().count(), 500);
+    let page = app.get_text(&app.url(&loc)).await;
+    assert!(page.contains("Danke für Ihre Antwort."), "{page}");
+    assert!(!page.contains("survey-form"), "asked once: {page}");
+
+    // The page asks after a save that opts out of something, not after an opt-in.
+    let r = post(
+        &app,
+        "/api/save_preferences",
+        &[("token", &token), ("action", "save"), ("prefs[news]", "on")],
+    )
+    .await;
+    let page = app
+        .get_text(&app.url(r.headers()["location"].to_str().unwrap()))
+        .await;
+    assert!(!page.contains("survey-form"), "{page}");
+    let r = post(
+        &app,
+        "/api/save_preferences",
+        &[("token", &token), ("action", "save")],
+    )
+    .await;
+    let page = app
+        .get_text(&app.url(r.headers()["location"].to_str().unwrap()))
+        .await;
+    assert!(page.contains("survey-form"), "{page}");
+
+    // A list with its own answers offers those; one that asks nothing shows no survey.
+    let mut own = list.clone();
+    own.branding.unsubscribe_reasons = Some(vec!["Too expensive".into()]);
+    let def = |l: &ContactList| ListDefinition {
+        description: l.description.clone(),
+        topics: l.topics.clone(),
+        tags: l.tags.clone(),
+        branding: l.branding.clone(),
+    };
+    app.store.update_list("shop", &def(&own)).await.unwrap();
+    let one_click = |u: String| {
+        let c = app.client.clone();
+        async move {
+            c.post(u)
+                .form(&[("List-Unsubscribe", "One-Click")])
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let bob = EmailAddress::parse("bob@example.com").unwrap();
+    add(&app, &list, "bob@example.com").await;
+    let bob_url = recipient::url_for(&app.keys, &app.base, &list.name, None, &bob);
+    // (A change through this store is seen at once, the list cache notwithstanding.)
+    let html = one_click(bob_url.clone()).await;
+    assert!(html.contains("value=\"Too expensive\""), "{html}");
+    assert!(!html.contains("I get too many emails"), "{html}");
+    own.branding.unsubscribe_reasons = Some(vec![]);
+    app.store.update_list("shop", &def(&own)).await.unwrap();
+    let html = one_click(bob_url).await;
+    assert!(!html.contains("survey-form"), "{html}");
+    assert!(html.contains("You are unsubscribed"), "{html}");
+
+    // The overview counts the answer per list.
+    let snap = app.state.overview.refresh(&app.store).await.unwrap();
+    let s = snap
+        .by_reason
+        .iter()
+        .find(|s| s.name == "shop: I get too many emails")
+        .expect("a series for the answer");
+    assert_eq!(s.total, 1);
     app.stop().await;
 }

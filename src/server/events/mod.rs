@@ -25,6 +25,7 @@ pub const EVENT_KINDS: &[&str] = &[
     "subscription.confirmed",
     "pause",
     "resume",
+    "unsubscribe.reason",
     "contact.created",
     "contact.deleted",
     "import",

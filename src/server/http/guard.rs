@@ -140,7 +140,6 @@ pub enum Access {
 pub const ACCESS: &[(&str, Access)] = &[
     ("/api/login", Access::Public),
     ("/api/logout", Access::Public),
-    ("/api/preferences", Access::Public),
     ("/api/save_preferences", Access::Public),
     ("/api/overview", Access::Role(Role::Viewer)),
     ("/api/lists", Access::Role(Role::Viewer)),
@@ -243,7 +242,7 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
 /// Server functions authorised by a capability in their arguments (the unsubscribe token),
 /// not by ambient cookies: a cross-site request gains nothing, and recipient pages send
 /// `Origin: null` because of their `Referrer-Policy: no-referrer`.
-const CAPABILITY_ENDPOINTS: [&str; 2] = ["/api/preferences", "/api/save_preferences"];
+const CAPABILITY_ENDPOINTS: [&str; 1] = ["/api/save_preferences"];
 
 /// Refuses cross-origin POSTs to the cookie-authorised server-function API.
 pub async fn csrf(req: Request, next: Next) -> Response {

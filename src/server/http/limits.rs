@@ -124,7 +124,6 @@ fn is_recipient_path(path: &str) -> bool {
         || path.starts_with("/s/")
         || path.starts_with("/c/")
         || path == "/manage"
-        || path == "/api/preferences"
         || path == "/api/save_preferences"
 }
 

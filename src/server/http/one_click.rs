@@ -1,6 +1,8 @@
 //! `POST /u/{token}`: RFC 8058 one-click unsubscribe. No cookies, no CSRF check, no auth:
 //! the signed token is the capability. The change is committed before the 200; the answer
-//! is never a redirect; a repeat gets the same 200 and writes nothing new.
+//! is never a redirect; a repeat gets the same 200 and writes nothing new. The 200 page
+//! (shown when a person posts from a browser) is in the list's language and offers the
+//! unsubscribe survey.
 
 use crate::domain::Source;
 use crate::server::service::{ServiceError, recipient};
@@ -135,36 +137,25 @@ async fn opt_out(
     // No contact read here: the group-commit writer reads the batch's contacts at once.
     let resolved = match recipient::resolve_link(store, &state.token_keys, &token).await {
         Ok(r) => r,
-        Err(e) => return error_page(e),
+        Err(e) => return error_page(e, headers),
     };
+    let list = resolved.list.clone();
     let audit = state.audit(Source::UnsubscribeHeader, Some(peer.ip()), headers);
     match recipient::one_click(&*state.store, resolved, audit).await {
-        Ok(()) => page(
-            StatusCode::OK,
-            page_html!(
-                "Unsubscribed",
-                "You have been unsubscribed. It may take a moment for mail already on its way to stop."
-            ),
-        ),
-        Err(e) => error_page(e),
+        Ok(()) => super::recipient::one_click_answer(&list, &token, headers),
+        Err(e) => error_page(e, headers),
     }
 }
 
-fn error_page(e: ServiceError) -> Response {
+fn error_page(e: ServiceError, headers: &axum::http::HeaderMap) -> Response {
     match e {
         ServiceError::BadRequest(m) => {
             log_refused(&m);
-            page(
-                StatusCode::BAD_REQUEST,
-                page_html!("Bad request", "This unsubscribe link is malformed."),
-            )
+            super::recipient::invalid_link(StatusCode::BAD_REQUEST, headers)
         }
         ServiceError::NotFound(m) => {
             log_refused(&m);
-            page(
-                StatusCode::NOT_FOUND,
-                page_html!("Not found", "This unsubscribe link is not valid."),
-            )
+            super::recipient::invalid_link(StatusCode::NOT_FOUND, headers)
         }
         ServiceError::Unavailable(cause) => {
             tracing::error!(%cause, "one-click unsubscribe: database unavailable");

@@ -117,6 +117,50 @@ pub struct ListDetails {
     pub pause_days: Option<String>,
     /// `topic lang: name | description` lines; `None` keeps the list's.
     pub topic_texts: Option<String>,
+    /// The survey's answers, one per line ([`parse_reasons`]); `None` keeps the list's.
+    pub unsubscribe_reasons: Option<String>,
+}
+
+/// The survey's answers as the dashboard edits them: one per line, empty for the
+/// built-in ones, `none` for no survey.
+pub fn reasons_text(r: Option<&[String]>) -> String {
+    match r {
+        None => String::new(),
+        Some([]) => "none".into(),
+        Some(r) => r.join("\n"),
+    }
+}
+
+/// Reads [`reasons_text`]'s form back: `None` for the built-in answers.
+pub fn parse_reasons(s: &str) -> ServiceResult<Option<Vec<String>>> {
+    let lines: Vec<String> = s
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return Ok(None);
+    }
+    if lines.len() == 1 && lines[0].eq_ignore_ascii_case("none") {
+        return Ok(Some(Vec::new()));
+    }
+    if lines.len() > crate::domain::MAX_REASONS {
+        return Err(ServiceError::BadRequest(format!(
+            "the survey offers at most {} answers",
+            crate::domain::MAX_REASONS
+        )));
+    }
+    if let Some(l) = lines
+        .iter()
+        .find(|l| l.chars().count() > crate::domain::MAX_REASON_CHARS)
+    {
+        return Err(ServiceError::BadRequest(format!(
+            "a survey answer has at most {} characters: {l:?}",
+            crate::domain::MAX_REASON_CHARS
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    Ok(Some(lines.into_iter().filter(|l| seen.insert(l.clone())).collect()))
 }
 
 /// Topic translations as the dashboard edits them: one per line,
@@ -225,7 +269,10 @@ pub async fn save_details(
             Some(t) => parse_topic_texts(&list, t)?,
             None => list.branding.topic_texts.clone(),
         },
-        unsubscribe_reasons: list.branding.unsubscribe_reasons.clone(),
+        unsubscribe_reasons: match &d.unsubscribe_reasons {
+            Some(r) => parse_reasons(r)?,
+            None => list.branding.unsubscribe_reasons.clone(),
+        },
     };
     check_branding(&branding)?;
     let def = ListDefinition {
@@ -672,5 +719,65 @@ mod tests {
             ..Default::default()
         };
         assert!(event_query(&bad).unwrap_err().contains("from date"));
+    }
+
+    #[test]
+    fn pause_lengths_are_whole_days_within_a_year() {
+        assert_eq!(parse_pause_days(" 90, 30,,30 ").unwrap(), vec![30, 90]);
+        assert_eq!(parse_pause_days("").unwrap(), Vec::<u32>::new());
+        for bad in ["0", "367", "7.5", "a week", "-1"] {
+            assert!(parse_pause_days(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn topic_translations_name_a_topic_and_a_known_language() {
+        let list = ContactList {
+            topics: vec![crate::domain::Topic {
+                name: crate::domain::TopicName::parse("news").unwrap(),
+                display_name: "News".into(),
+                description: String::new(),
+                default_status: crate::domain::SubscriptionStatus::OptIn,
+                hidden: false,
+            }],
+            id: 1,
+            name: crate::domain::ListName::parse("shop").unwrap(),
+            description: String::new(),
+            tags: vec![],
+            branding: Default::default(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        let t = parse_topic_texts(&list, "news de: Nachrichten | Einmal im Monat\n\nnews fr: Actualités").unwrap();
+        assert_eq!(t["news"]["de"].display_name, "Nachrichten");
+        assert_eq!(t["news"]["de"].description, "Einmal im Monat");
+        assert_eq!(t["news"]["fr"].description, "");
+        // What the form shows reads back the same.
+        assert_eq!(parse_topic_texts(&list, &topic_texts_text(&t)).unwrap(), t);
+        for (bad, why) in [
+            ("news de Nachrichten", "no colon"),
+            ("offers de: Angebote", "no topic"),
+            ("news xx: Nachrichten", "unknown language"),
+            ("news de:  | nur Text", "a name of 1 to 128"),
+        ] {
+            let e = parse_topic_texts(&list, bad).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn survey_answers_are_built_in_none_or_the_lists_own() {
+        assert_eq!(parse_reasons(" \n ").unwrap(), None);
+        assert_eq!(parse_reasons("None").unwrap(), Some(vec![]));
+        assert_eq!(
+            parse_reasons("Too expensive\n\n Boring \nToo expensive").unwrap(),
+            Some(vec!["Too expensive".to_owned(), "Boring".to_owned()])
+        );
+        let many: String = (0..13).map(|i| format!("answer {i}\n")).collect();
+        assert!(parse_reasons(&many).is_err());
+        assert!(parse_reasons(&"x".repeat(101)).is_err());
+        for r in [None, Some(vec![]), Some(vec!["A".to_owned(), "B".to_owned()])] {
+            assert_eq!(parse_reasons(&reasons_text(r.as_deref())).unwrap(), r);
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The overview's figures: opt-outs per day over the last 30 days by topic, by source and
-//! by the tags of the message whose link was used (SES `EmailTags`, e.g. a campaign), and
-//! list sizes.
+//! by the tags of the message whose link was used (SES `EmailTags`, e.g. a campaign), the
+//! answers to the unsubscribe survey per list, and list sizes.
 //!
 //! Counting events at each page view would read every opt-out of the month (a million
 //! rows at scale), so the figures are an in-process aggregate kept incrementally by event
@@ -54,6 +54,8 @@ pub struct Snapshot {
     pub by_source: Vec<Series>,
     /// Opt-outs made from a message's link, per day by its tags (`name=value`).
     pub by_tag: Vec<Series>,
+    /// The unsubscribe survey's answers per day, by `list: answer`.
+    pub by_reason: Vec<Series>,
     /// Opt-out events in the period.
     pub total: i64,
     pub lists: Vec<ListStats>,
@@ -71,6 +73,10 @@ struct Aggregate {
     sources: HashMap<(i64, String), i64>,
     /// (day, `name=value`) → opt-out events from messages with that tag.
     tags: HashMap<(i64, String), i64>,
+    /// Highest survey answer (`unsubscribe.reason` event) id counted.
+    reasons_watermark: i64,
+    /// (day, `list: answer`) → answers.
+    reasons: HashMap<(i64, String), i64>,
 }
 
 #[derive(Default)]
@@ -92,15 +98,18 @@ impl OverviewCache {
         let today = now.div_euclid(DAY_MS);
         let first_day = today - (DAYS - 1);
         read_new_events(store, &mut agg, first_day * DAY_MS).await?;
+        read_new_reasons(store, &mut agg, first_day * DAY_MS).await?;
         agg.topics.retain(|(d, _), _| *d >= first_day);
         agg.sources.retain(|(d, _), _| *d >= first_day);
         agg.tags.retain(|(d, _), _| *d >= first_day);
+        agg.reasons.retain(|(d, _), _| *d >= first_day);
         let lists = store.list_stats(200).await?;
         let snap = Arc::new(Snapshot {
             first_day,
             by_topic: series(&agg.topics, first_day),
             by_source: series(&agg.sources, first_day),
             by_tag: series(&agg.tags, first_day),
+            by_reason: series(&agg.reasons, first_day),
             total: agg
                 .sources
                 .iter()
@@ -155,32 +164,75 @@ pub async fn overview(
     cache.get(store).await
 }
 
-/// Counts the `subscription` events above the watermark, newest first, down to the
-/// watermark or to a page of events all before `since_ms`; older ones are skipped.
-async fn read_new_events(
-    store: &DynStore,
-    agg: &mut Aggregate,
+/// The events of one kind above a watermark, a page at a time, newest first, down to the
+/// watermark or to a page of events all before `since_ms`.
+struct NewEvents<'a> {
+    store: &'a DynStore,
+    kind: &'static str,
+    watermark: i64,
     since_ms: i64,
-) -> ServiceResult<()> {
-    let mut before: Option<i64> = None;
-    let mut top = agg.watermark;
-    'pages: loop {
-        let page = store
+    before: Option<i64>,
+    done: bool,
+    /// The highest id seen: the next watermark.
+    top: i64,
+}
+
+impl<'a> NewEvents<'a> {
+    fn new(store: &'a DynStore, kind: &'static str, watermark: i64, since_ms: i64) -> Self {
+        Self {
+            store,
+            kind,
+            watermark,
+            since_ms,
+            before: None,
+            done: false,
+            top: watermark,
+        }
+    }
+
+    /// The next page's new events inside the window; `None` once the walk is over.
+    async fn next(&mut self) -> ServiceResult<Option<Vec<EventRecord>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self
+            .store
             .query_events(&EventQuery {
-                kind: Some("subscription".into()),
-                before_id: before,
+                kind: Some(self.kind.into()),
+                before_id: self.before,
                 limit: PAGE,
                 ..Default::default()
             })
             .await?;
         let full = page.len() == PAGE as usize;
-        let all_old = page.iter().all(|e| e.created_at < since_ms);
-        // The tags of the messages whose links were used, for the page at once.
-        let sends: Vec<i64> = page
-            .iter()
-            .filter(|e| e.id > agg.watermark && e.created_at >= since_ms)
-            .filter_map(|e| e.send_id)
+        let all_old = page.iter().all(|e| e.created_at < self.since_ms);
+        let reached = page.iter().any(|e| e.id <= self.watermark);
+        // A whole page before the window ends the walk (ids grow with time, give or take
+        // a few events committed out of order).
+        match page.last() {
+            Some(last) if full && !all_old && !reached => self.before = Some(last.id),
+            _ => self.done = true,
+        }
+        let fresh: Vec<EventRecord> = page
+            .into_iter()
+            .take_while(|e| e.id > self.watermark)
+            .inspect(|e| self.top = self.top.max(e.id))
+            .filter(|e| e.created_at >= self.since_ms)
             .collect();
+        Ok(Some(fresh))
+    }
+}
+
+/// Counts the `subscription` events above the watermark (older ones are skipped).
+async fn read_new_events(
+    store: &DynStore,
+    agg: &mut Aggregate,
+    since_ms: i64,
+) -> ServiceResult<()> {
+    let mut walk = NewEvents::new(store, "subscription", agg.watermark, since_ms);
+    while let Some(page) = walk.next().await? {
+        // The tags of the messages whose links were used, for the page at once.
+        let sends: Vec<i64> = page.iter().filter_map(|e| e.send_id).collect();
         let tags: HashMap<i64, Vec<(String, String)>> = if sends.is_empty() {
             HashMap::new()
         } else {
@@ -192,25 +244,40 @@ async fn read_new_events(
                 .collect()
         };
         for e in &page {
-            if e.id <= agg.watermark {
-                break 'pages;
-            }
-            top = top.max(e.id);
-            if e.created_at >= since_ms {
-                let t = e.send_id.and_then(|id| tags.get(&id));
-                count(agg, e, t.map(Vec::as_slice).unwrap_or_default());
-            }
-        }
-        match page.last() {
-            // A whole page before the window ends the walk (ids grow with time, give or
-            // take a few events committed out of order).
-            Some(last) if full && !all_old => before = Some(last.id),
-            _ => break,
+            let t = e.send_id.and_then(|id| tags.get(&id));
+            count(agg, e, t.map(Vec::as_slice).unwrap_or_default());
         }
     }
-    agg.watermark = top;
+    agg.watermark = walk.top;
     Ok(())
 }
+
+/// Counts the survey answers above their watermark, by list and answer.
+async fn read_new_reasons(
+    store: &DynStore,
+    agg: &mut Aggregate,
+    since_ms: i64,
+) -> ServiceResult<()> {
+    let mut walk = NewEvents::new(store, REASON_KIND, agg.reasons_watermark, since_ms);
+    while let Some(page) = walk.next().await? {
+        for e in &page {
+            let detail: serde_json::Value =
+                serde_json::from_str(&e.detail).unwrap_or(serde_json::Value::Null);
+            let Some(reason) = detail.get("reason").and_then(|r| r.as_str()) else {
+                continue;
+            };
+            let list = e.list_name.as_deref().unwrap_or("-");
+            *agg.reasons
+                .entry((e.created_at.div_euclid(DAY_MS), format!("{list}: {reason}")))
+                .or_default() += 1;
+        }
+    }
+    agg.reasons_watermark = walk.top;
+    Ok(())
+}
+
+/// The event kind of an unsubscribe survey's answer.
+pub const REASON_KIND: &str = "unsubscribe.reason";
 
 fn count(agg: &mut Aggregate, e: &EventRecord, tags: &[(String, String)]) {
     let topics = opted_out(e);

@@ -502,3 +502,46 @@ mod tests {
         assert_eq!(PageState::decode("0.bad name"), None);
     }
 }
+
+/// Records an answer to the survey after an unsubscribe: one of the answers the list
+/// offers, with optional free text (cut to [`crate::domain::MAX_SURVEY_COMMENT_CHARS`]),
+/// as an `unsubscribe.reason` event. `BadRequest` for an answer the list does not offer.
+pub async fn record_reason(
+    store: &dyn Store,
+    r: &Resolved,
+    reason: &str,
+    comment: &str,
+    audit: &Audit,
+) -> ServiceResult<()> {
+    let offered = r.list.branding.survey_reasons(Lang::En);
+    let Some((reason, _)) = offered.iter().find(|(stored, _)| stored == reason.trim()) else {
+        return Err(ServiceError::BadRequest(format!(
+            "list {} offers no such answer",
+            r.list.name
+        )));
+    };
+    let comment: String = comment
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\n')
+        .take(crate::domain::MAX_SURVEY_COMMENT_CHARS)
+        .collect();
+    let audit = attributed(store, r.send_id, audit.clone()).await?;
+    let mut detail = serde_json::json!({ "reason": reason });
+    if !comment.is_empty() {
+        detail["comment"] = comment.into();
+    }
+    if let Some(t) = &r.topic {
+        detail["topic"] = t.name.as_str().into();
+    }
+    store
+        .record_contact_event(
+            &audit,
+            super::overview::REASON_KIND,
+            r.list.name.as_str(),
+            r.contact.as_ref().map(|c| &c.email),
+            detail,
+        )
+        .await?;
+    Ok(())
+}

@@ -135,18 +135,25 @@ async fn within_limit(
     Ok(())
 }
 
-/// `/manage`: mails a link to manage every subscription of `address`, if it is on any
-/// list. The caller answers the same whatever happens here but a bad address or the
-/// limit.
+/// A manage link stored for an address, not mailed yet.
+pub struct ManageRequest {
+    email: EmailAddress,
+    token: String,
+}
+
+/// `/manage`: stores a link to manage every subscription of `address`, whether or not
+/// it is on any list (the per-address limit counts every request). The caller answers
+/// the same whatever happens next but a bad address or the limit, and mails the link
+/// with [`mail_manage_link`] after answering, so that the time of the answer does not
+/// tell whether the address is known either.
 pub async fn request_manage(
-    m: &Mailer<'_>,
+    store: &dyn Store,
     address: &str,
     lang: Lang,
-    letter: impl FnOnce(&str) -> Letter,
-) -> Result<(), RequestError> {
+    per_address_per_day: u32,
+) -> Result<ManageRequest, RequestError> {
     let email = EmailAddress::parse(address.trim()).map_err(|_| RequestError::BadAddress)?;
-    let store = m.ctx.store;
-    within_limit(store, "manage", &email, m.per_address_per_day).await?;
+    within_limit(store, "manage", &email, per_address_per_day).await?;
     let token = new_token();
     let hash = email_hash(&email);
     store
@@ -162,12 +169,21 @@ pub async fn request_manage(
             expires_at: now_ms() + MANAGE_TTL_MS,
         })
         .await?;
-    if store.lists_of_address(&hash).await?.is_empty() {
+    Ok(ManageRequest { email, token })
+}
+
+/// Mails a stored manage link, if the address is on any list.
+pub async fn mail_manage_link(
+    m: &Mailer<'_>,
+    req: &ManageRequest,
+    letter: impl FnOnce(&str) -> Letter,
+) -> Result<(), RequestError> {
+    let hash = email_hash(&req.email);
+    if m.ctx.store.lists_of_address(&hash).await?.is_empty() {
         return Ok(());
     }
-    let link = format!("{}/m/{token}", m.public_base);
-    send(m, &email, &letter(&link)).await?;
-    Ok(())
+    let link = format!("{}/m/{}", m.public_base, req.token);
+    Ok(send(m, &req.email, &letter(&link)).await?)
 }
 
 /// What a manage link opens.
@@ -372,7 +388,7 @@ pub async fn confirm(store: &dyn Store, token: &str, audit: &Audit) -> ServiceRe
             &audit,
             "subscription.confirmed",
             list.name.as_str(),
-            &email,
+            Some(&email),
             serde_json::json!({
                 "topics": pending.topics,
                 "requestedAt": pending.requested_at,

@@ -285,6 +285,14 @@ async fn erase_in(
             .await?
             .rows_affected()
     }) > 0;
+    // Links a recipient page mailed it (manage, subscriptions not yet confirmed).
+    let request_key = super::recipient::request_key(keyer, email)?;
+    on_db!(c.re(), |c| {
+        sqlx::query("DELETE FROM recipient_requests WHERE address_key = $1")
+            .bind(&request_key)
+            .execute(c)
+            .await?;
+    });
 
     let nothing = Erasure {
         events: done.events,

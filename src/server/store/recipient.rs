@@ -35,6 +35,15 @@ pub struct StoredRequest {
     pub used_at: Option<i64>,
 }
 
+/// The keyed hash requests are counted and erased by: of the address in lower case, so
+/// that spelling it differently neither escapes the per-address limit nor an erasure.
+pub(super) fn request_key(
+    keyer: &events::ContactKeyer,
+    email: &EmailAddress,
+) -> StoreResult<Vec<u8>> {
+    keyer.hash(&email.as_str().to_ascii_lowercase())
+}
+
 fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
@@ -76,7 +85,7 @@ pub trait RecipientStore {
         audit: &Audit,
         kind: &str,
         list_name: &str,
-        email: &EmailAddress,
+        email: Option<&EmailAddress>,
         detail: serde_json::Value,
     ) -> StoreResult<()>;
     /// Deletes requests that expired, once a day has passed since they were made (the
@@ -214,7 +223,7 @@ impl RecipientStore for SqlStore {
     }
 
     async fn put_request(&self, r: &NewRequest<'_>) -> StoreResult<()> {
-        let key = self.pools.keyer().hash(r.email.as_str())?;
+        let key = request_key(self.pools.keyer(), r.email)?;
         on_db!(self.pools.write(), |p| {
             sqlx::query(
                 "INSERT INTO recipient_requests (token_hash, kind, address_key, list_name, \
@@ -239,7 +248,7 @@ impl RecipientStore for SqlStore {
         email: &EmailAddress,
         since: i64,
     ) -> StoreResult<i64> {
-        let key = self.pools.keyer().hash(email.as_str())?;
+        let key = request_key(self.pools.keyer(), email)?;
         Ok(on_db!(self.pools.read(), |p| {
             sqlx::query_scalar(
                 "SELECT COUNT(*) FROM recipient_requests \
@@ -285,7 +294,7 @@ impl RecipientStore for SqlStore {
         audit: &Audit,
         kind: &str,
         list_name: &str,
-        email: &EmailAddress,
+        email: Option<&EmailAddress>,
         detail: serde_json::Value,
     ) -> StoreResult<()> {
         let mut tx = self.pools.write().begin().await?;
@@ -297,7 +306,7 @@ impl RecipientStore for SqlStore {
                 audit: Some(audit),
                 list_name: Some(list_name),
                 topic_name: None,
-                contact_email: Some(email.as_str()),
+                contact_email: email.map(EmailAddress::as_str),
                 old: None,
                 new: None,
                 detail,

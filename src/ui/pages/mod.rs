@@ -3,4 +3,3 @@
 pub mod admin;
 pub mod home;
 pub mod not_found;
-pub mod preferences;

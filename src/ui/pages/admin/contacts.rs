@@ -252,6 +252,7 @@ fn ContactBody(
         can_edit,
         can_erase,
         suppression,
+        paused_until,
     } = c;
     let dis = !can_edit;
     let topic_fields = topics
@@ -386,6 +387,14 @@ fn ContactBody(
                     </p>
                 }
             })}
+        {paused_until.map(|until| {
+            view! {
+                <p class="notice" id="paused">
+                    "The recipient paused this list until " {until}
+                    ": no list mail is sent until then (the API shows every topic OPT_OUT)."
+                </p>
+            }
+        })}
         <section aria-labelledby="prefs-title">
             <h2 id="prefs-title">"Preferences and attributes"</h2>
             <ActionForm action=save attr:class="stack" attr:id="contact-form">

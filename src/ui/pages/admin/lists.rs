@@ -286,6 +286,9 @@ fn ListBody(
                 <label for="topic_texts">"Topic names in other languages"</label>
                 <textarea id="topic_texts" name="topic_texts" rows="4" aria-describedby="texts-hint">{branding.topic_texts.clone()}</textarea>
                 <p class="hint" id="texts-hint">"One per line: topic language: name | description, for example newsletter de: Newsletter | Einmal im Monat."</p>
+                <label for="unsubscribe_reasons">"Why people leave: the survey's answers"</label>
+                <textarea id="unsubscribe_reasons" name="unsubscribe_reasons" rows="4" aria-describedby="reasons-hint">{branding.unsubscribe_reasons.clone()}</textarea>
+                <p class="hint" id="reasons-hint">"One answer per line, shown after an unsubscribe; empty offers the built-in answers in the visitor's language, none asks nothing."</p>
                 {move || outcome(save.value().get())}
                 <button type="submit">"Save details"</button>
             </ActionForm>

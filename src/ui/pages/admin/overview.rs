@@ -363,6 +363,7 @@ fn OverviewBody(o: Overview, logout: ServerAction<Logout>) -> impl IntoView {
         by_topic,
         by_source,
         by_tag,
+        by_reason,
         total,
         as_of,
         relay_paused,
@@ -377,6 +378,19 @@ fn OverviewBody(o: Overview, logout: ServerAction<Logout>) -> impl IntoView {
     } else {
         view! {
             <Chart id="chart-tag" title="Opt-outs per day by message tag, last 30 days" days=days.clone() series=by_tag />
+        }
+            .into_any()
+    };
+    let reasons_view = if by_reason.is_empty() {
+        view! {
+            <p id="no-reasons" class="muted">
+                "No survey answers yet: after an unsubscribe, the recipient page asks why (the answers are set per list in its details)."
+            </p>
+        }
+            .into_any()
+    } else {
+        view! {
+            <Chart id="chart-reason" title="Why people left, per day by list and answer, last 30 days" days=days.clone() series=by_reason />
         }
             .into_any()
     };
@@ -445,6 +459,10 @@ fn OverviewBody(o: Overview, logout: ServerAction<Logout>) -> impl IntoView {
         <section aria-labelledby="by-tag-title" class="card">
             <h2 id="by-tag-title">"Opt-outs per day by message tag"</h2>
             {tags_view}
+        </section>
+        <section aria-labelledby="by-reason-title" class="card">
+            <h2 id="by-reason-title">"Why people left"</h2>
+            {reasons_view}
         </section>
         <section aria-labelledby="by-source-title" class="card">
             <h2 id="by-source-title">"Opt-outs per day by source"</h2>

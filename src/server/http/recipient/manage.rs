@@ -1,0 +1,350 @@
+//! `/manage` (ask for a link to manage every subscription of an address) and `/m/{token}`
+//! (the page that link opens).
+
+use super::*;
+
+fn manage_form(lang: Lang, status: StatusCode, error: Option<&str>, value: &str) -> Response {
+    let w = words(lang);
+    let err = error
+        .map(|e| {
+            format!(
+                "<p class=\"error\" role=\"alert\" id=\"email-error\">{}</p>",
+                esc(e)
+            )
+        })
+        .unwrap_or_default();
+    page(
+        status,
+        lang,
+        w.manage_title,
+        None,
+        &format!(
+            "<h1>{}</h1><p class=\"lead\">{}</p>{err}<form method=\"post\" action=\"/manage\" id=\"manage-form\">{}{}<button type=\"submit\">{}</button></form>",
+            esc(w.manage_title),
+            esc(w.manage_intro),
+            email_field(lang, value),
+            honeypot(lang),
+            esc(w.send_link)
+        ),
+    )
+}
+
+/// `GET /manage`: the form.
+pub async fn manage_get(Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
+    let lang = lang_of(q.lang.as_deref(), None, &headers);
+    manage_form(lang, StatusCode::OK, None, "")
+}
+
+/// `POST /manage`: mails the link when the address is known; the answer is the same
+/// either way.
+pub async fn manage_post(
+    State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let f = fields(&body);
+    let lang = lang_of(field(&f, "lang"), None, &headers);
+    let w = words(lang);
+    let email = field(&f, "email").unwrap_or("").trim();
+    let sent = || message(StatusCode::OK, lang, w.check_inbox, w.manage_sent, "");
+    if field(&f, "website").is_some_and(|v| !v.is_empty()) {
+        return sent();
+    }
+    if crate::domain::EmailAddress::parse(email).is_err() {
+        return manage_form(lang, StatusCode::BAD_REQUEST, Some(w.bad_address), email);
+    }
+    if !st.allow_form(peer.ip(), &headers) {
+        return throttled(lang, w.manage_title);
+    }
+    let per_day = st.settings.limits.form_mails_per_address_per_day;
+    match requests::request_manage(&*st.store, email, lang, per_day).await {
+        Ok(req) => {
+            // Mailed after the answer: its time is the same for known and unknown
+            // addresses.
+            tokio::spawn(async move {
+                let base = st.public_base();
+                let inbound = st.settings.inbound.domain();
+                let m = mailer(&st, &base, inbound.as_deref());
+                let letter = |link: &str| Letter {
+                    subject: w.manage_mail_subject.to_owned(),
+                    body: w.manage_mail_body.replace("{link}", link),
+                };
+                if let Err(e) = requests::mail_manage_link(&m, &req, letter).await {
+                    tracing::warn!(error = %e, "manage link not mailed");
+                }
+            });
+            sent()
+        }
+        Err(RequestError::BadAddress) => {
+            manage_form(lang, StatusCode::BAD_REQUEST, Some(w.bad_address), email)
+        }
+        Err(RequestError::Throttled) => throttled(lang, w.manage_title),
+        Err(e) => server_error(e, lang),
+    }
+}
+
+/// One list's section of the manage page: the same controls as the preference page.
+async fn list_section(
+    st: &AppState,
+    token: &str,
+    lang: Lang,
+    r: &recipient::Resolved,
+    done: bool,
+) -> Result<String, ServiceError> {
+    let t = text(lang);
+    let state = recipient::current_state(&*st.store, r).await?;
+    let name = esc(r.list.name.as_str());
+    let title = esc(&requests::list_title(&r.list));
+    let mut s = format!(
+        "<section class=\"card\" id=\"list-{name}\" aria-labelledby=\"title-{name}\" data-brand=\"{name}\"><h2 id=\"title-{name}\">{title}</h2>"
+    );
+    if done {
+        let _ = write!(
+            s,
+            "<p class=\"notice\" role=\"status\">{}</p>",
+            esc(t.saved)
+        );
+    }
+    if state.unsubscribe_all {
+        let _ = write!(s, "<p class=\"notice\">{}</p>", esc(t.all_off));
+    }
+    let hidden = |action: &str| {
+        format!(
+            "<input type=\"hidden\" name=\"list\" value=\"{name}\"><input type=\"hidden\" name=\"action\" value=\"{action}\"><input type=\"hidden\" name=\"lang\" value=\"{}\">",
+            lang.code()
+        )
+    };
+    let action = format!("/m/{}", esc(token));
+    let _ = write!(
+        s,
+        "<form method=\"post\" action=\"{action}\"><fieldset><legend>{}</legend>",
+        esc(t.topics_legend)
+    );
+    for topic in recipient::localised_topics(&r.list, lang) {
+        let id = format!("{name}-{}", esc(topic.name.as_str()));
+        let on = !state.unsubscribe_all && state.opted_in.contains(&topic.name);
+        let _ = write!(
+            s,
+            "<div class=\"topic\"><input type=\"checkbox\" role=\"switch\" id=\"{id}\" name=\"prefs[{}]\" value=\"on\"{} aria-describedby=\"{id}-desc\"><label for=\"{id}\">{}</label><p class=\"muted topic-desc\" id=\"{id}-desc\">{}</p></div>",
+            esc(topic.name.as_str()),
+            if on { " checked" } else { "" },
+            esc(&topic.display_name),
+            esc(&topic.description)
+        );
+    }
+    let _ = write!(
+        s,
+        "</fieldset>{}<button type=\"submit\">{}</button></form>",
+        hidden("save"),
+        esc(t.save)
+    );
+    pause_controls(&mut s, &action, lang, r, &hidden);
+    let _ = write!(
+        s,
+        "<form method=\"post\" action=\"{action}\" class=\"unsub-all\">{}<button type=\"submit\" class=\"danger\">{}</button></form></section>",
+        hidden("unsubscribe_all"),
+        esc(t.unsubscribe_all)
+    );
+    Ok(s)
+}
+
+/// The pause part of a list's controls: "paused until" with "resume now", or one button
+/// per pause length the list offers.
+fn pause_controls(
+    s: &mut String,
+    action: &str,
+    lang: Lang,
+    r: &recipient::Resolved,
+    hidden: &dyn Fn(&str) -> String,
+) {
+    let w = words(lang);
+    let now = crate::server::store::now_ms();
+    let Some(c) = &r.contact else { return };
+    if let Some(until) = c.paused_until.filter(|_| c.paused_at(now)) {
+        let _ = write!(
+            s,
+            "<form method=\"post\" action=\"{action}\" class=\"pause\"><p class=\"notice\">{}</p>{}<button type=\"submit\" class=\"secondary\">{}</button></form>",
+            esc(&w.paused_until.replace("{date}", &date(until))),
+            hidden("resume"),
+            esc(w.resume_now)
+        );
+        return;
+    }
+    let days = r.list.branding.pause_lengths();
+    if days.is_empty() {
+        return;
+    }
+    let _ = write!(
+        s,
+        "<form method=\"post\" action=\"{action}\" class=\"pause\"><fieldset><legend>{}</legend><p class=\"muted\">{}</p>{}",
+        esc(w.pause_legend),
+        esc(w.pause_hint),
+        hidden("pause")
+    );
+    for d in days {
+        let _ = write!(
+            s,
+            "<button type=\"submit\" name=\"days\" value=\"{d}\" class=\"secondary\">{}</button> ",
+            esc(&w.pause_for.replace("{n}", &d.to_string()))
+        );
+    }
+    s.push_str("</fieldset></form>");
+}
+
+/// `GET /m/{token}`: every list of the address, with its controls. Reads only.
+pub async fn manage_page(
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = lang_of(q.lang.as_deref(), None, &headers);
+    let w = words(lang);
+    let (hash, lists) = match requests::open_manage(&*st.store, &token).await {
+        Ok(ManageLink::Valid { hash, lists }) => (hash, lists),
+        Ok(ManageLink::Expired) => {
+            return expired(lang, StatusCode::GONE, w.link_expired, "/manage");
+        }
+        Ok(ManageLink::Unknown) => {
+            return expired(
+                lang,
+                StatusCode::NOT_FOUND,
+                text(lang).invalid_link,
+                "/manage",
+            );
+        }
+        Err(e) => return server_error(e, lang),
+    };
+    let mut body = format!("<h1>{}</h1>", esc(w.your_subscriptions));
+    if lists.is_empty() {
+        let _ = write!(body, "<p class=\"notice\">{}</p>", esc(w.on_no_list));
+    }
+    for list in lists {
+        let done = q.done.as_deref() == Some(list.name.as_str());
+        let r = match recipient::resolve_address(&*st.store, list, hash.clone()).await {
+            Ok(r) => r,
+            Err(e) => return server_error(e, lang),
+        };
+        if r.contact.is_none() {
+            continue;
+        }
+        match list_section(&st, &token, lang, &r, done).await {
+            Ok(s) => body.push_str(&s),
+            Err(e) => return server_error(e, lang),
+        }
+    }
+    page(StatusCode::OK, lang, w.your_subscriptions, None, &body)
+}
+
+/// `POST /m/{token}`: one list's change (`save`, `unsubscribe_all`, `pause`, `resume`),
+/// then back to the page.
+pub async fn manage_change(
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let f = fields(&body);
+    let lang = lang_of(field(&f, "lang"), None, &headers);
+    let w = words(lang);
+    let hash = match requests::open_manage(&*st.store, &token).await {
+        Ok(ManageLink::Valid { hash, .. }) => hash,
+        Ok(ManageLink::Expired) => {
+            return expired(lang, StatusCode::GONE, w.link_expired, "/manage");
+        }
+        Ok(ManageLink::Unknown) => {
+            return expired(
+                lang,
+                StatusCode::NOT_FOUND,
+                text(lang).invalid_link,
+                "/manage",
+            );
+        }
+        Err(e) => return server_error(e, lang),
+    };
+    let list_name = field(&f, "list").unwrap_or("");
+    let list = match st.store.get_list_cached(list_name).await {
+        Ok(l) => l,
+        Err(_) => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                lang,
+                text(lang).title,
+                text(lang).invalid_link,
+                "",
+            );
+        }
+    };
+    let r = match recipient::resolve_address(&*st.store, list, hash).await {
+        Ok(r) if r.contact.is_some() => r,
+        Ok(_) => {
+            return message(
+                StatusCode::NOT_FOUND,
+                lang,
+                text(lang).title,
+                text(lang).address_gone,
+                "",
+            );
+        }
+        Err(e) => return server_error(e, lang),
+    };
+    let audit = st.audit(Source::ManagePage, Some(peer.ip()), &headers);
+    let outcome = match field(&f, "action").unwrap_or("") {
+        "save" => {
+            let want = recipient::PageState {
+                unsubscribe_all: false,
+                opted_in: f
+                    .iter()
+                    .filter_map(|(k, _)| k.strip_prefix("prefs[")?.strip_suffix(']'))
+                    .filter_map(|t| TopicName::parse(t).ok())
+                    .collect(),
+            };
+            recipient::save(&*st.store, &r, &want, &audit)
+                .await
+                .map(drop)
+        }
+        "unsubscribe_all" => match recipient::current_state(&*st.store, &r).await {
+            Ok(now) => {
+                let want = recipient::PageState {
+                    unsubscribe_all: true,
+                    opted_in: now.opted_in,
+                };
+                recipient::save(&*st.store, &r, &want, &audit)
+                    .await
+                    .map(drop)
+            }
+            Err(e) => Err(e),
+        },
+        "pause" => match field(&f, "days").and_then(|d| d.parse::<u32>().ok()) {
+            Some(d) => recipient::pause(&*st.store, &r, d, &audit).await.map(drop),
+            None => Err(ServiceError::BadRequest("no pause length".into())),
+        },
+        "resume" => recipient::resume(&*st.store, &r, &audit).await,
+        _ => Err(ServiceError::BadRequest("unknown action".into())),
+    };
+    match outcome {
+        Ok(()) => see_other(&format!(
+            "/m/{token}?lang={}&done={}#list-{}",
+            lang.code(),
+            r.list.name,
+            r.list.name
+        )),
+        Err(ServiceError::BadRequest(_)) => message(
+            StatusCode::BAD_REQUEST,
+            lang,
+            text(lang).title,
+            words(lang).no_pause,
+            "",
+        ),
+        Err(ServiceError::NotFound(_)) => message(
+            StatusCode::NOT_FOUND,
+            lang,
+            text(lang).title,
+            text(lang).address_gone,
+            "",
+        ),
+        Err(e) => server_error(e, lang),
+    }
+}
