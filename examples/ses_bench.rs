@@ -62,9 +62,7 @@ async fn main() -> Res<()> {
         Some("pages") if args.len() == 4 => pages(&args[1], &args[2], args[3].parse()?).await,
         Some("drain") if args.len() == 3 => drain(&args[1], &args[2]).await,
         Some("links") if args.len() == 3 => links(args[1].parse()?, &args[2]).await,
-        Some("manage-links") if args.len() == 3 => {
-            manage_links(args[1].parse()?, &args[2]).await
-        }
+        Some("manage-links") if args.len() == 3 => manage_links(args[1].parse()?, &args[2]).await,
         Some("events") if args.len() == 2 => events(args[1].parse()?).await,
         _ => Err(usage()),
     }
@@ -405,7 +403,8 @@ async fn manage_links(n: usize, out: &str) -> Res<()> {
         .unwrap_or(n);
     let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);
     for k in 0..n {
-        let e = EmailAddress::parse(&email((k * 7919) % total.max(1))).map_err(|e| e.to_string())?;
+        let e =
+            EmailAddress::parse(&email((k * 7919) % total.max(1))).map_err(|e| e.to_string())?;
         let mut b = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut b);
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);

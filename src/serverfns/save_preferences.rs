@@ -61,8 +61,7 @@ pub async fn save_preferences(
         }
         "reason" => {
             let (reason, comment) = (reason.unwrap_or_default(), comment.unwrap_or_default());
-            return match recipient::record_reason(&*st.store, &r, &reason, &comment, &audit).await
-            {
+            return match recipient::record_reason(&*st.store, &r, &reason, &comment, &audit).await {
                 Ok(()) => back("thanks=1".into()),
                 Err(ServiceError::BadRequest(_)) => back("error=reason".into()),
                 Err(e) => Err(internal(e)),

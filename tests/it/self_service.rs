@@ -511,13 +511,25 @@ async fn manage_by_email_mails_known_addresses_only_and_changes_every_list(backe
     // An erasure takes the address's links with it, in any spelling.
     let ann = EmailAddress::parse("Ann@Example.com").unwrap();
     let nobody = EmailAddress::parse("nobody@example.com").unwrap();
-    assert_eq!(app.store.count_requests("manage", &ann, 0).await.unwrap(), 3);
+    assert_eq!(
+        app.store.count_requests("manage", &ann, 0).await.unwrap(),
+        3
+    );
     app.store
         .erase_subject(&ann, &Audit::new(Source::Api))
         .await
         .unwrap();
-    assert_eq!(app.store.count_requests("manage", &ann, 0).await.unwrap(), 0);
-    assert_eq!(app.store.count_requests("manage", &nobody, 0).await.unwrap(), 1);
+    assert_eq!(
+        app.store.count_requests("manage", &ann, 0).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        app.store
+            .count_requests("manage", &nobody, 0)
+            .await
+            .unwrap(),
+        1
+    );
     app.stop().await;
 }
 
@@ -692,7 +704,12 @@ async fn the_survey_after_an_unsubscribe_records_one_offered_answer_and_the_over
         html.contains("value=\"I get too many emails\" required><label for=\"reason-0\">Ich bekomme zu viele E-Mails</label>"),
         "{html}"
     );
-    assert!(contact(&app, &list, "ann@example.com").await.unwrap().unsubscribe_all);
+    assert!(
+        contact(&app, &list, "ann@example.com")
+            .await
+            .unwrap()
+            .unsubscribe_all
+    );
 
     // An answer the list does not offer is refused and records nothing.
     let r = post(

@@ -160,7 +160,12 @@ pub fn parse_reasons(s: &str) -> ServiceResult<Option<Vec<String>>> {
         )));
     }
     let mut seen = std::collections::HashSet::new();
-    Ok(Some(lines.into_iter().filter(|l| seen.insert(l.clone())).collect()))
+    Ok(Some(
+        lines
+            .into_iter()
+            .filter(|l| seen.insert(l.clone()))
+            .collect(),
+    ))
 }
 
 /// Topic translations as the dashboard edits them: one per line,
@@ -748,7 +753,11 @@ mod tests {
             created_at: 0,
             updated_at: 0,
         };
-        let t = parse_topic_texts(&list, "news de: Nachrichten | Einmal im Monat\n\nnews fr: Actualités").unwrap();
+        let t = parse_topic_texts(
+            &list,
+            "news de: Nachrichten | Einmal im Monat\n\nnews fr: Actualités",
+        )
+        .unwrap();
         assert_eq!(t["news"]["de"].display_name, "Nachrichten");
         assert_eq!(t["news"]["de"].description, "Einmal im Monat");
         assert_eq!(t["news"]["fr"].description, "");
@@ -776,7 +785,11 @@ mod tests {
         let many: String = (0..13).map(|i| format!("answer {i}\n")).collect();
         assert!(parse_reasons(&many).is_err());
         assert!(parse_reasons(&"x".repeat(101)).is_err());
-        for r in [None, Some(vec![]), Some(vec!["A".to_owned(), "B".to_owned()])] {
+        for r in [
+            None,
+            Some(vec![]),
+            Some(vec!["A".to_owned(), "B".to_owned()]),
+        ] {
             assert_eq!(parse_reasons(&reasons_text(r.as_deref())).unwrap(), r);
         }
     }

@@ -265,6 +265,7 @@ async fn post_check(keys: &[TokenKey], base: &str) -> Check {
     let resp = client
         .post(&url)
         .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept-language", "en")
         .body("List-Unsubscribe=One-Click")
         .send()
         .await;
@@ -284,7 +285,8 @@ async fn post_check(keys: &[TokenKey], base: &str) -> Check {
             let body = r.text().await.unwrap_or_default();
             // The sample link names a list that does not exist: optbox verifies the
             // signature and answers 404 "not valid" without changing anything.
-            let ours = body.contains("unsubscribe link");
+            let ours = body
+                .contains(crate::domain::i18n::text(crate::domain::lang::Lang::En).invalid_link);
             match (status, location) {
                 (200, _) | (404, _) if ours => Check {
                     name,

@@ -482,27 +482,6 @@ pub fn sent_url(
     format!("{public_base}/u/{tok}")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn page_state_round_trips_through_its_encoding() {
-        let s = PageState {
-            unsubscribe_all: true,
-            opted_in: vec![
-                TopicName::parse("a-b").unwrap(),
-                TopicName::parse("c_d").unwrap(),
-            ],
-        };
-        assert_eq!(s.encode(), "1.a-b.c_d");
-        assert_eq!(PageState::decode(&s.encode()), Some(s));
-        assert_eq!(PageState::decode("0"), Some(PageState::default()));
-        assert_eq!(PageState::decode("2.x"), None);
-        assert_eq!(PageState::decode("0.bad name"), None);
-    }
-}
-
 /// Records an answer to the survey after an unsubscribe: one of the answers the list
 /// offers, with optional free text (cut to [`crate::domain::MAX_SURVEY_COMMENT_CHARS`]),
 /// as an `unsubscribe.reason` event. `BadRequest` for an answer the list does not offer.
@@ -544,4 +523,25 @@ pub async fn record_reason(
         )
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_state_round_trips_through_its_encoding() {
+        let s = PageState {
+            unsubscribe_all: true,
+            opted_in: vec![
+                TopicName::parse("a-b").unwrap(),
+                TopicName::parse("c_d").unwrap(),
+            ],
+        };
+        assert_eq!(s.encode(), "1.a-b.c_d");
+        assert_eq!(PageState::decode(&s.encode()), Some(s));
+        assert_eq!(PageState::decode("0"), Some(PageState::default()));
+        assert_eq!(PageState::decode("2.x"), None);
+        assert_eq!(PageState::decode("0.bad name"), None);
+    }
 }

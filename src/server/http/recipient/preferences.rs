@@ -91,7 +91,13 @@ pub fn one_click_answer(list: &ContactList, token: &str, headers: &HeaderMap) ->
         lang.code(),
         esc(text(lang).title)
     );
-    page(StatusCode::OK, lang, w.unsubscribed_title, Some(list), &body)
+    page(
+        StatusCode::OK,
+        lang,
+        w.unsubscribed_title,
+        Some(list),
+        &body,
+    )
 }
 
 /// A refused one-click link, in the browser's language.
@@ -164,8 +170,10 @@ pub async fn preferences_page(
         &html,
         "<script src=\"/prefs.js\" defer></script>",
     );
-    resp.headers_mut()
-        .insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
     resp
 }
 
@@ -207,7 +215,7 @@ fn render(
         let msg = match e.as_str() {
             "gone" => t.address_gone,
             "pause" => w.no_pause,
-            "reason" => t.invalid_link,
+            // `invalid`, and a survey answer the list does not offer (a forged form).
             _ => t.invalid_link,
         };
         let _ = write!(
@@ -286,7 +294,11 @@ fn render(
         esc(t.unsubscribe_all_hint),
         esc(t.unsubscribe_all)
     );
-    let _ = write!(s, "<nav class=\"langs\" aria-label=\"{}\">", esc(t.language));
+    let _ = write!(
+        s,
+        "<nav class=\"langs\" aria-label=\"{}\">",
+        esc(t.language)
+    );
     for l in Lang::ALL {
         let _ = write!(
             s,
