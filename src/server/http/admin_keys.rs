@@ -7,6 +7,7 @@
 
 use crate::server::http::admin_import::actor;
 use crate::server::http::guard::same_origin;
+use crate::server::http::page::esc;
 use crate::server::service::{ServiceError, admin_ops};
 use crate::server::state::AppState;
 use axum::extract::{ConnectInfo, State};
@@ -31,21 +32,6 @@ pub struct NewKeyForm {
     lists: String,
     #[serde(default)]
     identities: String,
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The dashboard's frame around `body` (the same navigation as the other pages).
@@ -91,7 +77,7 @@ fn refused(status: StatusCode, message: &str) -> Response {
         "New API key",
         &format!(
             "<p class=\"error\" role=\"alert\" id=\"new-key-error\">{}</p>",
-            escape(message)
+            esc(message)
         ),
     )
 }
@@ -167,8 +153,8 @@ pub async fn create(
             "New API key",
             &format!(
                 "<p class=\"ok\" role=\"status\">Key created. Copy the secret now: it is not shown again and cannot be recovered.</p>\n<dl class=\"facts\" id=\"new-key-result\"><dt>Access key id</dt><dd><code id=\"new-key-id\">{}</code></dd><dt>Secret access key</dt><dd><code id=\"new-key-secret\" class=\"wrap\">{}</code></dd></dl>",
-                escape(&key.access_key_id),
-                escape(&key.secret_access_key)
+                esc(&key.access_key_id),
+                esc(&key.secret_access_key)
             ),
         ),
         Err(ServiceError::Forbidden(m)) => refused(StatusCode::FORBIDDEN, &m),
@@ -194,7 +180,7 @@ mod tests {
     #[test]
     fn text_is_escaped() {
         assert_eq!(
-            super::escape("<a href=\"x\">&'"),
+            super::esc("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
     }

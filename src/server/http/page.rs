@@ -1,8 +1,25 @@
-//! The one HTML page the HTTP layer writes itself, for refusals that happen before the
-//! Leptos app can render (a throttled sign-in, a refused dashboard request).
+//! HTML the HTTP layer writes itself: escaping, and the dashboard page for refusals that
+//! happen before the Leptos app can render (a throttled sign-in, a refused dashboard
+//! request). The recipient pages build on [`esc`] (`recipient/`).
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+
+/// Escapes text for HTML content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
 
 /// A small dashboard page for a refusal that happens before any page can render. `title`
 /// and `message` are our own text, put in as they are.

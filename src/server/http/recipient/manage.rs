@@ -116,30 +116,24 @@ async fn list_section(
         )
     };
     let action = format!("/m/{}", esc(token));
+    s.push_str(&format!("<form method=\"post\" action=\"{action}\">"));
+    let topics = recipient::localised_topics(&r.list, lang);
+    topic_switches(&mut s, r.list.name.as_str(), &topics, &state, lang);
     let _ = write!(
         s,
-        "<form method=\"post\" action=\"{action}\"><fieldset><legend>{}</legend>",
-        esc(t.topics_legend)
-    );
-    for topic in recipient::localised_topics(&r.list, lang) {
-        let id = format!("{name}-{}", esc(topic.name.as_str()));
-        let on = !state.unsubscribe_all && state.opted_in.contains(&topic.name);
-        let _ = write!(
-            s,
-            "<div class=\"topic\"><input type=\"checkbox\" role=\"switch\" id=\"{id}\" name=\"prefs[{}]\" value=\"on\"{} aria-describedby=\"{id}-desc\"><label for=\"{id}\">{}</label><p class=\"muted topic-desc\" id=\"{id}-desc\">{}</p></div>",
-            esc(topic.name.as_str()),
-            if on { " checked" } else { "" },
-            esc(&topic.display_name),
-            esc(&topic.description)
-        );
-    }
-    let _ = write!(
-        s,
-        "</fieldset>{}<button type=\"submit\">{}</button></form>",
+        "{}<button type=\"submit\">{}</button></form>",
         hidden("save"),
         esc(t.save)
     );
-    pause_controls(&mut s, &action, lang, r, &hidden);
+    let now = crate::server::store::now_ms();
+    let paused = r
+        .contact
+        .as_ref()
+        .and_then(|c| c.paused_until.filter(|_| c.paused_at(now)));
+    if r.contact.is_some() {
+        let days = r.list.branding.pause_lengths();
+        pause_controls(&mut s, &action, false, paused, &days, lang, &hidden);
+    }
     let _ = write!(
         s,
         "<form method=\"post\" action=\"{action}\" class=\"unsub-all\">{}<button type=\"submit\" class=\"danger\">{}</button></form></section>",
@@ -149,47 +143,28 @@ async fn list_section(
     Ok(s)
 }
 
-/// The pause part of a list's controls: "paused until" with "resume now", or one button
-/// per pause length the list offers.
-fn pause_controls(
-    s: &mut String,
-    action: &str,
+/// The address hash and lists of a manage link, or the page saying why it cannot be used.
+async fn open(
+    st: &AppState,
+    token: &str,
     lang: Lang,
-    r: &recipient::Resolved,
-    hidden: &dyn Fn(&str) -> String,
-) {
-    let w = words(lang);
-    let now = crate::server::store::now_ms();
-    let Some(c) = &r.contact else { return };
-    if let Some(until) = c.paused_until.filter(|_| c.paused_at(now)) {
-        let _ = write!(
-            s,
-            "<form method=\"post\" action=\"{action}\" class=\"pause\"><p class=\"notice\">{}</p>{}<button type=\"submit\" class=\"secondary\">{}</button></form>",
-            esc(&w.paused_until.replace("{date}", &date(until))),
-            hidden("resume"),
-            esc(w.resume_now)
-        );
-        return;
+) -> Result<(Vec<u8>, Vec<std::sync::Arc<ContactList>>), Response> {
+    match requests::open_manage(&*st.store, token).await {
+        Ok(ManageLink::Valid { hash, lists }) => Ok((hash, lists)),
+        Ok(ManageLink::Expired) => Err(expired(
+            lang,
+            StatusCode::GONE,
+            words(lang).link_expired,
+            "/manage",
+        )),
+        Ok(ManageLink::Unknown) => Err(expired(
+            lang,
+            StatusCode::NOT_FOUND,
+            text(lang).invalid_link,
+            "/manage",
+        )),
+        Err(e) => Err(server_error(e, lang)),
     }
-    let days = r.list.branding.pause_lengths();
-    if days.is_empty() {
-        return;
-    }
-    let _ = write!(
-        s,
-        "<form method=\"post\" action=\"{action}\" class=\"pause\"><fieldset><legend>{}</legend><p class=\"muted\">{}</p>{}",
-        esc(w.pause_legend),
-        esc(w.pause_hint),
-        hidden("pause")
-    );
-    for d in days {
-        let _ = write!(
-            s,
-            "<button type=\"submit\" name=\"days\" value=\"{d}\" class=\"secondary\">{}</button> ",
-            esc(&w.pause_for.replace("{n}", &d.to_string()))
-        );
-    }
-    s.push_str("</fieldset></form>");
 }
 
 /// `GET /m/{token}`: every list of the address, with its controls. Reads only.
@@ -201,20 +176,9 @@ pub async fn manage_page(
 ) -> Response {
     let lang = lang_of(q.lang.as_deref(), None, &headers);
     let w = words(lang);
-    let (hash, lists) = match requests::open_manage(&*st.store, &token).await {
-        Ok(ManageLink::Valid { hash, lists }) => (hash, lists),
-        Ok(ManageLink::Expired) => {
-            return expired(lang, StatusCode::GONE, w.link_expired, "/manage");
-        }
-        Ok(ManageLink::Unknown) => {
-            return expired(
-                lang,
-                StatusCode::NOT_FOUND,
-                text(lang).invalid_link,
-                "/manage",
-            );
-        }
-        Err(e) => return server_error(e, lang),
+    let (hash, lists) = match open(&st, &token, lang).await {
+        Ok(v) => v,
+        Err(page) => return page,
     };
     let mut body = format!("<h1>{}</h1>", esc(w.your_subscriptions));
     if lists.is_empty() {
@@ -248,21 +212,9 @@ pub async fn manage_change(
 ) -> Response {
     let f = fields(&body);
     let lang = lang_of(field(&f, "lang"), None, &headers);
-    let w = words(lang);
-    let hash = match requests::open_manage(&*st.store, &token).await {
-        Ok(ManageLink::Valid { hash, .. }) => hash,
-        Ok(ManageLink::Expired) => {
-            return expired(lang, StatusCode::GONE, w.link_expired, "/manage");
-        }
-        Ok(ManageLink::Unknown) => {
-            return expired(
-                lang,
-                StatusCode::NOT_FOUND,
-                text(lang).invalid_link,
-                "/manage",
-            );
-        }
-        Err(e) => return server_error(e, lang),
+    let hash = match open(&st, &token, lang).await {
+        Ok((hash, _)) => hash,
+        Err(page) => return page,
     };
     let list_name = field(&f, "list").unwrap_or("");
     let list = match st.store.get_list_cached(list_name).await {

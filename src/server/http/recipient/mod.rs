@@ -12,6 +12,7 @@
 use crate::domain::i18n::{text, words};
 use crate::domain::lang::Lang;
 use crate::domain::{ContactList, Source, TopicName};
+use crate::server::http::page::esc;
 use crate::server::service::requests::{
     self, ConfirmLink, Letter, Mailer, ManageLink, RequestError,
 };
@@ -23,22 +24,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-
-/// Escapes text for HTML content and attribute values.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// A whole page: `body` is HTML already escaped.
 fn page(
@@ -225,6 +210,88 @@ fn date(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms / 1000)
         .map(|t| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()))
         .unwrap_or_default()
+}
+
+/// The switches of a list's visible topics (in `lang`), on as `state` says; `id` is
+/// each switch's id prefix (several lists share the manage page).
+fn topic_switches(
+    s: &mut String,
+    id: &str,
+    topics: &[crate::domain::Topic],
+    state: &recipient::PageState,
+    lang: Lang,
+) {
+    let _ = write!(
+        s,
+        "<fieldset><legend>{}</legend>",
+        esc(text(lang).topics_legend)
+    );
+    for topic in topics {
+        let id = format!("{}-{}", esc(id), esc(topic.name.as_str()));
+        let on = !state.unsubscribe_all && state.opted_in.contains(&topic.name);
+        let _ = write!(
+            s,
+            "<div class=\"topic\"><input type=\"checkbox\" role=\"switch\" id=\"{id}\" name=\"prefs[{}]\" value=\"on\"{} aria-describedby=\"{id}-desc\"><label for=\"{id}\">{}</label><p class=\"muted topic-desc\" id=\"{id}-desc\">{}</p></div>",
+            esc(topic.name.as_str()),
+            if on { " checked" } else { "" },
+            esc(&topic.display_name),
+            esc(&topic.description)
+        );
+    }
+    s.push_str("</fieldset>");
+}
+
+/// The pause part of a list's controls: "paused until" with "resume now", or one button
+/// per pause length the list offers (nothing when it offers none). `ids` gives the forms
+/// the ids the preference page's script and tests find (one list per page only).
+fn pause_controls(
+    s: &mut String,
+    action: &str,
+    ids: bool,
+    paused_until: Option<i64>,
+    days: &[u32],
+    lang: Lang,
+    hidden: &dyn Fn(&str) -> String,
+) {
+    let w = words(lang);
+    let id = |v: &str| {
+        if ids {
+            format!(" id=\"{v}\"")
+        } else {
+            String::new()
+        }
+    };
+    if let Some(until) = paused_until {
+        let _ = write!(
+            s,
+            "<form method=\"post\" action=\"{action}\"{} class=\"pause\">{}<p class=\"notice\"{}>{}</p><button type=\"submit\" class=\"secondary\">{}</button></form>",
+            id("resume-form"),
+            hidden("resume"),
+            id("paused"),
+            esc(&w.paused_until.replace("{date}", &date(until))),
+            esc(w.resume_now)
+        );
+        return;
+    }
+    if days.is_empty() {
+        return;
+    }
+    let _ = write!(
+        s,
+        "<form method=\"post\" action=\"{action}\"{} class=\"pause\"><fieldset><legend>{}</legend><p class=\"muted\">{}</p>{}",
+        id("pause-form"),
+        esc(w.pause_legend),
+        esc(w.pause_hint),
+        hidden("pause")
+    );
+    for d in days {
+        let _ = write!(
+            s,
+            "<button type=\"submit\" name=\"days\" value=\"{d}\" class=\"secondary\">{}</button> ",
+            esc(&w.pause_for.replace("{n}", &d.to_string()))
+        );
+    }
+    s.push_str("</fieldset></form>");
 }
 
 mod manage;

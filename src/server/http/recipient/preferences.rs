@@ -263,30 +263,24 @@ fn render(
             esc(t.all_off)
         );
     }
+    s.push_str("<form method=\"post\" action=\"/api/save_preferences\" id=\"prefs-form\">");
+    topic_switches(&mut s, "topic", &view.topics, now, lang);
     let _ = write!(
         s,
-        "<form method=\"post\" action=\"/api/save_preferences\" id=\"prefs-form\"><fieldset><legend>{}</legend>",
-        esc(t.topics_legend)
-    );
-    for topic in &view.topics {
-        let id = format!("topic-{}", esc(topic.name.as_str()));
-        let on = !now.unsubscribe_all && now.opted_in.contains(&topic.name);
-        let _ = write!(
-            s,
-            "<div class=\"topic\"><input type=\"checkbox\" role=\"switch\" id=\"{id}\" name=\"prefs[{}]\" value=\"on\"{} aria-describedby=\"{id}-desc\"><label for=\"{id}\">{}</label><p class=\"muted topic-desc\" id=\"{id}-desc\">{}</p></div>",
-            esc(topic.name.as_str()),
-            if on { " checked" } else { "" },
-            esc(&topic.display_name),
-            esc(&topic.description)
-        );
-    }
-    let _ = write!(
-        s,
-        "</fieldset>{}<button type=\"submit\">{}</button></form>",
+        "{}<button type=\"submit\">{}</button></form>",
         hidden(token, "save", lang),
         esc(t.save)
     );
-    pause(&mut s, view, token, lang);
+    let fields = |action: &str| hidden(token, action, lang);
+    pause_controls(
+        &mut s,
+        "/api/save_preferences",
+        true,
+        view.paused_until,
+        &view.pause_days,
+        lang,
+        &fields,
+    );
     let _ = write!(
         s,
         "<form method=\"post\" action=\"/api/save_preferences\" id=\"unsub-all-form\" class=\"unsub-all\">{}<p class=\"muted\">{}</p><button type=\"submit\" class=\"danger\">{}</button></form>",
@@ -337,39 +331,6 @@ fn render(
         esc(w.manage_other)
     );
     s
-}
-
-/// "Paused until" with "resume now", or a button per pause length the list offers.
-fn pause(s: &mut String, view: &recipient::PageView, token: &str, lang: Lang) {
-    let w = words(lang);
-    if let Some(until) = view.paused_until {
-        let _ = write!(
-            s,
-            "<form method=\"post\" action=\"/api/save_preferences\" id=\"resume-form\" class=\"pause\">{}<p class=\"notice\" id=\"paused\">{}</p><button type=\"submit\" class=\"secondary\">{}</button></form>",
-            hidden(token, "resume", lang),
-            esc(&w.paused_until.replace("{date}", &date(until))),
-            esc(w.resume_now)
-        );
-        return;
-    }
-    if view.pause_days.is_empty() {
-        return;
-    }
-    let _ = write!(
-        s,
-        "<form method=\"post\" action=\"/api/save_preferences\" id=\"pause-form\" class=\"pause\"><fieldset><legend>{}</legend><p class=\"muted\">{}</p>{}",
-        esc(w.pause_legend),
-        esc(w.pause_hint),
-        hidden(token, "pause", lang)
-    );
-    for d in &view.pause_days {
-        let _ = write!(
-            s,
-            "<button type=\"submit\" name=\"days\" value=\"{d}\" class=\"secondary\">{}</button> ",
-            esc(&w.pause_for.replace("{n}", &d.to_string()))
-        );
-    }
-    s.push_str("</fieldset></form>");
 }
 
 #[cfg(test)]
