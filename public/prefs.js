@@ -3,7 +3,8 @@
 // forms post and redirect as plain HTML forms.
 (() => {
   const swap = async (form, body) => {
-    const res = await fetch(form.action, {
+    // Not `form.action`: each form has a field named `action`, which that name returns.
+    const res = await fetch(form.getAttribute("action"), {
       method: "POST",
       body,
       headers: { Accept: "text/html" },
