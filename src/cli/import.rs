@@ -68,13 +68,7 @@ pub async fn import(settings: Settings, args: ImportArgs) -> Result<(), String> 
     let outcome = imp::run(&*store, &req, &audit, &mut on_progress, &mut on_error).await;
     bar.finish_and_clear();
     // The operator sees the cause (the job record and the SES API keep the short text).
-    let outcome = outcome.map_err(|e| match e {
-        optbox::server::service::ServiceError::Internal(m) => format!("internal error: {m}"),
-        optbox::server::service::ServiceError::Unavailable(m) => {
-            format!("the database is unavailable: {m}")
-        }
-        e => e.to_string(),
-    })?;
+    let outcome = outcome.map_err(|e| e.detail())?;
     let job = &outcome.job;
     let c = &job.counts;
     if let Some(after) = outcome.resumed_after {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
+use tracing::Instrument;
 
 /// A queue the worker drains, and how one item is delivered.
 #[async_trait::async_trait]
@@ -29,6 +30,8 @@ pub trait Outbox: Send + Sync + 'static {
         lease_until: i64,
         limit: u32,
     ) -> Result<Vec<Self::Item>, Self::Error>;
+    /// The span one item's delivery runs in: the ids an operator follows it by.
+    fn span(&self, item: &Self::Item) -> tracing::Span;
     /// Delivers one claimed item.
     async fn deliver(&self, item: Self::Item) -> Self::Outcome;
     /// Records outcomes, in one transaction.
@@ -150,11 +153,15 @@ pub fn start<O: Outbox>(outbox: Arc<O>, s: Settings) -> Worker {
                     return;
                 };
                 let (outbox, done) = (outbox.clone(), done_tx.clone());
-                tokio::spawn(async move {
-                    let outcome = outbox.deliver(item).await;
-                    let _ = done.send(outcome);
-                    drop(permit);
-                });
+                let span = outbox.span(&item);
+                tokio::spawn(
+                    async move {
+                        let outcome = outbox.deliver(item).await;
+                        let _ = done.send(outcome);
+                        drop(permit);
+                    }
+                    .instrument(span),
+                );
             }
         }
         // Every permit back means every delivery in flight has ended; dropping the last
@@ -208,6 +215,10 @@ mod tests {
             let mut w = self.waiting.lock().unwrap();
             let n = w.len().min(limit as usize);
             Ok(w.drain(..n).collect())
+        }
+
+        fn span(&self, _item: &u32) -> tracing::Span {
+            tracing::Span::none()
         }
 
         async fn deliver(&self, item: u32) -> u32 {

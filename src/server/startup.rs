@@ -301,7 +301,7 @@ impl Application {
             let (cache, store) = (state.overview.clone(), state.store.clone());
             tokio::spawn(async move {
                 if let Err(e) = cache.refresh(&store).await {
-                    tracing::warn!(error = %e, "overview warm-up failed");
+                    tracing::warn!(error = %crate::server::service::chain(&e), "overview warm-up failed");
                 }
             });
         }
@@ -421,7 +421,9 @@ impl Application {
                     .with_state(state.clone()),
             )
             // Every dashboard response, whichever router answered it.
-            .layer(middleware::from_fn(guard::admin_headers));
+            .layer(middleware::from_fn(guard::admin_headers))
+            // One span per request, whichever router answers it.
+            .layer(middleware::from_fn(super::http::trace::span));
         // Requests by route, when metrics are on (nothing is measured otherwise).
         let router = if metrics.is_some() {
             router.route_layer(middleware::from_fn(super::http::metrics::track))

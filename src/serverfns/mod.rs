@@ -92,7 +92,7 @@ pub mod support {
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
                 "the database is unavailable; try again shortly",
             ),
-            ServiceError::Internal(m) => internal(m),
+            e @ ServiceError::Internal(_) => internal(e.detail()),
         }
     }
 

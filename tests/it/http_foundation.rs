@@ -424,3 +424,36 @@ async fn metrics_are_served_on_their_own_listener_behind_a_token() {
     assert!(!text.contains(token) && !text.contains("ann@example.com") && !text.contains("news"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn every_answer_carries_its_request_id_and_keeps_a_clients_short_one() {
+    let app = spawn_app().await;
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 16, "{id}");
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_ne!(
+        r.headers()["x-request-id"],
+        id.as_str(),
+        "a new id per request"
+    );
+    // A proxy's id is kept, so one request can be followed through both logs.
+    let r = app
+        .client
+        .get(app.url("/u/forged"))
+        .header("x-request-id", "edge-4711")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "edge-4711");
+    // One that is too long or not printable is replaced.
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "x".repeat(65))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"].len(), 16);
+    app.stop().await;
+}

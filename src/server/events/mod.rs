@@ -493,6 +493,17 @@ impl outbox::Outbox for Deliveries {
         self.store.claim_deliveries(now, lease_until, limit).await
     }
 
+    fn span(&self, c: &ClaimedDelivery) -> tracing::Span {
+        tracing::info_span!(
+            "webhook_delivery",
+            delivery_id = c.id,
+            attempt = c.attempt,
+            event_id = c.event.id,
+            event = %c.event.kind,
+            webhook_id = c.webhook.id,
+        )
+    }
+
     async fn deliver(&self, c: ClaimedDelivery) -> DeliveryOutcome {
         let o = attempt(&self.store, &self.client, &self.settings, self.rules, c).await;
         let outcome = match &o {

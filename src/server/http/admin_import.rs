@@ -97,7 +97,7 @@ pub async fn upload(
     let mut js = false;
     let dir = state.settings.import_dir.join("uploads");
     if let Err(e) = tokio::fs::create_dir_all(&dir).await {
-        return refusal(ServiceError::Internal(format!(
+        return refusal(ServiceError::internal(format!(
             "cannot create {}: {e}",
             dir.display()
         )));
@@ -157,7 +157,7 @@ pub async fn upload(
                 let mut out = match tokio::fs::File::create(&path).await {
                     Ok(f) => f,
                     Err(e) => {
-                        return refusal(ServiceError::Internal(format!(
+                        return refusal(ServiceError::internal(format!(
                             "cannot write {}: {e}",
                             path.display()
                         )));
@@ -181,7 +181,7 @@ pub async fn upload(
                             lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
                             last = *chunk.last().unwrap_or(&last);
                             if let Err(e) = out.write_all(&chunk).await {
-                                return refusal(ServiceError::Internal(format!(
+                                return refusal(ServiceError::internal(format!(
                                     "cannot write the upload: {e}"
                                 )));
                             }
@@ -197,7 +197,7 @@ pub async fn upload(
                     }
                 }
                 if let Err(e) = out.flush().await {
-                    return refusal(ServiceError::Internal(format!(
+                    return refusal(ServiceError::internal(format!(
                         "cannot write the upload: {e}"
                     )));
                 }
@@ -248,7 +248,7 @@ pub async fn upload(
         )
         .await;
         if let Err(e) = r {
-            tracing::warn!(error = %e, "dashboard import failed");
+            tracing::warn!(error = %crate::server::service::chain(&e), "dashboard import failed");
         }
     });
     let page = format!("/admin/lists/{list}/import?job={job_id}");

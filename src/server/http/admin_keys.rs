@@ -166,7 +166,7 @@ pub async fn create(
             | ServiceError::LimitExceeded(m),
         ) => refused(StatusCode::BAD_REQUEST, &m),
         Err(e) => {
-            tracing::error!(error = %e, "creating an API key failed");
+            tracing::error!(error = %crate::server::service::chain(&e), "creating an API key failed");
             refused(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The key could not be created; try again shortly.",

@@ -91,7 +91,7 @@ where
     });
     let task = Box::pin(async move {
         task.await
-            .unwrap_or_else(|e| Err(ServiceError::Internal(e.to_string())))
+            .unwrap_or_else(|e| Err(ServiceError::internal(e.to_string())))
     });
     let (rx, first) = next(rx).await;
     let (Some(rx), Some(first)) = (rx, first) else {

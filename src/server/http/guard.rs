@@ -71,7 +71,7 @@ pub async fn session_check(
                 let _ = session.flush().await;
             }
             Err(e) => {
-                tracing::error!(error = %e, "session check failed");
+                tracing::error!(error = %crate::server::service::chain(&e), "session check failed");
                 return dashboard_page(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Try again shortly",
@@ -218,7 +218,7 @@ pub async fn server_fn_access(
             (StatusCode::UNAUTHORIZED, m).into_response()
         }
         Err(e) => {
-            tracing::error!(error = %e, "access check failed");
+            tracing::error!(error = %crate::server::service::chain(&e), "access check failed");
             (StatusCode::SERVICE_UNAVAILABLE, "try again shortly").into_response()
         }
     }

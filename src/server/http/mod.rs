@@ -18,3 +18,4 @@ pub mod recipient;
 pub mod serve;
 pub mod ses;
 pub mod sigv4;
+pub mod trace;

@@ -248,6 +248,16 @@ impl outbox::Outbox for Relay {
         self.store.claim_mail(now, lease_until, limit).await
     }
 
+    fn span(&self, m: &ClaimedMail) -> tracing::Span {
+        tracing::info_span!(
+            "relay",
+            mail_id = m.id,
+            attempt = m.attempt,
+            message_id = %m.message_id,
+            send_id = m.send_id,
+        )
+    }
+
     async fn deliver(&self, m: ClaimedMail) -> MailOutcome {
         let o = attempt(&self.transport, &self.settings, self.observer.as_ref(), m).await;
         let outcome = match &o {

@@ -136,7 +136,7 @@ pub fn scope_of(k: &ApiKeyRecord) -> ServiceResult<KeyScope> {
     match &k.scope {
         None => Ok(KeyScope::default()),
         Some(j) => serde_json::from_str(j).map_err(|e| {
-            ServiceError::Internal(format!(
+            ServiceError::internal(format!(
                 "the scope of key {} is unreadable: {e}",
                 k.access_key_id
             ))

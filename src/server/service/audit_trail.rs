@@ -39,8 +39,9 @@ pub fn spawn_sealer(store: DynStore) -> tokio::task::JoinHandle<()> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(e) = seal_all(store.as_ref()).await {
-                tracing::warn!(error = %e, "sealing the event log failed");
+            let span = tracing::info_span!("job", job = "seal_events");
+            if let Err(e) = tracing::Instrument::instrument(seal_all(store.as_ref()), span).await {
+                tracing::warn!(error = %crate::server::service::chain(&e), "sealing the event log failed");
             }
         }
     })

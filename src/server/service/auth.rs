@@ -122,10 +122,10 @@ async fn hash(password: String) -> ServiceResult<String> {
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|e| ServiceError::Internal(e.to_string()))
+            .map_err(|e| ServiceError::internal(e.to_string()))
     })
     .await
-    .map_err(|e| ServiceError::Internal(e.to_string()))?
+    .map_err(|e| ServiceError::internal(e.to_string()))?
 }
 
 async fn verify(password: String, phc: String) -> bool {

@@ -74,7 +74,9 @@ impl Bounces {
         if now - self.checked_at.load(Ordering::Relaxed) >= PAUSE_CHECK_MS {
             match self.store.relay_paused().await {
                 Ok(p) => self.paused.store(p.is_some(), Ordering::Relaxed),
-                Err(e) => tracing::warn!(error = %e, "cannot read whether the relay is paused"),
+                Err(e) => {
+                    tracing::warn!(error = %crate::server::service::chain(&e), "cannot read whether the relay is paused")
+                }
             }
             self.checked_at.store(now, Ordering::Relaxed);
         }
@@ -120,7 +122,9 @@ impl Bounces {
         {
             Ok(true) => tracing::error!(reason = %why, "relay paused by its breaker"),
             Ok(false) => {}
-            Err(e) => tracing::error!(error = %e, "cannot pause the relay"),
+            Err(e) => {
+                tracing::error!(error = %crate::server::service::chain(&e), "cannot pause the relay")
+            }
         }
         self.paused.store(true, Ordering::Relaxed);
         if let Ok(mut r) = self.recent.lock() {
@@ -299,7 +303,7 @@ impl Observer for Bounces {
         let record = match self.store.get_send_record(id).await {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!(error = %e, send_id = id, "refused delivery without its send record");
+                tracing::warn!(error = %crate::server::service::chain(&e), send_id = id, "refused delivery without its send record");
                 return;
             }
         };
@@ -312,7 +316,7 @@ impl Observer for Bounces {
             via: "relay",
         };
         if let Err(e) = self.bounce(f).await {
-            tracing::error!(error = %e, send_id = id, "cannot record a refused delivery");
+            tracing::error!(error = %crate::server::service::chain(&e), send_id = id, "cannot record a refused delivery");
         }
     }
 

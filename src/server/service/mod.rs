@@ -46,17 +46,72 @@ pub enum ServiceError {
     Forbidden(String),
     #[error("the database is unavailable")]
     Unavailable(String),
+    /// Ours: what caused it is logged, never shown to a client.
     #[error("internal error")]
-    Internal(String),
+    Internal(#[source] Cause),
+}
+
+/// The cause of an internal error, with its own causes.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl ServiceError {
+    /// An internal error caused by `e` (an error, whose causes are kept, or a message).
+    pub fn internal(e: impl Into<Cause>) -> Self {
+        ServiceError::Internal(e.into())
+    }
+
+    /// What a log line says about it: the whole cause chain of an internal error, the
+    /// database's own words when it is unavailable, the message otherwise.
+    pub fn detail(&self) -> String {
+        match self {
+            ServiceError::Unavailable(m) => format!("the database is unavailable: {m}"),
+            other => chain(other),
+        }
+    }
+}
+
+/// An error and each of its causes, `: `-separated (a cause whose text its parent
+/// already ends with is not repeated).
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !s.ends_with(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = c.source();
+    }
+    s
 }
 
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(m) => ServiceError::Unavailable(m.to_string()),
-            other => ServiceError::Internal(other.to_string()),
+            other => ServiceError::Internal(Box::new(other)),
         }
     }
 }
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_logs_its_whole_cause_chain_and_shows_none() {
+        let io = std::io::Error::other("disk full");
+        let e = ServiceError::internal(io);
+        assert_eq!(e.to_string(), "internal error");
+        assert_eq!(e.detail(), "internal error: disk full");
+        let e = ServiceError::from(StoreError::Refused("no backup of PostgreSQL".into()));
+        assert_eq!(e.detail(), "internal error: no backup of PostgreSQL");
+        assert_eq!(
+            ServiceError::Unavailable("pool timed out".into()).detail(),
+            "the database is unavailable: pool timed out"
+        );
+    }
+}

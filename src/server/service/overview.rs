@@ -146,7 +146,7 @@ impl OverviewCache {
         match tokio::time::timeout(FRESH_WAIT, task).await {
             Ok(Ok(Ok(fresh))) => Ok(fresh),
             Ok(Ok(Err(e))) => {
-                tracing::warn!(error = %e, "overview refresh failed");
+                tracing::warn!(error = %crate::server::service::chain(&e), "overview refresh failed");
                 Ok(snap)
             }
             _ => Ok(snap),

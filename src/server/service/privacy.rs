@@ -185,7 +185,7 @@ pub async fn erase(
         Err(e) => return Err(e.into()),
     };
     redact_reports(&import_dir.join("failures"), email.as_str())
-        .map_err(|e| ServiceError::Internal(format!("import failure reports: {e}")))?;
+        .map_err(|e| ServiceError::internal(format!("import failure reports: {e}")))?;
     Ok(done)
 }
 
@@ -262,12 +262,16 @@ pub fn spawn_retention(
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
             tick.tick().await;
-            match prune(store.as_ref(), &r, crate::server::store::now_ms()).await {
+            let run = prune(store.as_ref(), &r, crate::server::store::now_ms());
+            let span = tracing::info_span!("job", job = "retention");
+            match tracing::Instrument::instrument(run, span).await {
                 Ok(p) if p.messages + p.events > 0 => {
                     tracing::info!(messages = p.messages, events = p.events, "retention pruned")
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "retention pruning failed"),
+                Err(e) => {
+                    tracing::warn!(error = %crate::server::service::chain(&e), "retention pruning failed")
+                }
             }
         }
     }))

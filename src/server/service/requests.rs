@@ -100,7 +100,7 @@ async fn send(m: &Mailer<'_>, to: &EmailAddress, letter: &Letter) -> ServiceResu
         .header("Auto-Submitted", Raw::new("auto-generated"))
         .text_body(letter.body.clone())
         .write_to_vec()
-        .map_err(|e| ServiceError::Internal(format!("building the message: {e}")))?;
+        .map_err(|e| ServiceError::internal(format!("building the message: {e}")))?;
     let s = sending::Submission {
         mail_from: m.from.clone(),
         rcpts: vec![to.as_str().to_owned()],
@@ -114,7 +114,7 @@ async fn send(m: &Mailer<'_>, to: &EmailAddress, letter: &Letter) -> ServiceResu
     };
     let processed = sending::process(&m.ctx, s)
         .await
-        .map_err(|e| ServiceError::Internal(format!("recipient mail refused: {e}")))?;
+        .map_err(|e| ServiceError::internal(format!("recipient mail refused: {e}")))?;
     crate::server::mail::relay::enqueue(m.queue, m.has_upstream, &processed.outgoing)
         .await
         .map(|_| ())
@@ -293,7 +293,7 @@ pub async fn request_subscription(
             email: &email,
             list_name: Some(list.name.as_str()),
             payload: serde_json::to_value(&pending)
-                .map_err(|e| ServiceError::Internal(e.to_string()))?,
+                .map_err(|e| ServiceError::internal(e.to_string()))?,
             expires_at: now_ms() + CONFIRM_TTL_MS,
         })
         .await?;
@@ -359,7 +359,7 @@ pub async fn confirm(store: &dyn Store, token: &str, audit: &Audit) -> ServiceRe
         return open_confirmation(store, token).await;
     }
     let email = EmailAddress::parse(&pending.email)
-        .map_err(|e| ServiceError::Internal(format!("stored address: {e}")))?;
+        .map_err(|e| ServiceError::internal(format!("stored address: {e}")))?;
     let audit = Audit {
         source: Source::SubscribeForm,
         ..audit.clone()
@@ -410,8 +410,10 @@ pub fn spawn_housekeeping(store: crate::server::store::DynStore) -> tokio::task:
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(e) = housekeeping(store.as_ref()).await {
-                tracing::warn!(error = %e, "recipient housekeeping failed");
+            let run = housekeeping(store.as_ref());
+            let span = tracing::info_span!("job", job = "recipient_housekeeping");
+            if let Err(e) = tracing::Instrument::instrument(run, span).await {
+                tracing::warn!(error = %crate::server::service::chain(&e), "recipient housekeeping failed");
             }
         }
     })

@@ -173,7 +173,7 @@ fn service_err(e: ServiceError) -> SendError {
     match e {
         ServiceError::NotFound(m) => SendError::UnknownList(m),
         ServiceError::Unavailable(m) => SendError::Unavailable(m),
-        ServiceError::Internal(m) => SendError::Internal(m),
+        e @ ServiceError::Internal(_) => SendError::Internal(e.detail()),
         other => SendError::BadRequest(other.to_string()),
     }
 }

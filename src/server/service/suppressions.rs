@@ -256,8 +256,8 @@ pub async fn execute_import(
                 .await?
         }
         Err(e) => {
-            if let ServiceError::Internal(detail) | ServiceError::Unavailable(detail) = e {
-                tracing::error!(job = %job.job_id, error = %detail, "suppression import failed");
+            if matches!(e, ServiceError::Internal(_) | ServiceError::Unavailable(_)) {
+                tracing::error!(job = %job.job_id, error = %e.detail(), "suppression import failed");
             }
             store
                 .finish_import_job(&job.job_id, JobStatus::Failed, Some(&e.to_string()), audit)

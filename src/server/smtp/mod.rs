@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
+use tracing::Instrument;
 
 /// Loads the STARTTLS certificate and key, when configured.
 pub fn tls_acceptor(s: &SmtpSettings) -> Result<Option<TlsAcceptor>, String> {
@@ -172,12 +173,21 @@ pub fn start(
             let ctx = ctx.clone();
             metrics::counter!("optbox_smtp_sessions_total", "listener" => ctx.role.name())
                 .increment(1);
-            tokio::spawn(async move {
-                if let Err(e) = session::serve(&ctx, sock, peer).await {
-                    tracing::debug!(error = %e, "SMTP session ended with an error");
+            let span = tracing::info_span!(
+                "smtp",
+                listener = ctx.role.name(),
+                session_id = %format!("{:016x}", rand::random::<u64>()),
+                peer = %peer.ip(),
+            );
+            tokio::spawn(
+                async move {
+                    if let Err(e) = session::serve(&ctx, sock, peer).await {
+                        tracing::debug!(error = %e, "SMTP session ended with an error");
+                    }
+                    drop(permit);
                 }
-                drop(permit);
-            });
+                .instrument(span),
+            );
         }
         drop(listener);
         let _ = tokio::time::timeout(Duration::from_secs(30), sem.acquire_many(max as u32)).await;

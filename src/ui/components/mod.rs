@@ -91,3 +91,85 @@ pub fn outcome(v: Option<Result<String, ServerFnError>>) -> impl IntoView {
         None => ().into_any(),
     }
 }
+
+/// A column heading of a [`DataTable`]: its text, and whether the column holds numbers
+/// (right-aligned).
+#[derive(Clone, Debug)]
+pub struct Col {
+    pub name: String,
+    pub num: bool,
+}
+
+/// A column of text.
+pub fn col(name: impl Into<String>) -> Col {
+    Col {
+        name: name.into(),
+        num: false,
+    }
+}
+
+/// A column of numbers.
+pub fn num_col(name: impl Into<String>) -> Col {
+    Col {
+        name: name.into(),
+        num: true,
+    }
+}
+
+/// A dashboard table: its caption and column headings around the rows, in a named scroll
+/// region; with no rows, the page's empty state instead (a paragraph tests find by id).
+#[component]
+pub fn DataTable(
+    /// The table's id.
+    id: &'static str,
+    /// The scroll region's name for screen readers.
+    label: &'static str,
+    #[prop(into)] caption: String,
+    heads: Vec<Col>,
+    /// Whether there are no rows.
+    is_empty: bool,
+    /// The paragraph shown instead of an empty table: its id and text.
+    empty: (&'static str, &'static str),
+    /// The rows (`<tr>`s).
+    children: Children,
+) -> impl IntoView {
+    if is_empty {
+        let (empty_id, text) = empty;
+        return view! { <p id=empty_id>{text}</p> }.into_any();
+    }
+    view! {
+        <ScrollTable label=label>
+            <table id=id>
+                <caption>{caption}</caption>
+                <thead>
+                    <tr>
+                        {heads
+                            .into_iter()
+                            .map(|h| view! { <th scope="col" class=h.num.then_some("num")>{h.name}</th> })
+                            .collect_view()}
+                    </tr>
+                </thead>
+                <tbody>{children()}</tbody>
+            </table>
+        </ScrollTable>
+    }
+    .into_any()
+}
+
+/// The links between a table's pages: back to the first (or newest) page, and on to the
+/// next (or older) one when there is one.
+#[component]
+pub fn Pager(
+    #[prop(into)] first: String,
+    first_text: &'static str,
+    next: Option<String>,
+    next_id: &'static str,
+    next_text: &'static str,
+) -> impl IntoView {
+    view! {
+        <nav aria-label="Pages" class="pager">
+            <a href=first>{first_text}</a>
+            {next.map(|n| view! { <a href=n rel="next" id=next_id>{next_text}</a> })}
+        </nav>
+    }
+}

@@ -122,8 +122,8 @@ fn field<'a>(f: &'a [(String, String)], name: &str) -> Option<&'a str> {
     f.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-fn server_error(e: impl std::fmt::Display, lang: Lang) -> Response {
-    tracing::error!(error = %e, "recipient page failed");
+fn server_error(e: impl std::error::Error + 'static, lang: Lang) -> Response {
+    tracing::error!(error = %crate::server::service::chain(&e), "recipient page failed");
     message(
         StatusCode::SERVICE_UNAVAILABLE,
         lang,

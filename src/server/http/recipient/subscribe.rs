@@ -210,7 +210,7 @@ pub async fn confirm_get(
         return r;
     }
     let ConfirmLink::Valid { list, .. } = &link else {
-        return server_error("unreachable", lang);
+        return server_error(ServiceError::internal("a valid link was refused"), lang);
     };
     let w = words(lang);
     let title = requests::list_title(list);
@@ -255,5 +255,6 @@ pub async fn confirm_post(
             "",
         );
     }
-    confirm_refusal(&link, lang).unwrap_or_else(|| server_error("unreachable", lang))
+    confirm_refusal(&link, lang)
+        .unwrap_or_else(|| server_error(ServiceError::internal("a valid link was refused"), lang))
 }

@@ -236,7 +236,9 @@ pub async fn create(api: &ApiRequest<'_>) -> OpResult {
             Ok(o) => {
                 tracing::info!(job = %o.job.job_id, counts = ?o.job.counts, failed = o.job.failed, "import job completed")
             }
-            Err(e) => tracing::warn!(error = %e, "import job did not complete"),
+            Err(e) => {
+                tracing::warn!(error = %crate::server::service::chain(&e), "import job did not complete")
+            }
         }
     });
     Ok(json!({ "JobId": job_id }).to_string())
@@ -268,7 +270,9 @@ async fn create_suppression_job(
             Ok(j) => {
                 tracing::info!(job = %j.job_id, counts = ?j.counts, failed = j.failed, "suppression import job completed")
             }
-            Err(e) => tracing::warn!(error = %e, "suppression import job did not complete"),
+            Err(e) => {
+                tracing::warn!(error = %crate::server::service::chain(&e), "suppression import job did not complete")
+            }
         }
     });
     Ok(json!({ "JobId": job_id }).to_string())

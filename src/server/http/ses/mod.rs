@@ -73,8 +73,8 @@ impl From<ServiceError> for ApiError {
             ),
         };
         let message = match &e {
-            ServiceError::Unavailable(m) | ServiceError::Internal(m) => {
-                tracing::error!(error = %m, code, "SES API request failed");
+            ServiceError::Unavailable(_) | ServiceError::Internal(_) => {
+                tracing::error!(error = %e.detail(), code, "SES API request failed");
                 if status == StatusCode::SERVICE_UNAVAILABLE {
                     "The service is temporarily unavailable; retry later.".to_owned()
                 } else {

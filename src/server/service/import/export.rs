@@ -20,8 +20,8 @@ pub async fn export(
     out: &mut dyn Write,
 ) -> ServiceResult<u64> {
     let list = lists::get(store, list_name).await?;
-    let io = |e: std::io::Error| ServiceError::Internal(format!("writing the export: {e}"));
-    let csv_err = |e: csv::Error| ServiceError::Internal(format!("writing the export: {e}"));
+    let io = |e: std::io::Error| ServiceError::internal(format!("writing the export: {e}"));
+    let csv_err = |e: csv::Error| ServiceError::internal(format!("writing the export: {e}"));
     let page_csv = |cap: usize| {
         csv::WriterBuilder::new()
             .has_headers(false)
@@ -93,7 +93,7 @@ pub async fn export(
                     "pausedUntil": paused,
                 });
                 serde_json::to_writer(&mut chunk, &v)
-                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                    .map_err(|e| ServiceError::internal(e.to_string()))?;
                 chunk.push(b'\n');
             }
         }

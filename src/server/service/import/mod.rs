@@ -342,8 +342,8 @@ pub async fn execute(
                 .await?
         }
         Err(e) => {
-            if let ServiceError::Internal(detail) | ServiceError::Unavailable(detail) = e {
-                tracing::error!(job = %job.job_id, error = %detail, "import failed");
+            if matches!(e, ServiceError::Internal(_) | ServiceError::Unavailable(_)) {
+                tracing::error!(job = %job.job_id, error = %e.detail(), "import failed");
             }
             let msg = e.to_string();
             store

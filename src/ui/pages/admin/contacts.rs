@@ -10,7 +10,7 @@ use crate::serverfns::erase_contact::EraseContact;
 use crate::serverfns::get_contact::{ContactDetail, get_contact};
 use crate::serverfns::get_contacts::{ContactsPage, get_contacts};
 use crate::serverfns::save_contact::SaveContact;
-use crate::ui::components::{AdminFrame, ScrollTable, error_alert, outcome};
+use crate::ui::components::{AdminFrame, Col, DataTable, Pager, col, error_alert, outcome};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
@@ -97,10 +97,10 @@ fn ContactsBody(
             query_escape(&sv)
         )
     });
-    let heads = topics
-        .iter()
-        .map(|t| view! { <th scope="col">{t.clone()}</th> })
-        .collect_view();
+    let heads: Vec<Col> = [col("Address"), col("Unsubscribed from all")]
+        .into_iter()
+        .chain(topics.iter().map(col))
+        .collect();
     let empty = rows.is_empty();
     let body = rows
         .into_iter()
@@ -169,30 +169,17 @@ fn ContactsBody(
             <button type="submit">"Search"</button>
         </Form>
         {add_form}
-        {if empty {
-            view! { <p id="no-contacts">"No contacts match."</p> }.into_any()
-        } else {
-            view! {
-                <ScrollTable label="Contacts table">
-                    <table id="contacts">
-                        <caption>"Contacts, in the order they were added; effective status per topic"</caption>
-                        <thead>
-                            <tr>
-                                <th scope="col">"Address"</th>
-                                <th scope="col">"Unsubscribed from all"</th>
-                                {heads}
-                            </tr>
-                        </thead>
-                        <tbody>{body}</tbody>
-                    </table>
-                </ScrollTable>
-            }
-                .into_any()
-        }}
-        <nav aria-label="Pages" class="pager">
-            <a href=base.clone()>"First page"</a>
-            {next.map(|n| view! { <a href=n rel="next" id="next-page">"Next page"</a> })}
-        </nav>
+        <DataTable
+            id="contacts"
+            label="Contacts table"
+            caption="Contacts, in the order they were added; effective status per topic"
+            heads
+            is_empty=empty
+            empty=("no-contacts", "No contacts match.")
+        >
+            {body}
+        </DataTable>
+        <Pager first=base.clone() first_text="First page" next next_id="next-page" next_text="Next page" />
     }
 }
 
@@ -276,42 +263,31 @@ fn ContactBody(
             }
         })
         .collect_view();
-    let history = if events.is_empty() {
-        view! { <p>"No events."</p> }.into_any()
-    } else {
-        view! {
-            <ScrollTable label="Contact history table">
-                <table id="history">
-                    <caption>"Latest 50 events of this contact, newest first"</caption>
-                    <thead>
+    let history = view! {
+        <DataTable
+            id="history"
+            label="Contact history table"
+            caption="Latest 50 events of this contact, newest first"
+            heads=vec![col("When"), col("Event"), col("Source"), col("Topic"), col("Change")]
+            is_empty=events.is_empty()
+            empty=("no-history", "No events.")
+        >
+            {events
+                .into_iter()
+                .map(|e| {
+                    view! {
                         <tr>
-                            <th scope="col">"When"</th>
-                            <th scope="col">"Event"</th>
-                            <th scope="col">"Source"</th>
-                            <th scope="col">"Topic"</th>
-                            <th scope="col">"Change"</th>
+                            <td>{e.at}</td>
+                            <td>{e.kind}</td>
+                            <td>{e.source}</td>
+                            <td>{e.topic}</td>
+                            <td><code class="wrap">{e.detail}</code></td>
                         </tr>
-                    </thead>
-                    <tbody>
-                        {events
-                            .into_iter()
-                            .map(|e| {
-                                view! {
-                                    <tr>
-                                        <td>{e.at}</td>
-                                        <td>{e.kind}</td>
-                                        <td>{e.source}</td>
-                                        <td>{e.topic}</td>
-                                        <td><code class="wrap">{e.detail}</code></td>
-                                    </tr>
-                                }
-                            })
-                            .collect_view()}
-                    </tbody>
-                </table>
-            </ScrollTable>
-        }
-        .into_any()
+                    }
+                })
+                .collect_view()}
+
+        </DataTable>
     };
     let danger = can_edit.then(|| {
         let (l, e) = (list.clone(), email.clone());

@@ -3,7 +3,7 @@
 
 use crate::domain::query::query_escape;
 use crate::serverfns::get_events::{EventFilters, EventsPage, get_events};
-use crate::ui::components::{AdminFrame, ScrollTable, error_alert};
+use crate::ui::components::{AdminFrame, DataTable, Pager, col, error_alert};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
@@ -118,56 +118,40 @@ fn EventsBody(p: EventsPage, f: EventFilters) -> impl IntoView {
             if qs.is_empty() { "" } else { "&" }
         )
     });
-    let table = if p.rows.is_empty() {
-        view! { <p id="no-events">"No events match."</p> }.into_any()
-    } else {
-        view! {
-            <ScrollTable label="Events table">
-                <table id="events">
-                    <caption>"Events, newest first"</caption>
-                    <thead>
+    let table = view! {
+        <DataTable
+            id="events"
+            label="Events table"
+            caption="Events, newest first"
+            heads=vec![col("When"), col("Event"), col("Source"), col("List"), col("Topic"), col("Contact"), col("Change")]
+            is_empty=p.rows.is_empty()
+            empty=("no-events", "No events match.")
+        >
+            {p
+                .rows
+                .into_iter()
+                .map(|r| {
+                    let e = r.event;
+                    view! {
                         <tr>
-                            <th scope="col">"When"</th>
-                            <th scope="col">"Event"</th>
-                            <th scope="col">"Source"</th>
-                            <th scope="col">"List"</th>
-                            <th scope="col">"Topic"</th>
-                            <th scope="col">"Contact"</th>
-                            <th scope="col">"Change"</th>
+                            <td>{e.at}</td>
+                            <td>{e.kind}</td>
+                            <td>{e.source}</td>
+                            <td>{r.list}</td>
+                            <td>{e.topic}</td>
+                            <td class="wrap">{r.contact}</td>
+                            <td><code class="wrap">{e.detail}</code></td>
                         </tr>
-                    </thead>
-                    <tbody>
-                        {p
-                            .rows
-                            .into_iter()
-                            .map(|r| {
-                                let e = r.event;
-                                view! {
-                                    <tr>
-                                        <td>{e.at}</td>
-                                        <td>{e.kind}</td>
-                                        <td>{e.source}</td>
-                                        <td>{r.list}</td>
-                                        <td>{e.topic}</td>
-                                        <td class="wrap">{r.contact}</td>
-                                        <td><code class="wrap">{e.detail}</code></td>
-                                    </tr>
-                                }
-                            })
-                            .collect_view()}
-                    </tbody>
-                </table>
-            </ScrollTable>
-        }
-        .into_any()
+                    }
+                })
+                .collect_view()}
+
+        </DataTable>
     };
     view! {
         <EventFilterForm f kinds=p.kinds />
         <p><a href=csv id="csv" download="optbox-events.csv">"Download these events as CSV"</a></p>
         {table}
-        <nav aria-label="Pages" class="pager">
-            <a href="/admin/events">"Newest"</a>
-            {older.map(|o| view! { <a href=o rel="next" id="older">"Older events"</a> })}
-        </nav>
+        <Pager first="/admin/events" first_text="Newest" next=older next_id="older" next_text="Older events" />
     }
 }

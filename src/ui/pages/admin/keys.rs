@@ -4,7 +4,7 @@
 
 use crate::serverfns::get_api_keys::get_api_keys;
 use crate::serverfns::revoke_api_key::RevokeApiKey;
-use crate::ui::components::{AdminFrame, ScrollTable, error_alert, outcome};
+use crate::ui::components::{AdminFrame, DataTable, col, error_alert, outcome};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -26,65 +26,53 @@ pub fn ApiKeysPage() -> impl IntoView {
                         Err(e) => view! { {error_alert(&e)} }.into_any(),
                         Ok(page) => {
                             let can_edit = page.can_edit;
-                            let table = if page.keys.is_empty() {
-                                view! { <p id="no-keys">"No API keys yet."</p> }.into_any()
-                            } else {
-                                view! {
-                                    <ScrollTable label="API keys table">
-                                        <table id="keys">
-                                            <caption>"Every API key, newest first"</caption>
-                                            <thead>
+                            let table = view! {
+                                <DataTable
+                                    id="keys"
+                                    label="API keys table"
+                                    caption="Every API key, newest first"
+                                    heads={ let mut h = vec![col("Access key id"), col("Description"), col("May do"), col("Created"), col("Revoked")]; if can_edit { h.push(col("Revoke")); } h }
+                                    is_empty=page.keys.is_empty()
+                                    empty=("no-keys", "No API keys yet.")
+                                >
+                                    {page
+                                        .keys
+                                        .into_iter()
+                                        .map(|k| {
+                                            let active = k.revoked.is_empty();
+                                            let id = k.access_key_id.clone();
+                                            let label = format!("Revoke key {id}");
+                                            view! {
                                                 <tr>
-                                                    <th scope="col">"Access key id"</th>
-                                                    <th scope="col">"Description"</th>
-                                                    <th scope="col">"May do"</th>
-                                                    <th scope="col">"Created"</th>
-                                                    <th scope="col">"Revoked"</th>
-                                                    {can_edit.then(|| view! { <th scope="col">"Revoke"</th> })}
+                                                    <td><code>{k.access_key_id}</code></td>
+                                                    <td class="wrap">{k.description}</td>
+                                                    <td class="wrap">{k.scope}</td>
+                                                    <td>{k.created}</td>
+                                                    <td>{if active { "active".to_owned() } else { k.revoked }}</td>
+                                                    {can_edit
+                                                        .then(|| {
+                                                            view! {
+                                                                <td>
+                                                                    {active
+                                                                        .then(|| {
+                                                                            view! {
+                                                                                <ActionForm action=revoke attr:class="inline">
+                                                                                    <input type="hidden" name="access_key_id" value=id />
+                                                                                    <button type="submit" class="danger" aria-label=label>
+                                                                                        "Revoke"
+                                                                                    </button>
+                                                                                </ActionForm>
+                                                                            }
+                                                                        })}
+                                                                </td>
+                                                            }
+                                                        })}
                                                 </tr>
-                                            </thead>
-                                            <tbody>
-                                                {page
-                                                    .keys
-                                                    .into_iter()
-                                                    .map(|k| {
-                                                        let active = k.revoked.is_empty();
-                                                        let id = k.access_key_id.clone();
-                                                        let label = format!("Revoke key {id}");
-                                                        view! {
-                                                            <tr>
-                                                                <td><code>{k.access_key_id}</code></td>
-                                                                <td class="wrap">{k.description}</td>
-                                                                <td class="wrap">{k.scope}</td>
-                                                                <td>{k.created}</td>
-                                                                <td>{if active { "active".to_owned() } else { k.revoked }}</td>
-                                                                {can_edit
-                                                                    .then(|| {
-                                                                        view! {
-                                                                            <td>
-                                                                                {active
-                                                                                    .then(|| {
-                                                                                        view! {
-                                                                                            <ActionForm action=revoke attr:class="inline">
-                                                                                                <input type="hidden" name="access_key_id" value=id />
-                                                                                                <button type="submit" class="danger" aria-label=label>
-                                                                                                    "Revoke"
-                                                                                                </button>
-                                                                                            </ActionForm>
-                                                                                        }
-                                                                                    })}
-                                                                            </td>
-                                                                        }
-                                                                    })}
-                                                            </tr>
-                                                        }
-                                                    })
-                                                    .collect_view()}
-                                            </tbody>
-                                        </table>
-                                    </ScrollTable>
-                                }
-                                    .into_any()
+                                            }
+                                        })
+                                        .collect_view()}
+
+                                </DataTable>
                             };
                             let form = can_edit
                                 .then(|| {

@@ -16,7 +16,7 @@ use crate::serverfns::get_list::{ListDetail, get_list};
 use crate::serverfns::get_lists::get_lists;
 use crate::serverfns::save_list::SaveList;
 use crate::serverfns::save_topic::SaveTopic;
-use crate::ui::components::{AdminFrame, ScrollTable, error_alert, outcome};
+use crate::ui::components::{AdminFrame, DataTable, col, error_alert, num_col, outcome};
 use leptos::prelude::*;
 use leptos_meta::{Stylesheet, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -34,40 +34,31 @@ pub fn ListsPage() -> impl IntoView {
                     match data.await {
                         Err(e) => view! { {error_alert(&e)} }.into_any(),
                         Ok(page) => {
-                            let table = if page.lists.is_empty() {
-                                view! { <p id="no-lists">"No contact lists yet."</p> }.into_any()
-                            } else {
-                                view! {
-                                    <ScrollTable label="Contact lists table">
-                                        <table id="lists">
-                                            <caption>"Every contact list"</caption>
-                                            <thead>
+                            let table = view! {
+                                <DataTable
+                                    id="lists"
+                                    label="Contact lists table"
+                                    caption="Every contact list"
+                                    heads=vec![col("List"), num_col("Topics"), num_col("Contacts")]
+                                    is_empty=page.lists.is_empty()
+                                    empty=("no-lists", "No contact lists yet.")
+                                >
+                                    {page
+                                        .lists
+                                        .into_iter()
+                                        .map(|l| {
+                                            let href = format!("/admin/lists/{}", l.name);
+                                            view! {
                                                 <tr>
-                                                    <th scope="col">"List"</th>
-                                                    <th scope="col" class="num">"Topics"</th>
-                                                    <th scope="col" class="num">"Contacts"</th>
+                                                    <td><a href=href>{l.name}</a></td>
+                                                    <td class="num">{l.topics}</td>
+                                                    <td class="num">{l.contacts}</td>
                                                 </tr>
-                                            </thead>
-                                            <tbody>
-                                                {page
-                                                    .lists
-                                                    .into_iter()
-                                                    .map(|l| {
-                                                        let href = format!("/admin/lists/{}", l.name);
-                                                        view! {
-                                                            <tr>
-                                                                <td><a href=href>{l.name}</a></td>
-                                                                <td class="num">{l.topics}</td>
-                                                                <td class="num">{l.contacts}</td>
-                                                            </tr>
-                                                        }
-                                                    })
-                                                    .collect_view()}
-                                            </tbody>
-                                        </table>
-                                    </ScrollTable>
-                                }
-                                    .into_any()
+                                            }
+                                        })
+                                        .collect_view()}
+
+                                </DataTable>
                             };
                             let form = page
                                 .can_edit

@@ -3,7 +3,7 @@
 
 use crate::serverfns::get_outbox::get_outbox;
 use crate::serverfns::get_outbox_message::get_outbox_message;
-use crate::ui::components::{AdminFrame, ScrollTable, error_alert};
+use crate::ui::components::{AdminFrame, DataTable, Pager, col, error_alert, num_col};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -29,52 +29,38 @@ pub fn OutboxPage() -> impl IntoView {
                         Err(e) => view! { {error_alert(&e)} }.into_any(),
                         Ok(p) => {
                             let older = p.next_before.map(|b| format!("/admin/outbox?before={b}"));
-                            let table = if p.rows.is_empty() {
-                                view! { <p id="no-mail">"The outbox is empty."</p> }.into_any()
-                            } else {
-                                view! {
-                                    <ScrollTable label="Outbox table">
-                                        <table id="outbox">
-                                            <caption>"Messages, newest first"</caption>
-                                            <thead>
+                            let table = view! {
+                                <DataTable
+                                    id="outbox"
+                                    label="Outbox table"
+                                    caption="Messages, newest first"
+                                    heads=vec![col("Created"), col("From"), col("To"), num_col("Bytes"), col("Message")]
+                                    is_empty=p.rows.is_empty()
+                                    empty=("no-mail", "The outbox is empty.")
+                                >
+                                    {p
+                                        .rows
+                                        .into_iter()
+                                        .map(|m| {
+                                            let href = format!("/admin/outbox/{}", m.id);
+                                            let label = format!("Show message {} to {}", m.id, m.rcpt);
+                                            view! {
                                                 <tr>
-                                                    <th scope="col">"Created"</th>
-                                                    <th scope="col">"From"</th>
-                                                    <th scope="col">"To"</th>
-                                                    <th scope="col" class="num">"Bytes"</th>
-                                                    <th scope="col">"Message"</th>
+                                                    <td>{m.created}</td>
+                                                    <td class="wrap">{m.from}</td>
+                                                    <td class="wrap">{m.rcpt}</td>
+                                                    <td class="num">{m.size}</td>
+                                                    <td><a href=href aria-label=label>"Show"</a></td>
                                                 </tr>
-                                            </thead>
-                                            <tbody>
-                                                {p
-                                                    .rows
-                                                    .into_iter()
-                                                    .map(|m| {
-                                                        let href = format!("/admin/outbox/{}", m.id);
-                                                        let label = format!("Show message {} to {}", m.id, m.rcpt);
-                                                        view! {
-                                                            <tr>
-                                                                <td>{m.created}</td>
-                                                                <td class="wrap">{m.from}</td>
-                                                                <td class="wrap">{m.rcpt}</td>
-                                                                <td class="num">{m.size}</td>
-                                                                <td><a href=href aria-label=label>"Show"</a></td>
-                                                            </tr>
-                                                        }
-                                                    })
-                                                    .collect_view()}
-                                            </tbody>
-                                        </table>
-                                    </ScrollTable>
-                                }
-                                    .into_any()
+                                            }
+                                        })
+                                        .collect_view()}
+
+                                </DataTable>
                             };
                             view! {
                                 {table}
-                                <nav aria-label="Pages" class="pager">
-                                    <a href="/admin/outbox">"Newest"</a>
-                                    {older.map(|o| view! { <a href=o rel="next" id="older">"Older messages"</a> })}
-                                </nav>
+                                <Pager first="/admin/outbox" first_text="Newest" next=older next_id="older" next_text="Older messages" />
                             }
                                 .into_any()
                         }

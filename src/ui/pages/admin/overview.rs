@@ -6,7 +6,7 @@
 use crate::serverfns::get_overview::{Overview, SeriesRow, get_overview};
 use crate::serverfns::logout::Logout;
 use crate::serverfns::resume_relay::ResumeRelay;
-use crate::ui::components::{AdminFrame, ScrollTable, error_alert};
+use crate::ui::components::{AdminFrame, DataTable, ScrollTable, col, error_alert, num_col};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -407,38 +407,30 @@ fn OverviewBody(o: Overview, logout: ServerAction<Logout>) -> impl IntoView {
             </section>
         }
     });
-    let lists_view = if lists.is_empty() {
-        view! { <p id="no-lists">"No contact lists yet."</p> }.into_any()
-    } else {
-        view! {
-            <table id="lists">
-                <caption>"Lists with their topic and contact counts"</caption>
-                <thead>
-                    <tr>
-                        <th scope="col">"List"</th>
-                        <th scope="col">"Topics"</th>
-                        <th scope="col">"Contacts"</th>
-                    </tr>
-                </thead>
-                <tbody>
-                    {lists
-                        .into_iter()
-                        .map(|l| {
-                            view! {
-                                <tr>
-                                    <td>
-                                        <a href=format!("/admin/lists/{}", l.name)>{l.name.clone()}</a>
-                                    </td>
-                                    <td>{l.topics}</td>
-                                    <td>{grouped(l.contacts)}</td>
-                                </tr>
-                            }
-                        })
-                        .collect_view()}
-                </tbody>
-            </table>
-        }
-            .into_any()
+    let lists_view = view! {
+        <DataTable
+            id="lists"
+            label="Contact lists table"
+            caption="Lists with their topic and contact counts"
+            heads=vec![col("List"), num_col("Topics"), num_col("Contacts")]
+            is_empty=lists.is_empty()
+            empty=("no-lists", "No contact lists yet.")
+        >
+            {lists
+                .into_iter()
+                .map(|l| {
+                    view! {
+                        <tr>
+                            <td>
+                                <a href=format!("/admin/lists/{}", l.name)>{l.name.clone()}</a>
+                            </td>
+                            <td class="num">{l.topics}</td>
+                            <td class="num">{grouped(l.contacts)}</td>
+                        </tr>
+                    }
+                })
+                .collect_view()}
+        </DataTable>
     };
     view! {
         <div class="row spread">

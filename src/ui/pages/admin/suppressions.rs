@@ -5,7 +5,7 @@
 use crate::domain::query::query_escape;
 use crate::serverfns::get_suppressions::{SuppressionsPage, get_suppressions};
 use crate::serverfns::remove_suppression::RemoveSuppression;
-use crate::ui::components::{AdminFrame, ScrollTable, error_alert, outcome};
+use crate::ui::components::{AdminFrame, DataTable, Pager, col, error_alert, outcome};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
@@ -100,70 +100,56 @@ fn SuppressionsBody(
             query_escape(&a)
         )
     });
-    let table = if rows.is_empty() {
-        view! { <p id="no-suppressions">"No suppressed addresses match."</p> }.into_any()
-    } else {
-        view! {
-            <ScrollTable label="Suppression list table">
-                <table id="suppressions">
-                    <caption>"Suppressed addresses, newest first"</caption>
-                    <thead>
+    let table = view! {
+        <DataTable
+            id="suppressions"
+            label="Suppression list table"
+            caption="Suppressed addresses, newest first"
+            heads={ let mut h = vec![col("Address"), col("Reason"), col("Since"), col("Message")]; if can_edit { h.push(col("Remove")); } h }
+            is_empty=rows.is_empty()
+            empty=("no-suppressions", "No suppressed addresses match.")
+        >
+            {rows
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let field = format!("why-{i}");
+                    let label = format!("Remove {}", r.email);
+                    let email = r.email.clone();
+                    view! {
                         <tr>
-                            <th scope="col">"Address"</th>
-                            <th scope="col">"Reason"</th>
-                            <th scope="col">"Since"</th>
-                            <th scope="col">"Message"</th>
-                            {can_edit.then(|| view! { <th scope="col">"Remove"</th> })}
+                            <td class="wrap">{r.email}</td>
+                            <td>{r.reason}</td>
+                            <td>{r.since}</td>
+                            <td class="wrap"><code>{r.message_id}</code></td>
+                            {can_edit
+                                .then(|| {
+                                    view! {
+                                        <td>
+                                            <details>
+                                                <summary aria-label=label.clone()>"Remove…"</summary>
+                                                <ActionForm action=remove attr:class="stack remove-suppression">
+                                                    <input type="hidden" name="email" value=email />
+                                                    <label for=field.clone()>"Why may it receive mail again?"</label>
+                                                    <input id=field type="text" name="why" required maxlength="500" />
+                                                    <button type="submit" class="danger" aria-label=label>
+                                                        "Remove"
+                                                    </button>
+                                                </ActionForm>
+                                            </details>
+                                        </td>
+                                    }
+                                })}
                         </tr>
-                    </thead>
-                    <tbody>
-                        {rows
-                            .into_iter()
-                            .enumerate()
-                            .map(|(i, r)| {
-                                let field = format!("why-{i}");
-                                let label = format!("Remove {}", r.email);
-                                let email = r.email.clone();
-                                view! {
-                                    <tr>
-                                        <td class="wrap">{r.email}</td>
-                                        <td>{r.reason}</td>
-                                        <td>{r.since}</td>
-                                        <td class="wrap"><code>{r.message_id}</code></td>
-                                        {can_edit
-                                            .then(|| {
-                                                view! {
-                                                    <td>
-                                                        <details>
-                                                            <summary aria-label=label.clone()>"Remove…"</summary>
-                                                            <ActionForm action=remove attr:class="stack remove-suppression">
-                                                                <input type="hidden" name="email" value=email />
-                                                                <label for=field.clone()>"Why may it receive mail again?"</label>
-                                                                <input id=field type="text" name="why" required maxlength="500" />
-                                                                <button type="submit" class="danger" aria-label=label>
-                                                                    "Remove"
-                                                                </button>
-                                                            </ActionForm>
-                                                        </details>
-                                                    </td>
-                                                }
-                                            })}
-                                    </tr>
-                                }
-                            })
-                            .collect_view()}
-                    </tbody>
-                </table>
-            </ScrollTable>
-        }
-        .into_any()
+                    }
+                })
+                .collect_view()}
+
+        </DataTable>
     };
     view! {
         <SearchForm qv rv />
         {table}
-        <nav aria-label="Pages" class="pager">
-            <a href=base>"Newest"</a>
-            {next.map(|n| view! { <a href=n rel="next" id="next-page">"Next page"</a> })}
-        </nav>
+        <Pager first={base} first_text="Newest" next next_id="next-page" next_text="Next page" />
     }
 }

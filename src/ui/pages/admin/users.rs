@@ -5,7 +5,7 @@ use crate::serverfns::add_user::AddUser;
 use crate::serverfns::delete_user::DeleteUser;
 use crate::serverfns::get_users::get_users;
 use crate::serverfns::set_user_role::SetUserRole;
-use crate::ui::components::{AdminFrame, ScrollTable, error_alert, outcome};
+use crate::ui::components::{AdminFrame, DataTable, col, error_alert, outcome};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -117,20 +117,23 @@ pub fn UsersPage() -> impl IntoView {
                                     }
                                 });
                             view! {
-                                <ScrollTable label="Users table">
-                                    <table id="users">
-                                        <caption>"Dashboard users"</caption>
-                                        <thead>
-                                            <tr>
-                                                <th scope="col">"Email"</th>
-                                                <th scope="col">"Role"</th>
-                                                <th scope="col">"Added"</th>
-                                                {can_edit.then(|| view! { <th scope="col">"Remove"</th> })}
-                                            </tr>
-                                        </thead>
-                                        <tbody>{rows}</tbody>
-                                    </table>
-                                </ScrollTable>
+                                <DataTable
+                                    id="users"
+                                    label="Users table"
+                                    caption="Dashboard users"
+                                    heads={
+                                        let mut h = vec![col("Email"), col("Role"), col("Added")];
+                                        if can_edit {
+                                            h.push(col("Remove"));
+                                        }
+                                        h
+                                    }
+                                    // The signed-in owner is always there.
+                                    is_empty=false
+                                    empty=("no-users", "")
+                                >
+                                    {rows}
+                                </DataTable>
                                 {(!can_edit).then(|| view! { <p class="hint">"Only owners manage users."</p> })}
                                 {form}
                             }

@@ -8,7 +8,7 @@ use crate::serverfns::get_webhooks::{WebhookRow, get_webhooks};
 use crate::serverfns::replay_delivery::ReplayDelivery;
 use crate::serverfns::save_webhook::SaveWebhook;
 use crate::serverfns::test_webhook::TestWebhook;
-use crate::ui::components::{AdminFrame, ScrollTable, error_alert, outcome};
+use crate::ui::components::{AdminFrame, DataTable, Pager, col, error_alert, num_col, outcome};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -79,44 +79,34 @@ pub fn WebhooksPage() -> impl IntoView {
                     match data.await {
                         Err(e) => view! { {error_alert(&e)} }.into_any(),
                         Ok(page) => {
-                            let table = if page.hooks.is_empty() {
-                                view! { <p id="no-webhooks">"No webhooks yet."</p> }.into_any()
-                            } else {
-                                view! {
-                                    <ScrollTable label="Webhooks table">
-                                        <table id="webhooks">
-                                            <caption>"Every webhook destination"</caption>
-                                            <thead>
+                            let table = view! {
+                                <DataTable
+                                    id="webhooks"
+                                    label="Webhooks table"
+                                    caption="Every webhook destination"
+                                    heads=vec![col("URL"), col("Events"), col("List"), col("Created")]
+                                    is_empty=page.hooks.is_empty()
+                                    empty=("no-webhooks", "No webhooks yet.")
+                                >
+                                    {page
+                                        .hooks
+                                        .into_iter()
+                                        .map(|h| {
+                                            let href = format!("/admin/webhooks/{}", h.id);
+                                            let events = if !h.routed.is_empty() { format!("only what configuration sets route: {}", h.routed) } else if h.events.is_empty() { "(all)".to_owned() } else { h.events };
+                                            let list = if h.list.is_empty() { "(all)".to_owned() } else { h.list };
+                                            view! {
                                                 <tr>
-                                                    <th scope="col">"URL"</th>
-                                                    <th scope="col">"Events"</th>
-                                                    <th scope="col">"List"</th>
-                                                    <th scope="col">"Created"</th>
+                                                    <td class="wrap"><a href=href>{h.url}</a></td>
+                                                    <td>{events}</td>
+                                                    <td>{list}</td>
+                                                    <td>{h.created}</td>
                                                 </tr>
-                                            </thead>
-                                            <tbody>
-                                                {page
-                                                    .hooks
-                                                    .into_iter()
-                                                    .map(|h| {
-                                                        let href = format!("/admin/webhooks/{}", h.id);
-                                                        let events = if !h.routed.is_empty() { format!("only what configuration sets route: {}", h.routed) } else if h.events.is_empty() { "(all)".to_owned() } else { h.events };
-                                                        let list = if h.list.is_empty() { "(all)".to_owned() } else { h.list };
-                                                        view! {
-                                                            <tr>
-                                                                <td class="wrap"><a href=href>{h.url}</a></td>
-                                                                <td>{events}</td>
-                                                                <td>{list}</td>
-                                                                <td>{h.created}</td>
-                                                            </tr>
-                                                        }
-                                                    })
-                                                    .collect_view()}
-                                            </tbody>
-                                        </table>
-                                    </ScrollTable>
-                                }
-                                    .into_any()
+                                            }
+                                        })
+                                        .collect_view()}
+
+                                </DataTable>
                             };
                             let form = page
                                 .can_edit
@@ -228,70 +218,56 @@ fn WebhookBody(
     let hid = hook.id;
     let older = next_before.map(|b| format!("/admin/webhooks/{hid}?before={b}"));
     let any_dead = deliveries.iter().any(|r| r.status == "dead");
-    let log = if deliveries.is_empty() {
-        view! { <p id="no-deliveries">"No deliveries yet."</p> }.into_any()
-    } else {
-        view! {
-            <ScrollTable label="Delivery log">
-                <table id="deliveries">
-                    <caption>"Deliveries, newest first"</caption>
-                    <thead>
-                        <tr>
-                            <th scope="col">"Created"</th>
-                            <th scope="col" class="num">"Event"</th>
-                            <th scope="col">"Status"</th>
-                            <th scope="col" class="num">"Attempts"</th>
-                            <th scope="col">"Last answer"</th>
-                            <th scope="col">"Last error"</th>
-                            <th scope="col">"Delivered"</th>
-                            {can_edit.then(|| view! { <th scope="col">"Replay"</th> })}
+    let log = view! {
+        <DataTable
+            id="deliveries"
+            label="Delivery log"
+            caption="Deliveries, newest first"
+            heads={ let mut h = vec![col("Created"), num_col("Event"), col("Status"), num_col("Attempts"), col("Last answer"), col("Last error"), col("Delivered")]; if can_edit { h.push(col("Replay")); } h }
+            is_empty=deliveries.is_empty()
+            empty=("no-deliveries", "No deliveries yet.")
+        >
+            {deliveries
+                .into_iter()
+                .map(|r| {
+                    let dead = r.status == "dead";
+                    let did = r.id.to_string();
+                    let label = format!("Replay delivery {}", r.id);
+                    let row_class = format!("delivery-{}", r.status);
+                    view! {
+                        <tr class=row_class>
+                            <td>{r.created}</td>
+                            <td class="num">{r.event_id}</td>
+                            <td>{r.status}</td>
+                            <td class="num">{r.attempts}</td>
+                            <td>{r.last_status}</td>
+                            <td class="wrap">{r.last_error}</td>
+                            <td>{r.delivered}</td>
+                            {can_edit
+                                .then(|| {
+                                    view! {
+                                        <td>
+                                            {dead
+                                                .then(|| {
+                                                    view! {
+                                                        <ActionForm action=replay attr:class="inline">
+                                                            <input type="hidden" name="id" value=hid.to_string() />
+                                                            <input type="hidden" name="delivery" value=did />
+                                                            <button type="submit" class="secondary" aria-label=label>
+                                                                "Replay"
+                                                            </button>
+                                                        </ActionForm>
+                                                    }
+                                                })}
+                                        </td>
+                                    }
+                                })}
                         </tr>
-                    </thead>
-                    <tbody>
-                        {deliveries
-                            .into_iter()
-                            .map(|r| {
-                                let dead = r.status == "dead";
-                                let did = r.id.to_string();
-                                let label = format!("Replay delivery {}", r.id);
-                                let row_class = format!("delivery-{}", r.status);
-                                view! {
-                                    <tr class=row_class>
-                                        <td>{r.created}</td>
-                                        <td class="num">{r.event_id}</td>
-                                        <td>{r.status}</td>
-                                        <td class="num">{r.attempts}</td>
-                                        <td>{r.last_status}</td>
-                                        <td class="wrap">{r.last_error}</td>
-                                        <td>{r.delivered}</td>
-                                        {can_edit
-                                            .then(|| {
-                                                view! {
-                                                    <td>
-                                                        {dead
-                                                            .then(|| {
-                                                                view! {
-                                                                    <ActionForm action=replay attr:class="inline">
-                                                                        <input type="hidden" name="id" value=hid.to_string() />
-                                                                        <input type="hidden" name="delivery" value=did />
-                                                                        <button type="submit" class="secondary" aria-label=label>
-                                                                            "Replay"
-                                                                        </button>
-                                                                    </ActionForm>
-                                                                }
-                                                            })}
-                                                    </td>
-                                                }
-                                            })}
-                                    </tr>
-                                }
-                            })
-                            .collect_view()}
-                    </tbody>
-                </table>
-            </ScrollTable>
-        }
-        .into_any()
+                    }
+                })
+                .collect_view()}
+
+        </DataTable>
     };
     let manage = can_edit.then(|| {
         let h = hook.clone();
@@ -361,10 +337,7 @@ fn WebhookBody(
             {move || outcome(replay.value().get().map(|r| r.map(|_| String::new())))}
             {replay_all}
             {log}
-            <nav aria-label="Pages" class="pager">
-                <a href=format!("/admin/webhooks/{hid}")>"Newest"</a>
-                {older.map(|o| view! { <a href=o rel="next" id="older">"Older deliveries"</a> })}
-            </nav>
+            <Pager first={format!("/admin/webhooks/{hid}")} first_text="Newest" next=older next_id="older" next_text="Older deliveries" />
         </section>
         {danger}
     }

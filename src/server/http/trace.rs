@@ -1,0 +1,67 @@
+//! One `tracing` span per HTTP request, named `http`, carrying a request id (the client's
+//! `X-Request-Id` when it sends a short printable one, else a new one), the method and the
+//! path. Everything logged while the request runs (the one-click handler, the SES API,
+//! the store) carries the id, and the answer echoes it in `X-Request-Id`. The capability
+//! tokens of recipient links (`/u/`, `/m/`, `/c/`) are never logged: the span names only
+//! the route's prefix.
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+/// The header the id comes in and goes out in.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The path as the log may show it: recipient links without their token.
+pub fn loggable_path(path: &str) -> &str {
+    for prefix in ["/u/", "/m/", "/c/"] {
+        if path.starts_with(prefix) {
+            return prefix;
+        }
+    }
+    path
+}
+
+/// The client's id when it is short and printable, else a new random one.
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()))
+}
+
+/// The middleware: runs the request inside its span and echoes the id.
+pub async fn span(req: Request, next: Next) -> Response {
+    let id = request_id(&req);
+    let span = tracing::info_span!(
+        "http",
+        request_id = %id,
+        method = %req.method(),
+        path = loggable_path(req.uri().path()),
+    );
+    let mut res = next.run(req).instrument(span).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recipient_tokens_stay_out_of_the_log() {
+        assert_eq!(loggable_path("/u/abcdef"), "/u/");
+        assert_eq!(loggable_path("/m/abcdef"), "/m/");
+        assert_eq!(loggable_path("/c/abcdef"), "/c/");
+        assert_eq!(
+            loggable_path("/v2/email/contact-lists"),
+            "/v2/email/contact-lists"
+        );
+    }
+}
