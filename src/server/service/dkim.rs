@@ -67,7 +67,7 @@ pub async fn generate(
             "algorithm {algorithm:?} is not supported: use rsa or ed25519"
         ))
     })?;
-    let key = dkim::generate(alg).map_err(ServiceError::Internal)?;
+    let key = dkim::generate(alg).map_err(ServiceError::internal)?;
     match store
         .create_dkim_key(
             &domain,
