@@ -21,8 +21,9 @@ test("overview: opt-out charts by topic and by source, with data tables, accessi
   // The figures are refreshed in the background (a few seconds old at most).
   await expect(async () => {
     await page.goto("/admin");
-    await expect(page.locator("figure .legend").first()).toContainText("demo/newsletter");
-    await expect(page.locator("figure .legend").nth(1)).toContainText("Admin");
+    const legend = (id: string) => page.locator("figure", { has: page.locator(`svg#${id}`) }).locator(".legend");
+    await expect(legend("chart-topic")).toContainText("demo/newsletter");
+    await expect(legend("chart-source")).toContainText("Admin");
   }).toPass({ timeout: 25_000, intervals: [1000, 2000, 3000] });
 
   for (const id of ["chart-topic", "chart-source"]) {

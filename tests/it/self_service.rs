@@ -125,6 +125,14 @@ async fn refused(app: &TestApp, rcpt: &str) -> Option<String> {
     p.refused.first().map(|r| r.reason.clone())
 }
 
+/// A preference-page form POST with the link's `token`; returns where it redirects.
+async fn save(app: &TestApp, token: &str, fields: &[(&str, &str)]) -> String {
+    let mut all = vec![("token", token)];
+    all.extend_from_slice(fields);
+    let r = post(app, "/api/save_preferences", &all).await;
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
 async fn post(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
     app.client
         .post(app.url(path))
@@ -153,23 +161,13 @@ async fn a_pause_refuses_mail_reads_as_opt_out_and_ends_by_itself(backend: &str)
     assert_eq!(refused(&app, "ann@example.com").await, None);
 
     // A length the list does not offer changes nothing.
-    let r = post(
+    let r = save(
         &app,
-        "/api/save_preferences",
-        &[
-            ("token", &token),
-            ("action", "pause"),
-            ("days", "7"),
-            ("lang", "en"),
-        ],
+        &token,
+        &[("action", "pause"), ("days", "7"), ("lang", "en")],
     )
     .await;
-    assert!(
-        r.headers()["location"]
-            .to_str()
-            .unwrap()
-            .contains("error=pause")
-    );
+    assert!(r.contains("error=pause"));
     assert_eq!(
         contact(&app, &list, "ann@example.com")
             .await
@@ -179,23 +177,13 @@ async fn a_pause_refuses_mail_reads_as_opt_out_and_ends_by_itself(backend: &str)
     );
 
     let before = optbox::server::store::now_ms();
-    let r = post(
+    let r = save(
         &app,
-        "/api/save_preferences",
-        &[
-            ("token", &token),
-            ("action", "pause"),
-            ("days", "30"),
-            ("lang", "en"),
-        ],
+        &token,
+        &[("action", "pause"), ("days", "30"), ("lang", "en")],
     )
     .await;
-    assert!(
-        r.headers()["location"]
-            .to_str()
-            .unwrap()
-            .contains("paused=1")
-    );
+    assert!(r.contains("paused=1"));
     let until = contact(&app, &list, "ann@example.com")
         .await
         .unwrap()
@@ -282,26 +270,16 @@ async fn a_pause_refuses_mail_reads_as_opt_out_and_ends_by_itself(backend: &str)
     assert!(ann_line.contains("Z,OPT_OUT,OPT_OUT"), "{csv}");
 
     // Resume now: mail flows again, with a `resume` event.
-    post(
-        &app,
-        "/api/save_preferences",
-        &[("token", &token), ("action", "resume"), ("lang", "en")],
-    )
-    .await;
+    save(&app, &token, &[("action", "resume"), ("lang", "en")]).await;
     assert_eq!(refused(&app, "ann@example.com").await, None);
     assert_eq!(events(&app, "resume").await.len(), 1);
 
     // A pause that ends comes back by itself: sending looks at the time at once, and
     // housekeeping clears it with its `resume` event.
-    post(
+    save(
         &app,
-        "/api/save_preferences",
-        &[
-            ("token", &token),
-            ("action", "pause"),
-            ("days", "90"),
-            ("lang", "en"),
-        ],
+        &token,
+        &[("action", "pause"), ("days", "90"), ("lang", "en")],
     )
     .await;
     assert!(refused(&app, "ann@example.com").await.is_some());
@@ -712,33 +690,22 @@ async fn the_survey_after_an_unsubscribe_records_one_offered_answer_and_the_over
     );
 
     // An answer the list does not offer is refused and records nothing.
-    let r = post(
+    let r = save(
         &app,
-        "/api/save_preferences",
-        &[
-            ("token", &token),
-            ("action", "reason"),
-            ("reason", "Your CEO"),
-            ("lang", "de"),
-        ],
+        &token,
+        &[("action", "reason"), ("reason", "Your CEO"), ("lang", "de")],
     )
     .await;
-    assert!(
-        r.headers()["location"]
-            .to_str()
-            .unwrap()
-            .contains("error=reason")
-    );
+    assert!(r.contains("error=reason"));
     assert!(events(&app, "unsubscribe.reason").await.is_empty());
 
     // An offered one is kept with the free text, trimmed, without control characters
     // and cut to 500 characters.
     let long = format!("  weekly is enough\u{7}{}", "x".repeat(600));
-    let r = post(
+    let r = save(
         &app,
-        "/api/save_preferences",
+        &token,
         &[
-            ("token", &token),
             ("action", "reason"),
             ("reason", "I get too many emails"),
             ("comment", &long),
@@ -746,7 +713,7 @@ async fn the_survey_after_an_unsubscribe_records_one_offered_answer_and_the_over
         ],
     )
     .await;
-    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+    let loc = r;
     assert!(loc.contains("thanks=1"), "{loc}");
     let ev = events(&app, "unsubscribe.reason").await;
     assert_eq!(ev.len(), 1);
@@ -762,25 +729,11 @@ async fn the_survey_after_an_unsubscribe_records_one_offered_answer_and_the_over
     assert!(!page.contains("survey-form"), "asked once: {page}");
 
     // The page asks after a save that opts out of something, not after an opt-in.
-    let r = post(
-        &app,
-        "/api/save_preferences",
-        &[("token", &token), ("action", "save"), ("prefs[news]", "on")],
-    )
-    .await;
-    let page = app
-        .get_text(&app.url(r.headers()["location"].to_str().unwrap()))
-        .await;
+    let r = save(&app, &token, &[("action", "save"), ("prefs[news]", "on")]).await;
+    let page = app.get_text(&app.url(&r)).await;
     assert!(!page.contains("survey-form"), "{page}");
-    let r = post(
-        &app,
-        "/api/save_preferences",
-        &[("token", &token), ("action", "save")],
-    )
-    .await;
-    let page = app
-        .get_text(&app.url(r.headers()["location"].to_str().unwrap()))
-        .await;
+    let r = save(&app, &token, &[("action", "save")]).await;
+    let page = app.get_text(&app.url(&r)).await;
     assert!(page.contains("survey-form"), "{page}");
 
     // A list with its own answers offers those; one that asks nothing shows no survey.
