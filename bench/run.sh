@@ -52,7 +52,7 @@ for backend in $BACKENDS; do
   ./target/release/optbox migrate >/dev/null
   ./target/release/examples/ses_bench seed "$N" "$dir/key-$backend.json"
   ./target/release/examples/ses_bench links "${BENCH_LINKS:-400000}" "$dir/paths-$backend.txt"
-  ./target/release/examples/ses_bench manage-links 20000 "$dir/manage-$backend.txt"
+  ./target/release/examples/ses_bench manage-links 5000 "$dir/manage-$backend.txt"
   echo /s/bench > "$dir/subscribe.txt"
   ./target/release/optbox serve > "$dir/server-$backend.log" 2>&1 &
   pid=$!
