@@ -252,14 +252,19 @@ mod tests {
     }
 }
 
-/// A chart with its legend and, folded, the same figures as a table.
+/// A chart with its legend and, folded, the same figures as a table; with no series and
+/// an `empty` (id, text), that paragraph instead.
 #[component]
 fn Chart(
     id: &'static str,
     title: &'static str,
     days: Vec<String>,
     series: Vec<SeriesRow>,
+    #[prop(optional)] empty: Option<(&'static str, &'static str)>,
 ) -> impl IntoView {
+    if let (true, Some((empty_id, text))) = (series.is_empty(), empty) {
+        return view! { <p id=empty_id class="muted">{text}</p> }.into_any();
+    }
     let svg = chart_svg(id, title, &days, &series);
     let legend = series
         .iter()
@@ -325,6 +330,7 @@ fn Chart(
             </ScrollTable>
         </details>
     }
+    .into_any()
 }
 
 #[component]
@@ -368,31 +374,29 @@ fn OverviewBody(o: Overview, logout: ServerAction<Logout>) -> impl IntoView {
         as_of,
         relay_paused,
     } = o;
-    let tags_view = if by_tag.is_empty() {
-        view! {
-            <p id="no-tags" class="muted">
-                "No opt-outs from tagged messages yet: SendEmail's EmailTags (or SMTP's X-SES-MESSAGE-TAGS) name a message's campaign."
-            </p>
-        }
-            .into_any()
-    } else {
-        view! {
-            <Chart id="chart-tag" title="Opt-outs per day by message tag, last 30 days" days=days.clone() series=by_tag />
-        }
-            .into_any()
+    let tags_view = view! {
+        <Chart
+            id="chart-tag"
+            title="Opt-outs per day by message tag, last 30 days"
+            days=days.clone()
+            series=by_tag
+            empty=(
+                "no-tags",
+                "No opt-outs from tagged messages yet: SendEmail's EmailTags (or SMTP's X-SES-MESSAGE-TAGS) name a message's campaign.",
+            )
+        />
     };
-    let reasons_view = if by_reason.is_empty() {
-        view! {
-            <p id="no-reasons" class="muted">
-                "No survey answers yet: after an unsubscribe, the recipient page asks why (the answers are set per list in its details)."
-            </p>
-        }
-            .into_any()
-    } else {
-        view! {
-            <Chart id="chart-reason" title="Why people left, per day by list and answer, last 30 days" days=days.clone() series=by_reason />
-        }
-            .into_any()
+    let reasons_view = view! {
+        <Chart
+            id="chart-reason"
+            title="Why people left, per day by list and answer, last 30 days"
+            days=days.clone()
+            series=by_reason
+            empty=(
+                "no-reasons",
+                "No survey answers yet: after an unsubscribe, the recipient page asks why (the answers are set per list in its details).",
+            )
+        />
     };
     let resume = ServerAction::<ResumeRelay>::new();
     let paused = relay_paused.map(|why| {
