@@ -106,8 +106,9 @@ pub enum SendError {
     SendingPaused(String),
     #[error("the database is unavailable")]
     Unavailable(String),
+    /// Ours: the cause (with its own causes) is logged, never shown.
     #[error("internal error")]
-    Internal(String),
+    Internal(#[source] super::Cause),
 }
 
 /// DKIM signers by From domain, looked up in the database at most once a minute per
@@ -173,7 +174,7 @@ fn service_err(e: ServiceError) -> SendError {
     match e {
         ServiceError::NotFound(m) => SendError::UnknownList(m),
         ServiceError::Unavailable(m) => SendError::Unavailable(m),
-        e @ ServiceError::Internal(_) => SendError::Internal(e.detail()),
+        ServiceError::Internal(cause) => SendError::Internal(cause),
         other => SendError::BadRequest(other.to_string()),
     }
 }
@@ -181,7 +182,7 @@ fn service_err(e: ServiceError) -> SendError {
 fn store_err(e: StoreError) -> SendError {
     match e {
         StoreError::Unavailable(m) => SendError::Unavailable(m.to_string()),
-        other => SendError::Internal(other.to_string()),
+        other => SendError::Internal(Box::new(other)),
     }
 }
 
@@ -699,13 +700,14 @@ impl Dkim<'_> {
         let mut bytes = if removed.is_empty() {
             rewritten
         } else {
-            rewrite::drop_signatures(&rewritten, &removed)
-                .map_err(|e| SendError::Internal(format!("removing a DKIM signature: {e}")))?
+            rewrite::drop_signatures(&rewritten, &removed).map_err(|e| {
+                SendError::Internal(format!("removing a DKIM signature: {e}").into())
+            })?
         };
         for s in &ours {
             bytes = s
                 .sign(&bytes)
-                .map_err(|e| SendError::Internal(format!("DKIM signing: {e}")))?;
+                .map_err(|e| SendError::Internal(format!("DKIM signing: {e}").into()))?;
         }
         Ok((bytes, !ours.is_empty()))
     }

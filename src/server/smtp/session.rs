@@ -743,8 +743,9 @@ pub fn send_error_reply(e: &SendError) -> String {
             tracing::error!(%cause, "SMTP message refused: database unavailable");
             "451 4.3.0 The database is unavailable, try again later".to_owned()
         }
-        SendError::Internal(cause) => {
-            tracing::error!(%cause, "SMTP message refused: internal error");
+        e @ SendError::Internal(_) => {
+            let cause = crate::server::service::chain(e);
+            tracing::error!(%cause, "SMTP message refused");
             "451 4.3.0 Internal error, try again later".to_owned()
         }
     }

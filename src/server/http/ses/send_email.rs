@@ -581,7 +581,7 @@ impl From<SendError> for ApiError {
             | SendError::NotVerified(m) => rejected(m),
             SendError::AccessDenied(m) => ServiceError::Forbidden(m).into(),
             SendError::Unavailable(m) => ServiceError::Unavailable(m).into(),
-            SendError::Internal(m) => ServiceError::internal(m).into(),
+            SendError::Internal(cause) => ServiceError::Internal(cause).into(),
         }
     }
 }
