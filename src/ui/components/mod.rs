@@ -173,3 +173,26 @@ pub fn Pager(
         </nav>
     }
 }
+
+/// A page's data: "Loading…" while it comes, the error if it fails, else what `then`
+/// makes of it.
+#[component]
+pub fn Loaded<T, F>(data: Resource<Result<T, ServerFnError>>, then: F) -> impl IntoView
+where
+    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    F: Fn(T) -> AnyView + Clone + Send + Sync + 'static,
+{
+    view! {
+        <Suspense fallback=|| view! { <p>"Loading…"</p> }>
+            {move || {
+                let then = then.clone();
+                Suspend::new(async move {
+                    match data.await {
+                        Err(e) => error_alert(&e).into_any(),
+                        Ok(d) => then(d),
+                    }
+                })
+            }}
+        </Suspense>
+    }
+}

@@ -16,7 +16,7 @@ use crate::serverfns::get_list::{ListDetail, get_list};
 use crate::serverfns::get_lists::get_lists;
 use crate::serverfns::save_list::SaveList;
 use crate::serverfns::save_topic::SaveTopic;
-use crate::ui::components::{AdminFrame, DataTable, col, error_alert, num_col, outcome};
+use crate::ui::components::{AdminFrame, DataTable, Loaded, col, error_alert, num_col, outcome};
 use leptos::prelude::*;
 use leptos_meta::{Stylesheet, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -29,63 +29,56 @@ pub fn ListsPage() -> impl IntoView {
         <Title text="Lists · optbox" />
         <AdminFrame current="lists">
             <h1>"Contact lists"</h1>
-            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Err(e) => view! { {error_alert(&e)} }.into_any(),
-                        Ok(page) => {
-                            let table = view! {
-                                <DataTable
-                                    id="lists"
-                                    label="Contact lists table"
-                                    caption="Every contact list"
-                                    heads=vec![col("List"), num_col("Topics"), num_col("Contacts")]
-                                    is_empty=page.lists.is_empty()
-                                    empty=("no-lists", "No contact lists yet.")
-                                >
-                                    {page
-                                        .lists
-                                        .into_iter()
-                                        .map(|l| {
-                                            let href = format!("/admin/lists/{}", l.name);
-                                            view! {
-                                                <tr>
-                                                    <td><a href=href>{l.name}</a></td>
-                                                    <td class="num">{l.topics}</td>
-                                                    <td class="num">{l.contacts}</td>
-                                                </tr>
-                                            }
-                                        })
-                                        .collect_view()}
+            <Loaded data then=move |page| {
+                let table = view! {
+                    <DataTable
+                        id="lists"
+                        label="Contact lists table"
+                        caption="Every contact list"
+                        heads=vec![col("List"), num_col("Topics"), num_col("Contacts")]
+                        is_empty=page.lists.is_empty()
+                        empty=("no-lists", "No contact lists yet.")
+                    >
+                        {page
+                            .lists
+                            .into_iter()
+                            .map(|l| {
+                                let href = format!("/admin/lists/{}", l.name);
+                                view! {
+                                    <tr>
+                                        <td><a href=href>{l.name}</a></td>
+                                        <td class="num">{l.topics}</td>
+                                        <td class="num">{l.contacts}</td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()}
 
-                                </DataTable>
-                            };
-                            let form = page
-                                .can_edit
-                                .then(|| {
-                                    view! {
-                                        <section aria-labelledby="new-list-title" class="card">
-                                            <h2 id="new-list-title">"New list"</h2>
-                                            <ActionForm action=create attr:class="stack" attr:id="new-list">
-                                                <label for="new-name">"Name"</label>
-                                                <input id="new-name" type="text" name="name" required
-                                                    aria-describedby="new-name-hint" />
-                                                <p id="new-name-hint" class="hint">
-                                                    "Letters, digits, _ and -; as used in the API and in links."
-                                                </p>
-                                                <label for="new-description">"Description"</label>
-                                                <input id="new-description" type="text" name="description" />
-                                                {move || outcome(create.value().get().map(|r| r.map(|_| String::new())))}
-                                                <button type="submit">"Create list"</button>
-                                            </ActionForm>
-                                        </section>
-                                    }
-                                });
-                            view! { {table} {form} }.into_any()
+                    </DataTable>
+                };
+                let form = page
+                    .can_edit
+                    .then(|| {
+                        view! {
+                            <section aria-labelledby="new-list-title" class="card">
+                                <h2 id="new-list-title">"New list"</h2>
+                                <ActionForm action=create attr:class="stack" attr:id="new-list">
+                                    <label for="new-name">"Name"</label>
+                                    <input id="new-name" type="text" name="name" required
+                                        aria-describedby="new-name-hint" />
+                                    <p id="new-name-hint" class="hint">
+                                        "Letters, digits, _ and -; as used in the API and in links."
+                                    </p>
+                                    <label for="new-description">"Description"</label>
+                                    <input id="new-description" type="text" name="description" />
+                                    {move || outcome(create.value().get().map(|r| r.map(|_| String::new())))}
+                                    <button type="submit">"Create list"</button>
+                                </ActionForm>
+                            </section>
                         }
-                    }
-                })}
-            </Suspense>
+                    });
+                view! { {table} {form} }.into_any()
+            } />
         </AdminFrame>
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::serverfns::get_outbox::get_outbox;
 use crate::serverfns::get_outbox_message::get_outbox_message;
-use crate::ui::components::{AdminFrame, DataTable, Pager, col, error_alert, num_col};
+use crate::ui::components::{AdminFrame, DataTable, Loaded, Pager, col, error_alert, num_col};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -23,50 +23,43 @@ pub fn OutboxPage() -> impl IntoView {
         <AdminFrame current="outbox">
             <h1>"Development outbox"</h1>
             <p class="hint">"No relay_url is configured, so mail is kept here instead of being sent."</p>
-            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Err(e) => view! { {error_alert(&e)} }.into_any(),
-                        Ok(p) => {
-                            let older = p.next_before.map(|b| format!("/admin/outbox?before={b}"));
-                            let table = view! {
-                                <DataTable
-                                    id="outbox"
-                                    label="Outbox table"
-                                    caption="Messages, newest first"
-                                    heads=vec![col("Created"), col("From"), col("To"), num_col("Bytes"), col("Message")]
-                                    is_empty=p.rows.is_empty()
-                                    empty=("no-mail", "The outbox is empty.")
-                                >
-                                    {p
-                                        .rows
-                                        .into_iter()
-                                        .map(|m| {
-                                            let href = format!("/admin/outbox/{}", m.id);
-                                            let label = format!("Show message {} to {}", m.id, m.rcpt);
-                                            view! {
-                                                <tr>
-                                                    <td>{m.created}</td>
-                                                    <td class="wrap">{m.from}</td>
-                                                    <td class="wrap">{m.rcpt}</td>
-                                                    <td class="num">{m.size}</td>
-                                                    <td><a href=href aria-label=label>"Show"</a></td>
-                                                </tr>
-                                            }
-                                        })
-                                        .collect_view()}
+            <Loaded data then=move |p| {
+                let older = p.next_before.map(|b| format!("/admin/outbox?before={b}"));
+                let table = view! {
+                    <DataTable
+                        id="outbox"
+                        label="Outbox table"
+                        caption="Messages, newest first"
+                        heads=vec![col("Created"), col("From"), col("To"), num_col("Bytes"), col("Message")]
+                        is_empty=p.rows.is_empty()
+                        empty=("no-mail", "The outbox is empty.")
+                    >
+                        {p
+                            .rows
+                            .into_iter()
+                            .map(|m| {
+                                let href = format!("/admin/outbox/{}", m.id);
+                                let label = format!("Show message {} to {}", m.id, m.rcpt);
+                                view! {
+                                    <tr>
+                                        <td>{m.created}</td>
+                                        <td class="wrap">{m.from}</td>
+                                        <td class="wrap">{m.rcpt}</td>
+                                        <td class="num">{m.size}</td>
+                                        <td><a href=href aria-label=label>"Show"</a></td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()}
 
-                                </DataTable>
-                            };
-                            view! {
-                                {table}
-                                <Pager first="/admin/outbox" first_text="Newest" next=older next_id="older" next_text="Older messages" />
-                            }
-                                .into_any()
-                        }
-                    }
-                })}
-            </Suspense>
+                    </DataTable>
+                };
+                view! {
+                    {table}
+                    <Pager first="/admin/outbox" first_text="Newest" next=older next_id="older" next_text="Older messages" />
+                }
+                    .into_any()
+            } />
         </AdminFrame>
     }
 }

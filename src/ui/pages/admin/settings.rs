@@ -5,7 +5,7 @@
 use crate::serverfns::generate_dkim::GenerateDkim;
 use crate::serverfns::get_settings::{SettingsPage as SettingsData, get_settings};
 use crate::serverfns::self_check::self_check;
-use crate::ui::components::{AdminFrame, error_alert, outcome};
+use crate::ui::components::{AdminFrame, Loaded, error_alert, outcome};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
@@ -19,14 +19,7 @@ pub fn SettingsPage() -> impl IntoView {
         <Title text="Settings · optbox" />
         <AdminFrame current="settings">
             <h1>"Settings"</h1>
-            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Err(e) => view! { {error_alert(&e)} }.into_any(),
-                        Ok(s) => view! { <SettingsBody s generate /> }.into_any(),
-                    }
-                })}
-            </Suspense>
+            <Loaded data then=move |s| view! { <SettingsBody s generate /> }.into_any() />
         </AdminFrame>
     }
 }

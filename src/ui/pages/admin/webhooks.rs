@@ -8,7 +8,9 @@ use crate::serverfns::get_webhooks::{WebhookRow, get_webhooks};
 use crate::serverfns::replay_delivery::ReplayDelivery;
 use crate::serverfns::save_webhook::SaveWebhook;
 use crate::serverfns::test_webhook::TestWebhook;
-use crate::ui::components::{AdminFrame, DataTable, Pager, col, error_alert, num_col, outcome};
+use crate::ui::components::{
+    AdminFrame, DataTable, Loaded, Pager, col, error_alert, num_col, outcome,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -74,59 +76,52 @@ pub fn WebhooksPage() -> impl IntoView {
             <p class="hint">
                 "optbox POSTs each event (opt-outs, preference changes, contacts, imports) as signed JSON to these URLs, retrying until they answer 2xx."
             </p>
-            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Err(e) => view! { {error_alert(&e)} }.into_any(),
-                        Ok(page) => {
-                            let table = view! {
-                                <DataTable
-                                    id="webhooks"
-                                    label="Webhooks table"
-                                    caption="Every webhook destination"
-                                    heads=vec![col("URL"), col("Events"), col("List"), col("Created")]
-                                    is_empty=page.hooks.is_empty()
-                                    empty=("no-webhooks", "No webhooks yet.")
-                                >
-                                    {page
-                                        .hooks
-                                        .into_iter()
-                                        .map(|h| {
-                                            let href = format!("/admin/webhooks/{}", h.id);
-                                            let events = if !h.routed.is_empty() { format!("only what configuration sets route: {}", h.routed) } else if h.events.is_empty() { "(all)".to_owned() } else { h.events };
-                                            let list = if h.list.is_empty() { "(all)".to_owned() } else { h.list };
-                                            view! {
-                                                <tr>
-                                                    <td class="wrap"><a href=href>{h.url}</a></td>
-                                                    <td>{events}</td>
-                                                    <td>{list}</td>
-                                                    <td>{h.created}</td>
-                                                </tr>
-                                            }
-                                        })
-                                        .collect_view()}
+            <Loaded data then=move |page| {
+                let table = view! {
+                    <DataTable
+                        id="webhooks"
+                        label="Webhooks table"
+                        caption="Every webhook destination"
+                        heads=vec![col("URL"), col("Events"), col("List"), col("Created")]
+                        is_empty=page.hooks.is_empty()
+                        empty=("no-webhooks", "No webhooks yet.")
+                    >
+                        {page
+                            .hooks
+                            .into_iter()
+                            .map(|h| {
+                                let href = format!("/admin/webhooks/{}", h.id);
+                                let events = if !h.routed.is_empty() { format!("only what configuration sets route: {}", h.routed) } else if h.events.is_empty() { "(all)".to_owned() } else { h.events };
+                                let list = if h.list.is_empty() { "(all)".to_owned() } else { h.list };
+                                view! {
+                                    <tr>
+                                        <td class="wrap"><a href=href>{h.url}</a></td>
+                                        <td>{events}</td>
+                                        <td>{list}</td>
+                                        <td>{h.created}</td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()}
 
-                                </DataTable>
-                            };
-                            let form = page
-                                .can_edit
-                                .then(|| {
-                                    view! {
-                                        <section aria-labelledby="new-webhook-title" class="card">
-                                            <h2 id="new-webhook-title">"New webhook"</h2>
-                                            <ActionForm action=create attr:class="stack" attr:id="new-webhook">
-                                                <WebhookFields hook=None />
-                                                {move || outcome(create.value().get().map(|r| r.map(|_| String::new())))}
-                                                <button type="submit">"Add webhook"</button>
-                                            </ActionForm>
-                                        </section>
-                                    }
-                                });
-                            view! { {table} {form} }.into_any()
+                    </DataTable>
+                };
+                let form = page
+                    .can_edit
+                    .then(|| {
+                        view! {
+                            <section aria-labelledby="new-webhook-title" class="card">
+                                <h2 id="new-webhook-title">"New webhook"</h2>
+                                <ActionForm action=create attr:class="stack" attr:id="new-webhook">
+                                    <WebhookFields hook=None />
+                                    {move || outcome(create.value().get().map(|r| r.map(|_| String::new())))}
+                                    <button type="submit">"Add webhook"</button>
+                                </ActionForm>
+                            </section>
                         }
-                    }
-                })}
-            </Suspense>
+                    });
+                view! { {table} {form} }.into_any()
+            } />
         </AdminFrame>
     }
 }
