@@ -258,7 +258,12 @@ async fn read_new_reasons(
     agg: &mut Aggregate,
     since_ms: i64,
 ) -> ServiceResult<()> {
-    let mut walk = NewEvents::new(store, REASON_KIND, agg.reasons_watermark, since_ms);
+    let mut walk = NewEvents::new(
+        store,
+        super::recipient::REASON_KIND,
+        agg.reasons_watermark,
+        since_ms,
+    );
     while let Some(page) = walk.next().await? {
         for e in &page {
             let detail: serde_json::Value =
@@ -275,9 +280,6 @@ async fn read_new_reasons(
     agg.reasons_watermark = walk.top;
     Ok(())
 }
-
-/// The event kind of an unsubscribe survey's answer.
-pub const REASON_KIND: &str = "unsubscribe.reason";
 
 fn count(agg: &mut Aggregate, e: &EventRecord, tags: &[(String, String)]) {
     let topics = opted_out(e);

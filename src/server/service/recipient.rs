@@ -482,6 +482,9 @@ pub fn sent_url(
     format!("{public_base}/u/{tok}")
 }
 
+/// The event kind of an unsubscribe survey's answer (the overview counts them).
+pub const REASON_KIND: &str = "unsubscribe.reason";
+
 /// Records an answer to the survey after an unsubscribe: one of the answers the list
 /// offers, with optional free text (cut to [`crate::domain::MAX_SURVEY_COMMENT_CHARS`]),
 /// as an `unsubscribe.reason` event. `BadRequest` for an answer the list does not offer.
@@ -516,7 +519,7 @@ pub async fn record_reason(
     store
         .record_contact_event(
             &audit,
-            super::overview::REASON_KIND,
+            REASON_KIND,
             r.list.name.as_str(),
             r.contact.as_ref().map(|c| &c.email),
             detail,
