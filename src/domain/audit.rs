@@ -131,6 +131,8 @@ pub struct Audit {
     /// A keyed hash of the client IP, never the IP itself.
     pub ip_hash: Option<String>,
     pub user_agent: Option<String>,
+    /// The HTTP request that made the change (its `X-Request-Id`, as logged).
+    pub request_id: Option<String>,
 }
 
 impl Audit {
@@ -145,6 +147,7 @@ impl Audit {
             configuration_set: None,
             ip_hash: None,
             user_agent: None,
+            request_id: None,
         }
     }
 

@@ -77,13 +77,19 @@ impl AppStateInner {
         peer: Option<std::net::IpAddr>,
         headers: &axum::http::HeaderMap,
     ) -> crate::domain::Audit {
-        crate::domain::Audit::from_client(
+        let mut audit = crate::domain::Audit::from_client(
             source,
             peer.map(|p| self.ip_hash(self.client_ip(p, headers))),
             headers
                 .get(axum::http::header::USER_AGENT)
                 .and_then(|v| v.to_str().ok()),
-        )
+        );
+        audit.request_id = headers
+            .get(crate::server::http::trace::REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        audit
+    }
     }
 
     /// The client's address: the peer, or what a trusted proxy says it forwarded.

@@ -695,9 +695,12 @@ async fn events_arrive_signed_in_the_ses_subscription_shape(backend: &str) {
         &email,
     );
     let t = Instant::now();
+    // A proxy's request id names the request in the log, and the event and each of its
+    // deliveries name the request.
     let resp = app
         .client
         .post(&url)
+        .header("x-request-id", "edge-one-click-1")
         .form(&[("List-Unsubscribe", "One-Click")])
         .send()
         .await
@@ -721,6 +724,7 @@ async fn events_arrive_signed_in_the_ses_subscription_shape(backend: &str) {
     );
     let sub = &hits.iter().find(|h| h.event_id == subs[0]).unwrap().body;
     assert_eq!(sub["eventType"], "Subscription");
+    assert_eq!(sub["optbox"]["requestId"], "edge-one-click-1");
     assert_eq!(sub["mail"]["destination"][0], "ann@example.com");
     let s = &sub["subscription"];
     assert_eq!(s["contactList"], "news");
@@ -738,6 +742,7 @@ async fn events_arrive_signed_in_the_ses_subscription_shape(backend: &str) {
     );
     let created_body = &hits.iter().find(|h| h.event_id == created[0]).unwrap().body;
     assert_eq!(created_body["eventType"], "ContactCreated");
+    assert!(created_body["optbox"]["requestId"].is_null(), "no request made it");
 
     // The delivery log says delivered, once each.
     let log = wh::deliveries(store, all, None, None, 100).await.unwrap();

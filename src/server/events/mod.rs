@@ -223,6 +223,7 @@ pub fn payload_with(e: &EventRecord, send: Option<&SendRecord>) -> Value {
         "source": e.source,
         "actor": e.actor.as_ref().map(|a| json!({ "type": a, "id": e.actor_id })),
         "messageId": e.message_id,
+        "requestId": e.request_id,
         "contactList": e.list_name,
         "topicName": e.topic_name,
         "contact": e.contact_email,
@@ -596,8 +597,10 @@ mod tests {
             message_id: None,
             configuration_set: None,
             send_id: None,
+            request_id: Some("req-1".into()),
         };
         let p = payload(&e);
+        assert_eq!(p["optbox"]["requestId"], "req-1");
         assert_eq!(p["eventId"], "7");
         assert_eq!(p["eventType"], "Subscription");
         assert_eq!(p["mail"]["destination"][0], "a@example.com");

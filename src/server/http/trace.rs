@@ -34,9 +34,14 @@ fn request_id(req: &Request) -> String {
         .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()))
 }
 
-/// The middleware: runs the request inside its span and echoes the id.
-pub async fn span(req: Request, next: Next) -> Response {
+/// The middleware: runs the request inside its span and echoes the id. The request
+/// carries the id on to its handlers in the same header, so that a change it makes
+/// stores it with its event ([`crate::domain::Audit::request_id`]).
+pub async fn span(mut req: Request, next: Next) -> Response {
     let id = request_id(&req);
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        req.headers_mut().insert(REQUEST_ID, v);
+    }
     let span = tracing::info_span!(
         "http",
         request_id = %id,

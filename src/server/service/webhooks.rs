@@ -211,6 +211,7 @@ pub async fn test(
         message_id: None,
         configuration_set: None,
         send_id: None,
+        request_id: None,
     };
     let mut body = events::payload(&sample);
     let event_id = format!("test-{}", now_ms());

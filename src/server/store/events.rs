@@ -46,13 +46,18 @@ pub struct EventRecord {
     /// The send record (one recipient's copy of the message) that caused the event.
     #[sqlx(default)]
     pub send_id: Option<i64>,
+    /// The HTTP request that made the change (its `X-Request-Id`).
+    #[sqlx(default)]
+    #[serde(default)]
+    pub request_id: Option<String>,
 }
 
 /// The columns of an [`EventRecord`], from `events e` joined with the addresses kept
 /// apart (`event_contacts c`).
 pub(super) const COLUMNS: &str = "e.id, e.created_at, e.kind, e.source, e.list_name, \
      e.topic_name, COALESCE(c.email, e.contact_email) AS contact_email, e.old_prefs, \
-     e.new_prefs, e.ip_hash, e.user_agent, e.detail, e.actor, e.actor_id, e.message_id, e.configuration_set, e.send_id";
+     e.new_prefs, e.ip_hash, e.user_agent, e.detail, e.actor, e.actor_id, e.message_id, e.configuration_set, e.send_id, \
+     e.request_id";
 
 /// `events e` with the addresses of their contacts.
 const FROM: &str = "events e LEFT JOIN event_contacts c ON c.contact_key = e.contact_key";
@@ -154,9 +159,9 @@ pub(super) async fn write(
         sqlx::query_scalar(
             "INSERT INTO events (created_at, kind, source, list_name, topic_name, \
              contact_key, old_prefs, new_prefs, ip_hash, user_agent, detail, actor, \
-             actor_id, message_id, configuration_set, send_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-             RETURNING id",
+             actor_id, message_id, configuration_set, send_id, request_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17) RETURNING id",
         )
         .bind(now_ms())
         .bind(e.kind)
@@ -174,6 +179,7 @@ pub(super) async fn write(
         .bind(e.audit.and_then(|a| a.message_id.as_deref()))
         .bind(e.audit.and_then(|a| a.configuration_set.as_deref()))
         .bind(e.audit.and_then(|a| a.send_id))
+        .bind(e.audit.and_then(|a| a.request_id.as_deref()))
         .fetch_one(c)
         .await?
     });
@@ -334,7 +340,7 @@ pub(super) async fn write_subscriptions(
             sent.extend(rows.into_iter().map(|(id, m, s)| (id, (m, s))));
         }
         let of = |e: &Subscription<'_>| e.audit.send_id.and_then(|id| sent.get(&id));
-        const COLS: usize = 16;
+        const COLS: usize = 17;
         let values: Vec<String> = (0..chunk.len())
             .map(|i| {
                 let cols: Vec<String> = (1..=COLS).map(|k| format!("${}", COLS * i + k)).collect();
@@ -344,7 +350,8 @@ pub(super) async fn write_subscriptions(
         let sql = c.fast(format!(
             "INSERT INTO events (created_at, kind, source, list_name, topic_name, \
              contact_key, old_prefs, new_prefs, ip_hash, user_agent, detail, actor, \
-             actor_id, message_id, configuration_set, send_id) VALUES {} RETURNING id",
+             actor_id, message_id, configuration_set, send_id, request_id) VALUES {} \
+             RETURNING id",
             values.join(", ")
         ));
         let mut ids: Vec<i64> = on_db!(c.re(), |c| {
@@ -370,7 +377,8 @@ pub(super) async fn write_subscriptions(
                         send.and_then(|s| s.1.as_deref())
                             .or(e.audit.configuration_set.as_deref()),
                     )
-                    .bind(send.map(|_| e.audit.send_id).unwrap_or_default());
+                    .bind(send.map(|_| e.audit.send_id).unwrap_or_default())
+                    .bind(e.audit.request_id.as_deref());
             }
             q.fetch_all(c).await?
         });

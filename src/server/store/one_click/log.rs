@@ -245,6 +245,9 @@ struct Record<'a> {
     /// The send record whose link was used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     send: Option<i64>,
+    /// The HTTP request's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    req: Option<Cow<'a, str>>,
 }
 
 /// An acknowledged opt-out on its way to the tables.
@@ -280,6 +283,7 @@ impl Record<'_> {
                 ip_hash: self.ip.map(Cow::into_owned),
                 user_agent: self.ua.map(Cow::into_owned),
                 send_id: self.send,
+                request_id: self.req.map(Cow::into_owned),
                 ..Audit::new(Source::UnsubscribeHeader)
             },
         })
@@ -454,6 +458,7 @@ impl Writer {
                     ip: item.audit.ip_hash.as_deref().map(Cow::Borrowed),
                     ua: item.audit.user_agent.as_deref().map(Cow::Borrowed),
                     send: item.audit.send_id,
+                    req: item.audit.request_id.as_deref().map(Cow::Borrowed),
                 },
             );
         }
@@ -620,6 +625,7 @@ mod tests {
             ip: None,
             ua: Some("mail client".into()),
             send: Some(42),
+            req: Some("req-1".into()),
         }
     }
 
