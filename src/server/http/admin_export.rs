@@ -108,7 +108,7 @@ pub async fn events_csv(
     ];
     let store = state.store.clone();
     download::stream(headers, refusal, move |out, rt| {
-        let io = |e: std::io::Error| ServiceError::Unavailable(e.to_string());
+        let io = |e: std::io::Error| ServiceError::unavailable(e);
         out.write_all(
             b"id,created_at,kind,source,list,topic,contact,old_preferences,new_preferences,detail\n",
         )

@@ -87,7 +87,7 @@ where
         };
         produce(&mut w, &handle)?;
         w.flush()
-            .map_err(|e| ServiceError::Unavailable(e.to_string()))
+            .map_err(|e| ServiceError::unavailable(e))
     });
     let task = Box::pin(async move {
         task.await

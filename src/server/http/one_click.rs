@@ -157,8 +157,8 @@ fn error_page(e: ServiceError, headers: &axum::http::HeaderMap) -> Response {
             log_refused(&m);
             super::recipient::invalid_link(StatusCode::NOT_FOUND, headers)
         }
-        ServiceError::Unavailable(cause) => {
-            tracing::error!(%cause, "one-click unsubscribe: database unavailable");
+        e @ ServiceError::Unavailable(_) => {
+            tracing::error!(error = %e.detail(), "one-click unsubscribe: database unavailable");
             page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 page_html!(

@@ -39,20 +39,20 @@ pub enum Recipient {
     Reports(String),
 }
 
-/// Why a message could not be taken now (the sender should try again).
+/// Why a message could not be taken now (the sender should try again), with its cause.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Unavailable(String);
+#[error("the message could not be taken now")]
+pub struct Unavailable(#[source] super::Cause);
 
 impl From<StoreError> for Unavailable {
     fn from(e: StoreError) -> Self {
-        Unavailable(e.to_string())
+        Unavailable(Box::new(e))
     }
 }
 
 impl From<ServiceError> for Unavailable {
     fn from(e: ServiceError) -> Self {
-        Unavailable(e.to_string())
+        Unavailable(Box::new(e))
     }
 }
 

@@ -44,8 +44,9 @@ pub enum ServiceError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    /// Worth trying again; the cause is logged, never shown to a client.
     #[error("the database is unavailable")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     /// Ours: what caused it is logged, never shown to a client.
     #[error("internal error")]
     Internal(#[source] Cause),
@@ -60,13 +61,15 @@ impl ServiceError {
         ServiceError::Internal(e.into())
     }
 
-    /// What a log line says about it: the whole cause chain of an internal error, the
-    /// database's own words when it is unavailable, the message otherwise.
+    /// The database (or a file it writes) is unavailable because of `e`.
+    pub fn unavailable(e: impl Into<Cause>) -> Self {
+        ServiceError::Unavailable(e.into())
+    }
+
+    /// What a log line says about it: the whole cause chain for an internal error or an
+    /// unavailable database, the message otherwise.
     pub fn detail(&self) -> String {
-        match self {
-            ServiceError::Unavailable(m) => format!("the database is unavailable: {m}"),
-            other => chain(other),
-        }
+        chain(self)
     }
 }
 
@@ -89,7 +92,7 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(m) => ServiceError::Unavailable(m.to_string()),
+            StoreError::Unavailable(m) => ServiceError::Unavailable(Box::new(m)),
             other => ServiceError::Internal(Box::new(other)),
         }
     }
@@ -110,7 +113,7 @@ mod tests {
         let e = ServiceError::from(StoreError::Refused("no backup of PostgreSQL".into()));
         assert_eq!(e.detail(), "internal error: no backup of PostgreSQL");
         assert_eq!(
-            ServiceError::Unavailable("pool timed out".into()).detail(),
+            ServiceError::unavailable("pool timed out").detail(),
             "the database is unavailable: pool timed out"
         );
     }

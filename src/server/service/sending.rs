@@ -104,8 +104,9 @@ pub enum SendError {
     /// The configuration set's sending is disabled (its SendingOptions).
     #[error("{0}")]
     SendingPaused(String),
+    /// Worth trying again; the cause is logged, never shown.
     #[error("the database is unavailable")]
-    Unavailable(String),
+    Unavailable(#[source] super::Cause),
     /// Ours: the cause (with its own causes) is logged, never shown.
     #[error("internal error")]
     Internal(#[source] super::Cause),
@@ -181,7 +182,7 @@ fn service_err(e: ServiceError) -> SendError {
 
 fn store_err(e: StoreError) -> SendError {
     match e {
-        StoreError::Unavailable(m) => SendError::Unavailable(m.to_string()),
+        StoreError::Unavailable(m) => SendError::Unavailable(Box::new(m)),
         other => SendError::Internal(Box::new(other)),
     }
 }

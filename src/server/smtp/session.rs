@@ -599,7 +599,8 @@ impl Session {
                 reply(out, "250 2.0.0 Ok");
             }
             Err(e) => {
-                tracing::error!(error = %e, "inbound message not taken");
+                let cause = crate::server::service::chain(&e);
+                tracing::error!(%cause, "inbound message not taken");
                 reply(
                     out,
                     "451 4.3.0 The message could not be processed, try again later",
@@ -739,7 +740,8 @@ pub fn send_error_reply(e: &SendError) -> String {
         SendError::BadRequest(m) | SendError::Unpersonalised(m) => format!("554 5.6.0 {m}"),
         SendError::DkimWouldBreak(m) => format!("550 5.7.0 {m}"),
         SendError::NotVerified(m) | SendError::AccessDenied(m) => format!("550 5.7.1 {m}"),
-        SendError::Unavailable(cause) => {
+        e @ SendError::Unavailable(_) => {
+            let cause = crate::server::service::chain(e);
             tracing::error!(%cause, "SMTP message refused: database unavailable");
             "451 4.3.0 The database is unavailable, try again later".to_owned()
         }
