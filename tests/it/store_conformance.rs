@@ -29,6 +29,7 @@ crate::common::on_each_backend!(
     a_deleted_list_leaves_its_opt_outs_for_a_list_of_the_same_name,
     a_removed_topic_leaves_its_opt_outs_for_a_topic_of_the_same_name,
     concurrent_submissions_to_the_queue_commit_and_a_failing_one_fails_alone,
+    an_address_reads_the_same_by_hash_and_on_every_list_at_once,
 );
 
 fn row(line: u64, e: &str, unsub: Option<bool>, prefs: &[(&str, SubscriptionStatus)]) -> ImportRow {
@@ -389,6 +390,54 @@ async fn contacts_match_case_insensitively_on_the_domain_only(s: DynStore) {
         .await
         .unwrap();
     assert_eq!(by_hash.id, c.id);
+}
+
+/// The recipient pages' reads (by address hash; an address's contacts on every list at
+/// once) return what `get_contact` does, each contact with only its own preferences.
+async fn an_address_reads_the_same_by_hash_and_on_every_list_at_once(s: DynStore) {
+    let d = def(vec![topic("a", OptIn), topic("b", OptOut), topic("c", OptIn)]);
+    let (l1, l2, l3) = (
+        s.create_list("l1", &d, None).await.unwrap(),
+        s.create_list("l2", &d, None).await.unwrap(),
+        s.create_list("l3", &d, None).await.unwrap(),
+    );
+    let ann = "Ann@Example.com";
+    s.create_contact(&l3, &new_contact(ann, &[("a", OptOut), ("b", OptIn)]), &api())
+        .await
+        .unwrap();
+    s.create_contact(&l1, &new_contact(ann, &[]), &api())
+        .await
+        .unwrap();
+    s.create_contact(&l2, &new_contact("bob@example.com", &[("c", OptOut)]), &api())
+        .await
+        .unwrap();
+    s.create_contact(&l1, &new_contact("bob@example.com", &[("a", OptOut)]), &api())
+        .await
+        .unwrap();
+    let hash = email_hash(&email(ann));
+    let all = s.contacts_of_address(&hash).await.unwrap();
+    let names: Vec<&str> = all.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(names, ["l1", "l3"]);
+    for (list, (_, c)) in [&l1, &l3].into_iter().zip(&all) {
+        let by_email = s.get_contact(list, &email(ann)).await.unwrap();
+        let by_hash = s.get_contact_by_hash(list, &hash).await.unwrap();
+        assert_eq!(c, &by_email);
+        assert_eq!(&by_hash, &by_email);
+    }
+    let prefs: Vec<(String, SubscriptionStatus)> = all[1]
+        .1
+        .preferences
+        .iter()
+        .map(|p| (p.topic.to_string(), p.status))
+        .collect();
+    assert_eq!(prefs, [("a".into(), OptOut), ("b".into(), OptIn)]);
+    assert!(all[0].1.preferences.is_empty());
+    let nobody = email_hash(&email("nobody@example.com"));
+    assert!(s.contacts_of_address(&nobody).await.unwrap().is_empty());
+    assert!(matches!(
+        s.get_contact_by_hash(&l2, &hash).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn duplicate_contacts_conflict(s: DynStore) {

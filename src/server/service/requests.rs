@@ -179,7 +179,7 @@ pub async fn mail_manage_link(
     letter: impl FnOnce(&str) -> Letter,
 ) -> Result<(), RequestError> {
     let hash = email_hash(&req.email);
-    if m.ctx.store.lists_of_address(&hash).await?.is_empty() {
+    if m.ctx.store.contacts_of_address(&hash).await?.is_empty() {
         return Ok(());
     }
     let link = format!("{}/m/{}", m.public_base, req.token);
@@ -188,10 +188,10 @@ pub async fn mail_manage_link(
 
 /// What a manage link opens.
 pub enum ManageLink {
-    /// The address hash it manages, and its lists.
+    /// The address hash it manages, and its contact on each of its lists.
     Valid {
         hash: Vec<u8>,
-        lists: Vec<Arc<ContactList>>,
+        lists: Vec<super::recipient::Resolved>,
     },
     Expired,
     Unknown,
@@ -219,9 +219,15 @@ pub async fn open_manage(store: &dyn Store, token: &str) -> ServiceResult<Manage
         return Ok(ManageLink::Unknown);
     };
     let mut lists = Vec::new();
-    for name in store.lists_of_address(&hash).await? {
+    for (name, contact) in store.contacts_of_address(&hash).await? {
         match store.get_list_cached(&name).await {
-            Ok(l) => lists.push(l),
+            Ok(list) => lists.push(super::recipient::Resolved {
+                list,
+                topic: None,
+                hash: hash.clone(),
+                contact: Some(contact),
+                send_id: None,
+            }),
             Err(StoreError::NotFound) => {}
             Err(e) => return Err(e.into()),
         }

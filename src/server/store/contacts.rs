@@ -9,7 +9,9 @@ use super::one_click::Sees;
 use super::opt_outs;
 use super::sql::{ContactRow, changed_topic, placeholders, preference, prefs_of};
 use super::{Audit, SqlStore, StoreError, StoreResult, email_hash, now_ms};
-use crate::domain::{Contact, ContactList, EmailAddress, SubscriptionStatus, Tombstone, TopicName};
+use crate::domain::{
+    Contact, ContactList, EmailAddress, SubscriptionStatus, Tombstone, TopicName, TopicPreference,
+};
 use std::collections::HashMap;
 
 /// How a preference update treats topics it does not mention.
@@ -107,48 +109,72 @@ pub(super) enum By<'a> {
     Hash(&'a [u8]),
 }
 
-/// A contact with one of its explicit preferences (or none).
+/// `SELECT` of a contact with one of its explicit preferences per row (or one row of
+/// NULLs), by the unique index, then primary keys; the statement's tail follows.
+macro_rules! contact_rows {
+    ($($tail:literal),+) => {
+        concat!(
+            "SELECT c.id, c.email, c.unsubscribe_all, c.attributes, c.created_at, \
+             c.updated_at, c.paused_until, t.name AS topic, p.opt_in, l.name AS list_name \
+             FROM contacts c JOIN contact_lists l ON l.id = c.list_id \
+             LEFT JOIN contact_topic_prefs p ON p.contact_id = c.id \
+             LEFT JOIN topics t ON t.id = p.topic_id ",
+            $($tail),+
+        )
+    };
+}
+
+/// A contact of a list by its address hash (`$1` the list id, `$2` the hash).
+pub(super) const BY_HASH_SQL: &str =
+    contact_rows!("WHERE c.list_id = $1 AND c.email_hash = $2 ORDER BY t.name");
+/// A contact of a list by its matching key.
+const BY_KEY_SQL: &str = contact_rows!("WHERE c.list_id = $1 AND c.email_key = $2 ORDER BY t.name");
+/// The contacts of an address hash on every list, by list.
+pub(super) const OF_ADDRESS_SQL: &str =
+    contact_rows!("WHERE c.email_hash = $1 ORDER BY l.name, t.name");
+
+/// A row of [`contact_rows!`]: a contact with one of its explicit preferences (or none),
+/// and its list's name.
 #[derive(sqlx::FromRow)]
-struct PrefRow {
+pub(super) struct PrefRow {
     #[sqlx(flatten)]
-    contact: ContactRow,
-    topic: Option<String>,
-    opt_in: Option<bool>,
+    pub contact: ContactRow,
+    pub topic: Option<String>,
+    pub opt_in: Option<bool>,
+    pub list_name: String,
 }
 
 /// A contact with its explicit preferences.
 pub(super) async fn read(c: Conn<'_>, list_id: i64, by: By<'_>) -> StoreResult<Contact> {
-    // One statement: the contact and its explicit preferences (one row each, or one row
-    // of NULLs), by the unique index, then primary keys.
-    let q = "SELECT c.id, c.email, c.unsubscribe_all, c.attributes, c.created_at, \
-             c.updated_at, c.paused_until, t.name AS topic, p.opt_in \
-             FROM contacts c LEFT JOIN contact_topic_prefs p ON p.contact_id = c.id \
-             LEFT JOIN topics t ON t.id = p.topic_id WHERE c.list_id = $1";
-    let rows: Vec<PrefRow> = on_db!(c, |c| match by {
-        By::Key(k) => {
-            sqlx::query_as(&format!("{q} AND c.email_key = $2 ORDER BY t.name"))
-                .bind(list_id)
-                .bind(k)
-                .fetch_all(c)
-                .await?
-        }
-        By::Hash(h) => {
-            sqlx::query_as(&format!("{q} AND c.email_hash = $2 ORDER BY t.name"))
-                .bind(list_id)
-                .bind(h)
-                .fetch_all(c)
-                .await?
-        }
+    let rows: Vec<PrefRow> = on_db!(c, |c| {
+        let q = match by {
+            By::Key(k) => sqlx::query_as(BY_KEY_SQL).bind(list_id).bind(k),
+            By::Hash(h) => sqlx::query_as(BY_HASH_SQL).bind(list_id).bind(h),
+        };
+        q.fetch_all(c).await?
     });
-    let mut prefs = Vec::with_capacity(rows.len());
-    let mut contact = None;
+    contacts(rows)?.pop().map(|(_, c)| c).ok_or(StoreError::NotFound)
+}
+
+/// The contacts in rows of [`contact_rows!`] (a contact's rows are adjacent), each with
+/// its list's name.
+pub(super) fn contacts(rows: Vec<PrefRow>) -> StoreResult<Vec<(String, Contact)>> {
+    let mut out: Vec<(String, Contact)> = Vec::new();
+    let mut current: Option<(String, ContactRow, Vec<TopicPreference>)> = None;
     for r in rows {
+        if current.as_ref().is_some_and(|(_, c, _)| c.id != r.contact.id) {
+            let (list, row, prefs) = current.take().expect("checked");
+            out.push((list, row.into_contact(prefs)?));
+        }
+        let (_, _, prefs) = current.get_or_insert((r.list_name, r.contact, Vec::new()));
         if let (Some(name), Some(opt_in)) = (&r.topic, r.opt_in) {
             prefs.push(preference(name, opt_in)?);
         }
-        contact.get_or_insert(r.contact);
     }
-    contact.ok_or(StoreError::NotFound)?.into_contact(prefs)
+    if let Some((list, row, prefs)) = current {
+        out.push((list, row.into_contact(prefs)?));
+    }
+    Ok(out)
 }
 
 /// Writes explicit preferences (`ids`: the list's topic ids by name).
@@ -336,6 +362,10 @@ impl ContactStore for SqlStore {
 
     async fn get_contact_by_hash(&self, list: &ContactList, hash: &[u8]) -> StoreResult<Contact> {
         let db = self.settled(Sees::Contact(list.id, hash)).await?;
+        if let Some(inline) = &self.inline {
+            let rows = inline.contact_by_hash(list.id, hash)?;
+            return contacts(rows)?.pop().map(|(_, c)| c).ok_or(StoreError::NotFound);
+        }
         let mut c = db.read().acquire().await?;
         read(c.conn(), list.id, By::Hash(hash)).await
     }

@@ -57,6 +57,7 @@ mod seals;
 mod sends;
 mod sql;
 mod sqlite;
+mod sqlite_inline;
 mod suppressions;
 mod system;
 mod templates;
@@ -118,6 +119,9 @@ pub enum StoreError {
     /// Any other error the database returned.
     #[error("storage error: {0}")]
     Database(#[source] Arc<sqlx::Error>),
+    /// An error of a SQLite read off sqlx (`sqlite_inline`).
+    #[error("storage error: {0}")]
+    Inline(#[source] Arc<rusqlite::Error>),
     /// A stored value this version cannot read or use.
     #[error("corrupt {what} in the database")]
     Corrupt {
@@ -226,6 +230,8 @@ pub struct SqlStore {
     pub(crate) mail_intake: mail_queue::MailIntake,
     /// The SQLite database file (`None` in memory and on PostgreSQL).
     pub(crate) file: Option<std::path::PathBuf>,
+    /// The recipient pages' point reads of a SQLite file, off sqlx (`sqlite_inline`).
+    pub(crate) inline: Option<sqlite_inline::InlineReads>,
     /// SQLite's WAL checkpointer; it stops with the store (held for its `Drop`).
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) checkpointer: Option<sqlite::Checkpointer>,

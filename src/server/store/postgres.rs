@@ -33,6 +33,7 @@ pub(super) async fn open(url: &str, migrate: bool) -> Result<SqlStore, OpenError
         mail_intake: Default::default(),
         one_click: Default::default(),
         file: None,
+        inline: None,
         checkpointer: None,
     })
 }

@@ -2,7 +2,7 @@
 //! lists an address is on, and the requests a public page mailed a link for (a manage
 //! link, a subscription to confirm).
 
-use super::contacts::{By, read};
+use super::contacts::{By, OF_ADDRESS_SQL, contacts, read};
 use super::db::on_db;
 use super::events::{self, NewEvent};
 use super::one_click::Sees;
@@ -44,6 +44,10 @@ pub(super) fn request_key(
     keyer.hash(&email.as_str().to_ascii_lowercase())
 }
 
+/// A request by its token's hash.
+pub(super) const REQUEST_SQL: &str = "SELECT kind, list_name, payload, created_at, expires_at, \
+     used_at FROM recipient_requests WHERE token_hash = $1";
+
 fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
@@ -63,8 +67,9 @@ pub trait RecipientStore {
     /// Clears up to `limit` pauses that ended by `now`, each with its `resume` event.
     /// Returns how many.
     async fn resume_ended_pauses(&self, now: i64, limit: u32) -> StoreResult<u64>;
-    /// The names of the lists that have a contact with this address hash.
-    async fn lists_of_address(&self, hash: &[u8]) -> StoreResult<Vec<String>>;
+    /// The contacts of this address hash on every list, each with its list's name, by
+    /// list name.
+    async fn contacts_of_address(&self, hash: &[u8]) -> StoreResult<Vec<(String, Contact)>>;
     /// Stores a request before its link is mailed.
     async fn put_request(&self, r: &NewRequest<'_>) -> StoreResult<()>;
     /// Requests of `kind` for this address made since `since` (the per-address limit).
@@ -209,17 +214,18 @@ impl RecipientStore for SqlStore {
         Ok(ended.len() as u64)
     }
 
-    async fn lists_of_address(&self, hash: &[u8]) -> StoreResult<Vec<String>> {
+    async fn contacts_of_address(&self, hash: &[u8]) -> StoreResult<Vec<(String, Contact)>> {
         let db = self.settled(Sees::All).await?;
-        Ok(on_db!(db.read(), |p| {
-            sqlx::query_scalar(
-                "SELECT l.name FROM contacts c JOIN contact_lists l ON l.id = c.list_id \
-                 WHERE c.email_hash = $1 ORDER BY l.name",
-            )
-            .bind(hash)
-            .fetch_all(p)
-            .await?
-        }))
+        let rows = match &self.inline {
+            Some(inline) => inline.contacts_of_address(hash)?,
+            None => on_db!(db.read(), |p| {
+                sqlx::query_as(OF_ADDRESS_SQL)
+                    .bind(hash)
+                    .fetch_all(p)
+                    .await?
+            }),
+        };
+        contacts(rows)
     }
 
     async fn put_request(&self, r: &NewRequest<'_>) -> StoreResult<()> {
@@ -263,12 +269,12 @@ impl RecipientStore for SqlStore {
     }
 
     async fn get_request(&self, token: &str) -> StoreResult<Option<StoredRequest>> {
+        if let Some(inline) = &self.inline {
+            return inline.request(&token_hash(token));
+        }
         Ok(on_db!(self.pools.read(), |p| {
-            sqlx::query_as(
-                "SELECT kind, list_name, payload, created_at, expires_at, used_at \
-                 FROM recipient_requests WHERE token_hash = $1",
-            )
-            .bind(token_hash(token))
+            sqlx::query_as(REQUEST_SQL)
+                .bind(token_hash(token))
             .fetch_optional(p)
             .await?
         }))

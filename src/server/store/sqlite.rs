@@ -4,6 +4,7 @@
 
 use super::db::{Db, Pools, SqlitePools};
 use super::one_click::{OneClick, Pending};
+use super::sqlite_inline::InlineReads;
 use super::{OpenError, SqlStore, StoreError, StoreResult};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
@@ -141,6 +142,15 @@ pub(super) async fn open(url: &str, migrate: bool) -> Result<SqlStore, OpenError
         .connect_with(opts.read_only(true))
         .await
         .map_err(|e| fail(e.into()))?;
+    // Two connections per core: a tokio worker holds one only for a statement.
+    let file = sqlite_file(url);
+    let inline = match &file {
+        Some(f) => {
+            let n = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+            Some(InlineReads::open(f, n).map_err(|e| fail(e.into()))?)
+        }
+        None => None,
+    };
     Ok(SqlStore {
         pools: Pools(
             Db::Sqlite(SqlitePools {
@@ -153,7 +163,8 @@ pub(super) async fn open(url: &str, migrate: bool) -> Result<SqlStore, OpenError
         lists: Default::default(),
         mail_intake: Default::default(),
         one_click,
-        file: sqlite_file(url),
+        file,
+        inline,
         checkpointer: Some(Checkpointer {
             task: task.abort_handle(),
             runs: checkpoints_run,

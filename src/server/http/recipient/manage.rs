@@ -148,7 +148,7 @@ async fn open(
     st: &AppState,
     token: &str,
     lang: Lang,
-) -> Result<(Vec<u8>, Vec<std::sync::Arc<ContactList>>), Response> {
+) -> Result<(Vec<u8>, Vec<recipient::Resolved>), Response> {
     match requests::open_manage(&*st.store, token).await {
         Ok(ManageLink::Valid { hash, lists }) => Ok((hash, lists)),
         Ok(ManageLink::Expired) => Err(expired(
@@ -176,7 +176,7 @@ pub async fn manage_page(
 ) -> Response {
     let lang = lang_of(q.lang.as_deref(), None, &headers);
     let w = words(lang);
-    let (hash, lists) = match open(&st, &token, lang).await {
+    let (_, lists) = match open(&st, &token, lang).await {
         Ok(v) => v,
         Err(page) => return page,
     };
@@ -184,15 +184,8 @@ pub async fn manage_page(
     if lists.is_empty() {
         let _ = write!(body, "<p class=\"notice\">{}</p>", esc(w.on_no_list));
     }
-    for list in lists {
-        let done = q.done.as_deref() == Some(list.name.as_str());
-        let r = match recipient::resolve_address(&*st.store, list, hash.clone()).await {
-            Ok(r) => r,
-            Err(e) => return server_error(e, lang),
-        };
-        if r.contact.is_none() {
-            continue;
-        }
+    for r in lists {
+        let done = q.done.as_deref() == Some(r.list.name.as_str());
         match list_section(&st, &token, lang, &r, done).await {
             Ok(s) => body.push_str(&s),
             Err(e) => return server_error(e, lang),
