@@ -70,7 +70,7 @@ impl AppStateInner {
     }
 
     /// The audit record of a change a client made by a request: its keyed address hash
-    /// (behind trusted proxies, the client they name) and its `User-Agent`.
+    /// (behind trusted proxies, the client they name), its `User-Agent` and its request id.
     pub fn audit(
         &self,
         source: crate::domain::Source,
@@ -89,7 +89,6 @@ impl AppStateInner {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         audit
-    }
     }
 
     /// The client's address: the peer, or what a trusted proxy says it forwarded.
