@@ -396,7 +396,7 @@ async fn file_level_problems_are_refused_before_anything_is_written(db: &TestDb)
             .contains("List with name: nolist doesn't exist")
     );
     // Failed jobs are recorded as such.
-    let jobs = store.list_import_jobs(None, 10).await.unwrap();
+    let jobs = store.list_import_jobs(None, None, 10).await.unwrap();
     assert!(
         jobs.iter()
             .all(|(_, j)| j.status == JobStatus::Failed && j.error.is_some())
@@ -577,7 +577,7 @@ async fn a_killed_import_resumes_where_it_stopped(db: &TestDb) {
     // Kill it once some batches have committed but well before the end.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
-        let jobs = store.list_import_jobs(None, 1).await.unwrap();
+        let jobs = store.list_import_jobs(None, None, 1).await.unwrap();
         if let Some((_, j)) = jobs.first()
             && j.lines_done > 0
         {
@@ -591,7 +591,11 @@ async fn a_killed_import_resumes_where_it_stopped(db: &TestDb) {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let (_, job) = store.list_import_jobs(None, 1).await.unwrap().remove(0);
+    let (_, job) = store
+        .list_import_jobs(None, None, 1)
+        .await
+        .unwrap()
+        .remove(0);
     assert_ne!(job.status, JobStatus::Completed, "killed before the end");
     // Consistent: exactly the committed batches are there, and counted.
     let present = store.count_contacts(list.id).await.unwrap() as u64;

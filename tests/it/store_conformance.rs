@@ -395,25 +395,41 @@ async fn contacts_match_case_insensitively_on_the_domain_only(s: DynStore) {
 /// The recipient pages' reads (by address hash; an address's contacts on every list at
 /// once) return what `get_contact` does, each contact with only its own preferences.
 async fn an_address_reads_the_same_by_hash_and_on_every_list_at_once(s: DynStore) {
-    let d = def(vec![topic("a", OptIn), topic("b", OptOut), topic("c", OptIn)]);
+    let d = def(vec![
+        topic("a", OptIn),
+        topic("b", OptOut),
+        topic("c", OptIn),
+    ]);
     let (l1, l2, l3) = (
         s.create_list("l1", &d, None).await.unwrap(),
         s.create_list("l2", &d, None).await.unwrap(),
         s.create_list("l3", &d, None).await.unwrap(),
     );
     let ann = "Ann@Example.com";
-    s.create_contact(&l3, &new_contact(ann, &[("a", OptOut), ("b", OptIn)]), &api())
-        .await
-        .unwrap();
+    s.create_contact(
+        &l3,
+        &new_contact(ann, &[("a", OptOut), ("b", OptIn)]),
+        &api(),
+    )
+    .await
+    .unwrap();
     s.create_contact(&l1, &new_contact(ann, &[]), &api())
         .await
         .unwrap();
-    s.create_contact(&l2, &new_contact("bob@example.com", &[("c", OptOut)]), &api())
-        .await
-        .unwrap();
-    s.create_contact(&l1, &new_contact("bob@example.com", &[("a", OptOut)]), &api())
-        .await
-        .unwrap();
+    s.create_contact(
+        &l2,
+        &new_contact("bob@example.com", &[("c", OptOut)]),
+        &api(),
+    )
+    .await
+    .unwrap();
+    s.create_contact(
+        &l1,
+        &new_contact("bob@example.com", &[("a", OptOut)]),
+        &api(),
+    )
+    .await
+    .unwrap();
     let hash = email_hash(&email(ann));
     let all = s.contacts_of_address(&hash).await.unwrap();
     let names: Vec<&str> = all.iter().map(|(l, _)| l.as_str()).collect();

@@ -742,7 +742,10 @@ async fn events_arrive_signed_in_the_ses_subscription_shape(backend: &str) {
     );
     let created_body = &hits.iter().find(|h| h.event_id == created[0]).unwrap().body;
     assert_eq!(created_body["eventType"], "ContactCreated");
-    assert!(created_body["optbox"]["requestId"].is_null(), "no request made it");
+    assert!(
+        created_body["optbox"]["requestId"].is_null(),
+        "no request made it"
+    );
 
     // The delivery log says delivered, once each.
     let log = wh::deliveries(store, all, None, None, 100).await.unwrap();

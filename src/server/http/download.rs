@@ -86,8 +86,7 @@ where
             tx,
         };
         produce(&mut w, &handle)?;
-        w.flush()
-            .map_err(|e| ServiceError::unavailable(e))
+        w.flush().map_err(ServiceError::unavailable)
     });
     let task = Box::pin(async move {
         task.await

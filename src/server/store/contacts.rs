@@ -153,7 +153,10 @@ pub(super) async fn read(c: Conn<'_>, list_id: i64, by: By<'_>) -> StoreResult<C
         };
         q.fetch_all(c).await?
     });
-    contacts(rows)?.pop().map(|(_, c)| c).ok_or(StoreError::NotFound)
+    contacts(rows)?
+        .pop()
+        .map(|(_, c)| c)
+        .ok_or(StoreError::NotFound)
 }
 
 /// The contacts in rows of [`contact_rows!`] (a contact's rows are adjacent), each with
@@ -162,7 +165,10 @@ pub(super) fn contacts(rows: Vec<PrefRow>) -> StoreResult<Vec<(String, Contact)>
     let mut out: Vec<(String, Contact)> = Vec::new();
     let mut current: Option<(String, ContactRow, Vec<TopicPreference>)> = None;
     for r in rows {
-        if current.as_ref().is_some_and(|(_, c, _)| c.id != r.contact.id) {
+        if current
+            .as_ref()
+            .is_some_and(|(_, c, _)| c.id != r.contact.id)
+        {
             let (list, row, prefs) = current.take().expect("checked");
             out.push((list, row.into_contact(prefs)?));
         }
@@ -364,7 +370,10 @@ impl ContactStore for SqlStore {
         let db = self.settled(Sees::Contact(list.id, hash)).await?;
         if let Some(inline) = &self.inline {
             let rows = inline.contact_by_hash(list.id, hash)?;
-            return contacts(rows)?.pop().map(|(_, c)| c).ok_or(StoreError::NotFound);
+            return contacts(rows)?
+                .pop()
+                .map(|(_, c)| c)
+                .ok_or(StoreError::NotFound);
         }
         let mut c = db.read().acquire().await?;
         read(c.conn(), list.id, By::Hash(hash)).await

@@ -275,8 +275,8 @@ impl RecipientStore for SqlStore {
         Ok(on_db!(self.pools.read(), |p| {
             sqlx::query_as(REQUEST_SQL)
                 .bind(token_hash(token))
-            .fetch_optional(p)
-            .await?
+                .fetch_optional(p)
+                .await?
         }))
     }
 

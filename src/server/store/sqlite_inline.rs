@@ -91,7 +91,11 @@ impl InlineReads {
     }
 
     fn rows(&self, sql: &str, params: impl rusqlite::Params) -> StoreResult<Vec<PrefRow>> {
-        self.with(|c| c.prepare_cached(sql)?.query_map(params, pref_row)?.collect())
+        self.with(|c| {
+            c.prepare_cached(sql)?
+                .query_map(params, pref_row)?
+                .collect()
+        })
     }
 
     /// A request by its token's hash.

@@ -176,10 +176,7 @@ pub async fn jobs(
     before: Option<i64>,
     limit: u32,
 ) -> ServiceResult<Vec<(i64, ImportJob)>> {
-    Ok(match destination {
-        Some(d) => store.list_import_jobs_to(d, before, limit).await?,
-        None => store.list_import_jobs(before, limit).await?,
-    })
+    Ok(store.list_import_jobs(destination, before, limit).await?)
 }
 
 /// What the parser hands the writer.

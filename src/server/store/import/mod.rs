@@ -231,16 +231,11 @@ impl Predecessor {
 pub trait ImportStore {
     async fn create_import_job(&self, job: &ImportJob) -> StoreResult<()>;
     async fn get_import_job(&self, job_id: &str) -> StoreResult<ImportJob>;
-    /// Jobs newest first, with their row ids for keyset paging (`before` an id).
+    /// Jobs (of one destination, or all) newest first, with their row ids for keyset
+    /// paging (`before` an id).
     async fn list_import_jobs(
         &self,
-        before: Option<i64>,
-        limit: u32,
-    ) -> StoreResult<Vec<(i64, ImportJob)>>;
-    /// Like [`ImportStore::list_import_jobs`], only the jobs of one destination.
-    async fn list_import_jobs_to(
-        &self,
-        destination: ImportDestination,
+        destination: Option<ImportDestination>,
         before: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<(i64, ImportJob)>>;
@@ -439,33 +434,16 @@ impl ImportStore for SqlStore {
 
     async fn list_import_jobs(
         &self,
-        before: Option<i64>,
-        limit: u32,
-    ) -> StoreResult<Vec<(i64, ImportJob)>> {
-        let rows: Vec<JobRow> = on_db!(self.pools.read(), |p| {
-            sqlx::query_as("SELECT * FROM import_jobs WHERE id < $1 ORDER BY id DESC LIMIT $2")
-                .bind(before.unwrap_or(i64::MAX))
-                .bind(limit as i64)
-                .fetch_all(p)
-                .await?
-        });
-        rows.into_iter()
-            .map(|r| Ok((r.id, r.try_into()?)))
-            .collect()
-    }
-
-    async fn list_import_jobs_to(
-        &self,
-        destination: ImportDestination,
+        destination: Option<ImportDestination>,
         before: Option<i64>,
         limit: u32,
     ) -> StoreResult<Vec<(i64, ImportJob)>> {
         let rows: Vec<JobRow> = on_db!(self.pools.read(), |p| {
             sqlx::query_as(
-                "SELECT * FROM import_jobs WHERE destination = $1 AND id < $2 \
-                 ORDER BY id DESC LIMIT $3",
+                "SELECT * FROM import_jobs WHERE (CAST($1 AS TEXT) IS NULL OR destination = $1) \
+                 AND id < $2 ORDER BY id DESC LIMIT $3",
             )
-            .bind(destination.as_str())
+            .bind(destination.map(|d| d.as_str()))
             .bind(before.unwrap_or(i64::MAX))
             .bind(limit as i64)
             .fetch_all(p)
