@@ -430,7 +430,7 @@ async fn every_answer_carries_its_request_id_and_keeps_a_clients_short_one() {
     let app = spawn_app().await;
     let r = app.client.get(app.url("/healthz")).send().await.unwrap();
     let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
-    assert_eq!(id.len(), 16, "{id}");
+    assert_eq!(id.len(), 36, "a UUID: {id}");
     let r = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_ne!(
         r.headers()["x-request-id"],
@@ -454,6 +454,6 @@ async fn every_answer_carries_its_request_id_and_keeps_a_clients_short_one() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.headers()["x-request-id"].len(), 16);
+    assert_eq!(r.headers()["x-request-id"].len(), 36, "a new UUID");
     app.stop().await;
 }

@@ -50,6 +50,10 @@ async fn lists_and_contacts(backend: &str) {
     let rid = r.headers["x-amzn-requestid"].to_str().unwrap();
     assert_eq!(rid.len(), 36, "a UUID request id");
     assert_eq!(
+        r.headers["x-request-id"], rid,
+        "the SES request id is the one the log and the events carry"
+    );
+    assert_eq!(
         r.headers["content-type"].to_str().unwrap(),
         "application/json"
     );

@@ -30,7 +30,7 @@ pub async fn handle(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
-    let rid = ses::request_id();
+    let rid = ses::request_id(&req);
     match serve(&state, peer, req).await {
         Ok(body) => ses::respond(StatusCode::OK, body, &rid, None),
         Err(e) => ses::error_response(&e, &rid),

@@ -1,5 +1,5 @@
 //! One `tracing` span per HTTP request, named `http`, carrying a request id (the client's
-//! `X-Request-Id` when it sends a short printable one, else a new one), the method and the
+//! `X-Request-Id` when it sends a short printable one, else a new UUID), the method and the
 //! path. Everything logged while the request runs (the one-click handler, the SES API,
 //! the store) carries the id, and the answer echoes it in `X-Request-Id`. The capability
 //! tokens of recipient links (`/u/`, `/m/`, `/c/`) are never logged: the span names only
@@ -24,14 +24,38 @@ pub fn loggable_path(path: &str) -> &str {
     path
 }
 
-/// The client's id when it is short and printable, else a new random one.
+/// The client's id when it is short and printable, else a new one.
 fn request_id(req: &Request) -> String {
     req.headers()
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
-        .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()))
+        .unwrap_or_else(new_id)
+}
+
+/// A new id: a random UUID v4, the form of AWS's request ids.
+pub fn new_id() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = crate::server::hex::encode(&b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// The id this middleware gave a request (a new one for a request it did not see).
+pub fn id_of(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(new_id, str::to_owned)
 }
 
 /// The middleware: runs the request inside its span and echoes the id. The request

@@ -101,22 +101,10 @@ impl From<sigv4::SigV4Error> for ApiError {
     }
 }
 
-/// A fresh `x-amzn-RequestId` (a random UUID v4, as AWS sends).
-pub(crate) fn request_id() -> String {
-    use rand::RngCore;
-    let mut b = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = crate::server::hex::encode(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+/// The request's `x-amzn-RequestId`: the id its log lines and the events it writes carry
+/// (`trace`), a random UUID v4 as AWS sends unless a proxy named the request.
+pub(crate) fn request_id(req: &Request) -> String {
+    super::trace::id_of(req.headers())
 }
 
 pub(crate) fn respond(
@@ -182,7 +170,7 @@ pub async fn handle(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
-    let rid = request_id();
+    let rid = request_id(&req);
     let operation = operation(req.method(), req.uri().path());
     let (r, code) = match serve(&state, peer, req).await {
         Ok(body) => (respond(StatusCode::OK, body, &rid, None), "OK"),
