@@ -13,7 +13,7 @@
 pub(crate) use super::contact_key::ContactKeyer;
 use super::db::{Conn, on_db};
 use super::one_click::Sees;
-use super::sql::{placeholders, to_json};
+use super::sql::{placeholders, to_json, value_rows};
 use super::{Audit, SqlStore, StoreResult, now_ms};
 use crate::domain::{EmailAddress, Preferences};
 use serde::{Deserialize, Serialize};
@@ -304,13 +304,10 @@ pub(super) async fn write_subscriptions(
             .filter_map(|(e, k)| Some((k.as_deref()?, e.email.as_deref()?)))
             .collect();
         if !contacts.is_empty() {
-            let values: Vec<String> = (0..contacts.len())
-                .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
-                .collect();
             let sql = c.fast(format!(
                 "INSERT INTO event_contacts (contact_key, email) VALUES {} \
                  ON CONFLICT (contact_key) DO NOTHING",
-                values.join(", ")
+                value_rows(contacts.len(), 2)
             ));
             on_db!(c.re(), |c| {
                 let mut q = sqlx::query(&sql);
@@ -340,19 +337,12 @@ pub(super) async fn write_subscriptions(
             sent.extend(rows.into_iter().map(|(id, m, s)| (id, (m, s))));
         }
         let of = |e: &Subscription<'_>| e.audit.send_id.and_then(|id| sent.get(&id));
-        const COLS: usize = 17;
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let cols: Vec<String> = (1..=COLS).map(|k| format!("${}", COLS * i + k)).collect();
-                format!("({})", cols.join(", "))
-            })
-            .collect();
         let sql = c.fast(format!(
             "INSERT INTO events (created_at, kind, source, list_name, topic_name, \
              contact_key, old_prefs, new_prefs, ip_hash, user_agent, detail, actor, \
              actor_id, message_id, configuration_set, send_id, request_id) VALUES {} \
              RETURNING id",
-            values.join(", ")
+            value_rows(chunk.len(), 17)
         ));
         let mut ids: Vec<i64> = on_db!(c.re(), |c| {
             let mut q = sqlx::query_scalar(&sql);

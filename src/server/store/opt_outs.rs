@@ -13,7 +13,7 @@
 use super::db::{Conn, Db, Pools, on_db};
 use super::events::{self, ContactKeyer, NewEvent};
 use super::one_click::Sees;
-use super::sql::{placeholders, to_json, tombstone_from, topic_name};
+use super::sql::{placeholders, to_json, tombstone_from, topic_name, value_rows};
 use super::{Audit, SqlStore, StoreResult, now_ms};
 use crate::domain::{ContactList, Tombstone, TopicName};
 use std::collections::HashMap;
@@ -590,24 +590,11 @@ async fn key_rows(
     // (rare: a tombstone written under its key before this one was moved).
     let mut inserted: std::collections::HashSet<(String, Vec<u8>)> = Default::default();
     for chunk in all.chunks(500) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let b = 5 * i;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5
-                )
-            })
-            .collect();
         let sql = c.fast(format!(
             "INSERT INTO tombstones (list_name, email_hash, unsubscribe_all, topics, updated_at) \
              VALUES {} ON CONFLICT (list_name, email_hash) DO NOTHING \
              RETURNING list_name, email_hash",
-            values.join(", ")
+            value_rows(chunk.len(), 5)
         ));
         let done: Vec<(String, Vec<u8>)> = on_db!(c.re(), |c| {
             let mut q = sqlx::query_as(&sql);

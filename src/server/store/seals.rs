@@ -18,7 +18,7 @@
 //! breaks it: [`SealStore::verify_chain`] names the first broken seal.
 
 use super::db::{Conn, on_db};
-use super::sql::placeholders;
+use super::sql::{placeholders, value_rows};
 use super::{Backend, SqlStore, StoreResult, now_ms};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -313,13 +313,10 @@ impl SealStore for SqlStore {
             prev = l.to_vec();
         }
         for chunk in seals.chunks(100) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("({})", placeholders(i * 6 + 1, 6)))
-                .collect();
             let sql = format!(
                 "INSERT INTO event_seals (seq, event_id, salt, commitment, link, sealed_at) \
                  VALUES {}",
-                values.join(", ")
+                value_rows(chunk.len(), 6)
             );
             on_db!(c.re(), |c| {
                 let mut q = sqlx::query(&sql);

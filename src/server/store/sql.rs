@@ -146,6 +146,15 @@ pub(super) fn placeholders(start: usize, n: usize) -> String {
     s
 }
 
+/// The `VALUES` of a multi-row insert: `rows` tuples of `cols` placeholders each,
+/// numbered from `$1` (`($1, $2), ($3, $4)`).
+pub(super) fn value_rows(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|i| format!("({})", placeholders(i * cols + 1, cols)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(super) fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }

@@ -6,7 +6,7 @@ use super::super::db::{Conn, Pools, on_db};
 use super::super::events::{self, ContactKeyer, Subscription};
 use super::super::lists::topic_ids;
 use super::super::opt_outs::{self, OptOut};
-use super::super::sql::{ContactRow, placeholders, preference, prefs_of, to_json};
+use super::super::sql::{ContactRow, placeholders, preference, prefs_of, to_json, value_rows};
 use super::super::{StoreError, StoreResult, now_ms};
 use crate::domain::{Contact, SubscriptionStatus, Tombstone, TopicPreference};
 use std::collections::{BTreeSet, HashMap};
@@ -377,25 +377,12 @@ async fn write(
     }
     if !w.tombs.is_empty() {
         let keys = keyer.tombstones(w.tombs.iter().map(Vec::as_slice))?;
-        let values: Vec<String> = (0..w.tombs.len())
-            .map(|i| {
-                let b = 5 * i;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5
-                )
-            })
-            .collect();
         let sql = c.fast(format!(
             "INSERT INTO tombstones (list_name, email_hash, unsubscribe_all, topics, updated_at) \
              VALUES {} ON CONFLICT (list_name, email_hash) DO UPDATE SET \
              unsubscribe_all = excluded.unsubscribe_all, topics = excluded.topics, \
              updated_at = excluded.updated_at",
-            values.join(", ")
+            value_rows(w.tombs.len(), 5)
         ));
         on_db!(c.re(), |c| {
             let mut q = sqlx::query(&sql);
