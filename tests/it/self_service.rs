@@ -401,6 +401,24 @@ async fn manage_by_email_mails_known_addresses_only_and_changes_every_list(backe
     )
     .await;
     assert_eq!(r.status(), 400, "a pause the list does not offer");
+    // A list the address is not on, and no list at all: refused, nothing written.
+    seed_list(&app, "other", false).await;
+    let before = events(&app, "subscription").await.len();
+    let r = post(
+        &app,
+        &link,
+        &[("list", "other"), ("action", "unsubscribe_all")],
+    )
+    .await;
+    assert_eq!(r.status(), 404, "not on this list");
+    let r = post(
+        &app,
+        &link,
+        &[("list", "nosuch"), ("action", "unsubscribe_all")],
+    )
+    .await;
+    assert_eq!(r.status(), 400, "no such list");
+    assert_eq!(events(&app, "subscription").await.len(), before);
     post(
         &app,
         &link,

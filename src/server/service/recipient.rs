@@ -106,27 +106,6 @@ pub async fn resolve_link(
     })
 }
 
-/// The link of an address on a list, without a token: what the manage page acts on for
-/// each list the address is on.
-pub async fn resolve_address(
-    store: &dyn Store,
-    list: std::sync::Arc<ContactList>,
-    hash: Vec<u8>,
-) -> ServiceResult<Resolved> {
-    let contact = match store.get_contact_by_hash(&list, &hash).await {
-        Ok(c) => Some(c),
-        Err(StoreError::NotFound) => None,
-        Err(e) => return Err(e.into()),
-    };
-    Ok(Resolved {
-        list,
-        topic: None,
-        hash,
-        contact,
-        send_id: None,
-    })
-}
-
 /// RFC 8058 one-click: the token's topic goes OPT_OUT, or without a topic UnsubscribeAll.
 /// Idempotent: a repeat changes nothing and writes no event (the group-commit writer reads
 /// the batch's contacts and decides). For a deleted contact the opt-out is kept as a

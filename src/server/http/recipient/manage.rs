@@ -143,14 +143,15 @@ async fn list_section(
     Ok(s)
 }
 
-/// The address hash and lists of a manage link, or the page saying why it cannot be used.
+/// The address's contact on each of its lists, of a manage link, or the page saying why
+/// the link cannot be used.
 async fn open(
     st: &AppState,
     token: &str,
     lang: Lang,
-) -> Result<(Vec<u8>, Vec<recipient::Resolved>), Response> {
+) -> Result<Vec<recipient::Resolved>, Response> {
     match requests::open_manage(&*st.store, token).await {
-        Ok(ManageLink::Valid { hash, lists }) => Ok((hash, lists)),
+        Ok(ManageLink::Valid { lists, .. }) => Ok(lists),
         Ok(ManageLink::Expired) => Err(expired(
             lang,
             StatusCode::GONE,
@@ -176,7 +177,7 @@ pub async fn manage_page(
 ) -> Response {
     let lang = lang_of(q.lang.as_deref(), None, &headers);
     let w = words(lang);
-    let (_, lists) = match open(&st, &token, lang).await {
+    let lists = match open(&st, &token, lang).await {
         Ok(v) => v,
         Err(page) => return page,
     };
@@ -205,35 +206,21 @@ pub async fn manage_change(
 ) -> Response {
     let f = fields(&body);
     let lang = lang_of(field(&f, "lang"), None, &headers);
-    let hash = match open(&st, &token, lang).await {
-        Ok((hash, _)) => hash,
+    let lists = match open(&st, &token, lang).await {
+        Ok(lists) => lists,
         Err(page) => return page,
     };
     let list_name = field(&f, "list").unwrap_or("");
-    let list = match st.store.get_list_cached(list_name).await {
-        Ok(l) => l,
-        Err(_) => {
-            return message(
-                StatusCode::BAD_REQUEST,
-                lang,
-                text(lang).title,
-                text(lang).invalid_link,
-                "",
-            );
-        }
-    };
-    let r = match recipient::resolve_address(&*st.store, list, hash).await {
-        Ok(r) if r.contact.is_some() => r,
-        Ok(_) => {
-            return message(
-                StatusCode::NOT_FOUND,
-                lang,
-                text(lang).title,
-                text(lang).address_gone,
-                "",
-            );
-        }
-        Err(e) => return server_error(e, lang),
+    let Some(r) = lists
+        .into_iter()
+        .find(|r| r.list.name.as_str() == list_name)
+    else {
+        // A list the address is no longer on, or no list of this name.
+        let (status, why) = match st.store.get_list_cached(list_name).await {
+            Ok(_) => (StatusCode::NOT_FOUND, text(lang).address_gone),
+            Err(_) => (StatusCode::BAD_REQUEST, text(lang).invalid_link),
+        };
+        return message(status, lang, text(lang).title, why, "");
     };
     let audit = st.audit(Source::ManagePage, Some(peer.ip()), &headers);
     let outcome = match field(&f, "action").unwrap_or("") {
