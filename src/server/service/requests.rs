@@ -188,9 +188,8 @@ pub async fn mail_manage_link(
 
 /// What a manage link opens.
 pub enum ManageLink {
-    /// The address hash it manages, and its contact on each of its lists.
+    /// The address's contact on each of its lists.
     Valid {
-        hash: Vec<u8>,
         lists: Vec<super::recipient::Resolved>,
     },
     Expired,
@@ -232,7 +231,7 @@ pub async fn open_manage(store: &dyn Store, token: &str) -> ServiceResult<Manage
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(ManageLink::Valid { hash, lists })
+    Ok(ManageLink::Valid { lists })
 }
 
 /// What a subscription request carries until it is confirmed.

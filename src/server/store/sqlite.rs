@@ -196,6 +196,27 @@ mod tests {
             .collect()
     }
 
+    /// `.cargo/config.toml` builds SQLite without STAT4 (which re-plans a statement for
+    /// every new bound value) and without memory statistics (a global mutex).
+    #[tokio::test]
+    async fn sqlite_is_built_for_point_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = open(&url, true).await.unwrap();
+        let Db::Sqlite(p) = &store.pools.0 else {
+            unreachable!()
+        };
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(&p.read)
+            .await
+            .unwrap();
+        assert!(!options.iter().any(|o| o == "ENABLE_STAT4"), "{options:?}");
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+    }
+
     #[tokio::test]
     async fn the_checkpointer_waits_while_the_store_is_quiet() {
         let dir = tempfile::tempdir().unwrap();

@@ -151,7 +151,7 @@ async fn open(
     lang: Lang,
 ) -> Result<Vec<recipient::Resolved>, Response> {
     match requests::open_manage(&*st.store, token).await {
-        Ok(ManageLink::Valid { lists, .. }) => Ok(lists),
+        Ok(ManageLink::Valid { lists }) => Ok(lists),
         Ok(ManageLink::Expired) => Err(expired(
             lang,
             StatusCode::GONE,
