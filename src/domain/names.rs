@@ -14,15 +14,19 @@ pub enum NameError {
     Invalid(&'static str),
 }
 
+/// Whether `s` is a name by the SES rule: 1 to 64 ASCII letters, digits, `_` or `-`.
+pub fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 fn check(field: &'static str, s: &str) -> Result<(), NameError> {
     if s.trim().is_empty() {
         return Err(NameError::Blank(field));
     }
-    if s.len() > 64
-        || !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
+    if !is_name(s) {
         return Err(NameError::Invalid(field));
     }
     Ok(())

@@ -164,7 +164,7 @@ fn sweep_sessions(sessions: super::sessions::Sessions) -> tokio::task::JoinHandl
         loop {
             tick.tick().await;
             if let Err(e) = sessions.delete_expired().await {
-                tracing::warn!(error = %e, "could not delete expired sessions");
+                tracing::warn!(error = %crate::server::service::chain(&e), "could not delete expired sessions");
             }
         }
     })
@@ -507,7 +507,7 @@ impl Application {
         // Opt-outs acknowledged from the one-click log are applied before we stop (what
         // is left after the wait is applied at the next start).
         if let Err(e) = self.state.store.stop().await {
-            tracing::warn!(error = %e, "one-click opt-outs left to apply at the next start");
+            tracing::warn!(error = %crate::server::service::chain(&e), "one-click opt-outs left to apply at the next start");
         }
         smtp.shutdown().await;
         if let Some(s) = inbound {
@@ -528,7 +528,7 @@ impl Application {
         if let Err(e) =
             crate::server::service::audit_trail::seal_all(self.state.store.as_ref()).await
         {
-            tracing::warn!(error = %e, "sealing the event log at shutdown failed");
+            tracing::warn!(error = %crate::server::service::chain(&e), "sealing the event log at shutdown failed");
         }
         if let Some(m) = metrics {
             m.abort();

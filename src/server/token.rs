@@ -78,6 +78,19 @@ fn mask(key: &TokenKey, tag: &[u8], body: &mut [u8], at: usize) {
     }
 }
 
+/// The names a token carries in clear, each after its length: the key id, the list and
+/// the topic (empty for the whole list).
+fn push_names(buf: &mut Vec<u8>, key: &TokenKey, u: &Unsubscribe) {
+    for part in [
+        key.id.as_str(),
+        u.list.as_str(),
+        u.topic.as_ref().map(|t| t.as_str()).unwrap_or(""),
+    ] {
+        buf.push(part.len() as u8);
+        buf.extend_from_slice(part.as_bytes());
+    }
+}
+
 /// Signs a token with the first key.
 pub fn sign(keys: &[TokenKey], u: &Unsubscribe) -> String {
     let key = keys.first().expect("at least one token key is configured");
@@ -88,14 +101,7 @@ pub fn sign(keys: &[TokenKey], u: &Unsubscribe) -> String {
     } else {
         VERSION
     });
-    for part in [
-        key.id.as_str(),
-        u.list.as_str(),
-        u.topic.as_ref().map(|t| t.as_str()).unwrap_or(""),
-    ] {
-        buf.push(part.len() as u8);
-        buf.extend_from_slice(part.as_bytes());
-    }
+    push_names(&mut buf, key, u);
     let at = buf.len();
     buf.extend_from_slice(&u.email_hash);
     if let Some(id) = u.send_id {
@@ -222,14 +228,7 @@ mod tests {
     /// A token as version 1 wrote it: the email hash in clear.
     fn sign_v1(key: &TokenKey, u: &Unsubscribe) -> String {
         let mut buf = vec![VERSION_CLEAR];
-        for part in [
-            key.id.as_str(),
-            u.list.as_str(),
-            u.topic.as_ref().map(|t| t.as_str()).unwrap_or(""),
-        ] {
-            buf.push(part.len() as u8);
-            buf.extend_from_slice(part.as_bytes());
-        }
+        push_names(&mut buf, key, u);
         buf.extend_from_slice(&u.email_hash);
         let tag = mac(key, &buf).finalize().into_bytes();
         buf.extend_from_slice(&tag[..TAG_LEN]);

@@ -23,6 +23,24 @@ pub struct EventRow {
     pub detail: String,
 }
 
+#[cfg(feature = "ssr")]
+impl EventRow {
+    /// An event as the dashboard lists it: a preference change as `old → new`.
+    pub(crate) fn of(e: crate::server::store::EventRecord) -> Self {
+        EventRow {
+            id: e.id,
+            at: super::support::when(e.created_at),
+            kind: e.kind,
+            source: e.source.unwrap_or_default(),
+            topic: e.topic_name.unwrap_or_default(),
+            detail: match (e.old_prefs, e.new_prefs) {
+                (Some(o), Some(n)) => format!("{o} → {n}"),
+                _ => e.detail,
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ContactDetail {
     pub list: String,
@@ -52,7 +70,7 @@ pub struct SuppressionNote {
 #[server(endpoint = "contact")]
 pub async fn get_contact(list: String, email: String) -> Result<ContactDetail, ServerFnError> {
     use super::support::{require, service, state, when};
-    use crate::domain::{SubscriptionStatus, effective_status};
+    use crate::domain::SubscriptionStatus;
     use crate::server::service::{admin, auth::Role};
     let user = require(Role::Viewer).await?;
     let admin::ContactView {
@@ -74,41 +92,20 @@ pub async fn get_contact(list: String, email: String) -> Result<ContactDetail, S
         topics: l
             .topics
             .iter()
-            .map(|t| {
-                let explicit = c
-                    .preferences
-                    .iter()
-                    .find(|p| p.topic == t.name)
-                    .map(|p| p.status);
-                ContactTopic {
-                    name: t.name.to_string(),
-                    display_name: t.display_name.clone(),
-                    explicit: explicit.map(|s| s.as_api().to_owned()).unwrap_or_default(),
-                    default_opt_in: t.default_status == SubscriptionStatus::OptIn,
-                    effective_opt_in: effective_status(
-                        c.unsubscribe_all,
-                        explicit,
-                        t.default_status,
-                    ) == SubscriptionStatus::OptIn,
-                }
+            .map(|t| ContactTopic {
+                name: t.name.to_string(),
+                display_name: t.display_name.clone(),
+                explicit: c
+                    .explicit(t.name.as_str())
+                    .map(|s| s.as_api().to_owned())
+                    .unwrap_or_default(),
+                default_opt_in: t.default_status == SubscriptionStatus::OptIn,
+                effective_opt_in: c.status_for(t) == SubscriptionStatus::OptIn,
             })
             .collect(),
         attributes: c.attributes,
         created: when(c.created_at),
-        events: events
-            .into_iter()
-            .map(|e| EventRow {
-                id: e.id,
-                at: when(e.created_at),
-                kind: e.kind,
-                source: e.source.unwrap_or_default(),
-                topic: e.topic_name.unwrap_or_default(),
-                detail: match (e.old_prefs, e.new_prefs) {
-                    (Some(o), Some(n)) => format!("{o} → {n}"),
-                    _ => e.detail,
-                },
-            })
-            .collect(),
+        events: events.into_iter().map(EventRow::of).collect(),
         can_edit: user.role >= Role::Admin,
         can_erase: user.role >= Role::Owner,
         suppression: suppression.map(|s| SuppressionNote {

@@ -35,7 +35,7 @@ pub async fn get_contacts(
     after_key: Option<String>,
 ) -> Result<ContactsPage, ServerFnError> {
     use super::support::{require, service, state};
-    use crate::domain::{SubscriptionStatus, effective_status};
+    use crate::domain::SubscriptionStatus;
     use crate::server::service::{admin, auth::Role};
     let user = require(Role::Viewer).await?;
     let status = match status.as_deref().unwrap_or("") {
@@ -70,15 +70,7 @@ pub async fn get_contacts(
                 opted_in: l
                     .topics
                     .iter()
-                    .map(|t| {
-                        let explicit = c
-                            .preferences
-                            .iter()
-                            .find(|p| p.topic == t.name)
-                            .map(|p| p.status);
-                        effective_status(c.unsubscribe_all, explicit, t.default_status)
-                            == SubscriptionStatus::OptIn
-                    })
+                    .map(|t| c.status_for(t) == SubscriptionStatus::OptIn)
                     .collect(),
                 email: c.email.to_string(),
                 unsubscribe_all: c.unsubscribe_all,

@@ -26,7 +26,7 @@ pub async fn get_events(
     filters: EventFilters,
     before: Option<i64>,
 ) -> Result<EventsPage, ServerFnError> {
-    use super::support::{require, service, state, when};
+    use super::support::{require, service, state};
     use crate::server::service::{admin, auth::Role};
     let user = require(Role::Viewer).await?;
     let mut q = admin::event_query(&filters).map_err(ServerFnError::new)?;
@@ -43,20 +43,10 @@ pub async fn get_events(
     Ok(EventsPage {
         rows: page
             .into_iter()
-            .map(|e| LogRow {
-                list: e.list_name.unwrap_or_default(),
-                contact: e.contact_email.unwrap_or_default(),
-                event: EventRow {
-                    id: e.id,
-                    at: when(e.created_at),
-                    kind: e.kind,
-                    source: e.source.unwrap_or_default(),
-                    topic: e.topic_name.unwrap_or_default(),
-                    detail: match (e.old_prefs, e.new_prefs) {
-                        (Some(o), Some(n)) => format!("{o} → {n}"),
-                        _ => e.detail,
-                    },
-                },
+            .map(|mut e| LogRow {
+                list: e.list_name.take().unwrap_or_default(),
+                contact: e.contact_email.take().unwrap_or_default(),
+                event: EventRow::of(e),
             })
             .collect(),
         next_before,

@@ -4,7 +4,7 @@
 //! and above; the role is checked by the service like every dashboard use-case.
 
 use crate::domain::EventFilters;
-use crate::server::http::admin_import::actor;
+use crate::server::http::dashboard::{SignedIn, refusal};
 use crate::server::http::download;
 use crate::server::service::{ServiceError, admin};
 use crate::server::state::AppState;
@@ -12,7 +12,6 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::io::Write;
-use tower_sessions::Session;
 
 /// Most rows in one CSV download.
 pub const CSV_MAX_ROWS: usize = 1_000_000;
@@ -38,13 +37,9 @@ pub struct SubjectQuery {
 /// access), as `optbox contacts show` prints it.
 pub async fn subject_json(
     State(state): State<AppState>,
-    session: Session,
+    SignedIn(actor): SignedIn,
     Query(q): Query<SubjectQuery>,
 ) -> Response {
-    let actor = match actor(&state, &session).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
     match crate::server::service::privacy::show_as(&*state.store, &actor, &q.email).await {
         Ok(report) => json_attachment("optbox-subject.json", &report),
         Err(e) => refusal(e),
@@ -55,13 +50,9 @@ pub async fn subject_json(
 /// proves it is in the event log's chain, as `optbox contacts history --json` prints it.
 pub async fn history_json(
     State(state): State<AppState>,
-    session: Session,
+    SignedIn(actor): SignedIn,
     Query(q): Query<SubjectQuery>,
 ) -> Response {
-    let actor = match actor(&state, &session).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
     match crate::server::service::audit_trail::history_as(&*state.store, &actor, &q.email).await {
         Ok(history) => json_attachment("optbox-history.json", &history),
         Err(e) => refusal(e),
@@ -87,13 +78,9 @@ fn json_attachment(filename: &str, body: &impl serde::Serialize) -> Response {
 /// `GET /admin/events.csv`: every event matching the filters, newest first.
 pub async fn events_csv(
     State(state): State<AppState>,
-    session: Session,
+    SignedIn(actor): SignedIn,
     Query(filters): Query<EventFilters>,
 ) -> Response {
-    let actor = match actor(&state, &session).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
     let mut q = match admin::event_query(&filters) {
         Ok(q) => q,
         Err(m) => return (StatusCode::BAD_REQUEST, m).into_response(),
@@ -141,20 +128,6 @@ pub async fn events_csv(
         }
     })
     .await
-}
-
-pub(crate) fn refusal(e: ServiceError) -> Response {
-    match e {
-        ServiceError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m).into_response(),
-        ServiceError::Forbidden(m) => (StatusCode::FORBIDDEN, m).into_response(),
-        ServiceError::BadRequest(m) | ServiceError::NotFound(m) => {
-            (StatusCode::BAD_REQUEST, m).into_response()
-        }
-        other => {
-            tracing::error!(error = %other, "download failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "try again shortly").into_response()
-        }
-    }
 }
 
 #[cfg(test)]

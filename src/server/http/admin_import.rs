@@ -8,42 +8,18 @@
 //! shows a live progress bar; with `wait=1` (no JavaScript) the redirect comes when the
 //! job has finished, so the page shows the finished job.
 
-use crate::server::http::guard::{same_origin, session_user};
+use crate::server::http::dashboard::{AdminPost, SignedIn, refusal};
 use crate::server::service::import::{Format, ImportRequest};
-use crate::server::service::{ServiceError, admin, auth, import};
+use crate::server::service::{ServiceError, admin, import};
 use crate::server::state::AppState;
 use crate::server::store::{Audit, ImportAction, Source};
 use axum::extract::{Multipart, Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use tokio::io::AsyncWriteExt;
-use tower_sessions::Session;
 
 /// The largest upload accepted.
 pub const MAX_UPLOAD: usize = 1 << 30;
-
-fn refusal(e: ServiceError) -> Response {
-    match e {
-        ServiceError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m).into_response(),
-        ServiceError::Forbidden(m) => (StatusCode::FORBIDDEN, m).into_response(),
-        ServiceError::BadRequest(m)
-        | ServiceError::NotFound(m)
-        | ServiceError::AlreadyExists(m)
-        | ServiceError::LimitExceeded(m) => (StatusCode::BAD_REQUEST, m).into_response(),
-        other => {
-            tracing::error!(error = %other, "dashboard import/export failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "try again shortly").into_response()
-        }
-    }
-}
-
-/// The signed-in caller of a dashboard route, or the 401/403 answer.
-pub(crate) async fn actor(state: &AppState, session: &Session) -> Result<auth::Actor, Response> {
-    let Some(id) = session_user(session).await else {
-        return Err((StatusCode::UNAUTHORIZED, "sign in first").into_response());
-    };
-    auth::actor(&*state.store, id).await.map_err(refusal)
-}
 
 fn random_name() -> String {
     use rand::RngCore;
@@ -79,21 +55,10 @@ impl Drop for Upload {
 
 pub async fn upload(
     State(state): State<AppState>,
-    session: Session,
+    AdminPost(actor): AdminPost,
     Path(list): Path<String>,
-    headers: HeaderMap,
     mut form: Multipart,
 ) -> Response {
-    if !same_origin(&headers) {
-        return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
-    }
-    let actor = match actor(&state, &session).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    if let Err(e) = actor.require(auth::Role::Admin) {
-        return refusal(e);
-    }
     let mut js = false;
     let dir = state.settings.import_dir.join("uploads");
     if let Err(e) = tokio::fs::create_dir_all(&dir).await {
@@ -269,13 +234,9 @@ fn back_with_error(_js: bool, list: &str, msg: &str) -> Response {
 /// `GET /admin/export/{name}/csv` or `…/jsonl`.
 pub async fn export(
     State(state): State<AppState>,
-    session: Session,
+    SignedIn(actor): SignedIn,
     Path((list, file)): Path<(String, String)>,
 ) -> Response {
-    let actor = match actor(&state, &session).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
     let (format, ctype) = match file.as_str() {
         "csv" => (Format::Csv, "text/csv; charset=utf-8"),
         "jsonl" => (Format::Jsonl, "application/jsonl; charset=utf-8"),

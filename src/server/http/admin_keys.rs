@@ -5,7 +5,7 @@
 //! checks are those of the other dashboard changes. `GET /admin/keys/new` goes back to
 //! the key list.
 
-use crate::server::http::admin_import::actor;
+use crate::server::http::dashboard::SignedIn;
 use crate::server::http::guard::same_origin;
 use crate::server::http::page::esc;
 use crate::server::service::{ServiceError, admin_ops};
@@ -15,7 +15,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
-use tower_sessions::Session;
 
 #[derive(Debug, Deserialize)]
 pub struct NewKeyForm {
@@ -90,7 +89,7 @@ pub async fn back() -> Redirect {
 /// `POST /admin/keys/new`.
 pub async fn create(
     State(state): State<AppState>,
-    session: Session,
+    signed_in: Result<SignedIn, Response>,
     peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     Form(form): Form<NewKeyForm>,
@@ -98,8 +97,8 @@ pub async fn create(
     if !same_origin(&headers) {
         return refused(StatusCode::FORBIDDEN, "cross-site request refused");
     }
-    let user = match actor(&state, &session).await {
-        Ok(a) => a,
+    let user = match signed_in {
+        Ok(SignedIn(a)) => a,
         Err(r) if r.status() == StatusCode::UNAUTHORIZED => {
             return refused(StatusCode::UNAUTHORIZED, "Sign in first.");
         }

@@ -16,9 +16,8 @@
 
 use crate::domain::ListName;
 use crate::domain::branding::{MAX_LOGO_BYTES, theme_css};
-use crate::server::http::admin_import::actor;
-use crate::server::http::guard::same_origin;
-use crate::server::service::{ServiceError, auth, branding, lists};
+use crate::server::http::dashboard::AdminPost;
+use crate::server::service::{ServiceError, branding, lists};
 use crate::server::state::AppState;
 use crate::server::store::StoreError;
 use axum::Extension;
@@ -56,8 +55,8 @@ async fn public_list(
     }
 }
 
-fn unavailable(e: impl std::fmt::Display) -> Response {
-    tracing::warn!(error = %e, "branding asset unavailable");
+fn unavailable(e: impl std::error::Error + 'static) -> Response {
+    tracing::warn!(error = %crate::server::service::chain(&e), "branding asset unavailable");
     (StatusCode::SERVICE_UNAVAILABLE, "try again shortly").into_response()
 }
 
@@ -171,22 +170,12 @@ fn back(list: &str, key: &str, msg: &str) -> Response {
 /// page with the reason, and stores nothing.
 pub async fn upload(
     State(state): State<AppState>,
-    session: tower_sessions::Session,
+    AdminPost(actor): AdminPost,
     Path(list): Path<String>,
     peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     mut form: Multipart,
 ) -> Response {
-    if !same_origin(&headers) {
-        return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
-    }
-    let actor = match actor(&state, &session).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    if let Err(e) = actor.require(auth::Role::Admin) {
-        return refusal(&list, e);
-    }
     match lists::get(&*state.store, &list).await {
         Ok(_) => {}
         Err(ServiceError::NotFound(m) | ServiceError::BadRequest(m)) => {
@@ -194,65 +183,11 @@ pub async fn upload(
         }
         Err(e) => return unavailable(e),
     }
-    let mut file: Option<Vec<u8>> = None;
-    let mut too_large = false;
-    let mut remove = false;
-    loop {
-        let mut field = match form.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                too_large = true;
-                break;
-            }
-            Err(e) => {
-                return back(
-                    &list,
-                    "logo_error",
-                    &format!("the upload is malformed: {e}"),
-                );
-            }
-        };
-        match field.name().unwrap_or("") {
-            "action" => remove = field.text().await.unwrap_or_default() == "remove",
-            "file" => {
-                // Read to the end (so the browser gets the answer), keeping at most one
-                // byte over the limit.
-                let mut buf = Vec::new();
-                loop {
-                    match field.chunk().await {
-                        Ok(Some(chunk)) => {
-                            if buf.len() + chunk.len() > MAX_LOGO_BYTES {
-                                too_large = true;
-                            } else {
-                                buf.extend_from_slice(&chunk);
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                            too_large = true;
-                            break;
-                        }
-                        Err(e) => {
-                            return back(
-                                &list,
-                                "logo_error",
-                                &format!("the upload was interrupted: {e}"),
-                            );
-                        }
-                    }
-                }
-                file = Some(buf);
-            }
-            _ => {}
-        }
-        if too_large {
-            break;
-        }
-    }
-    if too_large {
-        return back(&list, "logo_error", branding::TOO_LARGE);
-    }
+    let LogoForm { file, remove } = match read_logo_form(&mut form).await {
+        Ok(f) => f,
+        Err(Unread::TooLarge) => return back(&list, "logo_error", branding::TOO_LARGE),
+        Err(Unread::Broken(m)) => return back(&list, "logo_error", &m),
+    };
     let audit = state
         .audit(
             crate::domain::Source::Admin,
@@ -272,6 +207,69 @@ pub async fn upload(
         Ok(_) => back(&list, "logo", "saved"),
         Err(e) => refusal(&list, e),
     }
+}
+
+/// The logo form: the new logo, or `action=remove`.
+struct LogoForm {
+    file: Option<Vec<u8>>,
+    remove: bool,
+}
+
+/// Why the logo form could not be read.
+enum Unread {
+    /// The upload, or the body, is over its limit.
+    TooLarge,
+    /// The upload is malformed or was cut off; the message says which.
+    Broken(String),
+}
+
+impl Unread {
+    fn of(e: axum::extract::multipart::MultipartError, what: &str) -> Self {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Unread::TooLarge
+        } else {
+            Unread::Broken(format!("the upload {what}: {e}"))
+        }
+    }
+}
+
+/// Reads the logo form. A file is read to its end (so the browser gets the answer)
+/// though only up to the limit is kept.
+async fn read_logo_form(form: &mut Multipart) -> Result<LogoForm, Unread> {
+    let mut out = LogoForm {
+        file: None,
+        remove: false,
+    };
+    while let Some(mut field) = form
+        .next_field()
+        .await
+        .map_err(|e| Unread::of(e, "is malformed"))?
+    {
+        match field.name().unwrap_or("") {
+            "action" => out.remove = field.text().await.unwrap_or_default() == "remove",
+            "file" => {
+                let mut buf = Vec::new();
+                let mut over = false;
+                while let Some(chunk) = field
+                    .chunk()
+                    .await
+                    .map_err(|e| Unread::of(e, "was interrupted"))?
+                {
+                    if buf.len() + chunk.len() > MAX_LOGO_BYTES {
+                        over = true;
+                    } else {
+                        buf.extend_from_slice(&chunk);
+                    }
+                }
+                if over {
+                    return Err(Unread::TooLarge);
+                }
+                out.file = Some(buf);
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 fn refusal(list: &str, e: ServiceError) -> Response {

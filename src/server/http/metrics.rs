@@ -93,7 +93,9 @@ async fn scrape(State(s): State<Scrape>, headers: HeaderMap) -> Response {
     let sample = crate::server::service::metrics::sample(s.state.store.as_ref());
     match tokio::time::timeout(Duration::from_secs(2), sample).await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "metrics: cannot read the queue depths"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %crate::server::service::chain(&e), "metrics: cannot read the queue depths")
+        }
         Err(_) => tracing::warn!("metrics: reading the queue depths timed out"),
     }
     s.handle.run_upkeep();

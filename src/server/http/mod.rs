@@ -6,6 +6,7 @@ pub mod admin_export;
 pub mod admin_import;
 pub mod admin_keys;
 pub mod branding;
+pub mod dashboard;
 pub mod download;
 pub mod guard;
 pub mod health;

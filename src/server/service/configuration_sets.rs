@@ -9,7 +9,7 @@
 //! is `optbox-webhook-<id>` (`arn:aws:sns:REGION:ACCOUNT:optbox-webhook-3`); the other
 //! destination kinds are refused with a message saying so.
 
-use super::{ServiceError, ServiceResult};
+use super::{ServiceError, ServiceResult, check_name};
 use crate::domain::events::SES_EVENT_TYPES;
 use crate::domain::{Audit, SuppressionReason};
 use crate::server::store::{
@@ -21,22 +21,6 @@ pub const MAX_SETS: u32 = 10_000;
 pub const MAX_DESTINATIONS: u32 = 10;
 /// The SNS topic name prefix that names an optbox webhook.
 pub const WEBHOOK_TOPIC: &str = "optbox-webhook-";
-
-/// Checks a configuration set or event destination name: 1-64 letters, digits, `_` or `-`.
-pub fn check_name(what: &str, name: &str) -> ServiceResult<()> {
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err(ServiceError::BadRequest(format!(
-            "{what} name {:?} is invalid: 1-64 ASCII letters, digits, '_' or '-'.",
-            name.chars().take(80).collect::<String>()
-        )));
-    }
-    Ok(())
-}
 
 fn not_found(name: &str) -> ServiceError {
     ServiceError::NotFound(format!("Configuration set <{name}> does not exist."))

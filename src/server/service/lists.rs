@@ -22,10 +22,7 @@ pub async fn create(
     def: &ListDefinition,
     audit: &Audit,
 ) -> ServiceResult<ContactList> {
-    let name = parse_name(name)?;
-    limits
-        .validate_definition(def)
-        .map_err(ServiceError::BadRequest)?;
+    let name = checked(limits, name, def)?;
     let list = match store
         .create_list(name.as_str(), def, limits.max_lists)
         .await
@@ -194,6 +191,15 @@ pub async fn get(store: &dyn Store, name: &str) -> ServiceResult<ContactList> {
     }
 }
 
+/// A list's name and definition, checked.
+fn checked(limits: &Limits, name: &str, def: &ListDefinition) -> ServiceResult<ListName> {
+    let name = parse_name(name)?;
+    limits
+        .validate_definition(def)
+        .map_err(ServiceError::BadRequest)?;
+    Ok(name)
+}
+
 /// Replaces a list's definition; a `list.updated` event says who changed what (none
 /// when nothing changes).
 pub async fn update(
@@ -203,10 +209,7 @@ pub async fn update(
     def: &ListDefinition,
     audit: &Audit,
 ) -> ServiceResult<ContactList> {
-    let name = parse_name(name)?;
-    limits
-        .validate_definition(def)
-        .map_err(ServiceError::BadRequest)?;
+    let name = checked(limits, name, def)?;
     let old = get(store, name.as_str()).await?;
     let list = match store.update_list(name.as_str(), def).await {
         Err(StoreError::NotFound) => return Err(not_found(name.as_str())),

@@ -73,6 +73,18 @@ impl ServiceError {
     }
 }
 
+/// Checks the name of a template, configuration set or event destination (`what`): 1-64
+/// ASCII letters, digits, `_` or `-`.
+pub fn check_name(what: &str, name: &str) -> ServiceResult<()> {
+    if crate::domain::names::is_name(name) {
+        return Ok(());
+    }
+    Err(ServiceError::BadRequest(format!(
+        "{what} name {:?} is invalid: 1-64 ASCII letters, digits, '_' or '-'.",
+        name.chars().take(80).collect::<String>()
+    )))
+}
+
 /// An error and each of its causes, `: `-separated (a cause whose text its parent
 /// already ends with is not repeated).
 pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {

@@ -10,8 +10,8 @@ use super::import::{self, Format, MAX_ROW_BYTES, RowError};
 use super::{ServiceError, ServiceResult};
 use crate::domain::{Actor, EmailAddress, SuppressionReason};
 use crate::server::store::{
-    Audit, BatchProgress, ImportAction, ImportCounts, ImportDestination, ImportJob, JobStatus,
-    MailEvent, NewSuppression, Store, Suppression, SuppressionQuery,
+    Audit, BatchProgress, ImportAction, ImportDestination, ImportJob, JobStatus, MailEvent,
+    NewSuppression, Store, Suppression, SuppressionQuery,
 };
 use serde_json::json;
 use std::collections::HashMap;
@@ -184,31 +184,20 @@ pub async fn prepare_import(store: &dyn Store, req: &ImportRequest) -> ServiceRe
         .filter(|j| {
             j.destination == ImportDestination::SuppressionList && j.format == req.format.as_str()
         });
-    let job = match resumable {
-        Some(j) => j,
-        None => {
-            let job = ImportJob {
-                job_id: import::new_job_id(),
-                destination: ImportDestination::SuppressionList,
-                list_name: String::new(),
-                action: req.action,
-                format: req.format.as_str().to_owned(),
-                source,
-                source_size: size,
-                override_opt_outs: false,
-                status: JobStatus::Created,
-                lines_done: 0,
-                counts: ImportCounts::default(),
-                failed: 0,
-                error: None,
-                created_at: crate::server::store::now_ms(),
-                completed_at: None,
-                claimed_by: None,
-            };
-            store.create_import_job(&job).await?;
-            job
-        }
-    };
+    let (job, _) = import::resume_or_create(
+        store,
+        resumable,
+        import::NewJob {
+            destination: ImportDestination::SuppressionList,
+            list_name: String::new(),
+            action: req.action,
+            format: req.format.as_str(),
+            source,
+            source_size: size,
+            override_opt_outs: false,
+        },
+    )
+    .await?;
     Ok(Prepared {
         job,
         file,
@@ -417,11 +406,7 @@ fn parse_csv<R: Read>(
     skip_through: u64,
     send: &dyn Fn(Result<Batch, String>) -> bool,
 ) -> Result<(), String> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_reader(reader);
+    let mut rdr = import::csv_reader(reader);
     let blank = |rec: &csv::StringRecord| rec.iter().all(|f| f.trim().is_empty());
     let mut rec = csv::StringRecord::new();
     let first = loop {

@@ -25,18 +25,7 @@ pub struct Rendered {
 
 /// Checks a template name: 1-64 letters, digits, `_` or `-`.
 pub fn check_name(name: &str) -> ServiceResult<()> {
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err(ServiceError::BadRequest(format!(
-            "Template name {:?} is invalid: 1-64 ASCII letters, digits, '_' or '-'.",
-            name.chars().take(80).collect::<String>()
-        )));
-    }
-    Ok(())
+    super::check_name("Template", name)
 }
 
 fn engine(escape_html: bool) -> Handlebars<'static> {

@@ -544,7 +544,7 @@ impl Session {
                 Next::Continue
             }
             Err(e) => {
-                tracing::error!(error = %e, "SMTP AUTH could not be checked");
+                tracing::error!(error = %crate::server::service::chain(&e), "SMTP AUTH could not be checked");
                 reply(
                     out,
                     "454 4.7.0 Temporary authentication failure, try again later",
@@ -689,7 +689,7 @@ impl Session {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "cannot queue an SMTP message");
+                tracing::error!(error = %crate::server::service::chain(&e), "cannot queue an SMTP message");
                 reply(
                     out,
                     "451 4.3.0 The message could not be stored, try again later",

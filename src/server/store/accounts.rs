@@ -4,6 +4,7 @@
 
 use super::db::{Db, on_db};
 use super::{SqlStore, StoreError, StoreResult, now_ms};
+use crate::server::store::found;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{ExpiredDeletion, Result as SessionResult, SessionStore};
 
@@ -125,10 +126,7 @@ impl AccountStore for SqlStore {
                 .await?
                 .rows_affected()
         });
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        found(n)
     }
 
     fn sessions(&self) -> SessionBackend {

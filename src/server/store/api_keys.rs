@@ -3,6 +3,7 @@
 
 use super::db::on_db;
 use super::{SqlStore, StoreError, StoreResult, now_ms};
+use crate::server::store::found;
 
 /// An SES-API credential. The secret is derived from the salt and the server's
 /// `api_key_master`, never stored.
@@ -84,10 +85,6 @@ impl ApiKeyStore for SqlStore {
             .await?
             .rows_affected()
         });
-        if n == 0 {
-            Err(StoreError::NotFound)
-        } else {
-            Ok(())
-        }
+        found(n)
     }
 }

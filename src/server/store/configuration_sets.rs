@@ -6,6 +6,7 @@
 use super::db::on_db;
 use super::{SqlStore, StoreError, StoreResult, now_ms};
 use crate::domain::SuppressionReason;
+use crate::server::store::{found, unique};
 
 /// A configuration set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,9 +208,7 @@ impl ConfigurationSetStore for SqlStore {
             .await?
             .rows_affected()
         });
-        if inserted == 0 {
-            return Err(StoreError::Conflict);
-        }
+        unique(inserted)?;
         tx.commit().await
     }
 
@@ -288,10 +287,7 @@ impl ConfigurationSetStore for SqlStore {
             .await?
             .rows_affected()
         });
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        found(n)
     }
 
     async fn put_event_destination(

@@ -262,16 +262,11 @@ pub(super) async fn update(
         events::write(
             c,
             keyer,
-            NewEvent {
-                kind: "subscription",
-                audit: Some(audit),
-                list_name: Some(list.name.as_str()),
-                topic_name: changed_topic(&old, &new).as_deref(),
-                contact_email: Some(new.email.as_str()),
-                old: Some(&prefs_of(&old)),
-                new: Some(&prefs_of(&new)),
-                detail: serde_json::json!({}),
-            },
+            NewEvent::new("subscription", audit, serde_json::json!({}))
+                .list(list.name.as_str())
+                .topic(changed_topic(&old, &new).as_deref())
+                .contact(new.email.as_str())
+                .prefs(Some(&prefs_of(&old)), Some(&prefs_of(&new))),
         )
         .await?;
     }
@@ -342,16 +337,14 @@ impl ContactStore for SqlStore {
         events::write(
             tx.conn(),
             self.pools.keyer(),
-            NewEvent {
-                kind: "contact.created",
-                audit: Some(audit),
-                list_name: Some(list.name.as_str()),
-                topic_name: None,
-                contact_email: Some(contact.email.as_str()),
-                old: None,
-                new: Some(&prefs_of(&contact)),
-                detail: serde_json::json!({ "tombstoneApplied": tomb.is_some() }),
-            },
+            NewEvent::new(
+                "contact.created",
+                audit,
+                serde_json::json!({ "tombstoneApplied": tomb.is_some() }),
+            )
+            .list(list.name.as_str())
+            .contact(contact.email.as_str())
+            .prefs(None, Some(&prefs_of(&contact))),
         )
         .await?;
         tx.commit().await?;
@@ -432,16 +425,14 @@ impl ContactStore for SqlStore {
         events::write(
             tx.conn(),
             self.pools.keyer(),
-            NewEvent {
-                kind: "contact.deleted",
-                audit: Some(audit),
-                list_name: Some(list.name.as_str()),
-                topic_name: None,
-                contact_email: Some(old.email.as_str()),
-                old: Some(&prefs_of(&old)),
-                new: None,
-                detail: serde_json::json!({ "tombstone": !tomb.is_empty() }),
-            },
+            NewEvent::new(
+                "contact.deleted",
+                audit,
+                serde_json::json!({ "tombstone": !tomb.is_empty() }),
+            )
+            .list(list.name.as_str())
+            .contact(old.email.as_str())
+            .prefs(Some(&prefs_of(&old)), None),
         )
         .await?;
         tx.commit().await

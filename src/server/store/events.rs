@@ -134,6 +134,49 @@ pub(super) struct NewEvent<'a> {
     pub detail: serde_json::Value,
 }
 
+impl<'a> NewEvent<'a> {
+    /// An event of `kind` by `audit`'s actor; what it is about is added by the methods
+    /// below.
+    pub fn new(kind: &'a str, audit: &'a Audit, detail: serde_json::Value) -> Self {
+        NewEvent {
+            kind,
+            audit: Some(audit),
+            list_name: None,
+            topic_name: None,
+            contact_email: None,
+            old: None,
+            new: None,
+            detail,
+        }
+    }
+
+    pub fn list(self, name: impl Into<Option<&'a str>>) -> Self {
+        NewEvent {
+            list_name: name.into(),
+            ..self
+        }
+    }
+
+    pub fn topic(self, name: impl Into<Option<&'a str>>) -> Self {
+        NewEvent {
+            topic_name: name.into(),
+            ..self
+        }
+    }
+
+    pub fn contact(self, email: impl Into<Option<&'a str>>) -> Self {
+        NewEvent {
+            contact_email: email.into(),
+            ..self
+        }
+    }
+
+    /// The contact's preferences before and after the change.
+    pub fn prefs(self, old: Option<&'a Preferences>, new: Option<&'a Preferences>) -> Self {
+        NewEvent { old, new, ..self }
+    }
+}
+
 /// The key an event names its contact by, the address stored apart first.
 async fn contact(
     c: Conn<'_>,
@@ -509,16 +552,9 @@ impl EventStore for SqlStore {
         write(
             tx.conn(),
             self.pools.keyer(),
-            NewEvent {
-                kind,
-                audit: Some(audit),
-                list_name,
-                topic_name,
-                contact_email: None,
-                old: None,
-                new: None,
-                detail,
-            },
+            NewEvent::new(kind, audit, detail)
+                .list(list_name)
+                .topic(topic_name),
         )
         .await?;
         tx.commit().await

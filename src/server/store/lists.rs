@@ -9,6 +9,7 @@ use super::opt_outs;
 use super::sql::{parse_list_parts, status, to_json, topic_name};
 use super::{SqlStore, StoreError, StoreResult, now_ms};
 use crate::domain::{ContactList, ListDefinition, SubscriptionStatus, Tag, Topic};
+use crate::server::store::found;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -362,11 +363,7 @@ impl ListStore for SqlStore {
         });
         tx.commit().await?;
         self.lists.invalidate();
-        if n == 0 {
-            Err(StoreError::NotFound)
-        } else {
-            Ok(())
-        }
+        found(n)
     }
 
     async fn list_stats(&self, limit: u32) -> StoreResult<Vec<ListStats>> {
@@ -394,11 +391,7 @@ impl ListStore for SqlStore {
                 .rows_affected()
         });
         self.lists.invalidate();
-        if n == 0 {
-            Err(StoreError::NotFound)
-        } else {
-            Ok(())
-        }
+        found(n)
     }
 }
 

@@ -2,7 +2,8 @@
 //! foreign key. The service checks size and type before anything gets here.
 
 use super::db::on_db;
-use super::{SqlStore, StoreError, StoreResult, now_ms};
+use super::{SqlStore, StoreResult, now_ms};
+use crate::server::store::found;
 
 /// A list's logo as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,10 +62,7 @@ impl LogoStore for SqlStore {
             .await?
             .rows_affected()
         });
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        found(n)
     }
 
     async fn get_list_logo(&self, list_id: i64) -> StoreResult<Option<ListLogo>> {

@@ -159,16 +159,10 @@ pub(super) async fn write_events(
         events::write(
             c.re(),
             keyer,
-            NewEvent {
-                kind: e.kind,
-                audit: Some(audit),
-                list_name: e.list_name,
-                topic_name: e.topic_name,
-                contact_email: e.contact_email,
-                old: None,
-                new: None,
-                detail: e.detail.clone(),
-            },
+            NewEvent::new(e.kind, audit, e.detail.clone())
+                .list(e.list_name)
+                .topic(e.topic_name)
+                .contact(e.contact_email),
         )
         .await?;
     }

@@ -211,6 +211,24 @@ impl From<sqlx::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// `NotFound` unless a write changed a row (`n` rows changed).
+pub(crate) fn found(n: u64) -> StoreResult<()> {
+    if n == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+/// `Conflict` unless an insert that skips an existing row added one (`n` rows added).
+pub(crate) fn unique(n: u64) -> StoreResult<()> {
+    if n == 0 {
+        Err(StoreError::Conflict)
+    } else {
+        Ok(())
+    }
+}
+
 /// Which database engine a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

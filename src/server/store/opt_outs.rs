@@ -406,16 +406,13 @@ pub(super) async fn record(
         events::write(
             c,
             keyer,
-            NewEvent {
-                kind: "subscription",
-                audit: Some(audit),
-                list_name: Some(list.name.as_str()),
-                topic_name: tomb.opted_out_topics.first().map(|t| t.as_str()),
-                contact_email: None,
-                old: None,
-                new: None,
-                detail: serde_json::json!({ "tombstone": merged, "contact": "unknown" }),
-            },
+            NewEvent::new(
+                "subscription",
+                audit,
+                serde_json::json!({ "tombstone": merged, "contact": "unknown" }),
+            )
+            .list(list.name.as_str())
+            .topic(tomb.opted_out_topics.first().map(|t| t.as_str())),
         )
         .await?;
     }

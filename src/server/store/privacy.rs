@@ -314,16 +314,11 @@ async fn erase_in(
     events::write(
         c,
         keyer,
-        NewEvent {
-            kind: "contact.erased",
-            audit: Some(audit),
-            list_name: None,
-            topic_name: None,
-            contact_email: None,
-            old: None,
-            new: None,
-            detail: serde_json::to_value(&done).expect("plain data"),
-        },
+        NewEvent::new(
+            "contact.erased",
+            audit,
+            serde_json::to_value(&done).expect("plain data"),
+        ),
     )
     .await?;
     Ok(done)

@@ -139,16 +139,9 @@ impl RecipientStore for SqlStore {
         events::write(
             c.re(),
             self.pools.keyer(),
-            NewEvent {
-                kind,
-                audit: Some(audit),
-                list_name: Some(list.name.as_str()),
-                topic_name: None,
-                contact_email: Some(old.email.as_str()),
-                old: None,
-                new: None,
-                detail,
-            },
+            NewEvent::new(kind, audit, detail)
+                .list(list.name.as_str())
+                .contact(old.email.as_str()),
         )
         .await?;
         let new = read(c, list.id, By::Hash(hash)).await?;
@@ -197,16 +190,13 @@ impl RecipientStore for SqlStore {
             events::write(
                 c.re(),
                 self.pools.keyer(),
-                NewEvent {
-                    kind: "resume",
-                    audit: Some(&audit),
-                    list_name: Some(&e.list_name),
-                    topic_name: None,
-                    contact_email: Some(&e.email),
-                    old: None,
-                    new: None,
-                    detail: serde_json::json!({ "pausedUntil": e.paused_until, "ended": true }),
-                },
+                NewEvent::new(
+                    "resume",
+                    &audit,
+                    serde_json::json!({ "pausedUntil": e.paused_until, "ended": true }),
+                )
+                .list(e.list_name.as_str())
+                .contact(e.email.as_str()),
             )
             .await?;
         }
@@ -307,16 +297,9 @@ impl RecipientStore for SqlStore {
         events::write(
             tx.conn(),
             self.pools.keyer(),
-            NewEvent {
-                kind,
-                audit: Some(audit),
-                list_name: Some(list_name),
-                topic_name: None,
-                contact_email: email.map(EmailAddress::as_str),
-                old: None,
-                new: None,
-                detail,
-            },
+            NewEvent::new(kind, audit, detail)
+                .list(list_name)
+                .contact(email.map(EmailAddress::as_str)),
         )
         .await?;
         tx.commit().await?;

@@ -3,6 +3,7 @@
 
 use super::db::on_db;
 use super::{SqlStore, StoreError, StoreResult, now_ms};
+use crate::server::store::{found, unique};
 
 /// A template's content.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,9 +92,7 @@ impl TemplateStore for SqlStore {
             .await?
             .rows_affected()
         });
-        if inserted == 0 {
-            return Err(StoreError::Conflict);
-        }
+        unique(inserted)?;
         tx.commit().await
     }
 
@@ -122,10 +121,7 @@ impl TemplateStore for SqlStore {
             .await?
             .rows_affected()
         });
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        found(n)
     }
 
     async fn delete_template(&self, name: &str) -> StoreResult<bool> {

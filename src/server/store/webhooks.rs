@@ -9,6 +9,7 @@ use super::events::{self, EventRecord};
 use super::outbox::{Value, WEBHOOK_DELIVERIES};
 use super::sql::placeholders;
 use super::{SqlStore, StoreError, StoreResult, now_ms};
+use crate::server::store::found;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -304,9 +305,7 @@ impl WebhookStore for SqlStore {
                 .await?
                 .rows_affected()
         });
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
+        found(n)?;
         tx.commit().await
     }
 

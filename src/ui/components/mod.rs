@@ -174,10 +174,83 @@ pub fn Pager(
     }
 }
 
-/// A page's data: "Loading…" while it comes, the error if it fails, else what `then`
-/// makes of it.
+/// A titled part of a page: `<section>` named by its `<h2>` (whose id is `{id}-title`).
 #[component]
-pub fn Loaded<T, F>(data: Resource<Result<T, ServerFnError>>, then: F) -> impl IntoView
+pub fn Section(
+    id: &'static str,
+    title: &'static str,
+    #[prop(optional)] class: Option<&'static str>,
+    children: Children,
+) -> impl IntoView {
+    let title_id = format!("{id}-title");
+    let labelled_by = title_id.clone();
+    view! {
+        <section aria-labelledby=labelled_by class=class>
+            <h2 id=title_id>{title}</h2>
+            {children()}
+        </section>
+    }
+}
+
+/// A search form's text field, labelled.
+#[component]
+pub fn FilterInput(
+    id: &'static str,
+    name: &'static str,
+    label: &'static str,
+    /// The input's type (`text`, `search`, `date`).
+    kind: &'static str,
+    value: String,
+) -> impl IntoView {
+    view! {
+        <div>
+            <label for=id>{label}</label>
+            <input id=id type=kind name=name value=value />
+        </div>
+    }
+}
+
+/// A search form's drop-down, labelled: "(any)" first, then each `(value, text)`; the
+/// one equal to `current` is selected.
+#[component]
+pub fn FilterSelect(
+    id: &'static str,
+    name: &'static str,
+    label: &'static str,
+    current: String,
+    options: Vec<(String, String)>,
+) -> impl IntoView {
+    view! {
+        <div>
+            <label for=id>{label}</label>
+            <select id=id name=name>
+                <option value="" selected=current.is_empty()>"(any)"</option>
+                {options
+                    .into_iter()
+                    .map(|(value, text)| {
+                        let selected = value == current;
+                        view! { <option value=value selected=selected>{text}</option> }
+                    })
+                    .collect_view()}
+            </select>
+        </div>
+    }
+}
+
+/// What an action whose value carries no message answered: an empty status on success,
+/// else the error.
+pub fn done<T>(v: Option<Result<T, ServerFnError>>) -> impl IntoView {
+    outcome(v.map(|r| r.map(|_| String::new())))
+}
+
+/// A page's data: "Loading…" while it comes, else what `then` makes of it; if it fails,
+/// what `failed` makes of the error (by default the error alone).
+#[component]
+pub fn Loaded<T, F>(
+    data: Resource<Result<T, ServerFnError>>,
+    then: F,
+    #[prop(optional)] failed: Option<Callback<ServerFnError, AnyView>>,
+) -> impl IntoView
 where
     T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
     F: Fn(T) -> AnyView + Clone + Send + Sync + 'static,
@@ -188,7 +261,10 @@ where
                 let then = then.clone();
                 Suspend::new(async move {
                     match data.await {
-                        Err(e) => error_alert(&e).into_any(),
+                        Err(e) => match failed {
+                            Some(f) => f.run(e),
+                            None => error_alert(&e).into_any(),
+                        },
                         Ok(d) => then(d),
                     }
                 })

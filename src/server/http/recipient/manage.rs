@@ -71,7 +71,7 @@ pub async fn manage_post(
                     body: w.manage_mail_body.replace("{link}", link),
                 };
                 if let Err(e) = requests::mail_manage_link(&m, &req, letter).await {
-                    tracing::warn!(error = %e, "manage link not mailed");
+                    tracing::warn!(error = %crate::server::service::chain(&e), "manage link not mailed");
                 }
             });
             sent()

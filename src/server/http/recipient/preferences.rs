@@ -151,7 +151,7 @@ pub async fn preferences_page(
             logo.map(|g| crate::domain::branding::logo_src(r.list.name.as_str(), &g.version))
         }
         Err(e) => {
-            tracing::warn!(error = %e, "list logo unavailable");
+            tracing::warn!(error = %crate::server::service::chain(&e), "list logo unavailable");
             None
         }
     };

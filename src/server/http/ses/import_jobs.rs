@@ -17,9 +17,10 @@
 
 use super::wire::{self, Violations};
 use super::{ApiError, ApiRequest};
+use crate::server::service::ServiceResult;
 use crate::server::service::import::{self, FailureReport, Format, ImportRequest, RowError};
 use crate::server::service::suppressions;
-use crate::server::store::{ImportAction, ImportDestination, ImportJob, Source};
+use crate::server::store::{Audit, ImportAction, ImportDestination, ImportJob, Source};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::path::{Component, Path, PathBuf};
@@ -225,23 +226,18 @@ pub async fn create(api: &ApiRequest<'_>) -> OpResult {
     let store = api.state.store.clone();
     let prepared = import::prepare(store.as_ref(), &req).await?;
     let job_id = prepared.job.job_id.clone();
-    let errors_at = failures_path(&dir, &job_id);
-    let mut audit = api.audit.clone();
-    audit.source = Source::Import;
-    tokio::spawn(async move {
-        let mut report = FailureReport::new(errors_at, true);
-        let mut on_error = |e: &RowError| report.write(e);
-        let r = import::execute(store.as_ref(), prepared, &audit, &mut |_| {}, &mut on_error).await;
-        match r {
-            Ok(o) => {
-                tracing::info!(job = %o.job.job_id, counts = ?o.job.counts, failed = o.job.failed, "import job completed")
-            }
-            Err(e) => {
-                tracing::warn!(error = %crate::server::service::chain(&e), "import job did not complete")
-            }
-        }
-    });
-    Ok(json!({ "JobId": job_id }).to_string())
+    spawn_job(
+        api,
+        &dir,
+        job_id,
+        "import job",
+        move |audit, mut report| async move {
+            let mut on_error = |e: &RowError| report.write(e);
+            import::execute(store.as_ref(), prepared, &audit, &mut |_| {}, &mut on_error)
+                .await
+                .map(|o| o.job)
+        },
+    )
 }
 
 /// A suppression-list job, run in the background like a contact-list one.
@@ -260,18 +256,43 @@ async fn create_suppression_job(
     let store = api.state.store.clone();
     let prepared = suppressions::prepare_import(store.as_ref(), &req).await?;
     let job_id = prepared.job.job_id.clone();
-    let errors_at = failures_path(&dir, &job_id);
+    spawn_job(
+        api,
+        &dir,
+        job_id,
+        "suppression import job",
+        move |audit, mut report| async move {
+            let mut on_error = |e: &RowError| report.write(e);
+            suppressions::execute_import(store.as_ref(), prepared, &audit, &mut on_error).await
+        },
+    )
+}
+
+/// Runs a prepared job to its end in the background, its invalid rows reported beside
+/// the job's other files, and answers with the job's id. `run` gets the request's audit
+/// (as an import) and the report.
+fn spawn_job<F, Fut>(
+    api: &ApiRequest<'_>,
+    dir: &Path,
+    job_id: String,
+    what: &'static str,
+    run: F,
+) -> OpResult
+where
+    F: FnOnce(Audit, FailureReport) -> Fut,
+    Fut: Future<Output = ServiceResult<ImportJob>> + Send + 'static,
+{
+    let report = FailureReport::new(failures_path(dir, &job_id), true);
     let mut audit = api.audit.clone();
     audit.source = Source::Import;
+    let job = run(audit, report);
     tokio::spawn(async move {
-        let mut report = FailureReport::new(errors_at, true);
-        let mut on_error = |e: &RowError| report.write(e);
-        match suppressions::execute_import(store.as_ref(), prepared, &audit, &mut on_error).await {
+        match job.await {
             Ok(j) => {
-                tracing::info!(job = %j.job_id, counts = ?j.counts, failed = j.failed, "suppression import job completed")
+                tracing::info!(job = %j.job_id, counts = ?j.counts, failed = j.failed, "{what} completed")
             }
             Err(e) => {
-                tracing::warn!(error = %crate::server::service::chain(&e), "suppression import job did not complete")
+                tracing::warn!(error = %crate::server::service::chain(&e), "{what} did not complete")
             }
         }
     });

@@ -24,7 +24,7 @@ use crate::server::store::{
 };
 pub use export::export;
 use futures_util::stream::{FuturesOrdered, StreamExt};
-pub(super) use parse::each_json_line;
+pub(super) use parse::{csv_reader, each_json_line};
 use parse::{parse_csv, parse_jsonl};
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -258,34 +258,20 @@ pub async fn prepare(store: &dyn Store, req: &ImportRequest) -> ServiceResult<Pr
         .resumable_import(list.name.as_str(), req.action, &source, size as i64)
         .await?
         .filter(|j| j.override_opt_outs == req.override_opt_outs && j.format == format.as_str());
-    let (job, resumed_after) = match resumable {
-        Some(j) => {
-            let after = j.lines_done;
-            (j, Some(after))
-        }
-        None => {
-            let job = ImportJob {
-                job_id: new_job_id(),
-                destination: ImportDestination::ContactList,
-                list_name: list.name.as_str().to_owned(),
-                action: req.action,
-                format: format.as_str().to_owned(),
-                source,
-                source_size: size as i64,
-                override_opt_outs: req.override_opt_outs,
-                status: JobStatus::Created,
-                lines_done: 0,
-                counts: ImportCounts::default(),
-                failed: 0,
-                error: None,
-                created_at: crate::server::store::now_ms(),
-                completed_at: None,
-                claimed_by: None,
-            };
-            store.create_import_job(&job).await?;
-            (job, None)
-        }
-    };
+    let (job, resumed_after) = resume_or_create(
+        store,
+        resumable,
+        NewJob {
+            destination: ImportDestination::ContactList,
+            list_name: list.name.as_str().to_owned(),
+            action: req.action,
+            format: format.as_str(),
+            source,
+            source_size: size as i64,
+            override_opt_outs: req.override_opt_outs,
+        },
+    )
+    .await?;
     Ok(Prepared {
         job,
         resumed_after,
@@ -406,7 +392,51 @@ pub async fn run(
     execute(store, p, audit, on_progress, on_error).await
 }
 
-pub(super) fn new_job_id() -> String {
+/// What a new import job is: where to, what, from where.
+pub(super) struct NewJob {
+    pub destination: ImportDestination,
+    pub list_name: String,
+    pub action: ImportAction,
+    pub format: &'static str,
+    pub source: String,
+    pub source_size: i64,
+    pub override_opt_outs: bool,
+}
+
+/// The job to run: `resumable`, with the last line its batches committed, or else a new
+/// job as `new` describes it, created in the store with nothing done yet.
+pub(super) async fn resume_or_create(
+    store: &dyn Store,
+    resumable: Option<ImportJob>,
+    new: NewJob,
+) -> ServiceResult<(ImportJob, Option<i64>)> {
+    if let Some(j) = resumable {
+        let after = j.lines_done;
+        return Ok((j, Some(after)));
+    }
+    let job = ImportJob {
+        job_id: new_job_id(),
+        destination: new.destination,
+        list_name: new.list_name,
+        action: new.action,
+        format: new.format.to_owned(),
+        source: new.source,
+        source_size: new.source_size,
+        override_opt_outs: new.override_opt_outs,
+        status: JobStatus::Created,
+        lines_done: 0,
+        counts: ImportCounts::default(),
+        failed: 0,
+        error: None,
+        created_at: crate::server::store::now_ms(),
+        completed_at: None,
+        claimed_by: None,
+    };
+    store.create_import_job(&job).await?;
+    Ok((job, None))
+}
+
+fn new_job_id() -> String {
     use rand::RngCore;
     let mut b = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut b);

@@ -199,14 +199,7 @@ pub(super) fn parse_csv<R: Read>(
     limit: usize,
     send: &dyn Fn(Result<Batch, String>) -> bool,
 ) -> Result<(), String> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        // Lines end at '\n' only: with the default CRLF terminator the csv crate counts
-        // the '\n' of a "\r\n" into the next record's position, one line too early. A
-        // trailing '\r' is whitespace that every field is trimmed of anyway.
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_reader(reader);
+    let mut rdr = csv_reader(reader);
     let mut rec = csv::ByteRecord::new();
     let first = loop {
         match rdr.read_byte_record(&mut rec) {
@@ -386,4 +379,15 @@ pub(super) fn parse_jsonl<R: Read>(
         batcher.push(line, row)
     })?;
     batcher.flush()
+}
+/// A reader of an import's CSV: no header row assumed, rows of any length, and lines
+/// that end at '\n' only. (With the default CRLF terminator the csv crate counts the '\n'
+/// of a "\r\n" into the next record's position, one line too early; a trailing '\r' is
+/// whitespace that every field is trimmed of anyway.)
+pub(in crate::server::service) fn csv_reader<R: std::io::Read>(reader: R) -> csv::Reader<R> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_reader(reader)
 }

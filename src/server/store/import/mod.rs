@@ -553,15 +553,10 @@ impl ImportStore for SqlStore {
         events::write(
             tx.conn(),
             self.pools.keyer(),
-            NewEvent {
-                kind: "import",
-                audit: Some(audit),
-                list_name: (!job.list_name.is_empty()).then_some(job.list_name.as_str()),
-                topic_name: None,
-                contact_email: None,
-                old: None,
-                new: None,
-                detail: serde_json::json!({
+            NewEvent::new(
+                "import",
+                audit,
+                serde_json::json!({
                     "jobId": job.job_id,
                     "destination": job.destination.as_str(),
                     "status": job.status.as_str(),
@@ -572,7 +567,8 @@ impl ImportStore for SqlStore {
                     "overrideOptOuts": job.override_opt_outs,
                     "error": job.error,
                 }),
-            },
+            )
+            .list((!job.list_name.is_empty()).then_some(job.list_name.as_str())),
         )
         .await?;
         tx.commit().await?;
@@ -841,18 +837,16 @@ impl Batch<'_> {
                     events::write(
                         c.re(),
                         self.keyer,
-                        NewEvent {
-                            kind: "subscription",
-                            audit: Some(audit),
-                            list_name: Some(list.name.as_str()),
-                            topic_name: None,
-                            contact_email: Some(row.email.as_str()),
-                            old: None,
-                            new: Some(&names.prefs(unsub, &prefs)),
-                            detail: serde_json::json!({
+                        NewEvent::new(
+                            "subscription",
+                            audit,
+                            serde_json::json!({
                                 "overrideOptOuts": true, "tombstone": tomb, "line": row.line
                             }),
-                        },
+                        )
+                        .list(list.name.as_str())
+                        .contact(row.email.as_str())
+                        .prefs(None, Some(&names.prefs(unsub, &prefs))),
                     )
                     .await?;
                 } else if undoes {
@@ -992,18 +986,20 @@ impl Batch<'_> {
                 events::write(
                     c.re(),
                     self.keyer,
-                    NewEvent {
-                        kind: "subscription",
-                        audit: Some(audit),
-                        list_name: Some(list.name.as_str()),
-                        topic_name: topic,
-                        contact_email: Some(old.email.as_str()),
-                        old: Some(&names.prefs(old.unsub, &old.prefs)),
-                        new: Some(&names.prefs(unsub, &prefs)),
-                        detail: serde_json::json!({
+                    NewEvent::new(
+                        "subscription",
+                        audit,
+                        serde_json::json!({
                             "overrideOptOuts": overridden, "line": row.line
                         }),
-                    },
+                    )
+                    .list(list.name.as_str())
+                    .topic(topic)
+                    .contact(old.email.as_str())
+                    .prefs(
+                        Some(&names.prefs(old.unsub, &old.prefs)),
+                        Some(&names.prefs(unsub, &prefs)),
+                    ),
                 )
                 .await?;
             }

@@ -10,7 +10,10 @@ use crate::serverfns::erase_contact::EraseContact;
 use crate::serverfns::get_contact::{ContactDetail, get_contact};
 use crate::serverfns::get_contacts::{ContactsPage, get_contacts};
 use crate::serverfns::save_contact::SaveContact;
-use crate::ui::components::{AdminFrame, Col, DataTable, Pager, col, error_alert, outcome};
+use crate::ui::components::{
+    AdminFrame, Col, DataTable, FilterInput, FilterSelect, Loaded, Pager, Section, col, done,
+    error_alert, outcome,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
@@ -40,8 +43,9 @@ pub fn ContactsPageView() -> impl IntoView {
     view! {
         <Title text="Contacts · optbox" />
         <AdminFrame current="lists">
-            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-                {move || Suspend::new(async move {
+            <Loaded
+                data
+                then=move |p| {
                     let (qv, tv, sv) = {
                         let q = query.read_untracked();
                         (
@@ -50,19 +54,17 @@ pub fn ContactsPageView() -> impl IntoView {
                             q.get("status").unwrap_or_default(),
                         )
                     };
-                    match data.await {
-                        Err(e) => {
-                            view! {
-                                <h1>"Contacts"</h1>
-                                {error_alert(&e)}
-                                <p><a href=".">"Clear the search"</a></p>
-                            }
-                                .into_any()
-                        }
-                        Ok(p) => view! { <ContactsBody p qv tv sv add /> }.into_any(),
+                    view! { <ContactsBody p qv tv sv add /> }.into_any()
+                }
+                failed=Callback::new(|e| {
+                    view! {
+                        <h1>"Contacts"</h1>
+                        {error_alert(&e)}
+                        <p><a href=".">"Clear the search"</a></p>
                     }
-                })}
-            </Suspense>
+                        .into_any()
+                })
+            />
         </AdminFrame>
     }
 }
@@ -131,7 +133,7 @@ fn ContactsBody(
                     <input type="hidden" name="list" value=l />
                     <label for="add-email">"Email address"</label>
                     <input id="add-email" type="email" name="email" required />
-                    {move || outcome(add.value().get().map(|r| r.map(|_| String::new())))}
+                    {move || done(add.value().get())}
                     <button type="submit">"Add"</button>
                 </ActionForm>
             </details>
@@ -144,28 +146,24 @@ fn ContactsBody(
         </p>
         <h1>"Contacts of " {list.clone()}</h1>
         <Form method="GET" action=base.clone() attr:class="filters" attr:id="search">
-            <div>
-                <label for="q">"Address starts with"</label>
-                <input id="q" type="search" name="q" value=qv.clone() />
-            </div>
-            <div>
-                <label for="topic">"Topic"</label>
-                <select id="topic" name="topic">
-                    <option value="" selected=tv.is_empty()>"(any)"</option>
-                    {topics
-                        .iter()
-                        .map(|t| view! { <option value=t.clone() selected=*t == tv>{t.clone()}</option> })
-                        .collect_view()}
-                </select>
-            </div>
-            <div>
-                <label for="status">"Status"</label>
-                <select id="status" name="status">
-                    <option value="" selected=sv.is_empty()>"(any)"</option>
-                    <option value="OPT_IN" selected=sv == "OPT_IN">"Opted in"</option>
-                    <option value="OPT_OUT" selected=sv == "OPT_OUT">"Opted out"</option>
-                </select>
-            </div>
+            <FilterInput id="q" name="q" label="Address starts with" kind="search" value=qv.clone() />
+            <FilterSelect
+                id="topic"
+                name="topic"
+                label="Topic"
+                current=tv.clone()
+                options=topics.iter().map(|t| (t.clone(), t.clone())).collect()
+            />
+            <FilterSelect
+                id="status"
+                name="status"
+                label="Status"
+                current=sv.clone()
+                options=vec![
+                    ("OPT_IN".into(), "Opted in".into()),
+                    ("OPT_OUT".into(), "Opted out".into()),
+                ]
+            />
             <button type="submit">"Search"</button>
         </Form>
         {add_form}
@@ -203,20 +201,11 @@ pub fn ContactPage() -> impl IntoView {
     view! {
         <Title text="Contact · optbox" />
         <AdminFrame current="lists">
-            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Err(e) => {
-                            view! {
-                                <h1>"Contact"</h1>
-                                {error_alert(&e)}
-                            }
-                                .into_any()
-                        }
-                        Ok(c) => view! { <ContactBody c save delete erase /> }.into_any(),
-                    }
-                })}
-            </Suspense>
+            <Loaded
+                data
+                then=move |c| view! { <ContactBody c save delete erase /> }.into_any()
+                failed=Callback::new(|e| view! { <h1>"Contact"</h1> {error_alert(&e)} }.into_any())
+            />
         </AdminFrame>
     }
 }
@@ -292,16 +281,15 @@ fn ContactBody(
     let danger = can_edit.then(|| {
         let (l, e) = (list.clone(), email.clone());
         view! {
-            <section aria-labelledby="delete-contact-title" class="card danger-zone">
-                <h2 id="delete-contact-title">"Delete this contact"</h2>
+            <Section id="delete-contact" title="Delete this contact" class="card danger-zone">
                 <p>"Its opt-outs are kept as a tombstone and come back if the address is added again."</p>
                 <ActionForm action=delete attr:id="delete-contact">
                     <input type="hidden" name="list" value=l />
                     <input type="hidden" name="email" value=e />
-                    {move || outcome(delete.value().get().map(|r| r.map(|_| String::new())))}
+                    {move || done(delete.value().get())}
                     <button type="submit" class="danger">"Delete contact"</button>
                 </ActionForm>
-            </section>
+            </Section>
         }
     });
     let privacy = can_erase.then(|| {
@@ -312,8 +300,7 @@ fn ContactBody(
             query_escape(&email)
         );
         view! {
-            <section aria-labelledby="privacy-title" class="card danger-zone">
-                <h2 id="privacy-title">"Privacy requests"</h2>
+            <Section id="privacy" title="Privacy requests" class="card danger-zone">
                 <p>
                     <a href=export id="privacy-export" download="optbox-subject.json">
                         "Download everything stored about this address (JSON)"
@@ -339,10 +326,10 @@ fn ContactBody(
                         <input type="checkbox" name="confirm" value="on" required />
                         " I understand that this cannot be undone"
                     </label>
-                    {move || outcome(erase.value().get().map(|r| r.map(|_| String::new())))}
+                    {move || done(erase.value().get())}
                     <button type="submit" class="danger">"Erase everywhere"</button>
                 </ActionForm>
-            </section>
+            </Section>
         }
     });
     view! {
@@ -371,8 +358,7 @@ fn ContactBody(
                 </p>
             }
         })}
-        <section aria-labelledby="prefs-title">
-            <h2 id="prefs-title">"Preferences and attributes"</h2>
+        <Section id="prefs" title="Preferences and attributes">
             <ActionForm action=save attr:class="stack" attr:id="contact-form">
                 <input type="hidden" name="list" value=list.clone() />
                 <input type="hidden" name="email" value=email.clone() />
@@ -388,11 +374,10 @@ fn ContactBody(
                 {can_edit.then(|| view! { <button type="submit">"Save contact"</button> })}
             </ActionForm>
             {dis.then(|| view! { <p class="hint">"Your role can read this contact but not change it."</p> })}
-        </section>
-        <section aria-labelledby="history-title">
-            <h2 id="history-title">"History"</h2>
+        </Section>
+        <Section id="history" title="History">
             {history}
-        </section>
+        </Section>
         {danger}
         {privacy}
     }

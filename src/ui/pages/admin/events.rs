@@ -3,7 +3,9 @@
 
 use crate::domain::query::query_escape;
 use crate::serverfns::get_events::{EventFilters, EventsPage, get_events};
-use crate::ui::components::{AdminFrame, DataTable, Pager, col, error_alert};
+use crate::ui::components::{
+    AdminFrame, DataTable, FilterInput, FilterSelect, Loaded, Pager, col, error_alert,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
@@ -56,53 +58,37 @@ pub fn EventsPageView() -> impl IntoView {
         <Title text="Event log · optbox" />
         <AdminFrame current="events">
             <h1>"Event log"</h1>
-            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    let f = filters();
-                    match data.await {
-                        Err(e) => {
-                            view! {
-                                <EventFilterForm f kinds=vec![] />
-                                {error_alert(&e)}
-                            }
-                                .into_any()
-                        }
-                        Ok(p) => view! { <EventsBody p f /> }.into_any(),
+            <Loaded
+                data
+                then=move |p| view! { <EventsBody p f=untrack(filters) /> }.into_any()
+                failed=Callback::new(move |e| {
+                    view! {
+                        <EventFilterForm f=untrack(filters) kinds=vec![] />
+                        {error_alert(&e)}
                     }
-                })}
-            </Suspense>
+                        .into_any()
+                })
+            />
         </AdminFrame>
     }
 }
 
 #[component]
 fn EventFilterForm(f: EventFilters, kinds: Vec<String>) -> impl IntoView {
-    let field = |id: &'static str, label: &'static str, value: String, kind: &'static str| {
-        view! {
-            <div>
-                <label for=format!("f-{id}")>{label}</label>
-                <input id=format!("f-{id}") type=kind name=id value=value />
-            </div>
-        }
-    };
-    let kind = f.kind.clone();
     view! {
         <Form method="GET" action="/admin/events" attr:class="filters wide" attr:id="event-filters">
-            {field("list", "List", f.list.clone(), "text")}
-            {field("topic", "Topic", f.topic.clone(), "text")}
-            <div>
-                <label for="f-kind">"Kind"</label>
-                <select id="f-kind" name="kind">
-                    <option value="" selected=kind.is_empty()>"(any)"</option>
-                    {kinds
-                        .into_iter()
-                        .map(|k| view! { <option value=k.clone() selected=k == kind>{k.clone()}</option> })
-                        .collect_view()}
-                </select>
-            </div>
-            {field("contact", "Contact address", f.contact.clone(), "text")}
-            {field("since", "From (UTC)", f.since.clone(), "date")}
-            {field("until", "To (UTC)", f.until.clone(), "date")}
+            <FilterInput id="f-list" name="list" label="List" kind="text" value=f.list />
+            <FilterInput id="f-topic" name="topic" label="Topic" kind="text" value=f.topic />
+            <FilterSelect
+                id="f-kind"
+                name="kind"
+                label="Kind"
+                current=f.kind
+                options=kinds.into_iter().map(|k| (k.clone(), k)).collect()
+            />
+            <FilterInput id="f-contact" name="contact" label="Contact address" kind="text" value=f.contact />
+            <FilterInput id="f-since" name="since" label="From (UTC)" kind="date" value=f.since />
+            <FilterInput id="f-until" name="until" label="To (UTC)" kind="date" value=f.until />
             <button type="submit">"Filter"</button>
         </Form>
     }

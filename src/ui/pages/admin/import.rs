@@ -4,7 +4,7 @@
 //! links download the list.
 
 use crate::serverfns::get_import::{ImportView, get_import};
-use crate::ui::components::{AdminFrame, error_alert};
+use crate::ui::components::{AdminFrame, Section, error_alert};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -50,8 +50,7 @@ pub fn ImportPage() -> impl IntoView {
                 <a href=move || format!("/admin/lists/{}", name())>{name}</a> " / import"
             </p>
             <h1>"Import and export"</h1>
-            <section aria-labelledby="upload-title" class="card">
-                <h2 id="upload-title">"Import a file"</h2>
+            <Section id="upload" title="Import a file" class="card">
                 <p class="hint">
                     "SES CSV (emailAddress, unsubscribeAll, attributesData, topicPreferences.TOPIC…), a CSV with an email column, or JSON lines. An import never turns an opt-out back into a subscription."
                 </p>
@@ -79,7 +78,7 @@ pub fn ImportPage() -> impl IntoView {
                     {move || error().map(|e| view! { <p class="error" role="alert">{e}</p> })}
                     <button type="submit">"Upload and import"</button>
                 </form>
-            </section>
+            </Section>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     match data.await {
@@ -89,15 +88,14 @@ pub fn ImportPage() -> impl IntoView {
                     }
                 })}
             </Suspense>
-            <section aria-labelledby="export-title">
-                <h2 id="export-title">"Export"</h2>
+            <Section id="export" title="Export">
                 <p>
                     "Every contact with the effective status of each topic: "
                     <a id="export-csv" href=move || format!("/admin/export/{}/csv", name())>"CSV"</a>
                     " · "
                     <a id="export-jsonl" href=move || format!("/admin/export/{}/jsonl", name())>"JSON lines"</a>
                 </p>
-            </section>
+            </Section>
         </AdminFrame>
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::serverfns::get_api_keys::get_api_keys;
 use crate::serverfns::revoke_api_key::RevokeApiKey;
-use crate::ui::components::{AdminFrame, DataTable, Loaded, col, outcome};
+use crate::ui::components::{AdminFrame, DataTable, Loaded, Section, col, outcome};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -73,8 +73,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                 let form = can_edit
                     .then(|| {
                         view! {
-                            <section aria-labelledby="new-key-title" class="card">
-                                <h2 id="new-key-title">"New API key"</h2>
+                            <Section id="new-key" title="New API key" class="card">
                                 <form method="post" action="/admin/keys/new" class="stack" id="new-key">
                                     <label for="key-description">"Description"</label>
                                     <input id="key-description" type="text" name="description" maxlength="200"
@@ -94,7 +93,7 @@ pub fn ApiKeysPage() -> impl IntoView {
                                     <input id="key-identities" type="text" name="identities" />
                                     <button type="submit">"Create key"</button>
                                 </form>
-                            </section>
+                            </Section>
                         }
                     });
                 view! { {table} {form} }.into_any()

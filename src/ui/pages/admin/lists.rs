@@ -16,7 +16,9 @@ use crate::serverfns::get_list::{ListDetail, get_list};
 use crate::serverfns::get_lists::get_lists;
 use crate::serverfns::save_list::SaveList;
 use crate::serverfns::save_topic::SaveTopic;
-use crate::ui::components::{AdminFrame, DataTable, Loaded, col, error_alert, num_col, outcome};
+use crate::ui::components::{
+    AdminFrame, DataTable, Loaded, Section, col, done, error_alert, num_col, outcome,
+};
 use leptos::prelude::*;
 use leptos_meta::{Stylesheet, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -60,8 +62,7 @@ pub fn ListsPage() -> impl IntoView {
                     .can_edit
                     .then(|| {
                         view! {
-                            <section aria-labelledby="new-list-title" class="card">
-                                <h2 id="new-list-title">"New list"</h2>
+                            <Section id="new-list" title="New list" class="card">
                                 <ActionForm action=create attr:class="stack" attr:id="new-list">
                                     <label for="new-name">"Name"</label>
                                     <input id="new-name" type="text" name="name" required
@@ -71,10 +72,10 @@ pub fn ListsPage() -> impl IntoView {
                                     </p>
                                     <label for="new-description">"Description"</label>
                                     <input id="new-description" type="text" name="description" />
-                                    {move || outcome(create.value().get().map(|r| r.map(|_| String::new())))}
+                                    {move || done(create.value().get())}
                                     <button type="submit">"Create list"</button>
                                 </ActionForm>
-                            </section>
+                            </Section>
                         }
                     });
                 view! { {table} {form} }.into_any()
@@ -105,21 +106,18 @@ pub fn ListPage() -> impl IntoView {
     view! {
         <Title text="List · optbox" />
         <AdminFrame current="lists">
-            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Err(e) => {
-                            view! {
-                                <h1>"Contact list"</h1>
-                                {error_alert(&e)}
-                                <p><a href="/admin/lists">"All lists"</a></p>
-                            }
-                                .into_any()
-                        }
-                        Ok(l) => view! { <ListBody l save save_topic delete_topic delete /> }.into_any(),
+            <Loaded
+                data
+                then=move |l| view! { <ListBody l save save_topic delete_topic delete /> }.into_any()
+                failed=Callback::new(|e| {
+                    view! {
+                        <h1>"Contact list"</h1>
+                        {error_alert(&e)}
+                        <p><a href="/admin/lists">"All lists"</a></p>
                     }
-                })}
-            </Suspense>
+                        .into_any()
+                })
+            />
         </AdminFrame>
     }
 }
@@ -370,17 +368,16 @@ fn ListBody(
     let danger = can_edit.then(|| {
         let lname = name.clone();
         view! {
-            <section aria-labelledby="delete-title" class="card danger-zone">
-                <h2 id="delete-title">"Delete this list"</h2>
+            <Section id="delete" title="Delete this list" class="card danger-zone">
                 <p>"Deletes the list and every contact in it. Type the list's name to confirm."</p>
                 <ActionForm action=delete attr:class="stack" attr:id="delete-list">
                     <input type="hidden" name="name" value=lname />
                     <label for="confirm">"List name"</label>
                     <input id="confirm" type="text" name="confirm" required autocomplete="off" />
-                    {move || outcome(delete.value().get().map(|r| r.map(|_| String::new())))}
+                    {move || done(delete.value().get())}
                     <button type="submit" class="danger">"Delete list"</button>
                 </ActionForm>
-            </section>
+            </Section>
         }
     });
     view! {
@@ -391,13 +388,11 @@ fn ListBody(
             <a href=import_href>"Import and export"</a>
         </p>
         <div class="two-col">
-            <section aria-labelledby="details-title">
-                <h2 id="details-title">"Details and branding"</h2>
+            <Section id="details" title="Details and branding">
                 {details}
                 {logo_form}
-            </section>
-            <section aria-labelledby="preview-title">
-                <h2 id="preview-title">"Preference page preview"</h2>
+            </Section>
+            <Section id="preview" title="Preference page preview">
                 {theme_href.map(|href| view! { <Stylesheet id="list-theme" href /> })}
                 <div class="preview" id="preview" data-brand=name.clone() node_ref=preview_ref>
                     {logo.map(|g| view! { <img class="logo" id="preview-logo" src=g.src alt="" /> })}
@@ -425,10 +420,9 @@ fn ListBody(
                         }}
                     </p>
                 </div>
-            </section>
+            </Section>
         </div>
-        <section aria-labelledby="topics-title">
-            <h2 id="topics-title">"Topics"</h2>
+        <Section id="topics" title="Topics">
             {move || outcome(save_topic.value().get())}
             {move || outcome(delete_topic.value().get())}
             {if topics.is_empty() {
@@ -437,7 +431,7 @@ fn ListBody(
                 view! { <ul class="topics" id="topics">{topic_rows}</ul> }.into_any()
             }}
             {add_topic}
-        </section>
+        </Section>
         {danger}
     }
 }

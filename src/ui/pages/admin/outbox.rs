@@ -79,34 +79,25 @@ pub fn OutboxMessagePage() -> impl IntoView {
         <Title text="Message · optbox" />
         <AdminFrame current="outbox">
             <p class="crumbs"><a href="/admin/outbox">"Outbox"</a> " / " {move || id().to_string()}</p>
-            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Err(e) => {
-                            view! {
-                                <h1>"Message"</h1>
-                                {error_alert(&e)}
-                            }
-                                .into_any()
-                        }
-                        Ok(m) => {
-                            view! {
-                                <h1 class="wrap">{format!("Message {} to {}", m.id, m.rcpt)}</h1>
-                                <dl class="facts">
-                                    <dt>"Envelope from"</dt><dd class="wrap">{m.from}</dd>
-                                    <dt>"Envelope to"</dt><dd class="wrap">{m.rcpt}</dd>
-                                    <dt>"Created"</dt><dd>{m.created}</dd>
-                                </dl>
-                                <h2 id="header-title">"Header"</h2>
-                                <pre class="mail" id="mail-header">{m.header}</pre>
-                                <h2 id="body-title">"Body"</h2>
-                                <pre class="mail" id="mail-body">{m.body}</pre>
-                            }
-                                .into_any()
-                        }
+            <Loaded
+                data
+                then=move |m| {
+                    view! {
+                        <h1 class="wrap">{format!("Message {} to {}", m.id, m.rcpt)}</h1>
+                        <dl class="facts">
+                            <dt>"Envelope from"</dt><dd class="wrap">{m.from}</dd>
+                            <dt>"Envelope to"</dt><dd class="wrap">{m.rcpt}</dd>
+                            <dt>"Created"</dt><dd>{m.created}</dd>
+                        </dl>
+                        <h2 id="header-title">"Header"</h2>
+                        <pre class="mail" id="mail-header">{m.header}</pre>
+                        <h2 id="body-title">"Body"</h2>
+                        <pre class="mail" id="mail-body">{m.body}</pre>
                     }
-                })}
-            </Suspense>
+                        .into_any()
+                }
+                failed=Callback::new(|e| view! { <h1>"Message"</h1> {error_alert(&e)} }.into_any())
+            />
         </AdminFrame>
     }
 }

@@ -6,7 +6,9 @@
 use crate::serverfns::get_overview::{Overview, SeriesRow, get_overview};
 use crate::serverfns::logout::Logout;
 use crate::serverfns::resume_relay::ResumeRelay;
-use crate::ui::components::{AdminFrame, DataTable, ScrollTable, col, error_alert, num_col};
+use crate::ui::components::{
+    AdminFrame, DataTable, Loaded, ScrollTable, Section, col, done, error_alert, num_col,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -340,21 +342,18 @@ pub fn OverviewPage() -> impl IntoView {
     view! {
         <Title text="Overview · optbox" />
         <AdminFrame current="overview">
-            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Ok(o) => view! { <OverviewBody o logout /> }.into_any(),
-                        Err(e) => {
-                            view! {
-                                <h1>"Overview"</h1>
-                                {error_alert(&e)}
-                                <p><a href="/admin/login">"Sign in"</a></p>
-                            }
-                                .into_any()
-                        }
+            <Loaded
+                data
+                then=move |o| view! { <OverviewBody o logout /> }.into_any()
+                failed=Callback::new(|e| {
+                    view! {
+                        <h1>"Overview"</h1>
+                        {error_alert(&e)}
+                        <p><a href="/admin/login">"Sign in"</a></p>
                     }
-                })}
-            </Suspense>
+                        .into_any()
+                })
+            />
         </AdminFrame>
     }
 }
@@ -405,7 +404,7 @@ fn OverviewBody(o: Overview, logout: ServerAction<Logout>) -> impl IntoView {
                 <h2>"The relay is paused"</h2>
                 <p>{why}</p>
                 <ActionForm action=resume>
-                    {move || crate::ui::components::outcome(resume.value().get().map(|r| r.map(|_| String::new())))}
+                    {move || done(resume.value().get())}
                     <button type="submit">"Resume the relay"</button>
                 </ActionForm>
             </section>
@@ -436,6 +435,7 @@ fn OverviewBody(o: Overview, logout: ServerAction<Logout>) -> impl IntoView {
                 .collect_view()}
         </DataTable>
     };
+    let topic_days = days.clone();
     view! {
         <div class="row spread">
             <h1>"Overview"</h1>
@@ -448,25 +448,20 @@ fn OverviewBody(o: Overview, logout: ServerAction<Logout>) -> impl IntoView {
         <p class="muted" id="as-of">
             {grouped(total)} " opt-outs in the last 30 days (UTC days) · figures as of " {as_of}
         </p>
-        <section aria-labelledby="by-topic-title" class="card">
-            <h2 id="by-topic-title">"Opt-outs per day by topic"</h2>
-            <Chart id="chart-topic" title="Opt-outs per day by topic, last 30 days" days=days.clone() series=by_topic />
-        </section>
-        <section aria-labelledby="by-tag-title" class="card">
-            <h2 id="by-tag-title">"Opt-outs per day by message tag"</h2>
+        <Section id="by-topic" title="Opt-outs per day by topic" class="card">
+            <Chart id="chart-topic" title="Opt-outs per day by topic, last 30 days" days=topic_days series=by_topic />
+        </Section>
+        <Section id="by-tag" title="Opt-outs per day by message tag" class="card">
             {tags_view}
-        </section>
-        <section aria-labelledby="by-reason-title" class="card">
-            <h2 id="by-reason-title">"Why people left"</h2>
+        </Section>
+        <Section id="by-reason" title="Why people left" class="card">
             {reasons_view}
-        </section>
-        <section aria-labelledby="by-source-title" class="card">
-            <h2 id="by-source-title">"Opt-outs per day by source"</h2>
+        </Section>
+        <Section id="by-source" title="Opt-outs per day by source" class="card">
             <Chart id="chart-source" title="Opt-outs per day by source, last 30 days" days=days series=by_source />
-        </section>
-        <section aria-labelledby="lists-title" class="card">
-            <h2 id="lists-title">"Contact lists"</h2>
+        </Section>
+        <Section id="lists" title="Contact lists" class="card">
             {lists_view}
-        </section>
+        </Section>
     }
 }

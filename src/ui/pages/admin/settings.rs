@@ -5,7 +5,7 @@
 use crate::serverfns::generate_dkim::GenerateDkim;
 use crate::serverfns::get_settings::{SettingsPage as SettingsData, get_settings};
 use crate::serverfns::self_check::self_check;
-use crate::ui::components::{AdminFrame, Loaded, error_alert, outcome};
+use crate::ui::components::{AdminFrame, Loaded, Section, error_alert, outcome};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
@@ -90,8 +90,7 @@ fn SettingsBody(s: SettingsData, generate: ServerAction<GenerateDkim>) -> impl I
         }
     });
     view! {
-        <section aria-labelledby="url-title">
-            <h2 id="url-title">"Public URL"</h2>
+        <Section id="url" title="Public URL">
             <dl class="facts">
                 <dt>"public_url"</dt>
                 <dd><code class="wrap" id="public-url">{url_text}</code></dd>
@@ -107,17 +106,15 @@ fn SettingsBody(s: SettingsData, generate: ServerAction<GenerateDkim>) -> impl I
             <p class="hint">
                 "Set in the configuration file or OPTBOX_PUBLIC_URL, not here: every instance must build the same unsubscribe links, and changing it breaks the links in mail already sent. Gmail and Yahoo show one-click unsubscribe only for https:// links."
             </p>
-        </section>
-        <section aria-labelledby="check-title" class="card">
-            <h2 id="check-title">"Will Gmail show one-click?"</h2>
+        </Section>
+        <Section id="check" title="Will Gmail show one-click?" class="card">
             <p>"Checks HTTPS, POSTs to a sample one-click link through the public URL, and checks that DKIM signs the List-Unsubscribe headers."</p>
             <p><a href="/admin/settings/check" id="run-check">"Run the self-check"</a></p>
-        </section>
-        <section aria-labelledby="dkim-title">
-            <h2 id="dkim-title">"DKIM keys"</h2>
+        </Section>
+        <Section id="dkim" title="DKIM keys">
             {keys}
             {form}
-        </section>
+        </Section>
     }
 }
 

@@ -5,7 +5,9 @@
 use crate::domain::query::query_escape;
 use crate::serverfns::get_suppressions::{SuppressionsPage, get_suppressions};
 use crate::serverfns::remove_suppression::RemoveSuppression;
-use crate::ui::components::{AdminFrame, DataTable, Pager, col, error_alert, outcome};
+use crate::ui::components::{
+    AdminFrame, DataTable, FilterInput, FilterSelect, Loaded, Pager, col, error_alert, outcome,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
@@ -27,6 +29,13 @@ pub fn SuppressionsPageView() -> impl IntoView {
         },
         |(q, reason, after, _)| get_suppressions(q, reason, after),
     );
+    let searched = move || {
+        let q = query.read_untracked();
+        (
+            q.get("q").unwrap_or_default(),
+            q.get("reason").unwrap_or_default(),
+        )
+    };
     view! {
         <Title text="Suppression list · optbox" />
         <AdminFrame current="suppressions">
@@ -35,25 +44,22 @@ pub fn SuppressionsPageView() -> impl IntoView {
                 "No message is delivered to these addresses: a message to one is accepted, its copy for that address is dropped and a bounce event is logged. Addresses get here by a bounce saying the mailbox does not exist, by a complaint, through the SES API (PutSuppressedDestination) or by an import job."
             </p>
             {move || outcome(remove.value().get())}
-            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    let (qv, rv) = {
-                        let q = query.read_untracked();
-                        (q.get("q").unwrap_or_default(), q.get("reason").unwrap_or_default())
-                    };
-                    match data.await {
-                        Err(e) => {
-                            view! {
-                                <SearchForm qv rv />
-                                {error_alert(&e)}
-                                <p><a href="/admin/suppressions">"Clear the search"</a></p>
-                            }
-                                .into_any()
-                        }
-                        Ok(p) => view! { <SuppressionsBody p qv rv remove /> }.into_any(),
+            <Loaded
+                data
+                then=move |p| {
+                    let (qv, rv) = searched();
+                    view! { <SuppressionsBody p qv rv remove /> }.into_any()
+                }
+                failed=Callback::new(move |e| {
+                    let (qv, rv) = searched();
+                    view! {
+                        <SearchForm qv rv />
+                        {error_alert(&e)}
+                        <p><a href="/admin/suppressions">"Clear the search"</a></p>
                     }
-                })}
-            </Suspense>
+                        .into_any()
+                })
+            />
         </AdminFrame>
     }
 }
@@ -62,18 +68,17 @@ pub fn SuppressionsPageView() -> impl IntoView {
 fn SearchForm(qv: String, rv: String) -> impl IntoView {
     view! {
         <Form method="GET" action="/admin/suppressions" attr:class="filters" attr:id="search">
-            <div>
-                <label for="q">"Address contains"</label>
-                <input id="q" type="search" name="q" value=qv />
-            </div>
-            <div>
-                <label for="reason">"Reason"</label>
-                <select id="reason" name="reason">
-                    <option value="" selected=rv.is_empty()>"(any)"</option>
-                    <option value="BOUNCE" selected=rv == "BOUNCE">"Bounce"</option>
-                    <option value="COMPLAINT" selected=rv == "COMPLAINT">"Complaint"</option>
-                </select>
-            </div>
+            <FilterInput id="q" name="q" label="Address contains" kind="search" value=qv />
+            <FilterSelect
+                id="reason"
+                name="reason"
+                label="Reason"
+                current=rv
+                options=vec![
+                    ("BOUNCE".into(), "Bounce".into()),
+                    ("COMPLAINT".into(), "Complaint".into()),
+                ]
+            />
             <button type="submit">"Search"</button>
         </Form>
     }

@@ -5,7 +5,7 @@ use crate::serverfns::add_user::AddUser;
 use crate::serverfns::delete_user::DeleteUser;
 use crate::serverfns::get_users::get_users;
 use crate::serverfns::set_user_role::SetUserRole;
-use crate::ui::components::{AdminFrame, DataTable, Loaded, col, outcome};
+use crate::ui::components::{AdminFrame, DataTable, Loaded, Section, col, outcome};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -90,8 +90,7 @@ pub fn UsersPage() -> impl IntoView {
                 let form = can_edit
                     .then(|| {
                         view! {
-                            <section aria-labelledby="new-user-title" class="card">
-                                <h2 id="new-user-title">"Add a user"</h2>
+                            <Section id="new-user" title="Add a user" class="card">
                                 <ActionForm action=add attr:class="stack" attr:id="new-user">
                                     <label for="user-email">"Email"</label>
                                     <input id="user-email" type="email" name="email" required autocomplete="off" />
@@ -109,7 +108,7 @@ pub fn UsersPage() -> impl IntoView {
                                     {move || outcome(add.value().get())}
                                     <button type="submit">"Add user"</button>
                                 </ActionForm>
-                            </section>
+                            </Section>
                         }
                     });
                 view! {

@@ -9,7 +9,7 @@ use crate::serverfns::replay_delivery::ReplayDelivery;
 use crate::serverfns::save_webhook::SaveWebhook;
 use crate::serverfns::test_webhook::TestWebhook;
 use crate::ui::components::{
-    AdminFrame, DataTable, Loaded, Pager, col, error_alert, num_col, outcome,
+    AdminFrame, DataTable, Loaded, Pager, Section, col, done, error_alert, num_col,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -110,14 +110,13 @@ pub fn WebhooksPage() -> impl IntoView {
                     .can_edit
                     .then(|| {
                         view! {
-                            <section aria-labelledby="new-webhook-title" class="card">
-                                <h2 id="new-webhook-title">"New webhook"</h2>
+                            <Section id="new-webhook" title="New webhook" class="card">
                                 <ActionForm action=create attr:class="stack" attr:id="new-webhook">
                                     <WebhookFields hook=None />
-                                    {move || outcome(create.value().get().map(|r| r.map(|_| String::new())))}
+                                    {move || done(create.value().get())}
                                     <button type="submit">"Add webhook"</button>
                                 </ActionForm>
-                            </section>
+                            </Section>
                         }
                     });
                 view! { {table} {form} }.into_any()
@@ -163,20 +162,11 @@ pub fn WebhookPage() -> impl IntoView {
         <Title text="Webhook · optbox" />
         <AdminFrame current="webhooks">
             <p class="crumbs"><a href="/admin/webhooks">"Webhooks"</a> " / " {move || id().to_string()}</p>
-            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match data.await {
-                        Err(e) => {
-                            view! {
-                                <h1>"Webhook"</h1>
-                                {error_alert(&e)}
-                            }
-                                .into_any()
-                        }
-                        Ok(d) => view! { <WebhookBody d save test replay delete /> }.into_any(),
-                    }
-                })}
-            </Suspense>
+            <Loaded
+                data
+                then=move |d| view! { <WebhookBody d save test replay delete /> }.into_any()
+                failed=Callback::new(|e| view! { <h1>"Webhook"</h1> {error_alert(&e)} }.into_any())
+            />
         </AdminFrame>
     }
 }
@@ -267,36 +257,33 @@ fn WebhookBody(
     let manage = can_edit.then(|| {
         let h = hook.clone();
         view! {
-            <section aria-labelledby="test-title" class="card">
-                <h2 id="test-title">"Send a test"</h2>
+            <Section id="test" title="Send a test" class="card">
                 <p>"Sends a signed sample Subscription event (eventId test-…) to the URL now and shows the answer."</p>
                 <ActionForm action=test attr:class="inline" attr:id="test-webhook">
                     <input type="hidden" name="id" value=hid.to_string() />
-                    {move || outcome(test.value().get().map(|r| r.map(|_| String::new())))}
+                    {move || done(test.value().get())}
                     <button type="submit">"Send a test event"</button>
                 </ActionForm>
-            </section>
-            <section aria-labelledby="edit-title" class="card">
-                <h2 id="edit-title">"Edit"</h2>
+            </Section>
+            <Section id="edit" title="Edit" class="card">
                 <ActionForm action=save attr:class="stack" attr:id="edit-webhook">
                     <WebhookFields hook=Some(h) />
-                    {move || outcome(save.value().get().map(|r| r.map(|_| String::new())))}
+                    {move || done(save.value().get())}
                     <button type="submit">"Save webhook"</button>
                 </ActionForm>
-            </section>
+            </Section>
         }
     });
     let danger = can_edit.then(|| {
         view! {
-            <section aria-labelledby="delete-title" class="card danger-zone">
-                <h2 id="delete-title">"Delete this webhook"</h2>
+            <Section id="delete" title="Delete this webhook" class="card danger-zone">
                 <p>"Stops deliveries to this URL and drops the pending ones."</p>
                 <ActionForm action=delete attr:class="inline" attr:id="delete-webhook">
                     <input type="hidden" name="id" value=hid.to_string() />
-                    {move || outcome(delete.value().get().map(|r| r.map(|_| String::new())))}
+                    {move || done(delete.value().get())}
                     <button type="submit" class="danger">"Delete webhook"</button>
                 </ActionForm>
-            </section>
+            </Section>
         }
     });
     let replay_all = (can_edit && any_dead).then(|| {
@@ -327,13 +314,12 @@ fn WebhookBody(
             <dt>"Created"</dt><dd>{hook.created.clone()}</dd>
         </dl>
         {manage}
-        <section aria-labelledby="log-title">
-            <h2 id="log-title">"Delivery log"</h2>
-            {move || outcome(replay.value().get().map(|r| r.map(|_| String::new())))}
+        <Section id="log" title="Delivery log">
+            {move || done(replay.value().get())}
             {replay_all}
             {log}
             <Pager first={format!("/admin/webhooks/{hid}")} first_text="Newest" next=older next_id="older" next_text="Older deliveries" />
-        </section>
+        </Section>
         {danger}
     }
 }

@@ -1,0 +1,67 @@
+//! What the dashboard's plain-HTTP routes (uploads, downloads, the API key form) share:
+//! the signed-in caller as an extractor, the checks of a form post, and the plain answer
+//! to a refusal.
+
+use crate::server::http::guard::{same_origin, session_user};
+use crate::server::service::{ServiceError, auth};
+use crate::server::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use tower_sessions::Session;
+
+/// The signed-in caller of a dashboard route. Rejected with 401 without a session, or
+/// with the [`refusal`] of the look-up.
+pub struct SignedIn(pub auth::Actor);
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Some(id) = session_user(&session).await else {
+            return Err((StatusCode::UNAUTHORIZED, "sign in first").into_response());
+        };
+        auth::actor(&*state.store, id)
+            .await
+            .map(SignedIn)
+            .map_err(refusal)
+    }
+}
+
+/// The caller of a dashboard form post that changes something: from the dashboard's own
+/// origin (else 403), signed in (else 401) and an admin (else 403).
+pub struct AdminPost(pub auth::Actor);
+
+impl FromRequestParts<AppState> for AdminPost {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        if !same_origin(&parts.headers) {
+            return Err((StatusCode::FORBIDDEN, "cross-site request refused").into_response());
+        }
+        let SignedIn(actor) = SignedIn::from_request_parts(parts, state).await?;
+        actor.require(auth::Role::Admin).map_err(refusal)?;
+        Ok(AdminPost(actor))
+    }
+}
+
+/// The plain-text answer to a refused dashboard request: 401, 403 or 400 with the reason;
+/// anything else is logged with its cause and answered 503.
+pub fn refusal(e: ServiceError) -> Response {
+    match e {
+        ServiceError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m).into_response(),
+        ServiceError::Forbidden(m) => (StatusCode::FORBIDDEN, m).into_response(),
+        ServiceError::BadRequest(m)
+        | ServiceError::NotFound(m)
+        | ServiceError::AlreadyExists(m)
+        | ServiceError::LimitExceeded(m) => (StatusCode::BAD_REQUEST, m).into_response(),
+        other => {
+            tracing::error!(error = %other.detail(), "dashboard request failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "try again shortly").into_response()
+        }
+    }
+}
