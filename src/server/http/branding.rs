@@ -114,12 +114,9 @@ pub async fn logo(
     Path(list): Path<String>,
     Query(q): Query<Version>,
     headers: HeaderMap,
-) -> Response {
-    let l = match public_list(&state, &list).await {
-        Ok(l) => l,
-        Err(r) => return r,
-    };
-    match state.logos.get(&*state.store, l.id).await {
+) -> Result<Response, Response> {
+    let l = public_list(&state, &list).await?;
+    Ok(match state.logos.get(&*state.store, l.id).await {
         Ok(Some(logo)) => asset(
             &headers,
             &logo.content_type,
@@ -129,7 +126,7 @@ pub async fn logo(
         ),
         Ok(None) => StatusCode::NOT_FOUND.into_response(),
         Err(e) => unavailable(e),
-    }
+    })
 }
 
 /// `GET /l/{list}/theme.css`.
@@ -138,22 +135,19 @@ pub async fn theme(
     Path(list): Path<String>,
     Query(q): Query<Version>,
     headers: HeaderMap,
-) -> Response {
-    let l = match public_list(&state, &list).await {
-        Ok(l) => l,
-        Err(r) => return r,
-    };
+) -> Result<Response, Response> {
+    let l = public_list(&state, &list).await?;
     let colour = l.branding.accent_color.as_deref();
     let version = crate::domain::branding::accent(colour.unwrap_or(""))
         .map(|a| a.accent[1..].to_owned())
         .unwrap_or_else(|| "none".into());
-    asset(
+    Ok(asset(
         &headers,
         "text/css; charset=utf-8",
         &version,
         q.v.as_deref(),
         theme_css(l.name.as_str(), colour).into_bytes(),
-    )
+    ))
 }
 
 /// Back to the list page with a message for the logo form.

@@ -726,43 +726,41 @@ mod tests {
 
     #[test]
     fn every_form_of_the_placeholder_is_replaced() {
-        let (t, n) = fill(
-            "text/html",
-            "",
-            "<a href=\"%7B%7BamazonSESUnsubscribeUrl%7D%7D\">x</a> {{amazonSESUnsubscribeUrl}}",
-        );
-        assert_eq!(n, 2);
-        assert_eq!(
-            t,
-            "<a href=\"https://optbox.example/u/T\">x</a> https://optbox.example/u/T\r\n"
-        );
-        let (t, n) = fill(
-            "text/plain",
-            "",
-            "Leave: %7b%7bamazonSESUnsubscribeUrl%7d%7d.",
-        );
-        assert_eq!(
-            (t.as_str(), n),
-            ("Leave: https://optbox.example/u/T.\r\n", 1)
-        );
-        let (t, n) = fill(
-            "text/plain",
-            "Content-Transfer-Encoding: quoted-printable\r\n",
-            "Leave: =257B=257BamazonSESUn=\r\nsubscribeUrl=257D=257D.",
-        );
-        assert_eq!(
-            (t.as_str(), n),
-            ("Leave: https://optbox.example/u/T.\r\n", 1)
-        );
-        let (t, n) = fill(
-            "text/html",
-            "Content-Transfer-Encoding: base64\r\n",
-            &b64("<a href=\"%7B%7BamazonSESUnsubscribeUrl%7D%7D\">x</a>"),
-        );
-        assert_eq!(
-            (t.as_str(), n),
-            ("<a href=\"https://optbox.example/u/T\">x</a>", 1)
-        );
+        let html_b64 = b64("<a href=\"%7B%7BamazonSESUnsubscribeUrl%7D%7D\">x</a>");
+        let cases: [(&str, &str, &str, &str, usize); 4] = [
+            (
+                "text/html",
+                "",
+                "<a href=\"%7B%7BamazonSESUnsubscribeUrl%7D%7D\">x</a> {{amazonSESUnsubscribeUrl}}",
+                "<a href=\"https://optbox.example/u/T\">x</a> https://optbox.example/u/T\r\n",
+                2,
+            ),
+            (
+                "text/plain",
+                "",
+                "Leave: %7b%7bamazonSESUnsubscribeUrl%7d%7d.",
+                "Leave: https://optbox.example/u/T.\r\n",
+                1,
+            ),
+            (
+                "text/plain",
+                "Content-Transfer-Encoding: quoted-printable\r\n",
+                "Leave: =257B=257BamazonSESUn=\r\nsubscribeUrl=257D=257D.",
+                "Leave: https://optbox.example/u/T.\r\n",
+                1,
+            ),
+            (
+                "text/html",
+                "Content-Transfer-Encoding: base64\r\n",
+                &html_b64,
+                "<a href=\"https://optbox.example/u/T\">x</a>",
+                1,
+            ),
+        ];
+        for (ct, cte, body, want, replaced) in cases {
+            let (t, n) = fill(ct, cte, body);
+            assert_eq!((t.as_str(), n), (want, replaced), "{ct} {cte}");
+        }
     }
 
     #[test]

@@ -507,6 +507,7 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
     }
     let host = public_host(ctx.public_base);
     let personalised = accepted.len() == 1 || ctx.settings.fan_out;
+    let mut copies: Vec<(i64, Vec<u8>, bool, bool)> = Vec::with_capacity(accepted.len());
     if !accepted.is_empty() && !personalised {
         // One copy for everyone cannot carry anyone's link: refuse rather than deliver
         // the placeholder or strip the visible unsubscribe link.
@@ -537,28 +538,11 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
         };
         let rw = rewrite::rewrite(&data, &plan).map_err(|e| SendError::BadRequest(e.0))?;
         let (bytes, ours) = dkim.seal(rw.data, &changed_headers(&ins, &plan)).await?;
-        for (i, (rcpt, email)) in accepted.iter().enumerate() {
-            out.outgoing.push(outgoing(
-                ctx,
-                new_send_id(),
-                copy_id(&message_id, i, accepted.len()),
-                &s.mail_from,
-                rcpt,
-                bytes.clone(),
-                &send_info,
-            ));
-            events.push(send_event(
-                &message_id,
-                via,
-                &list,
-                &topic_name,
-                email,
-                false,
-                ours,
-            ));
+        for _ in &accepted {
+            copies.push((new_send_id(), bytes.clone(), false, ours));
         }
     } else {
-        for (i, (rcpt, email)) in accepted.iter().enumerate() {
+        for (_, email) in &accepted {
             let send_id = new_send_id();
             let url = recipient::sent_url(
                 ctx.token_keys,
@@ -585,25 +569,31 @@ pub async fn process(ctx: &Ctx<'_>, s: Submission) -> Result<Processed, SendErro
             };
             let rw = rewrite::rewrite(&data, &plan).map_err(|e| SendError::BadRequest(e.0))?;
             let (bytes, ours) = dkim.seal(rw.data, &changed_headers(&ins, &plan)).await?;
-            out.outgoing.push(outgoing(
-                ctx,
-                send_id,
-                copy_id(&message_id, i, accepted.len()),
-                &s.mail_from,
-                rcpt,
-                bytes,
-                &send_info,
-            ));
-            events.push(send_event(
-                &message_id,
-                via,
-                &list,
-                &topic_name,
-                email,
-                true,
-                ours,
-            ));
+            copies.push((send_id, bytes, true, ours));
         }
+    }
+    // Each accepted recipient's copy: (send id, the message, with list headers, signed by us).
+    for (i, ((rcpt, email), (send_id, bytes, headers, ours))) in
+        accepted.iter().zip(copies).enumerate()
+    {
+        out.outgoing.push(outgoing(
+            ctx,
+            send_id,
+            copy_id(&message_id, i, accepted.len()),
+            &s.mail_from,
+            rcpt,
+            bytes,
+            &send_info,
+        ));
+        events.push(send_event(
+            &message_id,
+            via,
+            &list,
+            &topic_name,
+            email,
+            headers,
+            ours,
+        ));
     }
     finish(ctx, &audit, &mail, &send_info, &mut out, events).await?;
     Ok(out)

@@ -6,12 +6,12 @@
 //! change writes its event in its transaction: `suppression.put` or
 //! `suppression.delete`, detail `{"email", "reason", "why"?}`.
 
-use super::import::{self, Format, MAX_ROW_BYTES, RowError};
+use super::import::{self, Format, RowError};
 use super::{ServiceError, ServiceResult};
-use crate::domain::{Actor, EmailAddress, SuppressionReason};
+use crate::domain::{EmailAddress, SuppressionReason};
 use crate::server::store::{
-    Audit, BatchProgress, ImportAction, ImportDestination, ImportJob, JobStatus, MailEvent,
-    NewSuppression, Store, Suppression, SuppressionQuery,
+    Audit, BatchProgress, ImportAction, ImportDestination, ImportJob, MailEvent, NewSuppression,
+    Store, Suppression, SuppressionQuery,
 };
 use serde_json::json;
 use std::collections::HashMap;
@@ -230,29 +230,9 @@ pub async fn execute_import(
     on_error: &mut (dyn FnMut(&RowError) + Send),
 ) -> ServiceResult<ImportJob> {
     let Prepared { job, file, format } = p;
-    // What the job changes, the job did: its events name it.
-    let audit = &Audit {
-        actor: Actor::Import,
-        actor_id: Some(job.job_id.clone()),
-        ..audit.clone()
-    };
-    import::claim(store, &job).await?;
+    let audit = &import::claim(store, &job, audit).await?;
     let outcome = apply(store, &job, file, format, audit, on_error).await;
-    let finished = match &outcome {
-        Ok(()) => {
-            store
-                .finish_import_job(&job.job_id, JobStatus::Completed, None, audit)
-                .await?
-        }
-        Err(e) => {
-            if matches!(e, ServiceError::Internal(_) | ServiceError::Unavailable(_)) {
-                tracing::error!(job = %job.job_id, error = %e.detail(), "suppression import failed");
-            }
-            store
-                .finish_import_job(&job.job_id, JobStatus::Failed, Some(&e.to_string()), audit)
-                .await?
-        }
-    };
+    let finished = import::finish(store, &job, &outcome, audit).await?;
     outcome.map(|()| finished)
 }
 
@@ -455,16 +435,12 @@ fn parse_csv<R: Read>(
     let field = |r: &csv::StringRecord, i: Option<usize>| {
         i.and_then(|i| r.get(i)).unwrap_or("").trim().to_owned()
     };
-    let too_long = |r: &csv::StringRecord| r.as_slice().len() > MAX_ROW_BYTES;
-    let long = || Err(format!("row is longer than {MAX_ROW_BYTES} bytes"));
+    let length = |r: &csv::StringRecord| import::row_length(r.as_slice().len());
     if headerless {
         let line = first.position().map_or(1, |p| p.line());
         if line > skip_through {
-            let parsed = if too_long(&first) {
-                long()
-            } else {
-                row(action, &cell(0), &field(&first, reason_col))
-            };
+            let parsed =
+                length(&first).and_then(|()| row(action, &cell(0), &field(&first, reason_col)));
             batcher.push(line, parsed)?;
         }
     }
@@ -476,15 +452,13 @@ fn parse_csv<R: Read>(
                 if line <= skip_through || blank(&rec) {
                     continue;
                 }
-                let parsed = if too_long(&rec) {
-                    long()
-                } else {
+                let parsed = length(&rec).and_then(|()| {
                     row(
                         action,
                         &field(&rec, Some(email_col)),
                         &field(&rec, reason_col),
                     )
-                };
+                });
                 batcher.push(line, parsed)?;
             }
             Err(e) => {
@@ -520,22 +494,13 @@ fn parse_jsonl<R: Read>(
         send,
     };
     import::each_json_line(reader, skip_through, |line, bytes| {
-        let parsed = if bytes.len() > MAX_ROW_BYTES {
-            Err(format!("row is longer than {MAX_ROW_BYTES} bytes"))
-        } else {
-            serde_json::from_slice::<JsonRow>(bytes)
-                .map_err(|e| {
-                    let m = e.to_string();
-                    m.split(" at line ").next().unwrap_or(&m).to_owned()
-                })
-                .and_then(|j| {
-                    row(
-                        action,
-                        j.email_address.as_deref().unwrap_or("").trim(),
-                        j.reason.as_deref().unwrap_or(""),
-                    )
-                })
-        };
+        let parsed = bytes.and_then(import::json_line::<JsonRow>).and_then(|j| {
+            row(
+                action,
+                j.email_address.as_deref().unwrap_or("").trim(),
+                j.reason.as_deref().unwrap_or(""),
+            )
+        });
         batcher.push(line, parsed)
     })?;
     batcher.flush()

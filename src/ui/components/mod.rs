@@ -237,6 +237,11 @@ pub fn FilterSelect(
     }
 }
 
+/// A whole number from a route's parameters or query, if it has one.
+pub fn number(map: &leptos_router::params::ParamsMap, key: &str) -> Option<i64> {
+    map.get(key).and_then(|v| v.parse().ok())
+}
+
 /// What an action whose value carries no message answered: an empty status on success,
 /// else the error.
 pub fn done<T>(v: Option<Result<T, ServerFnError>>) -> impl IntoView {

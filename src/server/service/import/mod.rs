@@ -24,7 +24,7 @@ use crate::server::store::{
 };
 pub use export::export;
 use futures_util::stream::{FuturesOrdered, StreamExt};
-pub(super) use parse::{csv_reader, each_json_line};
+pub(super) use parse::{csv_reader, each_json_line, json_line, row_length};
 use parse::{parse_csv, parse_jsonl};
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -298,13 +298,7 @@ pub async fn execute(
         size,
         format,
     } = p;
-    // What the job changes, the job did: its events name it.
-    let audit = &Audit {
-        actor: crate::domain::Actor::Import,
-        actor_id: Some(job.job_id.clone()),
-        ..audit.clone()
-    };
-    claim(store, &job).await?;
+    let audit = &claim(store, &job, audit).await?;
     let outcome = apply(
         store,
         &list,
@@ -318,30 +312,20 @@ pub async fn execute(
         on_error,
     )
     .await;
-    let finished = match &outcome {
-        Ok(()) => {
-            store
-                .finish_import_job(&job.job_id, JobStatus::Completed, None, audit)
-                .await?
-        }
-        Err(e) => {
-            if matches!(e, ServiceError::Internal(_) | ServiceError::Unavailable(_)) {
-                tracing::error!(job = %job.job_id, error = %e.detail(), "import failed");
-            }
-            let msg = e.to_string();
-            store
-                .finish_import_job(&job.job_id, JobStatus::Failed, Some(&msg), audit)
-                .await?
-        }
-    };
+    let finished = finish(store, &job, &outcome, audit).await?;
     outcome.map(|()| ImportOutcome {
         job: finished,
         resumed_after,
     })
 }
 
-/// Claims a job for this process; refused while another process is running it.
-pub(super) async fn claim(store: &dyn Store, job: &ImportJob) -> ServiceResult<()> {
+/// Claims a job for this process (refused while another process is running it), and
+/// answers the audit of what the job changes: the job did it, so its events name it.
+pub(super) async fn claim(
+    store: &dyn Store,
+    job: &ImportJob,
+    audit: &Audit,
+) -> ServiceResult<Audit> {
     let stale_before = crate::server::store::now_ms() - STALE_AFTER_MS;
     let me = format!("{}:{}", host_name(), std::process::id());
     let dead_owner = job
@@ -357,7 +341,42 @@ pub(super) async fn claim(store: &dyn Store, job: &ImportJob) -> ServiceResult<(
             job.job_id
         )));
     }
-    Ok(())
+    Ok(Audit {
+        actor: crate::domain::Actor::Import,
+        actor_id: Some(job.job_id.clone()),
+        ..audit.clone()
+    })
+}
+
+/// Records how a claimed job ended: completed, or failed with the error (an internal one
+/// logged with its causes); answers the job as recorded.
+pub(super) async fn finish(
+    store: &dyn Store,
+    job: &ImportJob,
+    outcome: &ServiceResult<()>,
+    audit: &Audit,
+) -> ServiceResult<ImportJob> {
+    Ok(match outcome {
+        Ok(()) => {
+            store
+                .finish_import_job(&job.job_id, JobStatus::Completed, None, audit)
+                .await?
+        }
+        Err(e) => {
+            if matches!(e, ServiceError::Internal(_) | ServiceError::Unavailable(_)) {
+                tracing::error!(
+                    job = %job.job_id,
+                    destination = job.destination.as_str(),
+                    error = %e.detail(),
+                    "import failed"
+                );
+            }
+            let msg = e.to_string();
+            store
+                .finish_import_job(&job.job_id, JobStatus::Failed, Some(&msg), audit)
+                .await?
+        }
+    })
 }
 
 fn host_name() -> String {

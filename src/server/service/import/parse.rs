@@ -144,14 +144,18 @@ fn parse_attrs(s: &str) -> Result<Option<String>, String> {
     Ok(Some(s.to_owned()))
 }
 
-fn csv_row(cols: &[Col], rec: &csv::ByteRecord, line: u64) -> Result<ImportRow, String> {
-    if rec.as_slice().len() > MAX_ROW_BYTES {
+/// Refuses a row of `len` bytes over [`MAX_ROW_BYTES`].
+pub(in crate::server::service) fn row_length(len: usize) -> Result<(), String> {
+    if len > MAX_ROW_BYTES {
         return Err(format!(
-            "row is longer than {} bytes ({} bytes)",
-            MAX_ROW_BYTES,
-            rec.as_slice().len()
+            "row is longer than {MAX_ROW_BYTES} bytes ({len} bytes)"
         ));
     }
+    Ok(())
+}
+
+fn csv_row(cols: &[Col], rec: &csv::ByteRecord, line: u64) -> Result<ImportRow, String> {
+    row_length(rec.as_slice().len())?;
     if rec.len() != cols.len() {
         return Err(format!(
             "expected {} fields, found {}",
@@ -283,12 +287,19 @@ struct JsonPref {
     subscription_status: String,
 }
 
-fn json_row(list: &ContactList, bytes: &[u8], line: u64) -> Result<ImportRow, String> {
-    let j: JsonRow = serde_json::from_slice(bytes).map_err(|e| {
+/// One JSON line read as a `T`; the error without serde_json's position within the line
+/// (the line is ours).
+pub(in crate::server::service) fn json_line<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| {
         let m = e.to_string();
-        // serde_json reports positions within the line; the line is ours.
         m.split(" at line ").next().unwrap_or(&m).to_owned()
-    })?;
+    })
+}
+
+fn json_row(list: &ContactList, bytes: &[u8], line: u64) -> Result<ImportRow, String> {
+    let j: JsonRow = json_line(bytes)?;
     let email = parse_email(j.email_address.as_deref().unwrap_or("").trim())?;
     let attributes = match j.attributes_data {
         None | Some(serde_json::Value::Null) => None,
@@ -326,7 +337,7 @@ fn json_row(list: &ContactList, bytes: &[u8], line: u64) -> Result<ImportRow, St
 pub(in crate::server::service) fn each_json_line<R: Read>(
     reader: R,
     skip_through: u64,
-    mut each: impl FnMut(u64, &[u8]) -> Result<(), String>,
+    mut each: impl FnMut(u64, Result<&[u8], String>) -> Result<(), String>,
 ) -> Result<(), String> {
     let mut rdr = BufReader::with_capacity(1 << 16, reader);
     let mut buf = Vec::with_capacity(1024);
@@ -349,7 +360,7 @@ pub(in crate::server::service) fn each_json_line<R: Read>(
         }
         let bytes = bytes.trim_ascii();
         if !bytes.is_empty() {
-            each(line, bytes)?;
+            each(line, row_length(bytes.len()).map(|()| bytes))?;
         }
     }
     if line == 0 {
@@ -367,16 +378,7 @@ pub(super) fn parse_jsonl<R: Read>(
 ) -> Result<(), String> {
     let mut batcher = Batcher::new(limit, send);
     each_json_line(reader, skip_through, |line, bytes| {
-        let row = if bytes.len() > MAX_ROW_BYTES {
-            Err(format!(
-                "row is longer than {} bytes ({} bytes)",
-                MAX_ROW_BYTES,
-                bytes.len()
-            ))
-        } else {
-            json_row(list, bytes, line)
-        };
-        batcher.push(line, row)
+        batcher.push(line, bytes.and_then(|b| json_row(list, b, line)))
     })?;
     batcher.flush()
 }

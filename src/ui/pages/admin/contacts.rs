@@ -12,7 +12,7 @@ use crate::serverfns::get_contacts::{ContactsPage, get_contacts};
 use crate::serverfns::save_contact::SaveContact;
 use crate::ui::components::{
     AdminFrame, Col, DataTable, FilterInput, FilterSelect, Loaded, Pager, Section, col, done,
-    error_alert, outcome,
+    error_alert, number, outcome,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -32,7 +32,7 @@ pub fn ContactsPageView() -> impl IntoView {
                 q.get("q"),
                 q.get("topic"),
                 q.get("status"),
-                q.get("after").and_then(|a| a.parse::<i64>().ok()),
+                number(&q, "after"),
                 q.get("after_key"),
             )
         },

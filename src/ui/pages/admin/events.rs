@@ -4,7 +4,7 @@
 use crate::domain::query::query_escape;
 use crate::serverfns::get_events::{EventFilters, EventsPage, get_events};
 use crate::ui::components::{
-    AdminFrame, DataTable, FilterInput, FilterSelect, Loaded, Pager, col, error_alert,
+    AdminFrame, DataTable, FilterInput, FilterSelect, Loaded, Pager, col, error_alert, number,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -43,15 +43,7 @@ pub fn EventsPageView() -> impl IntoView {
         }
     };
     let data = Resource::new(
-        move || {
-            (
-                filters(),
-                query
-                    .read()
-                    .get("before")
-                    .and_then(|b| b.parse::<i64>().ok()),
-            )
-        },
+        move || (filters(), number(&query.read(), "before")),
         |(f, before)| get_events(f, before),
     );
     view! {

@@ -3,7 +3,9 @@
 
 use crate::serverfns::get_outbox::get_outbox;
 use crate::serverfns::get_outbox_message::get_outbox_message;
-use crate::ui::components::{AdminFrame, DataTable, Loaded, Pager, col, error_alert, num_col};
+use crate::ui::components::{
+    AdminFrame, DataTable, Loaded, Pager, col, error_alert, num_col, number,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -11,12 +13,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 #[component]
 pub fn OutboxPage() -> impl IntoView {
     let query = use_query_map();
-    let before = move || {
-        query
-            .read()
-            .get("before")
-            .and_then(|b| b.parse::<i64>().ok())
-    };
+    let before = move || number(&query.read(), "before");
     let data = Resource::new(before, get_outbox);
     view! {
         <Title text="Outbox · optbox" />
@@ -67,13 +64,7 @@ pub fn OutboxPage() -> impl IntoView {
 #[component]
 pub fn OutboxMessagePage() -> impl IntoView {
     let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|i| i.parse::<i64>().ok())
-            .unwrap_or(-1)
-    };
+    let id = move || number(&params.read(), "id").unwrap_or(-1);
     let data = Resource::new(id, get_outbox_message);
     view! {
         <Title text="Message · optbox" />

@@ -210,39 +210,20 @@ mod tests {
             total: counts.iter().sum(),
             counts,
         };
+        // Every day `flat`, but one day `peak`.
+        let spike = |flat: i64, peak: i64| {
+            let mut c = vec![flat; 30];
+            c[3] = peak;
+            c
+        };
         for (counts, want) in [
-            (vec![0; 30], vec!["0", "1"]),
-            (vec![1; 30], vec!["0", "1"]),
+            (spike(0, 0), vec!["0", "1"]),
+            (spike(1, 1), vec!["0", "1"]),
+            (spike(0, 3), vec!["0", "1", "2", "3"]),
+            (spike(0, 33_336), vec!["0", "10k", "20k", "30k", "40k"]),
+            (spike(0, 1_234_567), vec!["0", "500k", "1M", "1.5M"]),
             (
-                {
-                    let mut c = vec![0; 30];
-                    c[3] = 3;
-                    c
-                },
-                vec!["0", "1", "2", "3"],
-            ),
-            (
-                {
-                    let mut c = vec![0; 30];
-                    c[3] = 33_336;
-                    c
-                },
-                vec!["0", "10k", "20k", "30k", "40k"],
-            ),
-            (
-                {
-                    let mut c = vec![0; 30];
-                    c[3] = 1_234_567;
-                    c
-                },
-                vec!["0", "500k", "1M", "1.5M"],
-            ),
-            (
-                {
-                    let mut c = vec![0; 30];
-                    c[3] = 7_000;
-                    c
-                },
+                spike(0, 7_000),
                 vec!["0", "2,000", "4,000", "6,000", "8,000"],
             ),
         ] {

@@ -9,7 +9,7 @@ use crate::serverfns::replay_delivery::ReplayDelivery;
 use crate::serverfns::save_webhook::SaveWebhook;
 use crate::serverfns::test_webhook::TestWebhook;
 use crate::ui::components::{
-    AdminFrame, DataTable, Loaded, Pager, Section, col, done, error_alert, num_col,
+    AdminFrame, DataTable, Loaded, Pager, Section, col, done, error_alert, num_col, number,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -129,19 +129,8 @@ pub fn WebhooksPage() -> impl IntoView {
 pub fn WebhookPage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|i| i.parse::<i64>().ok())
-            .unwrap_or(-1)
-    };
-    let before = move || {
-        query
-            .read()
-            .get("before")
-            .and_then(|b| b.parse::<i64>().ok())
-    };
+    let id = move || number(&params.read(), "id").unwrap_or(-1);
+    let before = move || number(&query.read(), "before");
     let save = ServerAction::<SaveWebhook>::new();
     let test = ServerAction::<TestWebhook>::new();
     let replay = ServerAction::<ReplayDelivery>::new();
