@@ -240,15 +240,7 @@ pub fn body(raw: &[u8]) -> &[u8] {
 /// exactly the parts [`rewrite`] fills.
 pub fn has_placeholder(raw: &[u8]) -> Result<bool, MimeError> {
     let msg = parse(raw)?;
-    for part in &msg.parts {
-        let html = match &part.body {
-            PartType::Text(_) => false,
-            PartType::Html(_) => true,
-            _ => continue,
-        };
-        if !is_body_text(part, html) {
-            continue;
-        }
+    for (part, _) in body_texts(&msg) {
         let Some(body) = raw.get(part.offset_body as usize..part.offset_end as usize) else {
             continue;
         };
@@ -340,15 +332,7 @@ pub fn rewrite(raw: &[u8], plan: &Plan) -> Result<Outcome, MimeError> {
 
     let mut replaced = 0;
     if let Some(url) = &plan.url {
-        for part in &msg.parts {
-            let html = match &part.body {
-                PartType::Text(_) => false,
-                PartType::Html(_) => true,
-                _ => continue,
-            };
-            if !is_body_text(part, html) {
-                continue;
-            }
+        for (part, html) in body_texts(&msg) {
             let (start, end) = (part.offset_body as usize, part.offset_end as usize);
             let Some(body) = raw.get(start..end) else {
                 continue;
@@ -380,6 +364,21 @@ pub fn rewrite(raw: &[u8], plan: &Plan) -> Result<Outcome, MimeError> {
     Ok(Outcome {
         data: out,
         replaced,
+    })
+}
+
+/// The message's text/plain and text/html body parts that optbox reads and fills (see
+/// [`is_body_text`]), each with whether it is HTML.
+fn body_texts<'m>(
+    msg: &'m mail_parser::Message<'m>,
+) -> impl Iterator<Item = (&'m mail_parser::MessagePart<'m>, bool)> {
+    msg.parts.iter().filter_map(|part| {
+        let html = match &part.body {
+            PartType::Text(_) => false,
+            PartType::Html(_) => true,
+            _ => return None,
+        };
+        is_body_text(part, html).then_some((part, html))
     })
 }
 

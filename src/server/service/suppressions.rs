@@ -165,19 +165,8 @@ fn bad(m: impl Into<String>) -> ServiceError {
 /// Checks the file and creates the job, or finds an unfinished job of the same action,
 /// file (path and size) and format to resume after its last committed batch.
 pub async fn prepare_import(store: &dyn Store, req: &ImportRequest) -> ServiceResult<Prepared> {
-    let file = std::fs::File::open(&req.path)
-        .map_err(|e| bad(format!("cannot read {}: {e}", req.path.display())))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| bad(format!("cannot read {}: {e}", req.path.display())))?;
-    if meta.is_dir() {
-        return Err(bad(format!("{} is a directory", req.path.display())));
-    }
-    let size = meta.len() as i64;
-    let source = std::fs::canonicalize(&req.path)
-        .unwrap_or_else(|_| req.path.clone())
-        .display()
-        .to_string();
+    let (file, size, source) = import::open_source(&req.path)?;
+    let size = size as i64;
     let resumable = store
         .resumable_import("", req.action, &source, size)
         .await?

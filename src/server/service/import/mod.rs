@@ -235,24 +235,28 @@ pub struct Prepared {
 /// process (its runner is presumed dead).
 pub const STALE_AFTER_MS: i64 = 60_000;
 
+/// Opens an import's file: the file, its size, and where it is (the canonical path) —
+/// a job is resumed only for the same source of the same size.
+pub(super) fn open_source(path: &Path) -> ServiceResult<(std::fs::File, u64, String)> {
+    let unreadable = |e: std::io::Error| bad(format!("cannot read {}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
+    if meta.is_dir() {
+        return Err(bad(format!("{} is a directory", path.display())));
+    }
+    let source = std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_owned())
+        .display()
+        .to_string();
+    Ok((file, meta.len(), source))
+}
+
 /// Checks the list and the file and creates the job — or finds an unfinished job for
 /// the same list, action, file (same path and size), format and override flag, to be
 /// resumed where it stopped.
 pub async fn prepare(store: &dyn Store, req: &ImportRequest) -> ServiceResult<Prepared> {
     let list = lists::get(store, &req.list).await?;
-    let file = std::fs::File::open(&req.path)
-        .map_err(|e| bad(format!("cannot read {}: {e}", req.path.display())))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| bad(format!("cannot read {}: {e}", req.path.display())))?;
-    if meta.is_dir() {
-        return Err(bad(format!("{} is a directory", req.path.display())));
-    }
-    let size = meta.len();
-    let source = std::fs::canonicalize(&req.path)
-        .unwrap_or_else(|_| req.path.clone())
-        .display()
-        .to_string();
+    let (file, size, source) = open_source(&req.path)?;
     let format = req.format.unwrap_or_else(|| Format::from_path(&req.path));
     let resumable = store
         .resumable_import(list.name.as_str(), req.action, &source, size as i64)
