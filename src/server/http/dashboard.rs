@@ -65,3 +65,49 @@ pub fn refusal(e: ServiceError) -> Response {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(r: Response) -> String {
+        let b = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        String::from_utf8(b.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_refusal_answers_its_status_and_never_shows_a_cause() {
+        let cases = [
+            (
+                ServiceError::Unauthorized("who".into()),
+                StatusCode::UNAUTHORIZED,
+            ),
+            (ServiceError::Forbidden("no".into()), StatusCode::FORBIDDEN),
+            (
+                ServiceError::BadRequest("bad".into()),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                ServiceError::NotFound("gone".into()),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                ServiceError::AlreadyExists("twice".into()),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                ServiceError::LimitExceeded("much".into()),
+                StatusCode::BAD_REQUEST,
+            ),
+        ];
+        for (e, status) in cases {
+            let text = e.to_string();
+            let r = refusal(e);
+            assert_eq!(r.status(), status, "{text}");
+            assert_eq!(body(r).await, text);
+        }
+        let r = refusal(ServiceError::internal("secret path /var/lib/x"));
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body(r).await, "try again shortly");
+    }
+}

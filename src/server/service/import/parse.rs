@@ -393,3 +393,52 @@ pub(in crate::server::service) fn csv_reader<R: std::io::Read>(reader: R) -> csv
         .terminator(csv::Terminator::Any(b'\n'))
         .from_reader(reader)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_over_the_limit_is_refused_with_its_length() {
+        assert_eq!(row_length(MAX_ROW_BYTES), Ok(()));
+        let e = row_length(MAX_ROW_BYTES + 5).unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "row is longer than {MAX_ROW_BYTES} bytes ({} bytes)",
+                MAX_ROW_BYTES + 5
+            )
+        );
+    }
+
+    #[test]
+    fn a_json_line_error_drops_serde_positions() {
+        let e = json_line::<serde_json::Value>(b"{\"a\": }").unwrap_err();
+        assert!(!e.contains(" at line "), "{e}");
+        assert!(!e.is_empty());
+        let v: serde_json::Value = json_line(b"{\"a\": 1}").unwrap();
+        assert_eq!(v["a"], 1);
+    }
+
+    #[test]
+    fn each_json_line_hands_an_over_long_line_as_that_lines_error() {
+        let long = format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_ROW_BYTES));
+        let text = format!("{{}}\n\n{long}\n");
+        let mut seen = Vec::new();
+        each_json_line(text.as_bytes(), 0, |line, bytes| {
+            seen.push((line, bytes.map(|b| b.len())));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen.len(), 2, "the blank line is skipped");
+        assert_eq!(seen[0], (1, Ok(2)));
+        assert_eq!(seen[1].0, 3);
+        assert!(
+            seen[1]
+                .1
+                .as_ref()
+                .unwrap_err()
+                .starts_with("row is longer than")
+        );
+    }
+}
